@@ -1,0 +1,1 @@
+"""Cross-cutting plumbing: settings, logging, database engine, Temporal client, embedded services."""

@@ -1,0 +1,200 @@
+"""Stellar settings: one pydantic-settings object, env prefix ``STELLAR_``, nested with ``__``.
+
+Examples: ``STELLAR_DATABASE__URL``, ``STELLAR_VOYAGER__MAC_WORDS``, ``STELLAR_SITE__LATITUDE``.
+Every variable is documented in ``.env.example``. Built lazily by :func:`get_settings`, never at
+import time, so a bad value fails at start with the variable's name (see :func:`load_settings`).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+STATE_DIR = Path(".stellar")
+
+
+class DatabaseSettings(BaseModel):
+    """PostgreSQL. ``url`` empty → ``stellar dev`` starts the embedded server on ``embedded_port``."""
+
+    url: str | None = Field(
+        default=None,
+        description="SQLAlchemy async URL, postgresql+asyncpg://user:pass@host:port/db; empty = embedded",
+    )
+    embedded_port: int = Field(default=55432, ge=1, le=65535)
+    embedded_data_dir: Path = STATE_DIR / "postgres"
+    pool_size: int = Field(default=10, ge=1)
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, v: str | None) -> str | None:
+        if v in (None, ""):
+            return None
+        if not v.startswith(("postgresql+asyncpg://", "postgresql://", "postgres://")):
+            raise ValueError("must be a PostgreSQL URL: postgresql+asyncpg://user:password@host:port/database")
+        if v.startswith("postgres://"):
+            v = "postgresql://" + v[len("postgres://") :]
+        if v.startswith("postgresql://"):
+            v = "postgresql+asyncpg://" + v[len("postgresql://") :]
+        return v
+
+    def embedded_url(self) -> str:
+        return f"postgresql+asyncpg://postgres@127.0.0.1:{self.embedded_port}/stellar"
+
+    def effective_url(self) -> str:
+        """The configured URL, or the embedded server's."""
+        return self.url or self.embedded_url()
+
+
+class TemporalSettings(BaseModel):
+    """Temporal. ``address`` empty → ``stellar dev`` starts ``temporal server start-dev``."""
+
+    address: str | None = Field(default=None, description="host:port of the Temporal frontend; empty = embedded")
+    namespace: str = "default"
+    task_queue: str = "stellar-orders"
+    embedded_port: int = Field(default=7233, ge=1, le=65535)
+    ui_port: int = Field(default=8233, ge=1, le=65535)
+    embedded_db_file: Path = STATE_DIR / "temporal.sqlite"
+    ui_url: str = Field(default="http://127.0.0.1:8233", description="base URL of the Temporal Web UI for links")
+
+    def effective_address(self) -> str:
+        return self.address or f"127.0.0.1:{self.embedded_port}"
+
+
+class VoyagerSettings(BaseModel):
+    """Voyager Application Server (Voyager protocol §1–§5) and the embedded simulator.
+
+    ``host`` empty → ``stellar dev`` starts the simulator on ``port``.
+    """
+
+    host: str | None = Field(default=None, description="Voyager host; empty = embedded simulator on 127.0.0.1")
+    port: int = Field(default=5950, ge=1, le=65535)
+    username: str | None = None
+    password: SecretStr = SecretStr("")
+    mac_key: SecretStr = SecretStr("")
+    mac_words: SecretStr = Field(default=SecretStr(""), description="the four licence MAC words, comma separated")
+    profile_name: str = Field(default="Stellar.v2y", description="Voyager profile (*.v2y) the sets belong to")
+    base_sequence_guid: str = Field(default="", description="RefGuidBaseSequence for new targets")
+    pool_size: int = Field(default=4, ge=1, le=64)
+    connect_timeout: float = Field(default=5.0, gt=0, description="seconds")
+    command_timeout: float = Field(default=30.0, gt=0, description="seconds to wait for a reply/result")
+    pool_acquire_timeout: float = Field(default=10.0, gt=0, description="seconds to wait for a free connection")
+    # Simulator only.
+    sim_speed: float = Field(default=3600.0, gt=0, description="simulated seconds per real second")
+    sim_state_file: Path = STATE_DIR / "voyager-sim.json"
+    sim_fit_dir: Path = STATE_DIR / "fits"
+    sim_start_time: str | None = Field(default=None, description="ISO UTC start of the simulated clock; empty = now")
+    sim_seeing_arcsec: float = Field(default=2.2, gt=0)
+    sim_cloud_probability: float = Field(default=0.0, ge=0, le=1)
+
+    @field_validator("mac_words")
+    @classmethod
+    def _check_words(cls, v: SecretStr) -> SecretStr:
+        raw = v.get_secret_value()
+        if raw and len([w for w in raw.split(",")]) != 4:
+            raise ValueError("must be exactly four comma-separated MAC words")
+        return v
+
+    def mac_word_list(self) -> list[str]:
+        raw = self.mac_words.get_secret_value()
+        return [w.strip() for w in raw.split(",")] if raw else ["", "", "", ""]
+
+    def effective_host(self) -> str:
+        return self.host or "127.0.0.1"
+
+
+class StripeSettings(BaseModel):
+    """Stripe. ``api_base`` empty and no real key → ``stellar dev`` starts localstripe."""
+
+    api_key: SecretStr = Field(default=SecretStr("sk_test_stellar_local"), description="Stripe secret key")
+    api_base: str | None = Field(default=None, description="Stripe API base URL; empty = embedded localstripe")
+    webhook_secret: SecretStr = Field(default=SecretStr("whsec_stellar_local"))
+    webhook_tolerance: int = Field(default=300, ge=1, description="seconds a signed event stays valid")
+    localstripe_port: int = Field(default=8420, ge=1, le=65535)
+    currency: str = "eur"
+
+    def effective_api_base(self) -> str:
+        return self.api_base or f"http://127.0.0.1:{self.localstripe_port}"
+
+
+class ImageSettings(BaseModel):
+    """Where ingested frames go: JPG previews we store, FITS files Voyager writes."""
+
+    jpg_dir: Path = STATE_DIR / "jpg"
+    fit_dir: Path = STATE_DIR / "fits"
+
+
+class SiteSettings(BaseModel):
+    """The observatory site (default: Observatoire de Haute-Provence)."""
+
+    name: str = "OHP"
+    latitude: float = Field(default=43.9308, ge=-90, le=90, description="degrees, north positive")
+    longitude: float = Field(default=5.7133, ge=-180, le=180, description="degrees, east positive")
+    elevation: float = Field(default=650.0, description="metres")
+
+
+class BillingSettings(BaseModel):
+    """Settlement thresholds (billing/settlement.py) and order lifetime."""
+
+    complete_threshold: float = Field(default=0.90, ge=0, le=1, description="accepted fraction counted as complete")
+    voyager_failure_refund_below: float = Field(default=0.50, ge=0, le=1)
+    order_default_lifetime_days: int = Field(default=30, ge=1)
+    pending_payment_ttl_hours: int = Field(default=24, ge=1)
+
+
+class ApiSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    rate_limit_per_minute: int = Field(default=600, ge=1)
+    max_body_bytes: int = Field(default=1_000_000, ge=1024)
+    public_url: str = "http://127.0.0.1:8000"
+
+
+class Settings(BaseSettings):
+    """All of Stellar's configuration. Env prefix ``STELLAR_``, nested delimiter ``__``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="STELLAR_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+    )
+
+    env: str = Field(default="dev", description="dev | test | prod")
+    log_level: str = "INFO"
+    log_json: bool | None = Field(default=None, description="force JSON logs; default: JSON when not a terminal")
+    state_dir: Path = STATE_DIR
+    database: DatabaseSettings = DatabaseSettings()
+    temporal: TemporalSettings = TemporalSettings()
+    voyager: VoyagerSettings = VoyagerSettings()
+    stripe: StripeSettings = StripeSettings()
+    images: ImageSettings = ImageSettings()
+    site: SiteSettings = SiteSettings()
+    billing: BillingSettings = BillingSettings()
+    api: ApiSettings = ApiSettings()
+
+
+class SettingsError(RuntimeError):
+    """A setting is malformed; the message names the environment variable."""
+
+
+def _env_name(loc: tuple) -> str:
+    return "STELLAR_" + "__".join(str(p).upper() for p in loc)
+
+
+def load_settings(**overrides) -> Settings:
+    """Build settings from the environment (and ``.env``). Raises SettingsError naming the variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        lines = [f"{_env_name(err['loc'])}: {err['msg']}" for err in exc.errors()]
+        raise SettingsError("invalid configuration:\n  " + "\n  ".join(lines)) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, built on first use."""
+    return load_settings()

