@@ -23,6 +23,12 @@ P_UID = "UID"
 RET = "ret"
 RET_DONE = "DONE"
 RET_MAC_ERROR = "ERROR : MAC Error"
+#: [C] ``ret`` of an Add… whose GUID is already stored (lets a retried add be recognised).
+RET_DUPLICATE = "ERROR : Guid already exists"
+#: [C] ``ret`` of a command naming a GUID that is not stored.
+RET_NOT_FOUND = "ERROR : Guid not found"
+#: [C] ``ret`` prefix of any other failure: ``"ERROR : <reason>"``.
+RET_ERROR_PREFIX = "ERROR : "
 #: ParamRet key of list-returning commands.
 LIST = "list"
 
