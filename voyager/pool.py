@@ -1,0 +1,216 @@
+"""A pool of authenticated, manager-mode Voyager connections (issue 3, item 1).
+
+Activities borrow a connection with ``async with pool.connection() as conn``. Broken connections
+are replaced in the background with jittered exponential back-off; idle ones are health-checked.
+Nothing is ever re-sent: a command whose link dropped fails with ``VoyagerConnectionError``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import structlog
+
+from core.settings import VoyagerSettings
+from voyager import protocol
+from voyager.client import VoyagerConnection
+from voyager.errors import VoyagerAuthError, VoyagerConnectionError, VoyagerError, VoyagerTimeout
+
+log = structlog.get_logger(__name__)
+
+
+def backoff_delay(attempt: int, base: float, cap: float) -> float:
+    """Jittered exponential back-off (§2.5): uniform in [d/2, d], d = min(cap, base·2^attempt)."""
+    d = min(cap, base * (2 ** min(attempt, 30)))
+    return random.uniform(d / 2, d)
+
+
+class VoyagerPool:
+    """``size`` (default ``settings.pool_size``) connections in RoboTarget manager mode.
+
+    ``health_interval``: seconds between health checks of idle connections (``RemoteGetStatus``);
+    ``backoff_base``/``backoff_max``: seconds of the reconnect back-off. ``factory`` builds a fresh
+    unconnected connection (default: ``VoyagerConnection.from_settings(settings)``).
+    """
+
+    def __init__(
+        self,
+        settings: VoyagerSettings,
+        size: int | None = None,
+        *,
+        health_interval: float = 15.0,
+        backoff_base: float = 0.2,
+        backoff_max: float = 30.0,
+        factory: Callable[[], VoyagerConnection] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.size = size or settings.pool_size
+        self.acquire_timeout = settings.pool_acquire_timeout
+        self.health_interval = health_interval
+        self.backoff_base, self.backoff_max = backoff_base, backoff_max
+        self._factory = factory or (lambda: VoyagerConnection.from_settings(settings))
+        self._idle: asyncio.Queue[VoyagerConnection] = asyncio.Queue()
+        self._live: set[VoyagerConnection] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._closed = False
+        self.replacements = 0  # connections opened after start(), for monitoring and tests
+        self.last_error: VoyagerError | None = None
+
+    # ------------------------------------------------------------ life
+
+    async def start(self, *, strict: bool = True) -> VoyagerPool:
+        """Open ``size`` connections concurrently. Failed slots are retried in the background.
+
+        ``strict``: raise the first error (after closing the pool) when *no* connection opened.
+        Raises VoyagerConnectionError, VoyagerTimeout, VoyagerAuthError, VoyagerActionFailed.
+        """
+        results = await asyncio.gather(*(self._open() for _ in range(self.size)), return_exceptions=True)
+        errors = [r for r in results if isinstance(r, BaseException)]
+        for r in results:
+            if isinstance(r, VoyagerConnection):
+                self._idle.put_nowait(r)
+        if errors and len(errors) == self.size and strict:
+            await self.close()
+            raise errors[0]
+        for _ in errors:
+            self._spawn(self._replace_slot())
+        self._spawn(self._health_loop())
+        log.info("voyager_pool.started", size=self.size, open=self.size - len(errors))
+        return self
+
+    async def close(self) -> None:
+        """Stop background work and close every connection (each sends ``disconnect``)."""
+        self._closed = True
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        conns = list(self._live)
+        self._live.clear()
+        await asyncio.gather(*(c.close() for c in conns), return_exceptions=True)
+        log.info("voyager_pool.closed")
+
+    async def __aenter__(self) -> VoyagerPool:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @property
+    def idle(self) -> int:
+        """Connections waiting to be borrowed."""
+        return self._idle.qsize()
+
+    @property
+    def live(self) -> int:
+        """Open connections (idle or borrowed)."""
+        return len(self._live)
+
+    # ------------------------------------------------------------ borrowing
+
+    @contextlib.asynccontextmanager
+    async def connection(self, timeout: float | None = None) -> AsyncIterator[VoyagerConnection]:
+        """Borrow a usable connection for the ``async with`` body.
+
+        ``timeout``: seconds to wait for a free one (default ``settings.pool_acquire_timeout``);
+        raises VoyagerTimeout when none frees up, VoyagerConnectionError when the pool is closed.
+        A connection that broke while borrowed is replaced, never handed out again.
+        """
+        conn = await self._acquire(self.acquire_timeout if timeout is None else timeout)
+        try:
+            yield conn
+        finally:
+            self._release(conn)
+
+    async def _acquire(self, timeout: float) -> VoyagerConnection:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            if self._closed:
+                raise VoyagerConnectionError("the Voyager pool is closed")
+            remaining = deadline - loop.time()
+            try:
+                conn = await asyncio.wait_for(self._idle.get(), max(remaining, 0.0))
+            except TimeoutError:
+                detail = f" (last error: {self.last_error})" if self.last_error else ""
+                raise VoyagerTimeout(f"no free Voyager connection within {timeout:g} s{detail}") from None
+            if conn.is_usable:
+                return conn
+            self._discard(conn)
+
+    def _release(self, conn: VoyagerConnection) -> None:
+        if self._closed:
+            self._spawn(conn.close())
+        elif conn.is_usable:
+            self._idle.put_nowait(conn)
+        else:
+            self._discard(conn)
+
+    def _discard(self, conn: VoyagerConnection) -> None:
+        """Close a broken connection and start replacing its slot."""
+        if conn in self._live:
+            self._live.discard(conn)
+            log.warning("voyager_pool.connection_lost", conn=conn.name, error=str(conn.broken))
+            self._spawn(conn.close())
+            if not self._closed:
+                self._spawn(self._replace_slot())
+
+    # ------------------------------------------------------------ background
+
+    async def _open(self) -> VoyagerConnection:
+        conn = self._factory()
+        await conn.connect()
+        self._live.add(conn)
+        return conn
+
+    async def _replace_slot(self) -> None:
+        attempt = 0
+        while not self._closed:
+            await asyncio.sleep(backoff_delay(attempt, self.backoff_base, self.backoff_max))
+            try:
+                conn = await self._open()
+            except VoyagerError as exc:
+                self.last_error = exc
+                attempt += 1
+                level = log.error if isinstance(exc, VoyagerAuthError) else log.warning
+                level("voyager_pool.reconnect_failed", attempt=attempt, error=str(exc))
+                continue
+            if self._closed:
+                await conn.close()
+                return
+            self.replacements += 1
+            log.info("voyager_pool.reconnected", conn=conn.name, attempt=attempt)
+            self._idle.put_nowait(conn)
+            return
+
+    async def _health_loop(self) -> None:
+        while not self._closed:
+            await asyncio.sleep(self.health_interval)
+            for _ in range(self._idle.qsize()):
+                try:
+                    conn = self._idle.get_nowait()
+                except asyncio.QueueEmpty:
+                    break
+                if conn.is_usable and await self._ping(conn):
+                    self._idle.put_nowait(conn)
+                else:
+                    self._discard(conn)
+
+    async def _ping(self, conn: VoyagerConnection) -> bool:
+        try:
+            await conn.send_command(protocol.M_GET_STATUS, timeout=min(5.0, conn.command_timeout))
+        except VoyagerError as exc:
+            log.warning("voyager_pool.health_check_failed", conn=conn.name, error=str(exc))
+            if conn.is_usable:
+                # Alive but not answering: drop it rather than hand out a wedged link.
+                await conn.close()
+            return False
+        return True
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
