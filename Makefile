@@ -1,0 +1,39 @@
+# Stellar — the two commands a newcomer needs: `make demo` and `make test`.
+# Each bootstraps .venv from the hash-locked requirements.lock with nothing but python3.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell sha1sum requirements.lock pyproject.toml | sha1sum | cut -c1-12)
+PIP    := $(BIN)/python -m pip --disable-pip-version-check --no-input -q
+
+.PHONY: demo test venv bench dev lock migration clean
+
+demo: venv  ## start the embedded stack and run a real M42 order end to end
+	$(BIN)/stellar demo $(ARGS)
+
+test: venv  ## run the whole test suite against real PostgreSQL, Temporal, simulator, localstripe
+	$(BIN)/pytest $(ARGS)
+
+venv: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --require-hashes -r requirements.lock
+	$(PIP) install --no-deps --no-build-isolation -e .
+	rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+dev: venv  ## run the embedded stack until Ctrl-C
+	$(BIN)/stellar dev
+
+bench: venv  ## write bench/report.md
+	$(BIN)/python -m bench.report
+
+lock:  ## re-resolve requirements.lock from pyproject.toml (needs uv: pip install uv)
+	uv pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes -o requirements.lock
+
+migration: venv  ## pre-release: regenerate the initial migration from models/db.py
+	$(BIN)/python scripts/regen_initial_migration.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis

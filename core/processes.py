@@ -1,0 +1,87 @@
+"""Child processes of the embedded stack: start, wait until ready, stop cleanly."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import structlog
+
+log = structlog.get_logger(__name__)
+
+
+class StackError(RuntimeError):
+    """A component of the stack could not start; the message says which and why."""
+
+
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(0.3)
+        return s.connect_ex((host, port)) == 0
+
+
+def require_free_port(port: int, what: str, variable: str) -> None:
+    if port_in_use(port):
+        raise StackError(f"port {port} for {what} is already taken on 127.0.0.1 ({variable}); "
+                         "stop what uses it or configure another port")
+
+
+def wait_for_port(port: int, timeout: float, proc: subprocess.Popen | None = None, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise StackError(f"{what} exited with code {proc.returncode} before listening on {port}")
+        if port_in_use(port):
+            return
+        time.sleep(0.1)
+    raise StackError(f"{what} did not listen on port {port} within {timeout:.0f}s")
+
+
+@dataclass
+class Child:
+    """A started child process with its log file."""
+
+    name: str
+    argv: list[str]
+    log_path: Path
+    env: dict[str, str] = field(default_factory=dict)
+    ready: Callable[["Child"], None] | None = None
+    proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        logf = open(self.log_path, "ab")
+        env = {**os.environ, **self.env}
+        self.proc = subprocess.Popen(self.argv, stdout=logf, stderr=subprocess.STDOUT, env=env,
+                                     start_new_session=True)
+        log.info("stack.starting", component=self.name, pid=self.proc.pid, log=str(self.log_path))
+        if self.ready:
+            try:
+                self.ready(self)
+            except StackError as exc:
+                self.stop()
+                tail = self.log_path.read_text(errors="replace")[-1500:]
+                raise StackError(f"{exc}\n--- last lines of {self.log_path} ---\n{tail}") from None
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, timeout: float = 15.0) -> None:
+        if not self.alive():
+            return
+        assert self.proc is not None
+        try:
+            os.killpg(self.proc.pid, signal.SIGINT)
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(5)
+        except ProcessLookupError:
+            pass
+        log.info("stack.stopped", component=self.name)
