@@ -85,3 +85,12 @@ async def test_temporal_dev_server_has_stellar_search_attributes(temporal_env):
     resp = await temporal_env.client.operator_service.list_search_attributes(
         ListSearchAttributesRequest(namespace="default"))
     assert {"CustomerId", "OrderStatus", "TargetName", "Plan"} <= set(resp.custom_attributes)
+
+
+def test_env_example_documents_every_setting():
+    from pathlib import Path
+
+    from scripts.gen_env_example import render
+
+    current = (Path(__file__).resolve().parent.parent / ".env.example").read_text()
+    assert current == render(), "run `.venv/bin/python scripts/gen_env_example.py` after changing settings"
