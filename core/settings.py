@@ -144,6 +144,22 @@ class BillingSettings(BaseModel):
     pending_payment_ttl_hours: int = Field(default=24, ge=1)
 
 
+class OrderSettings(BaseModel):
+    """The order workflow's observatory monitor and session watch (issue 8; docs/order-workflow.md).
+
+    One monitor per telescope (= per configured Voyager): workflow id
+    ``observatory-monitor-<telescope>``. Intervals are real seconds.
+    """
+
+    telescope: str = Field(default="main", description="name of this Voyager's telescope (monitor workflow id)")
+    monitor_poll_interval: float = Field(default=5.0, gt=0, description="seconds between run/session list polls")
+    monitor_run_for: float = Field(default=3600.0, gt=0, description="seconds one monitor activity runs before continue-as-new")
+    monitor_run_days: int = Field(default=2, ge=1, description="Days argument of RemoteRoboTargetGetRunList")
+    watch_poll_interval: float = Field(default=3.0, gt=0, description="seconds between shot-done polls during a session")
+    sweep_wait_for_end: float = Field(default=900.0, ge=0, description="seconds to wait for an aborted session to end")
+    start_monitor: bool = Field(default=True, description="the worker starts the telescope's monitor workflow")
+
+
 class ApiSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
@@ -175,6 +191,7 @@ class Settings(BaseSettings):
     site: SiteSettings = SiteSettings()
     billing: BillingSettings = BillingSettings()
     api: ApiSettings = ApiSettings()
+    orders: OrderSettings = OrderSettings()
 
 
 class SettingsError(RuntimeError):
