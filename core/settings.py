@@ -114,9 +114,20 @@ class StripeSettings(BaseModel):
     webhook_tolerance: int = Field(default=300, ge=1, description="seconds a signed event stays valid")
     localstripe_port: int = Field(default=8420, ge=1, le=65535)
     currency: str = "eur"
+    localstripe_compat: bool | None = Field(
+        default=None,
+        description="talk to localstripe (Plans, no proration_behavior); empty = when api_base is empty or loopback",
+    )
 
     def effective_api_base(self) -> str:
         return self.api_base or f"http://127.0.0.1:{self.localstripe_port}"
+
+    def is_localstripe(self) -> bool:
+        """True when the Stripe API is localstripe (see ``billing/stripe_client.py``)."""
+        if self.localstripe_compat is not None:
+            return self.localstripe_compat
+        base = self.effective_api_base()
+        return any(h in base for h in ("://127.0.0.1", "://localhost", "://[::1]"))
 
 
 class ImageSettings(BaseModel):
