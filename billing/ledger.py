@@ -1,0 +1,353 @@
+"""The credit ledger: a two-phase ledger on PostgreSQL, the way TigerBeetle does pending transfers.
+
+A customer's ``credit_account`` row holds two *available* buckets — ``subscription`` (monthly
+credits; expire when a cancelled subscription ends) and ``pack`` (bought; never expire) — and
+``held`` (reserved by open holds). Every change appends ``ledger_entry`` rows:
+
+* ``amount`` is the signed change of the entry's bucket's available credits (0 for a capture);
+* ``balance_before``/``balance_after`` are the total available (subscription + pack);
+* ``held_before``/``held_after`` are the held credits;
+* kind, reference (order / invoice / payment / admin), actor, reason and time are recorded.
+
+So, for every account: bucket = Σ amounts of its entries, held = Σ of open holds (see
+``billing.ledger_check.check_invariants``).
+
+Two phases: ``hold`` moves credits available → held (subscription first: they expire; then pack),
+``settle`` captures part or all of it and releases the rest, ``release`` voids it all. **A partial
+capture consumes the hold's subscription part first, then its pack part**, so whatever is released
+goes back preferably as pack credits, which never expire — the choice that is best for the
+customer. Released credits return to the bucket they came from.
+
+Exactly once: every operation carries an idempotency key with a UNIQUE constraint (the caller's key
+for grant/adjust/expire; ``order:<id>:…`` for holds and their resolution, plus the UNIQUE
+``credit_hold.order_id``). A repeat returns the first result (``replayed=True``) and moves nothing;
+a hold is resolved once, and a later settle/release returns that first resolution.
+
+No overdraft: every mutation first takes ``SELECT … FOR UPDATE`` on the customer's account row,
+so operations on one customer are serialized and availability is checked and reserved atomically.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable, TypeVar
+
+import sqlalchemy as sa
+import structlog
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from billing.errors import (
+    HoldNotFound,
+    IdempotencyConflict,
+    InsufficientCredits,
+    InvalidAmount,
+    UnknownCustomer,
+)
+from models.billing import Balances, HoldResult, LedgerEntryOut, LedgerResult, SettleResult
+from models.db import CreditAccount, CreditHold, LedgerEntry
+
+log = structlog.get_logger(__name__)
+
+ACCOUNT = CreditAccount.__table__
+HOLD = CreditHold.__table__
+ENTRY = LedgerEntry.__table__
+BUCKETS = ("subscription", "pack")
+T = TypeVar("T")
+_EVENTS = {"grant": "ledger.granted", "adjustment": "ledger.adjusted", "expire": "ledger.expired"}
+
+
+@dataclass(frozen=True)
+class _State:
+    subscription: int
+    pack: int
+    held: int
+
+    @property
+    def available(self) -> int:
+        return self.subscription + self.pack
+
+    def bucket(self, name: str) -> int:
+        return self.subscription if name == "subscription" else self.pack
+
+    def add(self, bucket: str = "", amount: int = 0, held: int = 0) -> "_State":
+        return _State(
+            self.subscription + (amount if bucket == "subscription" else 0),
+            self.pack + (amount if bucket == "pack" else 0),
+            self.held + held,
+        )
+
+
+def _sqlstate(exc: IntegrityError) -> str | None:
+    orig = exc.orig
+    return getattr(orig, "sqlstate", None) or getattr(getattr(orig, "__cause__", None), "sqlstate", None)
+
+
+class Ledger:
+    """Credit ledger operations; each call is one transaction on ``engine`` (postgresql+asyncpg).
+
+    All amounts are integer credits. Errors: InsufficientCredits (with ``shortfall``),
+    IdempotencyConflict, HoldNotFound, InvalidAmount, UnknownCustomer (billing/errors.py).
+    """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    async def _tx(self, fn: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        """Run ``fn`` in a transaction; a unique violation (a concurrent first call with the same key)
+        is retried once, and the retry then sees that first call's result."""
+        for attempt in (1, 2):
+            try:
+                async with self.engine.begin() as conn:
+                    return await fn(conn)
+            except IntegrityError as exc:
+                if _sqlstate(exc) != "23505" or attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    async def _lock(conn: AsyncConnection, customer_id: int, create: bool) -> _State | None:
+        if create:
+            try:  # a foreign-key failure aborts the transaction, which is rolled back on raise
+                await conn.execute(pg_insert(ACCOUNT).values(
+                    customer_id=customer_id, subscription_credits=0, pack_credits=0, held=0,
+                    updated_at=sa.func.now()).on_conflict_do_nothing(index_elements=["customer_id"]))
+            except IntegrityError as exc:
+                if _sqlstate(exc) == "23503":
+                    raise UnknownCustomer(customer_id) from None
+                raise
+        row = (await conn.execute(
+            sa.select(ACCOUNT.c.subscription_credits, ACCOUNT.c.pack_credits, ACCOUNT.c.held)
+            .where(ACCOUNT.c.customer_id == customer_id).with_for_update())).first()
+        return _State(*row) if row else None
+
+    @staticmethod
+    async def _store(conn: AsyncConnection, customer_id: int, state: _State) -> None:
+        await conn.execute(ACCOUNT.update().where(ACCOUNT.c.customer_id == customer_id).values(
+            subscription_credits=state.subscription, pack_credits=state.pack, held=state.held,
+            updated_at=sa.func.now()))
+
+    @staticmethod
+    def _entry(customer_id: int, kind: str, bucket: str, before: _State, after: _State, key: str,
+               reference_type: str, reference_id: str, actor: str, reason: str) -> dict[str, Any]:
+        return dict(
+            customer_id=customer_id, kind=kind, bucket=bucket,
+            amount=after.bucket(bucket) - before.bucket(bucket),
+            balance_before=before.available, balance_after=after.available,
+            held_before=before.held, held_after=after.held,
+            reference_type=reference_type, reference_id=reference_id, idempotency_key=key,
+            actor=actor, reason=reason, created_at=sa.func.now(),
+        )
+
+    @staticmethod
+    def _result(row: Any, replayed: bool) -> LedgerResult:
+        return LedgerResult(customer_id=row.customer_id, kind=row.kind, bucket=row.bucket, amount=row.amount,
+                            balance_after=row.balance_after, held_after=row.held_after,
+                            idempotency_key=row.idempotency_key, entry_id=row.id, created_at=row.created_at,
+                            replayed=replayed)
+
+    async def _single(self, customer_id: int, kind: str, bucket: str, key: str, reference_type: str,
+                      reference_id: str, actor: str, reason: str,
+                      delta: Callable[[_State], int], expected_amount: int | None) -> LedgerResult:
+        """One-entry operation (grant, adjust, expire), exactly once per ``key``."""
+        if not key:
+            raise InvalidAmount("an idempotency key is required")
+        if bucket not in BUCKETS:
+            raise InvalidAmount(f"bucket must be one of {BUCKETS}, got {bucket!r}")
+
+        async def run(conn: AsyncConnection) -> LedgerResult:
+            before = await self._lock(conn, customer_id, create=True)
+            assert before is not None
+            prior = (await conn.execute(sa.select(ENTRY).where(ENTRY.c.idempotency_key == key))).first()
+            if prior is not None:
+                if (prior.customer_id, prior.kind, prior.bucket) != (customer_id, kind, bucket) or (
+                        expected_amount is not None and prior.amount != expected_amount):
+                    raise IdempotencyConflict(key, f"first used for customer {prior.customer_id}, "
+                                                   f"{prior.kind} {prior.amount:+d} {prior.bucket}")
+                return self._result(prior, replayed=True)
+            amount = delta(before)
+            after = before.add(bucket, amount)
+            if after.bucket(bucket) < 0:
+                raise InsufficientCredits(customer_id, -amount, before.bucket(bucket))
+            await self._store(conn, customer_id, after)
+            row = (await conn.execute(ENTRY.insert().values(self._entry(
+                customer_id, kind, bucket, before, after, key, reference_type, reference_id, actor, reason,
+            )).returning(*ENTRY.c))).one()
+            log.info(_EVENTS[kind], customer_id=customer_id, bucket=bucket, amount=amount, key=key)
+            return self._result(row, replayed=False)
+
+        return await self._tx(run)
+
+    # -- single-entry operations ---------------------------------------------------------------
+
+    async def grant(self, customer_id: int, amount: int, bucket: str, idempotency_key: str,
+                    reference_type: str, reference_id: str, actor: str = "system",
+                    reason: str = "") -> LedgerResult:
+        """Add ``amount`` (> 0) credits to ``bucket`` (``subscription`` for a monthly grant, keyed by
+        invoice id; ``pack`` for a purchase, keyed by payment id). Raises InvalidAmount,
+        IdempotencyConflict, UnknownCustomer."""
+        if amount <= 0:
+            raise InvalidAmount(f"a grant must be > 0 credits, got {amount}")
+        return await self._single(customer_id, "grant", bucket, idempotency_key, reference_type,
+                                  str(reference_id), actor, reason, lambda s: amount, amount)
+
+    async def adjust(self, customer_id: int, delta: int, actor: str, reason: str, idempotency_key: str,
+                     bucket: str = "pack") -> LedgerResult:
+        """Support adjustment of ``bucket`` by ``delta`` (≠ 0; negative takes credits away, never below
+        zero). Default bucket ``pack`` (goodwill credits do not expire). Raises InvalidAmount,
+        InsufficientCredits, IdempotencyConflict."""
+        if delta == 0:
+            raise InvalidAmount("an adjustment must not be 0")
+        if not reason:
+            raise InvalidAmount("an adjustment needs a reason")
+        return await self._single(customer_id, "adjustment", bucket, idempotency_key, "admin", actor,
+                                  actor, reason, lambda s: delta, delta)
+
+    async def expire(self, customer_id: int, idempotency_key: str, actor: str = "system",
+                     reason: str = "subscription ended", reference_type: str = "subscription",
+                     reference_id: str = "") -> LedgerResult:
+        """Zero the subscription bucket (a cancelled subscription's period ended; seed: "Vous conservez
+        vos crédits jusqu'à cette date"). Pack credits never expire; held credits stay held. The
+        entry's ``amount`` is minus what expired (0 if nothing)."""
+        return await self._single(customer_id, "expire", "subscription", idempotency_key, reference_type,
+                                  reference_id, actor, reason, lambda s: -s.subscription, None)
+
+    # -- two-phase: hold, then settle or release ---------------------------------------------
+
+    async def hold(self, customer_id: int, order_id: int, amount: int, actor: str = "system") -> HoldResult:
+        """Reserve ``amount`` (≥ 1) credits for ``order_id`` (the idempotency key): subscription
+        credits first, then pack. Raises InsufficientCredits (``shortfall``), IdempotencyConflict
+        (this order already holds for another customer or amount), InvalidAmount."""
+        if amount < 1:
+            raise InvalidAmount(f"a hold must be ≥ 1 credit, got {amount}")
+
+        async def run(conn: AsyncConnection) -> HoldResult:
+            before = await self._lock(conn, customer_id, create=False)
+            prior = (await conn.execute(sa.select(HOLD).where(HOLD.c.order_id == order_id))).first()
+            if prior is not None:
+                if (prior.customer_id, prior.amount) != (customer_id, amount):
+                    raise IdempotencyConflict(f"order:{order_id}:hold", f"order {order_id} holds "
+                                              f"{prior.amount} for customer {prior.customer_id}")
+                return self._hold_result(prior, replayed=True)
+            available = before.available if before else 0
+            if before is None or available < amount:
+                raise InsufficientCredits(customer_id, amount, available)
+            from_sub = min(amount, before.subscription)
+            parts = [("subscription", from_sub), ("pack", amount - from_sub)]
+            rows, state = [], before
+            for bucket, part in parts:
+                if part:
+                    nxt = state.add(bucket, -part, held=part)
+                    rows.append(self._entry(customer_id, "hold", bucket, state, nxt, f"order:{order_id}:hold:{bucket}",
+                                            "order", str(order_id), actor, f"hold for order {order_id}"))
+                    state = nxt
+            await self._store(conn, customer_id, state)
+            row = (await conn.execute(HOLD.insert().values(
+                customer_id=customer_id, order_id=order_id, amount=amount, from_subscription=from_sub,
+                from_pack=amount - from_sub, status="open", captured=0, released=0,
+                created_at=sa.func.now()).returning(*HOLD.c))).one()
+            await conn.execute(ENTRY.insert().values(rows))  # one multi-row INSERT
+            log.info("ledger.held", customer_id=customer_id, order_id=order_id, amount=amount,
+                     from_subscription=from_sub)
+            return self._hold_result(row, replayed=False)
+
+        return await self._tx(run)
+
+    async def settle(self, order_id: int, capture: int, actor: str = "system", reason: str = "") -> SettleResult:
+        """Resolve the hold: capture ``capture`` credits (0 ≤ capture ≤ held; subscription part first)
+        and release the rest to the buckets it came from. Exactly once: if the hold is already
+        resolved, returns that first resolution (``replayed``) and moves nothing. Raises
+        HoldNotFound, InvalidAmount (capture out of range)."""
+        if capture < 0:
+            raise InvalidAmount(f"capture must be ≥ 0, got {capture}")
+        return await self._resolve(order_id, capture, actor, reason)
+
+    async def release(self, order_id: int, actor: str = "system", reason: str = "") -> SettleResult:
+        """Void the hold: every held credit goes back to its bucket (status ``released``). Exactly
+        once, like :meth:`settle`. Raises HoldNotFound."""
+        return await self._resolve(order_id, None, actor, reason)
+
+    async def _resolve(self, order_id: int, capture: int | None, actor: str, reason: str) -> SettleResult:
+        async def run(conn: AsyncConnection) -> SettleResult:
+            found = (await conn.execute(sa.select(HOLD.c.customer_id).where(HOLD.c.order_id == order_id))).first()
+            if found is None:
+                raise HoldNotFound(order_id)
+            customer_id = found.customer_id
+            before = await self._lock(conn, customer_id, create=False)  # account lock first, always
+            h = (await conn.execute(sa.select(HOLD).where(HOLD.c.order_id == order_id).with_for_update())).one()
+            if h.status != "open":
+                return self._settle_result(h, replayed=True)
+            assert before is not None
+            captured = 0 if capture is None else capture
+            if captured > h.amount:
+                raise InvalidAmount(f"capture {captured} exceeds the {h.amount} credits held for order {order_id}")
+            cap_sub = min(captured, h.from_subscription)
+            split = {
+                "capture": [("subscription", cap_sub), ("pack", captured - cap_sub)],
+                "release": [("subscription", h.from_subscription - cap_sub), ("pack", h.from_pack - captured + cap_sub)],
+            }
+            rows, state = [], before
+            for kind, parts in split.items():
+                for bucket, part in parts:
+                    if part:
+                        nxt = state.add(bucket, part if kind == "release" else 0, held=-part)
+                        rows.append(self._entry(customer_id, kind, bucket, state, nxt,
+                                                f"order:{order_id}:{kind}:{bucket}", "order", str(order_id),
+                                                actor, reason or f"{kind} for order {order_id}"))
+                        state = nxt
+            status = "released" if capture is None else "settled"
+            await self._store(conn, customer_id, state)
+            row = (await conn.execute(HOLD.update().where(HOLD.c.id == h.id).values(
+                status=status, captured=captured, released=h.amount - captured,
+                resolved_at=sa.func.now()).returning(*HOLD.c))).one()
+            await conn.execute(ENTRY.insert().values(rows))  # one multi-row INSERT
+            log.info(f"ledger.{status}", customer_id=customer_id, order_id=order_id, captured=captured,
+                     released=h.amount - captured)
+            return self._settle_result(row, replayed=False)
+
+        return await self._tx(run)
+
+    @staticmethod
+    def _hold_result(row: Any, replayed: bool) -> HoldResult:
+        return HoldResult(order_id=row.order_id, customer_id=row.customer_id, amount=row.amount,
+                          from_subscription=row.from_subscription, from_pack=row.from_pack,
+                          status=row.status, replayed=replayed)
+
+    @staticmethod
+    def _settle_result(row: Any, replayed: bool) -> SettleResult:
+        cap_sub = min(row.captured, row.from_subscription)  # the documented order: subscription first
+        return SettleResult(
+            order_id=row.order_id, customer_id=row.customer_id, status=row.status, held=row.amount,
+            captured=row.captured, released=row.released,
+            captured_from_subscription=cap_sub, captured_from_pack=row.captured - cap_sub,
+            released_to_subscription=row.from_subscription - cap_sub,
+            released_to_pack=row.from_pack - (row.captured - cap_sub), replayed=replayed,
+        )
+
+    # -- reads ------------------------------------------------------------------------------
+
+    async def balances(self, customer_id: int) -> Balances:
+        """Available credits by bucket and held credits (zeros for a customer without an account)."""
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(sa.select(ACCOUNT).where(ACCOUNT.c.customer_id == customer_id))).first()
+        if row is None:
+            return Balances(customer_id=customer_id)
+        return Balances(customer_id=customer_id, subscription=row.subscription_credits, pack=row.pack_credits,
+                        available=row.subscription_credits + row.pack_credits, held=row.held)
+
+    async def get_hold(self, order_id: int) -> HoldResult | None:
+        """The hold of ``order_id`` with its current status, or None."""
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(sa.select(HOLD).where(HOLD.c.order_id == order_id))).first()
+        return self._hold_result(row, replayed=False) if row else None
+
+    async def list_entries(self, customer_id: int, limit: int = 50, offset: int = 0) -> list[LedgerEntryOut]:
+        """The customer's entries, newest first (``limit`` 1–500)."""
+        limit = max(1, min(500, limit))
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(sa.select(ENTRY).where(ENTRY.c.customer_id == customer_id)
+                                       .order_by(ENTRY.c.id.desc()).limit(limit).offset(max(0, offset)))).all()
+        return [LedgerEntryOut.model_validate(r._mapping) for r in rows]
