@@ -1,0 +1,81 @@
+"""Fixtures for the Voyager client and simulator tests: a real simulator on a free loopback port.
+
+``sim_factory(**config_overrides)`` starts a ``VoyagerSimulator`` (paused clock, authentication on,
+MAC words below, state and FITS under ``tmp_path``) and stops every one it started at teardown.
+``sim_settings(sim, **overrides)`` gives the matching ``VoyagerSettings`` for the client side.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest_asyncio
+
+from core.settings import VoyagerSettings
+from voyager.simulator import SimulatorConfig, VoyagerSimulator
+
+SIM_USER = "stellar"
+SIM_PASSWORD = "s3cret-pässword"
+SIM_MAC_KEY = "MACKEY-TEST"
+SIM_WORDS = ["Orion", "Nebula", "Horse", "Head"]
+
+SimFactory = Callable[..., Awaitable[VoyagerSimulator]]
+
+
+def sim_config(tmp_path: Path, **overrides: Any) -> SimulatorConfig:
+    """A test simulator configuration: free port, paused clock, seeded, auth on."""
+    values: dict[str, Any] = dict(
+        port=0,
+        username=SIM_USER,
+        password=SIM_PASSWORD,
+        mac_key=SIM_MAC_KEY,
+        mac_words=list(SIM_WORDS),
+        speed=0,
+        state_file=tmp_path / "voyager-sim.json",
+        fit_dir=tmp_path / "fits",
+        seed=7,
+    )
+    values.update(overrides)
+    return SimulatorConfig(**values)
+
+
+def sim_settings(sim: VoyagerSimulator, **overrides: Any) -> VoyagerSettings:
+    """Client settings that authenticate against ``sim`` (overrides win)."""
+    cfg = sim.config
+    values: dict[str, Any] = dict(
+        host="127.0.0.1",
+        port=sim.port,
+        username=cfg.username,
+        password=cfg.password,
+        mac_key=cfg.mac_key,
+        mac_words=",".join(cfg.mac_words),
+        profile_name=cfg.profile_name,
+        connect_timeout=5.0,
+        command_timeout=10.0,
+        pool_acquire_timeout=10.0,
+    )
+    values.update(overrides)
+    return VoyagerSettings(**values)
+
+
+@pytest_asyncio.fixture
+async def sim_factory(tmp_path: Path) -> AsyncIterator[SimFactory]:
+    started: list[VoyagerSimulator] = []
+
+    async def make(**overrides: Any) -> VoyagerSimulator:
+        sim = VoyagerSimulator(sim_config(tmp_path, **overrides))
+        await sim.start()
+        started.append(sim)
+        return sim
+
+    yield make
+    for sim in started:
+        await sim.stop()
+
+
+@pytest_asyncio.fixture
+async def voyager_sim(sim_factory: SimFactory) -> VoyagerSimulator:
+    """One started simulator with the default test configuration."""
+    return await sim_factory()

@@ -1,0 +1,205 @@
+"""One client connection of the simulator: the session protocol of Voyager protocol §1–§5.
+
+``Version`` first (its ``Timestamp`` text is the SessionKey), the authentication window, ``authbase``
+replies or ``Authentication Rejected`` then close, ``Polling`` after ``poll_interval`` of sending
+silence, a drop after ``idle_timeout`` without a valid line, ``disconnect`` → reply 0 then close.
+Outgoing messages go through one queue and one writer task, so events never interleave inside a line.
+Commands run as tasks (so a delayed reply does not stop the reading of Polling); their handling
+is in ``commands.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import itertools
+import json
+import random
+import time
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from voyager import protocol
+from voyager.errors import VoyagerProtocolError
+
+if TYPE_CHECKING:
+    from voyager.simulator.server import VoyagerSimulator
+
+log = structlog.get_logger(__name__)
+VERSION_TEXT = "Release 2.3.14 - Built 2024-11-20 (Stellar simulator)"
+_ids = itertools.count(1)
+
+
+class ClientSession:
+    """Server side of one TCP connection. ``dashboard``: dashboard events wanted (§4)."""
+
+    def __init__(self, sim: VoyagerSimulator, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.sim = sim
+        self.cfg = sim.config
+        self.reader = reader
+        self.writer = writer
+        self.name = f"client-{next(_ids)}"
+        self.peer = writer.get_extra_info("peername")
+        self.authenticated = not self.cfg.auth_enabled
+        self.manager_mode = False
+        self.dashboard = False
+        self.session_key = ""
+        self.closed = asyncio.Event()
+        self.inflight: dict[str, asyncio.Task[None]] = {}
+        self._out: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._last_rx = self._last_tx = self._opened = time.monotonic()
+
+    # ------------------------------------------------------------ output
+
+    def timestamp(self, t: float | None = None) -> float:
+        """Simulated epoch seconds printed with 1–5 decimals, as Voyager does (§2.1)."""
+        return round(self.sim.clock.now() if t is None else t, random.randint(1, 5))
+
+    def send(self, msg: dict[str, Any]) -> None:
+        """Queue one message (never blocks); dropped once the session is closing."""
+        if not self.closed.is_set():
+            self._out.put_nowait(protocol.encode_message(msg))
+
+    def event(self, name: str, t: float | None = None, **fields: Any) -> None:
+        self.send(protocol.make_event(name, self.cfg.host_name, self.cfg.inst, timestamp=self.timestamp(t), **fields))
+
+    async def _writer_loop(self) -> None:
+        while True:
+            data = await self._out.get()
+            if data is None:
+                return
+            self.writer.write(data)
+            self._last_tx = time.monotonic()
+            await self.writer.drain()
+
+    # ------------------------------------------------------------ life cycle
+
+    async def run(self) -> None:
+        """Serve the connection until it closes."""
+        writer_task = self._writer_task = asyncio.create_task(self._writer_loop())
+        keepalive = asyncio.create_task(self._keepalive_loop())
+        reader_task = asyncio.create_task(self._read_loop())
+        self._tasks |= {writer_task, keepalive, reader_task}
+        ts = self.timestamp()
+        self.session_key = json.dumps(ts)  # the exact text of the Version Timestamp
+        self.send({"Event": protocol.E_VERSION, "Timestamp": ts, "Host": self.cfg.host_name, "Inst": self.cfg.inst,
+                   "VOYVersion": VERSION_TEXT, "VOYSubver": "", "MsgVersion": 1})
+        log.info("voyager_sim.connected", client=self.name, peer=str(self.peer))
+        try:
+            await asyncio.wait({writer_task, reader_task, keepalive}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            await self.close()
+
+    async def close(self, flush: bool = True, timeout: float = 2.0) -> None:
+        """Close the connection; ``flush`` first writes what is queued (e.g. a reply, ``ShutDown``)."""
+        if self.closed.is_set():
+            return
+        self.closed.set()
+        current = asyncio.current_task()
+        for task in list(self.inflight.values()):
+            task.cancel()
+        if flush:
+            self._out.put_nowait(None)
+            writer = getattr(self, "_writer_task", None)
+            if writer is not None and writer is not current and not writer.done():
+                try:
+                    await asyncio.wait_for(asyncio.shield(writer), timeout)
+                except (TimeoutError, Exception):  # noqa: BLE001 - closing anyway
+                    pass
+        for task in self._tasks:
+            if task is not current:
+                task.cancel()
+        try:
+            self.writer.close()
+        except Exception:  # noqa: BLE001 - transport already gone
+            pass
+        self.sim.sessions.discard(self)
+        log.info("voyager_sim.disconnected", client=self.name)
+
+    def abort(self) -> None:
+        """Drop the link at once, without ``ShutDown`` (a network failure or a crash)."""
+        self.closed.set()
+        for task in [*self._tasks, *self.inflight.values()]:
+            task.cancel()
+        self.writer.transport.abort()
+        self.sim.sessions.discard(self)
+
+    async def _keepalive_loop(self) -> None:
+        tick = min(self.cfg.poll_interval, self.cfg.idle_timeout, self.cfg.auth_window) / 5
+        while True:
+            await asyncio.sleep(tick)
+            now = time.monotonic()
+            if not self.authenticated and now - self._opened >= self.cfg.auth_window:
+                log.info("voyager_sim.auth_timeout", client=self.name)
+                return
+            if now - self._last_rx >= self.cfg.idle_timeout:
+                log.info("voyager_sim.idle_cutoff", client=self.name)
+                return
+            if now - self._last_tx >= self.cfg.poll_interval and self.authenticated:
+                self.event(protocol.E_POLLING)
+                self._last_tx = now
+
+    # ------------------------------------------------------------ input
+
+    async def _read_loop(self) -> None:
+        splitter = protocol.LineSplitter()
+        while True:
+            data = await self.reader.read(1 << 16)
+            if not data:
+                return
+            try:
+                lines = splitter.feed(data)
+            except VoyagerProtocolError:
+                return
+            for line in lines:
+                try:
+                    msg = protocol.decode_line(line)
+                except VoyagerProtocolError:
+                    continue  # not valid: does not count for the idle cutoff
+                self._last_rx = time.monotonic()
+                if protocol.is_event(msg):
+                    continue  # client Polling
+                if not protocol.is_request(msg):
+                    continue
+                if not await self._on_request(msg):
+                    return
+
+    async def _on_request(self, msg: dict[str, Any]) -> bool:
+        """Handle one request; False ends the session."""
+        method, req_id = msg.get("method"), msg.get("id")
+        params = msg.get("params") if isinstance(msg.get("params"), dict) else {}
+        if not isinstance(method, str) or not isinstance(req_id, int) or isinstance(req_id, bool):
+            self.send(protocol.make_reply_error(req_id if isinstance(req_id, int) else None, -32600, "Invalid Request"))
+            return True
+        if method == protocol.M_AUTHENTICATE:
+            return self._authenticate(req_id, params)
+        if not self.authenticated:
+            self.send(protocol.make_reply_error(req_id, 1, protocol.AUTH_REJECTED_MESSAGE))
+            return False
+        if method == protocol.M_DISCONNECT:
+            self.send(protocol.make_reply_result(req_id, 0))
+            return False
+        task = asyncio.create_task(self.sim.commands.run(self, method, req_id, params))
+        # RemoteActionAbort's UID names the action to abort, so it is not tracked under it.
+        key = f"id:{req_id}" if method == protocol.M_ACTION_ABORT else (str(params.get("UID", "")) or f"id:{req_id}")
+        self.inflight[key] = task
+        task.add_done_callback(lambda _t, key=key: self.inflight.pop(key, None) if self.inflight.get(key) is _t else None)
+        return True
+
+    def _authenticate(self, req_id: int, params: dict[str, Any]) -> bool:
+        user = password = ""
+        try:
+            decoded = base64.b64decode(str(params.get("Base", "")), validate=True).decode("utf-8")
+            user, _, password = decoded.partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            pass
+        if self.cfg.auth_enabled and (user != self.cfg.username or password != self.cfg.password):
+            log.info("voyager_sim.auth_rejected", client=self.name, username=user)
+            self.send(protocol.make_reply_error(req_id, 1, protocol.AUTH_REJECTED_MESSAGE))
+            return False
+        self.authenticated = True
+        self.send(protocol.make_authbase_reply(req_id, user or (self.cfg.username or "")))
+        return True
