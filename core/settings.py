@@ -88,6 +88,13 @@ class VoyagerSettings(BaseModel):
     sim_start_time: str | None = Field(default=None, description="ISO UTC start of the simulated clock; empty = now")
     sim_seeing_arcsec: float = Field(default=2.2, gt=0)
     sim_cloud_probability: float = Field(default=0.0, ge=0, le=1)
+    sim_seed: int | None = Field(default=None, description="seed of simulated frame quality and clouds; empty = random")
+    # Simulator fault injection (voyager/simulator/faults.py).
+    sim_fault_reply_delay: float = Field(default=0.0, ge=0, description="seconds added before every reply and result")
+    sim_fault_swallow_methods: str = Field(default="", description="methods never answered, comma separated; * = all")
+    sim_fault_error_methods: str = Field(default="", description="methods answered with an error result; * = all")
+    sim_fault_cloudy_nights: str = Field(default="", description="nights clouded out, YYYY-MM-DD of the evening, comma separated")
+    sim_fault_drop_interval: float = Field(default=0.0, ge=0, description="seconds between forced drops of every connection; 0 = never")
 
     @field_validator("mac_words")
     @classmethod
