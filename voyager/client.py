@@ -212,6 +212,7 @@ class VoyagerConnection:
         for fut in [*self._replies.values(), *self._results.values()]:
             if not fut.done():
                 fut.set_exception(VoyagerConnectionError(f"link lost while waiting: {exc}"))
+                fut.exception()  # a result future whose reply failed first is never awaited: no warning
         self._replies.clear()
         self._results.clear()
         for queue in self._subscribers:
