@@ -184,6 +184,12 @@ class ApiSettings(BaseModel):
     rate_limit_per_minute: int = Field(default=600, ge=1)
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
     public_url: str = "http://127.0.0.1:8000"
+    filters: str = Field(default="L,R,G,B,Ha,OIII,SII", description="comma-separated filter names orders may use")
+    sse_heartbeat_seconds: float = Field(default=15.0, gt=0, description="SSE comment interval when idle")
+    health_timeout_seconds: float = Field(default=2.0, gt=0, description="per-check timeout of GET /health")
+
+    def filter_list(self) -> list[str]:
+        return [f.strip() for f in self.filters.split(",") if f.strip()]
 
 
 class Settings(BaseSettings):

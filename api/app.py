@@ -1,0 +1,103 @@
+"""The FastAPI application factory. ``uvicorn api.app:create_app --factory`` serves it.
+
+Routers are registered from the visible ``ROUTERS`` list below: add yours there (one line).
+"""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from typing import AsyncIterator
+
+import structlog
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+from temporalio.client import Client
+
+from api.errors import ServiceUnavailable, install_error_handlers
+from api.event_hub import OrderEventHub, asyncpg_dsn
+from api.middleware import RequestGuardMiddleware
+from api.resources import Resources, TemporalHandle
+from api.routes import admin, credits, events, health, images, keys, orders, plans, pricing, support
+from api.security import RateLimiter
+from billing.ledger import Ledger
+from core.database import make_engine, make_sessionmaker
+from core.settings import Settings, get_settings
+
+log = structlog.get_logger(__name__)
+
+ROUTERS = [
+    health.router,
+    plans.router,
+    pricing.router,
+    orders.router,
+    events.router,
+    images.router,
+    credits.router,
+    support.router,
+    admin.router,
+    keys.router,
+]
+
+DESCRIPTION = """Observing time on robotic telescopes (Voyager RoboTarget).
+
+Authenticate with `Authorization: Bearer sk_...`. Every error is
+`{"error": {"code": "...", "message": "...", "fields": {...}}}`; see each operation's responses.
+"""
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    engine: AsyncEngine | None = None,
+    sessionmaker: async_sessionmaker[AsyncSession] | None = None,
+    temporal_client: Client | None = None,
+) -> FastAPI:
+    """Build the API. Anything not injected is opened in the lifespan from ``settings``.
+
+    ``engine``/``sessionmaker``: reuse the caller's database pool (tests); an injected engine is not
+    disposed at shutdown. ``temporal_client``: reuse a connected client (tests); otherwise one is
+    connected at start-up, or lazily on first use if Temporal is down then.
+    """
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        eng = engine
+        if eng is None and sessionmaker is not None:
+            eng = sessionmaker.kw["bind"]
+        owns_engine = eng is None
+        if eng is None:
+            eng = make_engine(settings.database.effective_url(), settings.database.pool_size)
+        temporal = TemporalHandle(settings, temporal_client)
+        if temporal_client is None:
+            try:
+                await temporal.get()
+            except ServiceUnavailable as exc:
+                log.warning("temporal.unavailable_at_start", error=exc.message)
+        hub = OrderEventHub(asyncpg_dsn(eng.url.render_as_string(hide_password=False)))
+        app.state.resources = Resources(
+            settings=settings,
+            engine=eng,
+            sessionmaker=sessionmaker or make_sessionmaker(eng),
+            temporal=temporal,
+            events=hub,
+            rate_limiter=RateLimiter(settings.api.rate_limit_per_minute),
+            ledger=Ledger(eng),
+        )
+        log.info("api.started")
+        try:
+            yield
+        finally:
+            await hub.close()
+            if owns_engine:
+                await eng.dispose()
+            log.info("api.stopped")
+
+    app = FastAPI(title="Stellar API", version="1.0.0", description=DESCRIPTION, lifespan=lifespan)
+    install_error_handlers(app)
+    app.add_middleware(RequestGuardMiddleware, max_body_bytes=settings.api.max_body_bytes)
+    for router in ROUTERS:
+        app.include_router(router)
+    return app
+

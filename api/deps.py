@@ -1,0 +1,93 @@
+"""``Annotated`` dependency aliases: settings, a database session per request, Temporal, the caller.
+
+Routes declare what they need, e.g. ``async def f(session: SessionDep, me: CustomerDep)``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, AsyncIterator
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlmodel.ext.asyncio.session import AsyncSession
+from temporalio.client import Client
+
+from api.errors import Forbidden, RateLimited, Unauthorized
+from api.resources import Resources
+from api.security import Principal, authenticate
+from core.settings import Settings
+
+bearer_scheme = HTTPBearer(
+    auto_error=False,
+    bearerFormat="sk_…",
+    description="API key: `Authorization: Bearer sk_...` (created by `stellar customers create` "
+    "or `POST /api/admin/customers`, rotated by `POST /api/keys/rotate`).",
+)
+
+
+def get_resources(request: Request) -> Resources:
+    return request.app.state.resources
+
+
+ResourcesDep = Annotated[Resources, Depends(get_resources)]
+
+
+def get_settings_dep(resources: ResourcesDep) -> Settings:
+    return resources.settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+
+
+async def get_session(resources: ResourcesDep) -> AsyncIterator[AsyncSession]:
+    """One session per request; the route commits what it writes."""
+    async with resources.sessionmaker() as session:
+        yield session
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+
+
+async def get_temporal(resources: ResourcesDep) -> Client:
+    """Raises ServiceUnavailable (503) when Temporal cannot be reached."""
+    return await resources.temporal.get()
+
+
+TemporalDep = Annotated[Client, Depends(get_temporal)]
+
+
+async def current_principal(
+    resources: ResourcesDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+) -> Principal:
+    """The caller of a ``Bearer sk_…`` key. 401 when missing/unknown/revoked, 429 over the rate limit."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthorized("missing API key: send Authorization: Bearer sk_...")
+    # A short-lived session of its own: the key lookup must not hold the request's session open.
+    async with resources.sessionmaker() as session:
+        principal = await authenticate(session, credentials.credentials)
+    if principal is None:
+        raise Unauthorized("invalid or revoked API key", code="invalid_api_key")
+    retry_after = resources.rate_limiter.check(principal.key_hash)
+    if retry_after is not None:
+        raise RateLimited(retry_after)
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(current_principal)]
+
+
+def require_role(role: str):
+    """A dependency accepting callers whose role grants ``role`` (admin ⊇ support ⊇ customer)."""
+
+    async def dependency(principal: PrincipalDep) -> Principal:
+        if not principal.has_role(role):
+            raise Forbidden(f"this operation needs the {role} role", code="forbidden")
+        return principal
+
+    return dependency
+
+
+CustomerDep = PrincipalDep
+SupportDep = Annotated[Principal, Depends(require_role("support"))]
+AdminDep = Annotated[Principal, Depends(require_role("admin"))]

@@ -1,0 +1,242 @@
+"""One error model for the whole API: ``{"error": {"code", "message", "fields"}}``.
+
+``code`` is a stable snake_case identifier clients switch on, ``message`` is for humans, ``fields``
+maps a request field (dotted path, e.g. ``shots.0.exposure``) to why it was refused.
+
+Status codes (domain error → HTTP):
+
+* 400 ``malformed_json``; 401 ``unauthorized`` / ``invalid_api_key``; 403 ``forbidden`` and
+  ``plan_violation`` (per-field reasons, from ``billing.errors.PlanViolation``);
+* 402 ``insufficient_credits``: we chose 402 Payment Required over 409 because the fix is the
+  customer's to make (buy a pack, upgrade), not a state conflict to retry;
+* 404 ``not_found`` (also for another customer's order or image: existence is not leaked);
+* 405, 409 ``conflict`` / ``order_not_abortable`` / ``email_taken``, 413 ``payload_too_large``,
+  415 ``unsupported_media_type``; 422 ``validation_error`` and the other refusals of a
+  well-formed request (``unknown_plan``, ``unknown_target``, ``target_never_observable``,
+  ``idempotency_key_mismatch``); 429 ``rate_limited`` (``Retry-After``);
+  503 ``service_unavailable`` when Temporal or the database cannot be reached.
+
+No input produces a 500: unexpected exceptions are logged and answered with ``internal_error``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from billing.errors import (
+    BillingError,
+    IdempotencyConflict,
+    InsufficientCredits,
+    InvalidAmount,
+    PlanViolation,
+    UnknownPlan,
+)
+
+log = structlog.get_logger(__name__)
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="stable machine-readable error code, snake_case")
+    message: str = Field(description="human-readable explanation")
+    fields: dict[str, str] = Field(default_factory=dict, description="request field (dotted path) → reason")
+
+
+class ErrorResponse(BaseModel):
+    """The body of every 4xx/5xx answer."""
+
+    error: ErrorDetail
+
+
+class ApiError(Exception):
+    """An error answered as the error model. Subclasses fix the status code and default code."""
+
+    status_code = 400
+    code = "bad_request"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        fields: dict[str, str] | None = None,
+        status_code: int | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        if code:
+            self.code = code
+        if status_code:
+            self.status_code = status_code
+        self.fields = dict(fields or {})
+        self.headers = headers
+
+
+class Unauthorized(ApiError):
+    status_code = 401
+    code = "unauthorized"
+
+    def __init__(self, message: str, **kw: Any) -> None:
+        kw.setdefault("headers", {"WWW-Authenticate": "Bearer"})
+        super().__init__(message, **kw)
+
+
+class Forbidden(ApiError):
+    status_code = 403
+    code = "forbidden"
+
+
+class NotFound(ApiError):
+    status_code = 404
+    code = "not_found"
+
+
+class Conflict(ApiError):
+    status_code = 409
+    code = "conflict"
+
+
+class Unprocessable(ApiError):
+    status_code = 422
+    code = "validation_error"
+
+
+class RateLimited(ApiError):
+    status_code = 429
+    code = "rate_limited"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(
+            f"rate limit exceeded; retry in {retry_after} s", headers={"Retry-After": str(retry_after)}
+        )
+
+
+class ServiceUnavailable(ApiError):
+    status_code = 503
+    code = "service_unavailable"
+
+
+def error_body(code: str, message: str, fields: dict[str, str] | None = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "fields": dict(fields or {})}}
+
+
+def error_response(
+    status: int, code: str, message: str, fields: dict[str, str] | None = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(error_body(code, message, fields), status_code=status, headers=headers)
+
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "rate_limited",
+}
+
+
+def _field_path(loc: tuple | list) -> str:
+    parts = list(loc)
+    if parts and parts[0] == "body":
+        parts = parts[1:]
+    return ".".join(str(p) for p in parts) or "body"
+
+
+def validation_fields(errors: list[dict[str, Any]]) -> dict[str, str]:
+    """pydantic/FastAPI error list → ``{"shots.0.exposure": "Input should be greater than 0"}``."""
+    fields: dict[str, str] = {}
+    for err in errors:
+        key = _field_path(err.get("loc", ()))
+        msg = str(err.get("msg", "invalid"))
+        fields[key] = f"{fields[key]}; {msg}" if key in fields else msg
+    return fields
+
+
+async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+    return error_response(exc.status_code, exc.code, exc.message, exc.fields, exc.headers)
+
+
+async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = list(exc.errors())
+    if any(e.get("type") == "json_invalid" for e in errors):
+        detail = next((e.get("ctx", {}).get("error") for e in errors if e.get("type") == "json_invalid"), None)
+        return error_response(400, "malformed_json", f"request body is not valid JSON: {detail or 'decode error'}")
+    return error_response(422, "validation_error", "request validation failed", validation_fields(errors))
+
+
+async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    code = _HTTP_CODES.get(exc.status_code, "http_error")
+    message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
+    return error_response(exc.status_code, code, message, headers=getattr(exc, "headers", None))
+
+
+async def _billing_error(_: Request, exc: BillingError) -> JSONResponse:
+    if isinstance(exc, PlanViolation):
+        return error_response(403, exc.code, "the plan does not allow this order", exc.fields)
+    if isinstance(exc, InsufficientCredits):
+        return error_response(
+            402,
+            exc.code,
+            str(exc),
+            {"credits": f"needs {exc.requested}, {exc.available} available (short by {exc.shortfall})"},
+        )
+    if isinstance(exc, UnknownPlan):
+        return error_response(422, exc.code, str(exc), {"subscription_plan": str(exc)})
+    if isinstance(exc, IdempotencyConflict):
+        return error_response(422, exc.code, str(exc), {"Idempotency-Key": exc.detail})
+    if isinstance(exc, InvalidAmount):
+        return error_response(422, exc.code, str(exc), {"amount": str(exc)})
+    return error_response(409, exc.code, str(exc))
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("api.unhandled_error", path=request.url.path, method=request.method)
+    return error_response(500, "internal_error", "internal error; it has been logged")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Route every error, FastAPI's own included, through the one error model."""
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(BillingError, _billing_error)
+    app.add_exception_handler(Exception, _unexpected)
+
+
+def _resp(description: str) -> dict[str, Any]:
+    return {"model": ErrorResponse, "description": description}
+
+
+#: OpenAPI ``responses=`` entries, by status; routes pick the ones they can answer.
+ERRORS: dict[int, dict[str, Any]] = {
+    400: _resp("malformed JSON"),
+    401: _resp("missing or invalid API key"),
+    402: _resp("insufficient credits"),
+    403: _resp("role or plan forbids it (plan_violation carries per-field reasons)"),
+    404: _resp("not found, or not yours"),
+    409: _resp("conflict with the current state"),
+    413: _resp("request body too large"),
+    415: _resp("request body is not application/json"),
+    422: _resp("validation error (per-field reasons)"),
+    429: _resp("rate limit exceeded; see Retry-After"),
+    503: _resp("a backing service (database, Temporal) is unreachable"),
+}
+
+
+def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """``responses=errors(404, 409)`` plus the ones every API route can answer."""
+    base = {400, 401, 413, 415, 422, 429}
+    return {c: ERRORS[c] for c in sorted(base | set(codes))}

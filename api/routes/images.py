@@ -1,0 +1,41 @@
+"""Frames of an order: the list, the JPG preview, the FITS file (streamed)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import FileResponse
+
+from api.deps import PrincipalDep, ResourcesDep, SessionDep
+from api.errors import errors
+from api.schemas.common import ImageId, Limit, Offset, OrderId
+from api.schemas.orders import ImagePage
+from api.services import order_views
+from api.services.files import fits_file, jpg_file
+
+router = APIRouter(tags=["images"])
+
+
+@router.get("/api/orders/{order_id}/images", response_model=ImagePage, summary="Frames of one of my orders",
+            responses=errors(404))
+async def get_order_images(order_id: OrderId, me: PrincipalDep, session: SessionDep,
+                           limit: Limit = 100, offset: Offset = 0) -> ImagePage:
+    await order_views.get_order(session, order_id, me)
+    return await order_views.list_images(session, order_id, limit=limit, offset=offset)
+
+
+@router.get("/api/images/{image_id}.jpg", response_class=FileResponse, summary="JPG preview of a frame",
+            responses={200: {"content": {"image/jpeg": {}}, "description": "the preview"}, **errors(404)})
+async def get_jpg(image_id: ImageId, me: PrincipalDep, res: ResourcesDep, session: SessionDep) -> FileResponse:
+    row = await order_views.get_image(session, image_id, me)
+    return FileResponse(jpg_file(res.settings, row), media_type="image/jpeg")
+
+
+@router.get("/api/images/{image_id}/fits", response_class=FileResponse, summary="FITS file of a frame (streamed)",
+            responses={200: {"content": {"application/fits": {}}, "description": "the FITS file"},
+                       **errors(404)})
+async def get_fits(image_id: ImageId, me: PrincipalDep, res: ResourcesDep, session: SessionDep) -> FileResponse:
+    """404 ``fits_dir_unreachable`` when Voyager's FIT directory is not mounted on the API host,
+    404 ``fits_not_found`` when the file is not there."""
+    row = await order_views.get_image(session, image_id, me)
+    path = fits_file(res.settings, row)
+    return FileResponse(path, media_type="application/fits", filename=path.name)

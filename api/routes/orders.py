@@ -1,0 +1,73 @@
+"""``/api/orders``: create (idempotent), list, read with progress, abort. Logic: api/services."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Header, Query, Response
+
+from api.deps import PrincipalDep, ResourcesDep, SessionDep
+from api.errors import errors
+from api.schemas.common import Limit, Offset, OrderId
+from api.schemas.orders import AbortIn, AbortOut, OrderCreate, OrderOut, OrderPage, StatusFilter
+from api.services import order_views
+from api.services.orders import MAX_IDEMPOTENCY_KEY, create_order, request_abort
+
+router = APIRouter(prefix="/api/orders", tags=["orders"])
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        max_length=MAX_IDEMPOTENCY_KEY,
+        description="same key + same body → the same order (200); same key + another body → 422",
+    ),
+]
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=OrderOut,
+    summary="Create an observation order",
+    responses={200: {"model": OrderOut, "description": "replay of an earlier request with this Idempotency-Key"},
+               **errors(402, 403, 503)},
+)
+async def post_order(
+    body: OrderCreate, me: PrincipalDep, res: ResourcesDep, session: SessionDep, response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> OrderOut:
+    """Validate, gate with the caller's plan, check the target rises above ``c_alt_min`` within the
+    window, check credits, then start the order's workflow (which holds the credits)."""
+    order, created = await create_order(res, me, body, idempotency_key)
+    if not created:
+        response.status_code = 200
+    return await order_views.order_out(session, order, res.settings)
+
+
+@router.get("", response_model=OrderPage, summary="List my orders", responses=errors())
+async def get_orders(
+    me: PrincipalDep, session: SessionDep, status: Annotated[StatusFilter | None, Query()] = None,
+    limit: Limit = 50, offset: Offset = 0,
+) -> OrderPage:
+    return await order_views.list_orders(session, customer_id=me.customer_id, status=status, limit=limit,
+                                         offset=offset)
+
+
+@router.get("/{order_id}", response_model=OrderOut, summary="One of my orders with its progress",
+            responses=errors(404))
+async def get_order(order_id: OrderId, me: PrincipalDep, res: ResourcesDep, session: SessionDep) -> OrderOut:
+    order = await order_views.get_order(session, order_id, me)
+    return await order_views.order_out(session, order, res.settings)
+
+
+@router.post("/{order_id}/abort", status_code=202, response_model=AbortOut, summary="Abort one of my orders",
+             responses=errors(404, 409, 503))
+async def post_abort(
+    order_id: OrderId, me: PrincipalDep, res: ResourcesDep, session: SessionDep,
+    body: Annotated[AbortIn | None, Body()] = None,
+) -> AbortOut:
+    """The workflow aborts the target in Voyager, keeps the frames taken and settles as an abort
+    (unused credits refunded). 409 once the order is settling or finished."""
+    order = await order_views.get_order(session, order_id, me)
+    reason = (body.reason if body else "") or "aborted by the customer"
+    return await request_abort(res, order, reason, requested_by=me.actor)

@@ -1,0 +1,219 @@
+"""HTTP models of orders: the ``POST /api/orders`` body and the order views (issue 5, a contract).
+
+Units: ``ra_j2000`` hours 0–24, ``dec_j2000``/``pa``/``c_alt_min`` degrees, ``c_ha_start``/
+``c_ha_end`` hours −12…12, ``exposure``/integration seconds, ``c_hfd_mean_limit``/HFD pixels,
+credits integers, datetimes ISO 8601 UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, field_validator
+
+from api.schemas.common import StrictIn
+
+
+_In = StrictIn
+
+
+class ShotIn(_In):
+    """One line of the shot list: ``quantity`` frames of ``exposure`` seconds through ``filter``."""
+
+    filter: str = Field(min_length=1, max_length=16, examples=["Ha"], description="filter name, e.g. L R G B Ha OIII SII")
+    exposure: float = Field(gt=0, le=3600, description="seconds per frame, 0 < exposure ≤ 3600")
+    quantity: int = Field(ge=1, le=1000, description="frames, 1–1000")
+    bin: int = Field(default=1, ge=1, le=4, description="binning 1–4")
+    gain: int | None = Field(default=None, ge=0, le=10_000)
+    offset: int | None = Field(default=None, ge=0, le=10_000)
+
+
+class OrderCreate(_In):
+    """``POST /api/orders``. Omit ``ra_j2000``/``dec_j2000`` to resolve ``target_name`` from the
+    offline catalogue (Messier, NGC, IC); give both or neither. ``date_end`` must be after
+    ``date_start`` and in the future; filters must be the telescope's. Plan rules (priority, moon-down, HFD, repeat, hour-angle
+    window) are checked against the caller's plan: violations are 403 with per-field reasons."""
+
+    target_name: str = Field(min_length=1, max_length=200, examples=["M42"])
+    ra_j2000: float | None = Field(default=None, ge=0, lt=24, description="hours, 0 ≤ ra < 24")
+    dec_j2000: float | None = Field(default=None, ge=-90, le=90, description="degrees, −90…90")
+    pa: float = Field(default=0.0, ge=0, lt=360, description="position angle, degrees")
+    priority: int = Field(default=0, ge=0, le=4, description="0 very low … 4 first (plan-limited)")
+    c_moon_down: bool = Field(default=False, description="only image while the moon is down (Nebula+)")
+    c_hfd_mean_limit: float = Field(
+        default=0.0, description="px; 0 = no guarantee, else 1.5–4.0 (custom limits need Quasar)"
+    )
+    c_alt_min: float = Field(default=30.0, ge=0, le=90, description="minimum altitude, degrees")
+    c_ha_start: float | None = Field(default=None, ge=-12, le=12, description="hour angle, hours")
+    c_ha_end: float | None = Field(default=None, ge=-12, le=12, description="hour angle, hours")
+    date_start: datetime | None = Field(default=None, description="window start (UTC when no offset)")
+    date_end: datetime | None = Field(default=None, description="window end; must be in the future")
+    repeat: int = Field(default=1, ge=1, le=100, description="runs of the whole shot list (Nebula+ for > 1)")
+    shots: list[ShotIn] = Field(min_length=1, max_length=50)
+
+    @field_validator("c_hfd_mean_limit")
+    @classmethod
+    def _hfd_range(cls, v: float) -> float:
+        if v != 0 and not 1.5 <= v <= 4.0:
+            raise ValueError("must be 0 (no guarantee) or between 1.5 and 4.0 px")
+        return v
+
+    @field_validator("date_start", "date_end")
+    @classmethod
+    def _aware(cls, v: datetime | None) -> datetime | None:
+        if v is None:
+            return None
+        if v.tzinfo is None:
+            v = v.replace(tzinfo=timezone.utc)
+        try:
+            return v.astimezone(timezone.utc)
+        except (OverflowError, ValueError):
+            raise ValueError("date out of range") from None
+
+
+class FilterProgress(BaseModel):
+    """One filter: frames done / wanted, accepted frames and accepted integration (seconds)."""
+
+    filter: str
+    done: int
+    total: int
+    accepted: int
+    integration_seconds: float
+    mean_hfd: float | None = None
+
+
+class Progress(BaseModel):
+    shots_done: int
+    shots_total: int
+    frames_accepted: int
+    integration_seconds: float = Field(description="accepted exposure, seconds")
+    requested_integration_seconds: float
+    mean_hfd: float | None = Field(default=None, description="mean HFD of accepted frames, px")
+    per_filter: list[FilterProgress]
+
+
+class Credits(BaseModel):
+    """Credits of one order: ``cost`` priced at creation; held, then captured and refunded."""
+
+    cost: int
+    held: int
+    captured: int
+    refunded: int
+
+
+class ImageOut(BaseModel):
+    """One acquired frame. ``exposure`` seconds; ``hfd`` px; URLs are API paths."""
+
+    id: int
+    order_id: int
+    filter: str
+    exposure: float
+    hfd: float | None
+    accepted: bool
+    taken_at: datetime | None
+    filename: str
+    jpg_url: str | None
+    fits_url: str
+
+
+class ShotOut(BaseModel):
+    filter: str
+    exposure: float
+    quantity: int
+    bin: int
+    gain: int | None
+    offset: int | None
+
+
+class OrderSummary(BaseModel):
+    id: int
+    customer_id: int
+    status: str
+    target_name: str
+    plan: str
+    cost: int
+    workflow_id: str | None
+    created_at: datetime
+    updated_at: datetime
+    shots_done: int
+    shots_total: int
+
+
+class OrderOut(BaseModel):
+    """An order with its progress (``GET /api/orders/{id}``, and the ``POST /api/orders`` answer)."""
+
+    id: int
+    customer_id: int
+    status: str
+    status_reason: str
+    target_name: str
+    ra_j2000: float
+    dec_j2000: float
+    pa: float
+    plan: str
+    priority: int
+    c_moon_down: bool
+    c_hfd_mean_limit: float
+    c_alt_min: float
+    c_ha_start: float | None
+    c_ha_end: float | None
+    date_start: datetime | None
+    date_end: datetime | None
+    repeat: int
+    shots: list[ShotOut]
+    cost: int
+    credits: Credits
+    workflow_id: str | None
+    workflow_url: str | None = Field(description="the workflow in the Temporal Web UI")
+    progress: Progress
+    latest_frames: list[ImageOut]
+    report: dict[str, Any] | None = Field(description="per-filter report once the order is finished")
+    aborted_by: str | None
+    abort_reason: str | None
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+
+
+class OrderPage(BaseModel):
+    items: list[OrderSummary]
+    total: int
+    limit: int
+    offset: int
+
+
+class ImagePage(BaseModel):
+    items: list[ImageOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class AbortIn(_In):
+    """Optional body of ``POST /api/orders/{id}/abort``."""
+
+    reason: str = Field(default="", max_length=2000)
+
+
+class SupportAbortIn(_In):
+    """Body of ``POST /api/support/orders/{id}/abort``: the reason is required."""
+
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class AbortOut(BaseModel):
+    """``accepted``: the workflow took the abort (``first``: this request is the one recorded)."""
+
+    order_id: int
+    accepted: bool
+    first: bool
+    status: str
+    requested_by: str
+    reason: str
+
+
+StatusFilter = Literal[
+    "pending", "held", "submitted", "running", "settling",
+    "completed", "partial", "aborted", "expired", "failed", "rejected",
+]

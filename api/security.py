@@ -1,0 +1,126 @@
+"""API keys and roles: ``sk_`` + ``secrets.token_urlsafe(32)``, stored as a SHA-256 hex digest.
+
+The clear key is shown once (on creation or rotation) and never stored. Roles: ``customer``,
+``support`` (reads every order, aborts, adjusts credits), ``admin`` (creates customers; has every
+support right). Every key acts on its own customer row's orders, images and ledger.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from sqlalchemy import select, update
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from models.db import ApiKey, Customer
+
+ROLES = ("customer", "support", "admin")
+#: Which roles satisfy a required role.
+ROLE_GRANTS: dict[str, frozenset[str]] = {
+    "customer": frozenset(ROLES),
+    "support": frozenset({"support", "admin"}),
+    "admin": frozenset({"admin"}),
+}
+KEY_PREFIX = "sk_"
+_DISPLAY_PREFIX_LEN = 10
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the key's customer, role and key id (for rotation and rate limits)."""
+
+    customer_id: int
+    email: str
+    role: str
+    key_id: int
+    key_hash: str
+
+    @property
+    def actor(self) -> str:
+        """Audit name, e.g. ``support:alice@example.com`` (ledger ``actor``, abort ``requested_by``)."""
+        return f"{self.role}:{self.email}"
+
+    def has_role(self, role: str) -> bool:
+        return self.role in ROLE_GRANTS[role]
+
+
+def generate_api_key() -> str:
+    """A new clear key: ``sk_`` + 43 URL-safe characters (256 bits)."""
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def hash_api_key(key: str) -> str:
+    """SHA-256 hex digest (64 chars) — what ``api_key.key_hash`` stores."""
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+async def issue_key(session: AsyncSession, customer_id: int, role: str) -> tuple[ApiKey, str]:
+    """Create a key row for ``customer_id`` (caller commits). Returns (row, clear key).
+
+    Raises ValueError for an unknown role.
+    """
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
+    clear = generate_api_key()
+    row = ApiKey(customer_id=customer_id, prefix=clear[:_DISPLAY_PREFIX_LEN], key_hash=hash_api_key(clear), role=role)
+    session.add(row)
+    await session.flush()
+    return row, clear
+
+
+async def authenticate(session: AsyncSession, key: str) -> Principal | None:
+    """The principal of a clear key, or None when unknown or revoked."""
+    if not key.startswith(KEY_PREFIX) or len(key) > 200:
+        return None
+    digest = hash_api_key(key)
+    row = (
+        await session.execute(
+            select(ApiKey.id, ApiKey.role, Customer.id, Customer.email)
+            .join(Customer, Customer.id == ApiKey.customer_id)
+            .where(ApiKey.key_hash == digest, ApiKey.revoked_at.is_(None))
+        )
+    ).first()
+    if row is None:
+        return None
+    key_id, role, customer_id, email = row
+    return Principal(customer_id=customer_id, email=email, role=role, key_id=key_id, key_hash=digest)
+
+
+async def rotate_key(session: AsyncSession, principal: Principal) -> tuple[ApiKey, str]:
+    """Revoke the caller's key and issue a new one with the same role (caller commits)."""
+    await session.execute(
+        update(ApiKey).where(ApiKey.id == principal.key_id).values(revoked_at=datetime.now(timezone.utc))
+    )
+    return await issue_key(session, principal.customer_id, principal.role)
+
+
+class RateLimiter:
+    """Token bucket per key: ``per_minute`` requests, refilled continuously, bursts up to the same.
+
+    In-process (one API process); behind several replicas the limit applies per replica.
+    """
+
+    def __init__(self, per_minute: int, clock=time.monotonic) -> None:
+        self.capacity = float(per_minute)
+        self.rate = per_minute / 60.0  # tokens per second
+        self._clock = clock
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def check(self, key: str) -> int | None:
+        """Take a token for ``key``. None = allowed; else seconds to wait (``Retry-After``, ≥ 1)."""
+        now = self._clock()
+        with self._lock:
+            tokens, last = self._buckets.get(key, (self.capacity, now))
+            tokens = min(self.capacity, tokens + (now - last) * self.rate)
+            if tokens >= 1.0:
+                self._buckets[key] = (tokens - 1.0, now)
+                return None
+            self._buckets[key] = (tokens, now)
+            return max(1, math.ceil((1.0 - tokens) / self.rate))

@@ -1,0 +1,240 @@
+"""Order creation and abort: validation, plan gate, observability, idempotency, workflow start.
+
+``POST /api/orders`` checks, in this order, so nothing is held for a request that cannot run:
+field coherence (422) → catalogue lookup (422 ``unknown_target``) → plan gate (403
+``plan_violation``) → observability from the site within the window (422
+``target_never_observable``) → available credits (402 ``insufficient_credits``) → insert
+Order + OrderShots → start ``OrderWorkflow`` (which prices again and holds the credits).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from datetime import datetime, timedelta, timezone
+
+import structlog
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError
+
+from api.catalog import UnknownTarget, resolve
+from api.errors import ApiError, Conflict, ServiceUnavailable, Unprocessable
+from api.observability import check_visibility
+from api.resources import Resources
+from api.schemas.orders import AbortOut, OrderCreate
+from api.security import Principal
+from api.services.customers import effective_plan
+from billing.errors import InsufficientCredits
+from billing.plans import gate, pricing_input
+from billing.pricing import price, requested_integration_seconds
+from models.billing import OrderConstraintsRequest, ShotLine
+from models.db import Order, OrderShot
+from models.orders import NO_ABORT_STATUSES, OrderStatus
+
+log = structlog.get_logger(__name__)
+
+MAX_IDEMPOTENCY_KEY = 255
+
+
+def request_hash(req: OrderCreate) -> str:
+    """SHA-256 of the validated body, defaults filled in, keys sorted: equal bodies, equal hash."""
+    canonical = json.dumps(req.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def check_idempotency_key(key: str | None) -> str | None:
+    """Raises Unprocessable unless ``key`` is 1–255 printable ASCII characters."""
+    if key is None:
+        return None
+    if not (0 < len(key) <= MAX_IDEMPOTENCY_KEY) or not all(32 < ord(c) < 127 for c in key):
+        raise Unprocessable("invalid Idempotency-Key", fields={
+            "Idempotency-Key": f"1–{MAX_IDEMPOTENCY_KEY} printable ASCII characters without spaces"})
+    return key
+
+
+def _field_errors(req: OrderCreate, filters: list[str], now: datetime) -> tuple[dict[str, str], list[str]]:
+    """Cross-field checks the schema cannot make; returns (errors, canonical filter names)."""
+    errors: dict[str, str] = {}
+    by_lower = {f.lower(): f for f in filters}
+    canonical: list[str] = []
+    for i, shot in enumerate(req.shots):
+        name = by_lower.get(shot.filter.lower())
+        if name is None:
+            errors[f"shots.{i}.filter"] = f"unknown filter {shot.filter!r}; the telescope has {', '.join(filters)}"
+        canonical.append(name or shot.filter)
+    if (req.ra_j2000 is None) != (req.dec_j2000 is None):
+        missing = "dec_j2000" if req.dec_j2000 is None else "ra_j2000"
+        errors[missing] = "give both ra_j2000 and dec_j2000, or neither to resolve target_name"
+    if req.date_start and req.date_end and req.date_end <= req.date_start:
+        errors["date_end"] = "date window is inverted: date_end must be after date_start"
+    elif req.date_end and req.date_end <= now:
+        errors["date_end"] = "date window is in the past"
+    if (req.c_ha_start is None) != (req.c_ha_end is None):
+        errors["c_ha_end" if req.c_ha_end is None else "c_ha_start"] = "give both c_ha_start and c_ha_end, or neither"
+    return errors, canonical
+
+
+async def _find_by_key(session, customer_id: int, key: str) -> Order | None:
+    return (
+        await session.execute(select(Order).where(Order.customer_id == customer_id, Order.idempotency_key == key))
+    ).scalar_one_or_none()
+
+
+async def create_order(
+    res: Resources, principal: Principal, req: OrderCreate, idempotency_key: str | None
+) -> tuple[Order, bool]:
+    """Create and start an order. Returns (order row, created); ``created`` False = an earlier
+    request with the same ``Idempotency-Key`` and body (that order is returned unchanged).
+
+    Raises Unprocessable (validation, ``unknown_target``, ``target_never_observable``,
+    ``idempotency_key_mismatch``), PlanViolation, InsufficientCredits, ServiceUnavailable.
+    """
+    key = check_idempotency_key(idempotency_key)
+    digest = request_hash(req)
+    settings = res.settings
+    now = datetime.now(timezone.utc)
+    async with res.sessionmaker() as session:
+        if key:
+            existing = await _find_by_key(session, principal.customer_id, key)
+            if existing is not None:
+                return await _replay(res, existing, digest), False
+
+        errors, filters = _field_errors(req, settings.api.filter_list(), now)
+        if errors:
+            raise Unprocessable("invalid order", fields=errors)
+        ra, dec = req.ra_j2000, req.dec_j2000
+        if ra is None or dec is None:
+            try:
+                entry = resolve(req.target_name)
+            except UnknownTarget as exc:
+                raise Unprocessable(str(exc), code="unknown_target", fields={"target_name": str(exc)}) from None
+            ra, dec = entry.ra_j2000, entry.dec_j2000
+
+        plan = await effective_plan(session, principal.customer_id)
+        constraints = gate(plan.plan, OrderConstraintsRequest(
+            priority=req.priority, c_moon_down=req.c_moon_down, c_hfd_mean_limit=req.c_hfd_mean_limit,
+            repeat=req.repeat, c_alt_min=req.c_alt_min, c_ha_start=req.c_ha_start, c_ha_end=req.c_ha_end,
+            date_start=req.date_start, date_end=req.date_end,
+        ))
+        lines = [ShotLine(filter=f, exposure=s.exposure, quantity=s.quantity) for f, s in zip(filters, req.shots)]
+        charged = pricing_input(constraints, lines)
+        cost = price(charged)
+
+        start = max(req.date_start or now, now)
+        end = req.date_end or now + timedelta(days=settings.billing.order_default_lifetime_days)
+        site = settings.site
+        visibility = await asyncio.to_thread(
+            check_visibility, ra, dec, alt_min=req.c_alt_min, start=start, end=end,
+            latitude=site.latitude, longitude=site.longitude, ha_start=req.c_ha_start, ha_end=req.c_ha_end,
+        )
+        if not visibility.observable:
+            best = "never in darkness" if visibility.best_altitude is None else f"at best {visibility.best_altitude}°"
+            reason = (f"{req.target_name} never rises above {req.c_alt_min}° in darkness from {site.name} "
+                      f"between {start:%Y-%m-%d %H:%M} and {end:%Y-%m-%d %H:%M} UTC ({best})")
+            raise Unprocessable(reason, code="target_never_observable", fields={"c_alt_min": reason})
+
+        balances = await res.ledger.balances(principal.customer_id)
+        if balances.available < cost:
+            raise InsufficientCredits(principal.customer_id, cost, balances.available)
+
+        order = Order(
+            customer_id=principal.customer_id, idempotency_key=key, request_hash=digest, plan=plan.plan,
+            status=OrderStatus.PENDING.value, target_name=req.target_name, ra_j2000=ra, dec_j2000=dec,
+            pa=req.pa, priority=req.priority, c_moon_down=constraints.moon_down,
+            c_hfd_mean_limit=constraints.hfd_mean_limit, c_alt_min=req.c_alt_min, c_ha_start=req.c_ha_start,
+            c_ha_end=req.c_ha_end, date_start=req.date_start, date_end=req.date_end, repeat=req.repeat, cost=cost,
+            shots_total=sum(s.quantity for s in req.shots) * req.repeat,
+            requested_integration_seconds=float(requested_integration_seconds(charged)),
+        )
+        session.add(order)
+        try:
+            await session.flush()
+        except IntegrityError:
+            # A concurrent request with the same key won the insert: answer as its replay.
+            await session.rollback()
+            existing = await _find_by_key(session, principal.customer_id, key) if key else None
+            if existing is None:
+                raise
+            return await _replay(res, existing, digest), False
+        for position, (name, shot) in enumerate(zip(filters, req.shots)):
+            session.add(OrderShot(order_id=order.id, position=position, filter=name, exposure=shot.exposure,
+                                  quantity=shot.quantity, bin=shot.bin, gain=shot.gain, offset=shot.offset))
+        await session.commit()
+        log.info("order.created", order_id=order.id, customer_id=principal.customer_id, cost=cost, plan=plan.plan)
+    return await _start(res, order, keep_pending=key is not None), True
+
+
+async def _replay(res: Resources, order: Order, digest: str) -> Order:
+    if order.request_hash != digest:
+        raise Unprocessable(
+            "this Idempotency-Key was already used with a different request body",
+            code="idempotency_key_mismatch",
+            fields={"Idempotency-Key": f"already used for order {order.id} with another body"},
+        )
+    if order.workflow_id is None and order.status == OrderStatus.PENDING.value:
+        return await _start(res, order, keep_pending=True)
+    return order
+
+
+async def _start(res: Resources, order: Order, *, keep_pending: bool) -> Order:
+    """Start the order's workflow and record its id. On failure: 503; the order stays pending
+    when an Idempotency-Key lets the client retry, else it is marked failed."""
+    from workflows.starter import start_order_workflow  # TODO(api): top-level once workflows/starter.py lands
+
+    try:
+        client = await res.temporal.get()
+        handle = await start_order_workflow(
+            client, order.id, customer_id=order.customer_id, plan=order.plan, target_name=order.target_name,
+            task_queue=res.settings.temporal.task_queue,
+        )
+        workflow_id = getattr(handle, "id", None) or f"order-{order.id}"
+    except WorkflowAlreadyStartedError as exc:
+        workflow_id = exc.workflow_id
+    except (ApiError, RPCError, RuntimeError, OSError) as exc:
+        log.warning("order.start_failed", order_id=order.id, error=str(exc))
+        if not keep_pending:
+            await _set_fields(res, order, status=OrderStatus.FAILED.value,
+                              status_reason="could not start the order workflow: Temporal unreachable")
+        raise ServiceUnavailable(
+            f"order {order.id} was recorded but its workflow could not be started"
+            + ("; retry with the same Idempotency-Key" if keep_pending else ""),
+            code="temporal_unavailable",
+        ) from None
+    return await _set_fields(res, order, workflow_id=workflow_id)
+
+
+async def _set_fields(res: Resources, order: Order, **values) -> Order:
+    async with res.sessionmaker() as session:
+        row = await session.get(Order, order.id)
+        for k, v in values.items():
+            setattr(row, k, v)
+        row.updated_at = datetime.now(timezone.utc)
+        await session.commit()
+        await session.refresh(row)
+        return row
+
+
+async def request_abort(res: Resources, order: Order, reason: str, requested_by: str) -> AbortOut:
+    """Ask the order's workflow to abort (the ``abort`` update). Raises Conflict
+    (``order_not_abortable``) once settling or finished, ServiceUnavailable without Temporal."""
+    if order.status in {s.value for s in NO_ABORT_STATUSES}:
+        raise Conflict(f"order {order.id} is {order.status} and can no longer be aborted", code="order_not_abortable")
+    if order.workflow_id is None:
+        raise Conflict(f"order {order.id} has no running workflow", code="order_not_abortable")
+    from workflows.starter import abort_order
+
+    client = await res.temporal.get()
+    try:
+        result = await abort_order(client, order.id, reason, requested_by)
+    except WorkflowUpdateFailedError as exc:
+        cause = getattr(exc.cause, "message", None) or str(exc.cause or exc)
+        raise Conflict(f"order {order.id} cannot be aborted: {cause}", code="order_not_abortable") from None
+    except RPCError as exc:
+        raise Conflict(f"order {order.id} cannot be aborted: {exc.message}", code="order_not_abortable") from None
+    log.info("order.abort_requested", order_id=order.id, requested_by=requested_by, accepted=result.accepted)
+    return AbortOut(order_id=order.id, accepted=result.accepted, first=result.first, status=str(result.status),
+                    requested_by=result.requested_by, reason=result.reason)
