@@ -132,7 +132,7 @@ class VoyagerTargetConstraints(BaseModel):
 
     model_config = ConfigDict(populate_by_name=True, frozen=True)
 
-    plan: str = Field(exclude=True)
+    plan: str = Field(description="plan whose rules were applied (not a wire field)")
     priority: int = Field(alias="Priority")
     is_repeat: bool = Field(alias="IsRepeat")
     repeat: int = Field(alias="Repeat")
@@ -147,7 +147,7 @@ class VoyagerTargetConstraints(BaseModel):
 
     def to_wire(self) -> dict[str, Any]:
         """Wire-named fields; unset hour angles are left out (the mask does not name them)."""
-        return self.model_dump(by_alias=True, exclude_none=True)
+        return self.model_dump(by_alias=True, exclude_none=True, exclude={"plan"})
 
 
 # --- settlement (issue 4: settlement policy) ------------------------------------------------

@@ -1,0 +1,180 @@
+"""Ledger throughput: holds per second on one hot account and hold+settle across 100 accounts,
+beside a bare single-statement conditional UPDATE loop on the same database (the ceiling), in one run.
+
+    .venv/bin/python -m bench.ledger [--ops 2000] [--concurrency 16]
+
+Starts its own embedded PostgreSQL (migrated, in a temporary directory) unless
+``STELLAR_DATABASE__URL`` is set, in which case that database must already be migrated
+(``stellar db upgrade``); the bench adds 202 ``bench-…@example.invalid`` customers to it (101 for the ledger, 101
+for the ceiling, whose bare UPDATEs write no entries).
+
+* ceiling: ``UPDATE credit_account SET pack_credits = pack_credits - 1, held = held + 1 WHERE
+  customer_id = :c AND pack_credits >= 1`` — one statement, one transaction, through the same
+  SQLAlchemy engine and pool: the least a hold can cost (no lock wait, no entry, no hold row);
+* ``Ledger.hold`` (1 credit): lock the account row, idempotency lookup, update, hold row, entries;
+* ``Ledger.hold`` + ``Ledger.settle`` across 100 accounts: one order's full two-phase life.
+
+The invariant check runs on the bench's customers at the end. ``main()`` prints a markdown table
+and returns it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Awaitable, Callable
+
+import sqlalchemy as sa
+
+if __package__ in (None, ""):  # `python bench/ledger.py` as well as `python -m bench.ledger`
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from billing.ledger import Ledger  # noqa: E402
+from billing.ledger_check import check_invariants  # noqa: E402
+from core.database import make_engine  # noqa: E402
+from core.logging import configure_logging  # noqa: E402
+
+ACCOUNTS = 100
+CEILING_SQL = sa.text("UPDATE credit_account SET pack_credits = pack_credits - 1, held = held + 1 "
+                      "WHERE customer_id = :c AND pack_credits >= 1")
+
+
+async def _timed(op: Callable[[int], Awaitable[object]], ops: int, concurrency: int) -> float:
+    """Run ``op(i)`` for i in 0..ops-1 from ``concurrency`` workers; return seconds elapsed."""
+    counter = iter(range(ops))
+
+    async def worker() -> None:
+        for i in counter:
+            await op(i)
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return time.perf_counter() - t0
+
+
+async def _customers(engine, n: int) -> list[int]:
+    tag = uuid.uuid4().hex[:8]
+    async with engine.begin() as conn:
+        rows = await conn.execute(sa.text(
+            "INSERT INTO customer (email, name, created_at) "
+            "SELECT 'bench-' || :tag || '-' || g || '@example.invalid', 'bench', now() "
+            "FROM generate_series(1, :n) g RETURNING id"), {"tag": tag, "n": n})
+        return [r[0] for r in rows]
+
+
+async def _run(url: str, ops: int, concurrency: int) -> str:
+    engine = make_engine(url, pool_size=concurrency)
+    ledger = Ledger(engine)
+    try:
+        hot, *spread = await _customers(engine, 1 + ACCOUNTS)
+        # The ceiling runs on its own accounts: its bare UPDATEs write no entries, so on the
+        # ledger's accounts they would (rightly) break the entry chain the invariant check verifies.
+        c_hot, *c_spread = await _customers(engine, 1 + ACCOUNTS)
+        async with engine.begin() as conn:
+            await conn.execute(sa.text(
+                "INSERT INTO credit_account (customer_id, subscription_credits, pack_credits, held, updated_at) "
+                "SELECT unnest(CAST(:ids AS integer[])), 0, :credits, 0, now()"),
+                {"ids": [c_hot, *c_spread], "credits": 2 * ops})
+        run = uuid.uuid4().hex[:8]
+        for cid in (hot, *spread):
+            await ledger.grant(cid, 2 * ops, "pack", f"bench:{run}:{cid}", "admin", "bench")
+        order_base = int(time.time() * 1000) * 100_000  # unique order ids across runs
+
+        async def ceiling(cid_for: Callable[[int], int]) -> Callable[[int], Awaitable[object]]:
+            async def op(i: int) -> None:
+                async with engine.begin() as conn:
+                    await conn.execute(CEILING_SQL, {"c": cid_for(i)})
+            return op
+
+        async def hold_hot(i: int) -> None:
+            await ledger.hold(hot, order_base + i, 1, actor="bench")
+
+        async def hold_settle(i: int) -> None:
+            order = order_base + ops + i
+            await ledger.hold(spread[i % ACCOUNTS], order, 2, actor="bench")
+            await ledger.settle(order, 1, actor="bench", reason="bench")
+
+        rows = []
+        for name, op in [
+            ("ceiling: conditional UPDATE, hot account", await ceiling(lambda i: c_hot)),
+            ("Ledger.hold, hot account", hold_hot),
+            (f"ceiling: conditional UPDATE, {ACCOUNTS} accounts", await ceiling(lambda i: c_spread[i % ACCOUNTS])),
+            (f"Ledger.hold + settle, {ACCOUNTS} accounts", hold_settle),
+        ]:
+            seconds = await _timed(op, ops, concurrency)
+            rows.append((name, ops / seconds))
+
+        t0 = time.perf_counter()
+        violations = [v for cid in (hot, *spread) for v in await check_invariants(engine, cid)]
+        check_s = time.perf_counter() - t0
+    finally:
+        await engine.dispose()
+
+    hot_ceiling, hot_hold, spread_ceiling, spread_pair = (r[1] for r in rows)
+    vs = {0: "ceiling", 1: f"{hot_hold / hot_ceiling:.0%} of ceiling",
+          2: "ceiling", 3: f"{spread_pair / spread_ceiling:.0%} of ceiling (2 transactions per order)"}
+    lines = [
+        f"Ledger bench: {ops} operations per row, {concurrency} concurrent workers, PostgreSQL at {_where(url)}",
+        "",
+        "| scenario | operations/s | vs ceiling |",
+        "|---|---:|---|",
+        *(f"| {name} | {rate:,.0f} | {vs[i]} |" for i, (name, rate) in enumerate(rows)),
+        "",
+        f"Invariant check on the {1 + ACCOUNTS} bench accounts: "
+        f"{'OK' if not violations else f'{len(violations)} VIOLATIONS'} ({check_s:.2f} s).",
+    ]
+    return "\n".join(lines)
+
+
+def _where(url: str) -> str:
+    return url.split("@", 1)[-1]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def main(argv: list[str] | None = None) -> str:
+    """Run the bench; print and return the markdown table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ops", type=int, default=2000, help="operations per scenario")
+    parser.add_argument("--concurrency", type=int, default=16, help="concurrent workers (and pool size)")
+    args = parser.parse_args(argv)
+    configure_logging("WARNING")  # one INFO line per ledger operation would drown the table
+    url = os.environ.get("STELLAR_DATABASE__URL")
+    pg = tmp = None
+    if not url:
+        from core.embedded_postgres import EmbeddedPostgres
+        from core.migrate import upgrade
+
+        tmp = tempfile.TemporaryDirectory(prefix="stellar-bench-pg-")
+        pg = EmbeddedPostgres(Path(tmp.name), _free_port(), database="stellar_bench")
+        pg.start()
+        url = pg.url()
+        upgrade(url)
+    else:
+        from core.settings import DatabaseSettings
+
+        url = DatabaseSettings(url=url).effective_url()  # accept postgres:// forms like the app does
+    try:
+        table = asyncio.run(_run(url, args.ops, args.concurrency))
+    finally:
+        if pg:
+            pg.stop()
+        if tmp:
+            tmp.cleanup()
+    print(table)
+    return table
+
+
+if __name__ == "__main__":
+    main()
