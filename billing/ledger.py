@@ -29,8 +29,9 @@ so operations on one customer are serialized and availability is checked and res
 
 from __future__ import annotations
 
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, TypeVar
+from typing import Any, AsyncIterator, Awaitable, Callable, TypeVar
 
 import sqlalchemy as sa
 import structlog
@@ -91,22 +92,41 @@ class Ledger:
     IdempotencyConflict, HoldNotFound, InvalidAmount, UnknownCustomer (billing/errors.py).
     """
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, connection: AsyncConnection | None = None) -> None:
         self.engine = engine
+        self._conn = connection
+
+    @classmethod
+    def bound(cls, conn: AsyncConnection) -> "Ledger":
+        """A ledger whose operations run inside ``conn``'s open transaction, each in a savepoint, so
+        they commit or roll back together with the caller's other writes (e.g. a processed Stripe
+        event row). The account row lock is then held until the caller commits."""
+        return cls(conn.engine, connection=conn)
 
     # -- plumbing ---------------------------------------------------------------------------
 
     async def _tx(self, fn: Callable[[AsyncConnection], Awaitable[T]]) -> T:
-        """Run ``fn`` in a transaction; a unique violation (a concurrent first call with the same key)
-        is retried once, and the retry then sees that first call's result."""
+        """Run ``fn`` in a transaction (a savepoint when bound); a unique violation (a concurrent
+        first call with the same key) is retried once, and the retry sees that first call's result."""
         for attempt in (1, 2):
             try:
+                if self._conn is not None:
+                    async with self._conn.begin_nested():
+                        return await fn(self._conn)
                 async with self.engine.begin() as conn:
                     return await fn(conn)
             except IntegrityError as exc:
                 if _sqlstate(exc) != "23505" or attempt == 2:
                     raise
         raise AssertionError("unreachable")
+
+    @asynccontextmanager
+    async def _read(self) -> AsyncIterator[AsyncConnection]:
+        if self._conn is not None:
+            yield self._conn
+        else:
+            async with self.engine.connect() as conn:
+                yield conn
 
     @staticmethod
     async def _lock(conn: AsyncConnection, customer_id: int, create: bool) -> _State | None:
@@ -195,16 +215,17 @@ class Ledger:
                                   str(reference_id), actor, reason, lambda s: amount, amount)
 
     async def adjust(self, customer_id: int, delta: int, actor: str, reason: str, idempotency_key: str,
-                     bucket: str = "pack") -> LedgerResult:
+                     bucket: str = "pack", reference_id: str = "") -> LedgerResult:
         """Support adjustment of ``bucket`` by ``delta`` (≠ 0; negative takes credits away, never below
-        zero). Default bucket ``pack`` (goodwill credits do not expire). Raises InvalidAmount,
+        zero). Default bucket ``pack`` (goodwill credits do not expire). Reference: ``admin`` /
+        ``reference_id`` (e.g. a ticket; default the actor). Raises InvalidAmount,
         InsufficientCredits, IdempotencyConflict."""
         if delta == 0:
             raise InvalidAmount("an adjustment must not be 0")
         if not reason:
             raise InvalidAmount("an adjustment needs a reason")
-        return await self._single(customer_id, "adjustment", bucket, idempotency_key, "admin", actor,
-                                  actor, reason, lambda s: delta, delta)
+        return await self._single(customer_id, "adjustment", bucket, idempotency_key, "admin",
+                                  reference_id or actor, actor, reason, lambda s: delta, delta)
 
     async def expire(self, customer_id: int, idempotency_key: str, actor: str = "system",
                      reason: str = "subscription ended", reference_type: str = "subscription",
@@ -241,8 +262,9 @@ class Ledger:
             for bucket, part in parts:
                 if part:
                     nxt = state.add(bucket, -part, held=part)
-                    rows.append(self._entry(customer_id, "hold", bucket, state, nxt, f"order:{order_id}:hold:{bucket}",
-                                            "order", str(order_id), actor, f"hold for order {order_id}"))
+                    rows.append(self._entry(customer_id, "hold", bucket, state, nxt,
+                                            f"order:{order_id}:hold:{bucket}", "order", str(order_id), actor,
+                                            f"hold for order {order_id}"))
                     state = nxt
             await self._store(conn, customer_id, state)
             row = (await conn.execute(HOLD.insert().values(
@@ -285,9 +307,10 @@ class Ledger:
             if captured > h.amount:
                 raise InvalidAmount(f"capture {captured} exceeds the {h.amount} credits held for order {order_id}")
             cap_sub = min(captured, h.from_subscription)
+            cap_pack = captured - cap_sub
             split = {
-                "capture": [("subscription", cap_sub), ("pack", captured - cap_sub)],
-                "release": [("subscription", h.from_subscription - cap_sub), ("pack", h.from_pack - captured + cap_sub)],
+                "capture": [("subscription", cap_sub), ("pack", cap_pack)],
+                "release": [("subscription", h.from_subscription - cap_sub), ("pack", h.from_pack - cap_pack)],
             }
             rows, state = [], before
             for kind, parts in split.items():
@@ -331,7 +354,7 @@ class Ledger:
 
     async def balances(self, customer_id: int) -> Balances:
         """Available credits by bucket and held credits (zeros for a customer without an account)."""
-        async with self.engine.connect() as conn:
+        async with self._read() as conn:
             row = (await conn.execute(sa.select(ACCOUNT).where(ACCOUNT.c.customer_id == customer_id))).first()
         if row is None:
             return Balances(customer_id=customer_id)
@@ -340,14 +363,14 @@ class Ledger:
 
     async def get_hold(self, order_id: int) -> HoldResult | None:
         """The hold of ``order_id`` with its current status, or None."""
-        async with self.engine.connect() as conn:
+        async with self._read() as conn:
             row = (await conn.execute(sa.select(HOLD).where(HOLD.c.order_id == order_id))).first()
         return self._hold_result(row, replayed=False) if row else None
 
     async def list_entries(self, customer_id: int, limit: int = 50, offset: int = 0) -> list[LedgerEntryOut]:
         """The customer's entries, newest first (``limit`` 1–500)."""
         limit = max(1, min(500, limit))
-        async with self.engine.connect() as conn:
+        async with self._read() as conn:
             rows = (await conn.execute(sa.select(ENTRY).where(ENTRY.c.customer_id == customer_id)
                                        .order_by(ENTRY.c.id.desc()).limit(limit).offset(max(0, offset)))).all()
         return [LedgerEntryOut.model_validate(r._mapping) for r in rows]

@@ -142,7 +142,8 @@ def gate(plan: Plan | str | None, order: OrderConstraintsRequest) -> VoyagerTarg
     limit = order.c_hfd_mean_limit or 0.0
     hfd_sent = 0.0
     if limit < 0:
-        errors["c_hfd_mean_limit"] = f"HFD limit must be 0 (none) or {CUSTOM_HFD_MIN_PX}–{STANDARD_HFD_PX} px, got {limit}"
+        errors["c_hfd_mean_limit"] = (
+            f"HFD limit must be 0 (none) or {CUSTOM_HFD_MIN_PX}–{STANDARD_HFD_PX} px, got {limit}")
     elif p.hfd == "none":
         if limit > 0:
             errors["c_hfd_mean_limit"] = f"an HFD guarantee needs {_needs(lambda q: q.hfd != 'none')}"

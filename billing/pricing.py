@@ -109,7 +109,8 @@ def estimate(plan: Plan | str | None, pricing: PricingInput, user_balance: int) 
     return Estimate(
         plan=p.id,
         base_cost=_dec(hours(charged)),
-        multipliers=Multipliers(priority=_ratio(prio), moon_down=_ratio(moon), hfd=_ratio(hfd), total=_ratio(total)),
+        multipliers=Multipliers(priority=_ratio(prio), moon_down=_ratio(moon), hfd=_ratio(hfd),
+                                total=_ratio(total)),
         final_cost=cost,
         user_balance=user_balance,
         remaining_after=remaining,

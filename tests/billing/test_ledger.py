@@ -344,3 +344,20 @@ async def test_list_entries_pages_newest_first(engine, ledger):
     page2 = await ledger.list_entries(cid, limit=2, offset=2)
     assert [e.amount for e in page1 + page2] == [5, 4, 3, 2]
     assert all(e.created_at.tzinfo is not None for e in page1)
+
+
+async def test_a_bound_ledger_commits_and_rolls_back_with_the_callers_transaction(engine, ledger):
+    cid = await new_customer(engine)
+    async with engine.connect() as conn:
+        async with conn.begin() as tx:
+            await Ledger.bound(conn).grant(cid, 10, "pack", key("bound"), "payment", "pi_rolled_back")
+            assert (await Ledger.bound(conn).balances(cid)).pack == 10  # visible inside
+            await tx.rollback()
+    assert (await ledger.balances(cid)).available == 0
+    k = key("bound")
+    async with engine.begin() as conn:
+        bound = Ledger.bound(conn)
+        await bound.grant(cid, 10, "pack", k, "payment", "pi_ok")
+        assert (await bound.grant(cid, 10, "pack", k, "payment", "pi_ok")).replayed
+    assert (await ledger.balances(cid)).pack == 10
+    await assert_consistent(engine, cid)
