@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import itertools
 import time
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -81,6 +82,8 @@ class VoyagerConnection:
         self._broken: VoyagerError | None = None
         self._closing = False
         self._closed = False
+        #: Called once when the link dies on its own (not on ``close()``); the pool replaces it.
+        self.on_lost: Callable[[VoyagerConnection], None] | None = None
         self._last_sent = self._last_recv = time.monotonic()
         self._log = log.bind(conn=self.name, host=host, port=port)
 
@@ -209,6 +212,8 @@ class VoyagerConnection:
             self._broken = exc
             if not self._closing:
                 self._log.warning("voyager.link_lost", error=str(exc))
+                if self.on_lost is not None:
+                    self.on_lost(self)
         for fut in [*self._replies.values(), *self._results.values()]:
             if not fut.done():
                 fut.set_exception(VoyagerConnectionError(f"link lost while waiting: {exc}"))

@@ -163,6 +163,7 @@ class VoyagerPool:
     async def _open(self) -> VoyagerConnection:
         conn = self._factory()
         await conn.connect()
+        conn.on_lost = self._discard  # replace at once, even while the connection sits idle
         self._live.add(conn)
         return conn
 

@@ -1,13 +1,16 @@
 """Fixtures for the Voyager client and simulator tests: a real simulator on a free loopback port.
 
-``sim_factory(**config_overrides)`` starts a ``VoyagerSimulator`` (paused clock, authentication on,
-MAC words below, state and FITS under ``tmp_path``) and stops every one it started at teardown.
+``sim_factory(**config_overrides)`` starts a ``VoyagerSimulator`` (authentication on, MAC words
+below, state and FITS under ``tmp_path``, clock at real speed from a fixed midsummer noon so nothing
+is observable unless a test moves the clock, e.g. ``speed=0`` + ``sim.run_until(...)``) and stops
+every one it started at teardown.
 ``sim_settings(sim, **overrides)`` gives the matching ``VoyagerSettings`` for the client side.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,19 +23,22 @@ SIM_USER = "stellar"
 SIM_PASSWORD = "s3cret-pässword"
 SIM_MAC_KEY = "MACKEY-TEST"
 SIM_WORDS = ["Orion", "Nebula", "Horse", "Head"]
+#: Broad daylight at the default site (OHP): the scheduler has nothing to do.
+MIDSUMMER_NOON = datetime(2025, 6, 21, 12, 0, tzinfo=UTC)
 
 SimFactory = Callable[..., Awaitable[VoyagerSimulator]]
 
 
 def sim_config(tmp_path: Path, **overrides: Any) -> SimulatorConfig:
-    """A test simulator configuration: free port, paused clock, seeded, auth on."""
+    """A test simulator configuration: free port, daylight clock, seeded, auth on."""
     values: dict[str, Any] = dict(
         port=0,
         username=SIM_USER,
         password=SIM_PASSWORD,
         mac_key=SIM_MAC_KEY,
         mac_words=list(SIM_WORDS),
-        speed=0,
+        speed=1.0,
+        start_time=MIDSUMMER_NOON,
         state_file=tmp_path / "voyager-sim.json",
         fit_dir=tmp_path / "fits",
         seed=7,
@@ -79,3 +85,7 @@ async def sim_factory(tmp_path: Path) -> AsyncIterator[SimFactory]:
 async def voyager_sim(sim_factory: SimFactory) -> VoyagerSimulator:
     """One started simulator with the default test configuration."""
     return await sim_factory()
+
+
+# Raw JSON-lines client and paused-night simulator fixtures of the simulator tests.
+from tests.voyager.raw_client import night_sim, raw_client  # noqa: E402,F401
