@@ -5,8 +5,9 @@ beside a bare asyncio line echo over the same loopback (the ceiling), in one run
 
 One "round trip" through the pool = borrow a connection, send ``RemoteGetStatus`` (UID added),
 wait for the JSON-RPC reply AND the UID-matched ``RemoteActionResult``, give the connection back.
-The echo ceiling: the same number of connections as the pool, each worker borrows one from a
-queue, writes one request-sized line and reads one line back — no JSON, no events, no MAC.
+The echo ceiling: the same number of connections as the pool, each request takes the next one
+round-robin (behind a FIFO lock), writes one request-sized line and reads one line back — no JSON,
+no second message, no events. Both servers run in this process, on the same loop, like the pool's.
 ``main()`` prints a markdown table and returns it.
 """
 
@@ -18,6 +19,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 from core.settings import VoyagerSettings
@@ -27,6 +29,8 @@ from voyager.simulator import SimulatorConfig, VoyagerSimulator
 
 CONCURRENCY = (1, 8, 64)
 WORDS = ["bench1", "bench2", "bench3", "bench4"]
+#: Daylight at the default site: the simulator's scheduler stays idle during the measurement.
+NOON = datetime(2025, 6, 21, 12, 0, tzinfo=UTC)
 
 
 async def _measure(op: Callable[[], Awaitable[object]], concurrency: int, seconds: float) -> tuple[float, float, float]:
@@ -60,37 +64,35 @@ async def _echo_ceiling(size: int, line_len: int, concurrency: int, seconds: flo
 
     server = await asyncio.start_server(handle, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    conns: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
-    for _ in range(size):
-        conns.put_nowait(await asyncio.open_connection("127.0.0.1", port))
+    conns = [await asyncio.open_connection("127.0.0.1", port) for _ in range(size)]
+    locks = [asyncio.Lock() for _ in range(size)]  # FIFO-fair, like the pool's hand-off
     payload = b"x" * (line_len - 2) + b"\r\n"
+    turn = iter(range(1 << 62))
 
     async def op() -> None:
-        reader, writer = await conns.get()
-        try:
+        i = next(turn) % size
+        async with locks[i]:
+            reader, writer = conns[i]
             writer.write(payload)
             await writer.drain()
             await reader.readline()
-        finally:
-            conns.put_nowait((reader, writer))
 
     try:
         return await _measure(op, concurrency, seconds)
     finally:
-        while not conns.empty():
-            _, writer = conns.get_nowait()
+        for _, writer in conns:
             writer.close()
         server.close()
         await server.wait_closed()
 
 
 async def run(seconds: float = 2.0, pool_size: int = 4) -> str:
-    """Start a paused simulator, measure pool and echo at each concurrency, return the table."""
+    """Start an idle simulator, measure pool and echo at each concurrency, return the table."""
     with tempfile.TemporaryDirectory() as tmp:
         sim = VoyagerSimulator(
             SimulatorConfig(
                 port=0, username="bench", password="pw", mac_key="K", mac_words=WORDS,
-                speed=0, fit_dir=Path(tmp), state_file=None,
+                speed=1.0, start_time=NOON, fit_dir=Path(tmp), state_file=None,
             )
         )
         await sim.start()

@@ -285,9 +285,9 @@ class VoyagerConnection:
         return protocol.compute_mac(self._mac_words, self.session_key or "", request_id, uid)
 
     async def _wait(self, fut: asyncio.Future[dict[str, Any]], deadline: float, what: str) -> dict[str, Any]:
-        remaining = deadline - asyncio.get_running_loop().time()
         try:
-            return await asyncio.wait_for(fut, max(remaining, 0.0))
+            async with asyncio.timeout_at(deadline):
+                return await fut
         except TimeoutError:
             if self._broken is not None:
                 raise VoyagerConnectionError(f"link lost while waiting for {what}") from None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -27,6 +28,57 @@ def backoff_delay(attempt: int, base: float, cap: float) -> float:
     """Jittered exponential back-off (§2.5): uniform in [d/2, d], d = min(cap, base·2^attempt)."""
     d = min(cap, base * (2 ** min(attempt, 30)))
     return random.uniform(d / 2, d)
+
+
+class _IdleConnections:
+    """Idle connections handed to borrowers strictly first come, first served.
+
+    (``asyncio.Queue`` lets a task that just released a connection take it straight back ahead of
+    earlier waiters, which starves some borrowers and blows up tail latency under load.)
+    """
+
+    def __init__(self) -> None:
+        self._conns: deque[VoyagerConnection] = deque()
+        self._waiters: deque[asyncio.Future[VoyagerConnection]] = deque()
+
+    def qsize(self) -> int:
+        return len(self._conns)
+
+    def put(self, conn: VoyagerConnection) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(conn)
+                return
+        self._conns.append(conn)
+
+    def fail_waiters(self, exc: BaseException) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_exception(exc)
+
+    def take_all(self) -> list[VoyagerConnection]:
+        conns = list(self._conns)
+        self._conns.clear()
+        return conns
+
+    async def get(self, deadline: float) -> VoyagerConnection:
+        """The next idle connection; raises TimeoutError at ``deadline`` (loop time)."""
+        if self._conns and not self._waiters:
+            return self._conns.popleft()
+        waiter: asyncio.Future[VoyagerConnection] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            async with asyncio.timeout_at(deadline):
+                return await waiter
+        except BaseException:
+            if waiter.done() and not waiter.cancelled():
+                self.put(waiter.result())  # handed over just as we gave up: pass it on
+            else:
+                with contextlib.suppress(ValueError):
+                    self._waiters.remove(waiter)
+            raise
 
 
 class VoyagerPool:
@@ -53,7 +105,7 @@ class VoyagerPool:
         self.health_interval = health_interval
         self.backoff_base, self.backoff_max = backoff_base, backoff_max
         self._factory = factory or (lambda: VoyagerConnection.from_settings(settings))
-        self._idle: asyncio.Queue[VoyagerConnection] = asyncio.Queue()
+        self._idle = _IdleConnections()
         self._live: set[VoyagerConnection] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closed = False
@@ -72,7 +124,7 @@ class VoyagerPool:
         errors = [r for r in results if isinstance(r, BaseException)]
         for r in results:
             if isinstance(r, VoyagerConnection):
-                self._idle.put_nowait(r)
+                self._idle.put(r)
         if errors and len(errors) == self.size and strict:
             await self.close()
             raise errors[0]
@@ -85,6 +137,7 @@ class VoyagerPool:
     async def close(self) -> None:
         """Stop background work and close every connection (each sends ``disconnect``)."""
         self._closed = True
+        self._idle.fail_waiters(VoyagerConnectionError("the Voyager pool is closed"))
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -131,9 +184,8 @@ class VoyagerPool:
         while True:
             if self._closed:
                 raise VoyagerConnectionError("the Voyager pool is closed")
-            remaining = deadline - loop.time()
             try:
-                conn = await asyncio.wait_for(self._idle.get(), max(remaining, 0.0))
+                conn = await self._idle.get(deadline)
             except TimeoutError:
                 detail = f" (last error: {self.last_error})" if self.last_error else ""
                 raise VoyagerTimeout(f"no free Voyager connection within {timeout:g} s{detail}") from None
@@ -145,7 +197,7 @@ class VoyagerPool:
         if self._closed:
             self._spawn(conn.close())
         elif conn.is_usable:
-            self._idle.put_nowait(conn)
+            self._idle.put(conn)
         else:
             self._discard(conn)
 
@@ -184,19 +236,15 @@ class VoyagerPool:
                 return
             self.replacements += 1
             log.info("voyager_pool.reconnected", conn=conn.name, attempt=attempt)
-            self._idle.put_nowait(conn)
+            self._idle.put(conn)
             return
 
     async def _health_loop(self) -> None:
         while not self._closed:
             await asyncio.sleep(self.health_interval)
-            for _ in range(self._idle.qsize()):
-                try:
-                    conn = self._idle.get_nowait()
-                except asyncio.QueueEmpty:
-                    break
+            for conn in self._idle.take_all():
                 if conn.is_usable and await self._ping(conn):
-                    self._idle.put_nowait(conn)
+                    self._idle.put(conn)
                 else:
                     self._discard(conn)
 

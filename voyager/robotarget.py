@@ -95,7 +95,8 @@ class RoboTarget:
 
     async def get_target(self, target_guid: str, set_guid: str = "") -> TargetInfo | None:
         """The target with this GUID, or None."""
-        return next((t for t in await self.get_targets(set_guid) if t.guid == target_guid), None)
+        want = target_guid.lower()  # Voyager GUIDs are lower-case (§6); accept either from callers
+        return next((t for t in await self.get_targets(set_guid) if t.guid.lower() == want), None)
 
     async def ensure_target(self, spec: TargetSpec) -> bool:
         """Add the target unless its GUID is already in its set. Returns True when added now."""
@@ -122,7 +123,7 @@ class RoboTarget:
 
     async def ensure_shot(self, spec: ShotSpec) -> bool:
         """Add the shot unless its GUID is already on its target. Returns True when added now."""
-        if any(s.guid == spec.guid for s in await self.get_shots(spec.target_guid)):
+        if any(s.guid.lower() == spec.guid.lower() for s in await self.get_shots(spec.target_guid)):
             return False
         try:
             await self.add_shot(spec)
