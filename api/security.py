@@ -15,7 +15,8 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from sqlalchemy import select, update
+from sqlalchemy import update
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.db import ApiKey, Customer
@@ -80,7 +81,7 @@ async def authenticate(session: AsyncSession, key: str) -> Principal | None:
         return None
     digest = hash_api_key(key)
     row = (
-        await session.execute(
+        await session.exec(
             select(ApiKey.id, ApiKey.role, Customer.id, Customer.email)
             .join(Customer, Customer.id == ApiKey.customer_id)
             .where(ApiKey.key_hash == digest, ApiKey.revoked_at.is_(None))
@@ -94,7 +95,7 @@ async def authenticate(session: AsyncSession, key: str) -> Principal | None:
 
 async def rotate_key(session: AsyncSession, principal: Principal) -> tuple[ApiKey, str]:
     """Revoke the caller's key and issue a new one with the same role (caller commits)."""
-    await session.execute(
+    await session.exec(
         update(ApiKey).where(ApiKey.id == principal.key_id).values(revoked_at=datetime.now(timezone.utc))
     )
     return await issue_key(session, principal.customer_id, principal.role)

@@ -10,9 +10,10 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import func, select
+from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api.errors import Conflict, Unprocessable
@@ -114,7 +115,7 @@ async def effective_plan(session: AsyncSession, customer_id: int) -> EffectivePl
     """The customer's plan: the most recent ``active`` subscription's; without one (none,
     past_due, cancelled, expired) Stardust rules with pack credits."""
     rows = (
-        await session.execute(
+        await session.exec(
             select(Subscription.plan, Subscription.status)
             .where(Subscription.customer_id == customer_id)
             .order_by(Subscription.created_at.desc(), Subscription.id.desc())

@@ -19,8 +19,8 @@ def jpg_file(settings: Settings, row: ShotDone) -> Path:
     if not row.jpg_path:
         raise NotFound(f"image {row.id} has no JPG preview", code="image_not_available")
     path = Path(row.jpg_path)
-    if not path.is_absolute():
-        path = Path(settings.images.jpg_dir) / path
+    if not path.is_file() and not path.is_absolute():
+        path = Path(settings.images.jpg_dir) / path  # stored relative to the preview directory
     if not path.is_file():
         raise NotFound(f"the JPG preview of image {row.id} is missing on this host", code="image_not_available")
     return path

@@ -13,7 +13,7 @@ import json
 from typing import AsyncIterator
 
 import structlog
-from sqlalchemy import select
+from sqlmodel import select
 
 from api.event_hub import RESYNC
 from api.resources import Resources
@@ -36,9 +36,9 @@ def format_event(row: OrderEvent) -> str:
 async def _rows_after(res: Resources, order_id: int, after: int) -> tuple[list[OrderEvent], str]:
     """Event rows after id ``after`` (ascending) and the order's current status."""
     async with res.sessionmaker() as session:
-        rows = list((await session.execute(
+        rows = list((await session.exec(
             select(OrderEvent).where(OrderEvent.order_id == order_id, OrderEvent.id > after).order_by(OrderEvent.id)
-        )).scalars())
+        )).all())
         status = await session.scalar(select(Order.status).where(Order.id == order_id))
     return rows, status or ""
 

@@ -6,7 +6,8 @@ workflow's session watch writes; totals come from the order's shot lines × repe
 
 from __future__ import annotations
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api.errors import NotFound
@@ -54,7 +55,7 @@ def _workflow_url(settings: Settings, workflow_id: str | None) -> str | None:
 async def _progress(session: AsyncSession, order: Order, shots: list[OrderShot]) -> Progress:
     frames = ShotDone.__table__.c
     rows = (
-        await session.execute(
+        await session.exec(
             select(
                 frames.filter,
                 func.count(),
@@ -96,13 +97,13 @@ async def _progress(session: AsyncSession, order: Order, shots: list[OrderShot])
 
 async def order_out(session: AsyncSession, order: Order, settings: Settings) -> OrderOut:
     """The full view of ``order``: constraints, credits, progress, latest frames, report."""
-    shots = list((await session.execute(
+    shots = list((await session.exec(
         select(OrderShot).where(OrderShot.order_id == order.id).order_by(OrderShot.position, OrderShot.id)
-    )).scalars())
-    latest = list((await session.execute(
+    )).all())
+    latest = list((await session.exec(
         select(ShotDone).where(ShotDone.order_id == order.id, ShotDone.is_deleted.is_(False))
         .order_by(ShotDone.id.desc()).limit(LATEST_FRAMES)
-    )).scalars())
+    )).all())
     return OrderOut(
         id=order.id, customer_id=order.customer_id, status=order.status, status_reason=order.status_reason,
         target_name=order.target_name, ra_j2000=order.ra_j2000, dec_j2000=order.dec_j2000, pa=order.pa,
@@ -140,27 +141,27 @@ async def list_orders(
     if status is not None:
         where.append(Order.status == status)
     total = await session.scalar(select(func.count()).select_from(Order).where(*where))
-    rows = (await session.execute(
+    rows = (await session.exec(
         select(Order).where(*where).order_by(Order.id.desc()).limit(limit).offset(offset)
-    )).scalars()
+    )).all()
     return OrderPage(items=[_summary(o) for o in rows], total=int(total or 0), limit=limit, offset=offset)
 
 
 async def list_images(session: AsyncSession, order_id: int, *, limit: int, offset: int) -> ImagePage:
     where = (ShotDone.order_id == order_id, ShotDone.is_deleted.is_(False))
     total = await session.scalar(select(func.count()).select_from(ShotDone).where(*where))
-    rows = (await session.execute(
+    rows = (await session.exec(
         select(ShotDone).where(*where).order_by(ShotDone.id).limit(limit).offset(offset)
-    )).scalars()
+    )).all()
     return ImagePage(items=[image_out(r) for r in rows], total=int(total or 0), limit=limit, offset=offset)
 
 
 async def get_image(session: AsyncSession, image_id: int, principal: Principal) -> ShotDone:
     """The frame if its order is the caller's. Raises NotFound."""
-    row = (await session.execute(
+    row = (await session.exec(
         select(ShotDone).join(Order, Order.id == ShotDone.order_id)
         .where(ShotDone.id == image_id, Order.customer_id == principal.customer_id, ShotDone.is_deleted.is_(False))
-    )).scalar_one_or_none()
+    )).first()
     if row is None:
         raise NotFound(f"image {image_id} not found")
     return row

@@ -15,10 +15,9 @@ import json
 from datetime import datetime, timedelta, timezone
 
 import structlog
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import select
 from temporalio.client import WorkflowUpdateFailedError
-from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from api.catalog import UnknownTarget, resolve
@@ -34,6 +33,7 @@ from billing.pricing import price, requested_integration_seconds
 from models.billing import OrderConstraintsRequest, ShotLine
 from models.db import Order, OrderShot
 from models.orders import NO_ABORT_STATUSES, OrderStatus
+from workflows.starter import AbortRefused, OrderWorkflowNotFound, abort_order, start_order_workflow
 
 log = structlog.get_logger(__name__)
 
@@ -80,8 +80,8 @@ def _field_errors(req: OrderCreate, filters: list[str], now: datetime) -> tuple[
 
 async def _find_by_key(session, customer_id: int, key: str) -> Order | None:
     return (
-        await session.execute(select(Order).where(Order.customer_id == customer_id, Order.idempotency_key == key))
-    ).scalar_one_or_none()
+        await session.exec(select(Order).where(Order.customer_id == customer_id, Order.idempotency_key == key))
+    ).first()
 
 
 async def create_order(
@@ -183,17 +183,12 @@ async def _replay(res: Resources, order: Order, digest: str) -> Order:
 async def _start(res: Resources, order: Order, *, keep_pending: bool) -> Order:
     """Start the order's workflow and record its id. On failure: 503; the order stays pending
     when an Idempotency-Key lets the client retry, else it is marked failed."""
-    from workflows.starter import start_order_workflow  # TODO(api): top-level once workflows/starter.py lands
-
     try:
         client = await res.temporal.get()
-        handle = await start_order_workflow(
+        workflow_id = await start_order_workflow(
             client, order.id, customer_id=order.customer_id, plan=order.plan, target_name=order.target_name,
             task_queue=res.settings.temporal.task_queue,
         )
-        workflow_id = getattr(handle, "id", None) or f"order-{order.id}"
-    except WorkflowAlreadyStartedError as exc:
-        workflow_id = exc.workflow_id
     except (ApiError, RPCError, RuntimeError, OSError) as exc:
         log.warning("order.start_failed", order_id=order.id, error=str(exc))
         if not keep_pending:
@@ -225,16 +220,16 @@ async def request_abort(res: Resources, order: Order, reason: str, requested_by:
         raise Conflict(f"order {order.id} is {order.status} and can no longer be aborted", code="order_not_abortable")
     if order.workflow_id is None:
         raise Conflict(f"order {order.id} has no running workflow", code="order_not_abortable")
-    from workflows.starter import abort_order
-
     client = await res.temporal.get()
     try:
         result = await abort_order(client, order.id, reason, requested_by)
+    except (AbortRefused, OrderWorkflowNotFound) as exc:
+        raise Conflict(f"order {order.id} cannot be aborted: {exc}", code="order_not_abortable") from None
     except WorkflowUpdateFailedError as exc:
         cause = getattr(exc.cause, "message", None) or str(exc.cause or exc)
         raise Conflict(f"order {order.id} cannot be aborted: {cause}", code="order_not_abortable") from None
     except RPCError as exc:
-        raise Conflict(f"order {order.id} cannot be aborted: {exc.message}", code="order_not_abortable") from None
+        raise ServiceUnavailable(f"Temporal refused the abort: {exc.message}", code="temporal_unavailable") from None
     log.info("order.abort_requested", order_id=order.id, requested_by=requested_by, accepted=result.accepted)
     return AbortOut(order_id=order.id, accepted=result.accepted, first=result.first, status=str(result.status),
                     requested_by=result.requested_by, reason=result.reason)
