@@ -1,0 +1,77 @@
+"""Route a Stripe fact to the workflow that owns it (used by the webhook and the reconciliation).
+
+* subscription and invoice facts → ``subscription-<customer id>`` (``SubscriptionWorkflow``, an
+  entity workflow per customer), by signal-with-start: it is started if it is not running;
+* pack PaymentIntent facts → ``payment-<payment id>`` (``PackPaymentWorkflow``) while it runs; once
+  it has finished the payment is settled, and a late success is applied here directly (exactly
+  once by its ledger key: the customer paid, so the credits are due).
+
+The customer is found by the Stripe customer id (``customer.stripe_customer_id``), or by
+``metadata.stellar_customer_id``. Facts of unknown customers are dropped (logged): they are not ours.
+"""
+
+from __future__ import annotations
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
+
+from billing.stripe_effects import apply_fact, customer_for_stripe
+from models.payment_workflows import SubscriptionWorkflowInput
+from models.payments import StripeFact
+
+log = structlog.get_logger(__name__)
+
+SUBSCRIPTION_WORKFLOW = "SubscriptionWorkflow"
+PACK_PAYMENT_WORKFLOW = "PackPaymentWorkflow"
+FACT_SIGNAL = "stripe_fact"
+
+
+def subscription_workflow_id(customer_id: int) -> str:
+    return f"subscription-{customer_id}"
+
+
+def payment_workflow_id(payment_id: int) -> str:
+    return f"payment-{payment_id}"
+
+
+async def resolve_customer(engine: AsyncEngine, fact: StripeFact) -> int | None:
+    """Our customer id for the fact (Stripe customer id first, then metadata)."""
+    async with engine.connect() as conn:
+        found = await customer_for_stripe(conn, fact.stripe_customer_id)
+    return found or fact.customer_id
+
+
+async def forward_fact(client: Client, engine: AsyncEngine, fact: StripeFact, task_queue: str) -> str:
+    """Deliver ``fact``; returns where it went (a workflow id, ``applied``, or ``ignored: …``).
+    Raises temporalio RPCError when Temporal is unreachable (the webhook then answers 503 and
+    Stripe retries)."""
+    if fact.kind.startswith("payment_intent_"):
+        if fact.payment_id is None:
+            return "ignored: not a credit-pack PaymentIntent"
+        wid = payment_workflow_id(fact.payment_id)
+        try:
+            await client.get_workflow_handle(wid).signal(FACT_SIGNAL, fact)
+            return wid
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                raise
+        if fact.kind == "payment_intent_succeeded":
+            out = await apply_fact(engine, fact)
+            log.info("stripe.late_payment_applied", payment_id=fact.payment_id, credits=out.credits,
+                     duplicate=out.duplicate)
+            return "applied"
+        return "ignored: payment already settled"
+
+    customer_id = await resolve_customer(engine, fact)
+    if customer_id is None:
+        log.warning("stripe.fact_unknown_customer", kind=fact.kind, event_id=fact.event_id,
+                    stripe_customer=fact.stripe_customer_id)
+        return "ignored: unknown customer"
+    fact = fact.model_copy(update={"customer_id": customer_id})
+    wid = subscription_workflow_id(customer_id)
+    await client.start_workflow(
+        SUBSCRIPTION_WORKFLOW, SubscriptionWorkflowInput(customer_id=customer_id), id=wid,
+        task_queue=task_queue, start_signal=FACT_SIGNAL, start_signal_args=[fact])
+    return wid

@@ -1,0 +1,258 @@
+"""Inputs, outputs and state of the payment workflows and activities (Temporal boundary only).
+
+Units: cents, credits (integers); ``*_ts`` epoch seconds; ``ttl_seconds`` seconds.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from models.payments import StripeFact, SubscriptionOut
+
+# --- subscription workflow ----------------------------------------------------------------------
+
+
+class SubscriptionState(BaseModel):
+    """What ``SubscriptionWorkflow`` knows about a customer's subscription; carried over
+    continue-as-new. Every field is a fold of facts that gives the same result in any order:
+    ``plan`` and the period follow the paid invoice with the latest period end; ``status`` is
+    derived (ended → cancelled, a failed invoice not paid since → past_due, a paid one → active);
+    ``cancel_at_period_end`` follows the newest subscription snapshot (``snapshot_at``)."""
+
+    customer_id: int
+    stripe_customer_id: str | None = None
+    stripe_subscription_id: str | None = None
+    row_id: int | None = None
+    plan: str | None = None
+    plan_period_end_ts: int = 0
+    period_start_ts: int | None = None
+    period_end_ts: int | None = None
+    cancel_at_period_end: bool = False
+    pending_plan: str | None = None
+    stripe_status: str | None = None
+    snapshot_at: tuple[int, str] = (0, "")
+    ended: bool = False
+    ended_subscriptions: list[str] = Field(default_factory=list)
+    paid_invoices: list[str] = Field(default_factory=list)
+    failed_invoices: list[str] = Field(default_factory=list)
+    seen_events: list[str] = Field(default_factory=list)
+
+    def status(self) -> str:
+        if self.ended:
+            return "cancelled"
+        if self.stripe_status == "incomplete_expired":
+            return "expired"
+        if self.failed_invoices:
+            return "past_due"
+        if self.paid_invoices:
+            return "active"
+        return "incomplete"
+
+    def live(self) -> bool:
+        """A subscription exists and has not ended."""
+        return self.stripe_subscription_id is not None and not self.ended
+
+
+class SubscriptionWorkflowInput(BaseModel):
+    """Start/continue-as-new input of ``subscription-<customer_id>``; ``pending``: facts received
+    but not yet applied when the previous run continued as new."""
+
+    customer_id: int
+    state: SubscriptionState | None = None
+    pending: list[StripeFact] = Field(default_factory=list)
+
+
+class SubscribeCommand(BaseModel):
+    plan: str
+    payment_method_id: str
+    actor: str = "customer"
+
+
+class ChangePlanCommand(BaseModel):
+    plan: str
+    actor: str = "customer"
+
+
+class CancelCommand(BaseModel):
+    actor: str = "customer"
+
+
+# --- activities: customers and Stripe objects ---------------------------------------------------
+
+
+class CustomerBilling(BaseModel):
+    customer_id: int
+    email: str
+    name: str = ""
+    stripe_customer_id: str | None = None
+
+
+class StripeCustomerIn(BaseModel):
+    customer_id: int
+    stripe_customer_id: str
+
+
+class AttachPaymentMethodIn(BaseModel):
+    stripe_customer_id: str
+    payment_method_id: str
+
+
+class AttachPaymentMethodOut(BaseModel):
+    payment_method_id: str
+
+
+class CreateSubscriptionIn(BaseModel):
+    """``request_id``: makes the Stripe idempotency key (one per subscribe command)."""
+
+    customer_id: int
+    stripe_customer_id: str
+    plan: str
+    request_id: str
+
+
+class SubscriptionSnapshot(BaseModel):
+    """A subscription read from Stripe after a write: its fact, its item id, and the invoice the
+    write produced (``invoice`` fact kind ``invoice_paid`` when paid, else ``invoice_payment_failed``)."""
+
+    subscription: StripeFact
+    item_id: str | None = None
+    invoice: StripeFact | None = None
+    invoice_status: str | None = None
+
+
+class ChangePlanIn(BaseModel):
+    customer_id: int
+    stripe_customer_id: str
+    stripe_subscription_id: str
+    from_plan: str
+    to_plan: str
+    upgrade: bool
+    request_id: str
+
+
+class CancelAtPeriodEndIn(BaseModel):
+    stripe_subscription_id: str
+    cancel: bool = True
+    request_id: str
+
+
+class DeleteSubscriptionIn(BaseModel):
+    stripe_subscription_id: str
+
+
+class SubscriptionRecord(BaseModel):
+    """The ``subscription`` row as the workflow sees it (upserted by ``stripe_subscription_id``)."""
+
+    customer_id: int
+    stripe_subscription_id: str
+    plan: str
+    status: str
+    period_start_ts: int | None = None
+    period_end_ts: int | None = None
+    cancel_at_period_end: bool = False
+    pending_plan: str | None = None
+
+
+# --- pack payment workflow ----------------------------------------------------------------------
+
+
+class PackPaymentInput(BaseModel):
+    """``payment-<payment_id>``: create the PaymentIntent, then wait for the outcome or ``ttl_seconds``."""
+
+    payment_id: int
+    customer_id: int
+    pack_id: str
+    amount_cents: int
+    currency: str
+    total_credits: int
+    stripe_customer_id: str | None = None
+    payment_method_id: str | None = None
+    ttl_seconds: int = Field(ge=1)
+
+
+class CreatePaymentIntentIn(BaseModel):
+    payment_id: int
+    customer_id: int
+    pack_id: str
+    amount_cents: int
+    currency: str
+    stripe_customer_id: str | None = None
+    payment_method_id: str | None = None
+
+
+class PaymentIntentOut(BaseModel):
+    """``status``: Stripe's PaymentIntent status (requires_payment_method, succeeded, canceled, …)."""
+
+    payment_intent_id: str
+    client_secret: str
+    status: str
+    fact: StripeFact | None = None
+
+
+class AttachIntentIn(BaseModel):
+    payment_id: int
+    payment_intent_id: str
+
+
+class CancelPaymentIntentIn(BaseModel):
+    payment_intent_id: str
+    payment_id: int
+
+
+class ClosePaymentIn(BaseModel):
+    payment_id: int
+    status: str = Field(pattern="^(cancelled|failed)$")
+
+
+class PackPaymentResult(BaseModel):
+    payment_id: int
+    status: str
+    payment_intent_id: str | None = None
+
+
+# --- reconciliation -----------------------------------------------------------------------------
+
+
+class ReconcileInput(BaseModel):
+    """Look back ``lookback_days`` days in Stripe; ``repair`` grants what the ledger misses."""
+
+    lookback_days: int = Field(default=3, ge=1, le=90)
+    repair: bool = True
+
+
+class StripePaidObjects(BaseModel):
+    """Paid subscription invoices and succeeded pack PaymentIntents found in Stripe, as facts."""
+
+    invoices: list[StripeFact] = Field(default_factory=list)
+    payment_intents: list[StripeFact] = Field(default_factory=list)
+
+
+class ReconcileLedgerIn(BaseModel):
+    objects: StripePaidObjects
+    options: ReconcileInput
+
+
+class ReconcileItem(BaseModel):
+    kind: str
+    stripe_id: str
+    customer_id: int | None = None
+    idempotency_key: str
+    credits: int = 0
+    detail: str = ""
+
+
+class ReconciliationReport(BaseModel):
+    """``missing``: paid in Stripe but not in the ledger; ``repaired``: of those, granted now;
+    ``unexplained``: ledger grants for an invoice/payment Stripe does not show as paid (reported only)."""
+
+    checked_invoices: int = 0
+    checked_payment_intents: int = 0
+    missing: list[ReconcileItem] = Field(default_factory=list)
+    repaired: list[ReconcileItem] = Field(default_factory=list)
+    unexplained: list[ReconcileItem] = Field(default_factory=list)
+
+
+class SubscriptionView(BaseModel):
+    """Query result: the subscription the workflow holds (None before the first subscribe)."""
+
+    subscription: SubscriptionOut | None = None
