@@ -118,3 +118,42 @@ def test_backoff_is_jittered_exponential_and_capped():
     assert len({round(d, 6) for d in delays}) > 100  # jittered
     assert max(backoff_delay(0, 0.5, 8.0) for _ in range(50)) <= 0.5
     assert min(backoff_delay(10, 0.5, 8.0) for _ in range(50)) >= 4.0
+
+
+async def test_closing_the_pool_wakes_waiting_borrowers(voyager_sim):
+    pool = await _pool(voyager_sim, 1).start()
+    async with pool.connection():
+        waiter = asyncio.create_task(pool.connection(timeout=30).__aenter__())
+        await asyncio.sleep(0.1)
+        t0 = time.monotonic()
+        await pool.close()
+        with pytest.raises(VoyagerConnectionError):
+            await waiter
+        assert time.monotonic() - t0 < 3.0
+
+
+async def test_borrowers_are_served_first_come_first_served(voyager_sim):
+    # A borrower that gives a connection back and asks again at once queues behind earlier ones.
+    async with _pool(voyager_sim, 1) as pool:
+        order: list[str] = []
+
+        async def worker(name: str) -> None:
+            for _ in range(4):
+                async with pool.connection():
+                    order.append(name)
+                    await asyncio.sleep(0.01)
+
+        await asyncio.gather(*(worker(n) for n in "ABC"))
+        assert "".join(order) == "ABC" * 4
+
+
+async def test_health_check_replaces_a_wedged_connection(voyager_sim):
+    # The link is up (Polling flows) but commands go unanswered: the health ping notices.
+    pool = VoyagerPool(sim_settings(voyager_sim, command_timeout=0.3), 1, health_interval=0.2, backoff_base=0.05)
+    async with pool:
+        voyager_sim.faults.swallow_methods = {protocol.M_GET_STATUS}
+        await _until(lambda: pool.replacements >= 1)
+        voyager_sim.faults.swallow_methods = set()
+        await _until(lambda: pool.live == 1 and pool.idle == 1)
+        async with pool.connection() as conn:
+            assert (await conn.send_command(protocol.M_GET_STATUS)).result_code == 4
