@@ -19,6 +19,7 @@ from api.event_hub import OrderEventHub, asyncpg_dsn
 from api.middleware import RequestGuardMiddleware
 from api.resources import Resources, TemporalHandle
 from api.routes import admin, credits, events, health, images, keys, orders, plans, pricing, support
+from api.routes import credit_packs, payments, stripe_webhook, subscriptions
 from api.security import RateLimiter
 from billing.ledger import Ledger
 from core.database import make_engine, make_sessionmaker
@@ -37,6 +38,10 @@ ROUTERS = [
     support.router,
     admin.router,
     keys.router,
+    subscriptions.router,
+    credit_packs.router,
+    payments.router,
+    stripe_webhook.router,
 ]
 
 DESCRIPTION = """Observing time on robotic telescopes (Voyager RoboTarget).
