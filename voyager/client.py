@@ -162,14 +162,15 @@ class VoyagerConnection:
                 return
 
     async def _handshake(self) -> None:
+        t = self.connect_timeout  # each step; authentication must land inside the 5 s window (§2.2)
         if self.username:
             params = {"Base": protocol.auth_base(self.username, self._password)}
             # The authbase reply is the outcome; any later RemoteActionResult finds no waiter.
-            await self.send_command(protocol.M_AUTHENTICATE, params, expect_result=False)
+            await self.send_command(protocol.M_AUTHENTICATE, params, expect_result=False, timeout=t)
         if self.manager_mode:
-            await self.send_command(wire.M_MANAGER_MODE, {wire.P_MAC_KEY: self._mac_key})
+            await self.send_command(wire.M_MANAGER_MODE, {wire.P_MAC_KEY: self._mac_key}, timeout=t)
         if self.dashboard:
-            await self.send_command(protocol.M_DASHBOARD_MODE, {wire.DASHBOARD_IS_ON: True})
+            await self.send_command(protocol.M_DASHBOARD_MODE, {wire.DASHBOARD_IS_ON: True}, timeout=t)
 
     async def close(self, timeout: float = 2.0) -> None:
         """Clean close (§2.4): send ``disconnect``, wait briefly for its reply, stop the tasks.
