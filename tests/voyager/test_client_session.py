@@ -189,3 +189,21 @@ async def test_keepalive_holds_an_idle_link_for_more_than_20_seconds(voyager_sim
     finally:
         await conn.close()
 
+
+
+async def test_connect_times_out_when_no_version_arrives():
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()
+        writer.close()
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    conn = VoyagerConnection("127.0.0.1", port, connect_timeout=0.5)
+    try:
+        t0 = time.monotonic()
+        with pytest.raises(VoyagerTimeout):
+            await conn.connect()
+        assert time.monotonic() - t0 < 2.0 and _tasks_of(conn) == []
+    finally:
+        server.close()
+        await server.wait_closed()
