@@ -103,11 +103,11 @@ class ApiHarness:
             await s.commit()
 
 
-def api_settings(database_url: str, temporal: str, task_queue: str, tmp: Path, **overrides) -> Settings:
-    """Test settings; ``temporal``: host:port of the Temporal frontend."""
+def api_settings(database_url: str, temporal_host: str, task_queue: str, tmp: Path, **overrides) -> Settings:
+    """Test settings; ``temporal_host``: host:port of the Temporal frontend."""
     groups: dict[str, dict] = {
         "database": {"url": database_url},
-        "temporal": {"address": temporal, "task_queue": task_queue},
+        "temporal": {"address": temporal_host, "task_queue": task_queue},
         "images": {"jpg_dir": tmp / "jpg", "fit_dir": tmp / "fits"},
         "voyager": {"port": 1},  # nothing listens there unless a test starts the simulator
         "api": {"sse_heartbeat_seconds": 1.0, "health_timeout_seconds": 2.0},
