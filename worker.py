@@ -1,0 +1,180 @@
+"""The Stellar worker: builds the clients, registers every workflow and activity, runs the worker.
+
+    python worker.py            # or: stellar worker
+
+Builds, once per process: the PostgreSQL engine + session maker, the credit ledger, the Voyager
+pool (``VoyagerPool(settings.voyager)``, which reconnects in the background, so the worker starts
+even while Voyager is down) and the Temporal client (``core.temporal.connect_temporal``). Registers
+``OrderWorkflow`` and ``ObservatoryMonitorWorkflow`` with their activities on
+``settings.temporal.task_queue``, and makes sure the telescope's monitor workflow runs
+(``ensure_monitor``; one per telescope however many workers start). Tests and the demo run it
+in-process through :func:`open_worker` / :func:`run_worker`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import Client
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.worker import Worker
+
+from activities.ingest import IngestActivities
+from activities.ledger_ops import LedgerActivities
+from activities.monitor import MonitorActivities
+from activities.order_store import OrderStoreActivities
+from activities.voyager_ops import VoyagerActivities
+from billing.ledger import Ledger
+from core.database import make_engine, make_sessionmaker
+from core.settings import Settings, get_settings
+from core.temporal import connect_temporal
+from models.orders import MonitorInput
+from voyager.pool import VoyagerPool
+from voyager.robotarget import RoboTarget
+from workflows.observatory_monitor import ObservatoryMonitorWorkflow
+from workflows.order import OrderWorkflow
+
+log = structlog.get_logger(__name__)
+
+
+def monitor_workflow_id(telescope: str) -> str:
+    """``observatory-monitor-<telescope>``."""
+    return f"observatory-monitor-{telescope}"
+
+
+@dataclass
+class WorkerDeps:
+    """What the activities need; ``owned`` closers run when the worker stops."""
+
+    settings: Settings
+    client: Client
+    engine: AsyncEngine
+    pool: VoyagerPool
+    owned: list[Callable[[], Any]] = field(default_factory=list)
+
+    def activities(self, *, monitor_events: bool = True) -> list[Callable[..., Any]]:
+        """Every activity of the order and monitor workflows, bound to these clients."""
+        sessionmaker = make_sessionmaker(self.engine)
+        rt = RoboTarget(self.pool)
+        store = OrderStoreActivities(sessionmaker, self.settings)
+        ledger = LedgerActivities(Ledger(self.engine), sessionmaker, self.settings)
+        voyager = VoyagerActivities(rt, self.settings)
+        ingest = IngestActivities(rt, sessionmaker, self.settings)
+        monitor = MonitorActivities(rt, sessionmaker, self.client, self.settings, events=monitor_events)
+        return [
+            store.load_order, store.set_status, store.assign_guids, store.record_abort, store.finalize_order,
+            ledger.price_and_hold, ledger.settle,
+            voyager.submit_target, voyager.stop_target,
+            ingest.watch_session, ingest.sweep_target,
+            monitor.watch_observatory,
+        ]
+
+
+#: Workflows this worker runs. Other features register theirs here (e.g. payments' subscription).
+WORKFLOWS: list[type] = [OrderWorkflow, ObservatoryMonitorWorkflow]
+
+
+async def ensure_monitor(client: Client, telescope: str, task_queue: str) -> str:
+    """Start the telescope's monitor workflow unless it runs (USE_EXISTING); returns its id."""
+    workflow_id = monitor_workflow_id(telescope)
+    await client.start_workflow(
+        ObservatoryMonitorWorkflow.run,
+        MonitorInput(telescope=telescope),
+        id=workflow_id,
+        task_queue=task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+    )
+    return workflow_id
+
+
+@contextlib.asynccontextmanager
+async def open_worker(
+    settings: Settings | None = None,
+    *,
+    client: Client | None = None,
+    engine: AsyncEngine | None = None,
+    task_queue: str | None = None,
+    start_monitor: bool | None = None,
+    monitor_events: bool = True,
+    extra_workflows: Sequence[type] = (),
+    extra_activities: Sequence[Callable[..., Any]] = (),
+) -> AsyncIterator[Worker]:
+    """Build the clients (those not given), start a running worker, yield it, then shut down.
+
+    ``client``/``engine``: reuse the caller's (not closed here); ``task_queue`` default
+    ``settings.temporal.task_queue``; ``start_monitor`` default ``settings.orders.start_monitor``;
+    ``monitor_events``: the monitor listens to dashboard events to poll early.
+    """
+    settings = settings or get_settings()
+    queue = task_queue or settings.temporal.task_queue
+    owned: list[Callable[[], Any]] = []
+    if client is None:
+        client = await connect_temporal(settings)
+    if engine is None:
+        engine = make_engine(settings.database.effective_url(), settings.database.pool_size)
+        owned.append(engine.dispose)
+    pool = VoyagerPool(settings.voyager)
+    await pool.start(strict=False)
+    owned.append(pool.close)
+    deps = WorkerDeps(settings, client, engine, pool, owned)
+    worker = Worker(
+        client,
+        task_queue=queue,
+        workflows=[*WORKFLOWS, *extra_workflows],
+        activities=[*deps.activities(monitor_events=monitor_events), *extra_activities],
+    )
+    try:
+        async with worker:
+            log.info("worker.started", task_queue=queue, telescope=settings.orders.telescope)
+            if settings.orders.start_monitor if start_monitor is None else start_monitor:
+                await ensure_monitor(client, settings.orders.telescope, queue)
+            yield worker
+    finally:
+        for close in reversed(owned):
+            with contextlib.suppress(Exception):
+                await close()
+        log.info("worker.stopped", task_queue=queue)
+
+
+async def run_worker(
+    settings: Settings | None = None,
+    *,
+    client: Client | None = None,
+    engine: AsyncEngine | None = None,
+    task_queue: str | None = None,
+    start_monitor: bool | None = None,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Run the worker until ``stop`` is set (or the task is cancelled). Same arguments as
+    :func:`open_worker`."""
+    async with open_worker(settings, client=client, engine=engine, task_queue=task_queue,
+                           start_monitor=start_monitor):
+        await (stop.wait() if stop is not None else asyncio.Event().wait())
+
+
+async def main() -> int:
+    """Entry point of ``python worker.py`` / ``stellar worker``: runs until SIGINT/SIGTERM."""
+    from core.logging import configure_logging
+
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    await run_worker(settings, stop=stop)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))

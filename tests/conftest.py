@@ -128,6 +128,14 @@ async def time_skipping_env() -> AsyncIterator:
         data_converter=DATA_CONVERTER,
         test_server_existing_path=temporal_test_server_path(),
     )
+    # Workflows set Stellar's search attributes; the test server must know them too.
+    from temporalio.api.enums.v1 import IndexedValueType
+    from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+
+    await env.client.operator_service.add_search_attributes(AddSearchAttributesRequest(
+        namespace=env.client.namespace,
+        search_attributes={k.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for k in SEARCH_ATTRIBUTES},
+    ))
     yield env
     await env.shutdown()
 

@@ -53,7 +53,7 @@ class PackPaymentWorkflow:
     async def run(self, inp: PackPaymentInput) -> PackPaymentResult:
         workflow.upsert_search_attributes([SA_CUSTOMER_ID.value_set(str(inp.customer_id))])
         try:
-            self._intent = await workflow.execute_activity_method(
+            intent = await workflow.execute_activity_method(
                 StripeActivities.create_payment_intent, CreatePaymentIntentIn(
                     payment_id=inp.payment_id, customer_id=inp.customer_id, pack_id=inp.pack_id,
                     amount_cents=inp.amount_cents, currency=inp.currency,
@@ -64,9 +64,10 @@ class PackPaymentWorkflow:
             self._status = await self._close("failed")
             return await self._result()
         await workflow.execute_activity_method(PaymentStore.attach_intent, AttachIntentIn(
-            payment_id=inp.payment_id, payment_intent_id=self._intent.payment_intent_id), **DB_CALL)
-        if self._intent.fact is not None:  # confirmed server-side: the outcome is already known
-            self._facts.append(self._intent.fact)
+            payment_id=inp.payment_id, payment_intent_id=intent.payment_intent_id), **DB_CALL)
+        self._intent = intent  # linked to the row: the ``intent`` update may answer now
+        if intent.fact is not None:  # confirmed server-side: the outcome is already known
+            self._facts.append(intent.fact)
 
         deadline = workflow.now() + timedelta(seconds=inp.ttl_seconds)
         while self._status == "pending":

@@ -1,0 +1,156 @@
+"""Money side of ``OrderWorkflow``: price + hold, then settle or release (issue 8, Life cycle 1 & 5).
+
+Both are idempotent on the order id (``billing.ledger``): a retried hold returns the first hold, a
+retried settle returns the first resolution, so a hold is resolved exactly once however often the
+workflow or its activities are retried.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import structlog
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.order_store import lock_order
+from activities.progress import order_lines, refresh_progress
+from billing import plans, pricing
+from billing.errors import HoldNotFound, IdempotencyConflict, InsufficientCredits, PlanViolation, UnknownPlan
+from billing.ledger import Ledger
+from billing.settlement import credits_to_capture
+from core.settings import Settings
+from models.billing import OrderConstraintsRequest
+from models.billing import ShotLine as PricedShot
+from models.orders import HoldResult, OrderRef, SettleRequest, SettleResult, Shortfall, TargetConstraints
+from workflows._options import ERR_INSUFFICIENT_CREDITS, ERR_INVALID_ORDER, ERR_PLAN_VIOLATION
+
+log = structlog.get_logger(__name__)
+ACTOR = "order-workflow"
+
+
+class LedgerActivities:
+    """``ledger``: :class:`billing.ledger.Ledger` on the same database as ``sessionmaker``;
+    ``settings.billing`` holds the settlement thresholds."""
+
+    def __init__(self, ledger: Ledger, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings) -> None:
+        self.ledger = ledger
+        self.sessionmaker = sessionmaker
+        self.settings = settings
+
+    @activity.defn(name="ledger.price_and_hold")
+    async def price_and_hold(self, ref: OrderRef) -> HoldResult:
+        """Gate the order under its plan, price it and hold the credits (seed: credits v2, Pricing
+        Engine and "Cycle de vie des transactions" 1. HOLD). Stores ``cost``/``credits_held`` on the
+        order.
+
+        Raises non-retryable ApplicationError ``InsufficientCredits`` (details: :class:`Shortfall`)
+        or ``PlanViolation`` (details: ``{field: reason}``)."""
+        async with self.sessionmaker() as session:
+            order = await lock_order(session, ref.order_id)
+            lines = await order_lines(session, ref.order_id)
+            customer_id = order.customer_id
+            try:
+                constraints = plans.gate(order.plan, OrderConstraintsRequest(
+                    priority=order.priority,
+                    c_moon_down=order.c_moon_down,
+                    c_hfd_mean_limit=order.c_hfd_mean_limit or None,
+                    repeat=order.repeat,
+                    c_alt_min=order.c_alt_min,
+                    c_ha_start=order.c_ha_start,
+                    c_ha_end=order.c_ha_end,
+                    date_start=_aware(order.date_start),
+                    date_end=_aware(order.date_end),
+                ))
+            except PlanViolation as exc:
+                raise ApplicationError(str(exc), exc.fields, type=ERR_PLAN_VIOLATION, non_retryable=True) from None
+            except UnknownPlan as exc:
+                raise ApplicationError(str(exc), {"plan": str(exc)}, type=ERR_PLAN_VIOLATION, non_retryable=True) from None
+            if not lines:
+                raise ApplicationError("order has no shots", type=ERR_INVALID_ORDER, non_retryable=True)
+            charged = plans.pricing_input(
+                constraints, [PricedShot(filter=s.filter, exposure=s.exposure, quantity=s.quantity) for s in lines]
+            )
+            cost = pricing.price(charged)
+        try:
+            hold = await self.ledger.hold(customer_id, ref.order_id, cost, actor=ACTOR)
+        except InsufficientCredits as exc:
+            details = Shortfall(needed=exc.requested, available=exc.available, shortfall=exc.shortfall)
+            raise ApplicationError(str(exc), details.model_dump(), type=ERR_INSUFFICIENT_CREDITS, non_retryable=True) from None
+        except IdempotencyConflict as exc:
+            # The order already holds a different amount (the price changed between attempts):
+            # a bug to look at, never a second hold.
+            raise ApplicationError(str(exc), type=ERR_INVALID_ORDER, non_retryable=True) from None
+        async with self.sessionmaker() as session:
+            order = await lock_order(session, ref.order_id)
+            order.cost = cost
+            order.credits_held = hold.amount
+            order.updated_at = datetime.now(UTC)
+            session.add(order)
+            await refresh_progress(session, order)  # totals and requested integration, before any frame
+            await session.commit()
+        log.info("order.held", order_id=ref.order_id, customer_id=customer_id, cost=cost, replayed=hold.replayed)
+        return HoldResult(
+            order_id=ref.order_id,
+            cost=cost,
+            credits_held=hold.amount,
+            constraints=TargetConstraints(
+                priority=constraints.priority,
+                moon_down=constraints.moon_down,
+                hfd_mean_limit=constraints.hfd_mean_limit,
+                is_repeat=constraints.is_repeat,
+                repeat=constraints.repeat,
+                c_mask=constraints.c_mask,
+                alt_min=constraints.alt_min,
+                ha_start=constraints.ha_start if constraints.ha_start is not None else 0.0,
+                ha_end=constraints.ha_end if constraints.ha_end is not None else 0.0,
+                date_start=_aware(order.date_start),
+                date_end=_aware(order.date_end),
+            ),
+        )
+
+    @activity.defn(name="ledger.settle")
+    async def settle(self, req: SettleRequest) -> SettleResult:
+        """Capture what ``billing.settlement.credits_to_capture`` says for the accepted integration
+        (recomputed from the ingested frames) and release the rest; or, with ``release``, void the
+        hold. Exactly once (the ledger returns the first resolution on a retry). An order without a
+        hold (rejected before holding) settles to zeros."""
+        async with self.sessionmaker() as session:
+            order = await lock_order(session, req.order_id)
+            progress = await refresh_progress(session, order)
+            await session.commit()
+        held = await self.ledger.get_hold(req.order_id)
+        if held is None:
+            return SettleResult(order_id=req.order_id, held=0, captured=0, refunded=0,
+                                requested_seconds=progress.requested_integration_seconds,
+                                accepted_seconds=progress.integration_seconds)
+        requested = progress.requested_integration_seconds
+        accepted = progress.integration_seconds
+        reason = req.reason or req.outcome.value
+        try:
+            if req.release or requested <= 0:
+                res = await self.ledger.release(req.order_id, actor=ACTOR, reason=reason)
+            else:
+                capture = credits_to_capture(held.amount, requested, accepted, req.outcome, self.settings.billing)
+                res = await self.ledger.settle(req.order_id, capture, actor=ACTOR, reason=reason)
+        except HoldNotFound:  # pragma: no cover - get_hold just found it
+            raise ApplicationError(f"hold of order {req.order_id} vanished", type=ERR_INVALID_ORDER, non_retryable=True) from None
+        async with self.sessionmaker() as session:
+            order = await lock_order(session, req.order_id)
+            order.credits_captured = res.captured
+            order.credits_refunded = res.released
+            order.updated_at = datetime.now(UTC)
+            session.add(order)
+            await session.commit()
+        log.info("order.settled", order_id=req.order_id, outcome=req.outcome.value, held=res.held,
+                 captured=res.captured, refunded=res.released, replayed=res.replayed)
+        return SettleResult(order_id=req.order_id, held=res.held, captured=res.captured, refunded=res.released,
+                            requested_seconds=requested, accepted_seconds=accepted)
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

@@ -1,0 +1,162 @@
+"""The observatory monitor's watch: one per telescope, however many orders wait.
+
+It polls RoboTarget's run list and the sessions of the recent runs (``RemoteRoboTargetGetRunList``,
+``RemoteRoboTargetGetSessionListByRun``, Voyager protocol §7), waking early on dashboard events
+(``Signal``, ``NewFITReady``; §4), maps each session to its order by target GUID (``order.target_guid``)
+and signals ``order-<id>``: ``session_started`` when it first sees a running session,
+``session_ended`` when it sees it finished. Voyager's load is therefore one run-list poll per
+interval per telescope, whatever the number of waiting orders.
+
+Each session's last signalled state is kept in ``voyager_session`` (the row is written *after* the
+signal): a monitor that crashed between the two re-sends the signal, and the order workflow ignores
+a signal it already has (at-least-once delivery, deduplicated by session GUID).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+import structlog
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+from temporalio import activity
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
+
+from activities._heartbeat import heartbeating
+from core.settings import Settings
+from models.db import Order, VoyagerSession
+from models.orders import FINAL_STATUSES, MonitorWatchRequest, MonitorWatchResult, SessionSignal
+from voyager.errors import VoyagerError
+from voyager.events import EventStream
+from voyager.robotarget import RoboTarget
+from voyager.types import RunInfo, SessionInfo
+
+log = structlog.get_logger(__name__)
+#: Dashboard events after which a poll is worth doing at once (a session or frame changed).
+WAKE_EVENTS = frozenset({"Signal", "NewFITReady", "ShutDown"})
+
+
+class MonitorActivities:
+    """``client``: Temporal client used to signal order workflows; ``events``: start a dashboard
+    :class:`EventStream` to wake early (off in tests that count commands)."""
+
+    def __init__(self, robotarget: RoboTarget, sessionmaker: async_sessionmaker[AsyncSession], client: Client,
+                 settings: Settings, *, events: bool = True) -> None:
+        self.rt = robotarget
+        self.sessionmaker = sessionmaker
+        self.client = client
+        self.settings = settings
+        self.events = events
+        self._closed_runs: set[str] = set()
+
+    @activity.defn(name="monitor.watch_observatory")
+    async def watch_observatory(self, req: MonitorWatchRequest) -> MonitorWatchResult:
+        """Poll and signal for ``orders.monitor_run_for`` seconds (at most 90 min), heartbeating,
+        then return so the monitor workflow can continue as new with a fresh history."""
+        cfg = self.settings.orders
+        loop = asyncio.get_running_loop()
+        until = loop.time() + min(cfg.monitor_run_for, 90 * 60)
+        tally = MonitorWatchResult(polls=0, signals_sent=0, sessions_seen=0)
+        wake = asyncio.Event()
+        stream_task = asyncio.create_task(self._listen(wake)) if self.events else None
+        try:
+            async with heartbeating(lambda: tally.polls):
+                while loop.time() < until:
+                    try:
+                        seen, sent = await self.poll_once()
+                        tally.polls += 1
+                        tally.sessions_seen = max(tally.sessions_seen, seen)
+                        tally.signals_sent += sent
+                    except VoyagerError as exc:
+                        log.warning("monitor.poll_failed", telescope=req.telescope, error=str(exc))
+                    wake.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(wake.wait(), min(cfg.monitor_poll_interval, max(0.0, until - loop.time())))
+        finally:
+            if stream_task is not None:
+                stream_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await stream_task
+        log.info("monitor.watch_done", telescope=req.telescope, polls=tally.polls, signals=tally.signals_sent)
+        return tally
+
+    async def _listen(self, wake: asyncio.Event) -> None:
+        async with EventStream(self.settings.voyager, names=WAKE_EVENTS) as stream:
+            async for _event in stream:
+                wake.set()
+
+    # ------------------------------------------------------------------ one poll
+
+    async def poll_once(self) -> tuple[int, int]:
+        """One pass over the recent runs; returns (sessions of known orders seen, signals sent)."""
+        runs = await self.rt.get_run_list(self.settings.voyager.profile_name, self.settings.orders.monitor_run_days)
+        seen = sent = 0
+        for run in runs:
+            if run.guid in self._closed_runs:
+                continue
+            sessions = await self.rt.get_sessions_by_run(run.guid)
+            s, n, settled = await self._handle_run(run, sessions)
+            seen += s
+            sent += n
+            if run.end is not None and settled:
+                self._closed_runs.add(run.guid)  # nothing more can change in it
+        return seen, sent
+
+    async def _handle_run(self, run: RunInfo, sessions: list[SessionInfo]) -> tuple[int, int, bool]:
+        targets = {s.ref_guid_target for s in sessions if s.ref_guid_target}
+        if not targets:
+            return 0, 0, all(s.finished for s in sessions)
+        async with self.sessionmaker() as db:
+            orders = dict((await db.execute(
+                sa.select(Order.target_guid, Order.id).where(Order.target_guid.in_(targets))  # type: ignore[union-attr]
+                .where(Order.status.not_in([s.value for s in FINAL_STATUSES]))  # type: ignore[attr-defined]
+            )).all())
+            rows = {r.session_guid: r for r in (await db.execute(
+                sa.select(VoyagerSession).where(VoyagerSession.session_guid.in_([s.guid for s in sessions]))  # type: ignore[attr-defined]
+            )).scalars()}
+        seen = sent = 0
+        for s in sessions:
+            order_id = orders.get(s.ref_guid_target)
+            row = rows.get(s.guid)
+            if order_id is None:
+                continue
+            seen += 1
+            if row is not None and (row.result != 0 or not s.finished):
+                if row.result == 0 and row.progress != s.progress:
+                    await self._store(s, run, order_id)
+                continue  # already signalled in this state
+            signal = "session_ended" if s.finished else "session_started"
+            if await self._signal(order_id, signal, s, run):
+                sent += 1
+            await self._store(s, run, order_id)
+        return seen, sent, all(s.finished for s in sessions)
+
+    async def _signal(self, order_id: int, name: str, s: SessionInfo, run: RunInfo) -> bool:
+        handle = self.client.get_workflow_handle(f"order-{order_id}")
+        payload = SessionSignal(session_guid=s.guid, run_guid=run.guid, target_guid=s.ref_guid_target,
+                                result=s.result, started_at=s.start, ended_at=s.end, exit_text=s.exit_text)
+        try:
+            await handle.signal(name, payload)
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:  # the order's workflow already closed
+                log.info("monitor.order_closed", order_id=order_id, session_guid=s.guid)
+                return False
+            raise
+        log.info("monitor.signalled", order_id=order_id, signal=name, session_guid=s.guid, result=s.result)
+        return True
+
+    async def _store(self, s: SessionInfo, run: RunInfo, order_id: int) -> None:
+        """Upsert the ``voyager_session`` row with what Voyager says now."""
+        values = dict(order_id=order_id, session_guid=s.guid, run_guid=run.guid, target_guid=s.ref_guid_target,
+                      started_at=s.start, ended_at=s.end, result=s.result, exit_text=s.exit_text[:2000],
+                      progress=float(s.progress))
+        async with self.sessionmaker() as db:
+            await db.execute(pg_insert(VoyagerSession.__table__).values(**values).on_conflict_do_update(
+                index_elements=["session_guid"],
+                set_={k: values[k] for k in ("ended_at", "result", "exit_text", "progress")},
+            ))
+            await db.commit()

@@ -1,0 +1,252 @@
+"""Order rows in PostgreSQL: load, status changes, GUIDs, abort record, final report.
+
+Every write is idempotent (check-then-write under ``SELECT … FOR UPDATE`` on the order row), because
+activities are retried. Status changes insert an ``OrderEvent`` (the API's live stream is fed by its
+NOTIFY trigger); the final one carries the report and ``email_status='pending'`` for the e-mail
+outbox.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+import structlog
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.progress import order_lines, refresh_progress
+from core.settings import Settings
+from models.db import Order, OrderEvent, ShotDone, VoyagerSession
+from models.orders import (
+    FINAL_STATUSES,
+    AbortRecord,
+    Done,
+    FilterReport,
+    FinalizeRequest,
+    GuidAssignment,
+    OrderRef,
+    OrderReport,
+    OrderSnapshot,
+    OrderStatus,
+    ShotLine,
+    StatusChange,
+    StatusChanged,
+)
+from workflows._options import ERR_INVALID_ORDER, ERR_ORDER_NOT_FOUND
+
+log = structlog.get_logger(__name__)
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+async def lock_order(session: AsyncSession, order_id: int) -> Order:
+    """The order row, locked for this transaction. Raises non-retryable ``OrderNotFound``."""
+    order = (await session.exec(select(Order).where(Order.id == order_id).with_for_update())).first()
+    if order is None:
+        raise ApplicationError(f"order {order_id} does not exist", type=ERR_ORDER_NOT_FOUND, non_retryable=True)
+    return order
+
+
+def status_event(order: Order, status: OrderStatus, reason: str, *, final: bool, extra: dict | None = None) -> OrderEvent:
+    """The ``status`` notification record for a change (``email_status`` pending when final)."""
+    payload = {"status": status.value, "reason": reason, "target_name": order.target_name}
+    if extra:
+        payload.update(extra)
+    return OrderEvent(order_id=order.id, kind="status", payload=payload, email_status="pending" if final else "none")
+
+
+class OrderStoreActivities:
+    """Database side of ``OrderWorkflow``. ``settings``: for the default order lifetime
+    (``billing.order_default_lifetime_days``) and the image directory in reports."""
+
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings) -> None:
+        self.sessionmaker = sessionmaker
+        self.settings = settings
+
+    @activity.defn(name="order_store.load_order")
+    async def load_order(self, ref: OrderRef) -> OrderSnapshot:
+        """The order and its shot lines; records the workflow id on the row. Raises non-retryable
+        ``OrderNotFound`` or ``InvalidOrder`` (no shot lines)."""
+        async with self.sessionmaker() as session:
+            order = await lock_order(session, ref.order_id)
+            lines = await order_lines(session, ref.order_id)
+            if not lines:
+                raise ApplicationError(f"order {ref.order_id} has no shots", type=ERR_INVALID_ORDER, non_retryable=True)
+            if order.workflow_id is None:
+                order.workflow_id = activity.info().workflow_id
+                session.add(order)
+                await session.commit()
+            created = _aware(order.created_at) or datetime.now(UTC)
+            return OrderSnapshot(
+                order_id=order.id,
+                customer_id=order.customer_id,
+                plan=order.plan,
+                status=OrderStatus(order.status),
+                target_name=order.target_name,
+                ra_j2000=order.ra_j2000,
+                dec_j2000=order.dec_j2000,
+                pa=order.pa,
+                priority=order.priority,
+                c_moon_down=order.c_moon_down,
+                c_hfd_mean_limit=order.c_hfd_mean_limit,
+                c_alt_min=order.c_alt_min,
+                c_ha_start=order.c_ha_start,
+                c_ha_end=order.c_ha_end,
+                date_start=_aware(order.date_start),
+                date_end=_aware(order.date_end),
+                repeat=order.repeat,
+                created_at=created,
+                default_lifetime_days=self.settings.billing.order_default_lifetime_days,
+                set_guid=order.set_guid,
+                target_guid=order.target_guid,
+                shots=[
+                    ShotLine(id=s.id, position=s.position, filter=s.filter, exposure=s.exposure, quantity=s.quantity,
+                             bin=s.bin, gain=s.gain, offset=s.offset, shot_guid=s.shot_guid,
+                             filter_index=s.filter_index)
+                    for s in lines
+                ],
+            )
+
+    @activity.defn(name="order_store.set_status")
+    async def set_status(self, change: StatusChange) -> StatusChanged:
+        """Set a non-final status and insert its ``status`` OrderEvent, once (a retry that finds the
+        status already set changes nothing). Final statuses go through :meth:`finalize_order`."""
+        if change.status in FINAL_STATUSES:
+            raise ApplicationError("final statuses go through finalize_order", type=ERR_INVALID_ORDER, non_retryable=True)
+        async with self.sessionmaker() as session:
+            order = await lock_order(session, change.order_id)
+            if order.status == change.status.value or order.status in FINAL_STATUSES:
+                return StatusChanged(order_id=change.order_id, status=OrderStatus(order.status), changed=False)
+            order.status = change.status.value
+            order.status_reason = change.reason
+            order.updated_at = datetime.now(UTC)
+            session.add(order)
+            session.add(status_event(order, change.status, change.reason, final=False))
+            await session.commit()
+        log.info("order.status_changed", order_id=change.order_id, status=change.status.value)
+        return StatusChanged(order_id=change.order_id, status=change.status, changed=True)
+
+    @activity.defn(name="order_store.assign_guids")
+    async def assign_guids(self, proposal: GuidAssignment) -> GuidAssignment:
+        """Store the proposed Set/Target/Shot GUIDs unless the order already has some; returns the
+        GUIDs in force. Runs before the submit, so a retried submit finds what an earlier attempt
+        created in Voyager under these very GUIDs."""
+        async with self.sessionmaker() as session:
+            order = await lock_order(session, proposal.order_id)
+            order.set_guid = order.set_guid or proposal.set_guid
+            order.target_guid = order.target_guid or proposal.target_guid
+            session.add(order)
+            shots: dict[str, str] = {}
+            for line in await order_lines(session, proposal.order_id):
+                key = str(line.id)
+                if not line.shot_guid:
+                    if key not in proposal.shot_guids:
+                        raise ApplicationError(f"no GUID proposed for shot {key}", type=ERR_INVALID_ORDER, non_retryable=True)
+                    line.shot_guid = proposal.shot_guids[key]
+                    session.add(line)
+                shots[key] = line.shot_guid
+            await session.commit()
+            return GuidAssignment(order_id=proposal.order_id, set_guid=order.set_guid,
+                                  target_guid=order.target_guid, shot_guids=shots)
+
+    @activity.defn(name="order_store.record_abort")
+    async def record_abort(self, record: AbortRecord) -> Done:
+        """Record who aborted and why (the first abort only)."""
+        async with self.sessionmaker() as session:
+            order = await lock_order(session, record.order_id)
+            if order.aborted_by is None:
+                order.aborted_by = record.requested_by or "unknown"
+                order.abort_reason = record.reason
+                session.add(order)
+                await session.commit()
+        return Done()
+
+    @activity.defn(name="order_store.finalize_order")
+    async def finalize_order(self, req: FinalizeRequest) -> OrderReport:
+        """Write the per-filter report into ``Order.report``, set the final status and insert the
+        final ``status`` OrderEvent (e-mail outbox: ``pending``), once. A retry returns the stored
+        report."""
+        if req.status not in FINAL_STATUSES:
+            raise ApplicationError(f"{req.status} is not final", type=ERR_INVALID_ORDER, non_retryable=True)
+        async with self.sessionmaker() as session:
+            order = await lock_order(session, req.order_id)
+            if order.status in FINAL_STATUSES and order.report:
+                return OrderReport.model_validate(order.report)
+            await refresh_progress(session, order)
+            report = await self._report(session, order, req)
+            now = datetime.now(UTC)
+            order.status = req.status.value
+            order.status_reason = req.reason
+            order.report = report.model_dump(mode="json")
+            order.finished_at = now
+            order.updated_at = now
+            session.add(order)
+            session.add(status_event(order, req.status, req.reason, final=True, extra={"report": order.report}))
+            await session.commit()
+        log.info("order.finalized", order_id=req.order_id, status=req.status.value,
+                 frames=report.frames_accepted, captured=report.credits_captured)
+        return report
+
+    async def _report(self, session: AsyncSession, order: Order, req: FinalizeRequest) -> OrderReport:
+        rows = (
+            await session.execute(
+                sa.select(
+                    ShotDone.filter,
+                    sa.func.count().filter(ShotDone.accepted.is_(True)),  # type: ignore[union-attr]
+                    sa.func.count().filter(ShotDone.accepted.is_(False)),  # type: ignore[union-attr]
+                    sa.func.coalesce(sa.func.sum(ShotDone.exposure).filter(ShotDone.accepted.is_(True)), 0.0),  # type: ignore[union-attr]
+                    sa.func.avg(ShotDone.hfd).filter(ShotDone.accepted.is_(True)),  # type: ignore[union-attr]
+                )
+                .where(ShotDone.order_id == order.id)
+                .group_by(ShotDone.filter)
+                .order_by(ShotDone.filter)
+            )
+        ).all()
+        filters = [
+            FilterReport(filter=f, frames=int(acc), frames_rejected=int(rej),
+                         integration_minutes=round(float(secs) / 60.0, 2),
+                         mean_hfd=round(float(hfd), 3) if hfd is not None else None)
+            for f, acc, rej, secs, hfd in rows
+        ]
+        fits = (
+            await session.execute(
+                sa.select(ShotDone.fits_path).where(ShotDone.order_id == order.id, ShotDone.accepted.is_(True))  # type: ignore[union-attr]
+                .order_by(ShotDone.taken_at, ShotDone.id)
+            )
+        ).scalars().all()
+        sessions = (
+            await session.execute(sa.select(sa.func.count()).select_from(VoyagerSession).where(VoyagerSession.order_id == order.id))
+        ).scalar_one()
+        seen_sessions = (
+            await session.execute(
+                sa.select(sa.func.count(sa.distinct(ShotDone.session_guid))).where(ShotDone.order_id == order.id)
+            )
+        ).scalar_one()
+        return OrderReport(
+            order_id=order.id,
+            status=req.status,
+            reason=req.reason,
+            target_name=order.target_name,
+            filters=filters,
+            frames_accepted=order.frames_accepted,
+            integration_minutes=round(order.integration_seconds / 60.0, 2),
+            requested_integration_minutes=round(order.requested_integration_seconds / 60.0, 2),
+            mean_hfd=order.mean_hfd,
+            sessions=max(int(sessions), int(seen_sessions)),
+            cost=order.cost,
+            credits_held=order.credits_held,
+            credits_captured=order.credits_captured,
+            credits_refunded=order.credits_refunded,
+            aborted_by=order.aborted_by,
+            abort_reason=order.abort_reason,
+            jpg_dir=str(self.settings.images.jpg_dir / f"order_{order.id}"),
+            fits_paths=[p for p in fits if p],
+        )

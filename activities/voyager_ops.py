@@ -1,0 +1,131 @@
+"""Voyager side of ``OrderWorkflow``: submit the Set/Target/Shots, abort and disable the target.
+
+GUIDs are chosen by the workflow and stored on the order before :meth:`submit_target` runs, and
+every add is an ``ensure_*`` (look up by GUID, add if absent): an attempt retried after a timeout
+whose command did succeed in Voyager finds the object instead of duplicating it (Voyager protocol
+§2.5, §6). Retryable: ``VoyagerConnectionError``/``VoyagerTimeout`` (outcome unknown). Permanent
+(non-retryable ``VoyagerRefused``): a ``RemoteActionResult`` failure or an error reply — bad MAC,
+orphan profile, a refused field.
+"""
+
+from __future__ import annotations
+
+import structlog
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities._heartbeat import heartbeating
+from core.settings import Settings
+from models.orders import StopTargetRequest, StopTargetResult, SubmitRequest, SubmitResult
+from voyager import wire
+from voyager.errors import VoyagerActionFailed, VoyagerRejected
+from voyager.robotarget import RoboTarget
+from voyager.types import SetSpec, ShotSpec, TargetSpec
+from workflows._options import ERR_INVALID_ORDER, ERR_VOYAGER_REFUSED
+
+log = structlog.get_logger(__name__)
+
+
+def filter_index(name: str, configuration: dict[str, int]) -> int:
+    """FilterIndex of ``name`` in the telescope's filter configuration (case-insensitive), else the
+    seed's fallback table (L 0, R 1, G 2, B 3, Ha 4, OIII 5, SII 6; Voyager protocol §8). Raises
+    non-retryable ``InvalidOrder`` for a filter the telescope does not have."""
+    for table in (configuration, wire.FILTER_FALLBACK):
+        for key, index in table.items():
+            if key.lower() == name.lower():
+                return index
+    raise ApplicationError(f"filter {name!r} is not on this telescope ({sorted(configuration)})",
+                           type=ERR_INVALID_ORDER, non_retryable=True)
+
+
+def _refused(exc: VoyagerActionFailed | VoyagerRejected, what: str) -> ApplicationError:
+    if isinstance(exc, VoyagerActionFailed):
+        detail = str(exc.param_ret.get(wire.RET) or exc.motivo or exc)
+    else:
+        detail = f"{exc.code} {exc.message}"
+    return ApplicationError(f"Voyager refused {what}: {detail}", type=ERR_VOYAGER_REFUSED, non_retryable=True)
+
+
+class VoyagerActivities:
+    """``robotarget``: :class:`voyager.robotarget.RoboTarget` on the worker's pool;
+    ``settings.voyager``: profile name and base sequence GUID of new objects."""
+
+    def __init__(self, robotarget: RoboTarget, settings: Settings) -> None:
+        self.rt = robotarget
+        self.settings = settings
+
+    @activity.defn(name="voyager.submit_target")
+    async def submit_target(self, req: SubmitRequest) -> SubmitResult:
+        """Ensure the customer's Set (tag ``user_<id>``), the order's Target with the gated
+        constraints and base sequence, and its Shots (``Num`` = quantity × repeat; filter names
+        mapped through ``RemoteGetFilterConfiguration``). Idempotent by GUID.
+
+        Raises non-retryable ``VoyagerRefused`` / ``InvalidOrder``; connection errors and timeouts
+        propagate and are retried."""
+        c = req.constraints
+        vs = self.settings.voyager
+        async with heartbeating():
+            try:
+                step = "RemoteGetFilterConfiguration"
+                filters = await self.rt.get_filter_configuration()
+                step = "the customer's set"
+                set_created = await self.rt.ensure_set(SetSpec(
+                    guid=req.set_guid, name=req.set_name, profile_name=vs.profile_name, tag=req.set_tag,
+                    note=f"Stellar customer {req.customer_id}",
+                ))
+                step = "the target"
+                target_created = await self.rt.ensure_target(TargetSpec(
+                    guid=req.target_guid, set_guid=req.set_guid, name=req.target_name,
+                    ra_j2000=req.ra_j2000, dec_j2000=req.dec_j2000, pa=req.pa,
+                    base_sequence_guid=vs.base_sequence_guid, tag=f"order_{req.order_id}",
+                    note=f"Stellar order {req.order_id}", priority=c.priority,
+                    is_repeat=c.is_repeat, repeat=max(1, c.repeat), c_mask=c.c_mask, alt_min=c.alt_min,
+                    ha_start=c.ha_start, ha_end=c.ha_end, date_start=c.date_start, date_end=c.date_end,
+                    moon_down=c.moon_down, hfd_mean_limit=c.hfd_mean_limit,
+                ))
+                indexes: dict[str, int] = {}
+                created = 0
+                runs = max(1, c.repeat) if c.is_repeat else 1
+                for shot in req.shots:
+                    step = f"shot {shot.filter} {shot.exposure:g}s"
+                    index = filter_index(shot.filter, filters)
+                    indexes[shot.guid] = index
+                    created += await self.rt.ensure_shot(ShotSpec(
+                        guid=shot.guid, target_guid=req.target_guid, filter_index=index,
+                        num=shot.quantity * runs, exposure=shot.exposure, label=shot.filter,
+                        bin=shot.bin, gain=shot.gain, offset=shot.offset, order=shot.order,
+                    ))
+            except (VoyagerActionFailed, VoyagerRejected) as exc:
+                log.warning("order.submit_refused", order_id=req.order_id, step=step, error=str(exc))
+                raise _refused(exc, step) from None
+        log.info("order.submitted", order_id=req.order_id, target_guid=req.target_guid,
+                 set_created=set_created, target_created=target_created, shots_created=created,
+                 attempt=activity.info().attempt)
+        return SubmitResult(target_guid=req.target_guid, set_created=set_created, target_created=target_created,
+                            shots_created=created, filter_indexes=indexes)
+
+    @activity.defn(name="voyager.stop_target")
+    async def stop_target(self, req: StopTargetRequest) -> StopTargetResult:
+        """``RemoteRoboTargetAbort`` the target's running session and/or disable the target
+        (``RemoteRoboTargetEnableDisableObject``), so Voyager never observes it again. A refusal
+        (unknown GUID, nothing running) is reported in ``detail``, not raised: the target may never
+        have been created. Connection errors and timeouts propagate (retried)."""
+        aborted = disabled = False
+        details: list[str] = []
+        async with heartbeating():
+            if req.disable:
+                # Disable first: an abort alone would let the scheduler pick the target again.
+                try:
+                    await self.rt.enable_disable(req.target_guid, wire.OBJECT_TARGET, enable=False)
+                    disabled = True
+                except (VoyagerActionFailed, VoyagerRejected) as exc:
+                    details.append(f"disable: {exc}")
+            if req.abort:
+                try:
+                    await self.rt.abort(target_guid=req.target_guid)
+                    aborted = True
+                except (VoyagerActionFailed, VoyagerRejected) as exc:
+                    details.append(f"abort: {exc}")
+        log.info("order.target_stopped", order_id=req.order_id, target_guid=req.target_guid,
+                 aborted=aborted, disabled=disabled, detail="; ".join(details))
+        return StopTargetResult(aborted=aborted, disabled=disabled, detail="; ".join(details))

@@ -1,0 +1,482 @@
+"""Pydantic models crossing the order workflow's Temporal boundary (issue 8).
+
+One model in and one out for every workflow, activity, signal, update and query of
+``workflows/order.py`` and ``workflows/observatory_monitor.py``. Units: exposures and integration
+in seconds, coordinates ``ra_j2000`` hours 0–24 / ``dec_j2000`` degrees −90…90, credits integers,
+datetimes aware UTC. SQLModel table objects never cross this boundary (conventions, Temporal).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from models.billing import SettlementOutcome
+
+
+class _M(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --------------------------------------------------------------------------- statuses
+
+
+class OrderStatus(StrEnum):
+    """``Order.status`` and the ``OrderStatus`` search attribute (issue 8, Control)."""
+
+    PENDING = "pending"
+    HELD = "held"
+    SUBMITTED = "submitted"  # in Voyager, waiting for its (next) night
+    RUNNING = "running"  # a session is observing it
+    SETTLING = "settling"
+    COMPLETED = "completed"
+    PARTIAL = "partial"
+    ABORTED = "aborted"
+    EXPIRED = "expired"
+    FAILED = "failed"
+    REJECTED = "rejected"
+
+
+FINAL_STATUSES = frozenset(
+    {
+        OrderStatus.COMPLETED,
+        OrderStatus.PARTIAL,
+        OrderStatus.ABORTED,
+        OrderStatus.EXPIRED,
+        OrderStatus.FAILED,
+        OrderStatus.REJECTED,
+    }
+)
+#: Once here, an abort is refused (the update's validator): the hold is being or was resolved.
+NO_ABORT_STATUSES = FINAL_STATUSES | {OrderStatus.SETTLING}
+
+
+# --------------------------------------------------------------------------- workflow in/out
+
+
+class OrderWorkflowInput(_M):
+    """Start argument of ``OrderWorkflow`` (id ``order-<order_id>``). The order and its shots are
+    rows the API inserted (``models/db.py`` Order/OrderShot); the workflow reads them itself."""
+
+    order_id: int
+    customer_id: int
+    plan: str
+    target_name: str
+
+
+class OrderWorkflowResult(_M):
+    """What ``OrderWorkflow.run`` returns: the final status and the money."""
+
+    order_id: int
+    status: OrderStatus
+    reason: str = ""
+    cost: int = 0
+    credits_held: int = 0
+    credits_captured: int = 0
+    credits_refunded: int = 0
+    frames_accepted: int = 0
+    integration_seconds: float = 0.0
+
+
+# --------------------------------------------------------------------------- signals, updates, queries
+
+
+class SessionSignal(_M):
+    """``session_started`` / ``session_ended`` from the observatory monitor (Voyager protocol §7:
+    ``RemoteRoboTargetGetSessionListByRun``). ``result``: 0 running, 1 OK, 2 aborted, 3 error."""
+
+    session_guid: str
+    run_guid: str
+    target_guid: str
+    result: int = 0
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    exit_text: str = ""
+
+
+class AbortRequest(_M):
+    """Payload of the ``abort`` update (API) and of the ``abort`` signal (Temporal UI / CLI):
+    ``{"reason": "...", "requested_by": "..."}``."""
+
+    reason: str = Field(default="", max_length=2000)
+    requested_by: str = Field(default="", max_length=255)
+
+
+class AbortResult(_M):
+    """Answer of the ``abort`` update. ``first``: this request is the one that takes effect (later
+    ones return the first requester's ``requested_by``/``reason``)."""
+
+    order_id: int
+    accepted: bool
+    first: bool
+    status: OrderStatus
+    requested_by: str
+    reason: str
+
+
+class StatusQuery(_M):
+    """Argument of the ``status`` query (empty: kept as a model so it can grow)."""
+
+
+class SessionView(_M):
+    session_guid: str
+    run_guid: str = ""
+    result: int = 0
+    ended: bool = False
+    ingested: bool = False
+    exit_text: str = ""
+
+
+class OrderStatusView(_M):
+    """Answer of the ``status`` query: the phase and every GUID the order owns in Voyager."""
+
+    order_id: int
+    status: OrderStatus
+    phase: str
+    reason: str = ""
+    set_guid: str | None = None
+    target_guid: str | None = None
+    shot_guids: list[str] = Field(default_factory=list)
+    sessions: list[SessionView] = Field(default_factory=list)
+    deadline: datetime | None = None
+    cost: int = 0
+    credits_held: int = 0
+    credits_captured: int = 0
+    credits_refunded: int = 0
+    abort_requested_by: str | None = None
+    abort_reason: str | None = None
+    aborts_received: int = 0
+    shots_done: int = 0
+    shots_total: int = 0
+
+
+# --------------------------------------------------------------------------- order store activities
+
+
+class OrderRef(_M):
+    order_id: int
+
+
+class ShotLine(_M):
+    """One ``OrderShot`` row. ``exposure``: seconds; ``quantity``: frames wanted."""
+
+    id: int
+    position: int
+    filter: str
+    exposure: float
+    quantity: int
+    bin: int = 1
+    gain: int | None = None
+    offset: int | None = None
+    shot_guid: str | None = None
+    filter_index: int | None = None
+
+
+class OrderSnapshot(_M):
+    """The order as the workflow needs it (``load_order``). The workflow's deadline is ``date_end``,
+    else its own start time + ``default_lifetime_days`` (``billing.order_default_lifetime_days``)."""
+
+    order_id: int
+    customer_id: int
+    plan: str
+    status: OrderStatus
+    target_name: str
+    ra_j2000: float
+    dec_j2000: float
+    pa: float = 0.0
+    priority: int = 0
+    c_moon_down: bool = False
+    c_hfd_mean_limit: float = 0.0
+    c_alt_min: float = 30.0
+    c_ha_start: float | None = None
+    c_ha_end: float | None = None
+    date_start: datetime | None = None
+    date_end: datetime | None = None
+    repeat: int = 1
+    created_at: datetime
+    default_lifetime_days: int
+    set_guid: str | None = None
+    target_guid: str | None = None
+    shots: list[ShotLine]
+
+
+class StatusChange(_M):
+    """A non-final status change: updates ``Order.status`` and inserts a ``status`` OrderEvent."""
+
+    order_id: int
+    status: OrderStatus
+    reason: str = ""
+
+
+class StatusChanged(_M):
+    order_id: int
+    status: OrderStatus
+    changed: bool
+
+
+class GuidAssignment(_M):
+    """GUIDs proposed by the workflow (``workflow.uuid4()``) or already stored on the order.
+    ``shot_guids``: OrderShot id (as str, JSON keys) → shot GUID."""
+
+    order_id: int
+    set_guid: str
+    target_guid: str
+    shot_guids: dict[str, str]
+
+
+class AbortRecord(_M):
+    order_id: int
+    requested_by: str
+    reason: str
+
+
+class Done(_M):
+    """Empty acknowledgement of an activity that only has effects."""
+
+    ok: bool = True
+
+
+class FinalizeRequest(_M):
+    """Final status, report and notification (``finalize_order``)."""
+
+    order_id: int
+    status: OrderStatus
+    reason: str = ""
+
+
+class FilterReport(_M):
+    """One filter's line of ``Order.report``: accepted frames, integration minutes, mean HFD (px)."""
+
+    filter: str
+    frames: int
+    frames_rejected: int = 0
+    integration_minutes: float
+    mean_hfd: float | None = None
+
+
+class OrderReport(_M):
+    """``Order.report`` (JSON) and the final notification's payload."""
+
+    order_id: int
+    status: OrderStatus
+    reason: str = ""
+    target_name: str
+    filters: list[FilterReport]
+    frames_accepted: int
+    integration_minutes: float
+    requested_integration_minutes: float
+    mean_hfd: float | None = None
+    sessions: int
+    cost: int
+    credits_held: int
+    credits_captured: int
+    credits_refunded: int
+    aborted_by: str | None = None
+    abort_reason: str | None = None
+    jpg_dir: str = ""
+    fits_paths: list[str] = Field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- ledger activities
+
+
+class TargetConstraints(_M):
+    """Voyager target fields after the plan's gate (``billing.plans.gate``; Voyager protocol §8).
+
+    ``alt_min`` degrees; ``ha_start``/``ha_end`` hours (0 and no D/E mask letter = no window);
+    ``hfd_mean_limit`` px (0 = none); ``repeat``: runs of the shot list, one per night, when
+    ``is_repeat``.
+    """
+
+    priority: int
+    moon_down: bool
+    hfd_mean_limit: float = 0.0
+    is_repeat: bool = False
+    repeat: int = 1
+    c_mask: str = "BDE"
+    alt_min: float = 30.0
+    ha_start: float = 0.0
+    ha_end: float = 0.0
+    date_start: datetime | None = None
+    date_end: datetime | None = None
+
+
+class HoldResult(_M):
+    """``price_and_hold``: the price (credits) held for the order and the gated constraints.
+
+    Raises (as non-retryable ApplicationError): ``InsufficientCredits`` (details: a
+    :class:`Shortfall`), ``PlanViolation`` (details: ``{field: reason}``).
+    """
+
+    order_id: int
+    cost: int
+    credits_held: int
+    constraints: TargetConstraints
+
+
+class Shortfall(_M):
+    """Details of an ``InsufficientCredits`` failure: credits needed, available, missing."""
+
+    needed: int
+    available: int
+    shortfall: int
+
+
+class SettleRequest(_M):
+    """Resolve the order's hold with ``billing.settlement`` for ``outcome`` (``release``: void it
+    whatever the policy says — the order never reached Voyager)."""
+
+    order_id: int
+    outcome: SettlementOutcome
+    reason: str = ""
+    release: bool = False
+
+
+class SettleResult(_M):
+    """Credits captured and refunded (released) when the hold was resolved; ``requested_seconds``
+    and ``accepted_seconds`` are the integration the settlement policy saw."""
+
+    order_id: int
+    held: int
+    captured: int
+    refunded: int
+    requested_seconds: float
+    accepted_seconds: float
+
+
+# --------------------------------------------------------------------------- Voyager activities
+
+
+class SubmitShot(_M):
+    guid: str
+    filter: str
+    exposure: float
+    quantity: int
+    bin: int = 1
+    gain: int = 0
+    offset: int = 0
+    order: int = 1
+
+
+class SubmitRequest(_M):
+    """Everything ``submit_target`` sends: the customer's Set, the Target, its Shots (Voyager
+    protocol §7–§8). GUIDs were stored on the order before this activity runs."""
+
+    order_id: int
+    customer_id: int
+    set_guid: str
+    set_tag: str
+    set_name: str
+    target_guid: str
+    target_name: str
+    ra_j2000: float
+    dec_j2000: float
+    pa: float = 0.0
+    constraints: TargetConstraints
+    shots: list[SubmitShot]
+
+
+class SubmitResult(_M):
+    """``created``: objects added by this attempt (an earlier, timed-out attempt may have added the
+    rest); ``filter_indexes``: shot GUID → FilterIndex used."""
+
+    target_guid: str
+    set_created: bool
+    target_created: bool
+    shots_created: int
+    filter_indexes: dict[str, int]
+
+
+class StopTargetRequest(_M):
+    """Abort the target's running session (``RemoteRoboTargetAbort``) and/or disable it
+    (``RemoteRoboTargetEnableDisableObject``). Unknown GUIDs are not an error."""
+
+    order_id: int
+    target_guid: str
+    abort: bool = True
+    disable: bool = True
+
+
+class StopTargetResult(_M):
+    aborted: bool
+    disabled: bool
+    detail: str = ""
+
+
+# --------------------------------------------------------------------------- session ingest
+
+
+class WatchSessionRequest(_M):
+    """Watch one session until it ends, ingesting each new frame (``watch_session``).
+    ``sweep_only``: the session already ended — ingest what it produced and return."""
+
+    order_id: int
+    target_guid: str
+    session_guid: str
+    run_guid: str
+    sweep_only: bool = False
+
+
+class OrderProgress(_M):
+    """``Order`` progress columns after an ingest. ``all_done``: every shot line has its accepted
+    frames; ``integration_seconds``: accepted exposure."""
+
+    order_id: int
+    shots_total: int
+    shots_done: int
+    frames_accepted: int
+    frames_rejected: int
+    integration_seconds: float
+    requested_integration_seconds: float
+    mean_hfd: float | None = None
+    all_done: bool
+
+
+class WatchSessionResult(_M):
+    """``result``: the session's Voyager result (0 still running — only when ``ended`` is False)."""
+
+    session_guid: str
+    ended: bool
+    result: int
+    exit_text: str = ""
+    frames_ingested: int
+    progress: OrderProgress
+
+
+class SweepRequest(_M):
+    """Ingest every session of a target (after an abort or at the deadline), first waiting up to
+    ``orders.sweep_wait_for_end`` seconds for a session still running (an aborted one finishing its
+    exposure)."""
+
+    order_id: int
+    target_guid: str
+
+
+class SweepResult(_M):
+    sessions: list[str]
+    frames_ingested: int
+    progress: OrderProgress
+
+
+# --------------------------------------------------------------------------- observatory monitor
+
+
+class MonitorInput(_M):
+    """``ObservatoryMonitorWorkflow`` argument (id ``observatory-monitor-<telescope>``)."""
+
+    telescope: str
+    iterations: int = 0  # completed watch activities, carried over continue-as-new
+
+
+class MonitorWatchRequest(_M):
+    telescope: str
+
+
+class MonitorWatchResult(_M):
+    """One watch activity's tally (it returns after ``orders.monitor_run_for`` seconds)."""
+
+    polls: int
+    signals_sent: int
+    sessions_seen: int

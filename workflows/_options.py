@@ -1,0 +1,98 @@
+"""Activity options of the order and monitor workflows, as named constants (conventions, Temporal).
+
+Every option set has a ``start_to_close_timeout`` and a ``maximum_attempts``; anything that can run
+longer than a minute also has a ``heartbeat_timeout``, so a killed worker's activity is retried
+elsewhere after that long instead of after its whole start-to-close. Imported by workflow code:
+stdlib and temporalio only.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from temporalio.common import RetryPolicy, SearchAttributeKey
+from temporalio.workflow import ActivityCancellationType
+
+# Search attributes (must equal core.temporal's; tests/workflows/test_options.py checks it).
+# Workflow files may not import core (settings), hence the copy.
+SA_CUSTOMER_ID = SearchAttributeKey.for_keyword("CustomerId")
+SA_ORDER_STATUS = SearchAttributeKey.for_keyword("OrderStatus")
+SA_TARGET_NAME = SearchAttributeKey.for_keyword("TargetName")
+SA_PLAN = SearchAttributeKey.for_keyword("Plan")
+
+#: Failure types raised as non-retryable ApplicationError by the activities (permanent failures).
+ERR_INSUFFICIENT_CREDITS = "InsufficientCredits"
+ERR_PLAN_VIOLATION = "PlanViolation"
+ERR_ORDER_NOT_FOUND = "OrderNotFound"
+ERR_VOYAGER_REFUSED = "VoyagerRefused"
+ERR_INVALID_ORDER = "InvalidOrder"
+NON_RETRYABLE = [ERR_INSUFFICIENT_CREDITS, ERR_PLAN_VIOLATION, ERR_ORDER_NOT_FOUND, ERR_VOYAGER_REFUSED, ERR_INVALID_ORDER]
+
+
+def _retry(attempts: int, initial: float = 1.0, maximum: float = 30.0) -> RetryPolicy:
+    return RetryPolicy(
+        initial_interval=timedelta(seconds=initial),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(seconds=maximum),
+        maximum_attempts=attempts,
+        non_retryable_error_types=NON_RETRYABLE,
+    )
+
+
+#: Short database work (load, status change, GUID assignment, finalize).
+DB_SHORT: dict[str, Any] = dict(
+    start_to_close_timeout=timedelta(seconds=30),
+    retry_policy=_retry(10),
+)
+
+#: Pricing + hold, settle, release on the ledger (idempotent on the order id).
+LEDGER: dict[str, Any] = dict(
+    start_to_close_timeout=timedelta(seconds=30),
+    retry_policy=_retry(10),
+)
+
+#: Submit the Set/Target/Shots. Each attempt may wait on several Voyager commands (30 s each by
+#: default), so it heartbeats; cancellation waits for the attempt to stop so an abort never races a
+#: half-done submit (the abort/disable that follows sees everything the attempt created).
+VOYAGER_SUBMIT: dict[str, Any] = dict(
+    start_to_close_timeout=timedelta(minutes=5),
+    heartbeat_timeout=timedelta(seconds=20),
+    retry_policy=_retry(8, initial=2.0, maximum=30.0),
+    cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+)
+
+#: Abort / disable the target in Voyager (unknown GUIDs are not errors).
+VOYAGER_CONTROL: dict[str, Any] = dict(
+    start_to_close_timeout=timedelta(minutes=2),
+    heartbeat_timeout=timedelta(seconds=20),
+    retry_policy=_retry(10, initial=2.0, maximum=30.0),
+)
+
+#: Watch one session (a night at most) ingesting each frame; heartbeats every poll.
+WATCH_SESSION: dict[str, Any] = dict(
+    start_to_close_timeout=timedelta(hours=20),
+    heartbeat_timeout=timedelta(seconds=15),
+    retry_policy=_retry(20, initial=1.0, maximum=30.0),
+    cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+)
+
+#: Final ingest of every session of the target (after abort / at the deadline).
+SWEEP: dict[str, Any] = dict(
+    start_to_close_timeout=timedelta(minutes=30),
+    heartbeat_timeout=timedelta(seconds=15),
+    retry_policy=_retry(10, initial=1.0, maximum=30.0),
+)
+
+#: The observatory monitor's long watch (returns after ``orders.monitor_run_for``, ≤ 90 min).
+MONITOR_WATCH: dict[str, Any] = dict(
+    start_to_close_timeout=timedelta(hours=2),
+    heartbeat_timeout=timedelta(seconds=30),
+    retry_policy=_retry(5, initial=1.0, maximum=30.0),
+)
+
+#: Pause of the monitor workflow after its watch activity gave up, before it starts another.
+MONITOR_RESTART_DELAY = timedelta(seconds=30)
+#: Pause before re-watching a session whose watch activity failed, and how many times.
+WATCH_RETRY_DELAY = timedelta(seconds=60)
+WATCH_MAX_FAILURES = 3

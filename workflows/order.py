@@ -1,0 +1,465 @@
+"""``OrderWorkflow``: one durable workflow per observation order (id ``order-<order id>``).
+
+Life cycle (issue 8; replaces the seed's PrepareObservation / SyncVoyagerSession / FinalizeSession
+jobs and the stale-target sweep):
+
+1. price + hold the credits (``rejected`` with the shortfall when the customer cannot pay);
+2. store GUIDs from ``workflow.uuid4()`` on the order, then submit Set/Target/Shots to RoboTarget
+   (``failed`` + hold released when Voyager refuses);
+3. wait — a condition on signals, no activity, no poll — until the observatory monitor signals a
+   session of our target; one heartbeating activity then ingests that session's frames (progress
+   lives in the database, not in this history);
+4. repeat while shots remain and the plan allows more nights (``is_repeat``);
+5. settle with ``billing.settlement``, disable the target, write the report, final status.
+
+Control: ``abort`` as an update (validated: refused once settling/done) and as a signal, one effect;
+a deadline timer (date window end or default lifetime) that expires the order; query ``status``;
+search attributes ``CustomerId``/``OrderStatus``/``TargetName``/``Plan`` and a ``summary`` memo.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
+
+from workflows import _options as opt
+
+with workflow.unsafe.imports_passed_through():
+    from activities.ingest import IngestActivities
+    from activities.ledger_ops import LedgerActivities
+    from activities.order_store import OrderStoreActivities
+    from activities.voyager_ops import VoyagerActivities
+    from models.billing import SettlementOutcome
+    from models.orders import (
+        FINAL_STATUSES,
+        NO_ABORT_STATUSES,
+        AbortRecord,
+        AbortRequest,
+        AbortResult,
+        FinalizeRequest,
+        GuidAssignment,
+        HoldResult,
+        OrderProgress,
+        OrderRef,
+        OrderReport,
+        OrderSnapshot,
+        OrderStatus,
+        OrderStatusView,
+        OrderWorkflowInput,
+        OrderWorkflowResult,
+        SessionSignal,
+        SessionView,
+        SettleRequest,
+        SettleResult,
+        StatusChange,
+        StatusQuery,
+        StopTargetRequest,
+        SubmitRequest,
+        SubmitShot,
+        SweepRequest,
+        WatchSessionRequest,
+        WatchSessionResult,
+    )
+
+#: Namespace of the customers' Set GUIDs: one Set per customer (tag ``user_<id>``) whatever the
+#: number of concurrent orders, so its GUID is derived from the tag instead of drawn at random.
+SET_NAMESPACE = uuid.UUID("6f1d3c52-3b0e-4c1e-9d6a-5b7f2e9a4c10")
+SESSION_OK, SESSION_ABORTED, SESSION_ERROR = 1, 2, 3
+_SESSION_OUTCOME = {
+    SESSION_OK: SettlementOutcome.partial,
+    SESSION_ABORTED: SettlementOutcome.voyager_abort,
+    SESSION_ERROR: SettlementOutcome.voyager_error,
+}
+
+
+def set_guid_for(customer_id: int) -> str:
+    """The customer's Set GUID (uuid5 of the tag ``user_<id>``)."""
+    return str(uuid.uuid5(SET_NAMESPACE, f"user_{customer_id}"))
+
+
+def _failure(err: ActivityError) -> tuple[str, str, Any]:
+    """(ApplicationError type, message, first detail) of an activity failure's cause."""
+    cause = err.cause
+    if isinstance(cause, ApplicationError):
+        return cause.type or "", cause.message, cause.details[0] if cause.details else None
+    return type(cause).__name__ if cause else "", str(cause or err), None
+
+
+@workflow.defn(name="OrderWorkflow")
+class OrderWorkflow:
+    @workflow.init
+    def __init__(self, inp: OrderWorkflowInput) -> None:
+        self._inp = inp
+        self._status = OrderStatus.PENDING
+        self._phase = "starting"
+        self._reason = ""
+        self._order: OrderSnapshot | None = None
+        self._hold: HoldResult | None = None
+        self._guids: GuidAssignment | None = None
+        self._submitted = False  # a submit attempt ran: the target may exist in Voyager
+        self._sessions: dict[str, SessionView] = {}
+        self._session_failures: dict[str, int] = {}
+        self._abort: AbortRequest | None = None
+        self._aborts = 0
+        self._deadline: datetime | None = None
+        self._deadline_reached = False
+        self._progress: OrderProgress | None = None
+        self._settled: SettleResult | None = None
+
+    # ================================================================== run
+
+    @workflow.run
+    async def run(self, inp: OrderWorkflowInput) -> OrderWorkflowResult:
+        self._visibility(initial=True)
+        self._order = await workflow.execute_activity_method(
+            OrderStoreActivities.load_order, OrderRef(order_id=inp.order_id), **opt.DB_SHORT
+        )
+        # The deadline runs on the workflow's clock: the date window end, else the default lifetime
+        # from the workflow's start (this replaces the seed's 24 h stale-target sweep).
+        self._deadline = self._order.date_end or (
+            workflow.info().start_time + timedelta(days=self._order.default_lifetime_days))
+        deadline_timer = asyncio.create_task(self._deadline_timer(self._deadline))
+        result = await self._life_cycle()
+        if not deadline_timer.done():
+            deadline_timer.cancel()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return result
+
+    async def _life_cycle(self) -> OrderWorkflowResult:
+        order = self._order
+        assert order is not None
+        # 1. price and hold
+        self._phase = "holding"
+        try:
+            self._hold = await workflow.execute_activity_method(
+                LedgerActivities.price_and_hold, OrderRef(order_id=order.order_id), **opt.LEDGER
+            )
+        except ActivityError as err:
+            kind, message, detail = _failure(err)
+            if kind == opt.ERR_INSUFFICIENT_CREDITS and isinstance(detail, dict):
+                return await self._finish(OrderStatus.REJECTED, (
+                    f"insufficient credits: the order costs {detail.get('needed')}, "
+                    f"{detail.get('available')} available, short by {detail.get('shortfall')}"))
+            if kind == opt.ERR_PLAN_VIOLATION:
+                return await self._finish(OrderStatus.REJECTED, f"plan violation: {message}")
+            # The hold's fate is unknown (the ledger kept failing): void it, then fail.
+            await self._settle(SettlementOutcome.voyager_error, "could not hold credits", release=True)
+            return await self._finish(OrderStatus.FAILED, f"could not hold credits: {message}")
+        await self._set_status(OrderStatus.HELD)
+        if self._interrupted():
+            return await self._stop_and_settle()
+
+        # 2. submit, under GUIDs stored first
+        self._phase = "submitting"
+        self._guids = await workflow.execute_activity_method(
+            OrderStoreActivities.assign_guids,
+            GuidAssignment(
+                order_id=order.order_id,
+                set_guid=order.set_guid or set_guid_for(order.customer_id),
+                target_guid=order.target_guid or str(workflow.uuid4()),
+                shot_guids={str(s.id): s.shot_guid or str(workflow.uuid4()) for s in order.shots},
+            ),
+            **opt.DB_SHORT,
+        )
+        self._submitted = True
+        submit = workflow.start_activity_method(VoyagerActivities.submit_target, self._submit_request(), **opt.VOYAGER_SUBMIT)
+        try:
+            submitted = await self._unless_interrupted(submit)
+        except ActivityError as err:
+            kind, message, _ = _failure(err)
+            if kind == opt.ERR_VOYAGER_REFUSED:
+                return await self._fail(message)
+            return await self._fail(f"could not submit the order to Voyager: {message}")
+        if submitted is None:
+            return await self._stop_and_settle()
+        await self._set_status(OrderStatus.SUBMITTED)
+
+        # 3-4. wait for sessions and watch them
+        ending = await self._watch_sessions()
+        if ending is None:
+            return await self._stop_and_settle()
+        outcome, status, reason = ending
+
+        # 5. settle, then finalize
+        await self._set_status(OrderStatus.SETTLING, reason)
+        self._phase = "settling"
+        await self._settle(outcome, reason)
+        await self._stop_target(abort=False)
+        return await self._finish(status, reason)
+
+    async def _watch_sessions(self) -> tuple[SettlementOutcome, OrderStatus, str] | None:
+        """Watch session after session; None when interrupted (abort or deadline)."""
+        assert self._hold is not None and self._guids is not None
+        while True:
+            self._phase = "waiting"
+            await workflow.wait_condition(lambda: self._next_session() is not None or self._interrupted())
+            if self._interrupted():
+                return None
+            session = self._next_session()
+            assert session is not None
+            if not session.ended:
+                self._phase = "observing"
+                await self._set_status(OrderStatus.RUNNING, f"session {session.session_guid}")
+            watch = workflow.start_activity_method(
+                IngestActivities.watch_session,
+                WatchSessionRequest(order_id=self._inp.order_id, target_guid=self._guids.target_guid,
+                                    session_guid=session.session_guid, run_guid=session.run_guid,
+                                    sweep_only=session.ended),
+                **opt.WATCH_SESSION,
+            )
+            try:
+                res: WatchSessionResult | None = await self._unless_interrupted(watch)
+            except ActivityError as err:
+                failures = self._session_failures.get(session.session_guid, 0) + 1
+                self._session_failures[session.session_guid] = failures
+                workflow.logger.warning("watch of session %s failed (%d): %s", session.session_guid, failures, err)
+                if failures >= opt.WATCH_MAX_FAILURES:
+                    session.ingested = True  # the final sweep of a later abort/expiry still reads it
+                    continue
+                try:
+                    await workflow.wait_condition(self._interrupted, timeout=opt.WATCH_RETRY_DELAY)
+                except asyncio.TimeoutError:
+                    pass
+                continue
+            if res is None:
+                return None
+            session.ingested = session.ended = True
+            session.result, session.exit_text = res.result, res.exit_text
+            self._progress = res.progress
+            if res.progress.all_done:
+                return SettlementOutcome.completed, OrderStatus.COMPLETED, "every shot done"
+            if not self._hold.constraints.is_repeat:
+                # A one-night order: Voyager does not come back to it (planner repeat rule).
+                outcome = _SESSION_OUTCOME.get(res.result, SettlementOutcome.voyager_error)
+                status = OrderStatus.PARTIAL if res.progress.frames_accepted > 0 else OrderStatus.FAILED
+                reason = res.exit_text or "session ended with shots remaining"
+                return outcome, status, reason
+            await self._set_status(OrderStatus.SUBMITTED, f"waiting for the next night ({res.exit_text})")
+
+    async def _stop_and_settle(self) -> OrderWorkflowResult:
+        """Abort or deadline: stop the target in Voyager, ingest what was taken, settle once."""
+        aborted = self._abort is not None
+        reason = (f"aborted by {self._abort.requested_by}: {self._abort.reason}" if self._abort is not None
+                  else "the order's window ended with work left")
+        self._phase = "stopping"
+        await self._set_status(OrderStatus.SETTLING, reason)
+        if self._abort is not None:
+            await workflow.execute_activity_method(
+                OrderStoreActivities.record_abort,
+                AbortRecord(order_id=self._inp.order_id, requested_by=self._abort.requested_by, reason=self._abort.reason),
+                **opt.DB_SHORT,
+            )
+        if self._submitted:
+            await self._stop_target(abort=True)
+            assert self._guids is not None
+            sweep = await workflow.execute_activity_method(
+                IngestActivities.sweep_target,
+                SweepRequest(order_id=self._inp.order_id, target_guid=self._guids.target_guid),
+                **opt.SWEEP,
+            )
+            self._progress = sweep.progress
+        if aborted:
+            assert self._abort is not None
+            who = self._abort.requested_by.lower()
+            outcome = (SettlementOutcome.support_abort if who.startswith(("support", "admin"))
+                       else SettlementOutcome.customer_abort)
+        else:
+            outcome = SettlementOutcome.expired
+        self._phase = "settling"
+        await self._settle(outcome, reason)
+        return await self._finish(OrderStatus.ABORTED if aborted else OrderStatus.EXPIRED, reason)
+
+    async def _fail(self, reason: str) -> OrderWorkflowResult:
+        """Voyager refused or was unreachable: make sure nothing half-created runs, void the hold."""
+        self._phase = "failing"
+        await self._set_status(OrderStatus.SETTLING, reason)
+        await self._stop_target(abort=True)
+        await self._settle(SettlementOutcome.voyager_error, reason, release=True)
+        return await self._finish(OrderStatus.FAILED, reason)
+
+    # ================================================================== steps
+
+    async def _unless_interrupted(self, handle: Any) -> Any:
+        """The activity's result, or None when an abort/deadline came first (then the activity is
+        cancelled and, with WAIT_CANCELLATION_COMPLETED, has stopped before this returns)."""
+        await workflow.wait_condition(lambda: handle.done() or self._interrupted())
+        if handle.done():
+            return handle.result()
+        handle.cancel()
+        try:
+            await handle
+        except (ActivityError, asyncio.CancelledError):
+            pass
+        return None
+
+    async def _stop_target(self, *, abort: bool) -> None:
+        if not self._submitted or self._guids is None:
+            return
+        try:
+            await workflow.execute_activity_method(
+                VoyagerActivities.stop_target,
+                StopTargetRequest(order_id=self._inp.order_id, target_guid=self._guids.target_guid,
+                                  abort=abort, disable=True),
+                **opt.VOYAGER_CONTROL,
+            )
+        except ActivityError as err:
+            # Settling must not wait on Voyager forever; operators see this in the history/logs.
+            workflow.logger.error("could not stop target %s in Voyager: %s", self._guids.target_guid, err)
+
+    async def _settle(self, outcome: SettlementOutcome, reason: str, *, release: bool = False) -> None:
+        self._settled = await workflow.execute_activity_method(
+            LedgerActivities.settle,
+            SettleRequest(order_id=self._inp.order_id, outcome=outcome, reason=reason, release=release),
+            **opt.LEDGER,
+        )
+
+    async def _finish(self, status: OrderStatus, reason: str) -> OrderWorkflowResult:
+        self._phase = "finalizing"
+        report: OrderReport = await workflow.execute_activity_method(
+            OrderStoreActivities.finalize_order,
+            FinalizeRequest(order_id=self._inp.order_id, status=status, reason=reason),
+            **opt.DB_SHORT,
+        )
+        self._status, self._reason, self._phase = status, reason, "done"
+        self._visibility(summary_extra={"captured": report.credits_captured, "refunded": report.credits_refunded})
+        return OrderWorkflowResult(
+            order_id=self._inp.order_id, status=status, reason=reason, cost=report.cost,
+            credits_held=report.credits_held, credits_captured=report.credits_captured,
+            credits_refunded=report.credits_refunded, frames_accepted=report.frames_accepted,
+            integration_seconds=round(report.integration_minutes * 60.0, 3),
+        )
+
+    async def _set_status(self, status: OrderStatus, reason: str = "") -> None:
+        """Move the status now (validators see it at once), then in the database and visibility."""
+        self._status, self._reason = status, reason
+        self._visibility()
+        await workflow.execute_activity_method(
+            OrderStoreActivities.set_status,
+            StatusChange(order_id=self._inp.order_id, status=status, reason=reason),
+            **opt.DB_SHORT,
+        )
+
+    def _visibility(self, *, initial: bool = False, summary_extra: dict[str, Any] | None = None) -> None:
+        updates = [opt.SA_ORDER_STATUS.value_set(self._status.value)]
+        if initial:
+            updates += [
+                opt.SA_CUSTOMER_ID.value_set(str(self._inp.customer_id)),
+                opt.SA_TARGET_NAME.value_set(self._inp.target_name),
+                opt.SA_PLAN.value_set(self._inp.plan),
+            ]
+        workflow.upsert_search_attributes(updates)
+        summary: dict[str, Any] = {
+            "order_id": self._inp.order_id, "customer_id": self._inp.customer_id, "plan": self._inp.plan,
+            "target_name": self._inp.target_name, "status": self._status.value, "reason": self._reason,
+        }
+        if self._hold is not None:
+            summary["cost"] = self._hold.cost
+        if self._guids is not None:
+            summary["target_guid"] = self._guids.target_guid
+        summary.update(summary_extra or {})
+        workflow.upsert_memo({"summary": summary})
+
+    def _submit_request(self) -> SubmitRequest:
+        order, hold, guids = self._order, self._hold, self._guids
+        assert order is not None and hold is not None and guids is not None
+        return SubmitRequest(
+            order_id=order.order_id, customer_id=order.customer_id, set_guid=guids.set_guid,
+            set_tag=f"user_{order.customer_id}", set_name=f"User_{order.customer_id}",
+            target_guid=guids.target_guid, target_name=order.target_name,
+            ra_j2000=order.ra_j2000, dec_j2000=order.dec_j2000, pa=order.pa, constraints=hold.constraints,
+            shots=[
+                SubmitShot(guid=guids.shot_guids[str(s.id)], filter=s.filter, exposure=s.exposure, quantity=s.quantity,
+                           bin=s.bin, gain=s.gain or 0, offset=s.offset or 0, order=i + 1)
+                for i, s in enumerate(order.shots)
+            ],
+        )
+
+    async def _deadline_timer(self, deadline: datetime) -> None:
+        remaining = (deadline - workflow.now()).total_seconds()
+        if remaining > 0:
+            await workflow.sleep(timedelta(seconds=remaining))
+        self._deadline_reached = True
+
+    def _interrupted(self) -> bool:
+        return self._abort is not None or self._deadline_reached
+
+    def _next_session(self) -> SessionView | None:
+        return next((s for s in self._sessions.values() if not s.ingested), None)
+
+    # ================================================================== signals, update, query
+
+    @workflow.signal(name="session_started")
+    def session_started(self, sig: SessionSignal) -> None:
+        """The monitor saw a session of our target running (at least once; duplicates ignored)."""
+        self._on_session(sig, ended=False)
+
+    @workflow.signal(name="session_ended")
+    def session_ended(self, sig: SessionSignal) -> None:
+        """The monitor saw a session of our target finished (may come without ``session_started``)."""
+        self._on_session(sig, ended=True)
+
+    def _on_session(self, sig: SessionSignal, *, ended: bool) -> None:
+        if self._guids is not None and sig.target_guid != self._guids.target_guid:
+            workflow.logger.warning("ignoring session %s of another target %s", sig.session_guid, sig.target_guid)
+            return
+        session = self._sessions.get(sig.session_guid)
+        if session is None:
+            session = SessionView(session_guid=sig.session_guid, run_guid=sig.run_guid, result=sig.result)
+            self._sessions[sig.session_guid] = session
+        if ended and not session.ended:
+            session.ended, session.result, session.exit_text = True, sig.result, sig.exit_text
+
+    @workflow.signal(name="abort")
+    def abort_signal(self, req: AbortRequest) -> None:
+        """Abort from the Temporal UI/CLI: ``{"reason": ..., "requested_by": ...}``. Ignored once
+        settling or done (the update says so; a signal cannot answer)."""
+        if self._status in NO_ABORT_STATUSES:
+            workflow.logger.info("abort signal ignored: order is %s", self._status.value)
+            return
+        self._register_abort(AbortRequest(reason=req.reason, requested_by=req.requested_by or "support (signal)"))
+
+    @workflow.update(name="abort")
+    def abort_update(self, req: AbortRequest) -> AbortResult:
+        """Abort from the API. The first accepted abort takes effect; later ones return it."""
+        first = self._register_abort(req)
+        assert self._abort is not None
+        return AbortResult(order_id=self._inp.order_id, accepted=True, first=first, status=self._status,
+                           requested_by=self._abort.requested_by, reason=self._abort.reason)
+
+    @abort_update.validator
+    def _validate_abort(self, req: AbortRequest) -> None:
+        if self._status in NO_ABORT_STATUSES:
+            raise ApplicationError(f"order {self._inp.order_id} is {self._status.value}: it can no longer be aborted",
+                                   self._status.value, type="AbortRefused", non_retryable=True)
+
+    def _register_abort(self, req: AbortRequest) -> bool:
+        self._aborts += 1
+        if self._abort is not None:
+            return False
+        self._abort = req
+        workflow.logger.info("abort requested by %s: %s", req.requested_by, req.reason)
+        return True
+
+    @workflow.query(name="status")
+    def status(self, _q: StatusQuery | None = None) -> OrderStatusView:
+        """Phase, status and every GUID the order owns in Voyager."""
+        g, p, s, h = self._guids, self._progress, self._settled, self._hold
+        return OrderStatusView(
+            order_id=self._inp.order_id, status=self._status, phase=self._phase, reason=self._reason,
+            set_guid=g.set_guid if g else None, target_guid=g.target_guid if g else None,
+            shot_guids=list(g.shot_guids.values()) if g else [],
+            sessions=[v.model_copy() for v in self._sessions.values()], deadline=self._deadline,
+            cost=h.cost if h else 0, credits_held=h.credits_held if h else 0,
+            credits_captured=s.captured if s else 0, credits_refunded=s.refunded if s else 0,
+            abort_requested_by=self._abort.requested_by if self._abort else None,
+            abort_reason=self._abort.reason if self._abort else None, aborts_received=self._aborts,
+            shots_done=p.shots_done if p else 0, shots_total=p.shots_total if p else 0,
+        )
+
+
+__all__ = ["OrderWorkflow", "FINAL_STATUSES", "set_guid_for"]

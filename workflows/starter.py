@@ -1,0 +1,146 @@
+"""Client-side helpers to start and control ``OrderWorkflow`` (used by the API and the CLI).
+
+Not a workflow file: it may import the Temporal client and ``core``. The API inserts the Order and
+OrderShot rows first, then calls :func:`start_order_workflow`; aborts go through the workflow's
+``abort`` update (:func:`abort_order`), reads through its ``status`` query.
+"""
+
+from __future__ import annotations
+
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from core.temporal import SA_CUSTOMER_ID, SA_ORDER_STATUS, SA_PLAN, SA_TARGET_NAME
+from models.orders import (
+    AbortRequest,
+    AbortResult,
+    OrderStatus,
+    OrderStatusView,
+    OrderWorkflowInput,
+    OrderWorkflowResult,
+    StatusQuery,
+)
+
+WORKFLOW_NAME = "OrderWorkflow"
+
+
+def order_workflow_id(order_id: int) -> str:
+    """``order-<order id>``: the workflow id is the business key."""
+    return f"order-{order_id}"
+
+
+class OrderControlError(Exception):
+    """Base of the starter's errors. ``code``: stable machine-readable id (for api/errors.py)."""
+
+    code = "order_control_error"
+
+    def __init__(self, order_id: int, message: str) -> None:
+        super().__init__(message)
+        self.order_id = order_id
+
+
+class OrderWorkflowNotFound(OrderControlError):
+    """No workflow ``order-<id>`` (never started, or past the namespace's retention)."""
+
+    code = "order_workflow_not_found"
+
+
+class AbortRefused(OrderControlError):
+    """The order is settling or done: too late to abort. ``status``: the order's status then."""
+
+    code = "abort_refused"
+
+    def __init__(self, order_id: int, message: str, status: str | None = None) -> None:
+        super().__init__(order_id, message)
+        self.status = status
+
+
+async def start_order_workflow(
+    client: Client,
+    order_id: int,
+    *,
+    customer_id: int,
+    plan: str,
+    target_name: str,
+    task_queue: str,
+) -> str:
+    """Start ``OrderWorkflow`` for an order whose rows are committed; returns its workflow id.
+
+    Idempotent: id ``order-<order_id>`` with ``USE_EXISTING`` while it runs (a retried API call gets
+    the running workflow) and ``REJECT_DUPLICATE`` once closed (an order runs once, ever; starting a
+    finished order returns its id and starts nothing). Sets the search attributes ``CustomerId``,
+    ``OrderStatus`` (``pending``), ``TargetName``, ``Plan`` and the ``summary`` memo.
+    """
+    workflow_id = order_workflow_id(order_id)
+    try:
+        handle = await client.start_workflow(
+            WORKFLOW_NAME,
+            OrderWorkflowInput(order_id=order_id, customer_id=customer_id, plan=plan, target_name=target_name),
+            id=workflow_id,
+            task_queue=task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            search_attributes=TypedSearchAttributes([
+                SearchAttributePair(SA_CUSTOMER_ID, str(customer_id)),
+                SearchAttributePair(SA_ORDER_STATUS, OrderStatus.PENDING.value),
+                SearchAttributePair(SA_TARGET_NAME, target_name),
+                SearchAttributePair(SA_PLAN, plan),
+            ]),
+            memo={"summary": {"order_id": order_id, "customer_id": customer_id, "plan": plan,
+                              "target_name": target_name, "status": OrderStatus.PENDING.value}},
+            result_type=OrderWorkflowResult,
+        )
+    except WorkflowAlreadyStartedError:
+        return workflow_id
+    return handle.id
+
+
+def order_handle(client: Client, order_id: int) -> WorkflowHandle:
+    return client.get_workflow_handle(order_workflow_id(order_id), result_type=OrderWorkflowResult)
+
+
+async def abort_order(client: Client, order_id: int, reason: str, requested_by: str) -> AbortResult:
+    """Abort through the ``abort`` update; returns once the workflow accepted it (the effect —
+    Voyager abort, final ingest, settlement — follows asynchronously; watch the status).
+
+    ``requested_by``: who asks, e.g. ``customer:42`` or ``support:alice@example.com`` (a
+    ``support``/``admin`` prefix settles as a support abort). Several aborts have one effect: later
+    ones return ``first=False`` with the first requester. Raises :class:`AbortRefused` once the order
+    is settling or done, :class:`OrderWorkflowNotFound` when there is no such workflow.
+    """
+    handle = order_handle(client, order_id)
+    try:
+        return await handle.execute_update(
+            "abort", AbortRequest(reason=reason, requested_by=requested_by), result_type=AbortResult
+        )
+    except WorkflowUpdateFailedError as exc:
+        cause = exc.cause
+        if isinstance(cause, ApplicationError) and cause.type == "AbortRefused":
+            status = cause.details[0] if cause.details else None
+            raise AbortRefused(order_id, cause.message, str(status) if status else None) from None
+        raise
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.NOT_FOUND:
+            raise
+    # Closed workflows reject updates with NOT_FOUND, as do missing ones: tell them apart.
+    try:
+        description = await handle.describe()
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            raise OrderWorkflowNotFound(order_id, f"no workflow for order {order_id}") from None
+        raise
+    raise AbortRefused(order_id, f"order {order_id} is already finished",
+                       description.typed_search_attributes.get(SA_ORDER_STATUS))
+
+
+async def query_order_status(client: Client, order_id: int) -> OrderStatusView:
+    """The ``status`` query: phase, status, GUIDs, money, progress. Works on closed workflows too
+    (needs a running worker). Raises :class:`OrderWorkflowNotFound`."""
+    try:
+        return await order_handle(client, order_id).query("status", StatusQuery(), result_type=OrderStatusView)
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            raise OrderWorkflowNotFound(order_id, f"no workflow for order {order_id}") from None
+        raise
