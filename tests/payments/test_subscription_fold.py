@@ -1,0 +1,83 @@
+"""Pure rules, no servers: the credits of a paid invoice, and the subscription state folded from
+Stripe facts being the same whatever order (and however many times) they arrive."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from billing.allowance import invoice_allowance, invoice_plan
+from billing.webhooks import event_to_fact
+from models.payment_workflows import SubscriptionState
+from models.payments import InvoiceLine
+from tests.payments.stripe_events import month, subscription_year
+from workflows.subscription import expire_flag, fold
+
+
+def L(plan, amount, end=100, proration=False):
+    return InvoiceLine(plan=plan, amount=amount, proration=proration, period_start_ts=0, period_end_ts=end)
+
+
+@pytest.mark.parametrize("lines, credits, plan", [
+    ([L("nebula", 5900)], 60, "nebula"),                                                   # first invoice / renewal
+    ([L("nebula", -2950, proration=True), L("quasar", 5950, proration=True)], 90, "quasar"),  # Stripe upgrade
+    ([L("quasar", 11900), L("nebula", -5900, proration=True)], 90, "quasar"),              # localstripe upgrade
+    ([L("stardust", 2900, end=200)], 20, "stardust"),                                      # renewal after downgrade
+    ([L(None, 1500)], 0, None),                                                            # not one of our plans
+    ([L("quasar", -11900, proration=True)], 0, None),                                      # a credit only: never < 0
+    ([L("nebula", 0)], 0, None),                                                           # a free line grants nothing
+])
+def test_invoice_allowance_follows_its_lines(lines, credits, plan):
+    assert invoice_allowance(lines) == credits
+    assert invoice_plan(lines) == plan
+
+
+def _facts(**kw):
+    events = subscription_year("cus_fold", 7, "sub_fold0001", **kw)
+    return [f for f in (event_to_fact(e) for e in events) if f is not None]
+
+
+def _fold_all(facts):
+    s = SubscriptionState(customer_id=7)
+    expiries = 0
+    for f in facts:
+        expiries += expire_flag(s, f)
+        fold(s, f)
+    return s, expiries
+
+
+def _view(s: SubscriptionState):
+    return (s.status(), s.plan, s.period_start_ts, s.period_end_ts, s.cancel_at_period_end, s.pending_plan,
+            sorted(s.paid_invoices), sorted(s.failed_invoices), s.ended, s.stripe_subscription_id)
+
+
+@pytest.mark.parametrize("kw", [
+    {},
+    {"end": True},
+    {"upgrade_month": 3, "downgrade_month": 8, "end": True},
+    {"failed_month": 11, "cancel_in_month": None},
+])
+def test_any_order_and_any_repetition_folds_to_the_same_state(kw):
+    facts = _facts(**kw)
+    reference, _ = _fold_all(facts)
+    rng = random.Random(2024)
+    for _ in range(40):
+        storm = facts * 3
+        rng.shuffle(storm)
+        state, expiries = _fold_all(storm)
+        assert _view(state) == _view(reference)
+        if kw.get("end"):
+            assert expiries >= 1  # the subscription bucket is expired at least once after its last grant
+
+
+def test_the_year_folds_to_the_last_period_and_plan():
+    s, _ = _fold_all(_facts(upgrade_month=3, downgrade_month=8))
+    assert (s.status(), s.plan, s.period_start_ts, s.period_end_ts) == ("active", "stardust", *month(11))
+    assert s.cancel_at_period_end is True  # requested in month 11
+
+    failed, _ = _fold_all(_facts(failed_month=11, cancel_in_month=None)[:-2])  # the retry's success not yet in
+    assert failed.status() == "past_due"
+
+    ended, _ = _fold_all(_facts(end=True))
+    assert ended.status() == "cancelled"

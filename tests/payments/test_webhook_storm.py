@@ -1,0 +1,114 @@
+"""Replay storms: every webhook of a subscription year, delivered three times in shuffled order
+through ``POST /api/stripe/webhook`` (signed), applied by the SubscriptionWorkflow on the Temporal
+dev server. Payloads follow Stripe's documented shapes (``stripe_events.py``): localstripe cannot
+produce twelve distinct monthly periods."""
+
+from __future__ import annotations
+
+import random
+import uuid
+
+import sqlalchemy as sa
+
+from models.db import Customer, StripeEvent
+from tests.payments.conftest import PaymentHarness, eventually
+from tests.payments.stripe_events import month, subscription_year
+
+
+async def _stripe_customer(pay: PaymentHarness) -> tuple[object, str]:
+    c = await pay.customer()
+    cus = f"cus_storm{uuid.uuid4().hex[:10]}"
+    async with pay.engine.begin() as conn:
+        await conn.execute(Customer.__table__.update().where(Customer.__table__.c.id == c.customer_id)
+                           .values(stripe_customer_id=cus))
+    return c, cus
+
+
+async def _storm(pay: PaymentHarness, events: list[dict], seed: int) -> None:
+    deliveries = events * 3
+    random.Random(seed).shuffle(deliveries)
+    for e in deliveries:
+        r = await pay.deliver(e)
+        assert r.status_code == 200, r.text
+        assert r.json()["routed"].startswith("subscription-"), r.text
+    ids = {e["id"] for e in events}
+
+    async def all_processed():
+        async with pay.engine.connect() as conn:
+            n = (await conn.execute(sa.select(sa.func.count()).select_from(StripeEvent.__table__).where(
+                StripeEvent.__table__.c.id.in_(ids)))).scalar_one()
+        return n == len(ids)
+    await eventually(all_processed, timeout=120, what="every event of the storm processed")
+
+
+async def _row(pay: PaymentHarness, key: str, **expected) -> dict:
+    async def check():
+        sub = await pay.subscription(key)
+        return sub if sub and all(sub[k] == v for k, v in expected.items()) else None
+    return await eventually(check, timeout=60, what=f"subscription row {expected}")
+
+
+async def test_a_year_of_webhooks_three_times_shuffled_grants_exactly_twelve_allowances(pay: PaymentHarness):
+    c, cus = await _stripe_customer(pay)
+    events = subscription_year(cus, c.customer_id, f"sub_{uuid.uuid4().hex[:12]}", "nebula")
+    await _storm(pay, events, seed=1)
+    grants = await pay.grants(c.customer_id)
+    assert len(grants) == 12 and {g.amount for g in grants} == {60}
+    assert len({g.reference_id for g in grants}) == 12
+    assert (await pay.ledger.balances(c.customer_id)).subscription == 12 * 60
+    await pay.invariants_hold(c.customer_id)
+    sub = await _row(pay, c.api_key, status="active", cancel_at_period_end=True)
+    assert sub["plan"] == "nebula"
+    start, end = month(11)
+    assert (sub["current_period_start"][:10], sub["current_period_end"][:10]) == (
+        _iso(start)[:10], _iso(end)[:10])
+
+    # The same storm again, in another order: nothing moves.
+    await _storm(pay, events, seed=2)
+    assert len(await pay.grants(c.customer_id)) == 12
+    assert (await pay.ledger.balances(c.customer_id)).subscription == 12 * 60
+    await pay.invariants_hold(c.customer_id)
+
+
+async def test_a_year_with_upgrade_downgrade_and_end_gives_the_same_outcome_in_any_order(pay: PaymentHarness):
+    """Upgrade Nebula → Quasar in month 3 (prorated invoice: +90), renewals bill Stardust from
+    month 8, the subscription ends after month 11: its credits expire, a pack bought meanwhile stays."""
+    outcomes = []
+    for seed in (3, 4):
+        c, cus = await _stripe_customer(pay)
+        await pay.ledger.grant(c.customer_id, 55, "pack", f"test-pack:{c.customer_id}", "payment", "test",
+                               actor="tests", reason="a pack bought during the year")
+        events = subscription_year(cus, c.customer_id, f"sub_{uuid.uuid4().hex[:12]}", "nebula",
+                                   upgrade_month=3, downgrade_month=8, end=True)
+        await _storm(pay, events, seed=seed)
+        grants = await pay.grants(c.customer_id)
+        expected = [60, 60, 60, 60, 90, 150, 150, 150, 150, 20, 20, 20, 20]
+        assert sorted(g.amount for g in grants) == sorted(expected)
+        balances = await pay.ledger.balances(c.customer_id)
+        assert (balances.subscription, balances.pack) == (0, 55)
+        await pay.invariants_hold(c.customer_id)
+        sub = await _row(pay, c.api_key, status="cancelled")
+        outcomes.append((sub["plan"], sub["status"], sub["current_period_end"], len(grants),
+                         balances.subscription, balances.pack))
+    assert outcomes[0] == outcomes[1]
+
+
+async def test_a_declined_renewal_left_unpaid_makes_the_plan_past_due(pay: PaymentHarness):
+    c, cus = await _stripe_customer(pay)
+    events = subscription_year(cus, c.customer_id, f"sub_{uuid.uuid4().hex[:12]}", "stardust",
+                               failed_month=11, cancel_in_month=None)
+    unpaid = [e for e in events if not (e["type"] in ("invoice.paid", "invoice.payment_succeeded")
+                                        and e["data"]["object"]["id"].endswith("_11"))]
+    await _storm(pay, unpaid, seed=5)
+    await _row(pay, c.api_key, status="past_due")
+    assert len(await pay.grants(c.customer_id)) == 11
+    await _storm(pay, events, seed=6)  # Stripe's retry succeeds
+    await _row(pay, c.api_key, status="active")
+    assert len(await pay.grants(c.customer_id)) == 12
+    await pay.invariants_hold(c.customer_id)
+
+
+def _iso(t: int) -> str:
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(t, timezone.utc).isoformat()
