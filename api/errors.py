@@ -14,7 +14,8 @@ Status codes (domain error → HTTP):
   415 ``unsupported_media_type``; 422 ``validation_error`` and the other refusals of a
   well-formed request (``unknown_plan``, ``unknown_target``, ``target_never_observable``,
   ``idempotency_key_mismatch``); 429 ``rate_limited`` (``Retry-After``);
-  503 ``service_unavailable`` when Temporal or the database cannot be reached.
+  503 ``service_unavailable`` / ``temporal_unavailable`` (Temporal's RPC errors) /
+  ``workflow_unresponsive`` (no worker took an update in time).
 
 No input produces a 500: unexpected exceptions are logged and answered with ``internal_error``.
 """
@@ -29,6 +30,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
+from temporalio.service import RPCError
 
 from billing.errors import (
     BillingError,
@@ -199,7 +202,17 @@ async def _billing_error(_: Request, exc: BillingError) -> JSONResponse:
         return error_response(422, exc.code, str(exc), {"Idempotency-Key": exc.detail})
     if isinstance(exc, InvalidAmount):
         return error_response(422, exc.code, str(exc), {"amount": str(exc)})
+    if exc.code in ("unknown_customer", "hold_not_found"):
+        return error_response(404, exc.code, str(exc))
     return error_response(409, exc.code, str(exc))
+
+
+async def _temporal_error(request: Request, exc: Exception) -> JSONResponse:
+    """Temporal unreachable, or no worker answered an update in time: the backend, not the input."""
+    log.warning("api.temporal_error", path=request.url.path, error=str(exc), type=type(exc).__name__)
+    if isinstance(exc, WorkflowUpdateRPCTimeoutOrCancelledError):
+        return error_response(503, "workflow_unresponsive", "the workflow did not answer in time; retry later")
+    return error_response(503, "temporal_unavailable", f"Temporal is unavailable: {getattr(exc, 'message', exc)}")
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -213,6 +226,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(BillingError, _billing_error)
+    app.add_exception_handler(RPCError, _temporal_error)
+    app.add_exception_handler(WorkflowUpdateRPCTimeoutOrCancelledError, _temporal_error)
     app.add_exception_handler(Exception, _unexpected)
 
 

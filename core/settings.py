@@ -187,6 +187,7 @@ class ApiSettings(BaseModel):
     filters: str = Field(default="L,R,G,B,Ha,OIII,SII", description="comma-separated filter names orders may use")
     sse_heartbeat_seconds: float = Field(default=15.0, gt=0, description="SSE comment interval when idle")
     health_timeout_seconds: float = Field(default=2.0, gt=0, description="per-check timeout of GET /health")
+    abort_timeout_seconds: float = Field(default=15.0, gt=0, description="wait for the workflow to take an abort")
 
     def filter_list(self) -> list[str]:
         return [f.strip() for f in self.filters.split(",") if f.strip()]

@@ -215,14 +215,20 @@ async def _set_fields(res: Resources, order: Order, **values) -> Order:
 
 async def request_abort(res: Resources, order: Order, reason: str, requested_by: str) -> AbortOut:
     """Ask the order's workflow to abort (the ``abort`` update). Raises Conflict
-    (``order_not_abortable``) once settling or finished, ServiceUnavailable without Temporal."""
+    (``order_not_abortable``) once settling or finished, ServiceUnavailable without Temporal or when
+    no worker answers within ``api.abort_timeout_seconds``."""
     if order.status in {s.value for s in NO_ABORT_STATUSES}:
         raise Conflict(f"order {order.id} is {order.status} and can no longer be aborted", code="order_not_abortable")
     if order.workflow_id is None:
         raise Conflict(f"order {order.id} has no running workflow", code="order_not_abortable")
     client = await res.temporal.get()
     try:
-        result = await abort_order(client, order.id, reason, requested_by)
+        result = await asyncio.wait_for(abort_order(client, order.id, reason, requested_by),
+                                        res.settings.api.abort_timeout_seconds)
+    except asyncio.TimeoutError:
+        # No worker took the update in time; it stays queued and may still take effect.
+        raise ServiceUnavailable(f"order {order.id}'s workflow did not answer; the abort may still take effect",
+                                 code="workflow_unresponsive") from None
     except (AbortRefused, OrderWorkflowNotFound) as exc:
         raise Conflict(f"order {order.id} cannot be aborted: {exc}", code="order_not_abortable") from None
     except WorkflowUpdateFailedError as exc:

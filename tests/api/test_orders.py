@@ -214,3 +214,14 @@ async def test_shot_lines_are_stored_in_order(orders_api):
                              .order_by(OrderShot.position))).all()
     assert [(x.filter, x.exposure, x.quantity, x.position) for x in rows] == [
         ("R", 120.0, 2, 0), ("G", 120.0, 2, 1), ("B", 120.0, 2, 2)]
+
+
+async def test_abort_without_a_worker_answers_503_instead_of_hanging(make_api, temporal_env):
+    async with make_api(api={"abort_timeout_seconds": 1.0}) as h:
+        c = await h.customer(credits=10)
+        order = (await h.client.post("/api/orders", json=M42_BODY, headers=auth(c.api_key))).json()
+        try:
+            r = await asyncio.wait_for(h.client.post(f"/api/orders/{order['id']}/abort", headers=auth(c.api_key)), 30)
+            assert r.status_code == 503 and r.json()["error"]["code"] == "workflow_unresponsive"
+        finally:
+            await temporal_env.client.get_workflow_handle(order["workflow_id"]).terminate("test teardown")
