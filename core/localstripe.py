@@ -98,19 +98,8 @@ class LocalStripe:
             return ""
 
     def configure_webhook(self, url: str, secret: str, name: str = "stellar", events: list[str] | None = None) -> None:
-        """Make localstripe POST signed events to ``url`` (``secret`` = our webhook secret).
-        ``events``: only these types (default: all). Raises LocalStripeError."""
-        body: dict[str, object] = {"url": url, "secret": secret}
-        if events is not None:
-            body["events"] = events
-        req = urllib.request.Request(f"{self.url}/_config/webhooks/{name}", data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json"}, method="POST")
-        try:
-            with urllib.request.urlopen(req, timeout=5) as resp:
-                if resp.status != 200:
-                    raise LocalStripeError(f"localstripe refused the webhook configuration: HTTP {resp.status}")
-        except urllib.error.URLError as exc:
-            raise LocalStripeError(f"localstripe refused the webhook configuration: {exc}") from None
+        """See :func:`configure_webhook`."""
+        configure_webhook(self.url, url, secret, name, events)
 
     def stop(self, timeout: float = 10.0) -> None:
         if self.proc is None or self.proc.poll() is not None:
@@ -131,6 +120,26 @@ class LocalStripe:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def configure_webhook(localstripe_url: str, url: str, secret: str, name: str = "stellar",
+                      events: list[str] | None = None) -> None:
+    """Make the localstripe at ``localstripe_url`` POST signed events to ``url`` (our
+    ``/api/stripe/webhook``), signed with ``secret`` (``settings.stripe.webhook_secret``).
+    ``events``: only these types (default: all). Registering ``name`` again replaces it.
+    Raises LocalStripeError."""
+    body: dict[str, object] = {"url": url, "secret": secret}
+    if events is not None:
+        body["events"] = events
+    req = urllib.request.Request(f"{localstripe_url.rstrip('/')}/_config/webhooks/{name}",
+                                 data=json.dumps(body).encode(), headers={"Content-Type": "application/json"},
+                                 method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            if resp.status != 200:
+                raise LocalStripeError(f"localstripe refused the webhook configuration: HTTP {resp.status}")
+    except (urllib.error.URLError, OSError) as exc:
+        raise LocalStripeError(f"localstripe at {localstripe_url} refused the webhook configuration: {exc}") from None
 
 
 def _use_state_file(path: Path | None) -> None:

@@ -29,7 +29,7 @@ from billing.fact_forwarding import (
 )
 from billing.packs import UnknownPack, currency, get_pack
 from billing.stripe_effects import PAYMENT, payment_row
-from billing.webhooks import WebhookSignatureError, event_to_fact, verify_event
+from billing.webhooks import event_to_fact, verify_event
 from models.db import Customer, Subscription
 from models.payment_workflows import PackPaymentInput, PaymentIntentOut, SubscriptionWorkflowInput
 from models.payments import PaymentList, PaymentOut, PurchaseOut, StripeFact, SubscriptionOut
@@ -165,5 +165,5 @@ async def route_fact(res: Resources, client: Client, event: dict[str, Any], fact
     return {"received": event["id"], "routed": routed}
 
 
-__all__ = ["WebhookSignatureError", "PaymentFailed", "subscription_command", "purchase_pack", "list_payments",
+__all__ = ["PaymentFailed", "subscription_command", "purchase_pack", "list_payments",
            "current_subscription", "parse_webhook", "route_fact"]

@@ -207,3 +207,13 @@ async def test_subscribing_twice_is_refused(pay: PaymentHarness):
     r = await pay.post("/api/subscriptions/subscribe", c.api_key, {"plan": "quasar", "payment_method_id": await pay.card()})
     assert r.status_code == 409 and r.json()["error"]["code"] == "already_subscribed"
     assert [g.amount for g in await pay.grants(c.customer_id)] == [20]
+
+
+async def test_stripe_test_card_id_subscribes_like_a_browser_card(pay: PaymentHarness):
+    """``pm_card_visa`` is Stripe's (and localstripe's) test card: what the demo uses."""
+    c = await pay.customer()
+    r = await pay.post("/api/subscriptions/subscribe", c.api_key, {"plan": "nebula", "payment_method_id": "pm_card_visa"})
+    assert r.status_code == 200, r.text
+    assert r.json()["credits_added"] == 60
+    tx = (await pay.get("/api/credits/transactions", c.api_key)).json()["items"]
+    assert [(t["kind"], t["amount"], t["reference"]["type"]) for t in tx] == [("grant", 60, "invoice")]
