@@ -112,3 +112,41 @@ def _iso(t: int) -> str:
     from datetime import datetime, timezone
 
     return datetime.fromtimestamp(t, timezone.utc).isoformat()
+
+
+async def test_localstripes_own_events_replayed_three_times_shuffled_change_nothing(pay: PaymentHarness):
+    """Capture and replay: every event localstripe sent about one customer's subscription
+    (subscribe, two renewals, an upgrade), delivered again three times in shuffled order."""
+    from tests.payments.test_subscription_e2e import _event_for, _processed, _renew, _stripe_ids
+
+    c = await pay.customer()
+    r = await pay.post("/api/subscriptions/subscribe", c.api_key, {"plan": "nebula", "payment_method_id": await pay.card()})
+    assert r.status_code == 200, r.text
+    cus, sub_id = await _stripe_ids(pay, r.json()["subscription"])
+    for _ in range(2):
+        inv = await _renew(pay, cus, sub_id)
+        await _processed(pay, await _event_for(pay, "invoice.payment_succeeded", inv.id))
+    up = await pay.post("/api/subscriptions/change", c.api_key, {"plan": "quasar"})
+    assert up.status_code == 200, up.text
+    last = (await pay.stripe.v1.subscriptions.retrieve_async(sub_id)).latest_invoice
+    await _processed(pay, await _event_for(pay, "invoice.payment_succeeded", last))
+    before = ([g.amount for g in await pay.grants(c.customer_id)], await pay.subscription(c.api_key))
+    assert before[0] == [60, 60, 60, 90]
+
+    captured = []
+    for e in (await pay.stripe.v1.events.list_async({"limit": 1000})).data:
+        d = e.to_dict()
+        obj = d["data"]["object"]
+        if obj.get("customer") == cus or obj.get("id") in (cus, sub_id):
+            captured.append(d)
+    assert {e["type"] for e in captured} >= {"invoice.payment_succeeded", "customer.subscription.created"}
+    deliveries = captured * 3
+    random.Random(7).shuffle(deliveries)
+    for e in deliveries:
+        assert (await pay.deliver(e)).status_code == 200
+    for e in captured:
+        if e["type"] in ("invoice.payment_succeeded", "customer.subscription.created", "customer.subscription.updated"):
+            await _processed(pay, e["id"])
+    after = ([g.amount for g in await pay.grants(c.customer_id)], await pay.subscription(c.api_key))
+    assert after == before
+    await pay.invariants_hold(c.customer_id)
