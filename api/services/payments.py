@@ -4,16 +4,22 @@ credit-pack purchases (``payment-<id>``), purchase history, and the Stripe webho
 Workflow failures become the one error model: ``card_declined`` 402; ``unknown_plan``,
 ``payment_method_invalid`` 422; ``already_subscribed``, ``no_active_subscription``, ``same_plan``,
 ``change_pending``, ``subscription_ending``, ``already_cancelled`` 409; Stripe unreachable or
-refusing 502.
+refusing 502; no worker answering within the timeout 503 ``workflow_unresponsive``.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import sqlalchemy as sa
 import structlog
-from temporalio.client import Client, WithStartWorkflowOperation, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WithStartWorkflowOperation,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
@@ -35,6 +41,11 @@ from models.payment_workflows import PackPaymentInput, PaymentIntentOut, Subscri
 from models.payments import PaymentList, PaymentOut, PurchaseOut, StripeFact, SubscriptionOut
 
 log = structlog.get_logger(__name__)
+
+#: How long a command waits for its workflow (Stripe calls included) before answering 503: a
+#: request must not hang when no worker runs. The workflow goes on; the command is safe to retry.
+COMMAND_TIMEOUT_S = 90.0
+PURCHASE_TIMEOUT_S = 30.0
 
 _STATUS = {
     "card_declined": 402,
@@ -80,12 +91,19 @@ async def subscription_command(res: Resources, client: Client, customer_id: int,
         id=subscription_workflow_id(customer_id), id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         task_queue=res.settings.temporal.task_queue)
     try:
-        return await client.execute_update_with_start_workflow(update, arg, start_workflow_operation=op,
-                                                               result_type=result_type)
+        return await asyncio.wait_for(client.execute_update_with_start_workflow(
+            update, arg, start_workflow_operation=op, result_type=result_type), COMMAND_TIMEOUT_S)
     except WorkflowUpdateFailedError as exc:
         raise _failure(exc) from None
     except RPCError as exc:
         raise ServiceUnavailable(f"Temporal refused the request: {exc.message}", code="temporal_unavailable") from None
+    except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
+        raise _no_answer(COMMAND_TIMEOUT_S) from None
+
+
+def _no_answer(seconds: float) -> ServiceUnavailable:
+    return ServiceUnavailable(f"the payments worker did not answer within {seconds:.0f} s; retry later",
+                              code="workflow_unresponsive")
 
 
 async def current_subscription(res: Resources, customer_id: int) -> SubscriptionOut | None:
@@ -124,12 +142,15 @@ async def purchase_pack(res: Resources, client: Client, customer_id: int, pack_i
         PACK_PAYMENT_WORKFLOW, inp, id=payment_workflow_id(payment_id),
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING, task_queue=res.settings.temporal.task_queue)
     try:
-        intent: PaymentIntentOut = await client.execute_update_with_start_workflow(
-            "intent", start_workflow_operation=op, result_type=PaymentIntentOut)
+        intent: PaymentIntentOut = await asyncio.wait_for(client.execute_update_with_start_workflow(
+            "intent", start_workflow_operation=op, result_type=PaymentIntentOut), PURCHASE_TIMEOUT_S)
     except WorkflowUpdateFailedError as exc:
         raise _failure(exc) from None
     except RPCError as exc:
         raise ServiceUnavailable(f"Temporal refused the request: {exc.message}", code="temporal_unavailable") from None
+    except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
+        # The pending payment stays; its workflow, once a worker runs, cancels it after the time to live.
+        raise _no_answer(PURCHASE_TIMEOUT_S) from None
     payment = await get_payment(res, customer_id, payment_id)
     assert payment is not None
     return PurchaseOut(payment=payment, client_secret=intent.client_secret, payment_intent_status=intent.status)
