@@ -11,7 +11,11 @@ from __future__ import annotations
 
 import random
 
+from temporalio.worker import Replayer
+
+from activities.payments_registry import PAYMENT_WORKFLOWS
 from billing.ledger import Ledger
+from core.temporal import DATA_CONVERTER
 from tests.payments.conftest import PaymentHarness, eventually
 from tests.payments.test_subscription_e2e import _event_for, _processed, _renew, _status, _stripe_ids
 
@@ -87,6 +91,12 @@ async def test_subscribe_buy_order_cancel_and_see_every_movement(pay: PaymentHar
     assert (await pay.deliver(late.to_dict())).status_code == 200
     assert (await pay.ledger.balances(c.customer_id)).subscription == 0
     assert len(await pay.grants(c.customer_id)) == 1
+
+    # The workflows' histories replay deterministically with today's code.
+    replayer = Replayer(workflows=PAYMENT_WORKFLOWS, data_converter=DATA_CONVERTER)
+    payment_id = (await pay.get("/api/payments", key)).json()["payments"][0]["id"]
+    for wid in (f"subscription-{c.customer_id}", f"payment-{payment_id}"):
+        await replayer.replay_workflow(await pay.temporal.get_workflow_handle(wid).fetch_history())
 
 
 async def test_resubscribing_after_the_end_starts_a_new_subscription(pay: PaymentHarness):
