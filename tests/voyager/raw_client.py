@@ -16,13 +16,18 @@ from typing import Any
 
 import pytest_asyncio
 
-from tests.voyager.conftest import SIM_MAC_KEY, SIM_PASSWORD, SIM_USER, SIM_WORDS
 from voyager import protocol, wire
 from voyager.simulator import VoyagerSimulator
 
 #: Afternoon at the OHP, three days before the new moon of 2026-01-18: a dark night follows.
 SIM_START = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
 NIGHT_DEFAULTS: dict[str, Any] = {"start_time": SIM_START, "speed": 0, "frame_width": 200, "frame_height": 150, "seed": 42}
+
+
+def _conf():  # the test credentials live in conftest, which imports this module's fixtures
+    from tests.voyager import conftest
+
+    return conftest
 
 
 class RawClient:
@@ -54,11 +59,12 @@ class RawClient:
         req_id = next(self.ids)
         params = dict(params or {})
         uid = params.setdefault("UID", protocol.new_uid())
+        words = _conf().SIM_WORDS
         if method == wire.M_MANAGER_MODE:
-            params.setdefault(wire.P_MAC_KEY, SIM_MAC_KEY)
-            params[wire.P_HASH] = mac or protocol.compute_mac(SIM_WORDS, self.session_key, req_id, uid)
+            params.setdefault(wire.P_MAC_KEY, _conf().SIM_MAC_KEY)
+            params[wire.P_HASH] = mac or protocol.compute_mac(words, self.session_key, req_id, uid)
         elif wire.needs_mac(method):
-            params[wire.P_MAC] = mac or protocol.compute_mac(SIM_WORDS, self.session_key, req_id, uid)
+            params[wire.P_MAC] = mac or protocol.compute_mac(words, self.session_key, req_id, uid)
         self.writer.write(protocol.encode_request(method, params, req_id))
         await self.writer.drain()
         return req_id, uid
@@ -102,7 +108,9 @@ class RawClient:
                     result = msg
         return reply, result
 
-    async def login(self, username: str = SIM_USER, password: str = SIM_PASSWORD, manager: bool = True) -> None:
+    async def login(self, username: str | None = None, password: str | None = None, manager: bool = True) -> None:
+        username = _conf().SIM_USER if username is None else username
+        password = _conf().SIM_PASSWORD if password is None else password
         req_id, _ = await self.request(protocol.M_AUTHENTICATE, {"Base": protocol.auth_base(username, password)})
         reply = await self.wait_for(lambda m: protocol.is_reply(m) and m["id"] == req_id)
         assert "authbase" in reply, reply

@@ -118,7 +118,7 @@ def render(spec: FrameSpec, width: int, height: int, pixel_scale: float, jpg_qua
     """Write the FITS and JPG of ``spec``; returns the JPG bytes. Runs in a worker thread."""
     image = _star_field(spec, width, height)
     _write_fits(spec, image, pixel_scale)
-    jpg = _jpg(image, jpg_quality)
+    jpg = _jpg(image, BIAS + spec.quality.sky, _noise_sigma(spec.quality), jpg_quality)
     spec.jpg_path.parent.mkdir(parents=True, exist_ok=True)
     spec.jpg_path.write_bytes(jpg)
     return jpg
@@ -133,8 +133,9 @@ def _star_field(spec: FrameSpec, width: int, height: int) -> np.ndarray:
     flux = (field.pareto(1.3, 900)[:n] + 1.0) * 6.0 * q.sky**0.5 + 150.0
     frame = seeded_rng("frame", spec.target_guid, spec.frame_number)
     dx, dy = frame.normal(0, 3, 2)  # dithering
-    noise_sigma = math.sqrt(max(q.sky, 1.0)) + 8.0
-    image = frame.normal(BIAS + q.sky, noise_sigma, (height, width)).astype(np.float32)
+    image = frame.standard_normal((height, width), dtype=np.float32)
+    image *= np.float32(_noise_sigma(q))
+    image += np.float32(BIAS + q.sky)
     sigma = max(q.hfd / 2.3548, 0.4)  # a Gaussian's HFD equals its FWHM
     r = int(math.ceil(4 * sigma)) + 1
     offs = np.arange(-r, r + 1, dtype=np.float32)
@@ -171,10 +172,14 @@ def _write_fits(spec: FrameSpec, image: np.ndarray, pixel_scale: float) -> None:
     hdu.writeto(spec.fit_path, overwrite=True)
 
 
-def _jpg(image: np.ndarray, quality: int) -> bytes:
-    med = float(np.median(image))
-    mad = float(np.median(np.abs(image - med))) * 1.4826 + 1.0
-    stretched = np.arcsinh(np.clip((image - med + 2 * mad) / (6 * mad), 0, None)) / math.asinh(400.0)
+def _noise_sigma(q: Quality) -> float:
+    return math.sqrt(max(q.sky, 1.0)) + 8.0  # sky shot noise + read noise, ADU
+
+
+def _jpg(image: np.ndarray, background: float, sigma: float, quality: int) -> bytes:
+    """Asinh stretch from the known background and noise (no median pass over the frame)."""
+    scaled = (image - np.float32(background - 2 * sigma)) / np.float32(6 * sigma)
+    stretched = np.arcsinh(np.clip(scaled, 0, None)) / np.float32(math.asinh(400.0))
     data = (np.clip(stretched, 0, 1) * 255).astype(np.uint8)
     buf = io.BytesIO()
     Image.fromarray(data, mode="L").save(buf, format="JPEG", quality=quality)
