@@ -72,8 +72,8 @@ async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 30.0,
 
 
 @pytest.fixture(scope="session")
-def localstripe() -> Iterator[LocalStripe]:
-    ls = LocalStripe(free_port())
+def localstripe(tmp_path_factory) -> Iterator[LocalStripe]:
+    ls = LocalStripe(free_port(), log_path=tmp_path_factory.mktemp("localstripe") / "localstripe.log")
     ls.start()
     yield ls
     ls.stop()
