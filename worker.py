@@ -5,9 +5,10 @@
 Builds, once per process: the PostgreSQL engine + session maker, the credit ledger, the Voyager
 pool (``VoyagerPool(settings.voyager)``, which reconnects in the background, so the worker starts
 even while Voyager is down) and the Temporal client (``core.temporal.connect_temporal``). Registers
-``OrderWorkflow`` and ``ObservatoryMonitorWorkflow`` with their activities on
+``OrderWorkflow`` and ``ObservatoryMonitorWorkflow`` and the payment workflows with their activities on
 ``settings.temporal.task_queue``, and makes sure the telescope's monitor workflow runs
-(``ensure_monitor``; one per telescope however many workers start). Tests and the demo run it
+(``ensure_monitor``; one per telescope however many workers start) and the daily Stripe
+reconciliation schedule exists. Tests and the demo run it
 in-process through :func:`open_worker` / :func:`run_worker`.
 """
 
@@ -19,6 +20,7 @@ import signal
 import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import structlog
@@ -31,6 +33,7 @@ from activities.ingest import IngestActivities
 from activities.ledger_ops import LedgerActivities
 from activities.monitor import MonitorActivities
 from activities.order_store import OrderStoreActivities
+from activities.payments_registry import PAYMENT_WORKFLOWS, ensure_reconciliation_schedule, payment_activities
 from activities.voyager_ops import VoyagerActivities
 from billing.ledger import Ledger
 from core.database import make_engine, make_sessionmaker
@@ -78,8 +81,11 @@ class WorkerDeps:
         ]
 
 
-#: Workflows this worker runs. Other features register theirs here (e.g. payments' subscription).
-WORKFLOWS: list[type] = [OrderWorkflow, ObservatoryMonitorWorkflow]
+#: Workflows this worker runs: orders, the observatory monitor, payments (activities/payments_registry.py).
+WORKFLOWS: list[type] = [OrderWorkflow, ObservatoryMonitorWorkflow, *PAYMENT_WORKFLOWS]
+#: Heartbeats reach the server at least this often, so a cancellation (an abort during a long
+#: activity) is delivered within seconds rather than 0.8 × the heartbeat timeout.
+HEARTBEAT_THROTTLE = timedelta(seconds=2)
 
 
 async def ensure_monitor(client: Client, telescope: str, task_queue: str) -> str:
@@ -104,6 +110,7 @@ async def open_worker(
     engine: AsyncEngine | None = None,
     task_queue: str | None = None,
     start_monitor: bool | None = None,
+    start_reconciliation: bool = True,
     monitor_events: bool = True,
     extra_workflows: Sequence[type] = (),
     extra_activities: Sequence[Callable[..., Any]] = (),
@@ -130,13 +137,18 @@ async def open_worker(
         client,
         task_queue=queue,
         workflows=[*WORKFLOWS, *extra_workflows],
-        activities=[*deps.activities(monitor_events=monitor_events), *extra_activities],
+        activities=[*deps.activities(monitor_events=monitor_events), *payment_activities(settings, engine),
+                    *extra_activities],
+        max_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
+        default_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
     )
     try:
         async with worker:
             log.info("worker.started", task_queue=queue, telescope=settings.orders.telescope)
             if settings.orders.start_monitor if start_monitor is None else start_monitor:
                 await ensure_monitor(client, settings.orders.telescope, queue)
+            if start_reconciliation:
+                await ensure_reconciliation_schedule(client, queue)
             yield worker
     finally:
         for close in reversed(owned):
@@ -152,12 +164,13 @@ async def run_worker(
     engine: AsyncEngine | None = None,
     task_queue: str | None = None,
     start_monitor: bool | None = None,
+    start_reconciliation: bool = True,
     stop: asyncio.Event | None = None,
 ) -> None:
     """Run the worker until ``stop`` is set (or the task is cancelled). Same arguments as
     :func:`open_worker`."""
     async with open_worker(settings, client=client, engine=engine, task_queue=task_queue,
-                           start_monitor=start_monitor):
+                           start_monitor=start_monitor, start_reconciliation=start_reconciliation):
         await (stop.wait() if stop is not None else asyncio.Event().wait())
 
 

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 
+from activities._db import sql
 from activities._heartbeat import heartbeating
 from activities.order_store import lock_order
 from activities.progress import order_lines, refresh_progress
@@ -127,7 +128,7 @@ class IngestActivities:
         if not done:
             return 0
         async with self.sessionmaker() as session:
-            known = set((await session.execute(
+            known = set((await sql(session,
                 sa.select(ShotDone.shot_done_guid).where(ShotDone.shot_done_guid.in_([d.guid for d in done]))  # type: ignore[attr-defined]
             )).scalars())
             lines = await order_lines(session, order_id)
@@ -159,7 +160,7 @@ class IngestActivities:
         fits = os.path.join(frame.path, frame.filename) if frame.path else frame.filename
         async with self.sessionmaker() as session:
             order = await lock_order(session, order_id)  # serializes concurrent ingests of one order
-            row_id = (await session.execute(
+            row_id = (await sql(session,
                 pg_insert(ShotDone.__table__).values(
                     order_id=order_id, session_guid=session_guid or frame.ref_guid_session,
                     shot_done_guid=frame.guid, shot_guid=line.shot_guid if line else (frame.ref_guid_shot or None),

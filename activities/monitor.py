@@ -18,14 +18,16 @@ import asyncio
 import contextlib
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 import structlog
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities._db import sql
 from activities._heartbeat import heartbeating
 from core.settings import Settings
 from models.db import Order, VoyagerSession
@@ -111,13 +113,13 @@ class MonitorActivities:
         if not targets:
             return 0, 0, all(s.finished for s in sessions)
         async with self.sessionmaker() as db:
-            orders = dict((await db.execute(
+            orders = dict((await sql(db,
                 sa.select(Order.target_guid, Order.id).where(Order.target_guid.in_(targets))  # type: ignore[union-attr]
                 .where(Order.status.not_in([s.value for s in FINAL_STATUSES]))  # type: ignore[attr-defined]
             )).all())
-            rows = {r.session_guid: r for r in (await db.execute(
-                sa.select(VoyagerSession).where(VoyagerSession.session_guid.in_([s.guid for s in sessions]))  # type: ignore[attr-defined]
-            )).scalars()}
+            rows = {r.session_guid: r for r in (await db.exec(
+                select(VoyagerSession).where(VoyagerSession.session_guid.in_([s.guid for s in sessions]))  # type: ignore[attr-defined]
+            )).all()}
         seen = sent = 0
         for s in sessions:
             order_id = orders.get(s.ref_guid_target)
@@ -155,7 +157,7 @@ class MonitorActivities:
                       started_at=s.start, ended_at=s.end, result=s.result, exit_text=s.exit_text[:2000],
                       progress=float(s.progress))
         async with self.sessionmaker() as db:
-            await db.execute(pg_insert(VoyagerSession.__table__).values(**values).on_conflict_do_update(
+            await sql(db, pg_insert(VoyagerSession.__table__).values(**values).on_conflict_do_update(
                 index_elements=["session_guid"],
                 set_={k: values[k] for k in ("ended_at", "result", "exit_text", "progress")},
             ))

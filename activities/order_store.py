@@ -18,6 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities._db import sql
 from activities.progress import order_lines, refresh_progress
 from core.settings import Settings
 from models.db import Order, OrderEvent, ShotDone, VoyagerSession
@@ -197,7 +198,7 @@ class OrderStoreActivities:
 
     async def _report(self, session: AsyncSession, order: Order, req: FinalizeRequest) -> OrderReport:
         rows = (
-            await session.execute(
+            await sql(session,
                 sa.select(
                     ShotDone.filter,
                     sa.func.count().filter(ShotDone.accepted.is_(True)),  # type: ignore[union-attr]
@@ -217,16 +218,16 @@ class OrderStoreActivities:
             for f, acc, rej, secs, hfd in rows
         ]
         fits = (
-            await session.execute(
+            await sql(session,
                 sa.select(ShotDone.fits_path).where(ShotDone.order_id == order.id, ShotDone.accepted.is_(True))  # type: ignore[union-attr]
                 .order_by(ShotDone.taken_at, ShotDone.id)
             )
         ).scalars().all()
         sessions = (
-            await session.execute(sa.select(sa.func.count()).select_from(VoyagerSession).where(VoyagerSession.order_id == order.id))
+            await sql(session, sa.select(sa.func.count()).select_from(VoyagerSession).where(VoyagerSession.order_id == order.id))
         ).scalar_one()
         seen_sessions = (
-            await session.execute(
+            await sql(session,
                 sa.select(sa.func.count(sa.distinct(ShotDone.session_guid))).where(ShotDone.order_id == order.id)
             )
         ).scalar_one()

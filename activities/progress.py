@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from activities._db import sql
 from models.db import Order, OrderShot, ShotDone
 from models.orders import OrderProgress
 
@@ -43,7 +44,7 @@ async def refresh_progress(session: AsyncSession, order: Order) -> OrderProgress
     assert order.id is not None
     lines = await order_lines(session, order.id)
     stats = (
-        await session.execute(
+        await sql(session,
             sa.select(
                 ShotDone.shot_guid,
                 sa.func.count(),
@@ -55,7 +56,7 @@ async def refresh_progress(session: AsyncSession, order: Order) -> OrderProgress
     ).all()
     per_shot = {guid: (int(done), int(acc)) for guid, done, acc in stats}
     hfd = (
-        await session.execute(
+        await sql(session,
             sa.select(sa.func.avg(ShotDone.hfd)).where(
                 ShotDone.order_id == order.id, ShotDone.accepted.is_(True)  # type: ignore[union-attr]
             )

@@ -116,7 +116,7 @@ class OrderWorkflow:
     @workflow.run
     async def run(self, inp: OrderWorkflowInput) -> OrderWorkflowResult:
         self._visibility(initial=True)
-        self._order = await workflow.execute_activity_method(
+        self._order = await workflow.execute_local_activity_method(
             OrderStoreActivities.load_order, OrderRef(order_id=inp.order_id), **opt.DB_SHORT
         )
         # The deadline runs on the workflow's clock: the date window end, else the default lifetime
@@ -156,7 +156,7 @@ class OrderWorkflow:
 
         # 2. submit, under GUIDs stored first
         self._phase = "submitting"
-        self._guids = await workflow.execute_activity_method(
+        self._guids = await workflow.execute_local_activity_method(
             OrderStoreActivities.assign_guids,
             GuidAssignment(
                 order_id=order.order_id,
@@ -249,7 +249,7 @@ class OrderWorkflow:
         self._phase = "stopping"
         await self._set_status(OrderStatus.SETTLING, reason)
         if self._abort is not None:
-            await workflow.execute_activity_method(
+            await workflow.execute_local_activity_method(
                 OrderStoreActivities.record_abort,
                 AbortRecord(order_id=self._inp.order_id, requested_by=self._abort.requested_by, reason=self._abort.reason),
                 **opt.DB_SHORT,
@@ -320,7 +320,7 @@ class OrderWorkflow:
 
     async def _finish(self, status: OrderStatus, reason: str) -> OrderWorkflowResult:
         self._phase = "finalizing"
-        report: OrderReport = await workflow.execute_activity_method(
+        report: OrderReport = await workflow.execute_local_activity_method(
             OrderStoreActivities.finalize_order,
             FinalizeRequest(order_id=self._inp.order_id, status=status, reason=reason),
             **opt.DB_SHORT,
@@ -338,7 +338,7 @@ class OrderWorkflow:
         """Move the status now (validators see it at once), then in the database and visibility."""
         self._status, self._reason = status, reason
         self._visibility()
-        await workflow.execute_activity_method(
+        await workflow.execute_local_activity_method(
             OrderStoreActivities.set_status,
             StatusChange(order_id=self._inp.order_id, status=status, reason=reason),
             **opt.DB_SHORT,

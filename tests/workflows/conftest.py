@@ -70,7 +70,8 @@ async def order_stack(tmp_path: Path, database_url: str, engine: AsyncEngine, ta
         stack = OrderStack(env, simulator, cfg, env.client, task_queue, engine)
         stacks.append(stack)
         if start_worker:
-            await stack.start_worker(start_monitor=start_monitor)
+            await stack.start_worker(start_monitor=start_monitor,
+                                     start_reconciliation=not env.supports_time_skipping)
         return stack
 
     yield make
