@@ -16,6 +16,7 @@ from temporalio.client import Client
 
 from api.errors import ServiceUnavailable, install_error_handlers
 from api.event_hub import OrderEventHub, asyncpg_dsn
+from api import openapi
 from api.middleware import RequestGuardMiddleware
 from api.resources import Resources, TemporalHandle
 from api.routes import admin, credits, events, health, images, keys, orders, plans, pricing, support
@@ -104,5 +105,6 @@ def create_app(
     app.add_middleware(RequestGuardMiddleware, max_body_bytes=settings.api.max_body_bytes)
     for router in ROUTERS:
         app.include_router(router)
+    openapi.install(app)
     return app
 

@@ -24,11 +24,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import asyncpg
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as SATimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError
@@ -215,6 +218,11 @@ async def _temporal_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(503, "temporal_unavailable", f"Temporal is unavailable: {getattr(exc, 'message', exc)}")
 
 
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("api.database_unavailable", path=request.url.path, error=str(exc), type=type(exc).__name__)
+    return error_response(503, "database_unavailable", "the database is unavailable; retry later")
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("api.unhandled_error", path=request.url.path, method=request.method)
     return error_response(500, "internal_error", "internal error; it has been logged")
@@ -228,6 +236,10 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(BillingError, _billing_error)
     app.add_exception_handler(RPCError, _temporal_error)
     app.add_exception_handler(WorkflowUpdateRPCTimeoutOrCancelledError, _temporal_error)
+    # Connection-level failures only (refused, dropped, pool exhausted); SQL errors stay 500s.
+    for exc_type in (OperationalError, InterfaceError, SATimeoutError, ConnectionError, asyncpg.PostgresConnectionError,
+                     asyncpg.InterfaceError):
+        app.add_exception_handler(exc_type, _database_error)
     app.add_exception_handler(Exception, _unexpected)
 
 

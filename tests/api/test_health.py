@@ -59,3 +59,20 @@ async def test_health_reports_temporal_down_without_failing_the_app(database_url
     assert r.status_code == 503
     assert r.json()["checks"]["temporal"]["ok"] is False
     assert r.json()["checks"]["database"]["ok"] is True
+
+
+async def test_database_down_is_503_not_500(tmp_path, temporal_env):
+    import httpx
+
+    from api.app import create_app
+    from tests.api.conftest import api_settings, auth, temporal_address
+
+    dead = "postgresql+asyncpg://postgres@127.0.0.1:1/stellar"
+    app = create_app(api_settings(dead, temporal_address(temporal_env), "tq-none", tmp_path),
+                     temporal_client=temporal_env.client)
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+            r = await client.get("/api/credits", headers=auth("sk_" + "x" * 43))
+            assert r.status_code == 503 and r.json()["error"]["code"] == "database_unavailable"
+            r = await client.get("/health")
+            assert r.status_code == 503 and r.json()["checks"]["database"]["ok"] is False
