@@ -18,6 +18,7 @@ from pathlib import Path
 import structlog
 
 from core.embedded_postgres import EmbeddedPostgres, EmbeddedPostgresError
+from core.localstripe import configure_webhook
 from core.migrate import upgrade
 from core.processes import Child, StackError, require_free_port, wait_for_port
 from core.settings import Settings
@@ -137,9 +138,14 @@ class Stack:
             self.env["STELLAR_STRIPE__API_BASE"] = st.api_base
             return
         require_free_port(st.localstripe_port, "localstripe", "STELLAR_STRIPE__LOCALSTRIPE_PORT")
-        argv = [str(Path(sys.executable).parent / "localstripe"), "--port", str(st.localstripe_port)]
+        argv = [sys.executable, "-m", "core.localstripe", "--port", str(st.localstripe_port),
+                "--state-file", str(self.state_dir / "localstripe.pickle")]
         self._spawn("localstripe", argv, lambda c: wait_for_port(st.localstripe_port, 30, c.proc, "localstripe"))
         self.env["STELLAR_STRIPE__API_BASE"] = f"http://127.0.0.1:{st.localstripe_port}"
+        # localstripe keeps webhook endpoints in memory: register ours after every start.
+        a = self.settings.api
+        configure_webhook(self.env["STELLAR_STRIPE__API_BASE"], f"http://{a.host}:{a.port}/api/stripe/webhook",
+                          st.webhook_secret.get_secret_value())
 
     def _start_voyager_sim(self) -> None:
         v = self.settings.voyager

@@ -1,0 +1,317 @@
+"""``stellar demo`` (``make demo``): one real observation order through the whole system.
+
+Starts the embedded stack (or uses a running one with ``--existing-stack``), subscribes a fresh
+demo customer to Nebula through the real Stripe flow (localstripe, signed webhooks, credits granted
+once), orders M42 — resolved from the catalogue — with L 10×60 s, R/G/B 5×120 s, Ha 10×300 s,
+moon-down, priority 2, and follows it live over the API's Server-Sent Events until it is settled:
+held → submitted → running → completed, each frame with its HFD and the moon's altitude at the
+moment it was taken. Exits 0 when the order completed and the ledger invariants hold.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from datetime import datetime, timezone
+
+import httpx
+import typer
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from core.logging import configure_logging
+from core.settings import Settings, get_settings
+
+console = Console()
+
+DEMO_ORDER = {
+    "target_name": "M42",
+    "priority": 2,
+    "c_moon_down": True,
+    "shots": [
+        {"filter": "L", "exposure": 60, "quantity": 10},
+        {"filter": "R", "exposure": 120, "quantity": 5},
+        {"filter": "G", "exposure": 120, "quantity": 5},
+        {"filter": "B", "exposure": 120, "quantity": 5},
+        {"filter": "Ha", "exposure": 300, "quantity": 10},
+    ],
+}
+FINAL = {"completed", "partial", "aborted", "expired", "failed", "rejected"}
+
+
+class DemoFailed(RuntimeError):
+    pass
+
+
+def demo(
+    existing_stack: bool = typer.Option(False, "--existing-stack", help="use a stack already started by `stellar dev`"),
+    timeout: float = typer.Option(170.0, help="seconds the order may take before the demo gives up"),
+) -> None:
+    """Run one real M42 order end to end and show it live."""
+    from core.processes import StackError
+    from core.stack import Stack
+
+    settings = get_settings()
+    configure_logging("WARNING", settings.log_json)  # the live display is the demo's output
+    stack = None
+    started = time.monotonic()
+    try:
+        if not existing_stack:
+            console.rule("[bold]Starting the embedded stack")
+            stack = Stack(settings)
+            stack.start()
+            settings = _settings_for(settings, stack.env)
+            summary = Table(show_header=False, box=None)
+            for k, v in stack.summary().items():
+                summary.add_row(f"[cyan]{k}", v)
+            console.print(summary)
+        code = asyncio.run(_run(settings, timeout))
+    except (StackError, DemoFailed) as exc:
+        console.print(f"[red]demo failed: {exc}[/red]")
+        code = 1
+    finally:
+        if stack:
+            stack.stop()
+    console.print(f"wall time {time.monotonic() - started:.0f} s")
+    raise typer.Exit(code)
+
+
+def _settings_for(settings: Settings, env: dict[str, str]) -> Settings:
+    """The demo process's settings pointed at the services the stack started."""
+    data = settings.model_dump()
+    data["database"]["url"] = env["STELLAR_DATABASE__URL"]
+    data["temporal"]["address"] = env["STELLAR_TEMPORAL__ADDRESS"]
+    data["stripe"]["api_base"] = env["STELLAR_STRIPE__API_BASE"]
+    data["voyager"]["host"] = env["STELLAR_VOYAGER__HOST"]
+    return Settings.model_validate(data)
+
+
+async def _run(settings: Settings, timeout: float) -> int:
+    base = f"http://{settings.api.host}:{settings.api.port}"
+    async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+        await _wait_healthy(http)
+        key, customer_id, email = await _create_customer(settings)
+        http.headers["Authorization"] = f"Bearer {key}"
+        console.rule("[bold]1. Subscribe to Nebula (Stripe, signed webhooks)")
+        await _subscribe(http)
+        console.rule("[bold]2. Order M42 (catalogue), moon-down, priority 2")
+        estimate = (await http.post("/api/pricing/estimate", json={"target": {
+            "priority": 2, "c_moon_down": True, "c_hfd_mean_limit": 0,
+            "shots": [{k: s[k] for k in ("filter", "exposure", "quantity")} for s in DEMO_ORDER["shots"]]}})).json()
+        est = estimate["estimation"]
+        console.print(f"estimate: base {est['base_cost']} h × {est['multipliers']['total']} → "
+                      f"[bold]{est['final_cost']} credits[/bold] (balance {est['user_balance']})")
+        r = await http.post("/api/orders", json=DEMO_ORDER, headers={"Idempotency-Key": f"demo-{uuid.uuid4()}"})
+        if r.status_code != 201:
+            raise DemoFailed(f"POST /api/orders answered {r.status_code}: {r.text}")
+        order = r.json()
+        console.print(f"order #{order['id']} for {order['target_name']} at RA {order['ra_j2000']:.3f} h, "
+                      f"Dec {order['dec_j2000']:+.2f}° (resolved from the catalogue); workflow "
+                      f"[bold]{order['workflow_id']}[/bold]")
+        console.rule("[bold]3. Live: the order as the telescope observes it")
+        await _follow(http, settings, order["id"], timeout)
+        final = (await http.get(f"/api/orders/{order['id']}")).json()
+        ok = await _report(http, settings, final, customer_id)
+        return 0 if ok else 1
+
+
+async def _wait_healthy(http: httpx.AsyncClient, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    last = ""
+    while time.monotonic() < deadline:
+        try:
+            r = await http.get("/health")
+            if r.status_code == 200:
+                checks = r.json()["checks"]
+                console.print("health: " + ", ".join(f"{k} [green]ok[/green]" for k in checks))
+                return
+            last = r.text
+        except httpx.HTTPError as exc:
+            last = str(exc)
+        await asyncio.sleep(0.5)
+    raise DemoFailed(f"the API did not become healthy: {last}")
+
+
+async def _create_customer(settings: Settings) -> tuple[str, int, str]:
+    from api.services.customers import create_customer
+    from core.database import make_engine, make_sessionmaker
+
+    engine = make_engine(settings.database.effective_url(), 2)
+    try:
+        email = f"demo-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}@stellar.example"
+        new = await create_customer(make_sessionmaker(engine), email=email, name="Demo Astronomer")
+    finally:
+        await engine.dispose()
+    console.print(f"customer #{new.customer_id} {email}, API key {new.key_prefix}…")
+    return new.api_key, new.customer_id, email
+
+
+async def _subscribe(http: httpx.AsyncClient) -> None:
+    r = await http.post("/api/subscriptions/subscribe", json={"plan": "nebula", "payment_method_id": "pm_card_visa"})
+    if r.status_code not in (200, 201):
+        raise DemoFailed(f"subscribe answered {r.status_code}: {r.text}")
+    sub = r.json()["subscription"]
+    console.print(f"subscription {sub['plan']} {sub['status']}, period ends {sub['current_period_end']}")
+    # The invoice webhooks arrive signed, about a second later; wait for them, then check that the
+    # allowance was granted exactly once (subscribe path and webhooks share the invoice's key).
+    deadline = time.monotonic() + 20
+    grants: list[dict] = []
+    while time.monotonic() < deadline:
+        tx = (await http.get("/api/credits/transactions")).json()
+        grants = [e for e in tx["items"] if e["kind"] == "grant"]
+        if grants:
+            break
+        await asyncio.sleep(0.3)
+    await asyncio.sleep(2.5)  # let localstripe's webhooks land too
+    tx = (await http.get("/api/credits/transactions")).json()
+    grants = [e for e in tx["items"] if e["kind"] == "grant"]
+    credits = (await http.get("/api/credits")).json()
+    console.print(f"credits granted: {[g['amount'] for g in grants]} "
+                  f"({len(grants)} grant, ref {grants[0]['reference']['type'] + ' ' + grants[0]['reference']['id'] if grants else '-'}); "
+                  f"available {credits['available']}")
+    if len(grants) != 1 or credits["available"] != 60:
+        raise DemoFailed(f"expected exactly one grant of 60 credits, got {grants}")
+
+
+def _status_line(history: list[str]) -> str:
+    return " → ".join(f"[bold]{s}[/bold]" if i == len(history) - 1 else s for i, s in enumerate(history))
+
+
+async def _follow(http: httpx.AsyncClient, settings: Settings, order_id: int, timeout: float) -> None:
+    from stellar_cli.demo_sky import sun_moon_altitude
+
+    history: list[str] = []
+    frames: list[dict] = []
+    progress: dict = {}
+    sim_clock = {"t": None}
+    deadline = time.monotonic() + timeout
+
+    def render() -> Table:
+        outer = Table.grid(padding=(0, 1))
+        outer.add_row(f"status: {_status_line(history) or '…'}")
+        if sim_clock["t"]:
+            t = sim_clock["t"]
+            sun, moon = sun_moon_altitude(settings.site, t)
+            state = "[green]down[/green]" if moon < 0 else "[yellow]up[/yellow]"
+            outer.add_row(f"telescope clock {t:%Y-%m-%d %H:%M} UTC at {settings.site.name}: "
+                          f"sun {sun:+.0f}°, moon {moon:+.0f}° ({state})")
+        per = Table("filter", "done", "accepted", "integration", "mean HFD", box=None)
+        for f in progress.get("per_filter", []):
+            per.add_row(f["filter"], f"{f['done']}/{f['total']}", str(f["accepted"]),
+                        f"{f['integration_seconds'] / 60:.0f} min",
+                        f"{f['mean_hfd']:.2f}" if f.get("mean_hfd") else "-")
+        outer.add_row(per)
+        last = Table("taken (UTC)", "filter", "exp", "HFD px", "moon alt", "kept", box=None, title="latest frames")
+        for fr in frames[-6:]:
+            last.add_row(fr["taken"], fr["filter"], f"{fr['exposure']:.0f}s",
+                         f"{fr['hfd']:.2f}" if fr["hfd"] is not None else "-", f"{fr['moon']:+.0f}°",
+                         "yes" if fr["accepted"] else "[red]rejected[/red]")
+        outer.add_row(last)
+        return outer
+
+    clock_task = asyncio.create_task(_watch_sim_clock(settings, sim_clock))
+    last_id = 0
+    fetched = 0.0
+    try:
+        with Live(render(), console=console, refresh_per_second=4) as live:
+            while time.monotonic() < deadline:
+                try:
+                    async with http.stream("GET", f"/api/orders/{order_id}/events",
+                                           headers={"Last-Event-ID": str(last_id), "Accept": "text/event-stream"},
+                                           timeout=httpx.Timeout(30, read=60)) as resp:
+                        async for event_id, kind, data in _sse(resp):
+                            last_id = event_id or last_id
+                            if kind == "status":
+                                status = data.get("status", "")
+                                if status and (not history or history[-1] != status):
+                                    history.append(status)
+                            elif kind == "progress":
+                                fr = data.get("frame", {})
+                                taken = datetime.fromisoformat(fr["taken_at"]) if fr.get("taken_at") else None
+                                moon = sun_moon_altitude(settings.site, taken)[1] if taken else float("nan")
+                                frames.append({"taken": f"{taken:%m-%d %H:%M}" if taken else "-",
+                                               "filter": fr.get("filter", ""), "exposure": fr.get("exposure", 0),
+                                               "hfd": fr.get("hfd"), "accepted": fr.get("accepted"), "moon": moon})
+                                if taken:
+                                    sim_clock["t"] = taken
+                            if time.monotonic() - fetched > 0.5 or kind == "status":
+                                progress = (await http.get(f"/api/orders/{order_id}")).json()["progress"]
+                                fetched = time.monotonic()
+                            live.update(render())
+                            if history and history[-1] in FINAL:
+                                return
+                except (httpx.ReadTimeout, httpx.RemoteProtocolError):
+                    continue  # resume from Last-Event-ID
+                order = (await http.get(f"/api/orders/{order_id}")).json()
+                if order["status"] in FINAL:
+                    return
+            raise DemoFailed(f"order {order_id} not finished after {timeout:.0f} s (status {history[-1:]})")
+    finally:
+        clock_task.cancel()
+        frames_moon_up = [f for f in frames if f["moon"] >= 0]
+        if frames_moon_up:
+            console.print(f"[red]{len(frames_moon_up)} frames were taken with the moon up[/red]")
+
+
+async def _sse(resp: httpx.Response):
+    """Parse a Server-Sent Events stream into (id, event, data) tuples."""
+    event_id, kind, data = 0, "", []
+    async for line in resp.aiter_lines():
+        if line == "":
+            if data:
+                yield event_id, kind, json.loads("\n".join(data))
+            kind, data = "", []
+        elif line.startswith("id:"):
+            event_id = int(line[3:].strip())
+        elif line.startswith("event:"):
+            kind = line[6:].strip()
+        elif line.startswith("data:"):
+            data.append(line[5:].strip())
+
+
+async def _watch_sim_clock(settings: Settings, clock: dict) -> None:
+    """The telescope's clock, read from the Timestamp of Voyager's ControlData events."""
+    from voyager.events import EventStream
+
+    try:
+        async with EventStream(settings.voyager, names={"ControlData"}) as stream:
+            async for ev in stream:
+                if ev.timestamp:
+                    clock["t"] = datetime.fromtimestamp(ev.timestamp, tz=timezone.utc)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # the display simply lacks the clock line
+        console.print(f"[yellow]telescope clock unavailable: {exc}[/yellow]")
+
+
+async def _report(http: httpx.AsyncClient, settings: Settings, order: dict, customer_id: int) -> bool:
+    from billing.ledger_check import check_invariants
+    from core.database import make_engine
+
+    console.rule(f"[bold]4. Order #{order['id']}: {order['status']}")
+    c = order["credits"]
+    console.print(f"credits: cost {c['cost']}, held {c['held']}, captured [bold]{c['captured']}[/bold], "
+                  f"refunded {c['refunded']}")
+    report = order.get("report") or {}
+    table = Table("filter", "frames", "integration (min)", "mean HFD", title="per-filter report")
+    for row in report.get("filters", report.get("per_filter", [])):
+        table.add_row(str(row.get("filter")), str(row.get("frames")),
+                      f"{row.get('integration_minutes', 0):.1f}",
+                      f"{row['mean_hfd']:.2f}" if row.get("mean_hfd") else "-")
+    console.print(table)
+    console.print(f"JPG previews: {settings.images.jpg_dir.resolve()}")
+    console.print(f"FITS files:   {settings.voyager.sim_fit_dir.resolve()}")
+    if order.get("workflow_url"):
+        console.print(f"Temporal UI:  {order['workflow_url']}")
+    balance = (await http.get("/api/credits")).json()
+    console.print(f"balance now: {balance['available']} available, {balance['held']} held")
+    engine = make_engine(settings.database.effective_url(), 2)
+    try:
+        violations = await check_invariants(engine, customer_id=customer_id)
+    finally:
+        await engine.dispose()
+    console.print("ledger invariants: " + ("[green]hold[/green]" if not violations else f"[red]{violations}[/red]"))
+    return order["status"] == "completed" and not violations
