@@ -47,6 +47,8 @@ class Frame:
     start: float
     end: float
     exposure: float
+    seq: int  # the target's frame number (file names)
+    fit_path: Path
 
 
 @dataclass
@@ -245,6 +247,10 @@ class Scheduler:
                 return shot
         return None
 
+    def _filter_name(self, shot: dict[str, Any]) -> str:
+        index = int(shot[SH["filter_index"]])
+        return self.cfg.filters[index] if 0 <= index < len(self.cfg.filters) else f"F{index}"
+
     def _duration(self, shot: dict[str, Any]) -> float:
         return float(shot[SH["exposure"]]) + self.cfg.shot_overhead
 
@@ -268,7 +274,13 @@ class Scheduler:
         if not self.planner.window_ok(act.night, act.cells, t, t + self._duration(shot)):
             self._end_session(t, wire.SESSION_OK, "Target constraints no longer met")
             return
-        act.frame = Frame(shot[SH["guid"]], t, t + self._duration(shot), float(shot[SH["exposure"]]))
+        seq = int(target.get(FRAMES, 0)) + 1
+        target[FRAMES] = seq
+        exposure = float(shot[SH["exposure"]])
+        name = str(target.get(F["name"]) or "target")
+        folder = Path(self.cfg.fit_dir) / f"{frames.safe_name(name)}_{act.target_guid[:8]}"
+        stem = f"{frames.safe_name(name)}_{frames.safe_name(self._filter_name(shot))}_{exposure:g}s_{seq:03d}"
+        act.frame = Frame(shot[SH["guid"]], t, t + self._duration(shot), exposure, seq, folder / f"{stem}.fit")
         self.emit("Signal", t, False, Code=SIG_SHOT)
         self.emit("ShotRunning", t, True, **self.shot_running(t))
 
@@ -280,7 +292,7 @@ class Scheduler:
         f = act.frame
         elapsed = min(max(t - f.start, 0.0), f.exposure)
         status = 1 if t - f.start < f.exposure else 2
-        return {"File": "", "Expo": f.exposure, "Elapsed": round(elapsed, 1),
+        return {"File": str(f.fit_path), "Expo": f.exposure, "Elapsed": round(elapsed, 1),
                 "ElapsedPerc": round(100.0 * elapsed / f.exposure, 1), "Status": status}
 
     async def _finish_frame(self, t: float) -> None:
@@ -292,8 +304,7 @@ class Scheduler:
         if target is None or shot is None:
             return
         night = act.night
-        seq = int(target.get(FRAMES, 0)) + 1
-        target[FRAMES] = seq
+        seq = frame.seq
         mid = frame.start + frame.exposure / 2
         i = night.index(mid)
         ra, dec = _num(target.get(F["ra_j2000"])), _num(target.get(F["dec_j2000"]))
@@ -301,15 +312,14 @@ class Scheduler:
         moon = float((await asyncio.to_thread(self.sky.moon_alt, night))[i])
         rng = frames.seeded_rng(self.planner.seed, act.target_guid, seq)
         filter_index = int(shot[SH["filter_index"]])
-        filter_name = self.cfg.filters[filter_index] if 0 <= filter_index < len(self.cfg.filters) else f"F{filter_index}"
+        filter_name = self._filter_name(shot)
         binning = int(shot[SH["bin"]] or 1)
         quality = frames.frame_quality(self.seeing.fwhm(night.date, mid, rng), alt, moon, frame.exposure,
                                        filter_name, binning, self.cfg.pixel_scale, rng)
         name = str(target.get(F["name"]) or "target")
-        folder = Path(self.cfg.fit_dir) / f"{frames.safe_name(name)}_{act.target_guid[:8]}"
-        stem = f"{frames.safe_name(name)}_{frames.safe_name(filter_name)}_{frame.exposure:g}s_{seq:03d}"
+        folder = frame.fit_path.parent
         spec = frames.FrameSpec(act.target_guid, name, ra, dec, filter_name, frame.exposure, binning, quality,
-                                frame.start, folder / f"{stem}.fit", folder / f"{stem}.jpg", seq)
+                                frame.start, frame.fit_path, frame.fit_path.with_suffix(".jpg"), seq)
         w, h = max(self.cfg.frame_width // binning, 16), max(self.cfg.frame_height // binning, 16)
         jpg = await asyncio.to_thread(frames.render, spec, w, h, self.cfg.pixel_scale, self.cfg.jpg_quality)
         limit = _num(target.get(F["hfd_mean_limit"]))

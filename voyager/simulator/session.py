@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 VERSION_TEXT = "Release 2.3.14 - Built 2024-11-20 (Stellar simulator)"
 _ids = itertools.count(1)
+MAX_QUEUE = 20000
 
 
 class ClientSession:
@@ -59,9 +60,17 @@ class ClientSession:
         return round(self.sim.clock.now() if t is None else t, random.randint(1, 5))
 
     def send(self, msg: dict[str, Any]) -> None:
-        """Queue one message (never blocks); dropped once the session is closing."""
-        if not self.closed.is_set():
-            self._out.put_nowait(protocol.encode_message(msg))
+        """Queue one message (never blocks); dropped once the session is closing.
+
+        A client that stops reading while events keep coming is cut off past ``MAX_QUEUE`` lines.
+        """
+        if self.closed.is_set():
+            return
+        if self._out.qsize() >= MAX_QUEUE:
+            log.warning("voyager_sim.slow_client_dropped", client=self.name, queued=self._out.qsize())
+            self.abort()
+            return
+        self._out.put_nowait(protocol.encode_message(msg))
 
     def event(self, name: str, t: float | None = None, **fields: Any) -> None:
         self.send(protocol.make_event(name, self.cfg.host_name, self.cfg.inst, timestamp=self.timestamp(t), **fields))
@@ -83,7 +92,8 @@ class ClientSession:
         keepalive = asyncio.create_task(self._keepalive_loop())
         reader_task = asyncio.create_task(self._read_loop())
         self._tasks |= {writer_task, keepalive, reader_task}
-        ts = self.timestamp()
+        # Sub-millisecond jitter: even on a paused clock no two connections share a SessionKey.
+        ts = self.timestamp(self.sim.clock.now() + random.random() * 1e-3)
         self.session_key = json.dumps(ts)  # the exact text of the Version Timestamp
         self.send({"Event": protocol.E_VERSION, "Timestamp": ts, "Host": self.cfg.host_name, "Inst": self.cfg.inst,
                    "VOYVersion": VERSION_TEXT, "VOYSubver": "", "MsgVersion": 1})
