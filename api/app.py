@@ -24,6 +24,7 @@ from api.routes import credit_packs, payments, stripe_webhook, subscriptions
 from api.security import RateLimiter
 from billing.ledger import Ledger
 from core.database import make_engine, make_sessionmaker
+from core.logging import configure_logging
 from core.settings import Settings, get_settings
 
 log = structlog.get_logger(__name__)
@@ -59,13 +60,17 @@ def create_app(
     sessionmaker: async_sessionmaker[AsyncSession] | None = None,
     temporal_client: Client | None = None,
 ) -> FastAPI:
-    """Build the API. Anything not injected is opened in the lifespan from ``settings``.
+    """Build the API. Anything not injected is opened in the lifespan from ``settings``
+    (default: ``get_settings()``, and then logging is configured too).
 
     ``engine``/``sessionmaker``: reuse the caller's database pool (tests); an injected engine is not
     disposed at shutdown. ``temporal_client``: reuse a connected client (tests); otherwise one is
     connected at start-up, or lazily on first use if Temporal is down then.
     """
-    settings = settings or get_settings()
+    if settings is None:
+        # The production path (``uvicorn --factory``): configure logging like every other process.
+        settings = get_settings()
+        configure_logging(settings.log_level, settings.log_json)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

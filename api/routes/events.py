@@ -34,6 +34,7 @@ async def get_events(
 ) -> StreamingResponse:
     await order_views.get_order(session, order_id, me)
     await session.close()  # the stream uses short sessions of its own; do not hold this one open
+    await res.events.ensure_listening()  # fail here (503) rather than inside an open stream
     start = max(last_event_id or 0, after or 0)
     return StreamingResponse(
         order_events(res, order_id, start),
