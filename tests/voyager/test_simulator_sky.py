@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-import warnings
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -14,7 +13,6 @@ from astropy.time import Time
 
 from tests.voyager.test_simulator_night import OHP, add_target_with_shots, history
 
-warnings.filterwarnings("ignore", module="erfa")
 
 
 def night_minutes(evening: datetime) -> tuple[np.ndarray, AltAz, np.ndarray]:
@@ -110,6 +108,7 @@ async def test_the_highest_priority_observable_target_goes_first(night_sim, raw_
     assert [s["refguidtarget"] for _, s, _ in await history(c)] == [first, normal, low]
 
 
+@pytest.mark.filterwarnings("ignore:ERFA function:erfa.ErfaWarning", "ignore:Tried to get polar motions")
 def test_the_ephemeris_never_touches_the_network(monkeypatch):
     from astropy.utils.data import conf as data_conf
 

@@ -24,6 +24,13 @@ iers.conf.auto_max_age = None
 import astropy.units as u  # noqa: E402
 from astropy.coordinates import AltAz, EarthLocation, SkyCoord, get_body, get_sun  # noqa: E402
 from astropy.time import Time  # noqa: E402
+from erfa import ErfaWarning  # noqa: E402
+
+# Dates past the bundled tables (a fast clock gets there) only extrapolate UT1 and polar motion:
+# harmless at the simulator's precision, so these two warnings are silenced process-wide. Filters
+# are installed once here rather than with catch_warnings, which is not thread-safe.
+warnings.filterwarnings("ignore", category=ErfaWarning, message=".*dubious year.*")
+warnings.filterwarnings("ignore", message=".*(polar motions|IERS).*")
 
 DAY = 86400.0
 #: Astronomical twilight: the sun is this far below the horizon (degrees).
@@ -111,11 +118,10 @@ class Sky:
     def _compute(self, start: float) -> Night:
         n = int(round(DAY / self.step)) + 1
         times = start + np.arange(n) * self.step
-        with _quiet():
-            t = Time(times, format="unix", scale="utc")
-            frame = AltAz(obstime=t, location=self.location)
-            sun = get_sun(t).transform_to(frame).alt.deg
-            lst = t.sidereal_time("apparent", longitude=self.location.lon).hour
+        t = Time(times, format="unix", scale="utc")
+        frame = AltAz(obstime=t, location=self.location)
+        sun = get_sun(t).transform_to(frame).alt.deg
+        lst = t.sidereal_time("apparent", longitude=self.location.lon).hour
         dark = np.nonzero(sun < ASTRO_TWILIGHT)[0]
         dusk = float(times[dark[0]]) if len(dark) else None
         dawn = float(times[dark[-1]]) if len(dark) else None
@@ -127,9 +133,8 @@ class Sky:
         """Topocentric moon altitude (degrees) at each sample of ``night`` (computed once)."""
         with self._lock:
             if night.moon_alt is None:
-                with _quiet():
-                    t = night.frame.obstime
-                    night.moon_alt = get_body("moon", t, self.location).transform_to(night.frame).alt.deg
+                t = night.frame.obstime
+                night.moon_alt = get_body("moon", t, self.location).transform_to(night.frame).alt.deg
             return night.moon_alt
 
     def target_alt(self, night: Night, ra_hours: float, dec_deg: float) -> np.ndarray:
@@ -143,11 +148,10 @@ class Sky:
             missing = sorted({c for c in coords if c not in night.targets})
             if not missing:
                 return
-            with _quiet():
-                ra = np.array([c[0] for c in missing]) * 15.0
-                dec = np.array([c[1] for c in missing])
-                sky = SkyCoord(ra=ra * u.deg, dec=dec * u.deg, frame="icrs")
-                alt = sky[:, None].transform_to(night.frame[None, :]).alt.deg
+            ra = np.array([c[0] for c in missing]) * 15.0
+            dec = np.array([c[1] for c in missing])
+            sky = SkyCoord(ra=ra * u.deg, dec=dec * u.deg, frame="icrs")
+            alt = sky[:, None].transform_to(night.frame[None, :]).alt.deg
             for i, c in enumerate(missing):
                 night.targets[c] = np.asarray(alt[i])
 
@@ -159,12 +163,3 @@ class Sky:
 def airmass(alt_deg: float) -> float:
     """Plane-parallel airmass, clamped for low altitudes."""
     return 1.0 / math.sin(math.radians(max(alt_deg, 5.0)))
-
-
-class _quiet(warnings.catch_warnings):
-    """Silence ERFA "dubious year" and IERS extrapolation warnings for dates past the bundled tables."""
-
-    def __enter__(self):
-        out = super().__enter__()
-        warnings.simplefilter("ignore")
-        return out
