@@ -49,7 +49,11 @@ def voyager_sim(
 
     async def main() -> None:
         sim = VoyagerSimulator(cfg)
-        await sim.start()
+        try:
+            await sim.start()
+        except (OSError, ValueError) as exc:  # port in use, unreadable state file
+            typer.echo(f"stellar voyager-sim: {exc}", err=True)
+            raise typer.Exit(1) from None
         typer.echo(f"Voyager simulator on {cfg.host}:{sim.port} (speed {cfg.speed:g}x, "
                    f"auth {'on' if cfg.auth_enabled else 'off'}, clock {sim.clock.now_dt():%Y-%m-%d %H:%M} UTC); Ctrl-C stops")
         stop = asyncio.Event()

@@ -64,9 +64,12 @@ class Store:
         """Read the state file if it exists; returns True when a state was loaded."""
         if not self.path or not self.path.exists():
             return False
-        data = json.loads(self.path.read_text(encoding="utf-8"))
-        if data.get("version") != STATE_VERSION:
-            raise ValueError(f"{self.path}: unsupported state version {data.get('version')!r}")
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{self.path}: not a simulator state file ({exc}); move it away to start afresh") from None
+        if not isinstance(data, dict) or data.get("version") != STATE_VERSION:
+            raise ValueError(f"{self.path}: unsupported simulator state (expected version {STATE_VERSION})")
         known = {p["name"] for p in data.get("profiles", [])}
         self.profiles = data.get("profiles", []) + [p for p in self.profiles if p["name"] not in known]
         for name in ("sets", "targets", "shots", "runs", "sessions", "shots_done"):
