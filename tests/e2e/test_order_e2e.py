@@ -28,6 +28,7 @@ from tests.workflows.support import (
 )
 from core.temporal import SA_ORDER_STATUS
 from voyager import wire
+from worker import monitor_workflow_id
 from workflows.starter import abort_order
 
 pytestmark = pytest.mark.timeout(240)
@@ -71,6 +72,8 @@ async def test_one_night_order_is_observed_ingested_settled_and_reported(tempora
     view: OrderStatusView = await handle.query("status", StatusQuery(), result_type=OrderStatusView)
     assert view.target_guid == row.target_guid and view.set_guid == row.set_guid and len(view.sessions) >= 1
     await save_history(handle, "order_completed_one_night")
+    await save_history(stack.client.get_workflow_handle(monitor_workflow_id(stack.settings.orders.telescope)),
+                       "observatory_monitor_running")
 
 
 async def test_history_does_not_grow_with_frames_or_nights(temporal_env, order_stack, engine):

@@ -1,0 +1,60 @@
+"""Replay every stored workflow history with today's workflow code (CI runs this).
+
+Histories in ``tests/replay/histories/`` were recorded from real runs (``STELLAR_RECORD_HISTORIES=1
+pytest tests/workflows tests/e2e``). A change to a workflow's command sequence that is not behind
+``workflow.patched(...)`` makes its replay raise a non-determinism error and fails this test — the
+guard against breaking orders that are running in production while a new worker is deployed.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from temporalio import workflow
+from temporalio.client import WorkflowHistory
+from temporalio.worker import Replayer
+from temporalio.workflow import NondeterminismError
+
+from core.temporal import DATA_CONVERTER
+from models.orders import OrderWorkflowInput
+from workflows.observatory_monitor import ObservatoryMonitorWorkflow
+from workflows.order import OrderWorkflow
+
+HISTORIES = sorted((Path(__file__).resolve().parent / "histories").glob("*.json"))
+
+
+def _load(path: Path) -> WorkflowHistory:
+    return WorkflowHistory.from_json(path.stem, json.loads(path.read_text()))
+
+
+def test_histories_cover_every_path():
+    names = {p.stem for p in HISTORIES}
+    assert {"order_completed_one_night", "order_completed_three_nights", "order_expired_waiting",
+            "order_aborted_waiting", "order_aborted_mid_session", "order_submit_retried",
+            "order_clouds_then_clear", "observatory_monitor_running"} <= names
+
+
+@pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
+async def test_stored_history_replays_deterministically(path: Path):
+    replayer = Replayer(workflows=[OrderWorkflow, ObservatoryMonitorWorkflow], data_converter=DATA_CONVERTER)
+    result = await replayer.replay_workflow(_load(path), raise_on_replay_failure=False)
+    assert result.replay_failure is None, f"{path.name}: {result.replay_failure}"
+
+
+@workflow.defn(name="OrderWorkflow", sandboxed=False)
+class _ReorderedOrderWorkflow:
+    """A deliberately incompatible change: sleeps before its first activity."""
+
+    @workflow.run
+    async def run(self, inp: OrderWorkflowInput) -> None:
+        await workflow.sleep(timedelta(seconds=1))
+
+
+async def test_an_incompatible_change_fails_the_replay():
+    replayer = Replayer(workflows=[_ReorderedOrderWorkflow], data_converter=DATA_CONVERTER)
+    history = next(p for p in HISTORIES if p.stem.startswith("order_"))
+    result = await replayer.replay_workflow(_load(history), raise_on_replay_failure=False)
+    assert isinstance(result.replay_failure, NondeterminismError)
