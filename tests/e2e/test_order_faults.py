@@ -216,3 +216,29 @@ async def test_abort_while_submit_is_retrying_refunds_and_leaves_nothing_to_obse
     kinds = sorted(e.kind for e in await ledger_entries(engine, order_id))
     assert kinds == ["hold", "release"]
     assert row.aborted_by == "support:bob"
+
+
+async def test_one_night_order_clouded_out_ends_partial_and_refunds_under_half(temporal_env, order_stack, engine):
+    stack = await order_stack(temporal_env, sim={"speed": 200.0})
+    customer = await create_customer(engine, credits=20)
+    # repeat 1: a one-night order (IsRepeat false); Voyager does not come back after the clouds.
+    order_id = await create_order(engine, customer, [{"filter": "Ha", "exposure": 120.0, "quantity": 16}])
+    handle = await stack.start(order_id, customer)
+
+    async def two_frames() -> bool:
+        return len(await frames_of(engine, order_id)) >= 2
+
+    await wait_for(two_frames, 90, "two frames")
+    stack.sim.cloud_out()
+    result = await asyncio.wait_for(stack.result(handle), 90)
+
+    frames = await _assert_frames_once(stack, engine, order_id)
+    accepted = sum(f.accepted for f in frames)
+    assert 2 <= accepted < 8
+    assert result.status == OrderStatus.PARTIAL and "clouds" in result.reason.lower()
+    # A Voyager abort delivering under 50 % of the integration is refunded in full (settlement policy).
+    assert (result.credits_captured, result.credits_refunded) == (0, result.credits_held)
+    row = await order_row(engine, order_id)
+    assert stack.sim.store.targets[row.target_guid][wire.TARGET_FIELDS["status"]] == 1
+    assert row.report["frames_accepted"] == accepted
+    await _assert_settled_once(engine, order_id)

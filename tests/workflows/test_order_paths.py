@@ -1,0 +1,74 @@
+"""Short paths of OrderWorkflow on the time-skipping server: plan violation, Voyager refusal,
+the default lifetime, and the options/search-attribute contract."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from core import temporal as core_temporal
+from models.orders import OrderStatus, OrderStatusView, StatusQuery
+from tests.workflows.support import DAYTIME, create_customer, create_order, events_of, ledger_entries, order_row, status_sequence
+from voyager import wire
+from workflows import _options as opt
+
+pytestmark = pytest.mark.timeout(120)
+L5 = [{"filter": "L", "exposure": 60.0, "quantity": 5}]
+
+
+async def test_plan_violation_rejects_before_any_hold(time_skipping_env, order_stack, engine):
+    stack = await order_stack(time_skipping_env, sim={"speed": 0.0, "start_time": DAYTIME}, start_monitor=False)
+    customer = await create_customer(engine, credits=50)
+    order_id = await create_order(engine, customer, L5, plan="stardust", priority=3)
+    result = await stack.result(await stack.start(order_id, customer, plan="stardust"))
+
+    assert result.status == OrderStatus.REJECTED
+    assert "priority 3 needs Quasar" in result.reason
+    assert await ledger_entries(engine, order_id) == [] and stack.sim.store.targets == {}
+
+
+async def test_voyager_refusal_fails_the_order_and_releases_the_hold(time_skipping_env, order_stack, engine):
+    stack = await order_stack(time_skipping_env, sim={"speed": 0.0, "start_time": DAYTIME}, start_monitor=False)
+    stack.sim.faults.error_methods.add(wire.M_ADD_TARGET)  # ActionResultInt 5, ret "ERROR : Simulated fault"
+    customer = await create_customer(engine, credits=10)
+    order_id = await create_order(engine, customer, L5)
+    result = await stack.result(await stack.start(order_id, customer))
+
+    assert result.status == OrderStatus.FAILED
+    assert "Voyager refused the target" in result.reason and "Simulated fault" in result.reason
+    assert (result.credits_held, result.credits_captured, result.credits_refunded) == (1, 0, 1)
+    assert sorted(e.kind for e in await ledger_entries(engine, order_id)) == ["hold", "release"]
+    assert stack.sim.store.targets == {}
+    row = await order_row(engine, order_id)
+    assert row.status == "failed" and row.status_reason == result.reason
+    assert status_sequence(await events_of(engine, order_id)) == ["held", "settling", "failed"]
+
+
+async def test_default_lifetime_expires_an_order_without_a_date_window(time_skipping_env, order_stack, engine):
+    stack = await order_stack(time_skipping_env, sim={"speed": 0.0, "start_time": DAYTIME}, start_monitor=False)
+    customer = await create_customer(engine, credits=10)
+    order_id = await create_order(engine, customer, L5)
+    handle = await stack.start(order_id, customer)
+    result = await stack.result(handle)
+
+    assert result.status == OrderStatus.EXPIRED and result.credits_refunded == 1
+    view = await handle.query("status", StatusQuery(), result_type=OrderStatusView)
+    started = (await handle.describe()).start_time
+    assert view.deadline - started == timedelta(days=stack.settings.billing.order_default_lifetime_days)
+    closed = (await handle.describe()).close_time
+    assert closed >= view.deadline  # it waited the whole lifetime (skipped by the test server)
+
+
+def test_workflow_search_attribute_keys_match_the_registered_ones():
+    assert [k.name for k in (opt.SA_CUSTOMER_ID, opt.SA_ORDER_STATUS, opt.SA_TARGET_NAME, opt.SA_PLAN)] == \
+        [k.name for k in core_temporal.SEARCH_ATTRIBUTES]
+
+
+@pytest.mark.parametrize("name", ["DB_SHORT", "LEDGER", "VOYAGER_SUBMIT", "VOYAGER_CONTROL", "WATCH_SESSION", "SWEEP", "MONITOR_WATCH"])
+def test_every_activity_option_bounds_time_and_attempts(name):
+    options = getattr(opt, name)
+    assert options["start_to_close_timeout"] > timedelta(0)
+    assert options["retry_policy"].maximum_attempts > 0
+    if options["start_to_close_timeout"] > timedelta(minutes=1):
+        assert options["heartbeat_timeout"] < options["start_to_close_timeout"]
