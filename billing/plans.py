@@ -13,7 +13,7 @@ Rules the gate applies (``gate``):
 * HFD: ``none`` (Stardust: any limit refused, 0 sent), ``standard`` (Nebula: 4.0 px sent, not
   charged; a tighter limit is refused), ``custom`` (Quasar: 1.5–4.0 px; a limit below 4.0 is a
   custom guarantee, charged ×1.5; none or 4.0 = the free standard 4.0). Seed: "Ajustable (< 4.0px)".
-* repeat ≥ 1; > 1 needs a plan with ``repeat`` (Voyager ``IsRepeat`` true, ``Repeat`` = runs).
+* repeat ≥ 1; > 1 needs a plan with ``repeat`` (``Repeat`` = runs of the shot list, one per night; ``IsRepeat`` follows the plan: multi-night).
 * altitude min 0–90° (mask B, always on); hour-angle start/end −12…12 h, start < end (mask D/E),
   only on plans with ``ha_window`` (seed masks: Stardust "B", Nebula "BK", Quasar all); date window
   end after start (``C_DateStart``/``C_DateEnd`` epoch s, no mask letter in the protocol).
@@ -193,7 +193,10 @@ def gate(plan: Plan | str | None, order: OrderConstraintsRequest) -> VoyagerTarg
     return VoyagerTargetConstraints(
         plan=p.id,
         priority=prio,
-        is_repeat=order.repeat > 1,
+        # Seed mapping tables: Stardust one-shot (IsRepeat false: one night, what is left is
+        # refunded); Nebula/Quasar multi-night (IsRepeat true: Voyager comes back on later nights
+        # until the shots are done). ``Repeat`` = runs of the shot list, one per night.
+        is_repeat=p.repeat,
         repeat=order.repeat,
         c_mask=mask,
         alt_min=float(order.c_alt_min),

@@ -56,12 +56,19 @@ def test_nebula_with_dark_sky_maps_to_bk_mask_and_the_standard_hfd():
     assert gate("nebula", Req(priority=2)).to_wire()["C_Mask"] == "B"
 
 
+def test_multi_night_plans_send_is_repeat_even_for_one_run():
+    """Seed mapping: Nebula and Quasar "IsRepeat": true (multi-nuits), Stardust false (one-shot)."""
+    assert gate("nebula", Req(priority=2)).to_wire()["IsRepeat"] is True
+    assert gate("quasar", Req(priority=4)).to_wire()["IsRepeat"] is True
+    assert gate("stardust", Req(priority=0)).to_wire()["IsRepeat"] is False
+
+
 def test_quasar_maps_priority_first_moon_always_custom_hfd_and_windows():
     start = datetime(2026, 1, 10, 20, 0, tzinfo=timezone.utc)
     c = gate("quasar", Req(priority=4, c_moon_down=False, c_hfd_mean_limit=2.5, c_alt_min=40, c_ha_start=-2.5,
                            c_ha_end=3, date_start=start, date_end=start + timedelta(days=30)))
     assert c.to_wire() == {
-        "Priority": 4, "C_MoonDown": True, "C_HFDMeanLimit": 2.5, "IsRepeat": False, "Repeat": 1,
+        "Priority": 4, "C_MoonDown": True, "C_HFDMeanLimit": 2.5, "IsRepeat": True, "Repeat": 1,
         "C_Mask": "BDEK", "C_AltMin": 40.0, "C_HAStart": -2.5, "C_HAEnd": 3.0,
         "C_DateStart": int(start.timestamp()), "C_DateEnd": int(start.timestamp()) + 30 * 86400,
     }
