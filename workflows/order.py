@@ -36,7 +36,6 @@ with workflow.unsafe.imports_passed_through():
     from activities.voyager_ops import VoyagerActivities
     from models.billing import SettlementOutcome
     from models.orders import (
-        FINAL_STATUSES,
         NO_ABORT_STATUSES,
         AbortRecord,
         AbortRequest,
@@ -462,4 +461,4 @@ class OrderWorkflow:
         )
 
 
-__all__ = ["OrderWorkflow", "FINAL_STATUSES", "set_guid_for"]
+__all__ = ["OrderWorkflow", "set_guid_for"]
