@@ -57,6 +57,8 @@ class IngestActivities:
     async def watch_session(self, req: WatchSessionRequest) -> WatchSessionResult:
         """Ingest the session's frames every ``orders.watch_poll_interval`` seconds until Voyager
         lists it as finished (``result`` 1 OK, 2 aborted, 3 error), then once more, and return.
+        A session its run does not list (``MAX_MISSES`` polls, one with ``sweep_only``) ends as an
+        error after its frames are ingested.
 
         A dropped Voyager link or a timeout is waited out (the pool reconnects) while heartbeating;
         the activity only ends by the session ending, by cancellation, or by a worker death (then
@@ -77,7 +79,7 @@ class IngestActivities:
                                                   exit_text=info.exit_text, frames_ingested=frames, progress=progress)
                     if info is None:
                         misses += 1
-                        if misses >= MAX_MISSES:
+                        if misses >= (1 if req.sweep_only else MAX_MISSES):
                             progress = await self.progress(req.order_id)
                             return WatchSessionResult(session_guid=req.session_guid, ended=True,
                                                       result=wire.SESSION_ERROR,
@@ -112,7 +114,13 @@ class IngestActivities:
     # ------------------------------------------------------------------ ingest
 
     async def _session(self, run_guid: str, session_guid: str) -> SessionInfo | None:
-        return next((s for s in await self.rt.get_sessions_by_run(run_guid) if s.guid == session_guid), None)
+        """The session as its run lists it; None when the run or the session is unknown."""
+        try:
+            sessions = await self.rt.get_sessions_by_run(run_guid)
+        except (VoyagerActionFailed, VoyagerRejected) as exc:
+            log.warning("session.run_unknown", run_guid=run_guid, error=str(exc))
+            return None
+        return next((s for s in sessions if s.guid == session_guid), None)
 
     async def progress(self, order_id: int) -> OrderProgress:
         async with self.sessionmaker() as session:

@@ -40,6 +40,9 @@ from voyager.types import RunInfo, SessionInfo
 log = structlog.get_logger(__name__)
 #: Dashboard events after which a poll is worth doing at once (a session or frame changed).
 WAKE_EVENTS = frozenset({"Signal", "NewFITReady", "ShutDown"})
+#: Real seconds between two polls at least, however many events wake the monitor (an accelerated
+#: simulator emits several per second).
+MIN_POLL_GAP = 0.2
 
 
 class MonitorActivities:
@@ -75,6 +78,7 @@ class MonitorActivities:
                         tally.signals_sent += sent
                     except VoyagerError as exc:
                         log.warning("monitor.poll_failed", telescope=req.telescope, error=str(exc))
+                    await asyncio.sleep(min(MIN_POLL_GAP, cfg.monitor_poll_interval))
                     wake.clear()
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(wake.wait(), min(cfg.monitor_poll_interval, max(0.0, until - loop.time())))

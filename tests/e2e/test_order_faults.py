@@ -221,9 +221,9 @@ async def test_abort_while_submit_is_retrying_refunds_and_leaves_nothing_to_obse
 async def test_one_night_order_clouded_out_ends_partial_and_refunds_under_half(temporal_env, order_stack, engine):
     stack = await order_stack(temporal_env, sim={"speed": 200.0})
     customer = await create_customer(engine, credits=20)
-    # repeat 1: a one-night order (IsRepeat false); Voyager does not come back after the clouds.
-    order_id = await create_order(engine, customer, [{"filter": "Ha", "exposure": 120.0, "quantity": 16}])
-    handle = await stack.start(order_id, customer)
+    # Stardust is one-shot (IsRepeat false): Voyager does not come back after the clouds.
+    order_id = await create_order(engine, customer, [{"filter": "Ha", "exposure": 120.0, "quantity": 16}], plan="stardust")
+    handle = await stack.start(order_id, customer, plan="stardust")
 
     async def two_frames() -> bool:
         return len(await frames_of(engine, order_id)) >= 2
