@@ -76,7 +76,7 @@ async def test_one_night_order_is_observed_ingested_settled_and_reported(tempora
                        "observatory_monitor_running")
 
 
-async def test_history_does_not_grow_with_frames_or_nights(temporal_env, order_stack, engine):
+async def test_history_does_not_grow_with_frames_or_nights(temporal_env, order_stack, engine, capsys):
     stack = await order_stack(temporal_env, sim={"speed": 1200.0})
     customer = await create_customer(engine, credits=40)
     orders = {
@@ -96,7 +96,8 @@ async def test_history_does_not_grow_with_frames_or_nights(temporal_env, order_s
             if label.startswith("3"):
                 await save_history(handle, "order_completed_three_nights")
 
-    print(f"\nhistory events per order: {counts} (sessions: {sessions})")
+    with capsys.disabled():
+        print(f"\nhistory events per order: {counts} (sessions: {sessions})")
     # Nothing per frame or per poll: 30 more frames change the count by at most the few events by
     # which signal timing varies (whether the monitor saw the session running before it ended).
     assert abs(counts["1 night, 40 frames"] - counts["1 night, 10 frames"]) <= 10
@@ -105,7 +106,8 @@ async def test_history_does_not_grow_with_frames_or_nights(temporal_env, order_s
     # Each further night costs a constant handful of events (two signals, one watch activity, two
     # status changes), however long it is.
     per_night = (counts["3 nights, 10 frames a night"] - counts["1 night, 10 frames"]) / (nights - 1)
-    print(f"history events per extra night: {per_night:g}")
+    with capsys.disabled():
+        print(f"history events per extra night: {per_night:g}")
     assert per_night <= 25
 
 

@@ -132,6 +132,7 @@ async def test_voyager_connection_dropped_mid_session_is_waited_out(temporal_env
     assert result.status == OrderStatus.COMPLETED, result.reason
     frames = await _assert_frames_once(stack, engine, order_id)
     assert sum(f.accepted for f in frames) == 16
+    assert await _attempts(handle, "ingest.watch_session") == [1]  # the same attempt waited the drops out
     await _assert_settled_once(engine, order_id)
 
 

@@ -12,6 +12,7 @@ from models.orders import OrderStatus, OrderStatusView, StatusQuery
 from tests.workflows.support import DAYTIME, create_customer, create_order, events_of, ledger_entries, order_row, status_sequence
 from voyager import wire
 from workflows import _options as opt
+from workflows.starter import OrderWorkflowNotFound, abort_order, query_order_status
 
 pytestmark = pytest.mark.timeout(120)
 L5 = [{"filter": "L", "exposure": 60.0, "quantity": 5}]
@@ -72,3 +73,10 @@ def test_every_activity_option_bounds_time_and_attempts(name):
     assert options["retry_policy"].maximum_attempts > 0
     if options["start_to_close_timeout"] > timedelta(minutes=1):
         assert options["heartbeat_timeout"] < options["start_to_close_timeout"]
+
+
+async def test_control_of_an_unknown_order_says_not_found(time_skipping_env):
+    with pytest.raises(OrderWorkflowNotFound):
+        await abort_order(time_skipping_env.client, 987654321, "no such order", "customer:1")
+    with pytest.raises(OrderWorkflowNotFound):
+        await query_order_status(time_skipping_env.client, 987654321)

@@ -25,7 +25,7 @@ from tests.workflows.support import (
     status_sequence,
 )
 from voyager import wire
-from workflows.starter import AbortRefused, abort_order
+from workflows.starter import AbortRefused, abort_order, query_order_status
 
 pytestmark = pytest.mark.timeout(120)
 L10 = [{"filter": "L", "exposure": 60.0, "quantity": 10}]
@@ -52,7 +52,7 @@ async def test_insufficient_credits_rejects_with_the_shortfall_and_sends_nothing
 
 
 async def test_deadline_expires_a_waiting_order_disables_its_target_and_refunds_everything(
-        time_skipping_env, order_stack, engine):
+        time_skipping_env, order_stack, engine, capsys):
     stack = await order_stack(time_skipping_env, sim={"speed": 0.0, "start_time": DAYTIME}, start_monitor=False)
     customer = await create_customer(engine, credits=10)
     # The test server's clock runs ahead of the wall clock once earlier tests skipped time.
@@ -71,9 +71,11 @@ async def test_deadline_expires_a_waiting_order_disables_its_target_and_refunds_
     kinds = sorted(e.kind for e in await ledger_entries(engine, order_id))
     assert kinds == ["hold", "release"]
     assert status_sequence(await events_of(engine, order_id)) == ["held", "submitted", "settling", "expired"]
-    view: OrderStatusView = await handle.query("status", StatusQuery(), result_type=OrderStatusView)
+    view = await query_order_status(stack.client, order_id)
     assert view.phase == "done" and view.target_guid == row.target_guid and len(view.shot_guids) == 1
-    print(f"history events, order expired after a 3-day wait: {await history_events(handle)}")
+    assert (view.status, view.credits_refunded) == (OrderStatus.EXPIRED, 1)
+    with capsys.disabled():
+        print(f"\nhistory events, order expired after a 3-day wait: {await history_events(handle)}")
     await save_history(handle, "order_expired_waiting")
 
 
