@@ -8,12 +8,14 @@ four times the frames (a longer night), and of a 3-night order of the same shots
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from models.orders import OrderStatus, OrderStatusView, StatusQuery
 from tests.workflows.support import (
+    DAYTIME,
     create_customer,
     create_order,
     day_skipper,
@@ -141,3 +143,40 @@ async def test_abort_mid_session_stops_voyager_ingests_taken_frames_and_bills_th
     assert wire.SESSION_ABORTED in results
     assert sorted(e.kind for e in await ledger_entries(engine, order_id)).count("hold") == 1
     await save_history(handle, "order_aborted_mid_session")
+
+
+async def test_waiting_orders_add_no_load_on_voyager(temporal_env, order_stack, engine, capsys):
+    """One monitor polls for every order: Voyager's command rate does not grow with waiting orders."""
+    stack = await order_stack(temporal_env, sim={"speed": 0.0, "start_time": DAYTIME})
+    received: Counter[str] = Counter()
+    run = stack.sim.commands.run
+
+    async def counting_run(session, method, req_id, params):  # test-side tap on the simulator's dispatch
+        received[method] += 1
+        return await run(session, method, req_id, params)
+
+    stack.sim.commands.run = counting_run
+    customer = await create_customer(engine, credits=50)
+
+    async def rate_while_waiting(orders: int) -> Counter[str]:
+        for _ in range(orders):
+            order_id = await create_order(engine, customer, SHOTS)
+            await stack.start(order_id, customer)
+
+        async def all_waiting() -> bool:
+            rows = [await order_row(engine, int(w.split("-")[1])) for w in stack.workflow_ids]
+            return all(r.status == "submitted" for r in rows)
+
+        await wait_for(all_waiting, 60, "orders submitted and waiting")
+        received.clear()
+        await asyncio.sleep(4.0)
+        return Counter(received)
+
+    one = await rate_while_waiting(1)
+    nine = await rate_while_waiting(8)  # now nine orders wait
+
+    polls = {wire.M_GET_RUN_LIST, wire.M_GET_SESSIONS_BY_RUN, "RemoteGetStatus"}
+    with capsys.disabled():
+        print("\nVoyager commands in 4 s of waiting, 1 vs 9 orders:", dict(one), dict(nine))
+    assert set(nine) <= polls, nine  # no per-order command while waiting (no shots-done, no target reads)
+    assert sum(nine.values()) <= sum(one.values()) * 1.5 + 3, (one, nine)
