@@ -251,9 +251,12 @@ async def _follow(http: httpx.AsyncClient, settings: Settings, order_id: int, ti
             raise DemoFailed(f"order {order_id} not finished after {timeout:.0f} s (status {history[-1:]})")
     finally:
         clock_task.cancel()
-        frames_moon_up = [f for f in frames if f["moon"] >= 0]
-        if frames_moon_up:
-            console.print(f"[red]{len(frames_moon_up)} frames were taken with the moon up[/red]")
+        moon_up = [f for f in frames if not f["moon"] < 0]
+        if frames and not moon_up:
+            console.print(f"moon-down held: all {len(frames)} frames taken with the moon below the horizon "
+                          f"(highest {max(f['moon'] for f in frames):+.0f}°)")
+        elif moon_up:
+            console.print(f"[red]moon-down violated: {len(moon_up)} of {len(frames)} frames with the moon up[/red]")
 
 
 async def _sse(resp: httpx.Response):
