@@ -1,0 +1,493 @@
+"""Shared setup of the system benchmarks (orders_e2e, history, api_latency, worker_memory).
+
+Per run (:func:`open_stack`): one embedded PostgreSQL (migrated, temporary directory, free port)
+unless a URL is given, and one Temporal dev server (``WorkflowEnvironment.start_local`` with
+Stellar's search attributes and data converter) unless an environment is given (the tests pass
+theirs). Per bench (:meth:`BenchStack.deployment`): the Voyager simulator in this process (the
+bench drives its clock), and the worker (``python worker.py``) and the API (uvicorn) as child
+processes configured through ``STELLAR_*`` variables — as they run in production, each in its own
+process — on a task queue and telescope name of their own. Everything started is stopped when the
+``async with`` ends; child logs stay under the run's temporary directory until then.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import Client
+from temporalio.service import RPCError
+from temporalio.testing import WorkflowEnvironment
+
+from api.services.customers import NewCustomer, create_customer
+from billing.ledger import Ledger
+from core.database import make_engine, make_sessionmaker
+from core.embedded_postgres import EmbeddedPostgres
+from core.migrate import upgrade
+from core.settings import Settings, load_settings
+from core.temporal import DATA_CONVERTER, SEARCH_ATTRIBUTES, temporal_cli_path
+from voyager.simulator import SimulatorConfig, VoyagerSimulator
+
+ROOT = Path(__file__).resolve().parent.parent
+SIM_USER, SIM_PASSWORD, SIM_MAC_KEY = "bench", "bench-pw", "BENCH-MAC"
+SIM_WORDS = ["Bench", "Stellar", "Orion", "Night"]
+#: Late afternoon at the OHP, three days before the new moon of 2026-01-18: a long dark night
+#: follows and M42 (RA 5.588 h, Dec −5.39°) is above 30° from about 20:00 to 01:30 UTC.
+M42_EVENING = datetime(2026, 1, 15, 16, 0, tzinfo=UTC)
+#: Midsummer noon at the OHP: nothing is observable for hours.
+DAYTIME = datetime(2025, 6, 21, 12, 0, tzinfo=UTC)
+FINAL = ("completed", "partial", "aborted", "expired", "failed", "rejected")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_postgres(root: Path) -> EmbeddedPostgres:
+    """Start a migrated embedded PostgreSQL under ``root`` on a free port (blocking); ``.url()``."""
+    pg = EmbeddedPostgres(root, free_port(), database="stellar_bench")
+    pg.start()
+    try:
+        _in_thread(upgrade, pg.url())  # Alembic's env runs its own event loop
+    except BaseException:
+        pg.stop()
+        raise
+    return pg
+
+
+def _in_thread(fn, *args) -> None:
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            fn(*args)
+        except BaseException as exc:  # noqa: BLE001 - re-raised below
+            errors.append(exc)
+
+    t = threading.Thread(target=target)
+    t.start()
+    t.join()
+    if errors:
+        raise errors[0]
+
+
+def progress(message: str) -> None:
+    """One progress line on stderr (the report goes to stdout and bench/report.md)."""
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------- child processes
+
+
+@dataclass
+class ChildProcess:
+    """A child started with only the ``STELLAR_*`` variables we give (the caller's are dropped)."""
+
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    log_path: Path
+    proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("STELLAR_")}
+        env.update(self.env)
+        env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(self.argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                         start_new_session=True)
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def check_alive(self) -> None:
+        if not self.alive():
+            raise RuntimeError(f"{self.name} exited ({self.proc.returncode if self.proc else '?'}):\n{self.log_tail()}")
+
+    def log_tail(self, chars: int = 3000) -> str:
+        return self.log_path.read_text(errors="replace")[-chars:] if self.log_path.exists() else "(no log)"
+
+    def stop(self, timeout: float = 20.0) -> None:
+        """SIGINT to the process group (graceful), SIGKILL after ``timeout`` seconds."""
+        if not self.alive():
+            return
+        assert self.proc is not None
+        try:
+            os.killpg(self.proc.pid, signal.SIGINT)
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(5)
+        except ProcessLookupError:
+            pass
+
+
+def _env_text(value: Any) -> str:
+    if hasattr(value, "get_secret_value"):
+        value = value.get_secret_value()
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple, set)):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+def settings_env(groups: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """``{"database": {"url": u}}`` → ``{"STELLAR_DATABASE__URL": u, ...}`` plus quiet JSON logs."""
+    env = {"STELLAR_LOG_LEVEL": "WARNING", "STELLAR_LOG_JSON": "true"}
+    for group, values in groups.items():
+        if isinstance(values, dict):
+            for key, value in values.items():
+                if value is not None:
+                    env[f"STELLAR_{group.upper()}__{key.upper()}"] = _env_text(value)
+        elif values is not None:
+            env[f"STELLAR_{group.upper()}"] = _env_text(values)
+    return env
+
+
+# --------------------------------------------------------------------------- deployment
+
+
+@dataclass
+class Deployment:
+    """One bench's system: ``sim`` (in-process), ``worker`` and ``api`` child processes, ``http``
+    (an httpx client on the API), all on ``task_queue`` / telescope ``telescope``; logs in ``base``."""
+
+    name: str
+    stack: BenchStack
+    groups: dict[str, dict[str, Any]]
+    base: Path  # scratch directory: child logs, images
+    sim: VoyagerSimulator | None = None
+    worker: ChildProcess | None = None
+    api: ChildProcess | None = None
+    api_url: str = ""
+    http: httpx.AsyncClient | None = None
+
+    @property
+    def task_queue(self) -> str:
+        return self.groups["temporal"]["task_queue"]
+
+    @property
+    def telescope(self) -> str:
+        return self.groups["orders"]["telescope"]
+
+    def settings(self) -> Settings:
+        return load_settings(**{k: v for k, v in self.groups.items() if k not in ("log_level", "log_json")})
+
+    async def post_order(self, key: str, body: dict[str, Any]) -> dict[str, Any]:
+        """``POST /api/orders``; raises RuntimeError unless 201."""
+        assert self.http is not None
+        r = await self.http.post("/api/orders", json=body, headers={"Authorization": f"Bearer {key}"})
+        if r.status_code != 201:
+            raise RuntimeError(f"POST /api/orders answered {r.status_code}: {r.text[:500]}")
+        return r.json()
+
+    async def wait_final(self, order_ids: list[int], timeout: float, *, label: str = "orders",
+                         statuses: Iterable[str] = FINAL, every: float = 5.0) -> dict[str, int]:
+        """Poll the database until every order's status is in ``statuses`` (or ``timeout`` seconds
+        pass); prints progress every ``every`` s; returns the count per status."""
+        wanted = set(statuses)
+        loop = asyncio.get_running_loop()
+        until = loop.time() + timeout
+        last = loop.time()
+        while True:
+            counts = await self.stack.status_counts(order_ids)
+            done = sum(n for s, n in counts.items() if s in wanted)
+            if done >= len(order_ids) or loop.time() > until:
+                return counts
+            if self.worker is not None:
+                self.worker.check_alive()
+            if loop.time() - last >= every:
+                last = loop.time()
+                progress(f"{label}: {done}/{len(order_ids)} " + " ".join(f"{s}={n}" for s, n in sorted(counts.items())))
+            await asyncio.sleep(0.2)
+
+
+@dataclass
+class BenchStack:
+    """PostgreSQL + Temporal for one run. ``tmp``: scratch directory of the run."""
+
+    database_url: str
+    temporal: WorkflowEnvironment
+    engine: AsyncEngine
+    tmp: Path
+    sessionmaker: Any = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.sessionmaker = make_sessionmaker(self.engine)
+
+    @property
+    def client(self) -> Client:
+        return self.temporal.client
+
+    @property
+    def temporal_address(self) -> str:
+        return self.client.service_client.config.target_host
+
+    # ------------------------------------------------------------------ data
+
+    async def customers(self, n: int, *, credits: int, plan: str = "nebula") -> list[NewCustomer]:
+        """``n`` customers with an API key and an active ``plan``; ``credits`` pack credits each,
+        granted through the ledger."""
+        ledger = Ledger(self.engine)
+        tag = uuid.uuid4().hex[:8]
+        sem = asyncio.Semaphore(8)
+
+        async def one(i: int) -> NewCustomer:
+            async with sem:
+                c = await create_customer(self.sessionmaker, email=f"bench-{tag}-{i}@example.com",
+                                          name=f"Bench {i}", plan=plan)
+                if credits:
+                    await ledger.grant(c.customer_id, credits, "pack", f"bench-grant:{tag}:{i}", "admin", "bench",
+                                       actor="bench", reason="bench credits")
+                return c
+
+        return list(await asyncio.gather(*(one(i) for i in range(n))))
+
+    async def status_counts(self, order_ids: list[int]) -> dict[str, int]:
+        import sqlalchemy as sa
+
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(sa.text(
+                'SELECT status, count(*) FROM "order" WHERE id = ANY(:ids) GROUP BY status'), {"ids": order_ids})
+            return {status: n for status, n in rows}
+
+    async def terminate(self, workflow_ids: Iterable[str]) -> None:
+        """Terminate open workflows (bench teardown); already closed ones are skipped."""
+        sem = asyncio.Semaphore(16)
+
+        async def one(wid: str) -> None:
+            async with sem:
+                with contextlib.suppress(RPCError):
+                    await self.client.get_workflow_handle(wid).terminate("bench teardown")
+
+        await asyncio.gather(*(one(w) for w in workflow_ids))
+
+    # ------------------------------------------------------------------ deployment
+
+    @contextlib.asynccontextmanager
+    async def deployment(self, name: str, *, sim: dict[str, Any] | None = None, worker: bool = True,
+                         api: bool = True, orders: dict[str, Any] | None = None,
+                         database: dict[str, Any] | None = None) -> AsyncIterator[Deployment]:
+        """Start the simulator (``sim``: SimulatorConfig overrides; None = no simulator), then the
+        worker and the API as child processes; yield the :class:`Deployment`; stop them all.
+        ``orders``/``database``: settings of those groups for the children."""
+        run = uuid.uuid4().hex[:6]
+        base = self.tmp / f"{name}-{run}"
+        groups: dict[str, dict[str, Any]] = {
+            "state_dir": base / "state",  # type: ignore[dict-item]
+            "database": {"url": self.database_url, **(database or {})},
+            "temporal": {"address": self.temporal_address, "task_queue": f"bench-{name}-{run}"},
+            "images": {"jpg_dir": base / "jpg", "fit_dir": base / "fits"},
+            "orders": {"telescope": f"bench-{name}-{run}", **(orders or {})},
+            "voyager": {"port": 1},  # nothing listens there unless a simulator is started
+        }
+        dep = Deployment(name, self, groups, base)
+        exits = contextlib.AsyncExitStack()
+        try:
+            if sim is not None:
+                cfg = SimulatorConfig(**{
+                    "port": 0, "username": SIM_USER, "password": SIM_PASSWORD, "mac_key": SIM_MAC_KEY,
+                    "mac_words": list(SIM_WORDS), "speed": 600.0, "start_time": M42_EVENING, "state_file": None,
+                    "fit_dir": base / "fits", "seed": 7, "frame_width": 200, "frame_height": 150, **sim})
+                dep.sim = VoyagerSimulator(cfg)
+                await dep.sim.start()
+                exits.push_async_callback(dep.sim.stop)
+                groups["voyager"] = {"host": "127.0.0.1", "port": dep.sim.port, "username": cfg.username,
+                                     "password": cfg.password, "mac_key": cfg.mac_key, "mac_words": ",".join(cfg.mac_words),
+                                     "profile_name": cfg.profile_name}
+            if worker:
+                dep.worker = ChildProcess(f"{name} worker", [sys.executable, str(ROOT / "worker.py")],
+                                          settings_env(groups), base / "worker.log")
+                exits.callback(dep.worker.stop)
+                dep.worker.start()
+                await self._wait_monitor(dep)
+                exits.push_async_callback(self.terminate, [f"observatory-monitor-{dep.telescope}"])
+            if api:
+                port = free_port()
+                groups["api"] = {"host": "127.0.0.1", "port": port, "public_url": f"http://127.0.0.1:{port}"}
+                dep.api = ChildProcess(f"{name} api", [
+                    sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host", "127.0.0.1",
+                    "--port", str(port), "--no-access-log", "--log-level", "warning"],
+                    settings_env(groups), base / "api.log")
+                exits.callback(dep.api.stop)
+                dep.api.start()
+                dep.api_url = f"http://127.0.0.1:{port}"
+                await wait_http(dep.api, f"{dep.api_url}/api/subscriptions/plans")
+                dep.http = httpx.AsyncClient(base_url=dep.api_url, timeout=120.0,
+                                             limits=httpx.Limits(max_connections=200, max_keepalive_connections=200))
+                exits.push_async_callback(dep.http.aclose)
+            async with exits:
+                yield dep
+        except BaseException:
+            for child in (dep.worker, dep.api):
+                if child is not None and child.proc is not None and not child.alive():
+                    progress(f"{child.name} log tail:\n{child.log_tail()}")
+            await exits.aclose()
+            raise
+
+    async def _wait_monitor(self, dep: Deployment, timeout: float = 90.0) -> None:
+        """The worker is ready once its observatory monitor workflow exists (it starts it at boot)."""
+        assert dep.worker is not None
+        handle = self.client.get_workflow_handle(f"observatory-monitor-{dep.telescope}")
+        until = time.monotonic() + timeout
+        while True:
+            dep.worker.check_alive()
+            try:
+                await handle.describe()
+                return
+            except RPCError:
+                if time.monotonic() > until:
+                    raise RuntimeError(f"{dep.worker.name} not ready after {timeout:g} s:\n{dep.worker.log_tail()}")
+            await asyncio.sleep(0.3)
+
+
+@contextlib.asynccontextmanager
+async def day_skipper(sim: VoyagerSimulator, evening_hour_utc: int = 16) -> AsyncIterator[list[datetime]]:
+    """Skip the simulator's idle days: whenever no session runs and nothing is pending tonight (a
+    repeat target's nightly quota is done), jump the clock to the next afternoon, from where the
+    simulator's own fast-forward takes it to dusk (it fast-forwards only while the *current* night
+    has work pending). Yields the list of times it jumped to."""
+    from datetime import timedelta
+
+    jumps: list[datetime] = []
+
+    async def skip() -> None:
+        while True:
+            await asyncio.sleep(0.3)
+            sched = sim.scheduler
+            if sched.active is not None or sched.has_pending:
+                continue
+            now = sim.clock.now_dt()
+            target = now.replace(hour=evening_hour_utc, minute=0, second=0, microsecond=0)
+            if target <= now:
+                target += timedelta(days=1)
+            sim.clock.set_time(target)
+            sim.poke()
+            jumps.append(target)
+            await asyncio.sleep(1.5)  # let the scheduler re-plan before looking again
+
+    task = asyncio.create_task(skip())
+    try:
+        yield jumps
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def cpu_seconds(dep: Deployment | None = None) -> dict[str, float]:
+    """CPU seconds (user + system) used so far by each part of the system on this machine: the
+    worker and API child processes, the Temporal dev server, PostgreSQL and this process (the
+    simulator and the load generator). Subtract two snapshots to get a measurement window's."""
+    import psutil
+
+    me = psutil.Process()
+    own = {"worker": dep.worker.pid if dep and dep.worker and dep.worker.alive() else None,
+           "API": dep.api.pid if dep and dep.api and dep.api.alive() else None}
+    out = {"worker": 0.0, "API": 0.0, "Temporal server": 0.0, "PostgreSQL": 0.0, "bench process (simulator, client)": 0.0}
+
+    def add(key: str, p: psutil.Process) -> None:
+        with contextlib.suppress(psutil.Error):
+            t = p.cpu_times()
+            out[key] += t.user + t.system
+
+    add("bench process (simulator, client)", me)
+    for p in me.children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            if p.pid == own["worker"]:
+                add("worker", p)
+            elif p.pid == own["API"]:
+                add("API", p)
+            elif "temporal" in p.name():
+                add("Temporal server", p)
+            elif "postgres" in p.name():
+                add("PostgreSQL", p)
+    return out
+
+
+def cpu_line(before: dict[str, float], after: dict[str, float], wall: float) -> str:
+    """``worker 31.2 s, API 9.8 s, … of 2 × 50.0 s`` for a window's CPU use."""
+    used = {k: after[k] - before.get(k, 0.0) for k in after}
+    parts = ", ".join(f"{k} {v:.1f} s" for k, v in sorted(used.items(), key=lambda kv: -kv[1]) if v >= 0.05)
+    return f"CPU used in the window: {parts} (of {os.cpu_count()} cores × {wall:.1f} s = {os.cpu_count() * wall:.0f} s)"
+
+
+async def wait_http(child: ChildProcess, url: str, timeout: float = 90.0) -> None:
+    """Wait until ``url`` answers (any status below 500) while ``child`` lives."""
+    until = time.monotonic() + timeout
+    async with httpx.AsyncClient(timeout=5.0) as client:
+        while True:
+            child.check_alive()
+            try:
+                if (await client.get(url)).status_code < 500:
+                    return
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > until:
+                raise RuntimeError(f"{child.name} did not answer {url} within {timeout:g} s:\n{child.log_tail()}")
+            await asyncio.sleep(0.2)
+
+
+@contextlib.asynccontextmanager
+async def open_stack(database_url: str | None = None, temporal: WorkflowEnvironment | None = None,
+                     tmp: Path | None = None) -> AsyncIterator[BenchStack]:
+    """PostgreSQL (``database_url``, else embedded) and Temporal (``temporal``, else a dev server)
+    for one run; what this function started, it stops."""
+    async with contextlib.AsyncExitStack() as exits:
+        if tmp is None:
+            tmp = Path(exits.enter_context(tempfile.TemporaryDirectory(prefix="stellar-bench-")))
+        if database_url is None:
+            progress("starting PostgreSQL (embedded) …")
+            pg = await asyncio.to_thread(start_postgres, tmp / "postgres")
+            exits.callback(pg.stop)
+            database_url = pg.url()
+        if temporal is None:
+            progress("starting the Temporal dev server …")
+            temporal = await WorkflowEnvironment.start_local(
+                data_converter=DATA_CONVERTER, search_attributes=SEARCH_ATTRIBUTES,
+                dev_server_existing_path=temporal_cli_path(), dev_server_log_level="error")
+            exits.push_async_callback(temporal.shutdown)
+        engine = make_engine(database_url, pool_size=20)
+        exits.push_async_callback(engine.dispose)
+        yield BenchStack(database_url, temporal, engine, tmp)
+
+
+def run_standalone(coro_fn, **kwargs) -> str:
+    """Run ``await coro_fn(stack, **kwargs)`` on a fresh stack (each bench's own ``main``); print
+    and return its markdown."""
+    from core.logging import configure_logging
+
+    configure_logging("WARNING")
+
+    async def go() -> str:
+        async with open_stack() as stack:
+            return await coro_fn(stack, **kwargs)
+
+    text = asyncio.run(go())
+    print(text)
+    return text

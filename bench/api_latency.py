@@ -1,0 +1,211 @@
+"""``POST /api/orders`` and ``GET /api/orders/{id}`` latency, p50/p99 at concurrency 1 and 32
+(issue 7, §3), beside a bare FastAPI endpoint doing one PostgreSQL INSERT (and one doing a
+one-row SELECT, for the GET), in one run.
+
+    .venv/bin/python -m bench.api_latency [--requests 300] [--concurrency 1 32]
+
+Both apps run the same way: uvicorn, one process each, launched as children of this one, against
+the same PostgreSQL with the same SQLAlchemy pool size (``STELLAR_DATABASE__POOL_SIZE``, default
+10); the HTTP client (httpx, keep-alive) runs here. ``POST /api/orders`` is the real thing: bearer
+key, plan gate, catalogue lookup of M42, observability check, credit check, INSERT order + shot,
+start ``OrderWorkflow`` on the Temporal server. No worker polls that task queue, so what is measured
+is the API alone, not the API competing with a busy worker (see the end-to-end bench for that). Keys
+rotate over 64 customers so the per-key rate limit (600/min) never answers 429.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+
+import httpx
+import sqlalchemy as sa
+from fastapi import FastAPI
+
+from bench._stack import BenchStack, ChildProcess, free_port, progress, run_standalone, settings_env, wait_http
+from bench.orders_e2e import pct
+
+ORDER = {"target_name": "M42", "priority": 0, "shots": [{"filter": "L", "exposure": 60, "quantity": 10}]}
+KEYS = 64
+BARE_TABLE = "bench_bare"
+
+
+def bare_app() -> FastAPI:
+    """The ceiling: ``POST /bare`` inserts one row and returns its id; ``GET /bare/{id}`` reads one.
+    ``uvicorn bench.api_latency:bare_app --factory`` with ``STELLAR_DATABASE__URL`` set."""
+    from contextlib import asynccontextmanager
+
+    from core.database import make_engine
+    from core.settings import get_settings
+
+    db = get_settings().database
+    state: dict = {}
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        state["engine"] = make_engine(db.effective_url(), db.pool_size)
+        yield
+        await state["engine"].dispose()
+
+    app = FastAPI(lifespan=lifespan)
+
+    @app.post("/bare", status_code=201)
+    async def insert(body: dict) -> dict:
+        async with state["engine"].begin() as conn:
+            row = await conn.execute(sa.text(f"INSERT INTO {BARE_TABLE} (payload) VALUES (CAST(:p AS jsonb)) RETURNING id"),
+                                     {"p": json.dumps(body)})
+            return {"id": row.scalar_one()}
+
+    @app.get("/bare/{row_id}")
+    async def select(row_id: int) -> dict:
+        async with state["engine"].connect() as conn:
+            row = (await conn.execute(sa.text(f"SELECT id, payload, created_at FROM {BARE_TABLE} WHERE id = :i"),
+                                      {"i": row_id})).one()
+            return {"id": row.id, "payload": row.payload, "created_at": row.created_at.isoformat()}
+
+    return app
+
+
+async def measure(call: Callable[[int], Awaitable[httpx.Response]], n: int, concurrency: int,
+                  ok: int) -> tuple[list[float], float, list[httpx.Response], Counter]:
+    """``n`` calls ``call(i)``, ``concurrency`` at a time, after ``min(10, n)`` warm-up calls.
+    Returns (latencies s of every call, elapsed s, responses with status ``ok``, other answers
+    counted by ``"<status> <error code>"`` or ``"transport <exception>"``)."""
+    for i in range(min(10, n)):
+        await call(-1 - i)
+    latencies: list[float] = []
+    responses: list[httpx.Response] = []
+    errors: Counter = Counter()
+    counter = iter(range(n))
+
+    async def lane() -> None:
+        for i in counter:
+            t = time.perf_counter()
+            try:
+                r = await call(i)
+            except httpx.HTTPError as exc:  # counted, like an error status: the run goes on
+                latencies.append(time.perf_counter() - t)
+                errors[f"transport {type(exc).__name__}"] += 1
+                continue
+            latencies.append(time.perf_counter() - t)
+            if r.status_code == ok:
+                responses.append(r)
+            else:
+                try:
+                    code = r.json()["error"]["code"]
+                except (ValueError, KeyError, TypeError):
+                    code = r.text[:40]
+                errors[f"{r.status_code} {code}"] += 1
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(lane() for _ in range(concurrency)))
+    return latencies, time.perf_counter() - t0, responses, errors
+
+
+async def run(stack: BenchStack, requests: int = 300, concurrency: tuple[int, ...] = (1, 32),
+              pool_size: int | None = None) -> str:
+    """Measure every endpoint at every concurrency; returns the markdown section. ``pool_size``:
+    ``STELLAR_DATABASE__POOL_SIZE`` of both apps (None = the default)."""
+    progress(f"api latency: starting the API and the bare app ({requests} requests per cell)")
+    async with stack.engine.begin() as conn:
+        await conn.execute(sa.text(f"CREATE TABLE IF NOT EXISTS {BARE_TABLE} (id bigserial PRIMARY KEY, "
+                                   "payload jsonb NOT NULL, created_at timestamptz NOT NULL DEFAULT now())"))
+    rows: list[dict] = []
+    created: list[int] = []
+    database = {"url": stack.database_url, "pool_size": pool_size}
+    try:
+        async with stack.deployment("latency", worker=False, database=database) as dep:
+            port = free_port()
+            bare = ChildProcess("bare app", [sys.executable, "-m", "uvicorn", "bench.api_latency:bare_app", "--factory",
+                                             "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
+                                             "--log-level", "warning"],
+                                settings_env({"database": database}), dep.base / "bare.log")
+            bare.start()
+            try:
+                await wait_http(bare, f"http://127.0.0.1:{port}/docs")
+                people = await stack.customers(KEYS, credits=10)
+                keys = [{"Authorization": f"Bearer {c.api_key}"} for c in people]
+                assert dep.http is not None
+                api = dep.http
+                async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=120.0,
+                                             limits=httpx.Limits(max_connections=200)) as bare_http:
+                    for c in concurrency:
+                        progress(f"api latency: concurrency {c}")
+                        owned: list[tuple[int, int]] = []  # (key index, order id) for the GETs
+                        bare_ids: list[int] = []
+
+                        async def bare_post(i: int) -> httpx.Response:
+                            r = await bare_http.post("/bare", json=ORDER)
+                            if r.status_code == 201:
+                                bare_ids.append(r.json()["id"])
+                            return r
+
+                        async def post(i: int) -> httpx.Response:
+                            k = i % KEYS
+                            r = await api.post("/api/orders", json=ORDER, headers=keys[k])
+                            if r.status_code == 201:
+                                owned.append((k, r.json()["id"]))
+                            return r
+
+                        async def bare_get(i: int) -> httpx.Response:
+                            return await bare_http.get(f"/bare/{bare_ids[i % len(bare_ids)]}")
+
+                        async def get(i: int) -> httpx.Response:
+                            k, oid = owned[i % len(owned)]
+                            return await api.get(f"/api/orders/{oid}", headers=keys[k])
+
+                        for name, call, ok in (("ceiling: bare POST, one INSERT", bare_post, 201),
+                                               ("POST /api/orders", post, 201),
+                                               ("ceiling: bare GET, one-row SELECT", bare_get, 200),
+                                               ("GET /api/orders/{id}", get, 200)):
+                            if call is get and not owned:
+                                continue  # no order was created: nothing to read
+                            lat, elapsed, _, errors = await measure(call, requests, c, ok)
+                            rows.append({"name": name, "c": c, "n": requests, "elapsed": elapsed, "lat": lat,
+                                         "errors": errors, "ceiling": name.startswith("ceiling")})
+                        created += [oid for _, oid in owned]
+            finally:
+                bare.stop()
+    finally:
+        await stack.terminate([f"order-{i}" for i in created])  # started, never run: no worker on that queue
+        async with stack.engine.begin() as conn:
+            await conn.execute(sa.text(f"DROP TABLE IF EXISTS {BARE_TABLE}"))
+
+    lines = [
+        f"uvicorn, one process per app, same PostgreSQL, SQLAlchemy pool {pool_size or 10} + {pool_size or 10} "
+        f"overflow each; {requests} requests per row after 10 warm-up requests; client: httpx with keep-alive "
+        "in the bench process. POST body: M42 from the catalogue, L 10×60 s.",
+        "",
+        "| endpoint | concurrency | requests/s | p50 ms | p99 ms | p50 vs ceiling | errors |",
+        "|---|---:|---:|---:|---:|---:|---|",
+    ]
+    base = None
+    for r in rows:
+        p50 = pct(r["lat"], 50)
+        if r["ceiling"]:
+            base, vs = p50, "ceiling"
+        else:
+            vs = f"{p50 / base:.1f}×" if base else "–"
+        errors = ", ".join(f"{n} × {k}" for k, n in r["errors"].most_common()) or "0"
+        lines.append(f"| {r['name']} | {r['c']} | {r['n'] / r['elapsed']:,.0f} | {p50 * 1e3:.1f} | "
+                     f"{pct(r['lat'], 99) * 1e3:.1f} | {vs} | {errors} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> str:
+    """Run the bench on its own stack; print and return the markdown."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=300, help="requests per endpoint and concurrency")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 32])
+    parser.add_argument("--pool-size", type=int, default=None, help="SQLAlchemy pool size of both apps")
+    a = parser.parse_args(argv)
+    return run_standalone(run, requests=a.requests, concurrency=tuple(a.concurrency), pool_size=a.pool_size)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,158 @@
+"""Orders completed per second end to end (issue 7, §1), beside a bare two-activity workflow.
+
+    .venv/bin/python -m bench.orders_e2e [--orders 200] [--customers 50] [--concurrency 16] [--speed 600]
+
+System under test: ``orders`` small orders (M42 from the catalogue, L 1×1 s, priority 0) from
+``customers`` customers (credits granted through the ledger), POSTed ``concurrency`` at a time to
+the API (uvicorn, child process), which starts ``OrderWorkflow``; the worker (child process) holds
+the credits, submits the target to the Voyager simulator (in this process, clock started just
+before a good M42 night, ``speed`` simulated seconds per real second, fast-forward on), the
+observatory monitor signals the session, the frame is ingested, the order settled and finalized.
+Measured from the first POST to the last order's ``finished_at``. One warm-up order runs first and
+is not counted.
+
+Ceiling: the same number of ``BenchTwoActivities`` workflows (bench/ceiling_workflow.py), started
+``concurrency`` at a time on the same Temporal server, run by a worker in this process.
+The simulated telescope is a serial resource too: its floor is orders × (exposure + 30 s
+overhead) / speed, printed beside.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import statistics
+import time
+import uuid
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from temporalio.worker import Worker
+
+from bench._stack import M42_EVENING, BenchStack, cpu_line, cpu_seconds, progress, run_standalone
+from bench.ceiling_workflow import TwoActivities, noop
+
+ORDER = {"target_name": "M42", "priority": 0, "shots": [{"filter": "L", "exposure": 1, "quantity": 1}]}
+SHOT_OVERHEAD = 30.0  # the simulator's default simulated seconds per frame on top of the exposure
+
+
+def pct(values: list[float], q: int) -> float:
+    """The ``q``-th percentile (1–99) of ``values`` (nearest-rank interpolation of statistics)."""
+    if not values:
+        return math.nan
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
+
+
+async def bounded(concurrency: int, items: list, fn) -> list:
+    """``fn(item)`` for every item, ``concurrency`` at a time, results in order."""
+    it = iter(enumerate(items))
+    out: list = [None] * len(items)
+
+    async def lane() -> None:
+        for i, item in it:
+            out[i] = await fn(item)
+
+    await asyncio.gather(*(lane() for _ in range(min(concurrency, len(items)) or 1)))
+    return out
+
+
+async def ceiling(stack: BenchStack, n: int, concurrency: int) -> tuple[float, list[float]]:
+    """Run ``n`` two-activity workflows; returns (seconds from first start to last result, latencies)."""
+    queue = f"bench-ceiling-{uuid.uuid4().hex[:6]}"
+    async with Worker(stack.client, task_queue=queue, workflows=[TwoActivities], activities=[noop]):
+        await stack.client.execute_workflow(TwoActivities.run, 0, id=f"{queue}-warmup", task_queue=queue)
+
+        async def one(i: int) -> float:
+            t = time.perf_counter()
+            handle = await stack.client.start_workflow(TwoActivities.run, i, id=f"{queue}-{i}", task_queue=queue)
+            await handle.result()
+            return time.perf_counter() - t
+
+        t0 = time.perf_counter()
+        latencies = await bounded(concurrency, list(range(n)), one)
+        return time.perf_counter() - t0, latencies
+
+
+async def run(stack: BenchStack, orders: int = 200, customers: int = 50, concurrency: int = 16,
+              speed: float = 600.0, timeout: float = 480.0) -> str:
+    """Run the bench on ``stack``; returns its markdown section."""
+    customers = max(1, min(customers, orders))
+    progress(f"orders e2e: starting simulator, worker and API ({orders} orders, {customers} customers)")
+    async with stack.deployment("e2e", sim={"speed": speed}) as dep:
+        people = await stack.customers(customers, credits=math.ceil(orders / customers) + 2)
+        warm = await dep.post_order(people[0].api_key, ORDER)
+        await dep.wait_final([warm["id"]], 120, label="warm-up order")
+
+        progress(f"orders e2e: posting {orders} orders, {concurrency} at a time")
+        wall0 = datetime.now(UTC)
+        cpu0 = cpu_seconds(dep)
+        t0 = time.perf_counter()
+
+        async def post(i: int) -> tuple[int, float]:
+            t = time.perf_counter()
+            body = await dep.post_order(people[i % customers].api_key, ORDER)
+            return body["id"], time.perf_counter() - t
+
+        posted = await bounded(concurrency, list(range(orders)), post)
+        post_s = time.perf_counter() - t0
+        ids = [i for i, _ in posted]
+        counts = await dep.wait_final(ids, timeout, label="orders e2e")
+        cpu = cpu_line(cpu0, cpu_seconds(dep), time.perf_counter() - t0)
+        async with stack.engine.connect() as conn:
+            rows = (await conn.execute(sa.text(
+                'SELECT status, created_at, finished_at FROM "order" WHERE id = ANY(:ids)'), {"ids": ids})).all()
+        open_ids = [f"order-{i}" for i in ids]
+        if sum(counts.get(s, 0) for s in ("completed", "partial", "aborted", "expired", "failed", "rejected")) < orders:
+            await stack.terminate(open_ids)
+
+    finished = [r for r in rows if r.finished_at is not None]
+    elapsed = max((r.finished_at - wall0).total_seconds() for r in finished) if finished else math.nan
+    latencies = [(r.finished_at - r.created_at).total_seconds() for r in finished]
+    completed = sum(r.status == "completed" for r in rows)
+
+    progress(f"orders e2e: ceiling, {orders} bare two-activity workflows")
+    c_elapsed, c_lat = await ceiling(stack, orders, concurrency)
+
+    rate = len(finished) / elapsed if finished else 0.0
+    c_rate = orders / c_elapsed
+    floor = orders * (ORDER["shots"][0]["exposure"] + SHOT_OVERHEAD) / speed
+    post_lat = [s for _, s in posted]
+    statuses = ", ".join(f"{s} {n}" for s, n in sorted(counts.items()))
+    return "\n".join([
+        f"{orders} orders (M42, L 1×1 s) from {customers} customers, POSTed {concurrency} at a time; "
+        f"simulator at {speed:g}× from {M42_EVENING:%Y-%m-%d %H:%M} UTC; worker and API in their own processes.",
+        "",
+        "| run | orders settled | wall s | orders/s | per-order p50 s | per-order p99 s | vs ceiling |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+        f"| ceiling: bare workflow, 2 no-op activities | {orders} | {c_elapsed:.1f} | {c_rate:.1f} | "
+        f"{pct(c_lat, 50):.2f} | {pct(c_lat, 99):.2f} | ceiling |",
+        f"| Stellar order: API → hold → Voyager → session → ingest → settle | {len(finished)} | {elapsed:.1f} | "
+        f"{rate:.1f} | {pct(latencies, 50):.2f} | {pct(latencies, 99):.2f} | {rate / c_rate:.0%} |",
+        "",
+        f"Final statuses: {statuses} ({completed} completed). The {orders} POSTs took {post_s:.1f} s "
+        f"({orders / post_s:.0f}/s; p50 {pct(post_lat, 50) * 1e3:.0f} ms, p99 {pct(post_lat, 99) * 1e3:.0f} ms). "
+        f"Per-order time: POST → `finished_at`. The simulated telescope alone needs ≥ {floor:.1f} s for "
+        f"{orders} frames of (1 + {SHOT_OVERHEAD:g}) s at {speed:g}× (one session at a time).",
+        "",
+        cpu + ".",
+    ])
+
+
+def main(argv: list[str] | None = None) -> str:
+    """Run the bench on its own stack; print and return the markdown."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--orders", type=int, default=200)
+    parser.add_argument("--customers", type=int, default=50)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--speed", type=float, default=600.0, help="simulated seconds per real second")
+    parser.add_argument("--timeout", type=float, default=480.0, help="seconds to wait for the orders to settle")
+    a = parser.parse_args(argv)
+    return run_standalone(run, orders=a.orders, customers=a.customers, concurrency=a.concurrency,
+                          speed=a.speed, timeout=a.timeout)
+
+
+if __name__ == "__main__":
+    main()
