@@ -112,10 +112,22 @@ async def _run(settings: Settings, timeout: float) -> int:
                       f"Dec {order['dec_j2000']:+.2f}° (resolved from the catalogue); workflow "
                       f"[bold]{order['workflow_id']}[/bold]")
         console.rule("[bold]3. Live: the order as the telescope observes it")
-        await _follow(http, settings, order["id"], timeout)
+        frames = await _follow(http, settings, order["id"], timeout)
+        moon_ok = _check_moon_down(frames)
         final = (await http.get(f"/api/orders/{order['id']}")).json()
         ok = await _report(http, settings, final, customer_id)
-        return 0 if ok else 1
+        return 0 if ok and moon_ok else 1
+
+
+def _check_moon_down(frames: list[dict]) -> bool:
+    """The order asked for moon-down: every frame must have been taken with the moon set."""
+    moon_up = [f for f in frames if not f["moon"] < 0]
+    if frames and not moon_up:
+        console.print(f"moon-down held: all {len(frames)} frames taken with the moon below the horizon "
+                      f"(highest {max(f['moon'] for f in frames):+.0f}°)")
+        return True
+    console.print(f"[red]moon-down violated: {len(moon_up)} of {len(frames)} frames with the moon up[/red]")
+    return False
 
 
 async def _wait_healthy(http: httpx.AsyncClient, seconds: float = 60) -> None:
@@ -180,7 +192,7 @@ def _status_line(history: list[str]) -> str:
     return " → ".join(f"[bold]{s}[/bold]" if i == len(history) - 1 else s for i, s in enumerate(history))
 
 
-async def _follow(http: httpx.AsyncClient, settings: Settings, order_id: int, timeout: float) -> None:
+async def _follow(http: httpx.AsyncClient, settings: Settings, order_id: int, timeout: float) -> list[dict]:
     from stellar_cli.demo_sky import sun_moon_altitude
 
     history: list[str] = []
@@ -242,21 +254,15 @@ async def _follow(http: httpx.AsyncClient, settings: Settings, order_id: int, ti
                                 fetched = time.monotonic()
                             live.update(render())
                             if history and history[-1] in FINAL:
-                                return
+                                return frames
                 except (httpx.ReadTimeout, httpx.RemoteProtocolError):
                     continue  # resume from Last-Event-ID
                 order = (await http.get(f"/api/orders/{order_id}")).json()
                 if order["status"] in FINAL:
-                    return
+                    return frames
             raise DemoFailed(f"order {order_id} not finished after {timeout:.0f} s (status {history[-1:]})")
     finally:
         clock_task.cancel()
-        moon_up = [f for f in frames if not f["moon"] < 0]
-        if frames and not moon_up:
-            console.print(f"moon-down held: all {len(frames)} frames taken with the moon below the horizon "
-                          f"(highest {max(f['moon'] for f in frames):+.0f}°)")
-        elif moon_up:
-            console.print(f"[red]moon-down violated: {len(moon_up)} of {len(frames)} frames with the moon up[/red]")
 
 
 async def _sse(resp: httpx.Response):
