@@ -132,7 +132,8 @@ async def run(stack: BenchStack, speed: float = 1200.0, shots: list[dict] | None
             counts = await dep.wait_final(list(ids.values()), timeout, label="history")
         async with stack.engine.connect() as conn:
             rows = {r.order_id: r for r in (await conn.execute(sa.text(
-                "SELECT order_id, count(*) AS frames, count(DISTINCT session_guid) AS sessions "
+                "SELECT order_id, count(*) AS frames, count(*) FILTER (WHERE accepted) AS accepted, "
+                "count(DISTINCT session_guid) AS sessions "
                 "FROM shot_done WHERE order_id = ANY(:ids) GROUP BY order_id"), {"ids": list(ids.values())}))}
             statuses = dict((await conn.execute(sa.text(
                 'SELECT id, status FROM "order" WHERE id = ANY(:ids)'), {"ids": list(ids.values())})).all())
@@ -152,13 +153,14 @@ async def run(stack: BenchStack, speed: float = 1200.0, shots: list[dict] | None
         f"M42, simulator at {speed:g}×, {len(jumps)} idle day(s) skipped. "
         f"Actions by kind: {' · '.join(ACTION_KINDS[:7])} (markers and child workflows: none).",
         "",
-        "| workflow | status | sessions | frames | history events | billable actions (history) | by kind | heartbeats (est.) |",
+        "| workflow | status | sessions | frames taken (accepted) | history events | billable actions (history) | by kind | heartbeats (est.) |",
         "|---|---|---:|---:|---:|---:|---|---:|",
         row("reference: bare workflow, 2 no-op activities", ref, "–", "–", "completed"),
     ]
     for label, order_id in ids.items():
         r = rows.get(order_id)
-        lines.append(row(label, results[label], str(r.sessions if r else 0), str(r.frames if r else 0),
+        lines.append(row(label, results[label], str(r.sessions if r else 0),
+                         f"{r.frames} ({r.accepted})" if r else "0",
                          statuses.get(order_id, "?")))
     one, many, three = (results[k] for k in plan)
     nights3 = rows[ids[list(plan)[2]]].sessions if ids[list(plan)[2]] in rows else 0

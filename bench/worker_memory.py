@@ -1,0 +1,103 @@
+"""Worker resident memory with 1,000 open orders waiting for their night (issue 7, §5), beside the
+same worker process idle.
+
+    .venv/bin/python -m bench.worker_memory [--orders 1000] [--concurrency 16]
+
+The worker (``python worker.py``) and the API run as child processes; the Voyager simulator runs
+here with its clock paused at midsummer noon (nothing is observable and, paused, it never
+fast-forwards), so every order is held, submitted to RoboTarget and then waits on its workflow
+condition — the state of an order before its night. Orders (M42, L 1×60 s) are POSTed by 50
+customers. The worker's RSS (psutil) is read: idle after start (its observatory monitor running),
+with one order waiting (the workflow sandbox loaded once), and with every order waiting. Per order
+= (all − one) ÷ (orders − 1). The worker keeps at most 1,000 workflows in its cache (the Temporal
+SDK's default ``max_cached_workflows``); past that, evicted workflows use no memory until they wake.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import time
+
+import psutil
+
+from bench._stack import DAYTIME, BenchStack, cpu_line, cpu_seconds, progress, run_standalone
+from bench.orders_e2e import bounded
+
+ORDER = {"target_name": "M42", "priority": 0, "shots": [{"filter": "L", "exposure": 60, "quantity": 1}]}
+WAITING = ("submitted",)
+MiB = 1024 * 1024
+
+
+async def settled_rss(pid: int, seconds: float = 3.0) -> int:
+    """RSS (bytes) of ``pid`` after ``seconds`` of quiet: the last of one sample per second."""
+    proc = psutil.Process(pid)
+    rss = proc.memory_info().rss
+    for _ in range(max(1, int(seconds))):
+        await asyncio.sleep(1.0)
+        rss = proc.memory_info().rss
+    return rss
+
+
+async def run(stack: BenchStack, orders: int = 1000, concurrency: int = 16, customers: int = 50,
+              timeout: float = 600.0) -> str:
+    """Fill the worker with ``orders`` waiting orders; returns the markdown section."""
+    orders = max(2, orders)
+    customers = max(1, min(customers, orders))
+    progress(f"worker memory: starting simulator (paused), worker and API; {orders} orders to wait")
+    async with stack.deployment("memory", sim={"speed": 0.0, "start_time": DAYTIME}) as dep:
+        assert dep.worker is not None
+        people = await stack.customers(customers, credits=math.ceil(orders / customers) + 1)
+        idle = await settled_rss(dep.worker.pid)
+        first = await dep.post_order(people[0].api_key, ORDER)
+        await dep.wait_final([first["id"]], 120, label="memory: first order", statuses=WAITING)
+        one = await settled_rss(dep.worker.pid)
+
+        progress(f"worker memory: posting {orders - 1} more orders, {concurrency} at a time")
+        cpu0 = cpu_seconds(dep)
+        t0 = time.perf_counter()
+
+        async def post(i: int) -> int:
+            return (await dep.post_order(people[(i + 1) % customers].api_key, ORDER))["id"]
+
+        ids = [first["id"], *await bounded(concurrency, list(range(orders - 1)), post)]
+        post_s = time.perf_counter() - t0
+        counts = await dep.wait_final(ids, timeout, label="memory: waiting orders", statuses=WAITING)
+        fill_s = time.perf_counter() - t0
+        cpu = cpu_line(cpu0, cpu_seconds(dep), fill_s)
+        waiting = counts.get("submitted", 0)
+        full = await settled_rss(dep.worker.pid)
+        await asyncio.to_thread(dep.worker.stop)  # before terminating: a terminated order would wake its cached workflow
+        await stack.terminate([f"order-{i}" for i in ids])
+
+    per_order = (full - one) / max(1, waiting - 1)
+    statuses = ", ".join(f"{s} {n}" for s, n in sorted(counts.items()))
+    return "\n".join([
+        f"Worker = `python worker.py` (one process); simulator clock paused at {DAYTIME:%Y-%m-%d %H:%M} UTC so "
+        f"orders wait; M42, L 1×60 s; {customers} customers.",
+        "",
+        "| worker state | open orders | RSS MiB | vs idle |",
+        "|---|---:|---:|---:|",
+        f"| ceiling: idle (monitor running, no order) | 0 | {idle / MiB:.1f} | ceiling |",
+        f"| one order waiting (workflow sandbox loaded) | 1 | {one / MiB:.1f} | {(one - idle) / MiB:+.1f} MiB |",
+        f"| every order waiting for its night | {waiting} | {full / MiB:.1f} | {(full - idle) / MiB:+.1f} MiB |",
+        "",
+        f"Per waiting order: {per_order / 1024:.1f} KiB ((all − one) ÷ {max(1, waiting - 1)}). "
+        f"Statuses when measured: {statuses}. {orders - 1} POSTs took {post_s:.1f} s; all waiting after "
+        f"{fill_s:.1f} s. {cpu}.",
+    ])
+
+
+def main(argv: list[str] | None = None) -> str:
+    """Run the bench on its own stack; print and return the markdown."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--orders", type=int, default=1000)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--timeout", type=float, default=600.0)
+    a = parser.parse_args(argv)
+    return run_standalone(run, orders=a.orders, concurrency=a.concurrency, timeout=a.timeout)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,120 @@
+"""Smoke runs of the benchmarks with tiny sizes: each bench function runs for real (PostgreSQL,
+Temporal dev server, worker and API child processes, the Voyager simulator) and returns a table
+whose structure and numbers make sense. No timing thresholds: speed is measured by ``make bench``.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+from temporalio.worker import Worker
+
+from bench import api_latency, history, orders_e2e, worker_memory
+from bench._stack import open_stack
+from bench.ceiling_workflow import TwoActivities, noop
+
+pytestmark = pytest.mark.timeout(420)
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def rows(markdown: str) -> list[list[str]]:
+    """Cells of every table row of ``markdown`` except header separators."""
+    out = []
+    for line in markdown.splitlines():
+        if line.startswith("|") and not set(line) <= set("|-: "):
+            out.append([c.strip() for c in line.strip().strip("|").split("|")])
+    return out
+
+
+def number(cell: str) -> float:
+    return float(cell.replace(",", "").split()[0])
+
+
+@pytest.fixture
+async def stack(database_url, temporal_env, tmp_path):
+    async with open_stack(database_url=database_url, temporal=temporal_env, tmp=tmp_path) as s:
+        yield s
+
+
+async def test_bare_two_activity_workflow_history_counts_17_events_and_3_actions(temporal_env):
+    queue = f"bench-{uuid.uuid4().hex[:8]}"
+    async with Worker(temporal_env.client, task_queue=queue, workflows=[TwoActivities], activities=[noop]):
+        handle = await temporal_env.client.start_workflow(TwoActivities.run, 1, id=queue, task_queue=queue)
+        assert await handle.result() == 2
+    counted = history.count_history(await handle.fetch_history())
+    # started, 3 × (workflow task scheduled/started/completed), 2 × (activity scheduled/started/completed), completed
+    assert counted.events == 17
+    assert dict(+counted.actions) == {"workflow": 1, "activity attempts": 2}
+    assert counted.billable == 3 and counted.heartbeats == 0
+
+
+async def test_orders_end_to_end_settles_every_order_beside_the_ceiling(stack):
+    text = await orders_e2e.run(stack, orders=3, customers=2, concurrency=2, timeout=240)
+
+    header, ceiling, stellar = rows(text)
+    assert header[0] == "run" and ceiling[0].startswith("ceiling") and stellar[0].startswith("Stellar order")
+    assert number(ceiling[1]) == 3 and number(ceiling[3]) > 0
+    assert number(stellar[1]) == 3, text  # every order reached a final status
+    assert number(stellar[3]) > 0 and number(stellar[4]) <= number(stellar[5])  # p50 ≤ p99
+    assert "Final statuses: completed 3." in text
+    assert "CPU used in the window: " in text
+
+
+async def test_history_does_not_grow_with_frames_and_counts_actions(stack):
+    text = await history.run(stack, shots=[{"filter": "L", "exposure": 60, "quantity": 1}], timeout=240)
+
+    table = rows(text)
+    assert table[0][:5] == ["workflow", "status", "sessions", "frames taken (accepted)", "history events"]
+    ref, one, three_frames, three_nights = table[1:]
+    assert (number(ref[4]), number(ref[5])) == (17, 3)
+    for row in (one, three_frames, three_nights):
+        assert row[1] == "completed", text
+        assert 0 < number(row[5]) < number(row[4])  # fewer billable actions than events
+    assert abs(number(three_frames[4]) - number(one[4])) <= 10  # frames do not add history
+    assert number(three_nights[2]) >= 3 and number(three_nights[4]) > number(three_frames[4])
+
+
+async def test_api_latency_measures_every_endpoint_at_each_concurrency(stack):
+    text = await api_latency.run(stack, requests=6, concurrency=(1, 4))
+
+    table = rows(text)[1:]
+    assert [(r[0], r[1]) for r in table] == [
+        (name, c) for c in ("1", "4") for name in (
+            "ceiling: bare POST, one INSERT", "POST /api/orders", "ceiling: bare GET, one-row SELECT",
+            "GET /api/orders/{id}")]
+    for r in table:
+        assert number(r[2]) > 0 and 0 < number(r[3]) <= number(r[4]), r
+        assert r[6] == "0", r  # no error answers
+
+
+async def test_worker_memory_reports_rss_idle_and_with_waiting_orders(stack):
+    text = await worker_memory.run(stack, orders=3, customers=2, timeout=240)
+
+    header, idle, one, full = rows(text)
+    assert header[:3] == ["worker state", "open orders", "RSS MiB"]
+    assert number(idle[1]) == 0 and number(one[1]) == 1 and number(full[1]) == 3, text
+    assert all(number(r[2]) > 30 for r in (idle, one, full))  # a Python worker is tens of MiB
+    assert "Statuses when measured: submitted 3." in text
+
+
+def test_report_command_writes_machine_facts_and_sections(tmp_path):
+    out = tmp_path / "report.md"
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.report", "--only", "pool", "ledger", "latency", "--pool-seconds", "0.1",
+         "--ledger-ops", "10", "--latency-requests", "3", "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=400)
+
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = out.read_text()
+    assert report.startswith("# Stellar benchmark report")
+    for heading in ("## Machine", "## 3. API latency", "## 4a. Voyager connection pool", "## 4b. Credit ledger"):
+        assert heading in report
+    assert "## 1." not in report and "## 5." not in report  # only what was asked
+    facts = dict(r[:2] for r in rows(report.split("## 3.")[0]))
+    assert {"date", "git commit", "CPU", "RAM", "Python", "PostgreSQL", "Temporal"} <= set(facts)
+    assert "logical cores" in facts["CPU"] and "GiB" in facts["RAM"]
+    assert "FAILED" not in report
