@@ -98,3 +98,7 @@ MONITOR_RESTART_DELAY = timedelta(seconds=30)
 #: Pause before re-watching a session whose watch activity failed, and how many times.
 WATCH_RETRY_DELAY = timedelta(seconds=60)
 WATCH_MAX_FAILURES = 3
+#: Settle and finalize must happen: after their activity gave up, wait and start it again, this
+#: many rounds (about two hours) before the workflow fails for an operator to look at.
+CRITICAL_RETRY_DELAY = timedelta(minutes=10)
+CRITICAL_ROUNDS = 12

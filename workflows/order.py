@@ -103,8 +103,10 @@ class OrderWorkflow:
         self._submitted = False  # a submit attempt ran: the target may exist in Voyager
         self._sessions: dict[str, SessionView] = {}
         self._session_failures: dict[str, int] = {}
-        self._abort: AbortRequest | None = None
-        self._aborts = 0
+        self._abort: AbortRequest | None = None  # the abort that takes effect
+        self._abort_key: tuple[int, str] | None = None
+        self._abort_candidates: list[tuple[tuple[int, str], AbortRequest]] = []
+        self._abort_signals = 0
         self._deadline: datetime | None = None
         self._deadline_reached = False
         self._progress: OrderProgress | None = None
@@ -123,7 +125,9 @@ class OrderWorkflow:
         self._deadline = self._order.date_end or (
             workflow.info().start_time + timedelta(days=self._order.default_lifetime_days))
         deadline_timer = asyncio.create_task(self._deadline_timer(self._deadline))
+        arbiter = asyncio.create_task(self._arbitrate_aborts())
         result = await self._life_cycle()
+        arbiter.cancel()
         if not deadline_timer.done():
             deadline_timer.cancel()
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -180,7 +184,8 @@ class OrderWorkflow:
 
         # 3-4. wait for sessions and watch them
         ending = await self._watch_sessions()
-        if ending is None:
+        if ending is None or self._abort is not None:
+            # An abort accepted while the last session's watch was finishing still takes effect.
             return await self._stop_and_settle()
         outcome, status, reason = ending
 
@@ -256,12 +261,16 @@ class OrderWorkflow:
         if self._submitted:
             await self._stop_target(abort=True)
             assert self._guids is not None
-            sweep = await workflow.execute_activity_method(
-                IngestActivities.sweep_target,
-                SweepRequest(order_id=self._inp.order_id, target_guid=self._guids.target_guid),
-                **opt.SWEEP,
-            )
-            self._progress = sweep.progress
+            try:
+                sweep = await workflow.execute_activity_method(
+                    IngestActivities.sweep_target,
+                    SweepRequest(order_id=self._inp.order_id, target_guid=self._guids.target_guid),
+                    **opt.SWEEP,
+                )
+                self._progress = sweep.progress
+            except ActivityError as err:
+                # Settle on what was ingested rather than keep the hold open while Voyager is away.
+                workflow.logger.error("final ingest of order %s failed: %s", self._inp.order_id, err)
         if aborted:
             assert self._abort is not None
             who = self._abort.requested_by.lower()
@@ -311,19 +320,15 @@ class OrderWorkflow:
             workflow.logger.error("could not stop target %s in Voyager: %s", self._guids.target_guid, err)
 
     async def _settle(self, outcome: SettlementOutcome, reason: str, *, release: bool = False) -> None:
-        self._settled = await workflow.execute_activity_method(
-            LedgerActivities.settle,
-            SettleRequest(order_id=self._inp.order_id, outcome=outcome, reason=reason, release=release),
-            **opt.LEDGER,
-        )
+        request = SettleRequest(order_id=self._inp.order_id, outcome=outcome, reason=reason, release=release)
+        self._settled = await self._persist(
+            "settle", lambda: workflow.execute_activity_method(LedgerActivities.settle, request, **opt.LEDGER))
 
     async def _finish(self, status: OrderStatus, reason: str) -> OrderWorkflowResult:
         self._phase = "finalizing"
-        report: OrderReport = await workflow.execute_local_activity_method(
-            OrderStoreActivities.finalize_order,
-            FinalizeRequest(order_id=self._inp.order_id, status=status, reason=reason),
-            **opt.DB_SHORT,
-        )
+        request = FinalizeRequest(order_id=self._inp.order_id, status=status, reason=reason)
+        report: OrderReport = await self._persist("finalize", lambda: workflow.execute_local_activity_method(
+            OrderStoreActivities.finalize_order, request, **opt.DB_SHORT))
         self._status, self._reason, self._phase = status, reason, "done"
         self._visibility(summary_extra={"captured": report.credits_captured, "refunded": report.credits_refunded})
         return OrderWorkflowResult(
@@ -332,6 +337,19 @@ class OrderWorkflow:
             credits_refunded=report.credits_refunded, frames_accepted=report.frames_accepted,
             integration_seconds=round(report.integration_minutes * 60.0, 3),
         )
+
+    async def _persist(self, what: str, call: Any) -> Any:
+        """Run a step that must not be skipped (settle, finalize): when its activity gives up
+        (the database or ledger down for long), wait and try again, a bounded number of times."""
+        for round_ in range(opt.CRITICAL_ROUNDS):
+            try:
+                return await call()
+            except ActivityError as err:
+                if round_ + 1 == opt.CRITICAL_ROUNDS:
+                    raise ApplicationError(f"order {self._inp.order_id}: {what} keeps failing: {err}") from err
+                workflow.logger.error("order %s: %s failed, retrying later: %s", self._inp.order_id, what, err)
+                await workflow.sleep(opt.CRITICAL_RETRY_DELAY)
+        raise ApplicationError("unreachable")  # pragma: no cover
 
     async def _set_status(self, status: OrderStatus, reason: str = "") -> None:
         """Move the status now (validators see it at once), then in the database and visibility."""
@@ -420,15 +438,24 @@ class OrderWorkflow:
         if self._status in NO_ABORT_STATUSES:
             workflow.logger.info("abort signal ignored: order is %s", self._status.value)
             return
-        self._register_abort(AbortRequest(reason=req.reason, requested_by=req.requested_by or "support (signal)"))
+        self._abort_signals += 1
+        self._abort_candidates.append(
+            ((1, f"{self._abort_signals:09d}"),
+             AbortRequest(reason=req.reason, requested_by=req.requested_by or "support (signal)")))
 
     @workflow.update(name="abort")
-    def abort_update(self, req: AbortRequest) -> AbortResult:
-        """Abort from the API. The first accepted abort takes effect; later ones return it."""
-        first = self._register_abort(req)
+    async def abort_update(self, req: AbortRequest) -> AbortResult:
+        """Abort from the API. The first accepted abort takes effect; later ones return it.
+
+        No lock: the handler changes state only before its one await (it adds its candidate) and
+        then just waits for the arbiter, so concurrent aborts cannot interleave badly, and a lock's
+        acquisition order would make the winner depend on the order of jobs in an activation."""
+        key = (0, workflow.current_update_info().id)  # type: ignore[union-attr]
+        self._abort_candidates.append((key, req))
+        await workflow.wait_condition(lambda: self._abort is not None)
         assert self._abort is not None
-        return AbortResult(order_id=self._inp.order_id, accepted=True, first=first, status=self._status,
-                           requested_by=self._abort.requested_by, reason=self._abort.reason)
+        return AbortResult(order_id=self._inp.order_id, accepted=True, first=self._abort_key == key,
+                           status=self._status, requested_by=self._abort.requested_by, reason=self._abort.reason)
 
     @abort_update.validator
     def _validate_abort(self, req: AbortRequest) -> None:
@@ -436,13 +463,16 @@ class OrderWorkflow:
             raise ApplicationError(f"order {self._inp.order_id} is {self._status.value}: it can no longer be aborted",
                                    self._status.value, type="AbortRefused", non_retryable=True)
 
-    def _register_abort(self, req: AbortRequest) -> bool:
-        self._aborts += 1
-        if self._abort is not None:
-            return False
-        self._abort = req
-        workflow.logger.info("abort requested by %s: %s", req.requested_by, req.reason)
-        return True
+    async def _arbitrate_aborts(self) -> None:
+        """Pick the abort that takes effect once the workflow task's handlers have all run.
+
+        Signals and updates delivered in one workflow task may be ordered differently when the
+        history is replayed (e.g. to answer a query after the order closed), so the winner among
+        one task's candidates is chosen by content — updates first, then by update id / signal
+        order — never by arrival order; candidates from later tasks never win."""
+        await workflow.wait_condition(lambda: bool(self._abort_candidates))
+        self._abort_key, self._abort = min(self._abort_candidates, key=lambda c: c[0])
+        workflow.logger.info("abort requested by %s: %s", self._abort.requested_by, self._abort.reason)
 
     @workflow.query(name="status")
     def status(self, _q: StatusQuery | None = None) -> OrderStatusView:
@@ -456,7 +486,7 @@ class OrderWorkflow:
             cost=h.cost if h else 0, credits_held=h.credits_held if h else 0,
             credits_captured=s.captured if s else 0, credits_refunded=s.refunded if s else 0,
             abort_requested_by=self._abort.requested_by if self._abort else None,
-            abort_reason=self._abort.reason if self._abort else None, aborts_received=self._aborts,
+            abort_reason=self._abort.reason if self._abort else None, aborts_received=len(self._abort_candidates),
             shots_done=p.shots_done if p else 0, shots_total=p.shots_total if p else 0,
         )
 
