@@ -54,6 +54,25 @@ async def test_idle_afternoon_is_fast_forwarded_and_telemetry_flows(night_sim, r
     assert (sim.clock.now() - before_sim) / (time.monotonic() - before_real) < 120
 
 
+async def test_day_after_a_multi_night_share_is_fast_forwarded(night_sim, raw_client):
+    # Repeat 2 spreads 2 frames over 2 nights: after tonight's frame the target is idle until the
+    # next night. At 60x that idle day would take ~24 real minutes without the fast-forward.
+    sim = await night_sim(speed=60.0)
+    c = await raw_client(sim)
+    await c.login()
+    await add_target_with_shots(c, [(0, 2, 300)], Repeat=2)
+    t0 = time.monotonic()
+    while True:
+        sessions = await history(c)
+        done = [d for _, s, ds in sessions if s["result"] != wire.SESSION_RUNNING for d in ds]
+        if len(done) >= 2:
+            break
+        assert time.monotonic() - t0 < 60, f"second night not reached: {len(sessions)} sessions"
+        await asyncio.sleep(0.5)
+    nights = {d["datetimeshot"] // 86400 for d in done}
+    assert len(sessions) == 2 and len(nights) == 2
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -140,6 +140,11 @@ class Scheduler:
         self.has_pending = bool(cand)
         if not cand:
             self._wake = night_start + 86400.0
+            # Work left for a later night (tonight's share of a multi-night target is done, or it
+            # was aborted tonight): say so, so the server fast-forwards over the idle day instead
+            # of running it in real time.
+            later = self._wake + 1.0
+            self.has_pending = bool(self.planner.pending(later, self.sky.night_date(later)))
             if run is not None:
                 self._wake = min(self._wake, max(run["_dawn"], t + 1))
             return
