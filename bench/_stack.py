@@ -292,10 +292,11 @@ class BenchStack:
     @contextlib.asynccontextmanager
     async def deployment(self, name: str, *, sim: dict[str, Any] | None = None, worker: bool = True,
                          api: bool = True, orders: dict[str, Any] | None = None,
-                         database: dict[str, Any] | None = None) -> AsyncIterator[Deployment]:
+                         database: dict[str, Any] | None = None,
+                         voyager: dict[str, Any] | None = None) -> AsyncIterator[Deployment]:
         """Start the simulator (``sim``: SimulatorConfig overrides; None = no simulator), then the
         worker and the API as child processes; yield the :class:`Deployment`; stop them all.
-        ``orders``/``database``: settings of those groups for the children."""
+        ``orders``/``database``/``voyager``: settings of those groups for the children."""
         run = uuid.uuid4().hex[:6]
         base = self.tmp / f"{name}-{run}"
         groups: dict[str, dict[str, Any]] = {
@@ -319,7 +320,7 @@ class BenchStack:
                 exits.push_async_callback(dep.sim.stop)
                 groups["voyager"] = {"host": "127.0.0.1", "port": dep.sim.port, "username": cfg.username,
                                      "password": cfg.password, "mac_key": cfg.mac_key, "mac_words": ",".join(cfg.mac_words),
-                                     "profile_name": cfg.profile_name}
+                                     "profile_name": cfg.profile_name, **(voyager or {})}
             if worker:
                 dep.worker = ChildProcess(f"{name} worker", [sys.executable, str(ROOT / "worker.py")],
                                           settings_env(groups), base / "worker.log")
@@ -477,12 +478,21 @@ async def open_stack(database_url: str | None = None, temporal: WorkflowEnvironm
         yield BenchStack(database_url, temporal, engine, tmp)
 
 
+def stop_on_sigterm() -> None:
+    """Make SIGTERM stop the run like Ctrl-C, so every child process and server is stopped too."""
+    def interrupt(signum, frame) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 def run_standalone(coro_fn, **kwargs) -> str:
     """Run ``await coro_fn(stack, **kwargs)`` on a fresh stack (each bench's own ``main``); print
     and return its markdown."""
     from core.logging import configure_logging
 
     configure_logging("WARNING")
+    stop_on_sigterm()
 
     async def go() -> str:
         async with open_stack() as stack:

@@ -194,6 +194,10 @@ async def run(stack: BenchStack, requests: int = 300, concurrency: tuple[int, ..
         errors = ", ".join(f"{n} × {k}" for k, n in r["errors"].most_common()) or "0"
         lines.append(f"| {r['name']} | {r['c']} | {r['n'] / r['elapsed']:,.0f} | {p50 * 1e3:.1f} | "
                      f"{pct(r['lat'], 99) * 1e3:.1f} | {vs} | {errors} |")
+    if any(r["errors"] for r in rows):
+        lines += ["", "Errors are answers other than 201/200; their time is in the percentiles. "
+                  "`503 database_unavailable` is the API's answer to a database error, a pool timeout included "
+                  "(SQLAlchemy waits 30 s for a free connection)."]
     return "\n".join(lines)
 
 

@@ -77,11 +77,12 @@ async def ceiling(stack: BenchStack, n: int, concurrency: int) -> tuple[float, l
 
 
 async def run(stack: BenchStack, orders: int = 200, customers: int = 50, concurrency: int = 16,
-              speed: float = 600.0, timeout: float = 480.0) -> str:
-    """Run the bench on ``stack``; returns its markdown section."""
+              speed: float = 600.0, timeout: float = 480.0, voyager_pool: int | None = None) -> str:
+    """Run the bench on ``stack``; returns its markdown section. ``voyager_pool``: the worker's
+    ``STELLAR_VOYAGER__POOL_SIZE`` (None = the default)."""
     customers = max(1, min(customers, orders))
     progress(f"orders e2e: starting simulator, worker and API ({orders} orders, {customers} customers)")
-    async with stack.deployment("e2e", sim={"speed": speed}) as dep:
+    async with stack.deployment("e2e", sim={"speed": speed}, voyager={"pool_size": voyager_pool}) as dep:
         people = await stack.customers(customers, credits=math.ceil(orders / customers) + 2)
         warm = await dep.post_order(people[0].api_key, ORDER)
         await dep.wait_final([warm["id"]], 120, label="warm-up order")
@@ -150,9 +151,10 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--speed", type=float, default=600.0, help="simulated seconds per real second")
     parser.add_argument("--timeout", type=float, default=480.0, help="seconds to wait for the orders to settle")
+    parser.add_argument("--voyager-pool", type=int, default=None, help="the worker's Voyager pool size")
     a = parser.parse_args(argv)
     return run_standalone(run, orders=a.orders, customers=a.customers, concurrency=a.concurrency,
-                          speed=a.speed, timeout=a.timeout)
+                          speed=a.speed, timeout=a.timeout, voyager_pool=a.voyager_pool)
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ from pathlib import Path
 import psutil
 
 from bench import api_latency, history, orders_e2e, worker_memory
-from bench._stack import ROOT, open_stack, progress, start_postgres
+from bench._stack import ROOT, open_stack, progress, start_postgres, stop_on_sigterm
 
 SECTIONS = {
     "e2e": "1. Orders completed per second, end to end",
@@ -209,6 +209,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parse_args(argv)
     configure_logging("WARNING")
+    stop_on_sigterm()
     started = time.perf_counter()
     facts = machine_facts()
     results: dict[str, tuple[str, float]] = {}
