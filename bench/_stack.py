@@ -7,17 +7,14 @@ theirs). Per bench (:meth:`BenchStack.deployment`): the Voyager simulator in thi
 bench drives its clock), and the worker (``python worker.py``) and the API (uvicorn) as child
 processes configured through ``STELLAR_*`` variables — as they run in production, each in its own
 process — on a task queue and telescope name of their own. Everything started is stopped when the
-``async with`` ends; child logs stay under the run's temporary directory until then.
+``async with`` ends; child logs stay under the run's temporary directory until then. Process
+helpers (children, CPU time, progress): bench/_processes.py.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -30,12 +27,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from api.services.customers import NewCustomer, create_customer
+from bench._processes import ROOT, ChildProcess, free_port, progress, settings_env, stop_on_sigterm, wait_http
 from billing.ledger import Ledger
 from core.database import make_engine, make_sessionmaker
 from core.embedded_postgres import EmbeddedPostgres
@@ -44,7 +43,6 @@ from core.settings import Settings, load_settings
 from core.temporal import DATA_CONVERTER, SEARCH_ATTRIBUTES, temporal_cli_path
 from voyager.simulator import SimulatorConfig, VoyagerSimulator
 
-ROOT = Path(__file__).resolve().parent.parent
 SIM_USER, SIM_PASSWORD, SIM_MAC_KEY = "bench", "bench-pw", "BENCH-MAC"
 SIM_WORDS = ["Bench", "Stellar", "Orion", "Night"]
 #: Late afternoon at the OHP, three days before the new moon of 2026-01-18: a long dark night
@@ -53,12 +51,6 @@ M42_EVENING = datetime(2026, 1, 15, 16, 0, tzinfo=UTC)
 #: Midsummer noon at the OHP: nothing is observable for hours.
 DAYTIME = datetime(2025, 6, 21, 12, 0, tzinfo=UTC)
 FINAL = ("completed", "partial", "aborted", "expired", "failed", "rejected")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_postgres(root: Path) -> EmbeddedPostgres:
@@ -87,86 +79,6 @@ def _in_thread(fn, *args) -> None:
     t.join()
     if errors:
         raise errors[0]
-
-
-def progress(message: str) -> None:
-    """One progress line on stderr (the report goes to stdout and bench/report.md)."""
-    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-# --------------------------------------------------------------------------- child processes
-
-
-@dataclass
-class ChildProcess:
-    """A child started with only the ``STELLAR_*`` variables we give (the caller's are dropped)."""
-
-    name: str
-    argv: list[str]
-    env: dict[str, str]
-    log_path: Path
-    proc: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("STELLAR_")}
-        env.update(self.env)
-        env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(self.argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                         start_new_session=True)
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def check_alive(self) -> None:
-        if not self.alive():
-            raise RuntimeError(f"{self.name} exited ({self.proc.returncode if self.proc else '?'}):\n{self.log_tail()}")
-
-    def log_tail(self, chars: int = 3000) -> str:
-        return self.log_path.read_text(errors="replace")[-chars:] if self.log_path.exists() else "(no log)"
-
-    def stop(self, timeout: float = 20.0) -> None:
-        """SIGINT to the process group (graceful), SIGKILL after ``timeout`` seconds."""
-        if not self.alive():
-            return
-        assert self.proc is not None
-        try:
-            os.killpg(self.proc.pid, signal.SIGINT)
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(5)
-        except ProcessLookupError:
-            pass
-
-
-def _env_text(value: Any) -> str:
-    if hasattr(value, "get_secret_value"):
-        value = value.get_secret_value()
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (list, tuple, set)):
-        return ",".join(str(v) for v in value)
-    return str(value)
-
-
-def settings_env(groups: dict[str, dict[str, Any]]) -> dict[str, str]:
-    """``{"database": {"url": u}}`` → ``{"STELLAR_DATABASE__URL": u, ...}`` plus quiet JSON logs."""
-    env = {"STELLAR_LOG_LEVEL": "WARNING", "STELLAR_LOG_JSON": "true"}
-    for group, values in groups.items():
-        if isinstance(values, dict):
-            for key, value in values.items():
-                if value is not None:
-                    env[f"STELLAR_{group.upper()}__{key.upper()}"] = _env_text(value)
-        elif values is not None:
-            env[f"STELLAR_{group.upper()}"] = _env_text(values)
-    return env
 
 
 # --------------------------------------------------------------------------- deployment
@@ -269,8 +181,7 @@ class BenchStack:
         return list(await asyncio.gather(*(one(i) for i in range(n))))
 
     async def status_counts(self, order_ids: list[int]) -> dict[str, int]:
-        import sqlalchemy as sa
-
+        """Orders of ``order_ids`` per status, from the database."""
         async with self.engine.connect() as conn:
             rows = await conn.execute(sa.text(
                 'SELECT status, count(*) FROM "order" WHERE id = ANY(:ids) GROUP BY status'), {"ids": order_ids})
@@ -308,48 +219,52 @@ class BenchStack:
             "voyager": {"port": 1},  # nothing listens there unless a simulator is started
         }
         dep = Deployment(name, self, groups, base)
-        exits = contextlib.AsyncExitStack()
-        try:
-            if sim is not None:
-                cfg = SimulatorConfig(**{
-                    "port": 0, "username": SIM_USER, "password": SIM_PASSWORD, "mac_key": SIM_MAC_KEY,
-                    "mac_words": list(SIM_WORDS), "speed": 600.0, "start_time": M42_EVENING, "state_file": None,
-                    "fit_dir": base / "fits", "seed": 7, "frame_width": 200, "frame_height": 150, **sim})
-                dep.sim = VoyagerSimulator(cfg)
-                await dep.sim.start()
-                exits.push_async_callback(dep.sim.stop)
-                groups["voyager"] = {"host": "127.0.0.1", "port": dep.sim.port, "username": cfg.username,
-                                     "password": cfg.password, "mac_key": cfg.mac_key, "mac_words": ",".join(cfg.mac_words),
-                                     "profile_name": cfg.profile_name, **(voyager or {})}
-            if worker:
-                dep.worker = ChildProcess(f"{name} worker", [sys.executable, str(ROOT / "worker.py")],
-                                          settings_env(groups), base / "worker.log")
-                exits.callback(dep.worker.stop)
-                dep.worker.start()
-                await self._wait_monitor(dep)
-                exits.push_async_callback(self.terminate, [f"observatory-monitor-{dep.telescope}"])
-            if api:
-                port = free_port()
-                groups["api"] = {"host": "127.0.0.1", "port": port, "public_url": f"http://127.0.0.1:{port}"}
-                dep.api = ChildProcess(f"{name} api", [
-                    sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host", "127.0.0.1",
-                    "--port", str(port), "--no-access-log", "--log-level", "warning"],
-                    settings_env(groups), base / "api.log")
-                exits.callback(dep.api.stop)
-                dep.api.start()
-                dep.api_url = f"http://127.0.0.1:{port}"
-                await wait_http(dep.api, f"{dep.api_url}/api/subscriptions/plans")
-                dep.http = httpx.AsyncClient(base_url=dep.api_url, timeout=120.0,
-                                             limits=httpx.Limits(max_connections=200, max_keepalive_connections=200))
-                exits.push_async_callback(dep.http.aclose)
-            async with exits:
+        async with contextlib.AsyncExitStack() as exits:
+            try:
+                await self._start(dep, exits, sim=sim, worker=worker, api=api, voyager=voyager)
                 yield dep
-        except BaseException:
-            for child in (dep.worker, dep.api):
-                if child is not None and child.proc is not None and not child.alive():
-                    progress(f"{child.name} log tail:\n{child.log_tail()}")
-            await exits.aclose()
-            raise
+            except Exception:
+                for child in (dep.worker, dep.api):  # a crashed child says why in its log
+                    if child is not None and child.proc is not None and not child.alive():
+                        progress(f"{child.name} exited; log tail:\n{child.log_tail()}")
+                raise
+
+    async def _start(self, dep: Deployment, exits: contextlib.AsyncExitStack, *, sim: dict[str, Any] | None,
+                     worker: bool, api: bool, voyager: dict[str, Any] | None) -> None:
+        """Start what :meth:`deployment` asked for, registering each stop on ``exits``."""
+        groups, name, base = dep.groups, dep.name, dep.base
+        if sim is not None:
+            cfg = SimulatorConfig(**{
+                "port": 0, "username": SIM_USER, "password": SIM_PASSWORD, "mac_key": SIM_MAC_KEY,
+                "mac_words": list(SIM_WORDS), "speed": 600.0, "start_time": M42_EVENING, "state_file": None,
+                "fit_dir": base / "fits", "seed": 7, "frame_width": 200, "frame_height": 150, **sim})
+            dep.sim = VoyagerSimulator(cfg)
+            await dep.sim.start()
+            exits.push_async_callback(dep.sim.stop)
+            groups["voyager"] = {"host": "127.0.0.1", "port": dep.sim.port, "username": cfg.username,
+                                 "password": cfg.password, "mac_key": cfg.mac_key, "mac_words": ",".join(cfg.mac_words),
+                                 "profile_name": cfg.profile_name, **(voyager or {})}
+        if worker:
+            dep.worker = ChildProcess(f"{name} worker", [sys.executable, str(ROOT / "worker.py")],
+                                      settings_env(groups), base / "worker.log")
+            exits.push_async_callback(asyncio.to_thread, dep.worker.stop)
+            dep.worker.start()
+            await self._wait_monitor(dep)
+            exits.push_async_callback(self.terminate, [f"observatory-monitor-{dep.telescope}"])
+        if api:
+            port = free_port()
+            groups["api"] = {"host": "127.0.0.1", "port": port, "public_url": f"http://127.0.0.1:{port}"}
+            dep.api = ChildProcess(f"{name} api", [
+                sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host", "127.0.0.1",
+                "--port", str(port), "--no-access-log", "--log-level", "warning"],
+                settings_env(groups), base / "api.log")
+            exits.push_async_callback(asyncio.to_thread, dep.api.stop)
+            dep.api.start()
+            dep.api_url = f"http://127.0.0.1:{port}"
+            await wait_http(dep.api, f"{dep.api_url}/api/subscriptions/plans")
+            dep.http = httpx.AsyncClient(base_url=dep.api_url, timeout=120.0,
+                                         limits=httpx.Limits(max_connections=200, max_keepalive_connections=200))
+            exits.push_async_callback(dep.http.aclose)
 
     async def _wait_monitor(self, dep: Deployment, timeout: float = 90.0) -> None:
         """The worker is ready once its observatory monitor workflow exists (it starts it at boot)."""
@@ -401,59 +316,6 @@ async def day_skipper(sim: VoyagerSimulator, evening_hour_utc: int = 16) -> Asyn
             await task
 
 
-def cpu_seconds(dep: Deployment | None = None) -> dict[str, float]:
-    """CPU seconds (user + system) used so far by each part of the system on this machine: the
-    worker and API child processes, the Temporal dev server, PostgreSQL and this process (the
-    simulator and the load generator). Subtract two snapshots to get a measurement window's."""
-    import psutil
-
-    me = psutil.Process()
-    own = {"worker": dep.worker.pid if dep and dep.worker and dep.worker.alive() else None,
-           "API": dep.api.pid if dep and dep.api and dep.api.alive() else None}
-    out = {"worker": 0.0, "API": 0.0, "Temporal server": 0.0, "PostgreSQL": 0.0, "bench process (simulator, client)": 0.0}
-
-    def add(key: str, p: psutil.Process) -> None:
-        with contextlib.suppress(psutil.Error):
-            t = p.cpu_times()
-            out[key] += t.user + t.system
-
-    add("bench process (simulator, client)", me)
-    for p in me.children(recursive=True):
-        with contextlib.suppress(psutil.Error):
-            if p.pid == own["worker"]:
-                add("worker", p)
-            elif p.pid == own["API"]:
-                add("API", p)
-            elif "temporal" in p.name():
-                add("Temporal server", p)
-            elif "postgres" in p.name():
-                add("PostgreSQL", p)
-    return out
-
-
-def cpu_line(before: dict[str, float], after: dict[str, float], wall: float) -> str:
-    """``worker 31.2 s, API 9.8 s, … of 2 × 50.0 s`` for a window's CPU use."""
-    used = {k: after[k] - before.get(k, 0.0) for k in after}
-    parts = ", ".join(f"{k} {v:.1f} s" for k, v in sorted(used.items(), key=lambda kv: -kv[1]) if v >= 0.05)
-    return f"CPU used in the window: {parts} (of {os.cpu_count()} cores × {wall:.1f} s = {os.cpu_count() * wall:.0f} s)"
-
-
-async def wait_http(child: ChildProcess, url: str, timeout: float = 90.0) -> None:
-    """Wait until ``url`` answers (any status below 500) while ``child`` lives."""
-    until = time.monotonic() + timeout
-    async with httpx.AsyncClient(timeout=5.0) as client:
-        while True:
-            child.check_alive()
-            try:
-                if (await client.get(url)).status_code < 500:
-                    return
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > until:
-                raise RuntimeError(f"{child.name} did not answer {url} within {timeout:g} s:\n{child.log_tail()}")
-            await asyncio.sleep(0.2)
-
-
 @contextlib.asynccontextmanager
 async def open_stack(database_url: str | None = None, temporal: WorkflowEnvironment | None = None,
                      tmp: Path | None = None) -> AsyncIterator[BenchStack]:
@@ -476,14 +338,6 @@ async def open_stack(database_url: str | None = None, temporal: WorkflowEnvironm
         engine = make_engine(database_url, pool_size=20)
         exits.push_async_callback(engine.dispose)
         yield BenchStack(database_url, temporal, engine, tmp)
-
-
-def stop_on_sigterm() -> None:
-    """Make SIGTERM stop the run like Ctrl-C, so every child process and server is stopped too."""
-    def interrupt(signum, frame) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    signal.signal(signal.SIGTERM, interrupt)
 
 
 def run_standalone(coro_fn, **kwargs) -> str:

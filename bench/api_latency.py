@@ -27,7 +27,8 @@ import httpx
 import sqlalchemy as sa
 from fastapi import FastAPI
 
-from bench._stack import BenchStack, ChildProcess, free_port, progress, run_standalone, settings_env, wait_http
+from bench._processes import ChildProcess, free_port, progress, settings_env, wait_http
+from bench._stack import BenchStack, run_standalone
 from bench.orders_e2e import pct
 
 ORDER = {"target_name": "M42", "priority": 0, "shots": [{"filter": "L", "exposure": 60, "quantity": 10}]}

@@ -24,7 +24,6 @@ run time ÷ its heartbeat period (Stellar heartbeats every third of the heartbea
 from __future__ import annotations
 
 import argparse
-import asyncio
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
@@ -34,7 +33,8 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Worker
 
-from bench._stack import BenchStack, day_skipper, progress, run_standalone
+from bench._processes import progress
+from bench._stack import BenchStack, day_skipper, run_standalone
 from bench.ceiling_workflow import TwoActivities, noop
 
 E = EventType

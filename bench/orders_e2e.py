@@ -30,7 +30,8 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from temporalio.worker import Worker
 
-from bench._stack import M42_EVENING, BenchStack, cpu_line, cpu_seconds, progress, run_standalone
+from bench._processes import cpu_line, cpu_seconds, progress
+from bench._stack import M42_EVENING, BenchStack, run_standalone
 from bench.ceiling_workflow import TwoActivities, noop
 
 ORDER = {"target_name": "M42", "priority": 0, "shots": [{"filter": "L", "exposure": 1, "quantity": 1}]}
@@ -89,7 +90,7 @@ async def run(stack: BenchStack, orders: int = 200, customers: int = 50, concurr
 
         progress(f"orders e2e: posting {orders} orders, {concurrency} at a time")
         wall0 = datetime.now(UTC)
-        cpu0 = cpu_seconds(dep)
+        cpu0 = cpu_seconds(dep.worker, dep.api)
         t0 = time.perf_counter()
 
         async def post(i: int) -> tuple[int, float]:
@@ -101,7 +102,7 @@ async def run(stack: BenchStack, orders: int = 200, customers: int = 50, concurr
         post_s = time.perf_counter() - t0
         ids = [i for i, _ in posted]
         counts = await dep.wait_final(ids, timeout, label="orders e2e")
-        cpu = cpu_line(cpu0, cpu_seconds(dep), time.perf_counter() - t0)
+        cpu = cpu_line(cpu0, cpu_seconds(dep.worker, dep.api), time.perf_counter() - t0)
         async with stack.engine.connect() as conn:
             rows = (await conn.execute(sa.text(
                 'SELECT status, created_at, finished_at FROM "order" WHERE id = ANY(:ids)'), {"ids": ids})).all()

@@ -31,7 +31,8 @@ from pathlib import Path
 import psutil
 
 from bench import api_latency, history, orders_e2e, worker_memory
-from bench._stack import ROOT, open_stack, progress, start_postgres, stop_on_sigterm
+from bench._processes import ROOT, progress, stop_on_sigterm
+from bench._stack import open_stack, start_postgres
 
 SECTIONS = {
     "e2e": "1. Orders completed per second, end to end",

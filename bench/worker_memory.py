@@ -22,7 +22,8 @@ import time
 
 import psutil
 
-from bench._stack import DAYTIME, BenchStack, cpu_line, cpu_seconds, progress, run_standalone
+from bench._processes import cpu_line, cpu_seconds, progress
+from bench._stack import DAYTIME, BenchStack, run_standalone
 from bench.orders_e2e import bounded
 
 ORDER = {"target_name": "M42", "priority": 0, "shots": [{"filter": "L", "exposure": 60, "quantity": 1}]}
@@ -55,7 +56,7 @@ async def run(stack: BenchStack, orders: int = 1000, concurrency: int = 16, cust
         one = await settled_rss(dep.worker.pid)
 
         progress(f"worker memory: posting {orders - 1} more orders, {concurrency} at a time")
-        cpu0 = cpu_seconds(dep)
+        cpu0 = cpu_seconds(dep.worker, dep.api)
         t0 = time.perf_counter()
 
         async def post(i: int) -> int:
@@ -65,7 +66,7 @@ async def run(stack: BenchStack, orders: int = 1000, concurrency: int = 16, cust
         post_s = time.perf_counter() - t0
         counts = await dep.wait_final(ids, timeout, label="memory: waiting orders", statuses=WAITING)
         fill_s = time.perf_counter() - t0
-        cpu = cpu_line(cpu0, cpu_seconds(dep), fill_s)
+        cpu = cpu_line(cpu0, cpu_seconds(dep.worker, dep.api), fill_s)
         waiting = counts.get("submitted", 0)
         full = await settled_rss(dep.worker.pid)
         await asyncio.to_thread(dep.worker.stop)  # before terminating: a terminated order would wake its cached workflow
