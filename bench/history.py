@@ -18,7 +18,7 @@ Billable actions are *estimated from the history* with Temporal Cloud's rules
 ``UpsertWorkflowSearchAttributes`` (attributes given at start are free). Memo upserts
 (``WorkflowPropertiesModified``) are not listed as actions. Not in the history, so not counted:
 queries, rejected updates, and **activity heartbeats** — estimated apart as 1 + the activity's
-run time ÷ its heartbeat period (Stellar heartbeats every third of the heartbeat timeout).
+run time ÷ a third of its heartbeat timeout (how often Stellar's activities heartbeat).
 """
 
 from __future__ import annotations
@@ -36,10 +36,13 @@ from temporalio.worker import Worker
 from bench._processes import progress
 from bench._stack import BenchStack, day_skipper, run_standalone
 from bench.ceiling_workflow import TwoActivities, noop
+from worker import HEARTBEAT_THROTTLE
+from workflows import _options as opt
 
 E = EventType
 LOCAL_ACTIVITY_MARKER = "core_local_activity"
 SHOTS = [{"filter": "L", "exposure": 60, "quantity": 3}, {"filter": "R", "exposure": 60, "quantity": 2}]
+FRAME_TOLERANCE = 10  # events by which signal timing varies (session seen running or only ended)
 ACTION_KINDS = ("workflow", "activity attempts", "local-activity tasks", "timers", "signals", "updates",
                 "search-attribute upserts", "markers", "child workflows")
 
@@ -55,6 +58,14 @@ class HistoryCount:
     @property
     def billable(self) -> int:
         return sum(self.actions.values())
+
+
+def heartbeat_period(options: dict) -> float:
+    """Seconds between heartbeats reaching the server for an activity with these options: Stellar's
+    activities heartbeat every third of the heartbeat timeout (activities/_heartbeat.py), and the SDK
+    sends at most one per throttle interval (min(``worker.HEARTBEAT_THROTTLE``, 0.8 × timeout))."""
+    timeout = options["heartbeat_timeout"].total_seconds()
+    return max(timeout / 3, min(HEARTBEAT_THROTTLE.total_seconds(), 0.8 * timeout))
 
 
 def count_history(history: WorkflowHistory) -> HistoryCount:
@@ -165,20 +176,24 @@ async def run(stack: BenchStack, speed: float = 1200.0, shots: list[dict] | None
     one, many, three = (results[k] for k in plan)
     nights3 = rows[ids[list(plan)[2]]].sessions if ids[list(plan)[2]] in rows else 0
     extra = max(nights3 - 1, 1)
+    frames_delta = many.events - one.events
+    verdict = ("Frames do not add history" if abs(frames_delta) <= FRAME_TOLERANCE else
+               "**Frames add history** (per-frame events belong in the database, not in the workflow)")
+    watch, monitor = heartbeat_period(opt.WATCH_SESSION), heartbeat_period(opt.MONITOR_WATCH)
     lines += [
         "",
-        f"Frames do not add history: 3× the frames in one night change the count by "
-        f"{many.events - one.events:+d} events ({many.billable - one.billable:+d} actions). "
-        f"Nights add a constant: the 3-night order has {three.events - many.events:+d} events "
-        f"({three.billable - many.billable:+d} actions) more than the 1-night order of as many frames, "
-        f"{(three.events - many.events) / extra:.0f} events and {(three.billable - many.billable) / extra:.0f} "
-        f"actions per extra night — signals, a session watch, status changes; nothing per frame, per poll "
-        f"or per hour of night. Statuses: {', '.join(f'{s} {n}' for s, n in sorted(counts.items()))}.",
+        f"{verdict}: 3× the frames in one night change the count by {frames_delta:+d} events "
+        f"({many.billable - one.billable:+d} actions; up to ±{FRAME_TOLERANCE} come from whether the monitor saw a "
+        f"session running before it ended). Nights add a constant: the 3-night order has "
+        f"{three.events - many.events:+d} events ({three.billable - many.billable:+d} actions) more than the "
+        f"1-night order of as many frames, {(three.events - many.events) / extra:.0f} events and "
+        f"{(three.billable - many.billable) / extra:.0f} actions per extra night (signals, one session watch, "
+        f"status changes). Statuses: {', '.join(f'{s} {n}' for s, n in sorted(counts.items()))}.",
         "",
-        "Heartbeats are the exception: not history, but billable. The session watch heartbeats every "
-        "5 s (heartbeat timeout 15 s ÷ 3) while a session runs, so on a real-time night it costs about "
-        "720 actions per observing hour per order (the accelerated sessions here last about a second). "
-        "The observatory monitor adds one every 10 s per telescope, whatever the number of orders.",
+        f"Heartbeats are not history but are billable. The session watch heartbeats every {watch:g} s while a "
+        f"session runs, so a real-time night costs about {3600 / watch:,.0f} actions per observing hour per order "
+        f"(the accelerated sessions here last about a second); the observatory monitor adds one every "
+        f"{monitor:g} s per telescope ({3600 / monitor:,.0f} an hour), whatever the number of orders.",
     ]
     return "\n".join(lines)
 
