@@ -27,7 +27,7 @@ dev: venv  ## run the embedded stack until Ctrl-C
 	$(BIN)/stellar dev
 
 bench: venv  ## write bench/report.md
-	$(BIN)/python -m bench.report
+	$(BIN)/python -m bench.report $(ARGS)
 
 lock:  ## re-resolve requirements.lock from pyproject.toml (needs uv: pip install uv)
 	uv pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes -o requirements.lock

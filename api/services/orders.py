@@ -115,6 +115,10 @@ async def create_order(
             ra, dec = entry.ra_j2000, entry.dec_j2000
 
         plan = await effective_plan(session, principal.customer_id)
+        # Nothing is written yet: end the read transaction so its pooled connection is free while
+        # the observability check runs in a thread and the ledger reads the balance on its own
+        # connection (holding both at once starved the pool at concurrency 32).
+        await session.rollback()
         constraints = gate(plan.plan, OrderConstraintsRequest(
             priority=req.priority, c_moon_down=req.c_moon_down, c_hfd_mean_limit=req.c_hfd_mean_limit,
             repeat=req.repeat, c_alt_min=req.c_alt_min, c_ha_start=req.c_ha_start, c_ha_end=req.c_ha_end,
