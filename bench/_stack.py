@@ -283,40 +283,6 @@ class BenchStack:
 
 
 @contextlib.asynccontextmanager
-async def day_skipper(sim: VoyagerSimulator, evening_hour_utc: int = 16) -> AsyncIterator[list[datetime]]:
-    """Skip the simulator's idle days: whenever no session runs and nothing is pending tonight (a
-    repeat target's nightly quota is done), jump the clock to the next afternoon, from where the
-    simulator's own fast-forward takes it to dusk (it fast-forwards only while the *current* night
-    has work pending). Yields the list of times it jumped to."""
-    from datetime import timedelta
-
-    jumps: list[datetime] = []
-
-    async def skip() -> None:
-        while True:
-            await asyncio.sleep(0.3)
-            sched = sim.scheduler
-            if sched.active is not None or sched.has_pending:
-                continue
-            now = sim.clock.now_dt()
-            target = now.replace(hour=evening_hour_utc, minute=0, second=0, microsecond=0)
-            if target <= now:
-                target += timedelta(days=1)
-            sim.clock.set_time(target)
-            sim.poke()
-            jumps.append(target)
-            await asyncio.sleep(1.5)  # let the scheduler re-plan before looking again
-
-    task = asyncio.create_task(skip())
-    try:
-        yield jumps
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-
-@contextlib.asynccontextmanager
 async def open_stack(database_url: str | None = None, temporal: WorkflowEnvironment | None = None,
                      tmp: Path | None = None) -> AsyncIterator[BenchStack]:
     """PostgreSQL (``database_url``, else embedded) and Temporal (``temporal``, else a dev server)

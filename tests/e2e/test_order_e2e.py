@@ -18,7 +18,6 @@ from tests.workflows.support import (
     DAYTIME,
     create_customer,
     create_order,
-    day_skipper,
     events_of,
     frames_of,
     history_events,
@@ -88,15 +87,14 @@ async def test_history_does_not_grow_with_frames_or_nights(temporal_env, order_s
     }
     counts: dict[str, int] = {}
     sessions: dict[str, int] = {}
-    async with day_skipper(stack.sim):
-        for label, order_id in orders.items():
-            handle = await stack.start(order_id, customer)
-            result = await asyncio.wait_for(stack.result(handle), 120)
-            assert result.status == OrderStatus.COMPLETED, (label, result.reason)
-            counts[label] = await history_events(handle)
-            sessions[label] = len({f.session_guid for f in await frames_of(engine, order_id)})
-            if label.startswith("3"):
-                await save_history(handle, "order_completed_three_nights")
+    for label, order_id in orders.items():
+        handle = await stack.start(order_id, customer)
+        result = await asyncio.wait_for(stack.result(handle), 120)
+        assert result.status == OrderStatus.COMPLETED, (label, result.reason)
+        counts[label] = await history_events(handle)
+        sessions[label] = len({f.session_guid for f in await frames_of(engine, order_id)})
+        if label.startswith("3"):
+            await save_history(handle, "order_completed_three_nights")
 
     with capsys.disabled():
         print(f"\nhistory events per order: {counts} (sessions: {sessions})")

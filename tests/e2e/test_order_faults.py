@@ -23,7 +23,6 @@ from models.orders import OrderStatus
 from tests.workflows.support import (
     create_customer,
     create_order,
-    day_skipper,
     frames_of,
     ledger_entries,
     order_row,
@@ -177,10 +176,9 @@ async def test_session_aborted_by_clouds_then_a_good_night_completes(temporal_en
     async def two_frames() -> bool:
         return len(await frames_of(engine, order_id)) >= 2
 
-    async with day_skipper(stack.sim):
-        await wait_for(two_frames, 90, "two frames on the first night")
-        stack.sim.cloud_out()  # clouds from now on, tonight
-        result = await asyncio.wait_for(stack.result(handle), 150)
+    await wait_for(two_frames, 90, "two frames on the first night")
+    stack.sim.cloud_out()  # clouds from now on, tonight
+    result = await asyncio.wait_for(stack.result(handle), 150)
 
     assert result.status == OrderStatus.COMPLETED, result.reason
     row = await order_row(engine, order_id)

@@ -7,12 +7,11 @@ API does, the billing ledger, a Temporal worker built by ``worker.open_worker``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -165,36 +164,3 @@ async def terminate_quietly(client: Client, workflow_id: str) -> None:
 
 def now_utc() -> datetime:
     return datetime.now(UTC)
-
-
-@contextlib.asynccontextmanager
-async def day_skipper(sim: VoyagerSimulator, evening_hour_utc: int = 16) -> AsyncIterator[list[datetime]]:
-    """Skip the simulator's idle days: whenever no session runs and nothing is pending tonight (the
-    night's quota of a repeat target is done), jump the clock to the next afternoon, from where the
-    simulator's own fast-forward takes it to dusk. (The simulator fast-forwards only while the
-    *current* night has work pending, so multi-night orders would otherwise wait a day at speed.)
-    Yields the list of times it jumped to."""
-    jumps: list[datetime] = []
-
-    async def run() -> None:
-        while True:
-            await asyncio.sleep(0.3)
-            sched = sim.scheduler
-            if sched.active is not None or sched.has_pending:
-                continue
-            now = sim.clock.now_dt()
-            target = now.replace(hour=evening_hour_utc, minute=0, second=0, microsecond=0)
-            if target <= now:
-                target += timedelta(days=1)
-            sim.clock.set_time(target)
-            sim.poke()
-            jumps.append(target)
-            await asyncio.sleep(1.5)  # let the scheduler re-plan before looking again
-
-    task = asyncio.create_task(run())
-    try:
-        yield jumps
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
