@@ -112,11 +112,17 @@ class VoyagerSettings(BaseModel):
         return self.host or "127.0.0.1"
 
 
+LOCAL_STRIPE_KEY = "sk_test_stellar_local"
+STRIPE_API_BASE = "https://api.stripe.com"
+
+
 class StripeSettings(BaseModel):
     """Stripe. ``api_base`` empty and no real key → ``stellar dev`` starts localstripe."""
 
-    api_key: SecretStr = Field(default=SecretStr("sk_test_stellar_local"), description="Stripe secret key")
-    api_base: str | None = Field(default=None, description="Stripe API base URL; empty = embedded localstripe")
+    api_key: SecretStr = Field(default=SecretStr(LOCAL_STRIPE_KEY),
+                               description="Stripe secret key; a real one (and no api_base) means api.stripe.com")
+    api_base: str | None = Field(
+        default=None, description="Stripe API base URL; empty = localstripe with the local key, else api.stripe.com")
     webhook_secret: SecretStr = Field(default=SecretStr("whsec_stellar_local"))
     webhook_tolerance: int = Field(default=300, ge=1, description="seconds a signed event stays valid")
     localstripe_port: int = Field(default=8420, ge=1, le=65535)
@@ -126,8 +132,16 @@ class StripeSettings(BaseModel):
         description="talk to localstripe (Plans, no proration_behavior); empty = when api_base is empty or loopback",
     )
 
+    def uses_embedded_localstripe(self) -> bool:
+        """Neither an API base nor a real key configured: the stack runs its own localstripe."""
+        return self.api_base is None and self.api_key.get_secret_value() == LOCAL_STRIPE_KEY
+
     def effective_api_base(self) -> str:
-        return self.api_base or f"http://127.0.0.1:{self.localstripe_port}"
+        if self.api_base:
+            return self.api_base
+        if self.uses_embedded_localstripe():
+            return f"http://127.0.0.1:{self.localstripe_port}"
+        return STRIPE_API_BASE
 
     def is_localstripe(self) -> bool:
         """True when the Stripe API is localstripe (see ``billing/stripe_client.py``)."""

@@ -134,8 +134,8 @@ class Stack:
 
     def _start_localstripe(self) -> None:
         st = self.settings.stripe
-        if st.api_base:
-            self.env["STELLAR_STRIPE__API_BASE"] = st.api_base
+        if not st.uses_embedded_localstripe():
+            self.env["STELLAR_STRIPE__API_BASE"] = st.effective_api_base()
             return
         require_free_port(st.localstripe_port, "localstripe", "STELLAR_STRIPE__LOCALSTRIPE_PORT")
         argv = [sys.executable, "-m", "core.localstripe", "--port", str(st.localstripe_port),

@@ -19,6 +19,14 @@ def test_malformed_database_url_names_the_variable(monkeypatch):
     assert "STELLAR_DATABASE__URL" in str(exc.value)
 
 
+def test_a_real_stripe_key_without_api_base_means_stripe_not_localstripe(monkeypatch):
+    assert load_settings().stripe.effective_api_base() == "http://127.0.0.1:8420"
+    monkeypatch.setenv("STELLAR_STRIPE__API_KEY", "sk_test_51Realkey")
+    s = load_settings().stripe
+    assert not s.uses_embedded_localstripe() and s.effective_api_base() == "https://api.stripe.com"
+    assert not s.is_localstripe()
+
+
 def test_mac_words_must_be_four(monkeypatch):
     monkeypatch.setenv("STELLAR_VOYAGER__MAC_WORDS", "a,b,c")
     with pytest.raises(SettingsError) as exc:
