@@ -71,10 +71,12 @@ VOYAGER_CONTROL: dict[str, Any] = dict(
     retry_policy=_retry(10, initial=2.0, maximum=30.0),
 )
 
-#: Watch one session (a night at most) ingesting each frame; heartbeats every poll.
+#: Watch one session (a night at most) ingesting each frame. Heartbeats are billable actions and
+#: run all night: every 20 s (a third of the timeout) is 180 an observing hour, while a dead worker
+#: is still noticed within a minute and an abort reaches the watch within 20 s.
 WATCH_SESSION: dict[str, Any] = dict(
     start_to_close_timeout=timedelta(hours=20),
-    heartbeat_timeout=timedelta(seconds=15),
+    heartbeat_timeout=timedelta(seconds=60),
     retry_policy=_retry(20, initial=1.0, maximum=30.0),
     cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
 )
