@@ -15,6 +15,7 @@ import json
 import time
 import uuid
 from datetime import datetime, timezone
+from pathlib import Path
 
 import httpx
 import typer
@@ -208,8 +209,12 @@ async def _follow(http: httpx.AsyncClient, settings: Settings, order_id: int, ti
             t = sim_clock["t"]
             sun, moon = sun_moon_altitude(settings.site, t)
             state = "[green]down[/green]" if moon < 0 else "[yellow]up[/yellow]"
+            waiting = ""
+            if history and history[-1] in ("held", "submitted"):
+                why = [w for w, bad in (("daylight", sun >= -18), ("the moon is up", moon >= 0)) if bad]
+                waiting = f" — waiting: {' and '.join(why)}" if why else " — waiting for M42 to climb"
             outer.add_row(f"telescope clock {t:%Y-%m-%d %H:%M} UTC at {settings.site.name}: "
-                          f"sun {sun:+.0f}°, moon {moon:+.0f}° ({state})")
+                          f"sun {sun:+.0f}°, moon {moon:+.0f}° ({state}){waiting}")
         per = Table("filter", "done", "accepted", "integration", "mean HFD", box=None)
         for f in progress.get("per_filter", []):
             per.add_row(f["filter"], f"{f['done']}/{f['total']}", str(f["accepted"]),
@@ -311,8 +316,11 @@ async def _report(http: httpx.AsyncClient, settings: Settings, order: dict, cust
                       f"{row.get('integration_minutes', 0):.1f}",
                       f"{row['mean_hfd']:.2f}" if row.get("mean_hfd") else "-")
     console.print(table)
-    console.print(f"JPG previews: {settings.images.jpg_dir.resolve()}")
-    console.print(f"FITS files:   {settings.voyager.sim_fit_dir.resolve()}")
+    jpg_dir = Path(report.get("jpg_dir") or settings.images.jpg_dir)
+    fits = report.get("fits_paths") or []
+    fits_dir = Path(fits[0]).parent if fits else settings.images.fit_dir
+    console.print(f"JPG previews: {jpg_dir.resolve()}  ({len(list(jpg_dir.glob('*.jpg')))} files)")
+    console.print(f"FITS files:   {fits_dir.resolve()}  ({len(fits)} accepted frames)")
     if order.get("workflow_url"):
         console.print(f"Temporal UI:  {order['workflow_url']}")
     balance = (await http.get("/api/credits")).json()
