@@ -9,7 +9,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,13 +19,9 @@ from typing import Any
 import httpx
 import psutil
 
+from core.processes import free_port, stop_process_group  # noqa: F401  (free_port re-exported for the benches)
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def progress(message: str) -> None:
@@ -73,17 +68,7 @@ class ChildProcess:
 
     def stop(self, timeout: float = 20.0) -> None:
         """SIGINT to the process group (graceful), SIGKILL after ``timeout`` seconds."""
-        if not self.alive():
-            return
-        assert self.proc is not None
-        try:
-            os.killpg(self.proc.pid, signal.SIGINT)
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(5)
-        except ProcessLookupError:
-            pass
+        stop_process_group(self.proc, timeout)
 
 
 def _env_text(value: Any) -> str:

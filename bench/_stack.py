@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterable
@@ -38,7 +37,7 @@ from bench._processes import ROOT, ChildProcess, free_port, progress, settings_e
 from billing.ledger import Ledger
 from core.database import make_engine, make_sessionmaker
 from core.embedded_postgres import EmbeddedPostgres
-from core.migrate import upgrade
+from core.migrate import upgrade_in_thread
 from core.settings import Settings, load_settings
 from core.temporal import DATA_CONVERTER, SEARCH_ATTRIBUTES, temporal_cli_path
 from voyager.simulator import SimulatorConfig, VoyagerSimulator
@@ -58,27 +57,11 @@ def start_postgres(root: Path) -> EmbeddedPostgres:
     pg = EmbeddedPostgres(root, free_port(), database="stellar_bench")
     pg.start()
     try:
-        _in_thread(upgrade, pg.url())  # Alembic's env runs its own event loop
+        upgrade_in_thread(pg.url())
     except BaseException:
         pg.stop()
         raise
     return pg
-
-
-def _in_thread(fn, *args) -> None:
-    errors: list[BaseException] = []
-
-    def target() -> None:
-        try:
-            fn(*args)
-        except BaseException as exc:  # noqa: BLE001 - re-raised below
-            errors.append(exc)
-
-    t = threading.Thread(target=target)
-    t.start()
-    t.join()
-    if errors:
-        raise errors[0]
 
 
 # --------------------------------------------------------------------------- deployment

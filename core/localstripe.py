@@ -34,7 +34,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from core.processes import StackError, port_in_use
+from core.processes import StackError, port_in_use, stop_process_group
 
 
 class LocalStripeError(StackError):
@@ -102,17 +102,7 @@ class LocalStripe:
         configure_webhook(self.url, url, secret, name, events)
 
     def stop(self, timeout: float = 10.0) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            self.proc = None
-            return
-        try:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(5)
-        except ProcessLookupError:
-            pass
+        stop_process_group(self.proc, timeout, signal.SIGTERM)
         self.proc = None
 
     def __enter__(self) -> "LocalStripe":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from alembic import command
@@ -20,3 +21,21 @@ def alembic_config(url: str) -> Config:
 def upgrade(url: str, revision: str = "head") -> None:
     """Bring the database at ``url`` (postgresql+asyncpg://…) to ``revision``. Blocking."""
     command.upgrade(alembic_config(url), revision)
+
+
+def upgrade_in_thread(url: str, revision: str = "head") -> None:
+    """:func:`upgrade` on a thread of its own: Alembic's env runs its own event loop, which must not
+    meet the caller's (tests, benchmarks). Blocking; re-raises the migration's error."""
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            upgrade(url, revision)
+        except BaseException as exc:  # noqa: BLE001 - re-raised below
+            errors.append(exc)
+
+    t = threading.Thread(target=target, name="alembic-upgrade")
+    t.start()
+    t.join()
+    if errors:
+        raise errors[0]

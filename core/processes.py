@@ -20,6 +20,28 @@ class StackError(RuntimeError):
     """A component of the stack could not start; the message says which and why."""
 
 
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def stop_process_group(proc: subprocess.Popen | None, timeout: float = 15.0, sig: int = signal.SIGINT) -> None:
+    """Send ``sig`` to ``proc``'s process group (started with ``start_new_session``), SIGKILL after
+    ``timeout`` seconds. A process already gone is fine."""
+    if proc is None or proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, sig)
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(5)
+    except ProcessLookupError:
+        pass
+
+
 def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.settimeout(0.3)
@@ -75,13 +97,5 @@ class Child:
     def stop(self, timeout: float = 15.0) -> None:
         if not self.alive():
             return
-        assert self.proc is not None
-        try:
-            os.killpg(self.proc.pid, signal.SIGINT)
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(5)
-        except ProcessLookupError:
-            pass
+        stop_process_group(self.proc, timeout)
         log.info("stack.stopped", component=self.name)

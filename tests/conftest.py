@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import tempfile
-import threading
 import uuid
 from pathlib import Path
 from typing import AsyncIterator, Iterator
@@ -24,19 +22,14 @@ os.environ.setdefault("STELLAR_ENV", "test")
 
 from core.database import make_engine, make_sessionmaker  # noqa: E402
 from core.embedded_postgres import EmbeddedPostgres  # noqa: E402
-from core.migrate import upgrade  # noqa: E402
+from core.migrate import upgrade_in_thread  # noqa: E402
+from core.processes import free_port  # noqa: E402,F401  (re-exported to the suites)
 from core.temporal import (  # noqa: E402
     DATA_CONVERTER,
     SEARCH_ATTRIBUTES,
     temporal_cli_path,
     temporal_test_server_path,
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _docker_reachable() -> bool:
@@ -47,23 +40,6 @@ def _docker_reachable() -> bool:
         return True
     except Exception:
         return False
-
-
-def _run_in_thread(fn, *args) -> None:
-    """Alembic's env runs its own event loop; keep it off the test loop."""
-    errors: list[BaseException] = []
-
-    def target() -> None:
-        try:
-            fn(*args)
-        except BaseException as exc:  # noqa: BLE001 - re-raised below
-            errors.append(exc)
-
-    t = threading.Thread(target=target)
-    t.start()
-    t.join()
-    if errors:
-        raise errors[0]
 
 
 @pytest.fixture(scope="session")
@@ -82,7 +58,7 @@ def database_url() -> Iterator[str]:
         pg = EmbeddedPostgres(Path(tmp.name), free_port(), database="stellar_test")
         pg.start()
         url = pg.url()
-    _run_in_thread(upgrade, url)
+    upgrade_in_thread(url)
     yield url
     if pg:
         pg.stop()
