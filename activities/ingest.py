@@ -1,11 +1,11 @@
 """Session ingest: one heartbeating activity per session writes each new frame exactly once.
 
-Per frame (a RoboTarget *shot done*, Voyager protocol §7): fetch its JPG preview
+Per frame (a RoboTarget *shot done*, docs/voyager-protocol.md §7): fetch its JPG preview
 (``RemoteRoboTargetGetShotJpg``) into ``images.jpg_dir/order_<id>/<guid>.jpg``, record its FITS path
 (``path``/``filename`` as Voyager wrote it), and in one transaction insert the ``shot_done`` row
 (``ON CONFLICT (shot_done_guid) DO NOTHING``), recompute the order's progress and insert a
 ``progress`` OrderEvent — so a retried activity, a second watcher or a final sweep can never ingest
-a frame twice. Polls and per-frame progress stay here, out of workflow history (issue 8, step 3).
+a frame twice. Polls and per-frame progress stay here, out of workflow history (docs/order-workflow.md, step 3).
 """
 
 from __future__ import annotations

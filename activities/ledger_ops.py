@@ -1,4 +1,4 @@
-"""Money side of ``OrderWorkflow``: price + hold, then settle or release (issue 8, Life cycle 1 & 5).
+"""Money side of ``OrderWorkflow``: price + hold, then settle or release (docs/order-workflow.md, Life cycle 1 & 5).
 
 Both are idempotent on the order id (``billing.ledger``): a retried hold returns the first hold, a
 retried settle returns the first resolution, so a hold is resolved exactly once however often the
@@ -42,7 +42,7 @@ class LedgerActivities:
 
     @activity.defn(name="ledger.price_and_hold")
     async def price_and_hold(self, ref: OrderRef) -> HoldResult:
-        """Gate the order under its plan, price it and hold the credits (seed: credits v2, Pricing
+        """Gate the order under its plan, price it and hold the credits (docs/pricing.md §2, §4;
         Engine and "Cycle de vie des transactions" 1. HOLD). Stores ``cost``/``credits_held`` on the
         order.
 

@@ -1,7 +1,7 @@
 """The observatory monitor's watch: one per telescope, however many orders wait.
 
 It polls RoboTarget's run list and the sessions of the recent runs (``RemoteRoboTargetGetRunList``,
-``RemoteRoboTargetGetSessionListByRun``, Voyager protocol §7), waking early on dashboard events
+``RemoteRoboTargetGetSessionListByRun``, docs/voyager-protocol.md §7), waking early on dashboard events
 (``Signal``, ``NewFITReady``; §4), maps each session to its order by target GUID (``order.target_guid``)
 and signals ``order-<id>``: ``session_started`` when it first sees a running session,
 ``session_ended`` when it sees it finished. Voyager's load is therefore one run-list poll per

@@ -2,7 +2,7 @@
 
 GUIDs are chosen by the workflow and stored on the order before :meth:`submit_target` runs, and
 every add is an ``ensure_*`` (look up by GUID, add if absent): an attempt retried after a timeout
-whose command did succeed in Voyager finds the object instead of duplicating it (Voyager protocol
+whose command did succeed in Voyager finds the object instead of duplicating it (docs/voyager-protocol.md
 §2.5, §6). Retryable: ``VoyagerConnectionError``/``VoyagerTimeout`` (outcome unknown). Permanent
 (non-retryable ``VoyagerRefused``): a ``RemoteActionResult`` failure or an error reply — bad MAC,
 orphan profile, a refused field.
@@ -28,7 +28,7 @@ log = structlog.get_logger(__name__)
 
 def filter_index(name: str, configuration: dict[str, int]) -> int:
     """FilterIndex of ``name`` in the telescope's filter configuration (case-insensitive), else the
-    seed's fallback table (L 0, R 1, G 2, B 3, Ha 4, OIII 5, SII 6; Voyager protocol §8). Raises
+    fallback table (L 0, R 1, G 2, B 3, Ha 4, OIII 5, SII 6; docs/voyager-protocol.md §8). Raises
     non-retryable ``InvalidOrder`` for a filter the telescope does not have."""
     for table in (configuration, wire.FILTER_FALLBACK):
         for key, index in table.items():

@@ -1,5 +1,5 @@
 """``POST /api/orders`` and ``GET /api/orders/{id}`` latency, p50/p99 at concurrency 1 and 32
-(issue 7, §3), beside a bare FastAPI endpoint doing one PostgreSQL INSERT (and one doing a
+(bench report "API latency"), beside a bare FastAPI endpoint doing one PostgreSQL INSERT (and one doing a
 one-row SELECT, for the GET), in one run.
 
     .venv/bin/python -m bench.api_latency [--requests 300] [--concurrency 1 32]

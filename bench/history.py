@@ -1,4 +1,4 @@
-"""Workflow history events and billable Temporal actions per order (issue 7, §2), for a 1-night
+"""Workflow history events and billable Temporal actions per order (bench report "History"), for a 1-night
 order, the same night with 3× the frames, and a 3-night order of the same shots (repeat 3).
 
     .venv/bin/python -m bench.history [--speed 1200]

@@ -1,4 +1,4 @@
-"""Orders completed per second end to end (issue 7, §1), beside a bare two-activity workflow.
+"""Orders completed per second end to end (bench report "Orders end to end"), beside a bare two-activity workflow.
 
     .venv/bin/python -m bench.orders_e2e [--orders 200] [--customers 50] [--concurrency 16] [--speed 600]
 

@@ -1,11 +1,11 @@
 """``make bench``: every benchmark in one run, written to ``bench/report.md`` with the machine's
-facts; each measurement sits beside its ceiling measured in the same run (issue 7).
+facts; each measurement sits beside its ceiling measured in the same run.
 
     .venv/bin/python -m bench.report [--orders 200] [--open-orders 1000] [--latency-requests 300]
                                      [--ledger-ops 500] [--pool-seconds 1] [--sim-seconds 5]
                                      [--only e2e history latency memory pool ledger sim] [--out bench/report.md]
 
-Sizes default to the issue's (200 orders end to end, 1,000 open orders, concurrency 1 and 32);
+Sizes default to the targets' (200 orders end to end, 1,000 open orders, concurrency 1 and 32);
 every flag can also come from the environment as ``BENCH_<FLAG>`` (``BENCH_ORDERS=50 make bench``).
 One embedded PostgreSQL serves the whole run (the ledger bench included) and one Temporal dev server
 the system benches (bench/_stack.py); everything started is stopped at the end, also on failure.
@@ -54,15 +54,15 @@ def _default(flag: str, default):
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--orders", type=int, default=_default("orders", 200), help="orders end to end (§1)")
-    p.add_argument("--e2e-concurrency", type=int, default=_default("e2e_concurrency", 16), help="concurrent POSTs (§1)")
-    p.add_argument("--e2e-speed", type=float, default=_default("e2e_speed", 600.0), help="simulator speed-up (§1)")
-    p.add_argument("--history-speed", type=float, default=_default("history_speed", 1200.0), help="simulator speed-up (§2)")
-    p.add_argument("--latency-requests", type=int, default=_default("latency_requests", 300), help="requests per cell (§3)")
-    p.add_argument("--open-orders", type=int, default=_default("open_orders", 1000), help="waiting orders (§5)")
-    p.add_argument("--pool-seconds", type=float, default=_default("pool_seconds", 1.0), help="seconds per cell (§4a)")
-    p.add_argument("--ledger-ops", type=int, default=_default("ledger_ops", 500), help="operations per scenario (§4b)")
-    p.add_argument("--sim-seconds", type=float, default=_default("sim_seconds", 5.0), help="seconds (§4c)")
+    p.add_argument("--orders", type=int, default=_default("orders", 200), help="orders end to end")
+    p.add_argument("--e2e-concurrency", type=int, default=_default("e2e_concurrency", 16), help="concurrent POSTs")
+    p.add_argument("--e2e-speed", type=float, default=_default("e2e_speed", 600.0), help="simulator speed-up")
+    p.add_argument("--history-speed", type=float, default=_default("history_speed", 1200.0), help="simulator speed-up")
+    p.add_argument("--latency-requests", type=int, default=_default("latency_requests", 300), help="requests per cell")
+    p.add_argument("--open-orders", type=int, default=_default("open_orders", 1000), help="waiting orders")
+    p.add_argument("--pool-seconds", type=float, default=_default("pool_seconds", 1.0), help="seconds per cell")
+    p.add_argument("--ledger-ops", type=int, default=_default("ledger_ops", 500), help="operations per scenario")
+    p.add_argument("--sim-seconds", type=float, default=_default("sim_seconds", 5.0), help="seconds")
     p.add_argument("--only", nargs="+", choices=list(SECTIONS), default=list(SECTIONS), help="sections to run")
     p.add_argument("--out", type=Path, default=Path(_default("out", str(ROOT / "bench" / "report.md"))))
     return p.parse_args(argv)

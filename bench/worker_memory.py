@@ -1,4 +1,4 @@
-"""Worker resident memory with 1,000 open orders waiting for their night (issue 7, §5), beside the
+"""Worker resident memory with 1,000 open orders waiting for their night (bench report "Worker memory"), beside the
 same worker process idle.
 
     .venv/bin/python -m bench.worker_memory [--orders 1000] [--concurrency 16]

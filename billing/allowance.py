@@ -6,7 +6,7 @@ that sum, never below 0. It is a pure function of the invoice, so a duplicated, 
 reordered event grants the same amount, and the ledger's idempotency key (``invoice:<id>``)
 makes it happen once.
 
-What it gives (seed credits v2: Stardust 20, Nebula 60, Quasar 150 a month):
+What it gives (docs/pricing.md §1, §7: Stardust 20, Nebula 60, Quasar 150 a month):
 
 * first invoice and each renewal (one line, the plan): the plan's credits — 60 for Nebula;
 * upgrade now, Nebula → Quasar, prorated (Stripe: "Unused time on Nebula" −, "Remaining time on

@@ -230,8 +230,8 @@ class Ledger:
     async def expire(self, customer_id: int, idempotency_key: str, actor: str = "system",
                      reason: str = "subscription ended", reference_type: str = "subscription",
                      reference_id: str = "") -> LedgerResult:
-        """Zero the subscription bucket (a cancelled subscription's period ended; seed: "Vous conservez
-        vos crédits jusqu'à cette date"). Pack credits never expire; held credits stay held. The
+        """Zero the subscription bucket (a cancelled subscription's period ended; docs/pricing.md §7:
+        credits are kept until that date). Pack credits never expire; held credits stay held. The
         entry's ``amount`` is minus what expired (0 if nothing)."""
         return await self._single(customer_id, "expire", "subscription", idempotency_key, reference_type,
                                   reference_id, actor, reason, lambda s: -s.subscription, None)

@@ -1,10 +1,10 @@
 """Credit packs: one-off purchases of pack credits (which never expire). The catalogue is data
 (``billing/packs.json``), validated here.
 
-Source: seed platform technical doc, ``PaymentController`` — packages of 10, 50, 100 and 200 credits
-with 0, 5, 15 and 40 bonus credits. The seed's prices (100/450/850/1600) are ambiguous (cents in the
+Source: docs/pricing.md §7 — the specification's packages of 10, 50, 100 and 200 credits
+with 0, 5, 15 and 40 bonus credits. The specification's prices (100/450/850/1600) are ambiguous (cents in the
 view, euros × 100 in the Checkout call) and, read as cents, would sell a credit at €0.10 while every
-subscription sells it at €0.79–1.45. We keep the seed's price *ratios* and scale them ×15 so the
+subscription sells it at €0.79–1.45. We keep its price *ratios* and scale them ×15 so the
 smallest pack costs what a Stardust credit does (€1.50 vs €1.45) and the largest what a Nebula
 credit does (€1.00 per credit with its bonus vs €0.98): subscriptions stay the better deal, packs
 the flexible one.

@@ -1,21 +1,20 @@
 """Plans as data, and the gate that turns an order's constraints into RoboTarget fields.
 
-Source: seed credits v2, "Les 3 abonnements" (features, Voyager mapping tables) and
-``Subscription::getFeatures()``; issue 4 where they disagree. One table (:data:`PLANS`) drives the
-catalogue, the gate and the reasons; no plan-name ``if``s elsewhere.
+Source: docs/pricing.md §1 (plans and features) and §4 (the gate and its RoboTarget mapping).
+One table (:data:`PLANS`) drives the catalogue, the gate and the reasons; no plan-name ``if``s elsewhere.
 
 Rules the gate applies (``gate``):
 
 * priority 0–4; above the plan's ``priority_max`` → ``"priority 3 needs Quasar"``. So Stardust
   (and a customer without a plan, who orders with pack credits at Stardust rules) stays in 0–1.
 * moon-down: ``never`` (Stardust: asking for it is refused, C_MoonDown false), ``option`` (Nebula:
-  as asked), ``always`` (Quasar: forced on, and charged ×2.0 as the seed's example 3 does).
+  as asked), ``always`` (Quasar: forced on, and charged ×2.0 as docs/pricing.md §3 example 3 is).
 * HFD: ``none`` (Stardust: any limit refused, 0 sent), ``standard`` (Nebula: 4.0 px sent, not
   charged; a tighter limit is refused), ``custom`` (Quasar: 1.5–4.0 px; a limit below 4.0 is a
-  custom guarantee, charged ×1.5; none or 4.0 = the free standard 4.0). Seed: "Ajustable (< 4.0px)".
+  custom guarantee, charged ×1.5; none or 4.0 = the free standard 4.0). docs/pricing.md §4.
 * repeat ≥ 1; > 1 needs a plan with ``repeat`` (``Repeat`` = runs of the shot list, one per night; ``IsRepeat`` follows the plan: multi-night).
 * altitude min 0–90° (mask B, always on); hour-angle start/end −12…12 h, start < end (mask D/E),
-  only on plans with ``ha_window`` (seed masks: Stardust "B", Nebula "BK", Quasar all); date window
+  only on plans with ``ha_window`` (masks: Stardust "B", Nebula "BK", Quasar all); date window
   end after start (``C_DateStart``/``C_DateEnd`` epoch s, no mask letter in the protocol).
 """
 
@@ -35,8 +34,8 @@ from models.billing import (
     VoyagerTargetConstraints,
 )
 
-STANDARD_HFD_PX = 4.0  # seed: Nebula "Standard (4.0px)"; also Quasar's default
-CUSTOM_HFD_MIN_PX = 1.5  # seed: Quasar slider 1.5–4.0
+STANDARD_HFD_PX = 4.0  # Nebula's standard guarantee; also Quasar's default (docs/pricing.md §4)
+CUSTOM_HFD_MIN_PX = 1.5  # Quasar's custom range 1.5–4.0 (docs/pricing.md §4)
 PRIORITY_MIN, PRIORITY_MAX = 0, 4
 HA_LIMIT_HOURS = 12.0
 
@@ -59,7 +58,7 @@ class Plan:
     ha_window: bool
 
     def features(self) -> PlanFeatures:
-        """The seed's ``getFeatures()`` shape."""
+        """The ``features`` object of the plans endpoint (docs/pricing.md §1)."""
         return PlanFeatures(
             priority_max=self.priority_max,
             moon_down=self.moon_down != "never",
@@ -102,7 +101,7 @@ def get_plan(plan: Plan | str | None) -> Plan:
 
 
 def catalogue() -> PlanCatalogue:
-    """Body of ``GET /api/subscriptions/plans`` (seed: API): ``{"plans": [{id, name, price, …}]}``."""
+    """Body of ``GET /api/subscriptions/plans`` (docs/pricing.md §1): ``{"plans": [{id, name, price, …}]}``."""
     return PlanCatalogue(plans=[p.out() for p in PLANS.values()])
 
 
@@ -134,7 +133,7 @@ def gate(plan: Plan | str | None, order: OrderConstraintsRequest) -> VoyagerTarg
             errors["c_moon_down"] = f"moon-down needs {_needs(lambda q: q.moon_down != 'never')}"
         moon_down = False
     elif p.moon_down == "always":
-        moon_down = True  # Quasar: always on (and charged; issue 4)
+        moon_down = True  # Quasar: always on (and charged; docs/pricing.md §2)
     else:
         moon_down = bool(order.c_moon_down)
 
@@ -193,7 +192,7 @@ def gate(plan: Plan | str | None, order: OrderConstraintsRequest) -> VoyagerTarg
     return VoyagerTargetConstraints(
         plan=p.id,
         priority=prio,
-        # Seed mapping tables: Stardust one-shot (IsRepeat false: one night, what is left is
+        # docs/pricing.md §4: Stardust one-shot (IsRepeat false: one night, what is left is
         # refunded); Nebula/Quasar multi-night (IsRepeat true: Voyager comes back on later nights
         # until the shots are done). ``Repeat`` = runs of the shot list, one per night.
         is_repeat=p.repeat,

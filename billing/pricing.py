@@ -1,6 +1,6 @@
 """The pricing engine: credits for an observation, in exact arithmetic.
 
-Source: seed credits v2, "Pricing Engine" (``calculateCost``), and issue 4.
+Source: docs/pricing.md §2 (the rule) and §3 (the worked examples: 1, 9 and 189 credits).
 
 * estimated seconds = repeat × Σ over shots (exposure × quantity + 30 s × quantity)
   (30 s overhead per frame; ``repeat`` = runs of the whole shot list, 1 for a one-shot order);
@@ -91,7 +91,7 @@ def estimate(plan: Plan | str | None, pricing: PricingInput, user_balance: int) 
     The plan's rules apply first, exactly as for a real order: its constraints go through
     :func:`billing.plans.gate` (forbidden values raise PlanViolation; forced ones are applied, e.g.
     Quasar's moon-down, Nebula's free standard HFD) and :func:`billing.plans.pricing_input`.
-    ``plan`` None = no active plan (pack credits, Stardust rules). Seed: credits v2, API
+    ``plan`` None = no active plan (pack credits, Stardust rules). Shape: docs/pricing.md §2,
     ``POST /api/pricing/estimate``. Raises PlanViolation, UnknownPlan.
     """
     p = plans.get_plan(plan)

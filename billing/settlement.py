@@ -1,8 +1,8 @@
 """Settlement policy: how many held credits an ended order captures. Pure, exact, integer.
 
-Sources: issue 4 (settlement policy); seed credits v2 "Cycle de vie des transactions" (result 1 →
-capture, 2/3 → refund) and "Résumé" (bill according to real usage); seed platform doc
-``calculateUnusedCredits`` (an abort refunds the unused part in proportion).
+Source: docs/pricing.md §6 (the settlement policy, with worked examples): a session that ends OK
+captures, an aborted or failed one releases; the customer is billed according to real usage, and an
+abort releases the unused part in proportion.
 """
 
 from __future__ import annotations

@@ -61,7 +61,7 @@ def plan_from_stripe_id(stripe_id: str | None) -> str | None:
 async def ensure_plans(client: stripe.StripeClient, currency: str) -> list[str]:
     """Create the monthly Stripe Plan of every Stellar plan that does not exist yet.
 
-    Amounts and credits come from ``billing.plans.PLANS`` (seed: credits v2, Produits Stripe:
+    Amounts and credits come from ``billing.plans.PLANS`` (docs/pricing.md §1, Stripe products:
     2900/5900/11900 cents a month). Returns the Stripe Plan ids. Raises ``stripe.StripeError``.
     """
     ids = []

@@ -64,7 +64,7 @@ class TemporalSettings(BaseModel):
 
 
 class VoyagerSettings(BaseModel):
-    """Voyager Application Server (Voyager protocol §1–§5) and the embedded simulator.
+    """Voyager Application Server (docs/voyager-protocol.md §1–§5) and the embedded simulator.
 
     ``host`` empty → ``stellar dev`` starts the simulator on ``port``.
     """
@@ -177,7 +177,7 @@ class BillingSettings(BaseModel):
 
 
 class OrderSettings(BaseModel):
-    """The order workflow's observatory monitor and session watch (issue 8; docs/order-workflow.md).
+    """The order workflow's observatory monitor and session watch (docs/order-workflow.md).
 
     One monitor per telescope (= per configured Voyager): workflow id
     ``observatory-monitor-<telescope>``. Intervals are real seconds.

@@ -15,7 +15,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 
 from core.settings import Settings
 
-# Operators find and follow orders in the Temporal UI by these (issue 8, Control).
+# Operators find and follow orders in the Temporal UI by these (docs/order-workflow.md, Control).
 SA_CUSTOMER_ID = SearchAttributeKey.for_keyword("CustomerId")
 SA_ORDER_STATUS = SearchAttributeKey.for_keyword("OrderStatus")
 SA_TARGET_NAME = SearchAttributeKey.for_keyword("TargetName")

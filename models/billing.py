@@ -20,7 +20,7 @@ ExactNumber = Annotated[Decimal, PlainSerializer(float, return_type=float, when_
 Bucket = Literal["subscription", "pack"]
 
 
-# --- pricing (seed: credits v2, Pricing Engine) ---------------------------------------------
+# --- pricing (docs/pricing.md §2) -------------------------------------------------------------
 
 
 class ShotLine(BaseModel):
@@ -32,7 +32,7 @@ class ShotLine(BaseModel):
 
 
 class PricingInput(BaseModel):
-    """What the pricing engine charges for (seed ``calculateCost`` target config).
+    """What the pricing engine charges for (docs/pricing.md §2).
 
     ``c_hfd_mean_limit`` > 0 means a *charged* custom HFD guarantee (×1.5); a plan's free standard
     limit is 0 here even though Voyager receives 4.0 (see ``billing.plans.pricing_input``).
@@ -56,7 +56,7 @@ class Multipliers(BaseModel):
 
 
 class Estimate(BaseModel):
-    """The seed's ``POST /api/pricing/estimate`` ``estimation`` object, plus ``plan`` and ``shortfall``.
+    """The ``POST /api/pricing/estimate`` ``estimation`` object (docs/pricing.md §2), plus ``plan`` and ``shortfall``.
 
     ``base_cost``: estimated hours (= credits before multipliers) rounded half-up to 2 decimals, for
     display; ``final_cost`` = ceil(exact hours × total) credits. ``remaining_after`` =
@@ -74,11 +74,11 @@ class Estimate(BaseModel):
     shortfall: int = 0
 
 
-# --- plans and gates (seed: credits v2, Les 3 abonnements, getFeatures) ---------------------
+# --- plans and gates (docs/pricing.md §1, §4) -------------------------------------------------
 
 
 class PlanFeatures(BaseModel):
-    """Seed ``Subscription::getFeatures()`` shape (plus ``mosaics``)."""
+    """A plan's ``features`` (docs/pricing.md §1)."""
 
     priority_max: int
     moon_down: bool
@@ -123,7 +123,7 @@ class OrderConstraintsRequest(BaseModel):
 
 
 class VoyagerTargetConstraints(BaseModel):
-    """Gated constraints, named as RoboTarget target fields (Voyager protocol §8).
+    """Gated constraints, named as RoboTarget target fields (docs/voyager-protocol.md §8).
 
     ``to_wire()`` gives the wire dict (``Priority``, ``C_MoonDown``, …); ``plan`` is not sent.
     ``C_Mask`` letters: B altitude min, D hour-angle start, E hour-angle end, K moon down.
@@ -150,7 +150,7 @@ class VoyagerTargetConstraints(BaseModel):
         return self.model_dump(by_alias=True, exclude_none=True, exclude={"plan"})
 
 
-# --- settlement (issue 4: settlement policy) ------------------------------------------------
+# --- settlement (docs/pricing.md §6) --------------------------------------------------------
 
 
 class SettlementOutcome(str, Enum):
@@ -182,7 +182,7 @@ class SettlementInput(BaseModel):
     thresholds: SettlementThresholds = SettlementThresholds()
 
 
-# --- ledger (issue 4: two-phase ledger) ------------------------------------------------------
+# --- ledger (docs/pricing.md §5) -------------------------------------------------------------
 
 
 class HoldRequest(BaseModel):

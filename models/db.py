@@ -57,7 +57,7 @@ class ApiKey(SQLModel, table=True):
 
 
 class Subscription(SQLModel, table=True):
-    """A customer's plan subscription (seed: credits v2, Intégration Stripe)."""
+    """A customer's plan subscription (docs/payments.md, docs/pricing.md §7)."""
 
     __tablename__ = "subscription"
     id: Optional[int] = Field(default=None, primary_key=True)
@@ -268,7 +268,7 @@ class OrderEvent(SQLModel, table=True):
 
 
 class Payment(SQLModel, table=True):
-    """A credit-pack purchase (seed: profile points, pending → completed)."""
+    """A credit-pack purchase (docs/payments.md: pending → completed)."""
 
     __tablename__ = "payment"
     id: Optional[int] = Field(default=None, primary_key=True)

@@ -1,4 +1,4 @@
-"""Pydantic models crossing the order workflow's Temporal boundary (issue 8).
+"""Pydantic models crossing the order workflow's Temporal boundary (docs/order-workflow.md).
 
 One model in and one out for every workflow, activity, signal, update and query of
 ``workflows/order.py`` and ``workflows/observatory_monitor.py``. Units: exposures and integration
@@ -24,7 +24,7 @@ class _M(BaseModel):
 
 
 class OrderStatus(StrEnum):
-    """``Order.status`` and the ``OrderStatus`` search attribute (issue 8, Control)."""
+    """``Order.status`` and the ``OrderStatus`` search attribute (docs/order-workflow.md, Control)."""
 
     PENDING = "pending"
     HELD = "held"
@@ -84,7 +84,7 @@ class OrderWorkflowResult(_M):
 
 
 class SessionSignal(_M):
-    """``session_started`` / ``session_ended`` from the observatory monitor (Voyager protocol §7:
+    """``session_started`` / ``session_ended`` from the observatory monitor (docs/voyager-protocol.md §7:
     ``RemoteRoboTargetGetSessionListByRun``). ``result``: 0 running, 1 OK, 2 aborted, 3 error."""
 
     session_guid: str
@@ -283,7 +283,7 @@ class OrderReport(_M):
 
 
 class TargetConstraints(_M):
-    """Voyager target fields after the plan's gate (``billing.plans.gate``; Voyager protocol §8).
+    """Voyager target fields after the plan's gate (``billing.plans.gate``; docs/voyager-protocol.md §8).
 
     ``alt_min`` degrees; ``ha_start``/``ha_end`` hours (0 and no D/E mask letter = no window);
     ``hfd_mean_limit`` px (0 = none); ``repeat``: runs of the shot list, one per night, when
@@ -362,7 +362,7 @@ class SubmitShot(_M):
 
 class SubmitRequest(_M):
     """Everything ``submit_target`` sends: the customer's Set, the Target, its Shots (Voyager
-    protocol §7–§8). GUIDs were stored on the order before this activity runs."""
+    protocol, docs/voyager-protocol.md §7–§8). GUIDs were stored on the order before this activity runs."""
 
     order_id: int
     customer_id: int

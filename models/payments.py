@@ -4,9 +4,8 @@ Units: money is integer cents (``amount_cents``, ``price_cents``) in ``currency`
 lower case); credits are integers; Stripe times are epoch seconds (``*_ts``) and API times are
 timezone-aware datetimes.
 
-Sources: seed credits v2 ("Intégration Stripe", "API": subscribe/cancel shapes), seed platform
-technical doc (credit packs, "Contrôleur de paiement"), seed profile points (pending → completed
-purchase record).
+Sources: docs/payments.md (API shapes, subscription and purchase life cycles) and docs/pricing.md §7
+(credit packs, subscription credits).
 """
 
 from __future__ import annotations
@@ -21,7 +20,7 @@ from pydantic import BaseModel, Field
 #: * ``incomplete`` — created in Stripe, first invoice not paid (card needs action or failed):
 #:   no plan rights yet.
 #: * ``active`` — the current period is paid: plan rules apply. With ``cancel_at_period_end`` the
-#:   plan stays fully usable until ``current_period_end`` (seed: credits kept until that date).
+#:   plan stays fully usable until ``current_period_end`` (docs/pricing.md §7: credits kept until that date).
 #: * ``past_due`` — a renewal invoice failed and is not paid yet: **new orders are refused at plan
 #:   rules** (``billing`` treats the customer as having no plan); running orders continue, credits
 #:   stay. Paying the invoice (Stripe retry or a new card) brings it back to ``active``.
@@ -35,7 +34,7 @@ PLAN_USABLE_STATUSES: frozenset[str] = frozenset({"active"})
 PaymentStatus = Literal["pending", "completed", "cancelled", "failed"]
 
 
-# --- credit packs (seed: platform technical doc, packages 10/50/100/200) ------------------------
+# --- credit packs (docs/pricing.md §7: packages 10/50/100/200) ----------------------------------
 
 
 class PackOut(BaseModel):
@@ -67,7 +66,7 @@ class PurchaseRequest(BaseModel):
 
 
 class PaymentOut(BaseModel):
-    """One pack purchase (seed: profile points, pending → completed)."""
+    """One pack purchase (docs/payments.md: pending → completed)."""
 
     id: int
     pack_id: str
@@ -96,11 +95,11 @@ class PaymentList(BaseModel):
     payments: list[PaymentOut]
 
 
-# --- subscriptions (seed: credits v2, API) ------------------------------------------------------
+# --- subscriptions (docs/payments.md) -----------------------------------------------------------
 
 
 class SubscribeRequest(BaseModel):
-    """Seed ``POST /api/subscriptions/subscribe`` body."""
+    """``POST /api/subscriptions/subscribe`` body (docs/payments.md)."""
 
     plan: str = Field(max_length=16, description="stardust | nebula | quasar")
     payment_method_id: str = Field(max_length=255, pattern=r"^pm_[A-Za-z0-9_]+$")
@@ -113,7 +112,7 @@ class ChangePlanRequest(BaseModel):
 
 
 class SubscriptionOut(BaseModel):
-    """A subscription as the API shows it (seed shape plus period, cancel and pending plan)."""
+    """A subscription as the API shows it (docs/payments.md: plan, status, period, cancel and pending plan)."""
 
     id: int | None = None
     plan: str
@@ -128,7 +127,7 @@ class SubscriptionOut(BaseModel):
 
 
 class SubscribeResponse(BaseModel):
-    """Seed answer: ``{"success", "subscription", "credits_added"}``.
+    """Answer: ``{"success", "subscription", "credits_added"}`` (docs/payments.md).
 
     ``credits_added``: credits granted for the first paid invoice (0 while it is unpaid; they are
     then granted when Stripe reports it paid, once).
@@ -151,7 +150,7 @@ class ChangePlanResponse(BaseModel):
 
 
 class CancelResponse(BaseModel):
-    """Seed answer: ``{"success", "message"}`` plus the subscription."""
+    """Answer: ``{"success", "message"}`` plus the subscription (docs/payments.md)."""
 
     success: bool = True
     message: str

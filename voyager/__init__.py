@@ -1,6 +1,6 @@
 """Voyager Application Server client (and, in ``voyager.simulator``, the embedded simulator).
 
-Layers (Voyager protocol, ../shared/voyager-protocol.md): ``protocol`` (sans-IO framing, messages,
+Layers (the wire contract is docs/voyager-protocol.md): ``protocol`` (sans-IO framing, messages,
 MAC), ``wire`` (the RoboTarget [S]/[C] name mapping), ``client`` (one connection), ``pool``
 (N authenticated connections), ``robotarget`` (typed RoboTarget commands), ``events`` (dashboard
 event stream). Errors live in ``errors``. Import the submodule you need; nothing heavy is imported

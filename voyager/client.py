@@ -1,4 +1,4 @@
-"""One Voyager Application Server connection (Voyager protocol §1–§5).
+"""One Voyager Application Server connection (docs/voyager-protocol.md §1–§5).
 
 ``VoyagerConnection`` owns a socket, a reader task and a keep-alive task. It is never reconnected:
 once broken it stays broken and every pending command fails with ``VoyagerConnectionError``

@@ -1,4 +1,4 @@
-"""Typed errors of the Voyager client (Voyager protocol §2–§5).
+"""Typed errors of the Voyager client (docs/voyager-protocol.md §2–§5).
 
 Every failure the client reports is a :class:`VoyagerError`, so callers (activities) can catch the
 base class and decide retry vs. permanent failure from the subclass.
@@ -17,7 +17,7 @@ class VoyagerConnectionError(VoyagerError):
     """The link is down, could not be opened, or dropped while a command was in flight.
 
     A command that fails with this error has an unknown outcome and is never re-sent by the client
-    (Voyager protocol §2.5): look the object up by the GUID you chose before trying again.
+    (docs/voyager-protocol.md §2.5): look the object up by the GUID you chose before trying again.
     """
 
 

@@ -1,11 +1,11 @@
-"""Dashboard event stream on a dedicated connection that survives reconnects (issue 3, item 3).
+"""Dashboard event stream on a dedicated connection that survives reconnects (docs/voyager-protocol.md §4).
 
     async with EventStream(settings, names={"NewJPGReady", "ShotRunning"}) as stream:
         async for event in stream:          # VoyagerEvent
             ...
 
-Events come from a connection in dashboard mode (``RemoteSetDashboardMode`` IsOn, Voyager
-protocol §4). When the link drops (or Voyager sends ``ShutDown``) the stream reconnects with
+Events come from a connection in dashboard mode (``RemoteSetDashboardMode`` IsOn,
+docs/voyager-protocol.md §4). When the link drops (or Voyager sends ``ShutDown``) the stream reconnects with
 jittered exponential back-off and re-enables dashboard mode; events sent while it was down are
 lost (Voyager does not replay them), so consumers that must not miss a frame also poll RoboTarget.
 """

@@ -1,4 +1,4 @@
-"""A pool of authenticated, manager-mode Voyager connections (issue 3, item 1).
+"""A pool of authenticated, manager-mode Voyager connections (docs/voyager-protocol.md §2.5).
 
 Activities borrow a connection with ``async with pool.connection() as conn``. Broken connections
 are replaced in the background with jittered exponential back-off; idle ones are health-checked.

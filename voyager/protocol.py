@@ -1,4 +1,4 @@
-"""Sans-IO Voyager Application Server protocol: framing, messages, MAC (Voyager protocol §1–§5).
+"""Sans-IO Voyager Application Server protocol: framing, messages, MAC (docs/voyager-protocol.md §1–§5).
 
 No sockets here. Both the client (``voyager/client.py``) and the simulator build and read messages
 with these functions, so the two sides cannot drift apart. Session-level names are public [P];
@@ -56,7 +56,7 @@ AUTH_REJECTED_MESSAGE = "Authentication Rejected"
 
 
 class ActionResultInt(IntEnum):
-    """``RemoteActionResult.ActionResultInt`` (Voyager protocol §3 table)."""
+    """``RemoteActionResult.ActionResultInt`` (docs/voyager-protocol.md §3 table)."""
 
     NEED_INIT = 0
     READY = 1
@@ -172,7 +172,7 @@ def new_uid() -> str:
 
 
 def compute_mac(words: list[str], session_key: str, request_id: int, uid: str) -> str:
-    """The RoboTarget MAC (Voyager protocol §5, seed bugs fixed).
+    """The RoboTarget MAC (docs/voyager-protocol.md §5: signs this request's own id and UID).
 
     ``base64(sha1(W1+W2+W3+W4 + "||:||" + SessionKey + "||:||" + str(id) + "||:||" + UID))``
     where ``session_key`` is the Version Timestamp text and ``request_id``/``uid`` are those of the

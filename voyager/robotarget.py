@@ -1,4 +1,4 @@
-"""Typed RoboTarget commands over the pool (Voyager protocol §4, §7, §8).
+"""Typed RoboTarget commands over the pool (docs/voyager-protocol.md §4, §7, §8).
 
 Every method borrows a pooled manager-mode connection, sends one command (UID and MAC added by
 the connection) and returns pydantic models. GUIDs are chosen by the caller (``workflow.uuid4()``)

@@ -1,4 +1,4 @@
-"""Pydantic models of RoboTarget objects crossing the client boundary (Voyager protocol §6–§8).
+"""Pydantic models of RoboTarget objects crossing the client boundary (docs/voyager-protocol.md §6–§8).
 
 Specs (``SetSpec``, ``TargetSpec``, ``ShotSpec``) go to Voyager through ``to_wire()``; infos
 (``TargetInfo``, ``ShotInfo``, ``RunInfo``, ``SessionInfo``, ``ShotDone``) come back through
@@ -60,12 +60,12 @@ class SetSpec(_Model):
 
 
 class TargetSpec(_Model):
-    """A RoboTarget Target (§8 ``RemoteRoboTargetAddTarget``), snake_case of the seed fields.
+    """A RoboTarget Target (§8 ``RemoteRoboTargetAddTarget``), snake_case of the §8 wire fields.
 
     ``ra_j2000``: hours 0 ≤ RA < 24; ``dec_j2000``: degrees −90…90; ``pa``: degrees; ``alt_min``:
     degrees; ``ha_start``/``ha_end``: hours; ``date_start``/``date_end``: aware UTC or None;
     ``priority``: 0 very low … 4 first; ``c_mask``: constraint letters (B alt min, D/E hour angle,
-    K moon down). ``extra_wire``: further seed fields by wire name, sent as given (overrides).
+    K moon down). ``extra_wire``: further §8 fields by wire name, sent as given (overrides).
     """
 
     guid: str
@@ -111,7 +111,7 @@ class TargetSpec(_Model):
     extra_wire: dict[str, Any] = Field(default_factory=dict)
 
     def to_wire(self) -> dict[str, Any]:
-        """The full §8 parameter dict: seed neutral defaults overlaid with this spec."""
+        """The full §8 parameter dict: §8 neutral defaults overlaid with this spec."""
         params = dict(wire.TARGET_DEFAULTS)
         params.update(target_fields_to_wire(self.model_dump(exclude={"extra_wire"})))
         if self.date_creation is None:
@@ -301,7 +301,7 @@ class FilterConfiguration(_Info):
         return cls(filters=names)
 
     def index_of(self, name: str) -> int:
-        """FilterIndex of ``name`` (case-insensitive), else the seed fallback table; KeyError if unknown."""
+        """FilterIndex of ``name`` (case-insensitive), else the §8 fallback table; KeyError if unknown."""
         for table in (self.filters, wire.FILTER_FALLBACK):
             for key, index in table.items():
                 if key.lower() == name.lower():

@@ -1,4 +1,4 @@
-"""The RoboTarget wire mapping: every [S]/[C] name of Voyager protocol §5–§8, in one place.
+"""The RoboTarget wire mapping: every [S]/[C] name of docs/voyager-protocol.md §5–§8, in one place.
 
 Both the client (``voyager/robotarget.py``, ``voyager/types.py``) and the simulator import these
 tables, so an operator holding the licensed vendor documentation corrects a name here once.
@@ -169,8 +169,8 @@ TARGET_FIELDS = {
     "max_time": "C_MaxTime",
 }
 
-#: Every §8 wire field with its neutral default (seed ``VoyagerService::addTarget``); sent for the
-#: fields a caller leaves unset so the request always carries the full seed list.
+#: Every §8 wire field with its neutral default (docs/voyager-protocol.md §8); sent for the
+#: fields a caller leaves unset so the request always carries the full §8 list.
 TARGET_DEFAULTS: dict[str, Any] = {
     "GuidTarget": "",
     "RefGuidSet": "",
@@ -316,7 +316,8 @@ def filter_name_key(number: int) -> str:
 PROFILE_ITEM = {"guid": "guid", "name": "name", "is_active": "isactive"}
 DASHBOARD_IS_ON = "IsOn"
 
-#: The seed's fallback filter table (name → FilterIndex) when the filter configuration is unknown.
+#: The fallback filter table, name → FilterIndex, when the filter configuration is unknown
+#: (docs/voyager-protocol.md §8).
 FILTER_FALLBACK = {"L": 0, "R": 1, "G": 2, "B": 3, "Ha": 4, "OIII": 5, "SII": 6}
 
 # ---------------------------------------------------------------- helpers

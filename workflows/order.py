@@ -1,6 +1,6 @@
 """``OrderWorkflow``: one durable workflow per observation order (id ``order-<order id>``).
 
-Life cycle (issue 8; replaces the seed's PrepareObservation / SyncVoyagerSession / FinalizeSession
+Life cycle (docs/order-workflow.md; replaces the former platform's PrepareObservation / SyncVoyagerSession / FinalizeSession
 jobs and the stale-target sweep):
 
 1. price + hold the credits (``rejected`` with the shortfall when the customer cannot pay);
@@ -121,7 +121,7 @@ class OrderWorkflow:
             OrderStoreActivities.load_order, OrderRef(order_id=inp.order_id), **opt.DB_SHORT
         )
         # The deadline runs on the workflow's clock: the date window end, else the default lifetime
-        # from the workflow's start (this replaces the seed's 24 h stale-target sweep).
+        # from the workflow's start (this replaces the former platform's 24 h stale-target sweep).
         self._deadline = self._order.date_end or (
             workflow.info().start_time + timedelta(days=self._order.default_lifetime_days))
         deadline_timer = asyncio.create_task(self._deadline_timer(self._deadline))

@@ -1,6 +1,6 @@
 """``PackPaymentWorkflow``: one credit-pack purchase (id ``payment-<payment id>``), from the pending
-record to ``completed`` (credits granted once) or ``cancelled``/``failed`` (seed: profile points,
-pending → completed; issue 6, Credit packs).
+record to ``completed`` (credits granted once) or ``cancelled``/``failed`` (docs/payments.md,
+docs/pricing.md §7).
 
 1. Create the PaymentIntent (Stripe idempotency key = the payment id) and link it to the row;
    the ``intent`` update returns its client secret to the API.

@@ -1,5 +1,5 @@
 """``SubscriptionWorkflow``: one per customer (id ``subscription-<customer id>``), owner of the
-subscription's life cycle (seed: credits v2, Intégration Stripe; issue 6).
+subscription's life cycle (docs/payments.md, docs/pricing.md §7).
 
 * Commands are updates with validators: ``subscribe`` (create the Stripe customer, attach the
   card, create the subscription: Stripe charges the first invoice, whose credits are granted
@@ -370,8 +370,8 @@ class SubscriptionWorkflow:
 
     @workflow.update
     async def cancel(self, cmd: CancelCommand) -> CancelResponse:
-        """Cancel at the end of the current period (seed: "Vous conservez vos crédits jusqu'à cette
-        date"); when Stripe ends it, subscription credits expire and pack credits stay."""
+        """Cancel at the end of the current period (docs/pricing.md §7: credits are kept until that
+        date); when Stripe ends it, subscription credits expire and pack credits stay."""
         async with self._lock:
             self._check_cancel()
             snap = await self._act(StripeActivities.set_cancel_at_period_end, CancelAtPeriodEndIn(

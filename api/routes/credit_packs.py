@@ -1,5 +1,5 @@
-"""``/api/credit-packs``: the pack catalogue and buying a pack (seed: platform technical doc,
-packages 10/50/100/200 credits with 0/5/15/40 bonus; profile points, pending → completed)."""
+"""``/api/credit-packs``: the pack catalogue and buying a pack (docs/pricing.md §7:
+packages 10/50/100/200 credits with 0/5/15/40 bonus; a purchase goes pending → completed)."""
 
 from __future__ import annotations
 

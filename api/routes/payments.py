@@ -1,4 +1,4 @@
-"""``GET /api/payments``: my credit-pack purchases with their status (seed: profile points,
+"""``GET /api/payments``: my credit-pack purchases with their status (docs/payments.md;
 transaction history per customer)."""
 
 from __future__ import annotations

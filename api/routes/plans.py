@@ -1,4 +1,4 @@
-"""``GET /api/subscriptions/plans``: the three plans, in the seed's shape (credits v2, API)."""
+"""``GET /api/subscriptions/plans``: the three plans, in the shape of docs/pricing.md §1."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ router = APIRouter(prefix="/api/subscriptions", tags=["plans"])
 
 
 class Features(BaseModel):
-    """Seed ``features``: exactly these keys. ``hfd_guarantee``: false, "standard" or "custom"."""
+    """``features`` (docs/pricing.md §1): exactly these keys. ``hfd_guarantee``: false, "standard" or "custom"."""
 
     priority_max: int
     moon_down: bool

@@ -1,4 +1,4 @@
-"""``POST /api/pricing/estimate``: the seed's estimate (credits v2, API), priced by billing.pricing."""
+"""``POST /api/pricing/estimate``: the estimate of docs/pricing.md §2, priced by billing.pricing."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``/api/subscriptions``: subscribe, change plan, cancel, current (seed: credits v2, API).
+"""``/api/subscriptions``: subscribe, change plan, cancel, current (docs/payments.md, docs/pricing.md §7).
 
 Each command is an update of the customer's ``SubscriptionWorkflow`` (``api/services/payments.py``).
 ``GET /api/subscriptions/plans`` lives in ``api/routes/plans.py``.
@@ -26,7 +26,7 @@ router = APIRouter(prefix="/api/subscriptions", tags=["subscriptions"])
 @router.post("/subscribe", response_model=SubscribeResponse, summary="Subscribe to a plan",
              responses=service.payment_errors(402, 404, 409, 502, 503))
 async def subscribe(body: SubscribeRequest, me: PrincipalDep, res: ResourcesDep, client: TemporalDep) -> SubscribeResponse:
-    """Seed shape: ``{"plan": "nebula", "payment_method_id": "pm_…"}``. Stripe charges the first
+    """Body: ``{"plan": "nebula", "payment_method_id": "pm_…"}``. Stripe charges the first
     month now; its credits are granted once (``credits_added``). 402 ``card_declined`` leaves no
     subscription behind."""
     cmd = SubscribeCommand(plan=body.plan.strip().lower(), payment_method_id=body.payment_method_id, actor=me.actor)
@@ -46,7 +46,7 @@ async def change(body: ChangePlanRequest, me: PrincipalDep, res: ResourcesDep, c
 @router.post("/cancel", response_model=CancelResponse, summary="Cancel at the end of the period",
              responses=service.payment_errors(409, 502, 503))
 async def cancel(me: PrincipalDep, res: ResourcesDep, client: TemporalDep) -> CancelResponse:
-    """Seed: the subscription ends at the end of the paid period and the credits stay usable until
+    """docs/pricing.md §7: the subscription ends at the end of the paid period and the credits stay usable until
     then; at the end, remaining subscription credits expire (pack credits stay)."""
     return await service.subscription_command(res, client, me.customer_id, "cancel", CancelCommand(actor=me.actor),
                                               CancelResponse)

@@ -1,4 +1,4 @@
-"""HTTP models of orders: the ``POST /api/orders`` body and the order views (issue 5, a contract).
+"""HTTP models of orders: the ``POST /api/orders`` body and the order views (a public contract).
 
 Units: ``ra_j2000`` hours 0–24, ``dec_j2000``/``pa``/``c_alt_min`` degrees, ``c_ha_start``/
 ``c_ha_end`` hours −12…12, ``exposure``/integration seconds, ``c_hfd_mean_limit``/HFD pixels,

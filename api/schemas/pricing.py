@@ -1,4 +1,4 @@
-"""``POST /api/pricing/estimate`` body and answer — exactly the seed's shapes (credits v2, API)."""
+"""``POST /api/pricing/estimate`` body and answer — the shapes of docs/pricing.md §2."""
 
 from __future__ import annotations
 

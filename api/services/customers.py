@@ -24,7 +24,7 @@ from models.db import Customer, Subscription
 
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s.]{2,63}$")
 #: Subscription statuses that give the plan's rules; any other (past_due, cancelled, none) orders
-#: with pack credits at Stardust rules (issue 6: a failed renewal stops orders at plan rules).
+#: with pack credits at Stardust rules (docs/pricing.md §7: a failed renewal stops orders at plan rules).
 PLAN_ACTIVE_STATUSES = ("active",)
 MANUAL_PERIOD = timedelta(days=30)
 

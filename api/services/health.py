@@ -1,4 +1,4 @@
-"""Reachability checks for ``GET /health``: database, Temporal, Voyager (issue 2, item 8).
+"""Reachability checks for ``GET /health``: database, Temporal, Voyager (README, "API at a glance").
 
 Each check has its own timeout (``api.health_timeout_seconds``) and returns ``ok`` with a short
 detail; one failing check makes the whole answer 503.
@@ -41,7 +41,7 @@ async def _temporal(res: Resources) -> str:
 
 
 async def _voyager(res: Resources) -> str:
-    """TCP connect and read the ``Version`` event Voyager sends first (Voyager protocol §2)."""
+    """TCP connect and read the ``Version`` event Voyager sends first (docs/voyager-protocol.md §2.1)."""
     host, port = res.settings.voyager.effective_host(), res.settings.voyager.port
     reader, writer = await asyncio.open_connection(host, port, limit=1 << 20)
     try:

@@ -1,4 +1,4 @@
-"""Every bad input of issue 5 is a 4xx with the one error body; nothing is created or held."""
+"""Every bad input is a 4xx with the one error body; nothing is created or held."""
 
 from __future__ import annotations
 

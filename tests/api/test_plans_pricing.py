@@ -1,4 +1,4 @@
-"""``GET /api/subscriptions/plans`` and ``POST /api/pricing/estimate``: the seed's shapes and numbers."""
+"""``GET /api/subscriptions/plans`` and ``POST /api/pricing/estimate``: the shapes and numbers of docs/pricing.md."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ async def test_plans_are_the_seed_catalogue(api):
     for p in body["plans"]:
         assert set(p) == {"id", "name", "price", "credits", "features"}
         assert set(p["features"]) == SEED_FEATURE_KEYS
-    # The seed's Stardust features, exactly.
+    # Stardust's features (docs/pricing.md §1), exactly.
     assert plans["stardust"]["features"] == {"priority_max": 1, "moon_down": False, "hfd_guarantee": False,
                                              "repeat": False, "sets": False, "dashboard": False}
     assert plans["quasar"]["features"]["priority_max"] == 4 and plans["quasar"]["features"]["sets"] is True

@@ -158,7 +158,7 @@ async def test_repeated_hold_returns_the_first_hold_and_moves_nothing(engine, le
 async def test_hold_beyond_the_balance_raises_insufficient_credits_with_shortfall(engine, ledger):
     cid = await funded(engine, ledger, subscription=100, pack=50)
     with pytest.raises(InsufficientCredits) as exc:
-        await ledger.hold(cid, new_order_id(), 189)  # seed example 3 against a Quasar + pack balance
+        await ledger.hold(cid, new_order_id(), 189)  # docs/pricing.md §3 example 3 against a Quasar + pack balance
     assert (exc.value.requested, exc.value.available, exc.value.shortfall) == (189, 150, 39)
     assert (await ledger.balances(cid)).available == 150
     nobody = await new_customer(engine)  # no account at all

@@ -1,4 +1,4 @@
-"""The faults issue 8 says an order must survive, each on the dev server against the simulator.
+"""The faults an order must survive (docs/order-workflow.md), each on the dev server against the simulator.
 
 In each: the order ends in the right state, its hold is resolved exactly once (one ``hold`` and one
 capture/release set of ledger entries), and no frame is ingested twice (``shot_done`` rows are

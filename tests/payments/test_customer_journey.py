@@ -1,4 +1,4 @@
-"""Issue 6, "done when": a customer subscribes, gets credits once per paid period, buys a pack,
+"""The payments journey end to end: a customer subscribes, gets credits once per paid period, buys a pack,
 orders with those credits, cancels, and sees every movement in ``GET /api/credits/transactions``;
 the ledger invariant holds throughout. Stripe is localstripe; its webhooks are real, signed HTTP.
 

@@ -1,5 +1,5 @@
 """Plans as data and the gate: reasons per field, forced values, the RoboTarget mapping
-(seed: credits v2, Les 3 abonnements and their "Correspondance API Voyager" tables; issue 4)."""
+(docs/pricing.md §1 and §4: the plans and their RoboTarget mapping)."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def test_plan_lookup_and_the_no_plan_rules():
         get_plan("galaxy")
 
 
-# --- Voyager mapping per plan (the seed's tables) ----------------------------------------------
+# --- Voyager mapping per plan (docs/pricing.md §4) --------------------------------------------
 
 
 def test_stardust_maps_to_low_priority_moon_allowed_no_hfd_one_shot_altitude_mask():
@@ -57,7 +57,7 @@ def test_nebula_with_dark_sky_maps_to_bk_mask_and_the_standard_hfd():
 
 
 def test_multi_night_plans_send_is_repeat_even_for_one_run():
-    """Seed mapping: Nebula and Quasar "IsRepeat": true (multi-nuits), Stardust false (one-shot)."""
+    """docs/pricing.md §4: Nebula and Quasar send "IsRepeat": true (multi-night), Stardust false (one-shot)."""
     assert gate("nebula", Req(priority=2)).to_wire()["IsRepeat"] is True
     assert gate("quasar", Req(priority=4)).to_wire()["IsRepeat"] is True
     assert gate("stardust", Req(priority=0)).to_wire()["IsRepeat"] is False
@@ -148,13 +148,13 @@ SHOTS = [ShotLine(filter="Ha", exposure=300, quantity=20), ShotLine(filter="OIII
 def test_pricing_input_does_not_charge_the_standard_hfd():
     p = pricing_input(gate("nebula", Req(priority=2, c_moon_down=True)), SHOTS)
     assert (p.priority, p.c_moon_down, p.c_hfd_mean_limit, p.repeat) == (2, True, 0.0, 1)
-    assert price(p) == 9  # seed example 2
+    assert price(p) == 9  # docs/pricing.md §3 example 2
 
 
 def test_pricing_input_charges_quasar_custom_hfd_and_moon_down():
     shots = [ShotLine(filter=f, exposure=600, quantity=40) for f in ("Ha", "OIII", "SII")]
     p = pricing_input(gate("quasar", Req(priority=4, c_hfd_mean_limit=2.0)), shots)
     assert (p.c_moon_down, p.c_hfd_mean_limit) == (True, 2.0)
-    assert price(p) == 189  # seed example 3
+    assert price(p) == 189  # docs/pricing.md §3 example 3
     standard = pricing_input(gate("quasar", Req(priority=4, c_hfd_mean_limit=4.0)), shots)
     assert standard.c_hfd_mean_limit == 0 and price(standard) == 126

@@ -1,5 +1,5 @@
-"""Pricing engine: the seed's worked examples, exact arithmetic, monotonicity (seed: credits v2,
-Pricing Engine; issue 4)."""
+"""Pricing engine: the worked examples, exact arithmetic, monotonicity (docs/pricing.md
+§2–§3)."""
 
 from __future__ import annotations
 

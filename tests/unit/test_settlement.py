@@ -1,4 +1,4 @@
-"""Settlement policy (issue 4): credits captured from a hold, by outcome and accepted integration."""
+"""Settlement policy (docs/pricing.md §6): credits captured from a hold, by outcome and accepted integration."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from core.settings import BillingSettings
 from models.billing import SettlementInput, SettlementOutcome as O
 from models.billing import SettlementThresholds
 
-REQ = 12_000.0  # seconds requested (seed example 2: 40 × 300 s)
+REQ = 12_000.0  # seconds requested (docs/pricing.md §3 example 2: 40 × 300 s)
 
 
 @pytest.mark.parametrize("accepted, captured", [(12_000, 9), (10_800, 9), (10_799, 9), (6_000, 5), (0, 0)])

@@ -1,4 +1,4 @@
-"""A target added through the client is observed through a full simulated night (issue 3, done-when).
+"""A target added through the client is observed through a full simulated night (docs/voyager-protocol.md §9).
 
 Everything goes over real sockets: the RoboTarget objects are added through the pool, the
 simulator's scheduler runs the night on its clock, and the results (runs, sessions, shots done,

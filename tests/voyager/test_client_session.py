@@ -1,4 +1,4 @@
-"""One VoyagerConnection against the real simulator (Voyager protocol §2–§5)."""
+"""One VoyagerConnection against the real simulator (docs/voyager-protocol.md §2–§5)."""
 
 from __future__ import annotations
 

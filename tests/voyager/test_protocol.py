@@ -1,4 +1,4 @@
-"""Sans-IO protocol layer (Voyager protocol §1–§5): framing, classification, MAC, builders."""
+"""Sans-IO protocol layer (docs/voyager-protocol.md §1–§5): framing, classification, MAC, builders."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Fault injection and persistence of the simulator (Voyager protocol §9)."""
+"""Fault injection and persistence of the simulator (docs/voyager-protocol.md §9)."""
 
 from __future__ import annotations
 

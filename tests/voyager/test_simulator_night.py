@@ -1,4 +1,4 @@
-"""Targets added through RoboTarget commands are observed through simulated nights (§6–§9)."""
+"""Targets added through RoboTarget commands are observed through simulated nights (docs/voyager-protocol.md §6–§9)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The simulator on a running clock: fast-forward, dashboard telemetry, and the command line (§4, §9)."""
+"""The simulator on a running clock: fast-forward, dashboard telemetry, and the command line (docs/voyager-protocol.md §4, §9)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The simulator's session protocol over a real socket (Voyager protocol §1–§5, §9)."""
+"""The simulator's session protocol over a real socket (docs/voyager-protocol.md §1–§5, §9)."""
 
 from __future__ import annotations
 
@@ -117,7 +117,7 @@ async def test_every_robotarget_command_checks_its_mac(voyager_sim, raw_client):
     await c.login()
     good = await c.robotarget(wire.M_GET_TARGET, {"RefGuidSet": ""})
     assert good[wire.LIST] == []
-    # A MAC computed for another request id (the seed's bug) is refused.
+    # A MAC computed for another request id is refused (docs/voyager-protocol.md §5).
     uid = protocol.new_uid()
     wrong = protocol.compute_mac(SIM_WORDS, c.session_key, 12345, uid)
     _, result = await c.command(wire.M_GET_TARGET, {"UID": uid, "RefGuidSet": ""}, mac=wrong)

@@ -1,4 +1,4 @@
-"""Scheduling against the sky, each case checked against astropy directly in the test (§9)."""
+"""Scheduling against the sky, each case checked against astropy directly in the test (docs/voyager-protocol.md §9)."""
 
 from __future__ import annotations
 

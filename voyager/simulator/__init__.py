@@ -1,4 +1,4 @@
-"""The embedded Voyager Application Server with RoboTarget (Voyager protocol §9).
+"""The embedded Voyager Application Server with RoboTarget (docs/voyager-protocol.md §9).
 
 Usage::
 

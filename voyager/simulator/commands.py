@@ -1,6 +1,6 @@
 """Command handling of the simulator: immediate reply, then the UID-matched ``RemoteActionResult``.
 
-Voyager protocol §3–§5 and §7: every command gets ``{"jsonrpc":"2.0","result":0,"id":N}`` at once
+docs/voyager-protocol.md §3–§5 and §7: every command gets ``{"jsonrpc":"2.0","result":0,"id":N}`` at once
 (unknown methods: error −32601), then a ``RemoteActionResult`` to the requesting client only
 (except ``Abort``). RoboTarget commands first have their ``MAC`` checked against the very request
 (ActionResultInt 5, ``ParamRet.ret`` "ERROR : MAC Error" on mismatch), then need manager mode, then

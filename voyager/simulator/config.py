@@ -1,6 +1,6 @@
 """Simulator configuration: one dataclass, built from settings or directly by tests.
 
-Every timing of the session protocol defaults to Voyager protocol §2 (5 s auth window, 5 s polling,
+Every timing of the session protocol defaults to docs/voyager-protocol.md §2 (5 s auth window, 5 s polling,
 15 s idle cutoff); tests may shorten them. Times are real seconds unless named ``sim_``.
 """
 

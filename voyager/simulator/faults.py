@@ -1,4 +1,4 @@
-"""Fault switches of the simulator (Voyager protocol §9: "fault injection that tests can switch on").
+"""Fault switches of the simulator (docs/voyager-protocol.md §9: "fault injection that tests can switch on").
 
 Held in one mutable object shared by the server (replies) and the scheduler (clouds, failing
 sessions). Tests flip the attributes or call the helpers on ``VoyagerSimulator``; operators set

@@ -1,6 +1,6 @@
 """Synthetic frames: quality from a seeing model, a star field rendered to FITS and JPG.
 
-Quality (Voyager protocol §7 shot-done fields): ``hfd`` (px) = seeing FWHM × airmass^0.6 over the
+Quality (docs/voyager-protocol.md §7 shot-done fields): ``hfd`` (px) = seeing FWHM × airmass^0.6 over the
 pixel scale, blurred by guiding; ``starindex`` = detected stars, falling with HFD and rising with
 exposure; ``min``/``max``/``mean`` (ADU) from bias + sky (brighter with the moon up, darker through
 narrow-band filters). The field of a target is fixed (seeded by its GUID) and dithered a few pixels

@@ -1,6 +1,6 @@
 """Which targets are observable when, and how much of each is wanted tonight.
 
-Constraint rules (Voyager protocol §8–§9; letters from ``wire.C_MASK_*``), evaluated on the night's
+Constraint rules (docs/voyager-protocol.md §8–§9; letters from ``wire.C_MASK_*``), evaluated on the night's
 ephemeris grid (``sky.Night``); a grid cell counts as observable only when both of its ends are:
 
 * the sun below −18° (astronomical night) and the target above ``horizon_alt``;

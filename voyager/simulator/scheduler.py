@@ -1,6 +1,6 @@
 """The RoboTarget scheduler of the simulator: a discrete-event machine on the simulated clock.
 
-Model (Voyager protocol §6, §9): a **run** is one night (opened by the night's first session,
+Model (docs/voyager-protocol.md §6, §9): a **run** is one night (opened by the night's first session,
 closed at dawn, ``datetimeend`` 0 until then); a **session** images one target: frames one after
 another in shot ``Order`` (each frame costs ``Exposure`` + ``shot_overhead`` simulated seconds and
 must fit, whole, inside the target's observable window); a **shot done** is one frame. Which target

@@ -1,4 +1,4 @@
-"""``VoyagerSimulator``: the embedded Voyager Application Server with RoboTarget (Voyager protocol §9).
+"""``VoyagerSimulator``: the embedded Voyager Application Server with RoboTarget (docs/voyager-protocol.md §9).
 
 A real asyncio TCP server. Background tasks: the **driver** (runs the scheduler on the simulated
 clock, fast-forwards while idle with work pending, emits ``ShotRunning`` at most every

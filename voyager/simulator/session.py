@@ -1,4 +1,4 @@
-"""One client connection of the simulator: the session protocol of Voyager protocol §1–§5.
+"""One client connection of the simulator: the session protocol of docs/voyager-protocol.md §1–§5.
 
 ``Version`` first (its ``Timestamp`` text is the SessionKey), the authentication window, ``authbase``
 replies or ``Authentication Rejected`` then close, ``Polling`` after ``poll_interval`` of sending

@@ -3,7 +3,7 @@
 Astropy is accurate but slow, so each night (local noon to local noon) is sampled once on a
 coarse grid (``step`` s, default 3 min), vectorized, and cached. Only astropy's built-in ephemeris
 and the IERS tables bundled in ``astropy-iers-data`` are used: downloads are switched off here
-(Voyager protocol §9: "computed with a real ephemeris"; no network at run time).
+(docs/voyager-protocol.md §9: "computed with a real ephemeris"; no network at run time).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The RoboTarget database of the simulator: profiles, sets, targets, shots, runs, sessions, shots done.
 
 Objects are plain dicts. Sets, targets and shots keep the wire parameters they were added with
-(Voyager protocol §7–§8, names from ``voyager/wire.py``); runs, sessions and shots done are kept in
+(docs/voyager-protocol.md §7–§8, names from ``voyager/wire.py``); runs, sessions and shots done are kept in
 their returned shapes (§7). The whole store is one JSON document written atomically (temp file +
 ``os.replace``), so a crash never leaves a half-written state file.
 """

@@ -1,4 +1,4 @@
-"""Dashboard telemetry of the simulator: ``ControlData`` and ``WeatherAndSafetyMonitorData`` (§4).
+"""Dashboard telemetry of the simulator: ``ControlData`` and ``WeatherAndSafetyMonitorData`` (docs/voyager-protocol.md §4).
 
 Built from the scheduler's state at a simulated time. ControlData special numbers: −123456789 = off
 (no value), 123456789 = error.
