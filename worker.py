@@ -8,7 +8,8 @@ even while Voyager is down) and the Temporal client (``core.temporal.connect_tem
 ``OrderWorkflow`` and ``ObservatoryMonitorWorkflow`` and the payment workflows with their activities on
 ``settings.temporal.task_queue``, and makes sure the telescope's monitor workflow runs
 (``ensure_monitor``; one per telescope however many workers start) and the daily Stripe
-reconciliation schedule exists. Tests and the demo run it
+reconciliation schedule exists. This is the one place that registers workflows and activities;
+the names they share come from ``models/temporal_contract.py``. Tests and the demo run it
 in-process through :func:`open_worker` / :func:`run_worker`.
 """
 
@@ -23,9 +24,20 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+import stripe
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
-from temporalio.client import Client
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
+    ScheduleCalendarSpec,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleRange,
+    ScheduleSpec,
+)
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.worker import Worker
 
@@ -33,24 +45,28 @@ from activities.ingest import IngestActivities
 from activities.ledger_ops import LedgerActivities
 from activities.monitor import MonitorActivities
 from activities.order_store import OrderStoreActivities
-from activities.payments_registry import PAYMENT_WORKFLOWS, ensure_reconciliation_schedule, payment_activities
+from activities.payment_store import PaymentStore
+from activities.reconciliation import ReconcileActivities
+from activities.stripe_ops import StripeActivities
+from activities.subscription_store import SubscriptionStore
 from activities.voyager_ops import VoyagerActivities
 from billing.ledger import Ledger
+from billing.stripe_client import make_stripe_client
 from core.database import make_engine, make_sessionmaker
 from core.settings import Settings, get_settings
 from core.temporal import connect_temporal
 from models.orders import MonitorInput
+from models.payment_workflows import ReconcileInput
+from models.temporal_contract import RECONCILIATION_WORKFLOW, monitor_workflow_id
 from voyager.pool import VoyagerPool
 from voyager.robotarget import RoboTarget
 from workflows.observatory_monitor import ObservatoryMonitorWorkflow
 from workflows.order import OrderWorkflow
+from workflows.pack_payment import PackPaymentWorkflow
+from workflows.reconciliation import ReconciliationWorkflow
+from workflows.subscription import SubscriptionWorkflow
 
 log = structlog.get_logger(__name__)
-
-
-def monitor_workflow_id(telescope: str) -> str:
-    """``observatory-monitor-<telescope>``."""
-    return f"observatory-monitor-{telescope}"
 
 
 @dataclass
@@ -81,8 +97,11 @@ class WorkerDeps:
         ]
 
 
-#: Workflows this worker runs: orders, the observatory monitor, payments (activities/payments_registry.py).
+#: The payment workflows (docs/payments.md); tests run them on a worker of their own.
+PAYMENT_WORKFLOWS: list[type] = [SubscriptionWorkflow, PackPaymentWorkflow, ReconciliationWorkflow]
+#: Workflows this worker runs: orders, the observatory monitor, payments.
 WORKFLOWS: list[type] = [OrderWorkflow, ObservatoryMonitorWorkflow, *PAYMENT_WORKFLOWS]
+RECONCILIATION_SCHEDULE_ID = "stripe-reconciliation"
 #: Heartbeats reach the server at least this often, so a cancellation (an abort during a long
 #: activity) is delivered within seconds rather than 0.8 × the heartbeat timeout.
 HEARTBEAT_THROTTLE = timedelta(seconds=2)
@@ -100,6 +119,43 @@ async def ensure_monitor(client: Client, telescope: str, task_queue: str) -> str
         id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
     )
     return workflow_id
+
+
+def payment_activities(settings: Settings, engine: AsyncEngine,
+                       stripe_client: stripe.StripeClient | None = None) -> list[Callable[..., Any]]:
+    """The payment activities, bound to ``engine`` and a Stripe client for ``settings.stripe``."""
+    client = stripe_client or make_stripe_client(settings.stripe)
+    s = StripeActivities(client, settings.stripe)
+    store = SubscriptionStore(engine)
+    pay = PaymentStore(engine)
+    rec = ReconcileActivities(engine)
+    return [
+        s.ensure_customer, s.attach_payment_method, s.create_subscription, s.delete_subscription,
+        s.set_cancel_at_period_end, s.change_plan, s.create_payment_intent, s.cancel_payment_intent, s.list_paid,
+        store.load_customer, store.set_stripe_customer, store.save_subscription, store.apply_facts,
+        pay.attach_intent, pay.close_payment, rec.reconcile_ledger,
+    ]
+
+
+async def ensure_reconciliation_schedule(client: Client, task_queue: str, *, hour_utc: int = 3,
+                                         lookback_days: int = 3) -> str:
+    """Create the daily ``stripe-reconciliation`` schedule (at ``hour_utc``:15 UTC) unless it exists.
+    Returns the schedule id."""
+    schedule = Schedule(
+        action=ScheduleActionStartWorkflow(
+            RECONCILIATION_WORKFLOW, ReconcileInput(lookback_days=lookback_days, repair=True),
+            id="stripe-reconciliation-run", task_queue=task_queue,
+            execution_timeout=timedelta(hours=1)),
+        spec=ScheduleSpec(calendars=[ScheduleCalendarSpec(hour=[ScheduleRange(hour_utc)],
+                                                          minute=[ScheduleRange(15)])]),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+    )
+    try:
+        await client.create_schedule(RECONCILIATION_SCHEDULE_ID, schedule)
+        log.info("schedule.created", schedule_id=RECONCILIATION_SCHEDULE_ID, hour_utc=hour_utc)
+    except ScheduleAlreadyRunningError:
+        pass
+    return RECONCILIATION_SCHEDULE_ID
 
 
 @contextlib.asynccontextmanager

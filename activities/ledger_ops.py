@@ -25,7 +25,7 @@ from core.settings import Settings
 from models.billing import OrderConstraintsRequest
 from models.billing import ShotLine as PricedShot
 from models.orders import HoldResult, OrderRef, SettleRequest, SettleResult, Shortfall, TargetConstraints
-from workflows._options import ERR_INSUFFICIENT_CREDITS, ERR_INVALID_ORDER, ERR_PLAN_VIOLATION
+from models.temporal_contract import ERR_INSUFFICIENT_CREDITS, ERR_INVALID_ORDER, ERR_PLAN_VIOLATION
 
 log = structlog.get_logger(__name__)
 ACTOR = "order-workflow"

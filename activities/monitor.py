@@ -32,6 +32,7 @@ from activities._heartbeat import heartbeating
 from core.settings import Settings
 from models.db import Order, VoyagerSession
 from models.orders import FINAL_STATUSES, MonitorWatchRequest, MonitorWatchResult, SessionSignal
+from models.temporal_contract import order_workflow_id
 from voyager.errors import VoyagerError
 from voyager.events import EventStream
 from voyager.robotarget import RoboTarget
@@ -142,7 +143,7 @@ class MonitorActivities:
         return seen, sent, all(s.finished for s in sessions)
 
     async def _signal(self, order_id: int, name: str, s: SessionInfo, run: RunInfo) -> bool:
-        handle = self.client.get_workflow_handle(f"order-{order_id}")
+        handle = self.client.get_workflow_handle(order_workflow_id(order_id))
         payload = SessionSignal(session_guid=s.guid, run_guid=run.guid, target_guid=s.ref_guid_target,
                                 result=s.result, started_at=s.start, ended_at=s.end, exit_text=s.exit_text)
         try:

@@ -37,7 +37,7 @@ from models.orders import (
     StatusChange,
     StatusChanged,
 )
-from workflows._options import ERR_INVALID_ORDER, ERR_ORDER_NOT_FOUND
+from models.temporal_contract import ERR_INVALID_ORDER, ERR_ORDER_NOT_FOUND
 
 log = structlog.get_logger(__name__)
 

@@ -48,6 +48,12 @@ from models.payment_workflows import (
     StripePaidObjects,
     SubscriptionSnapshot,
 )
+from models.temporal_contract import (
+    ERR_CARD_DECLINED,
+    ERR_PAYMENT_METHOD_INVALID,
+    ERR_STRIPE_NOT_FOUND,
+    ERR_STRIPE_REJECTED,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -57,12 +63,12 @@ def _permanent(exc: stripe.StripeError) -> ApplicationError | None:
     status = exc.http_status or 0
     message = exc.user_message or str(exc)
     if isinstance(exc, stripe.CardError) or status == 402:
-        return ApplicationError(message, type="card_declined", non_retryable=True)
+        return ApplicationError(message, type=ERR_CARD_DECLINED, non_retryable=True)
     if status == 404:
-        return ApplicationError(message, type="payment_method_invalid" if "payment_method" in message.lower()
-                                else "stripe_not_found", non_retryable=True)
+        return ApplicationError(message, type=ERR_PAYMENT_METHOD_INVALID if "payment_method" in message.lower()
+                                else ERR_STRIPE_NOT_FOUND, non_retryable=True)
     if 400 <= status < 500 and status not in (409, 429):
-        return ApplicationError(message, type="stripe_rejected", non_retryable=True)
+        return ApplicationError(message, type=ERR_STRIPE_REJECTED, non_retryable=True)
     return None
 
 
@@ -204,7 +210,7 @@ class StripeActivities:
             inv = updated.get("latest_invoice")
             inv_id = inv if isinstance(inv, str) else (inv or {}).get("id")
             if inp.upgrade and updated.get("pending_update"):
-                raise ApplicationError("the upgrade payment failed", type="card_declined", non_retryable=True)
+                raise ApplicationError("the upgrade payment failed", type=ERR_CARD_DECLINED, non_retryable=True)
             return await self._snapshot(inp.stripe_subscription_id, inv_id if inp.upgrade else None)
 
         await self._call(self.client.v1.subscriptions.update_async(
@@ -234,7 +240,7 @@ class StripeActivities:
                 inp.stripe_subscription_id, {"items": [{"id": item_id, "plan": stripe_plan_id(old.id)}]},
                 idem(*key, "revert")))
             await self._drop_pending_prorations(inp.stripe_customer_id, inp.stripe_subscription_id)
-            raise ApplicationError(f"the upgrade payment failed: {exc.user_message or exc}", type="card_declined",
+            raise ApplicationError(f"the upgrade payment failed: {exc.user_message or exc}", type=ERR_CARD_DECLINED,
                                    non_retryable=True) from None
         return await self._snapshot(inp.stripe_subscription_id, invoice.id)
 

@@ -22,6 +22,7 @@ from billing.stripe_effects import apply_fact
 from models.db import Customer, Subscription
 from models.payment_workflows import CustomerBilling, StripeCustomerIn, SubscriptionRecord
 from models.payments import FactBatch, FactBatchResult, FactOutcome, SubscriptionOut
+from models.temporal_contract import ERR_UNKNOWN_CUSTOMER
 
 log = structlog.get_logger(__name__)
 
@@ -54,7 +55,7 @@ class SubscriptionStore:
         async with self.engine.connect() as conn:
             row = (await conn.execute(sa.select(CUSTOMER).where(CUSTOMER.c.id == customer_id))).first()
         if row is None:
-            raise ApplicationError(f"no customer {customer_id}", type="unknown_customer", non_retryable=True)
+            raise ApplicationError(f"no customer {customer_id}", type=ERR_UNKNOWN_CUSTOMER, non_retryable=True)
         return CustomerBilling(customer_id=row.id, email=row.email, name=row.name or "",
                                stripe_customer_id=row.stripe_customer_id)
 

@@ -17,11 +17,11 @@ from temporalio.exceptions import ApplicationError
 from activities._heartbeat import heartbeating
 from core.settings import Settings
 from models.orders import StopTargetRequest, StopTargetResult, SubmitRequest, SubmitResult
+from models.temporal_contract import ERR_INVALID_ORDER, ERR_VOYAGER_REFUSED
 from voyager import wire
 from voyager.errors import VoyagerActionFailed, VoyagerRejected
 from voyager.robotarget import RoboTarget
 from voyager.types import SetSpec, ShotSpec, TargetSpec
-from workflows._options import ERR_INVALID_ORDER, ERR_VOYAGER_REFUSED
 
 log = structlog.get_logger(__name__)
 

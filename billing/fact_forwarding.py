@@ -20,20 +20,11 @@ from temporalio.service import RPCError, RPCStatusCode
 from billing.stripe_effects import apply_fact, customer_for_stripe
 from models.payment_workflows import SubscriptionWorkflowInput
 from models.payments import StripeFact
+from models.temporal_contract import SUBSCRIPTION_WORKFLOW, payment_workflow_id, subscription_workflow_id
 
 log = structlog.get_logger(__name__)
 
-SUBSCRIPTION_WORKFLOW = "SubscriptionWorkflow"
-PACK_PAYMENT_WORKFLOW = "PackPaymentWorkflow"
 FACT_SIGNAL = "stripe_fact"
-
-
-def subscription_workflow_id(customer_id: int) -> str:
-    return f"subscription-{customer_id}"
-
-
-def payment_workflow_id(payment_id: int) -> str:
-    return f"payment-{payment_id}"
 
 
 async def resolve_customer(engine: AsyncEngine, fact: StripeFact) -> int | None:

@@ -1,4 +1,4 @@
-"""The one Temporal client factory (pydantic data converter) and the custom search attributes.
+"""The one Temporal client factory (pydantic data converter) and the Temporal binaries.
 
 Used by the API, the worker, the CLI and the tests alike.
 """
@@ -10,17 +10,19 @@ import sys
 from pathlib import Path
 
 from temporalio.client import Client
-from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from core.settings import Settings
 
-# Operators find and follow orders in the Temporal UI by these (docs/order-workflow.md, Control).
-SA_CUSTOMER_ID = SearchAttributeKey.for_keyword("CustomerId")
-SA_ORDER_STATUS = SearchAttributeKey.for_keyword("OrderStatus")
-SA_TARGET_NAME = SearchAttributeKey.for_keyword("TargetName")
-SA_PLAN = SearchAttributeKey.for_keyword("Plan")
-SEARCH_ATTRIBUTES: tuple[SearchAttributeKey, ...] = (SA_CUSTOMER_ID, SA_ORDER_STATUS, SA_TARGET_NAME, SA_PLAN)
+# The custom search attributes the dev server registers; defined once in the Temporal contract
+# (imported here so servers started by core, the tests and the bench register the same keys).
+from models.temporal_contract import (  # noqa: F401 - SA_* re-exported for readers of core.temporal
+    SA_CUSTOMER_ID,
+    SA_ORDER_STATUS,
+    SA_PLAN,
+    SA_TARGET_NAME,
+    SEARCH_ATTRIBUTES,
+)
 
 DATA_CONVERTER = pydantic_data_converter
 

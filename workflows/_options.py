@@ -11,22 +11,20 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from temporalio.common import RetryPolicy, SearchAttributeKey
+from temporalio import workflow
+from temporalio.common import RetryPolicy
 from temporalio.workflow import ActivityCancellationType
 
-# Search attributes (must equal core.temporal's; tests/workflows/test_options.py checks it).
-# Workflow files may not import core (settings), hence the copy.
-SA_CUSTOMER_ID = SearchAttributeKey.for_keyword("CustomerId")
-SA_ORDER_STATUS = SearchAttributeKey.for_keyword("OrderStatus")
-SA_TARGET_NAME = SearchAttributeKey.for_keyword("TargetName")
-SA_PLAN = SearchAttributeKey.for_keyword("Plan")
+with workflow.unsafe.imports_passed_through():
+    from models.temporal_contract import (
+        ERR_INSUFFICIENT_CREDITS,
+        ERR_INVALID_ORDER,
+        ERR_ORDER_NOT_FOUND,
+        ERR_PLAN_VIOLATION,
+        ERR_VOYAGER_REFUSED,
+    )
 
-#: Failure types raised as non-retryable ApplicationError by the activities (permanent failures).
-ERR_INSUFFICIENT_CREDITS = "InsufficientCredits"
-ERR_PLAN_VIOLATION = "PlanViolation"
-ERR_ORDER_NOT_FOUND = "OrderNotFound"
-ERR_VOYAGER_REFUSED = "VoyagerRefused"
-ERR_INVALID_ORDER = "InvalidOrder"
+#: Failure types the order activities raise as non-retryable ApplicationError (permanent failures).
 NON_RETRYABLE = [ERR_INSUFFICIENT_CREDITS, ERR_PLAN_VIOLATION, ERR_ORDER_NOT_FOUND, ERR_VOYAGER_REFUSED, ERR_INVALID_ORDER]
 
 

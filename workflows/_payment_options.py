@@ -10,13 +10,18 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from temporalio import workflow
 from temporalio.common import RetryPolicy
 
+with workflow.unsafe.imports_passed_through():
+    from models.temporal_contract import (
+        ERR_CARD_DECLINED,
+        ERR_PAYMENT_METHOD_INVALID,
+        ERR_STRIPE_REJECTED,
+        ERR_UNKNOWN_CUSTOMER,
+    )
+
 #: Permanent failures raised by the payment activities (non-retryable ApplicationError types).
-ERR_CARD_DECLINED = "card_declined"
-ERR_PAYMENT_METHOD_INVALID = "payment_method_invalid"
-ERR_STRIPE_REJECTED = "stripe_rejected"
-ERR_UNKNOWN_CUSTOMER = "unknown_customer"
 NON_RETRYABLE = [ERR_CARD_DECLINED, ERR_PAYMENT_METHOD_INVALID, ERR_STRIPE_REJECTED, ERR_UNKNOWN_CUSTOMER]
 
 #: A Stripe API call: a few retries with backoff (Stripe's own idempotency keys make them safe),

@@ -19,10 +19,11 @@ from workflows import _options as opt
 
 with workflow.unsafe.imports_passed_through():
     from activities.monitor import MonitorActivities
+    from models import temporal_contract as contract
     from models.orders import MonitorInput, MonitorWatchRequest
 
 
-@workflow.defn(name="ObservatoryMonitorWorkflow")
+@workflow.defn(name=contract.OBSERVATORY_MONITOR_WORKFLOW)
 class ObservatoryMonitorWorkflow:
     @workflow.run
     async def run(self, inp: MonitorInput) -> None:

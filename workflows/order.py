@@ -34,6 +34,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.ledger_ops import LedgerActivities
     from activities.order_store import OrderStoreActivities
     from activities.voyager_ops import VoyagerActivities
+    from models import temporal_contract as contract
     from models.billing import SettlementOutcome
     from models.orders import (
         NO_ABORT_STATUSES,
@@ -89,7 +90,7 @@ def _failure(err: ActivityError) -> tuple[str, str, Any]:
     return type(cause).__name__ if cause else "", str(cause or err), None
 
 
-@workflow.defn(name="OrderWorkflow")
+@workflow.defn(name=contract.ORDER_WORKFLOW)
 class OrderWorkflow:
     @workflow.init
     def __init__(self, inp: OrderWorkflowInput) -> None:
@@ -144,11 +145,11 @@ class OrderWorkflow:
             )
         except ActivityError as err:
             kind, message, detail = _failure(err)
-            if kind == opt.ERR_INSUFFICIENT_CREDITS and isinstance(detail, dict):
+            if kind == contract.ERR_INSUFFICIENT_CREDITS and isinstance(detail, dict):
                 return await self._finish(OrderStatus.REJECTED, (
                     f"insufficient credits: the order costs {detail.get('needed')}, "
                     f"{detail.get('available')} available, short by {detail.get('shortfall')}"))
-            if kind == opt.ERR_PLAN_VIOLATION:
+            if kind == contract.ERR_PLAN_VIOLATION:
                 return await self._finish(OrderStatus.REJECTED, f"plan violation: {message}")
             # The hold's fate is unknown (the ledger kept failing): void it, then fail.
             await self._settle(SettlementOutcome.voyager_error, "could not hold credits", release=True)
@@ -175,7 +176,7 @@ class OrderWorkflow:
             submitted = await self._unless_interrupted(submit)
         except ActivityError as err:
             kind, message, _ = _failure(err)
-            if kind == opt.ERR_VOYAGER_REFUSED:
+            if kind == contract.ERR_VOYAGER_REFUSED:
                 return await self._fail(message)
             return await self._fail(f"could not submit the order to Voyager: {message}")
         if submitted is None:
@@ -362,12 +363,12 @@ class OrderWorkflow:
         )
 
     def _visibility(self, *, initial: bool = False, summary_extra: dict[str, Any] | None = None) -> None:
-        updates = [opt.SA_ORDER_STATUS.value_set(self._status.value)]
+        updates = [contract.SA_ORDER_STATUS.value_set(self._status.value)]
         if initial:
             updates += [
-                opt.SA_CUSTOMER_ID.value_set(str(self._inp.customer_id)),
-                opt.SA_TARGET_NAME.value_set(self._inp.target_name),
-                opt.SA_PLAN.value_set(self._inp.plan),
+                contract.SA_CUSTOMER_ID.value_set(str(self._inp.customer_id)),
+                contract.SA_TARGET_NAME.value_set(self._inp.target_name),
+                contract.SA_PLAN.value_set(self._inp.plan),
             ]
         workflow.upsert_search_attributes(updates)
         summary: dict[str, Any] = {
@@ -461,7 +462,7 @@ class OrderWorkflow:
     def _validate_abort(self, req: AbortRequest) -> None:
         if self._status in NO_ABORT_STATUSES:
             raise ApplicationError(f"order {self._inp.order_id} is {self._status.value}: it can no longer be aborted",
-                                   self._status.value, type="AbortRefused", non_retryable=True)
+                                   self._status.value, type=contract.ERR_ABORT_REFUSED, non_retryable=True)
 
     async def _arbitrate_aborts(self) -> None:
         """Pick the abort that takes effect once the workflow task's handlers have all run.

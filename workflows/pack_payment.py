@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.payment_store import PaymentStore
     from activities.stripe_ops import StripeActivities
     from activities.subscription_store import SubscriptionStore
+    from models import temporal_contract as contract
     from models.payment_workflows import (
         AttachIntentIn,
         CancelPaymentIntentIn,
@@ -34,11 +35,10 @@ with workflow.unsafe.imports_passed_through():
         PaymentIntentOut,
     )
     from models.payments import FactBatch, StripeFact
-    from workflows._options import SA_CUSTOMER_ID
     from workflows._payment_options import DB_CALL, STRIPE_CALL
 
 
-@workflow.defn(name="PackPaymentWorkflow")
+@workflow.defn(name=contract.PACK_PAYMENT_WORKFLOW)
 class PackPaymentWorkflow:
     @workflow.init
     def __init__(self, inp: PackPaymentInput) -> None:
@@ -51,7 +51,7 @@ class PackPaymentWorkflow:
 
     @workflow.run
     async def run(self, inp: PackPaymentInput) -> PackPaymentResult:
-        workflow.upsert_search_attributes([SA_CUSTOMER_ID.value_set(str(inp.customer_id))])
+        workflow.upsert_search_attributes([contract.SA_CUSTOMER_ID.value_set(str(inp.customer_id))])
         try:
             intent = await workflow.execute_activity_method(
                 StripeActivities.create_payment_intent, CreatePaymentIntentIn(
@@ -138,7 +138,7 @@ class PackPaymentWorkflow:
         refused to create it."""
         await workflow.wait_condition(lambda: self._intent is not None or self._error is not None)
         if self._intent is None:
-            raise ApplicationError(f"the payment could not be created: {self._error}", type="payment_unavailable")
+            raise ApplicationError(f"the payment could not be created: {self._error}", type=contract.ERR_PAYMENT_UNAVAILABLE)
         if self._intent.fact is not None:  # confirmed server-side: answer with the settled record
             await workflow.wait_condition(lambda: self._status != "pending")
         return self._intent

@@ -1,6 +1,6 @@
 """``ReconciliationWorkflow``: compare what Stripe says was paid (subscription invoices, pack
 PaymentIntents) with the ledger, repair what is missing and report the rest. Run daily by the
-Temporal Schedule ``stripe-reconciliation`` (``activities.payments_registry.ensure_reconciliation_schedule``).
+Temporal Schedule ``stripe-reconciliation`` (``worker.ensure_reconciliation_schedule``).
 
 The Stripe side looks back two days more than the ledger side, so a grant near the window's edge
 is not reported as unexplained just because its invoice was created before the ledger window.
@@ -13,13 +13,14 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from activities.reconciliation import ReconcileActivities
     from activities.stripe_ops import StripeActivities
+    from models import temporal_contract as contract
     from models.payment_workflows import ReconcileInput, ReconcileLedgerIn, ReconciliationReport
     from workflows._payment_options import RECONCILE_CALL
 
 STRIPE_MARGIN_DAYS = 2
 
 
-@workflow.defn(name="ReconciliationWorkflow")
+@workflow.defn(name=contract.RECONCILIATION_WORKFLOW)
 class ReconciliationWorkflow:
     @workflow.run
     async def run(self, inp: ReconcileInput) -> ReconciliationReport:

@@ -12,7 +12,15 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes, Workfl
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from core.temporal import SA_CUSTOMER_ID, SA_ORDER_STATUS, SA_PLAN, SA_TARGET_NAME
+from models.temporal_contract import (
+    ERR_ABORT_REFUSED,
+    ORDER_WORKFLOW,
+    SA_CUSTOMER_ID,
+    SA_ORDER_STATUS,
+    SA_PLAN,
+    SA_TARGET_NAME,
+    order_workflow_id,
+)
 from models.orders import (
     AbortRequest,
     AbortResult,
@@ -22,14 +30,6 @@ from models.orders import (
     OrderWorkflowResult,
     StatusQuery,
 )
-
-WORKFLOW_NAME = "OrderWorkflow"
-
-
-def order_workflow_id(order_id: int) -> str:
-    """``order-<order id>``: the workflow id is the business key."""
-    return f"order-{order_id}"
-
 
 class OrderControlError(Exception):
     """Base of the starter's errors. ``code``: stable machine-readable id (for api/errors.py)."""
@@ -76,7 +76,7 @@ async def start_order_workflow(
     workflow_id = order_workflow_id(order_id)
     try:
         handle = await client.start_workflow(
-            WORKFLOW_NAME,
+            ORDER_WORKFLOW,
             OrderWorkflowInput(order_id=order_id, customer_id=customer_id, plan=plan, target_name=target_name),
             id=workflow_id,
             task_queue=task_queue,
@@ -117,7 +117,7 @@ async def abort_order(client: Client, order_id: int, reason: str, requested_by: 
         )
     except WorkflowUpdateFailedError as exc:
         cause = exc.cause
-        if isinstance(cause, ApplicationError) and cause.type == "AbortRefused":
+        if isinstance(cause, ApplicationError) and cause.type == ERR_ABORT_REFUSED:
             status = cause.details[0] if cause.details else None
             raise AbortRefused(order_id, cause.message, str(status) if status else None) from None
         raise

@@ -28,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.subscription_store import SubscriptionStore
     from billing.allowance import invoice_allowance, invoice_plan
     from billing.plans import PLANS
+    from models import temporal_contract as contract
     from models.payment_workflows import (
         AttachPaymentMethodIn,
         CancelAtPeriodEndIn,
@@ -51,7 +52,6 @@ with workflow.unsafe.imports_passed_through():
         SubscribeResponse,
         SubscriptionOut,
     )
-    from workflows._options import SA_CUSTOMER_ID, SA_PLAN
     from workflows._payment_options import DB_CALL, FACT_RETRY_DELAY, STRIPE_CALL
 
 MAX_SEEN_EVENTS = 2000
@@ -130,15 +130,15 @@ def _as_app_error(exc: ActivityError) -> ApplicationError:
     """An activity failure as the update's failure (``type`` = the activity's error type)."""
     cause = exc.cause
     if isinstance(cause, ApplicationError):
-        return ApplicationError(cause.message, type=cause.type or "payment_error", non_retryable=True)
-    return ApplicationError(str(cause or exc), type="stripe_unavailable", non_retryable=True)
+        return ApplicationError(cause.message, type=cause.type or contract.ERR_PAYMENT_ERROR, non_retryable=True)
+    return ApplicationError(str(cause or exc), type=contract.ERR_STRIPE_UNAVAILABLE, non_retryable=True)
 
 
 def _date(ts: int | None) -> str:
     return datetime.fromtimestamp(ts, timezone.utc).strftime("%d/%m/%Y") if ts else "?"
 
 
-@workflow.defn(name="SubscriptionWorkflow")
+@workflow.defn(name=contract.SUBSCRIPTION_WORKFLOW)
 class SubscriptionWorkflow:
     @workflow.init
     def __init__(self, inp: SubscriptionWorkflowInput) -> None:
@@ -152,7 +152,7 @@ class SubscriptionWorkflow:
 
     @workflow.run
     async def run(self, inp: SubscriptionWorkflowInput) -> None:
-        workflow.upsert_search_attributes([SA_CUSTOMER_ID.value_set(str(self.state.customer_id))])
+        workflow.upsert_search_attributes([contract.SA_CUSTOMER_ID.value_set(str(self.state.customer_id))])
         while True:
             await workflow.wait_condition(lambda: bool(self._facts) or self._roll_due())
             if self._facts:
@@ -232,7 +232,7 @@ class SubscriptionWorkflow:
             return None
         out = await workflow.execute_activity_method(SubscriptionStore.save_subscription, rec, **DB_CALL)
         self.state.row_id = out.id
-        workflow.upsert_search_attributes([SA_PLAN.value_set(rec.plan)])
+        workflow.upsert_search_attributes([contract.SA_PLAN.value_set(rec.plan)])
         return out
 
     def _out(self) -> SubscriptionOut | None:
@@ -261,10 +261,10 @@ class SubscriptionWorkflow:
 
     def _check_subscribe(self, cmd: SubscribeCommand) -> None:
         if cmd.plan not in PLANS:
-            raise ApplicationError(f"unknown plan {cmd.plan!r}; expected {', '.join(PLANS)}", type="unknown_plan")
+            raise ApplicationError(f"unknown plan {cmd.plan!r}; expected {', '.join(PLANS)}", type=contract.ERR_UNKNOWN_PLAN)
         if self.state.live() and self.state.status() in ("active", "past_due"):
             raise ApplicationError(f"already subscribed to {self.state.plan}; change plan instead",
-                                   type="already_subscribed")
+                                   type=contract.ERR_ALREADY_SUBSCRIBED)
 
     @workflow.update
     async def subscribe(self, cmd: SubscribeCommand) -> SubscribeResponse:
@@ -291,7 +291,7 @@ class SubscriptionWorkflow:
                 if sub_id not in self.state.ended_subscriptions:
                     self.state.ended_subscriptions.append(sub_id)
                 raise ApplicationError("the first payment was declined; no subscription was created",
-                                       type="card_declined", non_retryable=True)
+                                       type=contract.ERR_CARD_DECLINED, non_retryable=True)
             s = self.state
             if s.stripe_subscription_id and s.stripe_subscription_id not in s.ended_subscriptions:
                 s.ended_subscriptions.append(s.stripe_subscription_id)
@@ -311,19 +311,19 @@ class SubscriptionWorkflow:
     def _check_change(self, cmd: ChangePlanCommand) -> None:
         s = self.state
         if cmd.plan not in PLANS:
-            raise ApplicationError(f"unknown plan {cmd.plan!r}; expected {', '.join(PLANS)}", type="unknown_plan")
+            raise ApplicationError(f"unknown plan {cmd.plan!r}; expected {', '.join(PLANS)}", type=contract.ERR_UNKNOWN_PLAN)
         if not s.live() or s.status() != "active":
-            raise ApplicationError("no active subscription to change", type="no_active_subscription")
+            raise ApplicationError("no active subscription to change", type=contract.ERR_NO_ACTIVE_SUBSCRIPTION)
         if s.cancel_at_period_end:
             raise ApplicationError("the subscription ends at the end of the period; it cannot change plan",
-                                   type="subscription_ending")
+                                   type=contract.ERR_SUBSCRIPTION_ENDING)
         if cmd.plan == s.plan and not s.pending_plan:
-            raise ApplicationError(f"already on {s.plan}", type="same_plan")
+            raise ApplicationError(f"already on {s.plan}", type=contract.ERR_SAME_PLAN)
         if s.pending_plan and cmd.plan not in (s.plan, s.pending_plan):
             raise ApplicationError(f"a change to {s.pending_plan} is pending; change back to {s.plan} first",
-                                   type="change_pending")
+                                   type=contract.ERR_CHANGE_PENDING)
         if s.pending_plan and cmd.plan == s.pending_plan:
-            raise ApplicationError(f"already changing to {s.pending_plan} at period end", type="same_plan")
+            raise ApplicationError(f"already changing to {s.pending_plan} at period end", type=contract.ERR_SAME_PLAN)
 
     @workflow.update
     async def change_plan(self, cmd: ChangePlanCommand) -> ChangePlanResponse:
@@ -364,9 +364,9 @@ class SubscriptionWorkflow:
 
     def _check_cancel(self) -> None:
         if not self.state.live() or self.state.status() not in ("active", "past_due"):
-            raise ApplicationError("no active subscription to cancel", type="no_active_subscription")
+            raise ApplicationError("no active subscription to cancel", type=contract.ERR_NO_ACTIVE_SUBSCRIPTION)
         if self.state.cancel_at_period_end:
-            raise ApplicationError("the subscription is already cancelled at period end", type="already_cancelled")
+            raise ApplicationError("the subscription is already cancelled at period end", type=contract.ERR_ALREADY_CANCELLED)
 
     @workflow.update
     async def cancel(self, cmd: CancelCommand) -> CancelResponse:

@@ -26,19 +26,19 @@ from temporalio.service import RPCError
 
 from api.errors import ApiError, ErrorResponse, NotFound, ServiceUnavailable, errors
 from api.resources import Resources
-from billing.fact_forwarding import (
-    PACK_PAYMENT_WORKFLOW,
-    SUBSCRIPTION_WORKFLOW,
-    forward_fact,
-    payment_workflow_id,
-    subscription_workflow_id,
-)
+from billing.fact_forwarding import forward_fact
 from billing.packs import UnknownPack, currency, get_pack
 from billing.stripe_effects import PAYMENT, payment_row
 from billing.webhooks import event_to_fact, verify_event
 from models.db import Customer, Subscription
 from models.payment_workflows import PackPaymentInput, PaymentIntentOut, SubscriptionWorkflowInput
 from models.payments import PaymentList, PaymentOut, PurchaseOut, StripeFact, SubscriptionOut
+from models.temporal_contract import (
+    PACK_PAYMENT_WORKFLOW,
+    SUBSCRIPTION_WORKFLOW,
+    payment_workflow_id,
+    subscription_workflow_id,
+)
 
 log = structlog.get_logger(__name__)
 

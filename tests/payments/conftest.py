@@ -30,7 +30,7 @@ import stripe
 import uvicorn
 from temporalio.worker import Worker
 
-from activities.payments_registry import PAYMENT_WORKFLOWS, payment_activities
+from worker import PAYMENT_WORKFLOWS, payment_activities
 from api.app import create_app
 from api.services.customers import NewCustomer, create_customer
 from billing.ledger import Ledger

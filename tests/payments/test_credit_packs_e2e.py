@@ -9,7 +9,7 @@ import uuid
 import sqlalchemy as sa
 from temporalio.worker import Worker
 
-from activities.payments_registry import PAYMENT_WORKFLOWS, payment_activities
+from worker import PAYMENT_WORKFLOWS, payment_activities
 from billing.stripe_client import make_stripe_client
 from models.db import Payment
 from models.payment_workflows import PackPaymentInput, PackPaymentResult

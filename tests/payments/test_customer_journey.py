@@ -13,7 +13,7 @@ import random
 
 from temporalio.worker import Replayer
 
-from activities.payments_registry import PAYMENT_WORKFLOWS
+from worker import PAYMENT_WORKFLOWS
 from billing.ledger import Ledger
 from core.temporal import DATA_CONVERTER
 from tests.payments.conftest import PaymentHarness, eventually

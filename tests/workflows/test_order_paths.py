@@ -11,6 +11,7 @@ from core import temporal as core_temporal
 from models.orders import OrderStatus, OrderStatusView, StatusQuery
 from tests.workflows.support import DAYTIME, create_customer, create_order, events_of, ledger_entries, order_row, status_sequence
 from voyager import wire
+from models import temporal_contract as contract
 from workflows import _options as opt
 from workflows.starter import OrderWorkflowNotFound, abort_order, query_order_status
 
@@ -63,7 +64,7 @@ async def test_default_lifetime_expires_an_order_without_a_date_window(time_skip
 
 
 def test_workflow_search_attribute_keys_match_the_registered_ones():
-    assert [k.name for k in (opt.SA_CUSTOMER_ID, opt.SA_ORDER_STATUS, opt.SA_TARGET_NAME, opt.SA_PLAN)] == \
+    assert [k.name for k in (contract.SA_CUSTOMER_ID, contract.SA_ORDER_STATUS, contract.SA_TARGET_NAME, contract.SA_PLAN)] == \
         [k.name for k in core_temporal.SEARCH_ATTRIBUTES]
 
 

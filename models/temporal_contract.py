@@ -1,0 +1,104 @@
+"""The Temporal contract: the names that workflows, activities, starters, the worker and ``core`` share.
+
+Workflow type names, workflow-id functions, ``ApplicationError.type`` names and search-attribute
+keys, each defined once. A renamed workflow or error type is a change to deployed histories: the
+strings below are what past histories and the replay tests contain.
+
+Why here, in ``models/``: workflow files already import ``models`` inside
+``workflow.unsafe.imports_passed_through()``, so the sandbox takes this module from the worker's
+own import (no re-import per workflow run), and ``models/__init__.py`` imports nothing, so importing
+this module loads only the standard library and ``temporalio.common``. It may not live in
+``workflows/`` (activities do not import from workflow modules) nor in ``core/`` (where
+``core.temporal`` reads settings). This module imports nothing else and must stay that way: every
+import here is paid by the workflow sandbox and by every process that names a workflow.
+"""
+
+from __future__ import annotations
+
+from temporalio.common import SearchAttributeKey
+
+# --- workflow type names ----------------------------------------------------------------------
+
+ORDER_WORKFLOW = "OrderWorkflow"
+OBSERVATORY_MONITOR_WORKFLOW = "ObservatoryMonitorWorkflow"
+SUBSCRIPTION_WORKFLOW = "SubscriptionWorkflow"
+PACK_PAYMENT_WORKFLOW = "PackPaymentWorkflow"
+RECONCILIATION_WORKFLOW = "ReconciliationWorkflow"
+
+
+# --- workflow ids (business keys) -------------------------------------------------------------
+
+
+def order_workflow_id(order_id: int) -> str:
+    """``order-<order id>``: one ``OrderWorkflow`` per order, ever."""
+    return f"order-{order_id}"
+
+
+def subscription_workflow_id(customer_id: int) -> str:
+    """``subscription-<customer id>``: the customer's ``SubscriptionWorkflow`` (an entity workflow)."""
+    return f"subscription-{customer_id}"
+
+
+def payment_workflow_id(payment_id: int) -> str:
+    """``payment-<payment id>``: one ``PackPaymentWorkflow`` per credit-pack purchase."""
+    return f"payment-{payment_id}"
+
+
+def monitor_workflow_id(telescope: str) -> str:
+    """``observatory-monitor-<telescope>``: the one ``ObservatoryMonitorWorkflow`` of a telescope."""
+    return f"observatory-monitor-{telescope}"
+
+
+# --- ApplicationError types -------------------------------------------------------------------
+# Raised non-retryable by activities and workflows; the API maps them to HTTP (api/errors.py,
+# api/services/payments.py).
+
+#: Order: the hold found too few credits (details[0]: ``Shortfall`` as a dict).
+ERR_INSUFFICIENT_CREDITS = "InsufficientCredits"
+#: Order: the plan does not allow the order (details[0]: field → reason).
+ERR_PLAN_VIOLATION = "PlanViolation"
+#: Order: no such order row.
+ERR_ORDER_NOT_FOUND = "OrderNotFound"
+#: Order: Voyager refused a command (error reply or failed action result).
+ERR_VOYAGER_REFUSED = "VoyagerRefused"
+#: Order: the stored order cannot be run as it is (no shots, unknown filter, bad status change).
+ERR_INVALID_ORDER = "InvalidOrder"
+#: Order: the ``abort`` update came too late (details[0]: the order's status).
+ERR_ABORT_REFUSED = "AbortRefused"
+
+#: Payments: Stripe declined the card.
+ERR_CARD_DECLINED = "card_declined"
+#: Payments: the payment method does not exist.
+ERR_PAYMENT_METHOD_INVALID = "payment_method_invalid"
+#: Payments: Stripe answered 404 for something else than a payment method.
+ERR_STRIPE_NOT_FOUND = "stripe_not_found"
+#: Payments: Stripe refused the request (another 4xx).
+ERR_STRIPE_REJECTED = "stripe_rejected"
+#: Payments: Stripe could not be reached after the activity's retries.
+ERR_STRIPE_UNAVAILABLE = "stripe_unavailable"
+#: Payments: an activity failed with no type of its own.
+ERR_PAYMENT_ERROR = "payment_error"
+#: Payments: the PaymentIntent of a pack purchase could not be created.
+ERR_PAYMENT_UNAVAILABLE = "payment_unavailable"
+#: Payments: no such customer row.
+ERR_UNKNOWN_CUSTOMER = "unknown_customer"
+
+#: Subscription commands refused by their validators.
+ERR_UNKNOWN_PLAN = "unknown_plan"
+ERR_ALREADY_SUBSCRIBED = "already_subscribed"
+ERR_NO_ACTIVE_SUBSCRIPTION = "no_active_subscription"
+ERR_SUBSCRIPTION_ENDING = "subscription_ending"
+ERR_SAME_PLAN = "same_plan"
+ERR_CHANGE_PENDING = "change_pending"
+ERR_ALREADY_CANCELLED = "already_cancelled"
+
+
+# --- search attributes (Keyword) --------------------------------------------------------------
+# Operators find and follow orders and customers in the Temporal UI by these
+# (docs/order-workflow.md, Control); the dev server and docker-compose register them.
+
+SA_CUSTOMER_ID = SearchAttributeKey.for_keyword("CustomerId")
+SA_ORDER_STATUS = SearchAttributeKey.for_keyword("OrderStatus")
+SA_TARGET_NAME = SearchAttributeKey.for_keyword("TargetName")
+SA_PLAN = SearchAttributeKey.for_keyword("Plan")
+SEARCH_ATTRIBUTES: tuple[SearchAttributeKey, ...] = (SA_CUSTOMER_ID, SA_ORDER_STATUS, SA_TARGET_NAME, SA_PLAN)
