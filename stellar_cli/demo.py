@@ -194,7 +194,12 @@ def _status_line(history: list[str]) -> str:
 
 
 async def _follow(http: httpx.AsyncClient, settings: Settings, order_id: int, timeout: float) -> list[dict]:
-    from stellar_cli.demo_sky import sun_moon_altitude
+    from core import ephemeris  # the simulator's own sky: what is shown is what it images by
+
+    def sun_moon_altitude(when: datetime) -> tuple[float, float]:
+        site = settings.site
+        return ephemeris.sun_moon_altitude(when, latitude=site.latitude, longitude=site.longitude,
+                                           elevation=site.elevation)
 
     history: list[str] = []
     frames: list[dict] = []
@@ -207,11 +212,11 @@ async def _follow(http: httpx.AsyncClient, settings: Settings, order_id: int, ti
         outer.add_row(f"status: {_status_line(history) or '…'}")
         if sim_clock["t"]:
             t = sim_clock["t"]
-            sun, moon = sun_moon_altitude(settings.site, t)
+            sun, moon = sun_moon_altitude(t)
             state = "[green]down[/green]" if moon < 0 else "[yellow]up[/yellow]"
             waiting = ""
             if history and history[-1] in ("held", "submitted"):
-                why = [w for w, bad in (("daylight", sun >= -18), ("the moon is up", moon >= 0)) if bad]
+                why = [w for w, bad in (("daylight", sun >= ephemeris.ASTRO_TWILIGHT), ("the moon is up", moon >= 0)) if bad]
                 waiting = f" — waiting: {' and '.join(why)}" if why else " — waiting for M42 to climb"
             outer.add_row(f"telescope clock {t:%Y-%m-%d %H:%M} UTC at {settings.site.name}: "
                           f"sun {sun:+.0f}°, moon {moon:+.0f}° ({state}){waiting}")
@@ -248,7 +253,7 @@ async def _follow(http: httpx.AsyncClient, settings: Settings, order_id: int, ti
                             elif kind == "progress":
                                 fr = data.get("frame", {})
                                 taken = datetime.fromisoformat(fr["taken_at"]) if fr.get("taken_at") else None
-                                moon = sun_moon_altitude(settings.site, taken)[1] if taken else float("nan")
+                                moon = sun_moon_altitude(taken)[1] if taken else float("nan")
                                 frames.append({"taken": f"{taken:%m-%d %H:%M}" if taken else "-",
                                                "filter": fr.get("filter", ""), "exposure": fr.get("exposure", 0),
                                                "hfd": fr.get("hfd"), "accepted": fr.get("accepted"), "moon": moon})

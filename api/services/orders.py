@@ -2,8 +2,8 @@
 
 ``POST /api/orders`` checks, in this order, so nothing is held for a request that cannot run:
 field coherence (422) → catalogue lookup (422 ``unknown_target``) → plan gate (403
-``plan_violation``) → observability from the site within the window (422
-``target_never_observable``) → available credits (402 ``insufficient_credits``) → insert
+``plan_violation``) → observability from the site within the window (``core.ephemeris``, the
+simulated telescope's own sky; 422 ``target_never_observable``) → available credits (402 ``insufficient_credits``) → insert
 Order + OrderShots → start ``OrderWorkflow`` (which prices again and holds the credits).
 """
 
@@ -22,7 +22,6 @@ from temporalio.service import RPCError
 
 from api.catalog import UnknownTarget, resolve
 from api.errors import ApiError, Conflict, ServiceUnavailable, Unprocessable
-from api.observability import check_visibility
 from api.resources import Resources
 from api.schemas.orders import AbortOut, OrderCreate
 from api.security import Principal
@@ -30,6 +29,7 @@ from api.services.customers import effective_plan
 from billing.errors import InsufficientCredits
 from billing.plans import gate, pricing_input
 from billing.pricing import price, requested_integration_seconds
+from core.ephemeris import check_visibility
 from models.billing import OrderConstraintsRequest, ShotLine
 from models.db import Order, OrderShot
 from models.orders import NO_ABORT_STATUSES, OrderStatus

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from api.catalog import UnknownTarget, resolve
-from api.observability import check_visibility
+from core.ephemeris import check_visibility
 
 OHP = {"latitude": 43.9308, "longitude": 5.7133}
 
@@ -54,7 +54,7 @@ def _astropy_altitudes(ra, dec, times):
 
 
 def test_fast_grid_agrees_with_astropy_within_a_degree():
-    from api import observability as obs
+    from core import ephemeris as obs
 
     start = datetime(2026, 1, 15, 12, tzinfo=UTC)
     offsets = np.arange(0, 3 * 86400, 1800.0)

@@ -21,6 +21,8 @@ import numpy as np
 from astropy.io import fits
 from PIL import Image
 
+from voyager.simulator.sky import airmass as sky_airmass
+
 BIAS = 1000.0
 SATURATION = 65535.0
 NARROW_BAND = {"Ha", "OIII", "SII"}
@@ -72,7 +74,7 @@ def frame_quality(
     rng: np.random.Generator,
 ) -> Quality:
     """Quality of one frame. ``exposure``: s; ``pixel_scale``: arcsec/px unbinned."""
-    airmass = 1.0 / math.sin(math.radians(max(alt_deg, 5.0)))
+    airmass = sky_airmass(alt_deg)
     seeing_px = fwhm_arcsec * airmass**0.6 / (pixel_scale * max(binning, 1))
     hfd = math.sqrt(seeing_px**2 + 0.8**2)  # + guiding/focus blur
     narrow = filter_name in NARROW_BAND

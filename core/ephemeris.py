@@ -1,0 +1,294 @@
+"""The ephemeris of Stellar: sun, moon, twilight and target altitudes from the observatory site.
+
+One module, so that what the API promises (an order's target is observable in its window), what
+the simulated telescope does (it images only when the target is observable) and what the demo shows
+(the sun and the moon at a frame's time) rest on the same astronomy (docs/voyager-protocol.md §9):
+
+* :data:`ASTRO_TWILIGHT` — darkness means the sun below −18°, for all three;
+* :func:`sun_moon_altitude` — sun and moon altitude at one instant (the demo);
+* :func:`check_visibility` — a fast go/no-go scan of a whole date window (the API's feasibility
+  check): astropy's sun at 6-hour knots, altitudes from hour angles with mean sidereal time, about
+  10 ms per call for windows up to :data:`MAX_WINDOW`;
+* :class:`Sky` / :class:`Night` — one night at a time on a grid (default 3 min), sun, moon and
+  target altitudes vectorized and cached (the simulator's scheduler, ``voyager/simulator/sky.py``);
+* :func:`airmass`.
+
+Only astropy's built-in ephemeris and the IERS tables bundled in ``astropy-iers-data`` are used:
+downloads are switched off at import (no network at run time). Units: angles in degrees, right
+ascension and hour angles in hours (J2000), times as epoch seconds or aware UTC datetimes.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import warnings
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, timezone
+from functools import lru_cache
+
+import numpy as np
+from astropy.utils import iers
+
+iers.conf.auto_download = False  # the bundled astropy-iers-data tables only; never the network
+iers.conf.auto_max_age = None
+
+import astropy.units as u  # noqa: E402
+from astropy.coordinates import AltAz, EarthLocation, SkyCoord, get_body, get_sun  # noqa: E402
+from astropy.time import Time  # noqa: E402
+from erfa import ErfaWarning  # noqa: E402
+
+# Dates past the bundled tables (a fast clock gets there) only extrapolate UT1 and polar motion:
+# harmless at the simulator's precision, so these two warnings are silenced process-wide. Filters
+# are installed once here rather than with catch_warnings, which is not thread-safe.
+warnings.filterwarnings("ignore", category=ErfaWarning, message=".*dubious year.*")
+warnings.filterwarnings("ignore", message=".*(polar motions|IERS).*")
+
+DAY = 86400.0
+#: Astronomical twilight: the sun is this far below the horizon (degrees).
+ASTRO_TWILIGHT = -18.0
+
+
+@dataclass
+class Night:
+    """One night's samples. ``times``: epoch s (``step`` apart, local noon → next local noon).
+
+    ``sun_alt``/``moon_alt``: degrees; ``lst``: local apparent sidereal time, hours.
+    ``dusk``/``dawn``: first/last sample with the sun below −18° (None: no astronomical night).
+    """
+
+    start: float
+    step: float
+    date: str
+    times: np.ndarray
+    sun_alt: np.ndarray
+    lst: np.ndarray
+    frame: AltAz
+    dusk: float | None
+    dawn: float | None
+    moon_alt: np.ndarray | None = None
+    targets: dict[tuple[float, float], np.ndarray] = field(default_factory=dict)
+
+    @property
+    def end(self) -> float:
+        return self.start + DAY
+
+    def index(self, t: float) -> int:
+        """Grid cell holding ``t`` (clamped to the night)."""
+        return int(min(max((t - self.start) // self.step, 0), len(self.times) - 2))
+
+    def dark(self) -> np.ndarray:
+        return self.sun_alt < ASTRO_TWILIGHT
+
+    def hour_angle(self, ra_hours: float) -> np.ndarray:
+        """Hour angle of ``ra_hours`` (J2000, hours) at each sample, hours in [−12, 12)."""
+        return (self.lst - ra_hours + 12.0) % 24.0 - 12.0
+
+
+class Sky:
+    """Ephemeris of one site. ``latitude``/``longitude``: degrees (east +); ``elevation``: metres."""
+
+    def __init__(self, latitude: float, longitude: float, elevation: float, step: float = 180.0) -> None:
+        self.latitude = latitude
+        self.longitude = longitude
+        self.step = step
+        self.location = EarthLocation(lat=latitude * u.deg, lon=longitude * u.deg, height=elevation * u.m)
+        # Local mean solar noon in UTC seconds of day: nights are cut there, so one night is one run.
+        self._noon = (12.0 - longitude / 15.0) * 3600.0
+        self._cache: OrderedDict[float, Night] = OrderedDict()
+        self._lock = threading.RLock()
+
+    # ------------------------------------------------------------ nights
+
+    def night_start(self, t: float) -> float:
+        """Epoch s of the local noon opening the night that contains ``t``."""
+        return math.floor((t - self._noon) / DAY) * DAY + self._noon
+
+    def night_date(self, t: float) -> str:
+        """``YYYY-MM-DD``: the local date of the evening of the night containing ``t``."""
+        noon = self.night_start(t) + self.longitude / 15.0 * 3600.0
+        return datetime.fromtimestamp(noon, tz=UTC).strftime("%Y-%m-%d")
+
+    def night(self, t: float) -> Night:
+        """The night containing ``t``, computed once and cached (a few nights are kept)."""
+        start = self.night_start(t)
+        with self._lock:
+            night = self._cache.get(start)
+            if night is None:
+                night = self._compute(start)
+                self._cache[start] = night
+                while len(self._cache) > 8:
+                    self._cache.popitem(last=False)
+            else:
+                self._cache.move_to_end(start)
+            return night
+
+    def cached(self, t: float) -> Night | None:
+        """The night containing ``t`` if already computed (never computes; cheap on the event loop)."""
+        return self._cache.get(self.night_start(t))
+
+    def _compute(self, start: float) -> Night:
+        n = int(round(DAY / self.step)) + 1
+        times = start + np.arange(n) * self.step
+        t = Time(times, format="unix", scale="utc")
+        frame = AltAz(obstime=t, location=self.location)
+        sun = get_sun(t).transform_to(frame).alt.deg
+        lst = t.sidereal_time("apparent", longitude=self.location.lon).hour
+        dark = np.nonzero(sun < ASTRO_TWILIGHT)[0]
+        dusk = float(times[dark[0]]) if len(dark) else None
+        dawn = float(times[dark[-1]]) if len(dark) else None
+        return Night(start, self.step, self.night_date(start + 1), times, sun, lst, frame, dusk, dawn)
+
+    # ------------------------------------------------------------ bodies
+
+    def moon_alt(self, night: Night) -> np.ndarray:
+        """Topocentric moon altitude (degrees) at each sample of ``night`` (computed once)."""
+        with self._lock:
+            if night.moon_alt is None:
+                t = night.frame.obstime
+                night.moon_alt = get_body("moon", t, self.location).transform_to(night.frame).alt.deg
+            return night.moon_alt
+
+    def target_alt(self, night: Night, ra_hours: float, dec_deg: float) -> np.ndarray:
+        """Altitude (degrees, refraction ignored) of a J2000 position at each sample of ``night``."""
+        self.prepare_targets(night, [(ra_hours, dec_deg)])
+        return night.targets[(ra_hours, dec_deg)]
+
+    def prepare_targets(self, night: Night, coords: list[tuple[float, float]]) -> None:
+        """Compute, in one vectorized call, the altitudes of the ``(ra_hours, dec_deg)`` not cached yet."""
+        with self._lock:
+            missing = sorted({c for c in coords if c not in night.targets})
+            if not missing:
+                return
+            ra = np.array([c[0] for c in missing]) * 15.0
+            dec = np.array([c[1] for c in missing])
+            sky = SkyCoord(ra=ra * u.deg, dec=dec * u.deg, frame="icrs")
+            alt = sky[:, None].transform_to(night.frame[None, :]).alt.deg
+            for i, c in enumerate(missing):
+                night.targets[c] = np.asarray(alt[i])
+
+    def max_altitude(self, dec_deg: float) -> float:
+        """Highest altitude a declination ever reaches from this site (degrees, at transit)."""
+        return 90.0 - abs(self.latitude - dec_deg)
+
+
+def airmass(alt_deg: float) -> float:
+    """Plane-parallel airmass, clamped for low altitudes."""
+    return 1.0 / math.sin(math.radians(max(alt_deg, 5.0)))
+
+
+# ------------------------------------------------------------ one instant
+
+
+@lru_cache(maxsize=4)
+def _location(latitude: float, longitude: float, elevation: float) -> EarthLocation:
+    return EarthLocation(lat=latitude * u.deg, lon=longitude * u.deg, height=elevation * u.m)
+
+
+def sun_moon_altitude(when: datetime, *, latitude: float, longitude: float, elevation: float) -> tuple[float, float]:
+    """(sun altitude, moon altitude), degrees, at ``when`` (aware datetime) from the site
+    (``latitude``/``longitude`` degrees, east +; ``elevation`` metres). The moon is topocentric,
+    as in :meth:`Sky.moon_alt`."""
+    loc = _location(latitude, longitude, elevation)
+    t = Time(when.astimezone(timezone.utc))
+    frame = AltAz(obstime=t, location=loc)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sun = get_sun(t).transform_to(frame).alt.deg
+        moon = get_body("moon", t, loc).transform_to(frame).alt.deg
+    return float(sun), float(moon)
+
+
+# ------------------------------------------------------------ a whole window, fast
+
+#: Sun altitude (degrees) below which frames can be taken: the simulator's darkness, so the API
+#: never promises a target the telescope would not image.
+SUN_MAX_ALT = ASTRO_TWILIGHT
+MAX_SAMPLES = 4000
+MIN_STEP = timedelta(minutes=10)
+MAX_WINDOW = timedelta(days=400)
+SUN_KNOT = 6 * 3600.0  # seconds between exact sun positions
+
+
+@dataclass(frozen=True)
+class Visibility:
+    """``observable``; ``best_altitude``: highest target altitude (degrees) in dark samples, None if
+    the window has no darkness; ``first_time``: first dark sample with the target high enough."""
+
+    observable: bool
+    best_altitude: float | None
+    first_time: datetime | None
+
+
+def _gmst_hours(jd: np.ndarray) -> np.ndarray:
+    """Greenwich mean sidereal time, hours (IAU 1982 linear term; UT1 ≈ UTC, error ≪ 1 min)."""
+    return (18.697374558 + 24.06570982441908 * (jd - 2451545.0)) % 24.0
+
+
+def _sun_radec(start: datetime, span: float, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sun RA/Dec (degrees) at ``offsets`` s after ``start``: astropy at 6-hourly knots, interpolated
+    (the sun moves about 1°/day, so the interpolation error is far below the twilight margin)."""
+    knots = np.arange(0.0, span + SUN_KNOT + 1e-9, SUN_KNOT)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # dates past the bundled IERS predictions: harmless here
+        sun = get_sun(Time(start) + knots * u.s)
+    ra = np.unwrap(np.radians(sun.ra.deg))
+    return np.degrees(np.interp(offsets, knots, ra)) % 360.0, np.interp(offsets, knots, sun.dec.deg)
+
+
+def _altitude(latitude: float, dec_deg: np.ndarray, hour_angle_h: np.ndarray) -> np.ndarray:
+    """Altitude (degrees) from latitude, declination (degrees) and hour angle (hours)."""
+    lat, dec = math.radians(latitude), np.radians(dec_deg)
+    sin_alt = math.sin(lat) * np.sin(dec) + math.cos(lat) * np.cos(dec) * np.cos(np.radians(hour_angle_h * 15.0))
+    return np.degrees(np.arcsin(np.clip(sin_alt, -1.0, 1.0)))
+
+
+def check_visibility(
+    ra_hours: float,
+    dec_deg: float,
+    *,
+    alt_min: float,
+    start: datetime,
+    end: datetime,
+    latitude: float,
+    longitude: float,
+    ha_start: float | None = None,
+    ha_end: float | None = None,
+) -> Visibility:
+    """Whether the target is observable within ``start…end``: at some sample the sun is below
+    :data:`SUN_MAX_ALT`, the target at least ``alt_min`` high and, if given, its hour angle inside
+    ``ha_start…ha_end``.
+
+    ``ra_hours``: J2000 hours 0–24; ``dec_deg``, ``alt_min``, ``latitude``, ``longitude`` (east +):
+    degrees (site elevation is irrelevant at this precision); ``start``/``end``: aware UTC
+    datetimes (the window is cut to ``MAX_WINDOW`` and sampled on at most ``MAX_SAMPLES`` points,
+    at least ``MIN_STEP`` apart); ``ha_start``/``ha_end``: hours −12…12 (a window may wrap through
+    ±12). Precession and refraction are left out: under half a degree, well inside a go/no-go check.
+    """
+    end = min(end, start + MAX_WINDOW)
+    if end <= start:
+        return Visibility(False, None, None)
+    span = (end - start).total_seconds()
+    step = max(MIN_STEP.total_seconds(), span / MAX_SAMPLES)
+    offsets = np.arange(0.0, span + 1e-9, step)
+    jd = Time(start).jd + offsets / 86400.0
+    lst = (_gmst_hours(jd) + longitude / 15.0) % 24.0
+    sun_ra, sun_dec = _sun_radec(start, span, offsets)
+    sun_alt = _altitude(latitude, sun_dec, (lst - sun_ra / 15.0 + 12.0) % 24.0 - 12.0)
+    hour_angle = (lst - ra_hours + 12.0) % 24.0 - 12.0
+    target_alt = _altitude(latitude, np.full_like(hour_angle, dec_deg), hour_angle)
+    dark = sun_alt < SUN_MAX_ALT
+    if ha_start is not None and ha_end is not None:
+        if ha_start <= ha_end:
+            dark &= (hour_angle >= ha_start) & (hour_angle <= ha_end)
+        else:
+            dark &= (hour_angle >= ha_start) | (hour_angle <= ha_end)
+    if not dark.any():
+        return Visibility(False, None, None)
+    best = float(target_alt[dark].max())
+    good = np.flatnonzero(dark & (target_alt >= alt_min))
+    if good.size == 0:
+        return Visibility(False, round(best, 1), None)
+    first = start + timedelta(seconds=float(offsets[good[0]]))
+    return Visibility(True, round(best, 1), first)
