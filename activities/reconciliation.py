@@ -11,6 +11,8 @@ ledger granted.
 * A refunded or disputed charge (refunds and disputes of the window) is folded in like its webhook
   (``billing.reversals``: the same state whatever was missed); when that moves credits it is
   listed in ``reversed`` — the webhook had been missed.
+* With ``repair``, manual plans past their period end are ended and their subscription credits
+  expire (``billing.manual_plans``; nobody else sends that fact): ``manual_plans_ended``.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from temporalio import activity
 
 from billing.allowance import invoice_allowance
 from billing.fact_forwarding import forward_fact
+from billing.manual_plans import expire_manual_plans
 from billing.stripe_effects import PAYMENT, apply_fact, invoice_key, payment_key
 from models.db import LedgerEntry
 from models.payment_workflows import ReconcileItem, ReconcileLedgerIn, ReconciliationReport
@@ -81,6 +84,9 @@ class ReconcileActivities:
                 report.reversed.append(ReconcileItem(
                     kind=fact.kind, stripe_id=fact.dispute_id or fact.charge_id or "", customer_id=fact.customer_id,
                     idempotency_key=f"reversal:{fact.charge_id}", credits=out.credits, detail=out.note))
+
+        if opts.repair:
+            report.manual_plans_ended = await expire_manual_plans(self.engine)
 
         since = datetime.now(timezone.utc) - timedelta(days=opts.lookback_days)
         async with self.engine.connect() as conn:

@@ -254,6 +254,8 @@ class ReconciliationReport(BaseModel):
     unexplained: list[ReconcileItem] = Field(default_factory=list)
     #: refunds/disputes whose credits the ledger had not taken back (or given back) yet: applied now
     reversed: list[ReconcileItem] = Field(default_factory=list)
+    #: manual plans (no Stripe subscription) ended at their period end, subscription credits expired
+    manual_plans_ended: list[int] = Field(default_factory=list)
 
 
 class SubscriptionView(BaseModel):

@@ -62,7 +62,8 @@ async def create_customer_with_key(
     role: str = "customer",
 ) -> NewCustomer:
     """Insert a customer, its first API key and, with ``plan``, an active manual subscription
-    (no Stripe object; period 30 days; no credits are granted — grant them through the ledger).
+    (no Stripe object; period 30 days, after which it ends like a Stripe one — billing/manual_plans.py;
+    no credits are granted — grant them through the ledger).
     Commits. Raises Conflict (``email_taken``), Unprocessable (bad email/role), UnknownPlan.
     """
     email = email.strip().lower()
@@ -113,18 +114,26 @@ async def create_customer(
 
 async def effective_plan(session: AsyncSession, customer_id: int) -> EffectivePlan:
     """The customer's plan: the most recent ``active`` subscription's; without one (none,
-    past_due, cancelled, expired) Stardust rules with pack credits."""
+    past_due, cancelled, expired) Stardust rules with pack credits. A manual plan past its
+    ``current_period_end`` counts as ``cancelled`` (billing/manual_plans.py ends it)."""
     rows = (
         await session.exec(
-            select(Subscription.plan, Subscription.status)
+            select(Subscription.plan, Subscription.status, Subscription.stripe_subscription_id,
+                   Subscription.current_period_end)
             .where(Subscription.customer_id == customer_id)
             .order_by(Subscription.created_at.desc(), Subscription.id.desc())
         )
     ).all()
-    for row in rows:
-        if row.status in PLAN_ACTIVE_STATUSES:
-            return EffectivePlan(plan=row.plan, subscribed=True, subscription_status=row.status)
-    return EffectivePlan(plan=NO_PLAN_RULES, subscribed=False, subscription_status=rows[0].status if rows else None)
+    now = datetime.now(timezone.utc)
+    statuses = [
+        "cancelled" if (r.status == "active" and r.stripe_subscription_id is None and r.current_period_end
+                        and r.current_period_end <= now) else r.status
+        for r in rows
+    ]
+    for row, status in zip(rows, statuses):
+        if status in PLAN_ACTIVE_STATUSES:
+            return EffectivePlan(plan=row.plan, subscribed=True, subscription_status=status)
+    return EffectivePlan(plan=NO_PLAN_RULES, subscribed=False, subscription_status=statuses[0] if rows else None)
 
 
 async def customer_exists(session: AsyncSession, customer_id: int) -> bool:

@@ -29,6 +29,7 @@ from api.schemas.orders import AbortOut, OrderCreate
 from api.security import Principal
 from api.services.customers import effective_plan
 from billing.errors import CreditDebt, InsufficientCredits
+from billing.manual_plans import expire_manual_plans
 from billing.plans import gate, pricing_input
 from billing.pricing import price, requested_integration_seconds
 from models.billing import OrderConstraintsRequest, ShotLine
@@ -142,6 +143,7 @@ async def create_order(
                       f"between {start:%Y-%m-%d %H:%M} and {end:%Y-%m-%d %H:%M} UTC ({best})")
             raise Unprocessable(reason, code="target_never_observable", fields={"c_alt_min": reason})
 
+        await expire_manual_plans(res.engine, principal.customer_id)  # a lapsed manual plan's credits are gone
         balances = await res.ledger.balances(principal.customer_id)
         if balances.debt > 0:  # a refund or dispute took back spent credits: 402 that says so
             raise CreditDebt(principal.customer_id, cost, balances.available, balances.debt)
