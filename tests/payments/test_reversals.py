@@ -203,3 +203,23 @@ async def test_reconciliation_finds_a_refund_whose_webhook_was_missed(pay: Payme
     assert not [i for i in again.reversed if i.stripe_id == charge["id"]]
     assert await _state(pay, c.customer_id) == (0, 5, 0, 5)
     await pay.invariants_hold(c.customer_id)
+
+
+async def test_a_refunded_subscription_invoice_takes_back_its_allowance_pro_rata(pay: PaymentHarness):
+    c = await pay.customer()
+    r = await pay.post("/api/subscriptions/subscribe", c.api_key, {"plan": "nebula", "payment_method_id": await pay.card()})
+    assert r.status_code == 200, r.text
+    sub = await pay.stripe.v1.subscriptions.retrieve_async(r.json()["subscription"]["stripe_subscription_id"])
+    inv = (await pay.stripe.v1.invoices.retrieve_async(sub.latest_invoice)).to_dict()
+    pi = (await pay.stripe.v1.payment_intents.retrieve_async(inv["payment_intent"])).to_dict()
+    latest = pi["latest_charge"]
+    charge = (await pay.stripe.v1.charges.retrieve_async(latest if isinstance(latest, str) else latest["id"])).to_dict()
+    charge["invoice"] = inv["id"]  # Stripe's charge names its invoice (classic API shape); localstripe's does not
+    await _spend(pay, c.customer_id, 50)
+    assert await _state(pay, c.customer_id) == (10, 0, 0, 10)
+
+    await _deliver(pay, charge_refunded(charge, 2950, int(time.time())))  # half of €59 → 30 of 60 credits
+    assert await _state(pay, c.customer_id) == (0, 0, 20, -20)
+    entries = [(e.kind, e.bucket, e.amount) for e in await pay.entries(c.customer_id) if e.reference_type == "charge"]
+    assert entries == [("clawback", "subscription", -10), ("clawback", "debt", -20)]
+    await pay.invariants_hold(c.customer_id)
