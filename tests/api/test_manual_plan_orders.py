@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+from billing.ledger_check import check_invariants
 from models.db import Subscription
 from tests.api.conftest import auth
 
@@ -23,3 +24,4 @@ async def test_a_lapsed_manual_plan_cannot_spend_its_credits(api):
     credits = (await api.client.get("/api/credits", headers=auth(c.api_key))).json()
     assert (credits["plan"], credits["subscription_status"], credits["buckets"]["subscription"]) == (
         "stardust", "cancelled", 0)
+    assert await check_invariants(api.engine, c.customer_id) == []

@@ -69,7 +69,7 @@ async def test_refund_of_a_spent_pack_leaves_a_debt_that_refuses_orders_until_co
     assert routed.startswith("applied") and "-10 credits" in routed
     assert await _state(pay, c.customer_id) == (0, 0, 8, -8)
     credits = (await pay.get("/api/credits", c.api_key)).json()
-    assert credits["available"] == -8
+    assert (credits["available"], credits["buckets"]["debt"]) == (-8, 8)
 
     r = await pay.post("/api/orders", c.api_key, ORDER_BODY)
     assert r.status_code == 402, r.text
@@ -128,6 +128,7 @@ async def test_open_dispute_is_visible_per_order(pay: PaymentHarness):
         assert await order_payment_in_dispute(conn, order_id)
         assert not await order_payment_in_dispute(conn, order_id + 10**9)  # unknown order
     assert await _state(pay, c.customer_id) == (0, 10, 0, 10)  # an inquiry withdraws no funds
+    await pay.invariants_hold(c.customer_id)
 
 
 async def test_partial_refund_and_dispute_each_three_times_shuffled_change_the_ledger_once(pay: PaymentHarness):
