@@ -274,10 +274,11 @@ class Ledger:
         return await self._tx(run)
 
     async def restore(self, customer_id: int, bucket: str, credits: int, key: str, reference_type: str,
-                      reference_id: str, actor: str = "stripe", reason: str = "") -> int:
+                      reference_id: str, actor: str = "stripe", reason: str = "", expired: bool = False) -> int:
         """Give back ``credits`` (> 0) clawed back earlier (a dispute won): first to the debt, the
-        rest to ``bucket``. Entries ``restore`` keyed ``<key>:debt`` and ``<key>:<bucket>``.
-        Returns the credits that reached ``bucket``."""
+        rest to ``bucket``. Entries ``restore`` keyed ``<key>:debt`` and ``<key>:<bucket>``; with
+        ``expired`` (the subscription those credits belonged to has ended) what reaches the bucket
+        expires at once (``expire``, ``<key>:expire``). Returns the credits that reached ``bucket``."""
         if credits <= 0 or bucket not in BUCKETS:
             raise InvalidAmount(f"a restore must be > 0 credits to a bucket, got {credits} {bucket!r}")
 
@@ -286,7 +287,8 @@ class Ledger:
             assert before is not None
             to_debt = min(credits, before.debt)
             after = await self._insert_moves(conn, customer_id, before, [
-                ("restore", DEBT, to_debt, f"{key}:debt"), ("restore", bucket, credits - to_debt, f"{key}:{bucket}")],
+                ("restore", DEBT, to_debt, f"{key}:debt"), ("restore", bucket, credits - to_debt, f"{key}:{bucket}"),
+                ("expire", bucket, -(credits - to_debt) if expired else 0, f"{key}:expire")],
                 reference_type, reference_id, actor, reason)
             await self._store(conn, customer_id, after)
             log.info(_EVENTS["restore"], customer_id=customer_id, bucket=bucket, credits=credits, to_debt=to_debt,

@@ -110,6 +110,17 @@ async def _record_dispute(conn: AsyncConnection, fact: StripeFact, customer_id: 
     return row.status
 
 
+async def _ended_since_grant(conn: AsyncConnection, customer_id: int, bucket: str, grant_key: str) -> bool:
+    """Subscription credits given back after their subscription ended stay expired: an ``expire``
+    of the subscription bucket (not an order's) came after the grant."""
+    if bucket != "subscription":
+        return False
+    grant_id = sa.select(ENTRY.c.id).where(ENTRY.c.idempotency_key == grant_key).scalar_subquery()
+    return bool((await conn.execute(sa.select(sa.exists().where(
+        ENTRY.c.customer_id == customer_id, ENTRY.c.kind == "expire", ENTRY.c.reference_type == "subscription",
+        ENTRY.c.id > grant_id)))).scalar())
+
+
 async def _sync(conn: AsyncConnection, charge_id: str) -> int:
     """Move ``clawed_back`` of ``charge_id`` to its target; returns the signed change of available
     credits (negative: taken back). The caller holds the customer's account lock."""
@@ -131,7 +142,8 @@ async def _sync(conn: AsyncConnection, charge_id: str) -> int:
     if delta > 0:
         await ledger.clawback(r.customer_id, r.bucket, delta, key, "charge", charge_id, ACTOR, why)
     else:
-        await ledger.restore(r.customer_id, r.bucket, -delta, key, "charge", charge_id, ACTOR, why)
+        await ledger.restore(r.customer_id, r.bucket, -delta, key, "charge", charge_id, ACTOR, why,
+                             expired=await _ended_since_grant(conn, r.customer_id, r.bucket, r.grant_key))
     await conn.execute(REVERSAL.update().where(REVERSAL.c.id == r.id).values(
         clawed_back=target, moves=r.moves + 1, updated_at=sa.func.now()))
     log.info("stripe.reversal_applied", charge_id=charge_id, grant=r.grant_key, target=target, delta=delta)

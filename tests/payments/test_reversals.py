@@ -206,7 +206,8 @@ async def test_reconciliation_finds_a_refund_whose_webhook_was_missed(pay: Payme
     await pay.invariants_hold(c.customer_id)
 
 
-async def test_a_refunded_subscription_invoice_takes_back_its_allowance_pro_rata(pay: PaymentHarness):
+async def _subscribed_nebula(pay: PaymentHarness) -> tuple[Any, dict[str, Any]]:
+    """A customer subscribed to Nebula in localstripe (60 credits) and the first invoice's charge."""
     c = await pay.customer()
     r = await pay.post("/api/subscriptions/subscribe", c.api_key, {"plan": "nebula", "payment_method_id": await pay.card()})
     assert r.status_code == 200, r.text
@@ -216,6 +217,11 @@ async def test_a_refunded_subscription_invoice_takes_back_its_allowance_pro_rata
     latest = pi["latest_charge"]
     charge = (await pay.stripe.v1.charges.retrieve_async(latest if isinstance(latest, str) else latest["id"])).to_dict()
     charge["invoice"] = inv["id"]  # Stripe's charge names its invoice (classic API shape); localstripe's does not
+    return c, charge
+
+
+async def test_a_refunded_subscription_invoice_takes_back_its_allowance_pro_rata(pay: PaymentHarness):
+    c, charge = await _subscribed_nebula(pay)
     await _spend(pay, c.customer_id, 50)
     assert await _state(pay, c.customer_id) == (10, 0, 0, 10)
 
@@ -223,4 +229,21 @@ async def test_a_refunded_subscription_invoice_takes_back_its_allowance_pro_rata
     assert await _state(pay, c.customer_id) == (0, 0, 20, -20)
     entries = [(e.kind, e.bucket, e.amount) for e in await pay.entries(c.customer_id) if e.reference_type == "charge"]
     assert entries == [("clawback", "subscription", -10), ("clawback", "debt", -20)]
+    await pay.invariants_hold(c.customer_id)
+
+
+async def test_subscription_credits_won_back_after_the_subscription_ended_stay_expired(pay: PaymentHarness):
+    c, charge = await _subscribed_nebula(pay)
+    await _spend(pay, c.customer_id, 15)
+    dp, now = f"dp_{uuid.uuid4().hex[:14]}", int(time.time())
+    # A refund of 10 % names the invoice (the charge's); the dispute of the rest then ties to it.
+    await _deliver(pay, charge_refunded(charge, 590, now))
+    assert await _state(pay, c.customer_id) == (39, 0, 0, 39)
+    await _deliver(pay, dispute(dp, charge, 5310, "needs_response", "charge.dispute.created", now + 1))
+    assert await _state(pay, c.customer_id) == (0, 0, 15, -15)
+    await pay.ledger.expire(c.customer_id, f"expire:test:{c.customer_id}")  # the subscription ends meanwhile
+    await _deliver(pay, dispute(dp, charge, 5310, "won", "charge.dispute.closed", now + 2))
+    assert await _state(pay, c.customer_id) == (0, 0, 0, 0)  # the debt is gone; the other 39 expired with it
+    kinds = [(e.kind, e.bucket, e.amount) for e in await pay.entries(c.customer_id) if e.reference_type == "charge"]
+    assert kinds[-3:] == [("restore", "debt", 15), ("restore", "subscription", 39), ("expire", "subscription", -39)]
     await pay.invariants_hold(c.customer_id)
