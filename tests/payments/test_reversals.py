@@ -8,6 +8,7 @@ shapes around the real charge (``stripe_events.charge_refunded`` / ``dispute``) 
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
 import uuid
@@ -246,4 +247,18 @@ async def test_subscription_credits_won_back_after_the_subscription_ended_stay_e
     assert await _state(pay, c.customer_id) == (0, 0, 0, 0)  # the debt is gone; the other 39 expired with it
     kinds = [(e.kind, e.bucket, e.amount) for e in await pay.entries(c.customer_id) if e.reference_type == "charge"]
     assert kinds[-3:] == [("restore", "debt", 15), ("restore", "subscription", 39), ("expire", "subscription", -39)]
+    await pay.invariants_hold(c.customer_id)
+
+
+async def test_concurrent_deliveries_of_a_refund_and_a_dispute_move_the_credits_once(pay: PaymentHarness):
+    c = await pay.customer()
+    payment = await _buy(pay, c.api_key, "10")
+    charge = await _charge(pay, payment)
+    dp, now = f"dp_{uuid.uuid4().hex[:14]}", int(time.time())
+    events = [charge_refunded(charge, 300, now), charge_refunded(charge, 600, now + 1),
+              dispute(dp, charge, 900, "needs_response", "charge.dispute.created", now + 2)]
+    results = await asyncio.gather(*(pay.deliver(e) for e in events * 3))
+    assert [r.status_code for r in results] == [200] * 9
+    assert await _state(pay, c.customer_id) == (0, 0, 0, 0)  # 600 + 900 = 1500 cents: all 10 credits
+    assert sum(e.amount for e in await pay.entries(c.customer_id) if e.reference_type == "charge") == -10
     await pay.invariants_hold(c.customer_id)
