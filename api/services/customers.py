@@ -46,11 +46,13 @@ class NewCustomer:
 @dataclass(frozen=True)
 class EffectivePlan:
     """The rules an order is gated and priced with. ``plan``: stardust | nebula | quasar;
-    ``subscription_status``: the latest subscription's status, None without one."""
+    ``subscription_status``: the latest subscription's status, None without one;
+    ``manual_lapsed``: a manual plan is past its period end but not ended yet."""
 
     plan: str
     subscribed: bool
     subscription_status: str | None
+    manual_lapsed: bool = False
 
 
 async def create_customer_with_key(
@@ -125,15 +127,14 @@ async def effective_plan(session: AsyncSession, customer_id: int) -> EffectivePl
         )
     ).all()
     now = datetime.now(timezone.utc)
-    statuses = [
-        "cancelled" if (r.status == "active" and r.stripe_subscription_id is None and r.current_period_end
-                        and r.current_period_end <= now) else r.status
-        for r in rows
-    ]
+    lapsed = [r.status == "active" and r.stripe_subscription_id is None and r.current_period_end is not None
+              and r.current_period_end <= now for r in rows]
+    statuses = ["cancelled" if gone else r.status for r, gone in zip(rows, lapsed)]
     for row, status in zip(rows, statuses):
         if status in PLAN_ACTIVE_STATUSES:
-            return EffectivePlan(plan=row.plan, subscribed=True, subscription_status=status)
-    return EffectivePlan(plan=NO_PLAN_RULES, subscribed=False, subscription_status=statuses[0] if rows else None)
+            return EffectivePlan(plan=row.plan, subscribed=True, subscription_status=status, manual_lapsed=any(lapsed))
+    return EffectivePlan(plan=NO_PLAN_RULES, subscribed=False, subscription_status=statuses[0] if rows else None,
+                         manual_lapsed=any(lapsed))
 
 
 async def customer_exists(session: AsyncSession, customer_id: int) -> bool:

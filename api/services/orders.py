@@ -143,7 +143,8 @@ async def create_order(
                       f"between {start:%Y-%m-%d %H:%M} and {end:%Y-%m-%d %H:%M} UTC ({best})")
             raise Unprocessable(reason, code="target_never_observable", fields={"c_alt_min": reason})
 
-        await expire_manual_plans(res.engine, principal.customer_id)  # a lapsed manual plan's credits are gone
+        if plan.manual_lapsed:  # its subscription credits expire before anything is spent
+            await expire_manual_plans(res.engine, principal.customer_id)
         balances = await res.ledger.balances(principal.customer_id)
         if balances.debt > 0:  # a refund or dispute took back spent credits: 402 that says so
             raise CreditDebt(principal.customer_id, cost, balances.available, balances.debt)
