@@ -8,6 +8,11 @@ ledger granted.
   ``repair`` it is applied here (grant + payment completed, exactly once by its key).
 * A ledger grant for an invoice or payment Stripe does not show as paid in the window is
   **unexplained**: reported, never clawed back automatically (a human looks at it).
+* A refunded or disputed charge (refunds and disputes of the window) is folded in like its webhook
+  (``billing.reversals``: the same state whatever was missed); when that moves credits it is
+  listed in ``reversed`` — the webhook had been missed.
+* With ``repair``, manual plans past their period end are ended and their subscription credits
+  expire (``billing.manual_plans``; nobody else sends that fact): ``manual_plans_ended``.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from temporalio import activity
 
 from billing.allowance import invoice_allowance
 from billing.fact_forwarding import forward_fact
+from billing.manual_plans import expire_manual_plans
 from billing.stripe_effects import PAYMENT, apply_fact, invoice_key, payment_key
 from models.db import LedgerEntry
 from models.payment_workflows import ReconcileItem, ReconcileLedgerIn, ReconciliationReport
@@ -72,6 +78,16 @@ class ReconcileActivities:
                 out = await apply_fact(self.engine, fact)
                 report.repaired.append(item.model_copy(update={"credits": out.credits, "detail": out.note}))
 
+        for fact in objs.reversals:
+            out = await apply_fact(self.engine, fact)
+            if out.credits:
+                report.reversed.append(ReconcileItem(
+                    kind=fact.kind, stripe_id=fact.dispute_id or fact.charge_id or "", customer_id=fact.customer_id,
+                    idempotency_key=f"reversal:{fact.charge_id}", credits=out.credits, detail=out.note))
+
+        if opts.repair:
+            report.manual_plans_ended = await expire_manual_plans(self.engine)
+
         since = datetime.now(timezone.utc) - timedelta(days=opts.lookback_days)
         async with self.engine.connect() as conn:
             grants = (await conn.execute(
@@ -93,5 +109,6 @@ class ReconcileActivities:
                     idempotency_key=g.idempotency_key, credits=g.amount,
                     detail="granted, but not paid in Stripe within the window"))
         log.info("stripe.reconciled", invoices=report.checked_invoices, intents=report.checked_payment_intents,
-                 missing=len(report.missing), repaired=len(report.repaired), unexplained=len(report.unexplained))
+                 missing=len(report.missing), repaired=len(report.repaired), unexplained=len(report.unexplained),
+                 reversed=len(report.reversed))
         return report

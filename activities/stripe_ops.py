@@ -27,6 +27,8 @@ from billing.stripe_client import ensure_plans, idem, stripe_plan_id
 from billing.webhooks import (
     CUSTOMER_ID_METADATA,
     PAYMENT_ID_METADATA,
+    charge_fact,
+    dispute_fact,
     invoice_fact,
     payment_intent_fact,
     subscription_fact,
@@ -322,4 +324,20 @@ class StripeActivities:
         paid = [invoice_fact(i, "invoice_paid") for i in invoices if i.get("status") == "paid"]
         succeeded = [payment_intent_fact(p, "payment_intent_succeeded") for p in intents
                      if p.get("status") == "succeeded" and (p.get("metadata") or {}).get(PAYMENT_ID_METADATA)]
-        return StripePaidObjects(invoices=[f for f in paid if f.stripe_subscription_id], payment_intents=succeeded)
+        return StripePaidObjects(invoices=[f for f in paid if f.stripe_subscription_id], payment_intents=succeeded,
+                                 reversals=await self._reversals(since))
+
+    async def _reversals(self, since: int) -> list:
+        """Refunded and disputed charges (refunds and disputes created since ``since``), as facts.
+        A refund's charge is read in full (its cumulative ``amount_refunded``); disputes come with
+        their charge expanded. localstripe has no disputes: that list is skipped there."""
+        refunds = await self._list_all(self.client.v1.refunds, since, {})
+        out = []
+        for charge_id in sorted({r["charge"] for r in refunds if isinstance(r.get("charge"), str)}):
+            charge = _d(await self._call(self.client.v1.charges.retrieve_async(charge_id)))
+            if charge.get("amount_refunded"):
+                out.append(charge_fact(charge))
+        if not self.local:
+            disputes = await self._list_all(self.client.v1.disputes, since, {"expand": ["data.charge"]})
+            out.extend(dispute_fact(d) for d in disputes if d.get("charge"))
+        return out

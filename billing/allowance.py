@@ -1,38 +1,47 @@
 """Monthly credits granted for one paid subscription invoice (granted once, keyed by invoice id).
 
-Rule: every line of one of our plans counts that plan's monthly credits, positively when the
-line charges (amount > 0), negatively when it credits unused time (amount < 0); the grant is
-that sum, never below 0. It is a pure function of the invoice, so a duplicated, late or
-reordered event grants the same amount, and the ledger's idempotency key (``invoice:<id>``)
-makes it happen once.
+Rule (docs/payments.md, "Plan changes"): a line of one of our plans that is **not** a proration
+counts that plan's monthly credits — positively when it charges, negatively when it credits; a
+**proration** line counts the plan's credits in proportion to the money it moves,
+``monthly_credits × amount ÷ price_cents`` (exact fractions, summed, then rounded down). The grant
+is never below 0. It is a pure function of the invoice, so a duplicated, late or reordered event
+grants the same amount, and the ledger's idempotency key (``invoice:<id>``) makes it happen once.
 
-What it gives (docs/pricing.md §1, §7: Stardust 20, Nebula 60, Quasar 150 a month):
+What it gives (docs/pricing.md §1, §7: Stardust 20 for €29, Nebula 60 for €59, Quasar 150 for €119 a month):
 
 * first invoice and each renewal (one line, the plan): the plan's credits — 60 for Nebula;
-* upgrade now, Nebula → Quasar, prorated (Stripe: "Unused time on Nebula" −, "Remaining time on
-  Quasar" +): 150 − 60 = 90, so the period holds Quasar's 150 in total;
-* downgrade at period end: nothing now; the next renewal's line is the lower plan.
+* upgrade now, prorated (Stripe: "Unused time on Nebula" −, "Remaining time on Quasar" +): the
+  credits the prorated amount actually paid buys — half a period left: 150 × ½ − 60 × ½ = 45;
+  the day before renewal, about 4: an upgrade cannot buy a period's credits for a day's price;
+* localstripe's upgrade invoice (the new plan's full line, the old plan's full price credited):
+  150 − 60 = 90, the same rule (the amounts are whole periods there);
+* downgrade at period end: nothing now; the next renewal's line is the lower plan, granted when paid.
 
-Credits are not prorated by time: a period's allowance is the plan's full allowance (an upgrade
-on the last day still tops up to the new plan's amount) — simpler to explain, and the customer
-pays the prorated difference in money.
+So over any sequence of upgrades and downgrades, every euro paid buys at most the credits per euro
+of the plan it was paid for, and never more than Quasar's 150 / €119.
 """
 
 from __future__ import annotations
+
+from fractions import Fraction
+from math import floor
 
 from billing.plans import PLANS
 from models.payments import InvoiceLine
 
 
 def invoice_allowance(lines: list[InvoiceLine]) -> int:
-    """Credits to grant for a paid invoice with ``lines`` (≥ 0)."""
-    total = 0
+    """Credits to grant for a paid invoice with ``lines`` (≥ 0; rule in the module doc)."""
+    total = Fraction(0)
     for line in lines:
         if line.plan is None or line.plan not in PLANS or line.amount == 0:
             continue
-        credits = PLANS[line.plan].monthly_credits
-        total += credits if line.amount > 0 else -credits
-    return max(0, total)
+        plan = PLANS[line.plan]
+        if line.proration:
+            total += Fraction(plan.monthly_credits * line.amount, plan.price_cents)
+        else:
+            total += plan.monthly_credits if line.amount > 0 else -plan.monthly_credits
+    return max(0, floor(total))
 
 
 def invoice_plan(lines: list[InvoiceLine]) -> str | None:

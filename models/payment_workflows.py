@@ -225,6 +225,8 @@ class StripePaidObjects(BaseModel):
 
     invoices: list[StripeFact] = Field(default_factory=list)
     payment_intents: list[StripeFact] = Field(default_factory=list)
+    #: refunded charges (``charge_refunded``) and disputes (``charge_dispute``) of the window
+    reversals: list[StripeFact] = Field(default_factory=list)
 
 
 class ReconcileLedgerIn(BaseModel):
@@ -250,6 +252,10 @@ class ReconciliationReport(BaseModel):
     missing: list[ReconcileItem] = Field(default_factory=list)
     repaired: list[ReconcileItem] = Field(default_factory=list)
     unexplained: list[ReconcileItem] = Field(default_factory=list)
+    #: refunds/disputes whose credits the ledger had not taken back (or given back) yet: applied now
+    reversed: list[ReconcileItem] = Field(default_factory=list)
+    #: manual plans (no Stripe subscription) ended at their period end, subscription credits expired
+    manual_plans_ended: list[int] = Field(default_factory=list)
 
 
 class SubscriptionView(BaseModel):

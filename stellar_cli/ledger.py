@@ -65,7 +65,7 @@ def check(customer: Optional[int] = typer.Option(None, "--customer", "-c", help=
 
 @app.command()
 def balance(customer_id: int) -> None:
-    """Show a customer's available (subscription, pack) and held credits."""
+    """Show a customer's available (subscription + pack − debt) and held credits."""
     from billing.ledger import Ledger
     from core.database import make_engine
 
@@ -77,5 +77,6 @@ def balance(customer_id: int) -> None:
             await engine.dispose()
 
     b = asyncio.run(run())
+    debt = f", debt {b.debt}" if b.debt else ""
     out.print(f"customer {b.customer_id}: available {b.available} (subscription {b.subscription}, "
-              f"pack {b.pack}), held {b.held}")
+              f"pack {b.pack}{debt}), held {b.held}")

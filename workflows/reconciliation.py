@@ -28,6 +28,8 @@ class ReconciliationWorkflow:
         objects = await workflow.execute_activity_method(StripeActivities.list_paid, wide, **RECONCILE_CALL)
         report = await workflow.execute_activity_method(
             ReconcileActivities.reconcile_ledger, ReconcileLedgerIn(objects=objects, options=inp), **RECONCILE_CALL)
+        if report.reversed:
+            workflow.logger.warning("reconciliation: %d missed refunds/disputes applied", len(report.reversed))
         if report.missing or report.unexplained:
             workflow.logger.warning("reconciliation: %d missing (%d repaired), %d unexplained",
                                     len(report.missing), len(report.repaired), len(report.unexplained))

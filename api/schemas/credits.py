@@ -13,10 +13,13 @@ from api.schemas.common import StrictIn
 class Buckets(BaseModel):
     subscription: int = Field(description="monthly credits (expire when a cancelled plan ends)")
     pack: int = Field(description="bought credits (never expire)")
+    debt: int = Field(default=0, description="credits owed after a refund or dispute took back spent credits; "
+                                             "orders are refused (402 credit_debt) until it is covered")
 
 
 class CreditsOut(BaseModel):
-    """``available`` = subscription + pack; ``held`` is reserved by running orders."""
+    """``available`` = subscription + pack − debt (negative while the account owes credits);
+    ``held`` is reserved by running orders."""
 
     available: int
     held: int
@@ -26,7 +29,7 @@ class CreditsOut(BaseModel):
 
 
 class Reference(BaseModel):
-    type: str = Field(description="order | invoice | payment | admin | subscription")
+    type: str = Field(description="order | invoice | payment | admin | subscription | charge")
     id: str
 
 
@@ -35,7 +38,8 @@ class Transaction(BaseModel):
     available after it; ``held_after``: credits held after it."""
 
     id: int
-    kind: str = Field(description="grant | hold | capture | release | expire | adjustment")
+    kind: str = Field(description="grant | hold | capture | release | expire | adjustment | "
+                                  "clawback | restore | repay")
     bucket: str
     amount: int
     balance_after: int

@@ -19,7 +19,7 @@ from models.db import LedgerEntry
 async def credits_of(res: Resources, session: AsyncSession, customer_id: int) -> CreditsOut:
     b = await res.ledger.balances(customer_id)
     plan = await effective_plan(session, customer_id)
-    return CreditsOut(available=b.available, held=b.held, buckets=Buckets(subscription=b.subscription, pack=b.pack),
+    return CreditsOut(available=b.available, held=b.held, buckets=Buckets(subscription=b.subscription, pack=b.pack, debt=b.debt),
                       plan=plan.plan, subscription_status=plan.subscription_status)
 
 

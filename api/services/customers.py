@@ -46,11 +46,13 @@ class NewCustomer:
 @dataclass(frozen=True)
 class EffectivePlan:
     """The rules an order is gated and priced with. ``plan``: stardust | nebula | quasar;
-    ``subscription_status``: the latest subscription's status, None without one."""
+    ``subscription_status``: the latest subscription's status, None without one;
+    ``manual_lapsed``: a manual plan is past its period end but not ended yet."""
 
     plan: str
     subscribed: bool
     subscription_status: str | None
+    manual_lapsed: bool = False
 
 
 async def create_customer_with_key(
@@ -62,7 +64,8 @@ async def create_customer_with_key(
     role: str = "customer",
 ) -> NewCustomer:
     """Insert a customer, its first API key and, with ``plan``, an active manual subscription
-    (no Stripe object; period 30 days; no credits are granted — grant them through the ledger).
+    (no Stripe object; period 30 days, after which it ends like a Stripe one — billing/manual_plans.py;
+    no credits are granted — grant them through the ledger).
     Commits. Raises Conflict (``email_taken``), Unprocessable (bad email/role), UnknownPlan.
     """
     email = email.strip().lower()
@@ -113,18 +116,25 @@ async def create_customer(
 
 async def effective_plan(session: AsyncSession, customer_id: int) -> EffectivePlan:
     """The customer's plan: the most recent ``active`` subscription's; without one (none,
-    past_due, cancelled, expired) Stardust rules with pack credits."""
+    past_due, cancelled, expired) Stardust rules with pack credits. A manual plan past its
+    ``current_period_end`` counts as ``cancelled`` (billing/manual_plans.py ends it)."""
     rows = (
         await session.exec(
-            select(Subscription.plan, Subscription.status)
+            select(Subscription.plan, Subscription.status, Subscription.stripe_subscription_id,
+                   Subscription.current_period_end)
             .where(Subscription.customer_id == customer_id)
             .order_by(Subscription.created_at.desc(), Subscription.id.desc())
         )
     ).all()
-    for row in rows:
-        if row.status in PLAN_ACTIVE_STATUSES:
-            return EffectivePlan(plan=row.plan, subscribed=True, subscription_status=row.status)
-    return EffectivePlan(plan=NO_PLAN_RULES, subscribed=False, subscription_status=rows[0].status if rows else None)
+    now = datetime.now(timezone.utc)
+    lapsed = [r.status == "active" and r.stripe_subscription_id is None and r.current_period_end is not None
+              and r.current_period_end <= now for r in rows]
+    statuses = ["cancelled" if gone else r.status for r, gone in zip(rows, lapsed)]
+    for row, status in zip(rows, statuses):
+        if status in PLAN_ACTIVE_STATUSES:
+            return EffectivePlan(plan=row.plan, subscribed=True, subscription_status=status, manual_lapsed=any(lapsed))
+    return EffectivePlan(plan=NO_PLAN_RULES, subscribed=False, subscription_status=statuses[0] if rows else None,
+                         manual_lapsed=any(lapsed))
 
 
 async def customer_exists(session: AsyncSession, customer_id: int) -> bool:

@@ -3,7 +3,8 @@
 ``POST /api/orders`` checks, in this order, so nothing is held for a request that cannot run:
 field coherence (422) → catalogue lookup (422 ``unknown_target``) → plan gate (403
 ``plan_violation``) → observability from the site within the window (``core.ephemeris``, the
-simulated telescope's own sky; 422 ``target_never_observable``) → available credits (402 ``insufficient_credits``) → insert
+simulated telescope's own sky; 422 ``target_never_observable``) → available credits (402
+``credit_debt`` while the account owes credits, else 402 ``insufficient_credits``) → insert
 Order + OrderShots → start ``OrderWorkflow`` (which prices again and holds the credits).
 """
 
@@ -26,7 +27,8 @@ from api.resources import Resources
 from api.schemas.orders import AbortOut, OrderCreate
 from api.security import Principal
 from api.services.customers import effective_plan
-from billing.errors import InsufficientCredits
+from billing.errors import CreditDebt, InsufficientCredits
+from billing.manual_plans import expire_manual_plans
 from billing.plans import gate, pricing_input
 from billing.pricing import price, requested_integration_seconds
 from core.ephemeris import check_visibility
@@ -141,7 +143,11 @@ async def create_order(
                       f"between {start:%Y-%m-%d %H:%M} and {end:%Y-%m-%d %H:%M} UTC ({best})")
             raise Unprocessable(reason, code="target_never_observable", fields={"c_alt_min": reason})
 
+        if plan.manual_lapsed:  # its subscription credits expire before anything is spent
+            await expire_manual_plans(res.engine, principal.customer_id)
         balances = await res.ledger.balances(principal.customer_id)
+        if balances.debt > 0:  # a refund or dispute took back spent credits: 402 that says so
+            raise CreditDebt(principal.customer_id, cost, balances.available, balances.debt)
         if balances.available < cost:
             raise InsufficientCredits(principal.customer_id, cost, balances.available)
 

@@ -46,3 +46,39 @@ def test_ledger_check_exits_non_zero_on_a_violation(database_url, monkeypatch):
     finally:
         _sql(database_url, ["DELETE FROM credit_account WHERE customer_id = :c"], {"c": cid})
         get_settings.cache_clear()
+
+
+def test_ledger_check_accounts_for_debt(database_url, monkeypatch):
+    """A clawback beyond the bucket leaves a debt the check explains; a debt no entry explains fails."""
+    from billing.ledger import Ledger
+
+    monkeypatch.setenv("STELLAR_DATABASE__URL", database_url)
+    get_settings.cache_clear()
+    [cid] = _sql(database_url, ["INSERT INTO customer (email, name, created_at) VALUES (:e, 'cli', now()) RETURNING id"],
+                 {"e": f"ledger-debt-{uuid.uuid4()}@example.com"})
+
+    async def owe():
+        engine = make_engine(database_url, pool_size=1)
+        try:
+            ledger = Ledger(engine)
+            await ledger.grant(cid, 10, "pack", f"cli:{uuid.uuid4()}", "payment", "cli")
+            await ledger.hold(cid, cid * 1000 + 7, 8)
+            await ledger.settle(cid * 1000 + 7, 8)
+            async with engine.begin() as conn:
+                await Ledger.bound(conn).clawback(cid, "pack", 10, f"cli-claw:{cid}", "charge", "ch_cli")
+        finally:
+            await engine.dispose()
+
+    try:
+        asyncio.run(owe())
+        runner = CliRunner()
+        ok = runner.invoke(app, ["check", "--customer", str(cid)])
+        assert ok.exit_code == 0 and "ledger OK" in ok.output, ok.output
+        shown = runner.invoke(app, ["balance", str(cid)])
+        assert "available -8" in shown.output and "debt 8" in shown.output
+        _sql(database_url, ["UPDATE credit_account SET debt = 3 WHERE customer_id = :c"], {"c": cid})
+        bad = runner.invoke(app, ["check", "--customer", str(cid)])
+        assert bad.exit_code == 1 and "debt_balance" in bad.output
+    finally:
+        _sql(database_url, ["UPDATE credit_account SET debt = 8 WHERE customer_id = :c"], {"c": cid})
+        get_settings.cache_clear()

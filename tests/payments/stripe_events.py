@@ -137,3 +137,20 @@ def subscription_year(customer: str, customer_id: int, sub: str, plan: str = "ne
             sub, customer, current, month(11), status="canceled", cancel_at_period_end=True,
             customer_id=customer_id), month(12)[0]))
     return out
+
+
+def charge_refunded(charge: dict[str, Any], amount_refunded: int, created: int) -> dict[str, Any]:
+    """``charge.refunded`` for ``charge`` (a charge object, e.g. read from localstripe) once
+    ``amount_refunded`` cents (cumulative) are refunded (https://docs.stripe.com/api/charges/object)."""
+    obj = {**charge, "amount_refunded": amount_refunded, "refunded": amount_refunded >= charge["amount"]}
+    return event("charge.refunded", obj, created)
+
+
+def dispute(dispute_id: str, charge: dict[str, Any], amount: int, status: str, etype: str,
+            created: int) -> dict[str, Any]:
+    """A ``charge.dispute.*`` event for a dispute of ``amount`` cents of ``charge``, in ``status``
+    (https://docs.stripe.com/api/disputes/object)."""
+    obj = {"id": dispute_id, "object": "dispute", "amount": amount, "currency": charge.get("currency", "eur"),
+           "charge": charge["id"], "payment_intent": charge.get("payment_intent"), "status": status,
+           "reason": "fraudulent", "created": created, "livemode": False, "is_charge_refundable": False}
+    return event(etype, obj, created)

@@ -21,7 +21,7 @@ def L(plan, amount, end=100, proration=False):
 
 @pytest.mark.parametrize("lines, credits, plan", [
     ([L("nebula", 5900)], 60, "nebula"),                                                   # first invoice / renewal
-    ([L("nebula", -2950, proration=True), L("quasar", 5950, proration=True)], 90, "quasar"),  # Stripe upgrade
+    ([L("nebula", -2950, proration=True), L("quasar", 5950, proration=True)], 45, "quasar"),  # Stripe, mid-period
     ([L("quasar", 11900), L("nebula", -5900, proration=True)], 90, "quasar"),              # localstripe upgrade
     ([L("stardust", 2900, end=200)], 20, "stardust"),                                      # renewal after downgrade
     ([L(None, 1500)], 0, None),                                                            # not one of our plans

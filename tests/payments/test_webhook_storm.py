@@ -71,7 +71,7 @@ async def test_a_year_of_webhooks_three_times_shuffled_grants_exactly_twelve_all
 
 
 async def test_a_year_with_upgrade_downgrade_and_end_gives_the_same_outcome_in_any_order(pay: PaymentHarness):
-    """Upgrade Nebula → Quasar in month 3 (prorated invoice: +90), renewals bill Stardust from
+    """Upgrade Nebula → Quasar mid-month 3 (prorated invoice: 150 × ½ − 60 × ½ = +45), renewals bill Stardust from
     month 8, the subscription ends after month 11: its credits expire, a pack bought meanwhile stays."""
     outcomes = []
     for seed in (3, 4):
@@ -82,7 +82,7 @@ async def test_a_year_with_upgrade_downgrade_and_end_gives_the_same_outcome_in_a
                                    upgrade_month=3, downgrade_month=8, end=True)
         await _storm(pay, events, seed=seed)
         grants = await pay.grants(c.customer_id)
-        expected = [60, 60, 60, 60, 90, 150, 150, 150, 150, 20, 20, 20, 20]
+        expected = [60, 60, 60, 60, 45, 150, 150, 150, 150, 20, 20, 20, 20]
         assert sorted(g.amount for g in grants) == sorted(expected)
         balances = await pay.ledger.balances(c.customer_id)
         assert (balances.subscription, balances.pack) == (0, 55)
