@@ -25,7 +25,7 @@ from api.security import RateLimiter
 from billing.ledger import Ledger
 from core.database import make_engine, make_sessionmaker
 from core.logging import configure_logging
-from core.settings import Settings, get_settings
+from core.settings import Settings, check_production, get_settings
 
 log = structlog.get_logger(__name__)
 
@@ -66,11 +66,15 @@ def create_app(
     ``engine``/``sessionmaker``: reuse the caller's database pool (tests); an injected engine is not
     disposed at shutdown. ``temporal_client``: reuse a connected client (tests); otherwise one is
     connected at start-up, or lazily on first use if Temporal is down then.
+
+    Raises SettingsError (naming the variables) when a production configuration keeps a built-in
+    development secret or lacks Voyager credentials (``core.settings.check_production``).
     """
     if settings is None:
         # The production path (``uvicorn --factory``): configure logging like every other process.
         settings = get_settings()
         configure_logging(settings.log_level, settings.log_json)
+    check_production(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
