@@ -21,6 +21,7 @@ from api.middleware import RequestGuardMiddleware
 from api.resources import Resources, TemporalHandle
 from api.routes import admin, credits, events, health, images, keys, orders, plans, pricing, support
 from api.routes import credit_packs, payments, stripe_webhook, subscriptions
+from api.rate_limits import SharedRateLimiter, StreamCap
 from api.security import RateLimiter
 from billing.ledger import Ledger
 from core.database import make_engine, make_sessionmaker
@@ -97,8 +98,11 @@ def create_app(
             sessionmaker=sessionmaker or make_sessionmaker(eng),
             temporal=temporal,
             events=hub,
-            rate_limiter=RateLimiter(settings.api.rate_limit_per_minute),
+            rate_limiter=SharedRateLimiter(eng, settings.api.rate_limit_per_minute),
             ledger=Ledger(eng),
+            ip_limiter=RateLimiter(settings.api.ip_rate_limit_per_minute),
+            auth_failures=RateLimiter(settings.api.auth_failures_per_minute),
+            sse_streams=StreamCap(settings.api.sse_streams_per_key),
         )
         log.info("api.started")
         try:

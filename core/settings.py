@@ -200,12 +200,22 @@ class OrderSettings(BaseModel):
 class ApiSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
-    rate_limit_per_minute: int = Field(default=600, ge=1)
+    rate_limit_per_minute: int = Field(default=600, ge=1,
+                                       description="requests per API key per minute, shared by every API process")
+    ip_rate_limit_per_minute: int = Field(default=6000, ge=1,
+                                          description="requests per client IP per minute, checked before the key")
+    auth_failures_per_minute: int = Field(default=30, ge=1,
+                                          description="invalid API keys per client IP per minute; then 429 without a lookup")
+    sse_streams_per_key: int = Field(default=5, ge=1, description="concurrent event streams per API key (per process)")
+    support_adjust_limit: int = Field(default=100, ge=1,
+                                      description="credits; a support adjustment larger in absolute value needs admin")
+    voyager_stale_seconds: float = Field(default=120.0, gt=0,
+                                         description="seconds after which the monitor's view of Voyager is unknown")
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
     public_url: str = "http://127.0.0.1:8000"
     filters: str = Field(default="L,R,G,B,Ha,OIII,SII", description="comma-separated filter names orders may use")
     sse_heartbeat_seconds: float = Field(default=15.0, gt=0, description="SSE comment interval when idle")
-    health_timeout_seconds: float = Field(default=2.0, gt=0, description="per-check timeout of GET /health")
+    health_timeout_seconds: float = Field(default=2.0, gt=0, description="per-check timeout of GET /health/ready")
     abort_timeout_seconds: float = Field(default=15.0, gt=0, description="wait for the workflow to take an abort")
 
     def filter_list(self) -> list[str]:
