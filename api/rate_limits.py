@@ -39,13 +39,13 @@ class SharedRateLimiter:
         self.engine = engine
         self.limit = limit
         self.window = window_seconds
-        self._clock = clock
+        self.clock = clock
         self._purged_window: int | None = None
 
     async def hit(self, key: str) -> int | None:
         """Count one request of ``key`` (≤ 128 chars). None = allowed; else seconds until the
         window ends (``Retry-After``, ≥ 1)."""
-        now = self._clock()
+        now = self.clock()
         start = int(now // self.window) * self.window
         stmt = pg_insert(_COUNTER).values(key=key, window_start=start, hits=1)
         stmt = stmt.on_conflict_do_update(index_elements=[_COUNTER.c.key, _COUNTER.c.window_start],
