@@ -79,7 +79,8 @@ async def test_staff_routes_by_role(api, method, path, body, allowed):
         url = path.format(order=order.id, customer=a.customer_id)
         payload = None if body is None else {k: (v.format(email=f"new-{uuid.uuid4().hex[:8]}@example.com")
                                                  if isinstance(v, str) else v) for k, v in body.items()}
-        r = await api.client.request(method, url, json=payload, headers=auth(who.api_key))
+        headers = {**auth(who.api_key), "Idempotency-Key": str(uuid.uuid4())}
+        r = await api.client.request(method, url, json=payload, headers=headers)
         if role in allowed:
             assert r.status_code in (200, 201), (role, r.text)
         else:
