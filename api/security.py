@@ -29,6 +29,8 @@ ROLE_GRANTS: dict[str, frozenset[str]] = {
     "admin": frozenset({"admin"}),
 }
 KEY_PREFIX = "sk_"
+#: Audit columns (``ledger_entry.actor``, ``order.aborted_by``) and ``requested_by`` hold 255.
+MAX_ACTOR = 255
 _DISPLAY_PREFIX_LEN = 10
 
 
@@ -44,8 +46,14 @@ class Principal:
 
     @property
     def actor(self) -> str:
-        """Audit name, e.g. ``support:alice@example.com`` (ledger ``actor``, abort ``requested_by``)."""
-        return f"{self.role}:{self.email}"
+        """Audit name, e.g. ``support:alice@example.com`` (ledger ``actor``, abort ``requested_by``),
+        at most ``MAX_ACTOR`` characters: a longer e-mail (up to 320) is cut and the customer id
+        added, so the name stays unique and fits the audit columns."""
+        full = f"{self.role}:{self.email}"
+        if len(full) <= MAX_ACTOR:
+            return full
+        prefix = f"{self.role}:#{self.customer_id}:"
+        return prefix + self.email[: MAX_ACTOR - len(prefix) - 1] + "…"
 
     def has_role(self, role: str) -> bool:
         return self.role in ROLE_GRANTS[role]

@@ -12,6 +12,7 @@ from api.resources import Resources
 from api.schemas.credits import AdjustIn, AdjustmentOut, AdjustmentPage, AdjustOut, Buckets, CreditsOut, Reference, Transaction, TransactionPage
 from api.security import Principal
 from api.services.customers import customer_exists, effective_plan
+from api.services.orders import check_idempotency_key
 from models.db import LedgerEntry
 
 log = structlog.get_logger(__name__)
@@ -44,6 +45,7 @@ def check_adjustment_allowed(principal: Principal, customer_id: int, amount: int
     if principal.customer_id == customer_id:
         raise Forbidden("staff cannot adjust their own account; ask another member of staff",
                         code="self_adjustment")
+    check_idempotency_key(idempotency_key)
     if not idempotency_key:
         raise Unprocessable("a credit adjustment needs an Idempotency-Key header (e.g. the ticket id)",
                             code="idempotency_key_required",
