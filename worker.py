@@ -53,7 +53,7 @@ from activities.voyager_ops import VoyagerActivities
 from billing.ledger import Ledger
 from billing.stripe_client import make_stripe_client
 from core.database import make_engine, make_sessionmaker
-from core.settings import Settings, get_settings
+from core.settings import Settings, SettingsError, check_production, get_settings
 from core.temporal import connect_temporal
 from models.orders import MonitorInput
 from models.payment_workflows import ReconcileInput
@@ -175,9 +175,11 @@ async def open_worker(
 
     ``client``/``engine``: reuse the caller's (not closed here); ``task_queue`` default
     ``settings.temporal.task_queue``; ``start_monitor`` default ``settings.orders.start_monitor``;
-    ``monitor_events``: the monitor listens to dashboard events to poll early.
+    ``monitor_events``: the monitor listens to dashboard events to poll early. Raises
+    SettingsError on an unsafe production configuration (``core.settings.check_production``).
     """
     settings = settings or get_settings()
+    check_production(settings)
     queue = task_queue or settings.temporal.task_queue
     owned: list[Callable[[], Any]] = []
     if client is None:
@@ -234,7 +236,13 @@ async def main() -> int:
     """Entry point of ``python worker.py`` / ``stellar worker``: runs until SIGINT/SIGTERM."""
     from core.logging import configure_logging
 
-    settings = get_settings()
+    try:
+        settings = get_settings()
+        check_production(settings)
+    except SettingsError as exc:
+        # Before any connection: the operator reads which variable to fix, not a traceback.
+        print(f"stellar worker: {exc}", file=sys.stderr)
+        return 2
     configure_logging(settings.log_level, settings.log_json)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

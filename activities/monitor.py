@@ -29,6 +29,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities._db import sql
 from activities._heartbeat import heartbeating
+from activities.observatory_status import ObservatoryStatusRecorder
 from core.settings import Settings
 from models.db import Order, VoyagerSession
 from models.orders import FINAL_STATUSES, MonitorWatchRequest, MonitorWatchResult, SessionSignal
@@ -58,6 +59,7 @@ class MonitorActivities:
         self.settings = settings
         self.events = events
         self._closed_runs: set[str] = set()
+        self.status = ObservatoryStatusRecorder(sessionmaker, settings.orders.telescope)
 
     @activity.defn(name="monitor.watch_observatory")
     async def watch_observatory(self, req: MonitorWatchRequest) -> MonitorWatchResult:
@@ -77,8 +79,10 @@ class MonitorActivities:
                         tally.polls += 1
                         tally.sessions_seen = max(tally.sessions_seen, seen)
                         tally.signals_sent += sent
+                        await self._record_status(True, "answered the run-list poll")
                     except VoyagerError as exc:
                         log.warning("monitor.poll_failed", telescope=req.telescope, error=str(exc))
+                        await self._record_status(False, f"{type(exc).__name__}: {exc}")
                     await asyncio.sleep(min(MIN_POLL_GAP, cfg.monitor_poll_interval))
                     wake.clear()
                     with contextlib.suppress(TimeoutError):
@@ -90,6 +94,13 @@ class MonitorActivities:
                     await stream_task
         log.info("monitor.watch_done", telescope=req.telescope, polls=tally.polls, signals=tally.signals_sent)
         return tally
+
+    async def _record_status(self, ok: bool, detail: str) -> None:
+        # Health reporting must never stop the watch: a database hiccup only costs a stale row.
+        try:
+            await self.status.record(ok, detail)
+        except Exception as exc:  # noqa: BLE001
+            log.warning("monitor.status_not_recorded", error=str(exc))
 
     async def _listen(self, wake: asyncio.Event) -> None:
         async with EventStream(self.settings.voyager, names=WAKE_EVENTS) as stream:

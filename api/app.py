@@ -21,11 +21,12 @@ from api.middleware import RequestGuardMiddleware
 from api.resources import Resources, TemporalHandle
 from api.routes import admin, credits, events, health, images, keys, orders, plans, pricing, support
 from api.routes import credit_packs, payments, stripe_webhook, subscriptions
+from api.rate_limits import SharedRateLimiter, StreamCap
 from api.security import RateLimiter
 from billing.ledger import Ledger
 from core.database import make_engine, make_sessionmaker
 from core.logging import configure_logging
-from core.settings import Settings, get_settings
+from core.settings import Settings, check_production, get_settings
 
 log = structlog.get_logger(__name__)
 
@@ -66,11 +67,15 @@ def create_app(
     ``engine``/``sessionmaker``: reuse the caller's database pool (tests); an injected engine is not
     disposed at shutdown. ``temporal_client``: reuse a connected client (tests); otherwise one is
     connected at start-up, or lazily on first use if Temporal is down then.
+
+    Raises SettingsError (naming the variables) when a production configuration keeps a built-in
+    development secret or lacks Voyager credentials (``core.settings.check_production``).
     """
     if settings is None:
         # The production path (``uvicorn --factory``): configure logging like every other process.
         settings = get_settings()
         configure_logging(settings.log_level, settings.log_json)
+    check_production(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -93,8 +98,11 @@ def create_app(
             sessionmaker=sessionmaker or make_sessionmaker(eng),
             temporal=temporal,
             events=hub,
-            rate_limiter=RateLimiter(settings.api.rate_limit_per_minute),
+            rate_limiter=SharedRateLimiter(eng, settings.api.rate_limit_per_minute),
             ledger=Ledger(eng),
+            ip_limiter=RateLimiter(settings.api.ip_rate_limit_per_minute),
+            auth_failures=RateLimiter(settings.api.auth_failures_per_minute),
+            sse_streams=StreamCap(settings.api.sse_streams_per_key),
         )
         log.info("api.started")
         try:

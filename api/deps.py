@@ -56,19 +56,33 @@ async def get_temporal(resources: ResourcesDep) -> Client:
 TemporalDep = Annotated[Client, Depends(get_temporal)]
 
 
+def client_ip(request: Request) -> str:
+    """The peer address (behind a reverse proxy, run uvicorn with ``--proxy-headers`` and
+    ``--forwarded-allow-ips`` so this is the client's, not the proxy's)."""
+    return request.client.host if request.client else "unknown"
+
+
 async def current_principal(
+    request: Request,
     resources: ResourcesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
 ) -> Principal:
-    """The caller of a ``Bearer sk_…`` key. 401 when missing/unknown/revoked, 429 over the rate limit."""
+    """The caller of a ``Bearer sk_…`` key. 401 when missing/unknown/revoked; 429 (``Retry-After``)
+    over the client IP's limits — checked first, in memory, so a flood of invalid keys costs no
+    database query once over ``api.auth_failures_per_minute`` — or over the key's shared limit."""
+    ip = client_ip(request)
+    retry_after = resources.ip_limiter.check(ip) or resources.auth_failures.blocked(ip)
+    if retry_after is not None:
+        raise RateLimited(retry_after)
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("missing API key: send Authorization: Bearer sk_...")
     # A short-lived session of its own: the key lookup must not hold the request's session open.
     async with resources.sessionmaker() as session:
         principal = await authenticate(session, credentials.credentials)
     if principal is None:
+        resources.auth_failures.check(ip)
         raise Unauthorized("invalid or revoked API key", code="invalid_api_key")
-    retry_after = resources.rate_limiter.check(principal.key_hash)
+    retry_after = await resources.rate_limiter.hit(f"key:{principal.key_hash}")
     if retry_after is not None:
         raise RateLimited(retry_after)
     return principal

@@ -12,6 +12,7 @@ from temporalio.client import Client
 
 from api.errors import ServiceUnavailable
 from api.event_hub import OrderEventHub
+from api.rate_limits import SharedRateLimiter, StreamCap
 from api.security import RateLimiter
 from billing.ledger import Ledger
 from core.settings import Settings
@@ -60,5 +61,8 @@ class Resources:
     sessionmaker: async_sessionmaker[AsyncSession]
     temporal: TemporalHandle
     events: OrderEventHub
-    rate_limiter: RateLimiter
+    rate_limiter: SharedRateLimiter
     ledger: Ledger
+    ip_limiter: RateLimiter
+    auth_failures: RateLimiter
+    sse_streams: StreamCap

@@ -29,6 +29,8 @@ ROLE_GRANTS: dict[str, frozenset[str]] = {
     "admin": frozenset({"admin"}),
 }
 KEY_PREFIX = "sk_"
+#: Audit columns (``ledger_entry.actor``, ``order.aborted_by``) and ``requested_by`` hold 255.
+MAX_ACTOR = 255
 _DISPLAY_PREFIX_LEN = 10
 
 
@@ -44,8 +46,14 @@ class Principal:
 
     @property
     def actor(self) -> str:
-        """Audit name, e.g. ``support:alice@example.com`` (ledger ``actor``, abort ``requested_by``)."""
-        return f"{self.role}:{self.email}"
+        """Audit name, e.g. ``support:alice@example.com`` (ledger ``actor``, abort ``requested_by``),
+        at most ``MAX_ACTOR`` characters: a longer e-mail (up to 320) is cut and the customer id
+        added, so the name stays unique and fits the audit columns."""
+        full = f"{self.role}:{self.email}"
+        if len(full) <= MAX_ACTOR:
+            return full
+        prefix = f"{self.role}:#{self.customer_id}:"
+        return prefix + self.email[: MAX_ACTOR - len(prefix) - 1] + "…"
 
     def has_role(self, role: str) -> bool:
         return self.role in ROLE_GRANTS[role]
@@ -104,24 +112,46 @@ async def rotate_key(session: AsyncSession, principal: Principal) -> tuple[ApiKe
 class RateLimiter:
     """Token bucket per key: ``per_minute`` requests, refilled continuously, bursts up to the same.
 
-    In-process (one API process); behind several replicas the limit applies per replica.
+    In-process: used per client IP before authentication (``api/deps.py``), where refusing must
+    cost no database query; per-key limits shared by every process are ``api.rate_limits``.
+    At most ``max_keys`` buckets are kept; past that, buckets that have refilled are dropped.
     """
 
-    def __init__(self, per_minute: int, clock=time.monotonic) -> None:
+    def __init__(self, per_minute: int, clock=time.monotonic, max_keys: int = 100_000) -> None:
         self.capacity = float(per_minute)
         self.rate = per_minute / 60.0  # tokens per second
         self._clock = clock
+        self._max_keys = max_keys
         self._buckets: dict[str, tuple[float, float]] = {}
         self._lock = threading.Lock()
+
+    def _tokens(self, key: str, now: float) -> float:
+        tokens, last = self._buckets.get(key, (self.capacity, now))
+        return min(self.capacity, tokens + (now - last) * self.rate)
+
+    def _wait(self, tokens: float) -> int:
+        return max(1, math.ceil((1.0 - tokens) / self.rate))
+
+    def blocked(self, key: str) -> int | None:
+        """Like :meth:`check` without taking a token: None = a token is there; else seconds to wait."""
+        with self._lock:
+            tokens = self._tokens(key, self._clock())
+        return None if tokens >= 1.0 else self._wait(tokens)
 
     def check(self, key: str) -> int | None:
         """Take a token for ``key``. None = allowed; else seconds to wait (``Retry-After``, ≥ 1)."""
         now = self._clock()
         with self._lock:
-            tokens, last = self._buckets.get(key, (self.capacity, now))
-            tokens = min(self.capacity, tokens + (now - last) * self.rate)
+            if len(self._buckets) >= self._max_keys and key not in self._buckets:
+                self._prune(now)
+            tokens = self._tokens(key, now)
             if tokens >= 1.0:
                 self._buckets[key] = (tokens - 1.0, now)
                 return None
             self._buckets[key] = (tokens, now)
-            return max(1, math.ceil((1.0 - tokens) / self.rate))
+            return self._wait(tokens)
+
+    def _prune(self, now: float) -> None:
+        full = [k for k in self._buckets if self._tokens(k, now) >= self.capacity]
+        for k in full:
+            del self._buckets[k]

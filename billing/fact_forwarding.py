@@ -9,8 +9,9 @@
   it has finished the payment is settled, and a late success is applied here directly (exactly
   once by its ledger key: the customer paid, so the credits are due).
 
-The customer is found by the Stripe customer id (``customer.stripe_customer_id``), or by
-``metadata.stellar_customer_id``. Facts of unknown customers are dropped (logged): they are not ours.
+The customer is found by the Stripe customer id we stored (``customer.stripe_customer_id``);
+``metadata.stellar_customer_id`` counts only for a fact that names no Stripe customer
+(``billing.stripe_effects.trusted_customer``). Facts of unknown customers are dropped (logged).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from billing.stripe_effects import REVERSAL_KINDS, apply_fact, customer_for_stripe
+from billing.stripe_effects import REVERSAL_KINDS, apply_fact, trusted_customer
 from models.payment_workflows import SubscriptionWorkflowInput
 from models.payments import StripeFact
 from models.temporal_contract import SUBSCRIPTION_WORKFLOW, payment_workflow_id, subscription_workflow_id
@@ -31,10 +32,9 @@ FACT_SIGNAL = "stripe_fact"
 
 
 async def resolve_customer(engine: AsyncEngine, fact: StripeFact) -> int | None:
-    """Our customer id for the fact (Stripe customer id first, then metadata)."""
+    """Our customer id for the fact (``billing.stripe_effects.trusted_customer``), or None."""
     async with engine.connect() as conn:
-        found = await customer_for_stripe(conn, fact.stripe_customer_id)
-    return found or fact.customer_id
+        return await trusted_customer(conn, fact)
 
 
 async def forward_fact(client: Client, engine: AsyncEngine, fact: StripeFact, task_queue: str) -> str:

@@ -91,8 +91,26 @@ async def customer_for_stripe(conn: AsyncConnection, stripe_customer_id: str | N
         CUSTOMER.c.stripe_customer_id == stripe_customer_id))).scalar()
 
 
+async def trusted_customer(conn: AsyncConnection, fact: StripeFact) -> int | None:
+    """Our customer for a fact, never from event metadata alone when Stripe names the customer.
+
+    A fact naming a Stripe customer resolves only through the id we stored when we created that
+    customer (``customer.stripe_customer_id``): metadata can be written by anything holding the
+    account's API key, the customer object's id cannot be forged into our table. The
+    ``stellar_customer_id`` metadata is the fallback only for a fact naming no Stripe customer, and
+    only for a customer of ours that has no Stripe customer on record. None = not ours.
+    """
+    if fact.stripe_customer_id:
+        return await customer_for_stripe(conn, fact.stripe_customer_id)
+    if fact.customer_id is None:
+        return None
+    row = (await conn.execute(sa.select(CUSTOMER.c.id, CUSTOMER.c.stripe_customer_id).where(
+        CUSTOMER.c.id == fact.customer_id))).first()
+    return row.id if row is not None and row.stripe_customer_id is None else None
+
+
 async def _invoice_paid(conn: AsyncConnection, fact: StripeFact) -> FactOutcome:
-    customer_id = await customer_for_stripe(conn, fact.stripe_customer_id) or fact.customer_id
+    customer_id = await trusted_customer(conn, fact)
     amount = invoice_allowance(fact.lines)
     out = FactOutcome(event_id=fact.event_id, kind=fact.kind)
     if customer_id is None:
@@ -115,7 +133,7 @@ async def _invoice_paid(conn: AsyncConnection, fact: StripeFact) -> FactOutcome:
 
 async def _expire(conn: AsyncConnection, fact: StripeFact, out: FactOutcome) -> FactOutcome:
     """Expire the subscription bucket because ``fact``'s subscription has ended (pack credits stay)."""
-    customer_id = await customer_for_stripe(conn, fact.stripe_customer_id) or fact.customer_id
+    customer_id = await trusted_customer(conn, fact)
     sub = fact.stripe_subscription_id
     if customer_id is None or not sub:
         out.note = (out.note + "; " if out.note else "") + "cannot expire: unknown customer or subscription"
@@ -146,6 +164,12 @@ async def _payment_succeeded(conn: AsyncConnection, fact: StripeFact) -> FactOut
         log.error("stripe.payment_intent_mismatch", payment_id=p.id, expected=p.stripe_payment_intent_id,
                   got=fact.payment_intent_id)
         return out
+    # The payment id comes from metadata: the PaymentIntent itself must match the purchase we priced.
+    refused = _payment_mismatch(p, fact, await customer_for_stripe(conn, fact.stripe_customer_id))
+    if refused:
+        out.note = refused
+        log.error("stripe.payment_mismatch", payment_id=p.id, payment_intent=fact.payment_intent_id, why=refused)
+        return out
     total = p.credits + p.bonus_credits
     res = await _LedgerInTransaction(conn).grant(
         p.customer_id, total, "pack", payment_key(p.id), "payment", str(p.id), actor=ACTOR,
@@ -159,6 +183,18 @@ async def _payment_succeeded(conn: AsyncConnection, fact: StripeFact) -> FactOut
     if not res.replayed:
         out.credits += await sync_grant(conn, payment_key(p.id))
     return out
+
+
+def _payment_mismatch(p: Any, fact: StripeFact, stripe_owner: int | None) -> str | None:
+    """Why a ``payment_intent_succeeded`` fact cannot pay payment row ``p`` (None: it can): an
+    amount below the price, another currency, or a Stripe customer that is another of ours."""
+    if fact.amount_cents is None or fact.amount_cents < p.amount_cents:
+        return f"payment {p.id} costs {p.amount_cents}, the PaymentIntent is for {fact.amount_cents}"
+    if fact.currency and fact.currency.lower() != str(p.currency).lower():
+        return f"payment {p.id} is in {p.currency}, the PaymentIntent in {fact.currency}"
+    if fact.stripe_customer_id and stripe_owner is not None and stripe_owner != p.customer_id:
+        return f"payment {p.id} belongs to customer {p.customer_id}, the PaymentIntent to {stripe_owner}"
+    return None
 
 
 async def apply_fact(engine: AsyncEngine, fact: StripeFact, expire: bool = False) -> FactOutcome:

@@ -113,6 +113,7 @@ class VoyagerSettings(BaseModel):
 
 
 LOCAL_STRIPE_KEY = "sk_test_stellar_local"
+LOCAL_WEBHOOK_SECRET = "whsec_stellar_local"
 STRIPE_API_BASE = "https://api.stripe.com"
 
 
@@ -123,7 +124,7 @@ class StripeSettings(BaseModel):
                                description="Stripe secret key; a real one (and no api_base) means api.stripe.com")
     api_base: str | None = Field(
         default=None, description="Stripe API base URL; empty = localstripe with the local key, else api.stripe.com")
-    webhook_secret: SecretStr = Field(default=SecretStr("whsec_stellar_local"))
+    webhook_secret: SecretStr = Field(default=SecretStr(LOCAL_WEBHOOK_SECRET))
     webhook_tolerance: int = Field(default=300, ge=1, description="seconds a signed event stays valid")
     localstripe_port: int = Field(default=8420, ge=1, le=65535)
     currency: str = "eur"
@@ -142,6 +143,10 @@ class StripeSettings(BaseModel):
         if self.uses_embedded_localstripe():
             return f"http://127.0.0.1:{self.localstripe_port}"
         return STRIPE_API_BASE
+
+    def has_real_key(self) -> bool:
+        """A key other than the built-in local one that talks to Stripe itself (not localstripe)."""
+        return self.api_key.get_secret_value() != LOCAL_STRIPE_KEY and not self.is_localstripe()
 
     def is_localstripe(self) -> bool:
         """True when the Stripe API is localstripe (see ``billing/stripe_client.py``)."""
@@ -195,12 +200,22 @@ class OrderSettings(BaseModel):
 class ApiSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
-    rate_limit_per_minute: int = Field(default=600, ge=1)
+    rate_limit_per_minute: int = Field(default=600, ge=1,
+                                       description="requests per API key per minute, shared by every API process")
+    ip_rate_limit_per_minute: int = Field(default=6000, ge=1,
+                                          description="requests per client IP per minute, checked before the key")
+    auth_failures_per_minute: int = Field(default=30, ge=1,
+                                          description="invalid API keys per client IP per minute; then 429 without a lookup")
+    sse_streams_per_key: int = Field(default=5, ge=1, description="concurrent event streams per API key (per process)")
+    support_adjust_limit: int = Field(default=100, ge=1,
+                                      description="credits; a support adjustment larger in absolute value needs admin")
+    voyager_stale_seconds: float = Field(default=120.0, gt=0,
+                                         description="seconds after which the monitor's view of Voyager is unknown")
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
     public_url: str = "http://127.0.0.1:8000"
     filters: str = Field(default="L,R,G,B,Ha,OIII,SII", description="comma-separated filter names orders may use")
     sse_heartbeat_seconds: float = Field(default=15.0, gt=0, description="SSE comment interval when idle")
-    health_timeout_seconds: float = Field(default=2.0, gt=0, description="per-check timeout of GET /health")
+    health_timeout_seconds: float = Field(default=2.0, gt=0, description="per-check timeout of GET /health/ready")
     abort_timeout_seconds: float = Field(default=15.0, gt=0, description="wait for the workflow to take an abort")
 
     def filter_list(self) -> list[str]:
@@ -248,6 +263,51 @@ def load_settings(**overrides) -> Settings:
     except ValidationError as exc:
         lines = [f"{_env_name(err['loc'])}: {err['msg']}" for err in exc.errors()]
         raise SettingsError("invalid configuration:\n  " + "\n  ".join(lines)) from None
+
+
+#: Built-in development values of secrets: (environment variable, getter, development value).
+_DEV_SECRETS = (
+    ("STELLAR_STRIPE__API_KEY", lambda s: s.stripe.api_key.get_secret_value(), LOCAL_STRIPE_KEY),
+    ("STELLAR_STRIPE__WEBHOOK_SECRET", lambda s: s.stripe.webhook_secret.get_secret_value(), LOCAL_WEBHOOK_SECRET),
+)
+
+
+def is_production(settings: Settings) -> bool:
+    """``STELLAR_ENV=prod``, or a real Stripe key is configured (money moves for real)."""
+    return settings.env.strip().lower() in ("prod", "production") or settings.stripe.has_real_key()
+
+
+def production_problems(settings: Settings) -> list[str]:
+    """What a production process must not start with, one ``VARIABLE: why`` line each (empty when
+    fine or not production): secrets left at their built-in development value or empty, and missing
+    Voyager credentials (host, RoboTarget MAC key and words; a password when a user is set)."""
+    if not is_production(settings):
+        return []
+    problems = []
+    for name, value, dev in _DEV_SECRETS:
+        current = value(settings)
+        if not current:
+            problems.append(f"{name}: must be set in production")
+        elif current == dev:
+            problems.append(f"{name}: is the built-in development value; set the real secret")
+    v = settings.voyager
+    if not v.host:
+        problems.append("STELLAR_VOYAGER__HOST: must name the Voyager PC in production (empty = simulator)")
+    if not v.mac_key.get_secret_value():
+        problems.append("STELLAR_VOYAGER__MAC_KEY: the RoboTarget licence MAC key is missing")
+    if not v.mac_words.get_secret_value():
+        problems.append("STELLAR_VOYAGER__MAC_WORDS: the four RoboTarget licence MAC words are missing")
+    if v.username and not v.password.get_secret_value():
+        problems.append("STELLAR_VOYAGER__PASSWORD: STELLAR_VOYAGER__USERNAME is set but the password is empty")
+    return problems
+
+
+def check_production(settings: Settings) -> None:
+    """Refuse to start a production process on unsafe defaults (see :func:`production_problems`).
+    Raises SettingsError naming every offending variable."""
+    problems = production_problems(settings)
+    if problems:
+        raise SettingsError("unsafe production configuration:\n  " + "\n  ".join(problems))
 
 
 @lru_cache(maxsize=1)

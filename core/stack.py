@@ -72,7 +72,7 @@ class Stack:
     def summary(self) -> dict[str, str]:
         s = self.settings
         return {
-            "API": f"http://{s.api.host}:{s.api.port}  (docs: /docs, health: /health)",
+            "API": f"http://{s.api.host}:{s.api.port}  (docs: /docs, health: /health/ready)",
             "Temporal UI": s.temporal.ui_url,
             "Temporal": self.env.get("STELLAR_TEMPORAL__ADDRESS", ""),
             "PostgreSQL": self.env.get("STELLAR_DATABASE__URL", ""),

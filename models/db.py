@@ -334,3 +334,27 @@ class PaymentDispute(SQLModel, table=True):
     reason: str = Field(default="", max_length=64)
     created_at: datetime = _ts()
     closed_at: Optional[datetime] = _ts(nullable=True)
+# --- production guards -----------------------------------------------------------------------
+
+
+class RateLimitCounter(SQLModel, table=True):
+    """Requests of one limiter key in one fixed window, shared by every API process
+    (``api/rate_limits.py``). Rows of past windows are deleted as the limiter goes."""
+
+    __tablename__ = "rate_limit_counter"
+    key: str = Field(sa_column=sa.Column(sa.String(128), primary_key=True))
+    window_start: int = Field(sa_column=sa.Column(sa.BigInteger, primary_key=True, autoincrement=False),
+                              description="epoch seconds")
+    hits: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
+
+
+class ObservatoryStatus(SQLModel, table=True):
+    """Voyager as last seen by the telescope's observatory monitor (``GET /health/ready`` reads it,
+    so a health probe never opens a connection to the telescope PC)."""
+
+    __tablename__ = "observatory_status"
+    telescope: str = Field(sa_column=sa.Column(sa.String(64), primary_key=True))
+    ok: bool = Field(description="the last poll answered")
+    detail: str = Field(default="", sa_column=sa.Column(sa.String(500), nullable=False))
+    checked_at: datetime = _ts()
+    last_ok_at: Optional[datetime] = _ts(nullable=True)

@@ -101,14 +101,14 @@ class PaymentList(BaseModel):
 class SubscribeRequest(BaseModel):
     """``POST /api/subscriptions/subscribe`` body (docs/payments.md)."""
 
-    plan: str = Field(max_length=16, description="stardust | nebula | quasar")
+    plan: str = Field(max_length=16, pattern=r"^\s*[A-Za-z]+\s*$", description="stardust | nebula | quasar")
     payment_method_id: str = Field(max_length=255, pattern=r"^pm_[A-Za-z0-9_]+$")
 
 
 class ChangePlanRequest(BaseModel):
     """``POST /api/subscriptions/change``: upgrades apply now, downgrades at period end."""
 
-    plan: str = Field(max_length=16, description="stardust | nebula | quasar")
+    plan: str = Field(max_length=16, pattern=r"^\s*[A-Za-z]+\s*$", description="stardust | nebula | quasar")
 
 
 class SubscriptionOut(BaseModel):

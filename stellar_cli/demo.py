@@ -136,10 +136,10 @@ async def _wait_healthy(http: httpx.AsyncClient, seconds: float = 60) -> None:
     last = ""
     while time.monotonic() < deadline:
         try:
-            r = await http.get("/health")
+            r = await http.get("/health/ready")
             if r.status_code == 200:
                 checks = r.json()["checks"]
-                console.print("health: " + ", ".join(f"{k} [green]ok[/green]" for k in checks))
+                console.print("health: " + ", ".join(f"{k} {status}" for k, status in checks.items()))
                 return
             last = r.text
         except httpx.HTTPError as exc:

@@ -27,3 +27,14 @@ def test_compose_runs_migration_before_api_and_keeps_worker_scalable():
     assert services["voyager-sim"]["profiles"] == ["simulator"]
     assert "healthcheck" in services["postgres"] and "pgdata" in spec["volumes"]
     assert services["temporal"]["image"].startswith("temporalio/auto-setup")
+
+
+def test_temporal_ui_is_loopback_only_and_read_only_by_default():
+    ui = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["temporal-ui"]
+    assert all(str(p).startswith("127.0.0.1:") for p in ui["ports"]), ui["ports"]
+    assert ui["environment"]["TEMPORAL_DISABLE_WRITE_ACTIONS"] == "${TEMPORAL_UI_WRITE_ACTIONS_DISABLED:-true}"
+
+
+def test_api_health_check_uses_readiness_not_voyager():
+    api = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["api"]
+    assert "/health/ready" in " ".join(api["healthcheck"]["test"])

@@ -6,9 +6,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from api.deps import PrincipalDep, ResourcesDep, SessionDep
-from api.errors import errors
+from api.errors import ApiError, errors
+from api.rate_limits import StreamCap, TooManyStreams
 from api.schemas.common import MAX_ID, OrderId
 from api.services import order_views
 from api.services.order_stream import order_events
@@ -25,6 +27,23 @@ SSE_DOC = {
 }
 
 
+#: Seconds a client refused for too many open streams is told to wait.
+STREAM_RETRY_AFTER = 5
+
+
+class CappedStreamingResponse(StreamingResponse):
+    """Releases its stream slot however the response ends (finished, client gone, cancelled),
+    even if the body was never started."""
+
+    def __init__(self, *args, cap: StreamCap, key: str, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._cap, self._key = cap, key
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async with self._cap.held(self._key):
+            await super().__call__(scope, receive, send)
+
+
 @router.get("/{order_id}/events", response_class=StreamingResponse, summary="Live events of one of my orders",
             responses={**SSE_DOC, **errors(404)})
 async def get_events(
@@ -36,8 +55,14 @@ async def get_events(
     await session.close()  # the stream uses short sessions of its own; do not hold this one open
     await res.events.ensure_listening()  # fail here (503) rather than inside an open stream
     start = max(last_event_id or 0, after or 0)
-    return StreamingResponse(
+    try:
+        res.sse_streams.acquire(me.key_hash)
+    except TooManyStreams as exc:
+        raise ApiError(str(exc), code="too_many_streams", status_code=429,
+                       headers={"Retry-After": str(STREAM_RETRY_AFTER)}) from None
+    return CappedStreamingResponse(
         order_events(res, order_id, start),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        cap=res.sse_streams, key=me.key_hash,
     )

@@ -1,36 +1,87 @@
-"""``GET /health``: database, Temporal and Voyager reachability; 200 when all answer, else 503."""
+"""Health for operators and orchestrators.
+
+* ``GET /health/live``: the process answers (no I/O at all).
+* ``GET /health/ready``: 200 when the database and Temporal answer, else 503; Voyager as last seen
+  by the observatory monitor, reported but never required (a day the telescope PC is off the API
+  still serves). Anonymous callers get statuses only; an admin key adds each check's detail.
+* ``GET /health``: the same answer as ``/health/ready`` (kept for existing probes).
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from typing import Annotated, Literal
 
-from api.deps import ResourcesDep
-from api.services.health import check_health
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials
+from pydantic import BaseModel, Field
+
+from api.deps import ResourcesDep, bearer_scheme, current_principal
+from api.errors import RateLimited, Unauthorized
+from api.services.health import check_ready
 
 router = APIRouter(tags=["health"])
 
+Status = Literal["ok", "down", "unknown"]
 
-class Check(BaseModel):
-    ok: bool
+
+class Live(BaseModel):
+    status: Literal["ok"]
+
+
+class ReadyChecks(BaseModel):
+    database: Status
+    temporal: Status
+    voyager: Status = Field(description="as last seen by the observatory monitor; never makes the API unready")
+
+
+class CheckDetail(BaseModel):
+    status: Status
     detail: str
-    latency_ms: float
+    latency_ms: float | None = None
+    checked_at: str | None = Field(default=None, description="Voyager: the monitor's last report, ISO 8601")
+    last_ok_at: str | None = Field(default=None, description="Voyager: the last poll it answered, ISO 8601")
 
 
-class Checks(BaseModel):
-    database: Check
-    temporal: Check
-    voyager: Check
+class Ready(BaseModel):
+    status: Literal["ready", "not_ready"]
+    checks: ReadyChecks
+    detail: dict[str, CheckDetail] | None = Field(default=None, description="admins only: hosts, versions, errors")
 
 
-class Health(BaseModel):
-    status: str
-    checks: Checks
+@router.get("/health/live", response_model=Live, summary="The process answers")
+async def get_live() -> Live:
+    return Live(status="ok")
 
 
-@router.get("/health", response_model=Health, summary="Reachability of the database, Temporal and Voyager",
-            responses={503: {"model": Health, "description": "at least one check failed (see its detail)"}})
-async def get_health(res: ResourcesDep) -> JSONResponse:
-    healthy, body = await check_health(res)
-    return JSONResponse(Health.model_validate(body).model_dump(), status_code=200 if healthy else 503)
+async def _is_admin(request: Request, res: ResourcesDep,
+                    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)]) -> bool:
+    """An admin key sees the detail; no key or any other key sees statuses only (never a 401, so
+    probes need no key). Over the client's rate limits: 429."""
+    if credentials is None:
+        return False
+    try:
+        principal = await current_principal(request, res, credentials)
+    except RateLimited:
+        raise
+    except Unauthorized:
+        return False
+    return principal.has_role("admin")
+
+
+_READY_DOC = {"response_model": Ready,
+              "responses": {503: {"model": Ready, "description": "the database or Temporal does not answer"}}}
+
+
+@router.get("/health/ready", summary="Database and Temporal answer (Voyager reported)", **_READY_DOC)
+async def get_ready(res: ResourcesDep, admin: Annotated[bool, Depends(_is_admin)]) -> JSONResponse:
+    ready, checks = await check_ready(res)
+    body = Ready(status="ready" if ready else "not_ready",
+                 checks=ReadyChecks(**{name: c["status"] for name, c in checks.items()}),
+                 detail={name: CheckDetail(**c) for name, c in checks.items()} if admin else None)
+    return JSONResponse(body.model_dump(exclude_none=not admin), status_code=200 if ready else 503)
+
+
+@router.get("/health", summary="Same as /health/ready", **_READY_DOC)
+async def get_health(res: ResourcesDep, admin: Annotated[bool, Depends(_is_admin)]) -> JSONResponse:
+    return await get_ready(res, admin)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Header, Query
 from api.deps import ResourcesDep, SessionDep, SupportDep
 from api.errors import errors
 from api.schemas.common import MAX_ID, CustomerId, Limit, Offset, OrderId
-from api.schemas.credits import AdjustIn, AdjustOut
+from api.schemas.credits import AdjustIn, AdjustmentPage, AdjustOut
 from api.schemas.orders import AbortOut, OrderOut, OrderPage, StatusFilter, SupportAbortIn
 from api.services import credits as credit_service
 from api.services import order_views
@@ -45,12 +45,24 @@ async def post_abort(order_id: OrderId, body: SupportAbortIn, staff: SupportDep,
 
 
 @router.post("/customers/{customer_id}/credits", response_model=AdjustOut,
-             summary="Adjust a customer's credits (ledger-logged, reason required)",
+             summary="Adjust a customer's credits (ledger-logged, reason and Idempotency-Key required)",
              responses=errors(402, 403, 404))
 async def post_adjustment(
     customer_id: CustomerId, body: AdjustIn, staff: SupportDep, res: ResourcesDep, session: SessionDep,
     idempotency_key: Annotated[str | None, Header(min_length=1, max_length=MAX_IDEMPOTENCY_KEY)] = None,
 ) -> AdjustOut:
-    """``amount`` > 0 adds credits, < 0 takes them away (402 if the bucket holds fewer). With an
-    ``Idempotency-Key`` a repeated request changes nothing and returns the first result."""
+    """``amount`` > 0 adds credits, < 0 takes them away (402 if the bucket holds fewer). The
+    ``Idempotency-Key`` is required: a repeated request changes nothing and returns the first result.
+    Never on the caller's own account (403 ``self_adjustment``); above ``api.support_adjust_limit``
+    credits only with the admin role (403 ``admin_required``)."""
     return await credit_service.adjust(res, session, staff, customer_id, body, idempotency_key)
+
+
+@router.get("/adjustments", response_model=AdjustmentPage, summary="Credit adjustments by staff, newest first",
+            responses=errors(403))
+async def get_adjustments(
+    _: SupportDep, session: SessionDep,
+    customer_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    limit: Limit = 50, offset: Offset = 0,
+) -> AdjustmentPage:
+    return await credit_service.list_adjustments(session, customer_id, limit, offset)

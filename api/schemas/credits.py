@@ -80,3 +80,23 @@ class AdjustOut(BaseModel):
     held_after: int
     reason: str
     replayed: bool
+
+
+class AdjustmentOut(BaseModel):
+    """One support adjustment as the ledger logged it: who (``actor``), why, how much, to whom."""
+
+    entry_id: int
+    customer_id: int
+    amount: int = Field(description="signed credits")
+    bucket: str
+    actor: str = Field(description="role:e-mail of the staff key that made it")
+    reason: str
+    balance_after: int
+    created_at: datetime
+
+
+class AdjustmentPage(BaseModel):
+    items: list[AdjustmentOut]
+    total: int
+    limit: int
+    offset: int

@@ -1,31 +1,35 @@
-"""Reachability checks for ``GET /health``: database, Temporal, Voyager (README, "API at a glance").
+"""Readiness checks for ``GET /health/ready``: database and Temporal, each with its own timeout
+(``api.health_timeout_seconds``); Voyager as last seen by the observatory monitor
+(``observatory_status``, written by ``activities/observatory_status.py``) — a probe never opens a
+connection to the telescope PC, and Voyager being off does not make the API unready.
 
-Each check has its own timeout (``api.health_timeout_seconds``) and returns ``ok`` with a short
-detail; one failing check makes the whole answer 503.
+Each check yields a status (``ok`` | ``down``; Voyager also ``unknown`` when the monitor has not
+reported within ``api.voyager_stale_seconds``) and a detail (host names, errors) that only admins see.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import time
+from datetime import datetime, timezone
 
-from sqlalchemy import text
+from sqlalchemy import select, text
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 
 from api.resources import Resources
+from models.db import ObservatoryStatus
 
 
 async def _timed(coro, timeout: float) -> dict:
     started = time.perf_counter()
     try:
         detail = await asyncio.wait_for(coro, timeout)
-        ok = True
+        status = "ok"
     except asyncio.TimeoutError:
-        ok, detail = False, f"no answer within {timeout:g} s"
+        status, detail = "down", f"no answer within {timeout:g} s"
     except Exception as exc:  # noqa: BLE001 - a health check reports every failure as data
-        ok, detail = False, f"{type(exc).__name__}: {exc}"[:500]
-    return {"ok": ok, "detail": detail, "latency_ms": round((time.perf_counter() - started) * 1000, 1)}
+        status, detail = "down", f"{type(exc).__name__}: {exc}"[:500]
+    return {"status": status, "detail": detail, "latency_ms": round((time.perf_counter() - started) * 1000, 1)}
 
 
 async def _database(res: Resources) -> str:
@@ -40,33 +44,31 @@ async def _temporal(res: Resources) -> str:
     return f"{res.settings.temporal.effective_address()} namespace {res.settings.temporal.namespace}"
 
 
-async def _voyager(res: Resources) -> str:
-    """TCP connect and read the ``Version`` event Voyager sends first (docs/voyager-protocol.md §2.1)."""
-    host, port = res.settings.voyager.effective_host(), res.settings.voyager.port
-    reader, writer = await asyncio.open_connection(host, port, limit=1 << 20)
+async def voyager_last_seen(res: Resources) -> dict:
+    """Voyager's status from the monitor's row: ``ok`` / ``down`` when fresh, else ``unknown``."""
+    telescope = res.settings.orders.telescope
+    table = ObservatoryStatus.__table__
     try:
-        line = await reader.readline()
-    finally:
-        writer.close()
-        try:
-            await writer.wait_closed()
-        except OSError:
-            pass
-    try:
-        event = json.loads(line)
-    except ValueError:
-        raise RuntimeError(f"{host}:{port} did not send a Version event") from None
-    if not isinstance(event, dict) or event.get("Event") != "Version":
-        raise RuntimeError(f"{host}:{port} sent {str(event)[:80]!r} instead of a Version event")
-    return f"{host}:{port} {event.get('VOYVersion', '')}".strip()
+        async with res.engine.connect() as conn:
+            row = (await asyncio.wait_for(conn.execute(select(table).where(table.c.telescope == telescope)),
+                                          res.settings.api.health_timeout_seconds)).first()
+    except Exception as exc:  # noqa: BLE001 - reported as data, like the other checks
+        return {"status": "unknown", "detail": f"cannot read the monitor's report: {type(exc).__name__}"}
+    if row is None:
+        return {"status": "unknown", "detail": f"the observatory monitor of {telescope!r} has not reported yet"}
+    age = (datetime.now(timezone.utc) - row.checked_at).total_seconds()
+    base = {"checked_at": row.checked_at.isoformat(),
+            "last_ok_at": row.last_ok_at.isoformat() if row.last_ok_at else None}
+    if age > res.settings.api.voyager_stale_seconds:
+        return {**base, "status": "unknown", "detail": f"last report {age:.0f} s ago: {row.detail}"}
+    return {**base, "status": "ok" if row.ok else "down", "detail": row.detail}
 
 
-async def check_health(res: Resources) -> tuple[bool, dict]:
-    """(all ok, {"status": "ok"|"degraded", "checks": {name: {ok, detail, latency_ms}}})."""
+async def check_ready(res: Resources) -> tuple[bool, dict[str, dict]]:
+    """(ready, {"database"|"temporal"|"voyager": {"status", "detail", ...}}). Ready = database and
+    Temporal answer; Voyager is reported, never required."""
     timeout = res.settings.api.health_timeout_seconds
-    names = ("database", "temporal", "voyager")
-    results = await asyncio.gather(_timed(_database(res), timeout), _timed(_temporal(res), timeout),
-                                   _timed(_voyager(res), timeout))
-    checks = dict(zip(names, results))
-    healthy = all(c["ok"] for c in results)
-    return healthy, {"status": "ok" if healthy else "degraded", "checks": checks}
+    db, temporal, voyager = await asyncio.gather(_timed(_database(res), timeout), _timed(_temporal(res), timeout),
+                                                 voyager_last_seen(res))
+    checks = {"database": db, "temporal": temporal, "voyager": voyager}
+    return db["status"] == "ok" and temporal["status"] == "ok", checks

@@ -40,6 +40,9 @@ from workflows.starter import AbortRefused, OrderWorkflowNotFound, abort_order, 
 log = structlog.get_logger(__name__)
 
 MAX_IDEMPOTENCY_KEY = 255
+#: How far ahead an order's window may reach: beyond it nothing can be scheduled sensibly, and
+#: dates near year 9999 would overflow the visibility check's date arithmetic.
+ORDER_HORIZON = timedelta(days=2 * 366)
 
 
 def request_hash(req: OrderCreate) -> str:
@@ -75,6 +78,10 @@ def _field_errors(req: OrderCreate, filters: list[str], now: datetime) -> tuple[
         errors["date_end"] = "date window is inverted: date_end must be after date_start"
     elif req.date_end and req.date_end <= now:
         errors["date_end"] = "date window is in the past"
+    for name in ("date_start", "date_end"):
+        value = getattr(req, name)
+        if value is not None and value > now + ORDER_HORIZON and name not in errors:
+            errors[name] = f"must be within {ORDER_HORIZON.days} days from now"
     if (req.c_ha_start is None) != (req.c_ha_end is None):
         errors["c_ha_end" if req.c_ha_end is None else "c_ha_start"] = "give both c_ha_start and c_ha_end, or neither"
     return errors, canonical

@@ -79,7 +79,8 @@ async def test_staff_routes_by_role(api, method, path, body, allowed):
         url = path.format(order=order.id, customer=a.customer_id)
         payload = None if body is None else {k: (v.format(email=f"new-{uuid.uuid4().hex[:8]}@example.com")
                                                  if isinstance(v, str) else v) for k, v in body.items()}
-        r = await api.client.request(method, url, json=payload, headers=auth(who.api_key))
+        headers = {**auth(who.api_key), "Idempotency-Key": str(uuid.uuid4())}
+        r = await api.client.request(method, url, json=payload, headers=headers)
         if role in allowed:
             assert r.status_code in (200, 201), (role, r.text)
         else:
@@ -118,6 +119,7 @@ async def test_rotate_revokes_the_old_key(api):
 
 async def test_rate_limit_answers_429_with_retry_after(make_api):
     async with make_api(api={"rate_limit_per_minute": 3}) as h:
+        h.app.state.resources.rate_limiter.clock = lambda: 1_800_000_030.0  # mid-window: no boundary mid-test
         a, b = await h.customer(), await h.customer()
         codes = [(await h.client.get("/api/credits", headers=auth(a.api_key))).status_code for _ in range(4)]
         assert codes == [200, 200, 200, 429]

@@ -50,6 +50,9 @@ async def test_support_adjustment_is_ledger_logged_with_reason_and_idempotent(ap
     staff = await api.customer(role="support")
     url = f"/api/support/customers/{c.customer_id}/credits"
     headers = {**auth(staff.api_key), "Idempotency-Key": "ticket-123"}
+
+    def key(k: str) -> dict[str, str]:
+        return {**auth(staff.api_key), "Idempotency-Key": k}
     r = await api.client.post(url, json={"amount": 7, "reason": "frames lost to clouds"}, headers=headers)
     assert r.status_code == 200, r.text
     assert r.json()["balance_after"] == 10 and r.json()["replayed"] is False
@@ -60,15 +63,15 @@ async def test_support_adjustment_is_ledger_logged_with_reason_and_idempotent(ap
     assert lines[0]["reason"] == "frames lost to clouds"
     assert (await api.client.get("/api/credits", headers=auth(c.api_key))).json()["available"] == 10
     # Taking away more than the bucket holds is refused and changes nothing.
-    r = await api.client.post(url, json={"amount": -50, "reason": "mistake"}, headers=auth(staff.api_key))
+    r = await api.client.post(url, json={"amount": -50, "reason": "mistake"}, headers=key("t-2"))
     assert r.status_code == 402 and r.json()["error"]["code"] == "insufficient_credits"
     # A reason is required, zero is refused, unknown customers are 404.
-    r = await api.client.post(url, json={"amount": 5}, headers=auth(staff.api_key))
+    r = await api.client.post(url, json={"amount": 5}, headers=key("t-3"))
     assert r.status_code == 422 and "reason" in r.json()["error"]["fields"]
-    r = await api.client.post(url, json={"amount": 0, "reason": "x"}, headers=auth(staff.api_key))
+    r = await api.client.post(url, json={"amount": 0, "reason": "x"}, headers=key("t-4"))
     assert r.status_code == 422 and "amount" in r.json()["error"]["fields"]
     r = await api.client.post("/api/support/customers/2000000000/credits", json={"amount": 1, "reason": "x"},
-                              headers=auth(staff.api_key))
+                              headers=key("t-5"))
     assert r.status_code == 404
 
 

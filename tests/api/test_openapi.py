@@ -11,7 +11,8 @@ ISSUE_5 = {
     ("post", "/api/support/orders/{order_id}/abort"), ("post", "/api/support/customers/{customer_id}/credits"),
     ("post", "/api/admin/customers"), ("post", "/api/keys/rotate"), ("get", "/health"),
 }
-PUBLIC = {"/health", "/api/subscriptions/plans", "/api/credit-packs", "/api/stripe/webhook"}
+HEALTH = {"/health", "/health/live", "/health/ready"}
+PUBLIC = {*HEALTH, "/api/subscriptions/plans", "/api/credit-packs", "/api/stripe/webhook"}
 
 
 async def test_openapi_describes_every_endpoint_error_and_the_bearer_scheme(api):
@@ -31,7 +32,7 @@ async def test_openapi_describes_every_endpoint_error_and_the_bearer_scheme(api)
             assert op.get("security") == [{"HTTPBearer": []}], (method, path)
             assert "401" in op["responses"], (method, path)
         for code, resp in op["responses"].items():
-            if code.startswith(("4", "5")) and path != "/health":
+            if code.startswith(("4", "5")) and path not in HEALTH:
                 schema = resp["content"]["application/json"]["schema"]
                 assert schema["$ref"].endswith("/ErrorResponse"), (method, path, code)
         if "requestBody" in op:
