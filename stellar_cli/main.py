@@ -102,6 +102,8 @@ def _register_optional() -> None:
         ("stellar_cli.customers", "app", "customers"),
         ("stellar_cli.ledger", "app", "ledger"),
         ("stellar_cli.demo", "demo", "demo"),
+        ("stellar_cli.backup", "backup", "backup"),
+        ("stellar_cli.backup", "restore", "restore"),
     ]:
         try:
             mod = importlib.import_module(module)

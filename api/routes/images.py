@@ -24,7 +24,7 @@ async def get_order_images(order_id: OrderId, me: PrincipalDep, session: Session
 
 
 @router.get("/api/images/{image_id}.jpg", response_class=FileResponse, summary="JPG preview of a frame",
-            responses={200: {"content": {"image/jpeg": {}}, "description": "the preview"}, **errors(404)})
+            responses={200: {"content": {"image/jpeg": {}}, "description": "the preview"}, **errors(404, 410)})
 async def get_jpg(image_id: ImageId, me: PrincipalDep, res: ResourcesDep, session: SessionDep) -> FileResponse:
     row = await order_views.get_image(session, image_id, me)
     return FileResponse(jpg_file(res.settings, row), media_type="image/jpeg")
@@ -32,10 +32,10 @@ async def get_jpg(image_id: ImageId, me: PrincipalDep, res: ResourcesDep, sessio
 
 @router.get("/api/images/{image_id}/fits", response_class=FileResponse, summary="FITS file of a frame (streamed)",
             responses={200: {"content": {"application/fits": {}}, "description": "the FITS file"},
-                       **errors(404)})
+                       **errors(404, 410)})
 async def get_fits(image_id: ImageId, me: PrincipalDep, res: ResourcesDep, session: SessionDep) -> FileResponse:
     """404 ``fits_dir_unreachable`` when Voyager's FIT directory is not mounted on the API host,
-    404 ``fits_not_found`` when the file is not there."""
+    404 ``fits_not_found`` when the file is not there, 410 ``image_expired`` after retention."""
     row = await order_views.get_image(session, image_id, me)
     path = fits_file(res.settings, row)
     return FileResponse(path, media_type="application/fits", filename=path.name)
