@@ -58,6 +58,26 @@ class InsufficientCredits(BillingError):
         return (type(self), (self.customer_id, self.requested, self.available))
 
 
+class CreditDebt(InsufficientCredits):
+    """The account owes ``debt`` credits: a refund or a lost dispute took back credits that had
+    already been spent (docs/payments.md, "Refunds and disputes"). No new hold until it is covered;
+    ``available`` is then ``subscription + pack − debt`` (≤ 0 when the buckets are empty)."""
+
+    code = "credit_debt"
+
+    def __init__(self, customer_id: int, requested: int, available: int, debt: int) -> None:
+        super().__init__(customer_id, requested, available)
+        self.debt = debt
+        Exception.__init__(
+            self,
+            f"customer {customer_id} owes {debt} credits: a payment was refunded or disputed after its "
+            f"credits were spent; orders are refused until the debt is covered (buy a credit pack)",
+        )
+
+    def __reduce__(self):
+        return (type(self), (self.customer_id, self.requested, self.available, self.debt))
+
+
 class IdempotencyConflict(BillingError):
     """An idempotency key was reused for a different operation (other customer, kind, bucket or amount).
 

@@ -2,6 +2,9 @@
 
 * subscription and invoice facts → ``subscription-<customer id>`` (``SubscriptionWorkflow``, an
   entity workflow per customer), by signal-with-start: it is started if it is not running;
+* refunds and disputes (``charge_refunded``, ``charge_dispute``) → applied here at once
+  (``billing.reversals``: one transaction with the event row; no workflow owns a charge, and the
+  fold is the same in any order);
 * pack PaymentIntent facts → ``payment-<payment id>`` (``PackPaymentWorkflow``) while it runs; once
   it has finished the payment is settled, and a late success is applied here directly (exactly
   once by its ledger key: the customer paid, so the credits are due).
@@ -17,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from billing.stripe_effects import apply_fact, customer_for_stripe
+from billing.stripe_effects import REVERSAL_KINDS, apply_fact, customer_for_stripe
 from models.payment_workflows import SubscriptionWorkflowInput
 from models.payments import StripeFact
 
@@ -47,6 +50,9 @@ async def forward_fact(client: Client, engine: AsyncEngine, fact: StripeFact, ta
     """Deliver ``fact``; returns where it went (a workflow id, ``applied``, or ``ignored: …``).
     Raises temporalio RPCError when Temporal is unreachable (the webhook then answers 503 and
     Stripe retries)."""
+    if fact.kind in REVERSAL_KINDS:
+        out = await apply_fact(engine, fact)
+        return f"applied: {out.note or 'nothing to do'}" + (f" ({out.credits:+d} credits)" if out.credits else "")
     if fact.kind.startswith("payment_intent_"):
         if fact.payment_id is None:
             return "ignored: not a credit-pack PaymentIntent"

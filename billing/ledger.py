@@ -5,12 +5,23 @@ credits; expire when a cancelled subscription ends) and ``pack`` (bought; never 
 ``held`` (reserved by open holds). Every change appends ``ledger_entry`` rows:
 
 * ``amount`` is the signed change of the entry's bucket's available credits (0 for a capture);
-* ``balance_before``/``balance_after`` are the total available (subscription + pack);
+* ``balance_before``/``balance_after`` are the total available (subscription + pack − debt);
 * ``held_before``/``held_after`` are the held credits;
 * kind, reference (order / invoice / payment / admin), actor, reason and time are recorded.
 
 So, for every account: bucket = Σ amounts of its entries, held = Σ of open holds (see
 ``billing.ledger_check.check_invariants``).
+
+Debt: a refund or a dispute takes back the credits its payment granted (``clawback``, from that
+payment's bucket first); what was already spent becomes ``debt``, a third bucket whose entries'
+amounts sum to −debt. While the debt is > 0 no hold is made (CreditDebt, HTTP 402). Every later
+grant or positive adjustment repays the debt first (``repay`` entries), and a ``restore`` (a
+dispute won) gives back to the debt first, then to the bucket — so clawback then restore nets to
+the state before.
+
+Expired stays expired: subscription credits that were held when the subscription ended (an
+``expire`` entry after the hold) are expired again when the hold releases them, instead of
+returning to the balance.
 
 Two phases: ``hold`` moves credits available → held (subscription first: they expire; then pack),
 ``settle`` captures part or all of it and releases the rest, ``release`` voids it all. **A partial
@@ -40,6 +51,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from billing.errors import (
+    CreditDebt,
     HoldNotFound,
     IdempotencyConflict,
     InsufficientCredits,
@@ -55,8 +67,10 @@ ACCOUNT = CreditAccount.__table__
 HOLD = CreditHold.__table__
 ENTRY = LedgerEntry.__table__
 BUCKETS = ("subscription", "pack")
+DEBT = "debt"
 T = TypeVar("T")
-_EVENTS = {"grant": "ledger.granted", "adjustment": "ledger.adjusted", "expire": "ledger.expired"}
+_EVENTS = {"grant": "ledger.granted", "adjustment": "ledger.adjusted", "expire": "ledger.expired",
+           "clawback": "ledger.clawed_back", "restore": "ledger.restored"}
 
 
 @dataclass(frozen=True)
@@ -64,12 +78,16 @@ class _State:
     subscription: int
     pack: int
     held: int
+    debt: int = 0
 
     @property
     def available(self) -> int:
-        return self.subscription + self.pack
+        return self.subscription + self.pack - self.debt
 
     def bucket(self, name: str) -> int:
+        """The bucket's value; the debt bucket is worth −debt (its entries sum to that)."""
+        if name == DEBT:
+            return -self.debt
         return self.subscription if name == "subscription" else self.pack
 
     def add(self, bucket: str = "", amount: int = 0, held: int = 0) -> "_State":
@@ -77,6 +95,7 @@ class _State:
             self.subscription + (amount if bucket == "subscription" else 0),
             self.pack + (amount if bucket == "pack" else 0),
             self.held + held,
+            self.debt - (amount if bucket == DEBT else 0),
         )
 
 
@@ -133,21 +152,21 @@ class Ledger:
         if create:
             try:  # a foreign-key failure aborts the transaction, which is rolled back on raise
                 await conn.execute(pg_insert(ACCOUNT).values(
-                    customer_id=customer_id, subscription_credits=0, pack_credits=0, held=0,
+                    customer_id=customer_id, subscription_credits=0, pack_credits=0, held=0, debt=0,
                     updated_at=sa.func.now()).on_conflict_do_nothing(index_elements=["customer_id"]))
             except IntegrityError as exc:
                 if _sqlstate(exc) == "23503":
                     raise UnknownCustomer(customer_id) from None
                 raise
         row = (await conn.execute(
-            sa.select(ACCOUNT.c.subscription_credits, ACCOUNT.c.pack_credits, ACCOUNT.c.held)
+            sa.select(ACCOUNT.c.subscription_credits, ACCOUNT.c.pack_credits, ACCOUNT.c.held, ACCOUNT.c.debt)
             .where(ACCOUNT.c.customer_id == customer_id).with_for_update())).first()
         return _State(*row) if row else None
 
     @staticmethod
     async def _store(conn: AsyncConnection, customer_id: int, state: _State) -> None:
         await conn.execute(ACCOUNT.update().where(ACCOUNT.c.customer_id == customer_id).values(
-            subscription_credits=state.subscription, pack_credits=state.pack, held=state.held,
+            subscription_credits=state.subscription, pack_credits=state.pack, held=state.held, debt=state.debt,
             updated_at=sa.func.now()))
 
     @staticmethod
@@ -192,12 +211,87 @@ class Ledger:
             after = before.add(bucket, amount)
             if after.bucket(bucket) < 0:
                 raise InsufficientCredits(customer_id, -amount, before.bucket(bucket))
-            await self._store(conn, customer_id, after)
             row = (await conn.execute(ENTRY.insert().values(self._entry(
                 customer_id, kind, bucket, before, after, key, reference_type, reference_id, actor, reason,
             )).returning(*ENTRY.c))).one()
+            if amount > 0 and after.debt:  # new credits cover a debt first
+                after = await self._repay(conn, customer_id, bucket, after, key, reference_type, reference_id, actor)
+            await self._store(conn, customer_id, after)
             log.info(_EVENTS[kind], customer_id=customer_id, bucket=bucket, amount=amount, key=key)
             return self._result(row, replayed=False)
+
+        return await self._tx(run)
+
+    async def _insert_moves(self, conn: AsyncConnection, customer_id: int, state: _State,
+                            moves: list[tuple[str, str, int, str]], reference_type: str, reference_id: str,
+                            actor: str, reason: str) -> _State:
+        """Append one entry per ``(kind, bucket, amount, key)`` (amount: signed change of that
+        bucket's value; zero amounts are skipped) and return the state after them."""
+        rows = []
+        for kind, bucket, amount, key in moves:
+            if amount:
+                nxt = state.add(bucket, amount)
+                rows.append(self._entry(customer_id, kind, bucket, state, nxt, key, reference_type, reference_id,
+                                        actor, reason))
+                state = nxt
+        if rows:
+            await conn.execute(ENTRY.insert().values(rows))
+        return state
+
+    async def _repay(self, conn: AsyncConnection, customer_id: int, bucket: str, state: _State, key: str,
+                     reference_type: str, reference_id: str, actor: str) -> _State:
+        """Move min(debt, bucket) from ``bucket`` to the debt (two ``repay`` entries)."""
+        part = min(state.debt, state.bucket(bucket))
+        if part <= 0:
+            return state
+        log.info("ledger.debt_repaid", customer_id=customer_id, bucket=bucket, amount=part, key=key)
+        return await self._insert_moves(conn, customer_id, state, [
+            ("repay", bucket, -part, f"{key}:repay:{bucket}"), ("repay", DEBT, part, f"{key}:repay:debt")],
+            reference_type, reference_id, actor, f"repays {part} credits of debt")
+
+    # -- reversals (refunds, disputes): called inside the caller's transaction ------------------
+
+    async def clawback(self, customer_id: int, bucket: str, credits: int, key: str, reference_type: str,
+                       reference_id: str, actor: str = "stripe", reason: str = "") -> int:
+        """Take back ``credits`` (> 0) granted to ``bucket``: first what that bucket holds, the rest
+        becomes debt. Entries ``clawback`` keyed ``<key>:<bucket>`` and ``<key>:debt``. Returns the
+        debt added. The caller makes it exactly once (billing/reversals.py keeps the target)."""
+        if credits <= 0 or bucket not in BUCKETS:
+            raise InvalidAmount(f"a clawback must be > 0 credits from a bucket, got {credits} {bucket!r}")
+
+        async def run(conn: AsyncConnection) -> int:
+            before = await self._lock(conn, customer_id, create=True)
+            assert before is not None
+            taken = min(credits, before.bucket(bucket))
+            after = await self._insert_moves(conn, customer_id, before, [
+                ("clawback", bucket, -taken, f"{key}:{bucket}"), ("clawback", DEBT, -(credits - taken), f"{key}:debt")],
+                reference_type, reference_id, actor, reason)
+            await self._store(conn, customer_id, after)
+            log.info(_EVENTS["clawback"], customer_id=customer_id, bucket=bucket, credits=credits,
+                     debt_added=credits - taken, key=key)
+            return credits - taken
+
+        return await self._tx(run)
+
+    async def restore(self, customer_id: int, bucket: str, credits: int, key: str, reference_type: str,
+                      reference_id: str, actor: str = "stripe", reason: str = "") -> int:
+        """Give back ``credits`` (> 0) clawed back earlier (a dispute won): first to the debt, the
+        rest to ``bucket``. Entries ``restore`` keyed ``<key>:debt`` and ``<key>:<bucket>``.
+        Returns the credits that reached ``bucket``."""
+        if credits <= 0 or bucket not in BUCKETS:
+            raise InvalidAmount(f"a restore must be > 0 credits to a bucket, got {credits} {bucket!r}")
+
+        async def run(conn: AsyncConnection) -> int:
+            before = await self._lock(conn, customer_id, create=True)
+            assert before is not None
+            to_debt = min(credits, before.debt)
+            after = await self._insert_moves(conn, customer_id, before, [
+                ("restore", DEBT, to_debt, f"{key}:debt"), ("restore", bucket, credits - to_debt, f"{key}:{bucket}")],
+                reference_type, reference_id, actor, reason)
+            await self._store(conn, customer_id, after)
+            log.info(_EVENTS["restore"], customer_id=customer_id, bucket=bucket, credits=credits, to_debt=to_debt,
+                     key=key)
+            return credits - to_debt
 
         return await self._tx(run)
 
@@ -254,6 +348,8 @@ class Ledger:
                                               f"{prior.amount} for customer {prior.customer_id}")
                 return self._hold_result(prior, replayed=True)
             available = before.available if before else 0
+            if before is not None and before.debt > 0:
+                raise CreditDebt(customer_id, amount, available, before.debt)
             if before is None or available < amount:
                 raise InsufficientCredits(customer_id, amount, available)
             from_sub = min(amount, before.subscription)
@@ -321,6 +417,15 @@ class Ledger:
                                                 f"order:{order_id}:{kind}:{bucket}", "order", str(order_id),
                                                 actor, reason or f"{kind} for order {order_id}"))
                         state = nxt
+            gone = split["release"][0][1]
+            if gone and await self._expired_since_hold(conn, customer_id, order_id):
+                # The subscription ended while these credits were held: they expire now, as they
+                # would have at its end had they not been held.
+                nxt = state.add("subscription", -gone)
+                rows.append(self._entry(customer_id, "expire", "subscription", state, nxt,
+                                        f"order:{order_id}:expire:subscription", "order", str(order_id), actor,
+                                        f"subscription ended while held for order {order_id}"))
+                state = nxt
             status = "released" if capture is None else "settled"
             await self._store(conn, customer_id, state)
             row = (await conn.execute(HOLD.update().where(HOLD.c.id == h.id).values(
@@ -332,6 +437,15 @@ class Ledger:
             return self._settle_result(row, replayed=False)
 
         return await self._tx(run)
+
+    @staticmethod
+    async def _expired_since_hold(conn: AsyncConnection, customer_id: int, order_id: int) -> bool:
+        """An ``expire`` of the subscription bucket (not one of an order) came after this order's hold."""
+        hold_entry = (sa.select(ENTRY.c.id).where(ENTRY.c.idempotency_key == f"order:{order_id}:hold:subscription")
+                      .scalar_subquery())
+        return bool((await conn.execute(sa.select(sa.exists().where(
+            ENTRY.c.customer_id == customer_id, ENTRY.c.kind == "expire", ENTRY.c.reference_type != "order",
+            ENTRY.c.id > hold_entry)))).scalar())
 
     @staticmethod
     def _hold_result(row: Any, replayed: bool) -> HoldResult:
@@ -359,7 +473,8 @@ class Ledger:
         if row is None:
             return Balances(customer_id=customer_id)
         return Balances(customer_id=customer_id, subscription=row.subscription_credits, pack=row.pack_credits,
-                        available=row.subscription_credits + row.pack_credits, held=row.held)
+                        available=row.subscription_credits + row.pack_credits - row.debt, held=row.held,
+                        debt=row.debt)
 
     async def get_hold(self, order_id: int) -> HoldResult | None:
         """The hold of ``order_id`` with its current status, or None."""

@@ -2,7 +2,8 @@
 
 For every account (or the one asked for):
 
-* ``subscription_credits`` = Σ entry amounts in bucket subscription, ``pack_credits`` = Σ in pack;
+* ``subscription_credits`` = Σ entry amounts in bucket subscription, ``pack_credits`` = Σ in pack,
+  ``debt`` = −Σ in bucket debt (clawbacks beyond the bucket, repaid or restored later);
 * ``held`` = Σ of its open holds' amounts = Σ (held_after − held_before) of its entries;
 * every entry: ``balance_after − balance_before = amount``, and entries chain — each entry's
   ``*_before`` equals the previous entry's ``*_after`` (the first starts from 0);
@@ -38,14 +39,15 @@ WITH sums AS (
     SELECT customer_id,
            COALESCE(SUM(amount) FILTER (WHERE bucket = 'subscription'), 0) AS sub,
            COALESCE(SUM(amount) FILTER (WHERE bucket = 'pack'), 0) AS pack,
+           COALESCE(-SUM(amount) FILTER (WHERE bucket = 'debt'), 0) AS debt,
            COALESCE(SUM(held_after - held_before), 0) AS held
     FROM ledger_entry {where} GROUP BY customer_id),
 open_holds AS (
     SELECT customer_id, SUM(amount) AS held FROM credit_hold
     WHERE status = 'open' {and_where} GROUP BY customer_id),
 accounts AS (SELECT * FROM credit_account {where})
-SELECT customer_id, a.subscription_credits, a.pack_credits, a.held AS account_held,
-       s.sub, s.pack, s.held AS entries_held, o.held AS open_held
+SELECT customer_id, a.subscription_credits, a.pack_credits, a.held AS account_held, a.debt AS account_debt,
+       s.sub, s.pack, s.debt, s.held AS entries_held, o.held AS open_held
 FROM accounts a FULL JOIN sums s USING (customer_id) FULL JOIN open_holds o USING (customer_id)
 """
 
@@ -58,7 +60,7 @@ SELECT * FROM (
     FROM ledger_entry {where}
     WINDOW w AS (PARTITION BY customer_id ORDER BY id)) e
 WHERE balance_after - balance_before <> amount OR balance_before <> prev_balance
-   OR held_before <> prev_held OR bucket NOT IN ('subscription', 'pack')
+   OR held_before <> prev_held OR bucket NOT IN ('subscription', 'pack', 'debt')
 """
 
 _HOLDS = """
@@ -119,6 +121,9 @@ async def check_invariants(db: AsyncEngine | AsyncConnection | AsyncSession,
             out.append(Violation("subscription_balance", r.customer_id, f"account {acct[0]} != Σ entries {sub}"))
         if acct[1] != pack:
             out.append(Violation("pack_balance", r.customer_id, f"account {acct[1]} != Σ entries {pack}"))
+        if (r.account_debt or 0) != (r.debt or 0):
+            out.append(Violation("debt_balance", r.customer_id, f"account debt {r.account_debt or 0} != "
+                                                                f"−Σ debt entries {r.debt or 0}"))
         if acct[2] != held:
             out.append(Violation("held_entries", r.customer_id, f"account held {acct[2]} != Σ entry held {held}"))
         if acct[2] != (r.open_held or 0):
@@ -133,7 +138,7 @@ async def check_invariants(db: AsyncEngine | AsyncConnection | AsyncSession,
             out.append(Violation("entry_chain", e.customer_id,
                                  f"entry {e.id} starts at balance {e.balance_before}/held {e.held_before}, "
                                  f"previous ended at {e.prev_balance}/{e.prev_held}"))
-        if e.bucket not in ("subscription", "pack"):
+        if e.bucket not in ("subscription", "pack", "debt"):
             out.append(Violation("entry_bucket", e.customer_id, f"entry {e.id} has bucket {e.bucket!r}"))
 
     for h in holds:

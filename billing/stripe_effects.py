@@ -13,7 +13,10 @@ reconciliation) records no event row and relies on the ledger keys alone:
   that subscription arriving after its end is granted, then expired again (same final balance
   in any order);
 * ``payment_intent_succeeded`` of a pack → grant the pack's credits + bonus to the pack bucket,
-  key ``payment:<payment id>``, and mark the payment ``completed``.
+  key ``payment:<payment id>``, and mark the payment ``completed``;
+* ``charge_refunded`` / ``charge_dispute`` → take back (or give back) the credits of the grant the
+  charge paid for, pro rata to what is reversed (``billing.reversals``); a grant that arrives after
+  its reversal is taken back at once.
 
 Other facts only record their event; the owning workflow acts on them (status, period, closing
 an unpaid payment).
@@ -30,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from billing.allowance import invoice_allowance, invoice_plan
 from billing.ledger import Ledger
+from billing.reversals import apply_reversal, sync_grant
 from models.db import Customer, Payment, StripeEvent
 from models.payments import FactOutcome, StripeFact
 
@@ -40,6 +44,7 @@ PAYMENT = Payment.__table__
 CUSTOMER = Customer.__table__
 T = TypeVar("T")
 ACTOR = "stripe"
+REVERSAL_KINDS = ("charge_refunded", "charge_dispute")
 
 
 def invoice_key(invoice_id: str) -> str:
@@ -103,6 +108,8 @@ async def _invoice_paid(conn: AsyncConnection, fact: StripeFact) -> FactOutcome:
         actor=ACTOR, reason=f"monthly credits, {plan} (invoice {fact.invoice_id})")
     out.credits = 0 if res.replayed else amount
     out.note = "replayed" if res.replayed else "granted"
+    if not res.replayed:
+        out.credits += await sync_grant(conn, invoice_key(fact.invoice_id))
     return out
 
 
@@ -149,6 +156,8 @@ async def _payment_succeeded(conn: AsyncConnection, fact: StripeFact) -> FactOut
         stripe_payment_intent_id=sa.func.coalesce(PAYMENT.c.stripe_payment_intent_id, fact.payment_intent_id)))
     out.credits = 0 if res.replayed else total
     out.note = "replayed" if res.replayed else "granted"
+    if not res.replayed:
+        out.credits += await sync_grant(conn, payment_key(p.id))
     return out
 
 
@@ -166,6 +175,8 @@ async def apply_fact(engine: AsyncEngine, fact: StripeFact, expire: bool = False
             out = await _invoice_paid(conn, fact)
         elif fact.kind == "payment_intent_succeeded":
             out = await _payment_succeeded(conn, fact)
+        elif fact.kind in REVERSAL_KINDS:
+            out = await apply_reversal(conn, fact)
         else:
             out = FactOutcome(event_id=fact.event_id, kind=fact.kind, note="recorded")
         if expire and fact.kind in ("invoice_paid", "subscription_deleted"):

@@ -22,6 +22,9 @@ from billing.stripe_client import plan_from_stripe_id
 from models.payments import InvoiceLine, StripeFact
 
 INVOICE_PAID_TYPES = ("invoice.paid", "invoice.payment_succeeded")
+#: Every dispute event carries the dispute with its current status; one fact kind covers them all.
+DISPUTE_TYPES = ("charge.dispute.created", "charge.dispute.updated", "charge.dispute.closed",
+                 "charge.dispute.funds_withdrawn", "charge.dispute.funds_reinstated")
 HANDLED_TYPES = (
     *INVOICE_PAID_TYPES,
     "invoice.payment_failed",
@@ -31,6 +34,8 @@ HANDLED_TYPES = (
     "payment_intent.succeeded",
     "payment_intent.payment_failed",
     "payment_intent.canceled",
+    "charge.refunded",
+    *DISPUTE_TYPES,
 )
 PAYMENT_ID_METADATA = "stellar_payment_id"
 CUSTOMER_ID_METADATA = "stellar_customer_id"
@@ -203,6 +208,48 @@ def payment_intent_fact(pi: dict[str, Any], kind: str, event: dict[str, Any] | N
     )
 
 
+def charge_fact(charge: dict[str, Any], event: dict[str, Any] | None = None) -> StripeFact:
+    """A ``charge_refunded`` fact from a charge (https://docs.stripe.com/api/charges/object):
+    ``amount_refunded`` is cumulative, so the latest of any order of events is the largest.
+    ``invoice`` is read when present (classic API versions; later ones drop it)."""
+    return StripeFact(
+        kind="charge_refunded",
+        event_id=event.get("id") if event else None,
+        event_type=event.get("type", "") if event else "",
+        created_ts=_int((event or charge).get("created")) or 0,
+        stripe_customer_id=_id(charge.get("customer")),
+        charge_id=charge.get("id"),
+        payment_intent_id=_id(charge.get("payment_intent")),
+        invoice_id=_id(charge.get("invoice")),
+        amount_cents=_int(charge.get("amount")),
+        refunded_cents=_int(charge.get("amount_refunded")) or 0,
+        currency=charge.get("currency"),
+    )
+
+
+def dispute_fact(dispute: dict[str, Any], event: dict[str, Any] | None = None) -> StripeFact:
+    """A ``charge_dispute`` fact from a dispute (https://docs.stripe.com/api/disputes/object).
+    ``charge`` may be expanded into the charge object, which then gives the charge's amount,
+    customer and invoice too."""
+    charge = dispute.get("charge")
+    charge = charge if isinstance(charge, dict) else {}
+    return StripeFact(
+        kind="charge_dispute",
+        event_id=event.get("id") if event else None,
+        event_type=event.get("type", "") if event else "",
+        created_ts=_int((event or dispute).get("created")) or 0,
+        stripe_customer_id=_id(charge.get("customer")),
+        charge_id=_id(dispute.get("charge")),
+        payment_intent_id=_id(dispute.get("payment_intent")) or _id(charge.get("payment_intent")),
+        invoice_id=_id(charge.get("invoice")),
+        amount_cents=_int(charge.get("amount")),
+        dispute_id=dispute.get("id"),
+        dispute_status=dispute.get("status"),
+        dispute_amount_cents=_int(dispute.get("amount")) or 0,
+        currency=dispute.get("currency"),
+    )
+
+
 def event_to_fact(event: dict[str, Any]) -> StripeFact | None:
     """The fact an event states, or None for event types Stellar does not act on."""
     etype = event.get("type")
@@ -221,4 +268,8 @@ def event_to_fact(event: dict[str, Any]) -> StripeFact | None:
         return payment_intent_fact(obj, "payment_intent_failed", event)
     if etype == "payment_intent.canceled":
         return payment_intent_fact(obj, "payment_intent_canceled", event)
+    if etype == "charge.refunded" and obj.get("id"):
+        return charge_fact(obj, event)
+    if etype in DISPUTE_TYPES and obj.get("id") and obj.get("charge"):
+        return dispute_fact(obj, event)
     return None

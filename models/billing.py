@@ -251,13 +251,15 @@ class LedgerResult(BaseModel):
 
 
 class Balances(BaseModel):
-    """A customer's credits: ``available`` = ``subscription`` + ``pack``; ``held`` is reserved."""
+    """A customer's credits: ``available`` = ``subscription`` + ``pack`` − ``debt`` (negative while
+    a refund or dispute left the account owing credits); ``held`` is reserved."""
 
     customer_id: int
     subscription: int = 0
     pack: int = 0
     available: int = 0
     held: int = 0
+    debt: int = 0
 
 
 class LedgerEntryOut(BaseModel):

@@ -92,11 +92,14 @@ class CreditAccount(SQLModel, table=True):
     subscription_credits: int = Field(default=0, sa_column=sa.Column(sa.BigInteger, nullable=False, server_default="0"))
     pack_credits: int = Field(default=0, sa_column=sa.Column(sa.BigInteger, nullable=False, server_default="0"))
     held: int = Field(default=0, sa_column=sa.Column(sa.BigInteger, nullable=False, server_default="0"))
+    debt: int = Field(default=0, sa_column=sa.Column(sa.BigInteger, nullable=False, server_default="0"),
+                      description="credits owed after a refund or dispute took back spent credits")
     updated_at: datetime = _ts()
     __table_args__ = (
         sa.CheckConstraint("subscription_credits >= 0", name="ck_account_subscription_nonneg"),
         sa.CheckConstraint("pack_credits >= 0", name="ck_account_pack_nonneg"),
         sa.CheckConstraint("held >= 0", name="ck_account_held_nonneg"),
+        sa.CheckConstraint("debt >= 0", name="ck_account_debt_nonneg"),
     )
 
 
@@ -124,8 +127,9 @@ class LedgerEntry(SQLModel, table=True):
     __tablename__ = "ledger_entry"
     id: Optional[int] = Field(default=None, primary_key=True)
     customer_id: int = Field(foreign_key="customer.id", index=True)
-    kind: str = Field(max_length=32, description="grant | hold | capture | release | expire | adjustment")
-    bucket: str = Field(default="", max_length=16, description="subscription | pack | ''")
+    kind: str = Field(max_length=32, description="grant | hold | capture | release | expire | adjustment | "
+                                                 "clawback | restore | repay")
+    bucket: str = Field(default="", max_length=16, description="subscription | pack | debt")
     amount: int = Field(description="signed change of available credits")
     balance_before: int
     balance_after: int
@@ -297,3 +301,42 @@ class StripeEvent(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=255)
     type: str = Field(max_length=100)
     processed_at: datetime = _ts()
+
+
+class PaymentReversal(SQLModel, table=True):
+    """What Stripe took back of one paid charge (refunds, disputes) and what the ledger clawed back.
+
+    One row per charge that was ever refunded or disputed. ``grant_key`` is the ledger key of the
+    grant that charge paid for (``payment:<id>`` or ``invoice:<id>``); ``refunded_cents`` is
+    Stripe's cumulative ``amount_refunded`` (the largest seen); ``clawed_back`` is the credits
+    currently taken back (billing/reversals.py keeps it equal to the target).
+    """
+
+    __tablename__ = "payment_reversal"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    charge_id: str = Field(sa_column=sa.Column(sa.String(255), nullable=False, unique=True))
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    grant_key: str = Field(max_length=255, description="payment:<id> | invoice:<id>")
+    bucket: str = Field(max_length=16, description="subscription | pack")
+    granted_credits: int = 0
+    charge_amount_cents: int = 0
+    refunded_cents: int = 0
+    clawed_back: int = Field(default=0, description="credits currently taken back")
+    moves: int = Field(default=0, description="ledger movements made so far (numbers their keys)")
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+
+
+class PaymentDispute(SQLModel, table=True):
+    """A Stripe dispute (chargeback) of a charge. ``status``: Stripe's (needs_response, under_review,
+    won, lost, warning_*); a closed status never goes back to open."""
+
+    __tablename__ = "payment_dispute"
+    id: str = Field(primary_key=True, max_length=255, description="Stripe dispute id (dp_…)")
+    charge_id: str = Field(max_length=255, index=True)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    amount_cents: int = 0
+    status: str = Field(max_length=32)
+    reason: str = Field(default="", max_length=64)
+    created_at: datetime = _ts()
+    closed_at: Optional[datetime] = _ts(nullable=True)

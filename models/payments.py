@@ -174,6 +174,8 @@ FactKind = Literal[
     "payment_intent_succeeded",
     "payment_intent_failed",
     "payment_intent_canceled",
+    "charge_refunded",
+    "charge_dispute",
 ]
 
 
@@ -196,6 +198,9 @@ class StripeFact(BaseModel):
     subscription snapshots. Invoice facts carry ``invoice_id``, ``lines``, ``paid_ts``; subscription
     facts carry ``subscription_status``, ``cancel_at_period_end``, ``plan``, period; payment-intent
     facts carry ``payment_intent_id``, ``payment_id`` (our ``payment.id`` from metadata), amount.
+    Reversal facts carry ``charge_id``, the charge's ``amount_cents``, ``payment_intent_id`` and
+    ``invoice_id`` when known; ``charge_refunded`` the cumulative ``refunded_cents``;
+    ``charge_dispute`` the ``dispute_id``, ``dispute_status`` (Stripe's) and ``dispute_amount_cents``.
     """
 
     kind: FactKind
@@ -217,6 +222,11 @@ class StripeFact(BaseModel):
     payment_id: int | None = None
     amount_cents: int | None = None
     currency: str | None = None
+    charge_id: str | None = None
+    refunded_cents: int | None = None
+    dispute_id: str | None = None
+    dispute_status: str | None = None
+    dispute_amount_cents: int | None = None
 
 
 class FactOutcome(BaseModel):
