@@ -8,7 +8,7 @@ even while Voyager is down) and the Temporal client (``core.temporal.connect_tem
 ``OrderWorkflow`` and ``ObservatoryMonitorWorkflow`` and the payment workflows with their activities on
 ``settings.temporal.task_queue``, and makes sure the telescope's monitor workflow runs
 (``ensure_monitor``; one per telescope however many workers start) and the daily Stripe
-reconciliation schedule exists. Tests and the demo run it
+reconciliation, frame-retention and database-backup schedules exist. Tests and the demo run it
 in-process through :func:`open_worker` / :func:`run_worker`.
 """
 
@@ -29,6 +29,7 @@ from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.worker import Worker
 
+from activities.data_care_registry import DATA_CARE_WORKFLOWS, data_care_activities, ensure_data_care_schedules
 from activities.ingest import IngestActivities
 from activities.ledger_ops import LedgerActivities
 from activities.monitor import MonitorActivities
@@ -78,11 +79,12 @@ class WorkerDeps:
             voyager.submit_target, voyager.stop_target,
             ingest.watch_session, ingest.sweep_target,
             monitor.watch_observatory,
+            *data_care_activities(self.settings, sessionmaker),
         ]
 
 
 #: Workflows this worker runs: orders, the observatory monitor, payments (activities/payments_registry.py).
-WORKFLOWS: list[type] = [OrderWorkflow, ObservatoryMonitorWorkflow, *PAYMENT_WORKFLOWS]
+WORKFLOWS: list[type] = [OrderWorkflow, ObservatoryMonitorWorkflow, *PAYMENT_WORKFLOWS, *DATA_CARE_WORKFLOWS]
 #: Heartbeats reach the server at least this often, so a cancellation (an abort during a long
 #: activity) is delivered within seconds rather than 0.8 × the heartbeat timeout.
 HEARTBEAT_THROTTLE = timedelta(seconds=2)
@@ -110,7 +112,7 @@ async def open_worker(
     engine: AsyncEngine | None = None,
     task_queue: str | None = None,
     start_monitor: bool | None = None,
-    start_reconciliation: bool = True,
+    start_reconciliation: bool = True,  # and the data-care schedules
     monitor_events: bool = True,
     extra_workflows: Sequence[type] = (),
     extra_activities: Sequence[Callable[..., Any]] = (),
@@ -149,6 +151,7 @@ async def open_worker(
                 await ensure_monitor(client, settings.orders.telescope, queue)
             if start_reconciliation:
                 await ensure_reconciliation_schedule(client, queue)
+                await ensure_data_care_schedules(client, queue, settings)
             yield worker
     finally:
         for close in reversed(owned):
