@@ -17,7 +17,7 @@ from pathlib import Path
 import structlog
 
 from core.backup_catalog import WAL_PREFIX
-from core.object_store import ObjectStore
+from core.object_store import ObjectStore, ObjectStoreError
 from core.pg_backup import connection_args, pg_tool, run_tool
 from core.processes import stop_process_group
 
@@ -68,11 +68,19 @@ class WalArchiver:
         for p in files:
             if not (p in done or p.name.endswith(".partial")):
                 continue
-            st = p.stat()
+            try:
+                st = p.stat()
+            except FileNotFoundError:
+                continue  # a .partial renamed to its finished segment since the listing: next pass
             stamp = (st.st_size, st.st_mtime_ns)
             if self._uploaded.get(p.name) == stamp:
                 continue
-            self.store.put_file(WAL_PREFIX + p.name, p)
+            try:
+                self.store.put_file(WAL_PREFIX + p.name, p)
+            except ObjectStoreError:
+                if p.exists():
+                    raise
+                continue
             self._uploaded[p.name] = stamp
             count += 1
         segments = [p for p in done if _SEGMENT.match(p.name)]
@@ -81,9 +89,9 @@ class WalArchiver:
                 p.unlink()  # in the store now; pg_receivewal resumes from the newest one kept
         return count
 
-    def run(self, stop: threading.Event) -> None:
-        """Upload every ``interval`` seconds until ``stop`` is set (then one last pass).
-        Raises BackupError when ``pg_receivewal`` exits."""
+    def run(self, stop: threading.Event, *, final_pass: bool = True) -> None:
+        """Upload every ``interval`` seconds until ``stop`` is set, then one last pass unless
+        ``final_pass`` is False (the drill's lost disk). Raises BackupError when ``pg_receivewal`` exits."""
         from core.pg_backup import BackupError
 
         while not stop.wait(self.interval):
@@ -91,7 +99,8 @@ class WalArchiver:
                 err = self._proc.stderr.read().decode(errors="replace") if self._proc and self._proc.stderr else ""
                 raise BackupError(f"pg_receivewal exited: {err.strip()[-1000:]}")
             self.upload_once()
-        self.upload_once()
+        if final_pass:
+            self.upload_once()
 
     def stop(self) -> None:
         """Stop the receiver (the slot stays, so a restart loses nothing)."""

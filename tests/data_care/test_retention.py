@@ -6,7 +6,9 @@ The scan looks at every order of its database, so these tests run on a database 
 
 from __future__ import annotations
 
+import io
 import uuid
+import zipfile
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -124,6 +126,13 @@ async def test_notice_at_day_23_deletion_at_day_30_then_410_and_a_second_pass_de
     async with app.router.lifespan_context(app):
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://t") as http:
             key = {"Authorization": f"Bearer {done.api_key}"}
+            gone = await http.get(f"/api/orders/{ended}/frames.zip", headers=key)
+            assert gone.status_code == 410 and gone.json()["error"]["code"] == "image_expired"
+            kept = await http.get(f"/api/orders/{running}/frames.zip", headers=key)
+            assert kept.status_code == 200
+            with zipfile.ZipFile(io.BytesIO(kept.content)) as zf:
+                assert sorted(zf.namelist()) == sorted(
+                    [f"jpg/{j.name}" for j, _ in running_files] + [f"fits/{f.name}" for _, f in running_files])
             listed = (await http.get(f"/api/orders/{ended}/images", headers=key)).json()["items"]
             assert {i["status"] for i in listed} == {"expired"}
             for path in (f"/api/images/{expired[0].id}.jpg", f"/api/images/{expired[0].id}/fits"):
