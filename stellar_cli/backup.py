@@ -15,8 +15,8 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 def _settings():
