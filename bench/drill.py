@@ -342,6 +342,8 @@ async def run_drill(workdir: Path, *, duration: float = 60.0, marker_interval: f
             archiver.stop()
             if upload_errors:
                 raise RuntimeError(f"WAL archiving failed during the drill: {upload_errors[0]}")
+        except Exception as exc:
+            raise RuntimeError(f"{exc}\n--- source PostgreSQL log ---\n{source._log_tail()}") from exc
         finally:
             await engine.dispose()
             source.stop()
