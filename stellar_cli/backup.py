@@ -20,13 +20,9 @@ err = Console(stderr=True, soft_wrap=True)
 
 
 def _settings():
-    from core.settings import SettingsError, get_settings
+    from stellar_cli.main import _settings as settings  # main imports this module: import when run
 
-    try:
-        return get_settings()
-    except SettingsError as exc:
-        err.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from None
+    return settings()
 
 
 def parse_target(value: str) -> datetime | None:
