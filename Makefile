@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell sha1sum requirements.lock pyproject.toml | sha1sum | cut -c1-12)
 PIP    := $(BIN)/python -m pip --disable-pip-version-check --no-input -q
 
-.PHONY: demo test venv bench dev lock migration clean
+.PHONY: demo test venv bench drill dev lock migration clean
 
 demo: venv  ## start the embedded stack and run a real M42 order end to end
 	$(BIN)/stellar demo $(ARGS)
@@ -22,6 +22,9 @@ $(STAMP): requirements.lock pyproject.toml
 	$(PIP) install --require-hashes -r requirements.lock
 	$(PIP) install --no-deps --no-build-isolation -e .
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+drill: venv  ## restore drill: back up, write, lose the disk, restore to a moment and to latest → bench/drill.md
+	$(BIN)/python -m bench.drill $(ARGS)
 
 dev: venv  ## run the embedded stack until Ctrl-C
 	$(BIN)/stellar dev

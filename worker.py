@@ -8,8 +8,9 @@ even while Voyager is down) and the Temporal client (``core.temporal.connect_tem
 ``OrderWorkflow`` and ``ObservatoryMonitorWorkflow`` and the payment workflows with their activities on
 ``settings.temporal.task_queue``, and makes sure the telescope's monitor workflow runs
 (``ensure_monitor``; one per telescope however many workers start) and the daily Stripe
-reconciliation schedule exists. This is the one place that registers workflows and activities;
-the names they share come from ``models/temporal_contract.py``. Tests and the demo run it
+reconciliation, frame-retention and database-backup schedules exist. This is the one place that
+registers workflows and activities; the names they share come from ``models/temporal_contract.py``.
+Tests and the demo run it
 in-process through :func:`open_worker` / :func:`run_worker`.
 """
 
@@ -41,6 +42,7 @@ from temporalio.client import (
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.worker import Worker
 
+from activities.data_care_registry import DATA_CARE_WORKFLOWS, data_care_activities, ensure_data_care_schedules
 from activities.ingest import IngestActivities
 from activities.ledger_ops import LedgerActivities
 from activities.monitor import MonitorActivities
@@ -94,13 +96,14 @@ class WorkerDeps:
             voyager.submit_target, voyager.stop_target,
             ingest.watch_session, ingest.sweep_target,
             monitor.watch_observatory,
+            *data_care_activities(self.settings, sessionmaker),
         ]
 
 
 #: The payment workflows (docs/payments.md); tests run them on a worker of their own.
 PAYMENT_WORKFLOWS: list[type] = [SubscriptionWorkflow, PackPaymentWorkflow, ReconciliationWorkflow]
-#: Workflows this worker runs: orders, the observatory monitor, payments.
-WORKFLOWS: list[type] = [OrderWorkflow, ObservatoryMonitorWorkflow, *PAYMENT_WORKFLOWS]
+#: Workflows this worker runs: orders, the observatory monitor, payments, retention and backups.
+WORKFLOWS: list[type] = [OrderWorkflow, ObservatoryMonitorWorkflow, *PAYMENT_WORKFLOWS, *DATA_CARE_WORKFLOWS]
 RECONCILIATION_SCHEDULE_ID = "stripe-reconciliation"
 #: Heartbeats reach the server at least this often, so a cancellation (an abort during a long
 #: activity) is delivered within seconds rather than 0.8 × the heartbeat timeout.
@@ -166,7 +169,7 @@ async def open_worker(
     engine: AsyncEngine | None = None,
     task_queue: str | None = None,
     start_monitor: bool | None = None,
-    start_reconciliation: bool = True,
+    start_reconciliation: bool = True,  # and the data-care schedules
     monitor_events: bool = True,
     extra_workflows: Sequence[type] = (),
     extra_activities: Sequence[Callable[..., Any]] = (),
@@ -207,6 +210,7 @@ async def open_worker(
                 await ensure_monitor(client, settings.orders.telescope, queue)
             if start_reconciliation:
                 await ensure_reconciliation_schedule(client, queue)
+                await ensure_data_care_schedules(client, queue, settings)
             yield worker
     finally:
         for close in reversed(owned):

@@ -10,6 +10,7 @@ Status codes (domain error → HTTP):
 * 402 ``insufficient_credits``: we chose 402 Payment Required over 409 because the fix is the
   customer's to make (buy a pack, upgrade), not a state conflict to retry;
 * 404 ``not_found`` (also for another customer's order or image: existence is not leaked);
+* 410 ``image_expired``: a frame's files were deleted after the retention period (with the date);
 * 405, 409 ``conflict`` / ``order_not_abortable`` / ``email_taken``, 413 ``payload_too_large``,
   415 ``unsupported_media_type``; 422 ``validation_error`` and the other refusals of a
   well-formed request (``unknown_plan``, ``unknown_target``, ``target_never_observable``,
@@ -107,6 +108,13 @@ class NotFound(ApiError):
 class Conflict(ApiError):
     status_code = 409
     code = "conflict"
+
+
+class Gone(ApiError):
+    """The resource existed and was deleted on purpose (a frame past its retention period)."""
+
+    status_code = 410
+    code = "gone"
 
 
 class Unprocessable(ApiError):
@@ -255,6 +263,7 @@ ERRORS: dict[int, dict[str, Any]] = {
     403: _resp("role or plan forbids it (plan_violation carries per-field reasons)"),
     404: _resp("not found, or not yours"),
     409: _resp("conflict with the current state"),
+    410: _resp("deleted after its retention period (the message gives the date)"),
     413: _resp("request body too large"),
     415: _resp("request body is not application/json"),
     422: _resp("validation error (per-field reasons)"),

@@ -163,6 +163,42 @@ class ImageSettings(BaseModel):
     fit_dir: Path = STATE_DIR / "fits"
 
 
+class StorageSettings(BaseModel):
+    """The object store that holds backups (``backups/``): a local directory, or S3-compatible.
+
+    ``url`` empty → the local directory ``local_dir``; ``s3://bucket[/prefix]`` → S3 (or any
+    S3-compatible server at ``endpoint``). See ``core/object_store.py``.
+    """
+
+    url: str = Field(default="", description="s3://bucket[/prefix]; empty = the local directory local_dir")
+    local_dir: Path = STATE_DIR / "store"
+    endpoint: str | None = Field(default=None, description="S3-compatible endpoint URL; empty = AWS")
+    region: str = "us-east-1"
+    access_key_id: SecretStr = SecretStr("")
+    secret_access_key: SecretStr = SecretStr("")
+    allow_http: bool = Field(default=False, description="allow a plain-HTTP endpoint (a local S3 server)")
+    timeout: float = Field(default=30.0, gt=0, description="seconds per request")
+
+
+class RetentionSettings(BaseModel):
+    """How long an ended order's FITS and JPG are kept, and the notice before they are deleted
+    (the platform's promise: images are cleaned up after 30 days). See docs/operations.md."""
+
+    days: int = Field(default=30, ge=1, description="days after the order ended before its frames' files are deleted")
+    notice_days: int = Field(default=7, ge=0, description="days before deletion that the customer gets a notice")
+    hour_utc: int = Field(default=2, ge=0, le=23, description="hour (UTC) of the daily retention run")
+
+
+class BackupSettings(BaseModel):
+    """PostgreSQL base backups and continuous WAL archiving (``stellar backup``; docs/operations.md)."""
+
+    hour_utc: int = Field(default=3, ge=0, le=23, description="hour (UTC) of the daily base backup")
+    keep_days: int = Field(default=30, ge=1, description="base backups (and the WAL they need) kept this many days")
+    wal_upload_interval: float = Field(default=10.0, gt=0,
+                                       description="seconds between uploads of the WAL segment being written (RPO)")
+    spool_dir: Path = STATE_DIR / "wal-spool"
+
+
 class SiteSettings(BaseModel):
     """The observatory site (default: Observatoire de Haute-Provence)."""
 
@@ -242,6 +278,9 @@ class Settings(BaseSettings):
     voyager: VoyagerSettings = VoyagerSettings()
     stripe: StripeSettings = StripeSettings()
     images: ImageSettings = ImageSettings()
+    storage: StorageSettings = StorageSettings()
+    retention: RetentionSettings = RetentionSettings()
+    backup: BackupSettings = BackupSettings()
     site: SiteSettings = SiteSettings()
     billing: BillingSettings = BillingSettings()
     api: ApiSettings = ApiSettings()

@@ -189,6 +189,10 @@ class Order(SQLModel, table=True):
     created_at: datetime = _ts()
     updated_at: datetime = _ts()
     finished_at: Optional[datetime] = _ts(nullable=True)
+    # Retention (docs/operations.md §Retention): when the customer was told its frames' files will be
+    # deleted, and when they were.
+    retention_notice_at: Optional[datetime] = _ts(nullable=True)
+    frames_expired_at: Optional[datetime] = _ts(nullable=True)
     __table_args__ = (sa.UniqueConstraint("customer_id", "idempotency_key", name="uq_order_idempotency"),)
 
 
@@ -251,6 +255,8 @@ class ShotDone(SQLModel, table=True):
     is_deleted: bool = False
     accepted: bool = False
     ingested_at: datetime = _ts()
+    #: When retention deleted the FITS and JPG; the row (time, filter, HFD, billing) stays.
+    expired_at: Optional[datetime] = _ts(nullable=True)
 
 
 class OrderEvent(SQLModel, table=True):

@@ -75,7 +75,7 @@ def dev(
 
 
 @db_app.command("upgrade")
-def db_upgrade(revision: str = "head") -> None:
+def db_upgrade(revision: str = "heads") -> None:
     """Apply Alembic migrations to the configured database."""
     from core.migrate import upgrade
 
@@ -102,6 +102,8 @@ def _register_optional() -> None:
         ("stellar_cli.customers", "app", "customers"),
         ("stellar_cli.ledger", "app", "ledger"),
         ("stellar_cli.demo", "demo", "demo"),
+        ("stellar_cli.backup", "backup", "backup"),
+        ("stellar_cli.backup", "restore", "restore"),
     ]:
         try:
             mod = importlib.import_module(module)

@@ -102,3 +102,29 @@ WATCH_MAX_FAILURES = 3
 #: many rounds (about two hours) before the workflow fails for an operator to look at.
 CRITICAL_RETRY_DELAY = timedelta(minutes=10)
 CRITICAL_ROUNDS = 12
+
+#: Retention: scan and notice are short database work; deleting one order's files heartbeats per
+#: frame, so a killed worker's deletion resumes on another within a minute (already expired frames
+#: are skipped).
+RETENTION_DB: dict[str, Any] = dict(
+    start_to_close_timeout=timedelta(minutes=2),
+    retry_policy=_retry(10, initial=2.0, maximum=60.0),
+)
+RETENTION_DELETE: dict[str, Any] = dict(
+    start_to_close_timeout=timedelta(minutes=30),
+    heartbeat_timeout=timedelta(seconds=60),
+    retry_policy=_retry(10, initial=2.0, maximum=60.0),
+)
+
+#: The daily base backup: minutes to hours for a large database, heartbeating while the tools run.
+#: An unreachable store fails each attempt within seconds; five attempts over about half an hour,
+#: then the workflow fails for an operator to see (nothing reports success).
+BACKUP_BASE: dict[str, Any] = dict(
+    start_to_close_timeout=timedelta(hours=6),
+    heartbeat_timeout=timedelta(seconds=60),
+    retry_policy=_retry(5, initial=60.0, maximum=600.0),
+)
+BACKUP_PRUNE: dict[str, Any] = dict(
+    start_to_close_timeout=timedelta(minutes=10),
+    retry_policy=_retry(5, initial=30.0, maximum=300.0),
+)

@@ -1,9 +1,13 @@
-"""Frames of an order: the list, the JPG preview, the FITS file (streamed)."""
+"""Frames of an order: the list, the zip of all files, the JPG preview, the FITS file (streamed)."""
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import APIRouter
 from fastapi.responses import FileResponse
+from sqlmodel import select
+from starlette.background import BackgroundTask
 
 from api.deps import PrincipalDep, ResourcesDep, SessionDep
 from api.errors import errors
@@ -11,6 +15,8 @@ from api.schemas.common import ImageId, Limit, Offset, OrderId
 from api.schemas.orders import ImagePage
 from api.services import order_views
 from api.services.files import fits_file, jpg_file
+from api.services.frame_zip import build_zip
+from models.db import ShotDone
 
 router = APIRouter(tags=["images"])
 
@@ -23,8 +29,23 @@ async def get_order_images(order_id: OrderId, me: PrincipalDep, session: Session
     return await order_views.list_images(session, order_id, limit=limit, offset=offset)
 
 
+@router.get("/api/orders/{order_id}/frames.zip", response_class=FileResponse,
+            summary="Every JPG preview and FITS file of one of my orders, as one zip",
+            responses={200: {"content": {"application/zip": {}}, "description": "jpg/… and fits/…"},
+                       **errors(404, 410)})
+async def get_order_zip(order_id: OrderId, me: PrincipalDep, res: ResourcesDep, session: SessionDep) -> FileResponse:
+    """410 ``image_expired`` once retention deleted the files (with the date); 404 when none is on
+    this host."""
+    await order_views.get_order(session, order_id, me)
+    rows = list((await session.exec(select(ShotDone).where(ShotDone.order_id == order_id,
+                                                           ShotDone.is_deleted.is_(False)))).all())
+    path = await asyncio.to_thread(build_zip, res.settings, order_id, rows)
+    return FileResponse(path, media_type="application/zip", filename=f"order-{order_id}.zip",
+                        background=BackgroundTask(path.unlink, missing_ok=True))
+
+
 @router.get("/api/images/{image_id}.jpg", response_class=FileResponse, summary="JPG preview of a frame",
-            responses={200: {"content": {"image/jpeg": {}}, "description": "the preview"}, **errors(404)})
+            responses={200: {"content": {"image/jpeg": {}}, "description": "the preview"}, **errors(404, 410)})
 async def get_jpg(image_id: ImageId, me: PrincipalDep, res: ResourcesDep, session: SessionDep) -> FileResponse:
     row = await order_views.get_image(session, image_id, me)
     return FileResponse(jpg_file(res.settings, row), media_type="image/jpeg")
@@ -32,10 +53,10 @@ async def get_jpg(image_id: ImageId, me: PrincipalDep, res: ResourcesDep, sessio
 
 @router.get("/api/images/{image_id}/fits", response_class=FileResponse, summary="FITS file of a frame (streamed)",
             responses={200: {"content": {"application/fits": {}}, "description": "the FITS file"},
-                       **errors(404)})
+                       **errors(404, 410)})
 async def get_fits(image_id: ImageId, me: PrincipalDep, res: ResourcesDep, session: SessionDep) -> FileResponse:
     """404 ``fits_dir_unreachable`` when Voyager's FIT directory is not mounted on the API host,
-    404 ``fits_not_found`` when the file is not there."""
+    404 ``fits_not_found`` when the file is not there, 410 ``image_expired`` after retention."""
     row = await order_views.get_image(session, image_id, me)
     path = fits_file(res.settings, row)
     return FileResponse(path, media_type="application/fits", filename=path.name)

@@ -103,7 +103,10 @@ class Credits(BaseModel):
 
 
 class ImageOut(BaseModel):
-    """One acquired frame. ``exposure`` seconds; ``hfd`` px; URLs are API paths."""
+    """One acquired frame. ``exposure`` seconds; ``hfd`` px; URLs are API paths.
+
+    ``status`` ``expired``: retention deleted its FITS and JPG on ``expired_at`` (docs/operations.md
+    §Retention); the metadata stays and the download URLs answer 410 Gone."""
 
     id: int
     order_id: int
@@ -115,6 +118,8 @@ class ImageOut(BaseModel):
     filename: str
     jpg_url: str | None
     fits_url: str
+    status: Literal["available", "expired"] = "available"
+    expired_at: datetime | None = None
 
 
 class ShotOut(BaseModel):

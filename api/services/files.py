@@ -1,45 +1,47 @@
-"""Where an ingested frame's files are on this host.
+"""A frame's files for download, or the API error that says why not (core/frame_files.py finds them).
 
 JPG previews are ours (``images.jpg_dir``). FITS files are written by Voyager on its own machine;
-the API serves them only when that FIT directory is reachable here (``images.fit_dir``, e.g. a
-mount of Voyager's share): the recorded path as is, else its last 1–4 components under ``fit_dir``.
+the API serves them only when that FIT directory is reachable here (``images.fit_dir``). A frame
+whose files retention deleted answers 410 Gone with the date (docs/operations.md §Retention).
 """
 
 from __future__ import annotations
 
-from pathlib import Path, PurePosixPath, PureWindowsPath
+from pathlib import Path
 
-from api.errors import NotFound
+from api.errors import Gone, NotFound
+from core.frame_files import fits_path, jpg_path, tail_parts
 from core.settings import Settings
 from models.db import ShotDone
 
 
+def _check_not_expired(row: ShotDone) -> None:
+    if row.expired_at is not None:
+        raise Gone(f"image {row.id}'s files were deleted on {row.expired_at.date().isoformat()} at the end of "
+                   f"its retention period; its metadata is kept", code="image_expired")
+
+
 def jpg_file(settings: Settings, row: ShotDone) -> Path:
-    """Raises NotFound (``image_not_available``) when no preview was stored or it is gone."""
+    """Raises Gone (``image_expired``) or NotFound (``image_not_available``)."""
+    _check_not_expired(row)
     if not row.jpg_path:
         raise NotFound(f"image {row.id} has no JPG preview", code="image_not_available")
-    path = Path(row.jpg_path)
-    if not path.is_file() and not path.is_absolute():
-        path = Path(settings.images.jpg_dir) / path  # stored relative to the preview directory
-    if not path.is_file():
+    path = jpg_path(settings, row.jpg_path)
+    if path is None:
         raise NotFound(f"the JPG preview of image {row.id} is missing on this host", code="image_not_available")
     return path
 
 
-def _tail_parts(recorded: str) -> tuple[str, ...]:
-    """Components of a path written on Windows (Voyager) or POSIX, without the drive/root."""
-    pure = PureWindowsPath(recorded) if "\\" in recorded else PurePosixPath(recorded)
-    return tuple(p for p in pure.parts if p not in (pure.anchor, "", ".", ".."))
-
-
 def fits_file(settings: Settings, row: ShotDone) -> Path:
-    """Raises NotFound with the reason: ``fits_dir_unreachable`` or ``fits_not_found``."""
+    """Raises Gone (``image_expired``) or NotFound with the reason: ``fits_dir_unreachable`` or
+    ``fits_not_found``."""
+    _check_not_expired(row)
     recorded = row.fits_path or row.filename
     if not recorded:
         raise NotFound(f"image {row.id} has no FITS file recorded", code="fits_not_found")
-    direct = Path(recorded)
-    if direct.is_absolute() and direct.is_file():
-        return direct
+    path = fits_path(settings, recorded)
+    if path is not None:
+        return path
     fit_dir = Path(settings.images.fit_dir)
     if not fit_dir.is_dir():
         raise NotFound(
@@ -47,10 +49,5 @@ def fits_file(settings: Settings, row: ShotDone) -> Path:
             f"Voyager machine as {recorded}",
             code="fits_dir_unreachable",
         )
-    # The share may be mounted at any level of Voyager's tree: try the shortest tails first.
-    parts = _tail_parts(recorded)
-    for k in range(1, min(len(parts), 4) + 1):
-        candidate = fit_dir.joinpath(*parts[-k:])
-        if candidate.is_file():
-            return candidate
+    parts = tail_parts(recorded)
     raise NotFound(f"FITS file {parts[-1] if parts else recorded} is not in {fit_dir}", code="fits_not_found")

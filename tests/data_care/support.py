@@ -1,0 +1,27 @@
+"""A scratch database on the session's PostgreSQL server, dropped afterwards."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from typing import AsyncIterator
+
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+
+async def _autocommit(engine: AsyncEngine, statement: str) -> None:
+    async with engine.connect() as conn:
+        await (await conn.execution_options(isolation_level="AUTOCOMMIT")).execute(sa.text(statement))
+
+
+@contextlib.asynccontextmanager
+async def scratch_database(engine: AsyncEngine, database_url: str) -> AsyncIterator[str]:
+    """Create an empty database beside ``database_url``'s; yields its URL, drops it at the end."""
+    name = f"stellar_dc_{uuid.uuid4().hex[:8]}"
+    await _autocommit(engine, f'CREATE DATABASE "{name}"')
+    try:
+        yield make_url(database_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        await _autocommit(engine, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
