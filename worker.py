@@ -7,8 +7,8 @@ pool (``VoyagerPool(settings.voyager)``, which reconnects in the background, so 
 even while Voyager is down) and the Temporal client (``core.temporal.connect_temporal``). Registers
 ``OrderWorkflow`` and ``ObservatoryMonitorWorkflow`` and the payment workflows with their activities on
 ``settings.temporal.task_queue``, and makes sure the telescope's monitor workflow runs
-(``ensure_monitor``; one per telescope however many workers start) and the daily Stripe
-reconciliation schedule exists. Tests and the demo run it
+(``ensure_monitor``; one per telescope however many workers start), the daily Stripe
+reconciliation schedule and the ``order-repair`` schedule (every ``repair.every_minutes``) exist. Tests and the demo run it
 in-process through :func:`open_worker` / :func:`run_worker`.
 """
 
@@ -33,6 +33,7 @@ from activities.ingest import IngestActivities
 from activities.ledger_ops import LedgerActivities
 from activities.monitor import MonitorActivities
 from activities.order_store import OrderStoreActivities
+from activities.repair import RepairActivities
 from activities.payments_registry import PAYMENT_WORKFLOWS, ensure_reconciliation_schedule, payment_activities
 from activities.voyager_ops import VoyagerActivities
 from billing.ledger import Ledger
@@ -44,6 +45,8 @@ from voyager.pool import VoyagerPool
 from voyager.robotarget import RoboTarget
 from workflows.observatory_monitor import ObservatoryMonitorWorkflow
 from workflows.order import OrderWorkflow
+from workflows.repair import RepairWorkflow
+from workflows.repair_schedule import ensure_repair_schedule
 
 log = structlog.get_logger(__name__)
 
@@ -72,17 +75,19 @@ class WorkerDeps:
         voyager = VoyagerActivities(rt, self.settings)
         ingest = IngestActivities(rt, sessionmaker, self.settings)
         monitor = MonitorActivities(rt, sessionmaker, self.client, self.settings, events=monitor_events)
+        repair = RepairActivities(self.engine, rt, self.settings)
         return [
             store.load_order, store.set_status, store.assign_guids, store.record_abort, store.finalize_order,
             ledger.price_and_hold, ledger.settle,
             voyager.submit_target, voyager.stop_target,
             ingest.watch_session, ingest.sweep_target,
             monitor.watch_observatory,
+            repair.sweep,
         ]
 
 
 #: Workflows this worker runs: orders, the observatory monitor, payments (activities/payments_registry.py).
-WORKFLOWS: list[type] = [OrderWorkflow, ObservatoryMonitorWorkflow, *PAYMENT_WORKFLOWS]
+WORKFLOWS: list[type] = [OrderWorkflow, ObservatoryMonitorWorkflow, RepairWorkflow, *PAYMENT_WORKFLOWS]
 #: Heartbeats reach the server at least this often, so a cancellation (an abort during a long
 #: activity) is delivered within seconds rather than 0.8 × the heartbeat timeout.
 HEARTBEAT_THROTTLE = timedelta(seconds=2)
@@ -111,6 +116,7 @@ async def open_worker(
     task_queue: str | None = None,
     start_monitor: bool | None = None,
     start_reconciliation: bool = True,
+    start_repair: bool = True,
     monitor_events: bool = True,
     extra_workflows: Sequence[type] = (),
     extra_activities: Sequence[Callable[..., Any]] = (),
@@ -119,7 +125,8 @@ async def open_worker(
 
     ``client``/``engine``: reuse the caller's (not closed here); ``task_queue`` default
     ``settings.temporal.task_queue``; ``start_monitor`` default ``settings.orders.start_monitor``;
-    ``monitor_events``: the monitor listens to dashboard events to poll early.
+    ``monitor_events``: the monitor listens to dashboard events to poll early;
+    ``start_repair``: create the ``order-repair`` schedule (unless ``repair.every_minutes`` is 0).
     """
     settings = settings or get_settings()
     queue = task_queue or settings.temporal.task_queue
@@ -149,6 +156,8 @@ async def open_worker(
                 await ensure_monitor(client, settings.orders.telescope, queue)
             if start_reconciliation:
                 await ensure_reconciliation_schedule(client, queue)
+            if start_repair:
+                await ensure_repair_schedule(client, queue, settings.repair.every_minutes)
             yield worker
     finally:
         for close in reversed(owned):

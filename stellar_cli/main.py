@@ -102,6 +102,7 @@ def _register_optional() -> None:
         ("stellar_cli.customers", "app", "customers"),
         ("stellar_cli.ledger", "app", "ledger"),
         ("stellar_cli.demo", "demo", "demo"),
+        ("stellar_cli.repair", "repair", "repair"),
     ]:
         try:
             mod = importlib.import_module(module)

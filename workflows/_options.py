@@ -104,3 +104,11 @@ WATCH_MAX_FAILURES = 3
 #: many rounds (about two hours) before the workflow fails for an operator to look at.
 CRITICAL_RETRY_DELAY = timedelta(minutes=10)
 CRITICAL_ROUNDS = 12
+
+#: One repair sweep (activities/repair.py): bounded by the number of drifted orders, heartbeats per
+#: order; a failed sweep is simply the next scheduled one's work (few attempts).
+REPAIR_SWEEP: dict[str, Any] = dict(
+    start_to_close_timeout=timedelta(minutes=15),
+    heartbeat_timeout=timedelta(seconds=60),
+    retry_policy=_retry(3, initial=5.0, maximum=60.0),
+)

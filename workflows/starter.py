@@ -65,6 +65,7 @@ async def start_order_workflow(
     plan: str,
     target_name: str,
     task_queue: str,
+    restart_closed: bool = False,
 ) -> str:
     """Start ``OrderWorkflow`` for an order whose rows are committed; returns its workflow id.
 
@@ -72,6 +73,10 @@ async def start_order_workflow(
     the running workflow) and ``REJECT_DUPLICATE`` once closed (an order runs once, ever; starting a
     finished order returns its id and starts nothing). Sets the search attributes ``CustomerId``,
     ``OrderStatus`` (``pending``), ``TargetName``, ``Plan`` and the ``summary`` memo.
+
+    ``restart_closed``: the repair sweep's restart of an order whose workflow closed before the
+    order reached a terminal status (``ALLOW_DUPLICATE``: a new run under the same id; the hold and
+    the GUIDs are keyed by the order, so the new run finds them instead of making new ones).
     """
     workflow_id = order_workflow_id(order_id)
     try:
@@ -81,7 +86,8 @@ async def start_order_workflow(
             id=workflow_id,
             task_queue=task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            id_reuse_policy=(WorkflowIDReusePolicy.ALLOW_DUPLICATE if restart_closed
+                             else WorkflowIDReusePolicy.REJECT_DUPLICATE),
             search_attributes=TypedSearchAttributes([
                 SearchAttributePair(SA_CUSTOMER_ID, str(customer_id)),
                 SearchAttributePair(SA_ORDER_STATUS, OrderStatus.PENDING.value),
