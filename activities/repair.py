@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -37,6 +36,7 @@ from temporalio import activity
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities._heartbeat import heartbeating
 from activities.ingest import IngestActivities
 from activities.ledger_ops import settle_order
 from activities.order_store import OrderStoreActivities, lock_order
@@ -76,16 +76,15 @@ A_SETTLE, A_RESTART, A_FINISH, A_DISABLE = ("settle the hold by delivered frames
 class OrderRepair:
     """The sweep. ``engine``: the database; ``client``: Temporal (describe/start ``order-<id>``);
     ``robotarget``: Voyager (None: targets are neither checked nor stopped; the report says so);
-    ``task_queue``: where restarted workflows run; ``beat``: called once per order (heartbeat)."""
+    ``task_queue``: where restarted workflows run."""
 
     def __init__(self, engine: AsyncEngine, client: Client, robotarget: RoboTarget | None, settings: Settings,
-                 *, task_queue: str | None = None, beat: Callable[[], None] = lambda: None) -> None:
+                 *, task_queue: str | None = None) -> None:
         self.engine = engine
         self.client = client
         self.rt = robotarget
         self.settings = settings
         self.task_queue = task_queue or settings.temporal.task_queue
-        self.beat = beat
         self.sessionmaker = make_sessionmaker(engine)
         self.ledger = Ledger(engine)
         self.store = OrderStoreActivities(self.sessionmaker, settings)
@@ -97,7 +96,6 @@ class OrderRepair:
         rows = await self._candidates()
         report.checked = len(rows)
         for row in rows:
-            self.beat()
             state = await self._workflow_state(row.id)
             if state == "running":
                 continue
@@ -247,7 +245,6 @@ class OrderRepair:
                 .where(ORDER.c.status.in_(FINAL), sa.func.lower(ORDER.c.target_guid).in_(enabled))
                 .order_by(ORDER.c.id))).all()
         for row in rows:
-            self.beat()
             state = await self._workflow_state(row.id)
             if state == "running":  # the workflow disables it itself as it finishes
                 continue
@@ -284,7 +281,9 @@ class RepairActivities:
 
     @activity.defn(name="repair.sweep")
     async def sweep(self, inp: RepairInput) -> RepairReport:
-        """One sweep (:meth:`OrderRepair.run`); restarted workflows go to this worker's task queue."""
+        """One sweep (:meth:`OrderRepair.run`); restarted workflows go to this worker's task queue.
+        Heartbeats in the background: one order's Voyager ingest may outlast a heartbeat timeout."""
         repair = OrderRepair(self.engine, activity.client(), self.rt, self.settings,
-                             task_queue=activity.info().task_queue, beat=activity.heartbeat)
-        return await repair.run(inp.dry_run)
+                             task_queue=activity.info().task_queue)
+        async with heartbeating():
+            return await repair.run(inp.dry_run)
