@@ -240,6 +240,23 @@ async def invariants(engine, client: Client, ids: list[int]) -> dict[str, Any]:
     }
 
 
+async def _drift(system: ChaosSystem) -> int:
+    """What the repair sweep would still find (dry run, as ``stellar repair --dry-run``)."""
+    from activities.repair import OrderRepair
+    from voyager.pool import VoyagerPool
+    from voyager.robotarget import RoboTarget
+
+    assert system.dep is not None
+    settings = system.dep.settings()
+    settings = settings.model_copy(update={"repair": settings.repair.model_copy(update={"grace_seconds": 0.0})})
+    pool = await VoyagerPool(settings.voyager).start(strict=False)
+    try:
+        report = await OrderRepair(system.stack.engine, system.stack.client, RoboTarget(pool), settings).run(dry_run=True)
+    finally:
+        await pool.close()
+    return len(report.items)
+
+
 def promises_kept(inv: dict[str, Any]) -> bool:
     """Every order terminal, no hold open on a terminal order, nothing twice, ledger OK, no order
     workflow failed or terminated."""
@@ -250,7 +267,8 @@ def promises_kept(inv: dict[str, Any]) -> bool:
 
 def render(p: ChaosParams, system: ChaosSystem, ids: list[int], inv: dict[str, Any], started: datetime,
            waited: float) -> str:
-    faults = [f for f in system.timeline if f.end is not None]
+    # The periodic drops last the whole run: recovery is measured from the last discrete fault.
+    faults = [f for f in system.timeline if f.end is not None and f.when != "whole run"]
     last_fault = max((f.end for f in faults), default=started)
     recovery = (inv["last_settled"] - last_fault).total_seconds() if inv["last_settled"] else math.nan
     full = dataclasses.asdict(ChaosParams()) == dataclasses.asdict(p)
@@ -295,7 +313,8 @@ def render(p: ChaosParams, system: ChaosSystem, ids: list[int], inv: dict[str, A
         f"| `stellar ledger check` | {'OK' if not inv['ledger_violations'] else '; '.join(inv['ledger_violations'])} |",
         f"| order workflows failed / terminated / timed out | "
         f"{', '.join(f'{k} {v}' for k, v in inv['workflows_bad'].items()) or '0'} |",
-        f"| repairs by the `order-repair` sweep (order events) | {inv['repair_events']} |",
+        f"| repairs by the `order-repair` sweep during the run (order events) | {inv['repair_events']} |",
+        f"| drift a final `stellar repair --dry-run` finds | {inv['drift_after']} |",
         f"| last fault ended → last settlement | {recovery:.0f} s |",
         f"| waited for the last orders after the scenario | {waited:.0f} s (bound {p.settle_timeout:g} s) |",
         "",
@@ -316,6 +335,7 @@ async def run(p: ChaosParams, tmp: Path) -> tuple[str, dict[str, Any]]:
             system.dep = dep
             ids, waited = await scenario(system, p)
             inv = await invariants(system.stack.engine, system.stack.client, ids)
+            inv["drift_after"] = await _drift(system)
             if inv["not_terminal"]:
                 await system.stack.terminate([f"order-{i}" for i in ids])
         return render(p, system, ids, inv, started, waited), inv
