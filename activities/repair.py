@@ -143,7 +143,7 @@ class OrderRepair:
         if row.status in FINAL:
             if row.hold_status != "open":
                 return None
-            item.finding, item.action = f"hold open on a {row.status} order", A_SETTLE
+            item.finding, item.action = f"hold open on a terminal order ({row.status})", A_SETTLE
         elif row.status in RESTARTABLE and row.hold_status in (None, "open") and \
                 await self._restarts(row.id) < self.settings.repair.max_restarts:
             item.finding, item.action = f"{row.status} order without a running workflow", A_RESTART
@@ -249,7 +249,8 @@ class OrderRepair:
             if state == "running":  # the workflow disables it itself as it finishes
                 continue
             item = RepairItem(order_id=row.id, customer_id=row.customer_id, status=row.status, workflow=state,
-                              finding=f"target still enabled in Voyager for a {row.status} order", action=A_DISABLE)
+                              finding=f"target still enabled in Voyager for a terminal order ({row.status})",
+                              action=A_DISABLE)
             report.items.append(item)
             if dry_run:
                 continue

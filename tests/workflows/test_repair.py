@@ -21,6 +21,7 @@ import pytest_asyncio
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
+from billing.ledger import Ledger
 from core.database import make_engine
 from core.migrate import upgrade_in_thread
 from core.processes import free_port
@@ -188,6 +189,36 @@ async def test_workflow_terminated_from_the_ui_is_repaired_once(temporal_env, or
     assert code == 0, out
     assert "nothing to repair" in out
     assert await money_and_events(engine, order_id) == after_first
+
+
+async def test_open_hold_and_enabled_target_of_terminal_orders_are_mended(temporal_env, order_stack, engine):
+    stack = await order_stack(temporal_env, sim={"speed": 0.0, "start_time": DAYTIME}, start_monitor=False)
+    ledger = Ledger(engine)
+    # A: the database says failed and released, but the target stayed enabled (Voyager was away).
+    order_a, handle = await submitted_order(stack, engine)
+    await handle.terminate("test: the end of this workflow is written below")
+    await ledger.release(order_a, actor="test", reason="test")
+    # B: expired, but the hold was never resolved.
+    customer = await create_customer(engine, credits=10)
+    order_b = await create_order(engine, customer, L5)
+    await ledger.hold(customer, order_b, 3, actor="test")
+    async with engine.begin() as conn:
+        for order_id, status in ((order_a, "failed"), (order_b, "expired")):
+            await conn.execute(sa.text('UPDATE "order" SET status = :s WHERE id = :i'), {"s": status, "i": order_id})
+    guid = (await order_row(engine, order_a)).target_guid
+
+    code, out = await stellar_repair(stack)
+    assert code == 0, out
+    assert "hold open on a terminal order (expired)" in out
+    assert "target still enabled in Voyager for a terminal order (failed)" in out
+    assert stack.sim.store.target(guid)[TARGET_STATUS] == 1
+    entries, holds, events = await money_and_events(engine, order_b)
+    assert [(h.status, h.captured, h.released) for h in holds] == [("settled", 0, 3)]  # nothing delivered
+    assert {(e.kind, e.actor) for e in entries} == {("hold", "test"), ("release", "repair")}
+    assert [e.payload["action"] for e in events if e.kind == "repair"] == ["settle the hold by delivered frames"]
+    assert (await order_row(engine, order_b)).status == "expired"
+    code, out = await stellar_repair(stack)
+    assert code == 0 and "nothing to repair" in out, out
 
 
 async def test_order_stuck_pending_is_restarted_and_runs(temporal_env, order_stack, engine):
