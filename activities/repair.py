@@ -8,9 +8,10 @@ Otherwise:
 
 * a terminal order whose hold is still open → settle it by its delivered frames under the
   settlement rule of its status (``rejected``: release);
-* a ``pending`` or ``held`` order (nothing observed yet) whose workflow is closed or missing →
-  start the workflow again under the same id: the hold and the GUIDs are keyed by the order, so the
-  new run finds them; after ``repair.max_restarts`` restarts the order is settled instead;
+* a ``pending`` or ``held`` order (nothing observed yet) whose workflow failed, was terminated or
+  is missing → start the workflow again under the same id (``ALLOW_DUPLICATE_FAILED_ONLY``): the
+  hold and the GUIDs are keyed by the order, so the new run finds them; after
+  ``repair.max_restarts`` restarts the order is settled instead;
 * any other non-terminal order (submitted, running, settling) whose workflow is closed or missing →
   disable and abort its target in Voyager, ingest the frames its sessions took, settle by delivered
   frames, and write a terminal status (``completed`` / ``partial`` / ``failed``) with the reason;
@@ -144,7 +145,7 @@ class OrderRepair:
             if row.hold_status != "open":
                 return None
             item.finding, item.action = f"hold open on a terminal order ({row.status})", A_SETTLE
-        elif row.status in RESTARTABLE and row.hold_status in (None, "open") and \
+        elif row.status in RESTARTABLE and row.hold_status in (None, "open") and state != "closed:completed" and \
                 await self._restarts(row.id) < self.settings.repair.max_restarts:
             item.finding, item.action = f"{row.status} order without a running workflow", A_RESTART
         else:
@@ -173,7 +174,7 @@ class OrderRepair:
             elif item.action == A_RESTART:
                 await start_order_workflow(self.client, row.id, customer_id=row.customer_id, plan=row.plan,
                                            target_name=row.target_name, task_queue=self.task_queue,
-                                           restart_closed=True)
+                                           restart_failed=True)
                 item.detail = f"started {order_workflow_id(row.id)} on {self.task_queue}"
             else:
                 await self._finish(row, item, reason)

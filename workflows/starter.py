@@ -65,18 +65,16 @@ async def start_order_workflow(
     plan: str,
     target_name: str,
     task_queue: str,
-    restart_closed: bool = False,
+    restart_failed: bool = False,
 ) -> str:
     """Start ``OrderWorkflow`` for an order whose rows are committed; returns its workflow id.
 
     Idempotent: id ``order-<order_id>`` with ``USE_EXISTING`` while it runs (a retried API call gets
     the running workflow) and ``REJECT_DUPLICATE`` once closed (an order runs once, ever; starting a
-    finished order returns its id and starts nothing). Sets the search attributes ``CustomerId``,
-    ``OrderStatus`` (``pending``), ``TargetName``, ``Plan`` and the ``summary`` memo.
-
-    ``restart_closed``: the repair sweep's restart of an order whose workflow closed before the
-    order reached a terminal status (``ALLOW_DUPLICATE``: a new run under the same id; the hold and
-    the GUIDs are keyed by the order, so the new run finds them instead of making new ones).
+    finished order returns its id and starts nothing). ``restart_failed``: for an order still
+    ``pending`` (nothing held), a run that failed, was terminated or cancelled may be replaced by a
+    new one (``ALLOW_DUPLICATE_FAILED_ONLY``); a completed run never is. Sets the search attributes
+    ``CustomerId``, ``OrderStatus`` (``pending``), ``TargetName``, ``Plan`` and the ``summary`` memo.
     """
     workflow_id = order_workflow_id(order_id)
     try:
@@ -86,7 +84,7 @@ async def start_order_workflow(
             id=workflow_id,
             task_queue=task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            id_reuse_policy=(WorkflowIDReusePolicy.ALLOW_DUPLICATE if restart_closed
+            id_reuse_policy=(WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY if restart_failed
                              else WorkflowIDReusePolicy.REJECT_DUPLICATE),
             search_attributes=TypedSearchAttributes([
                 SearchAttributePair(SA_CUSTOMER_ID, str(customer_id)),
