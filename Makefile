@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell sha1sum requirements.lock pyproject.toml | sha1sum | cut -c1-12)
 PIP    := $(BIN)/python -m pip --disable-pip-version-check --no-input -q
 
-.PHONY: demo test venv bench drill dev lock migration clean
+.PHONY: demo test venv bench chaos drill dev lock migration clean
 
 demo: venv  ## start the embedded stack and run a real M42 order end to end
 	$(BIN)/stellar demo $(ARGS)
@@ -31,6 +31,9 @@ dev: venv  ## run the embedded stack until Ctrl-C
 
 bench: venv  ## write bench/report.md
 	$(BIN)/python -m bench.report $(ARGS)
+
+chaos: venv  ## write bench/chaos.md: orders through worker/Temporal/PostgreSQL/Voyager outages (long)
+	$(BIN)/python -m bench.chaos $(ARGS)
 
 lock:  ## re-resolve requirements.lock from pyproject.toml (needs uv: pip install uv)
 	uv pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes -o requirements.lock

@@ -7,10 +7,10 @@ pool (``VoyagerPool(settings.voyager)``, which reconnects in the background, so 
 even while Voyager is down) and the Temporal client (``core.temporal.connect_temporal``). Registers
 ``OrderWorkflow`` and ``ObservatoryMonitorWorkflow`` and the payment workflows with their activities on
 ``settings.temporal.task_queue``, and makes sure the telescope's monitor workflow runs
-(``ensure_monitor``; one per telescope however many workers start) and the daily Stripe
-reconciliation, frame-retention and database-backup schedules exist. This is the one place that
-registers workflows and activities; the names they share come from ``models/temporal_contract.py``.
-Tests and the demo run it
+(``ensure_monitor``; one per telescope however many workers start), the daily Stripe
+reconciliation, frame-retention and database-backup schedules and the ``order-repair`` schedule
+(every ``repair.every_minutes``) exist. This is the one place that registers workflows and
+activities; the names they share come from ``models/temporal_contract.py``. Tests and the demo run it
 in-process through :func:`open_worker` / :func:`run_worker`.
 """
 
@@ -51,6 +51,7 @@ from activities.payment_store import PaymentStore
 from activities.reconciliation import ReconcileActivities
 from activities.stripe_ops import StripeActivities
 from activities.subscription_store import SubscriptionStore
+from activities.repair import RepairActivities
 from activities.voyager_ops import VoyagerActivities
 from billing.ledger import Ledger
 from billing.stripe_client import make_stripe_client
@@ -67,6 +68,8 @@ from workflows.order import OrderWorkflow
 from workflows.pack_payment import PackPaymentWorkflow
 from workflows.reconciliation import ReconciliationWorkflow
 from workflows.subscription import SubscriptionWorkflow
+from workflows.repair import RepairWorkflow
+from workflows.repair_schedule import ensure_repair_schedule
 
 log = structlog.get_logger(__name__)
 
@@ -90,20 +93,23 @@ class WorkerDeps:
         voyager = VoyagerActivities(rt, self.settings)
         ingest = IngestActivities(rt, sessionmaker, self.settings)
         monitor = MonitorActivities(rt, sessionmaker, self.client, self.settings, events=monitor_events)
+        repair = RepairActivities(self.engine, rt, self.settings)
         return [
             store.load_order, store.set_status, store.assign_guids, store.record_abort, store.finalize_order,
             ledger.price_and_hold, ledger.settle,
             voyager.submit_target, voyager.stop_target,
             ingest.watch_session, ingest.sweep_target,
             monitor.watch_observatory,
+            repair.sweep,
             *data_care_activities(self.settings, sessionmaker),
         ]
 
 
 #: The payment workflows (docs/payments.md); tests run them on a worker of their own.
 PAYMENT_WORKFLOWS: list[type] = [SubscriptionWorkflow, PackPaymentWorkflow, ReconciliationWorkflow]
-#: Workflows this worker runs: orders, the observatory monitor, payments, retention and backups.
-WORKFLOWS: list[type] = [OrderWorkflow, ObservatoryMonitorWorkflow, *PAYMENT_WORKFLOWS, *DATA_CARE_WORKFLOWS]
+#: Workflows this worker runs: orders, the observatory monitor, repair, payments, retention and backups.
+WORKFLOWS: list[type] = [OrderWorkflow, ObservatoryMonitorWorkflow, RepairWorkflow, *PAYMENT_WORKFLOWS,
+                         *DATA_CARE_WORKFLOWS]
 RECONCILIATION_SCHEDULE_ID = "stripe-reconciliation"
 #: Heartbeats reach the server at least this often, so a cancellation (an abort during a long
 #: activity) is delivered within seconds rather than 0.8 × the heartbeat timeout.
@@ -170,6 +176,7 @@ async def open_worker(
     task_queue: str | None = None,
     start_monitor: bool | None = None,
     start_reconciliation: bool = True,  # and the data-care schedules
+    start_repair: bool = True,
     monitor_events: bool = True,
     extra_workflows: Sequence[type] = (),
     extra_activities: Sequence[Callable[..., Any]] = (),
@@ -178,8 +185,9 @@ async def open_worker(
 
     ``client``/``engine``: reuse the caller's (not closed here); ``task_queue`` default
     ``settings.temporal.task_queue``; ``start_monitor`` default ``settings.orders.start_monitor``;
-    ``monitor_events``: the monitor listens to dashboard events to poll early. Raises
-    SettingsError on an unsafe production configuration (``core.settings.check_production``).
+    ``monitor_events``: the monitor listens to dashboard events to poll early;
+    ``start_repair``: create the ``order-repair`` schedule (unless ``repair.every_minutes`` is 0).
+    Raises SettingsError on an unsafe production configuration (``core.settings.check_production``).
     """
     settings = settings or get_settings()
     check_production(settings)
@@ -211,6 +219,8 @@ async def open_worker(
             if start_reconciliation:
                 await ensure_reconciliation_schedule(client, queue)
                 await ensure_data_care_schedules(client, queue, settings)
+            if start_repair:
+                await ensure_repair_schedule(client, queue, settings.repair.every_minutes)
             yield worker
     finally:
         for close in reversed(owned):

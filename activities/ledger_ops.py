@@ -117,37 +117,46 @@ class LedgerActivities:
         (recomputed from the ingested frames) and release the rest; or, with ``release``, void the
         hold. Exactly once (the ledger returns the first resolution on a retry). An order without a
         hold (rejected before holding) settles to zeros."""
-        async with self.sessionmaker() as session:
-            order = await lock_order(session, req.order_id)
-            progress = await refresh_progress(session, order)
-            await session.commit()
-        held = await self.ledger.get_hold(req.order_id)
-        if held is None:
-            return SettleResult(order_id=req.order_id, held=0, captured=0, refunded=0,
-                                requested_seconds=progress.requested_integration_seconds,
-                                accepted_seconds=progress.integration_seconds)
-        requested = progress.requested_integration_seconds
-        accepted = progress.integration_seconds
-        reason = req.reason or req.outcome.value
-        try:
-            if req.release or requested <= 0:
-                res = await self.ledger.release(req.order_id, actor=ACTOR, reason=reason)
-            else:
-                capture = credits_to_capture(held.amount, requested, accepted, req.outcome, self.settings.billing)
-                res = await self.ledger.settle(req.order_id, capture, actor=ACTOR, reason=reason)
-        except HoldNotFound:  # pragma: no cover - get_hold just found it
-            raise ApplicationError(f"hold of order {req.order_id} vanished", type=ERR_INVALID_ORDER, non_retryable=True) from None
-        async with self.sessionmaker() as session:
-            order = await lock_order(session, req.order_id)
-            order.credits_captured = res.captured
-            order.credits_refunded = res.released
-            order.updated_at = datetime.now(UTC)
-            session.add(order)
-            await session.commit()
-        log.info("order.settled", order_id=req.order_id, outcome=req.outcome.value, held=res.held,
-                 captured=res.captured, refunded=res.released, replayed=res.replayed)
-        return SettleResult(order_id=req.order_id, held=res.held, captured=res.captured, refunded=res.released,
-                            requested_seconds=requested, accepted_seconds=accepted)
+        return await settle_order(self.ledger, self.sessionmaker, self.settings, req, actor=ACTOR)
+
+
+async def settle_order(ledger: Ledger, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings,
+                       req: SettleRequest, *, actor: str) -> SettleResult:
+    """Settle (or, with ``req.release``, release) the order's hold by its delivered frames, once,
+    and store captured/refunded credits on the order. ``actor``: who settles (ledger entries'
+    ``actor``: ``order-workflow`` or ``repair``). Shared by :meth:`LedgerActivities.settle` and the
+    repair sweep (activities/repair.py)."""
+    async with sessionmaker() as session:
+        order = await lock_order(session, req.order_id)
+        progress = await refresh_progress(session, order)
+        await session.commit()
+    held = await ledger.get_hold(req.order_id)
+    if held is None:
+        return SettleResult(order_id=req.order_id, held=0, captured=0, refunded=0,
+                            requested_seconds=progress.requested_integration_seconds,
+                            accepted_seconds=progress.integration_seconds)
+    requested = progress.requested_integration_seconds
+    accepted = progress.integration_seconds
+    reason = req.reason or req.outcome.value
+    try:
+        if req.release or requested <= 0:
+            res = await ledger.release(req.order_id, actor=actor, reason=reason)
+        else:
+            capture = credits_to_capture(held.amount, requested, accepted, req.outcome, settings.billing)
+            res = await ledger.settle(req.order_id, capture, actor=actor, reason=reason)
+    except HoldNotFound:  # pragma: no cover - get_hold just found it
+        raise ApplicationError(f"hold of order {req.order_id} vanished", type=ERR_INVALID_ORDER, non_retryable=True) from None
+    async with sessionmaker() as session:
+        order = await lock_order(session, req.order_id)
+        order.credits_captured = res.captured
+        order.credits_refunded = res.released
+        order.updated_at = datetime.now(UTC)
+        session.add(order)
+        await session.commit()
+    log.info("order.settled", order_id=req.order_id, outcome=req.outcome.value, held=res.held,
+             captured=res.captured, refunded=res.released, replayed=res.replayed, actor=actor)
+    return SettleResult(order_id=req.order_id, held=res.held, captured=res.captured, refunded=res.released,
+                        requested_seconds=requested, accepted_seconds=accepted)
 
 
 def _aware(value: datetime | None) -> datetime | None:

@@ -187,10 +187,12 @@ class BenchStack:
     async def deployment(self, name: str, *, sim: dict[str, Any] | None = None, worker: bool = True,
                          api: bool = True, orders: dict[str, Any] | None = None,
                          database: dict[str, Any] | None = None,
-                         voyager: dict[str, Any] | None = None) -> AsyncIterator[Deployment]:
+                         voyager: dict[str, Any] | None = None,
+                         repair: dict[str, Any] | None = None) -> AsyncIterator[Deployment]:
         """Start the simulator (``sim``: SimulatorConfig overrides; None = no simulator), then the
         worker and the API as child processes; yield the :class:`Deployment`; stop them all.
-        ``orders``/``database``/``voyager``: settings of those groups for the children."""
+        ``orders``/``database``/``voyager``/``repair``: settings of those groups for the children
+        (no repair schedule unless ``repair`` asks: the tests share a database between benches)."""
         run = uuid.uuid4().hex[:6]
         base = self.tmp / f"{name}-{run}"
         groups: dict[str, dict[str, Any]] = {
@@ -200,6 +202,7 @@ class BenchStack:
             "images": {"jpg_dir": base / "jpg", "fit_dir": base / "fits"},
             "orders": {"telescope": f"bench-{name}-{run}", **(orders or {})},
             "voyager": {"port": 1},  # nothing listens there unless a simulator is started
+            "repair": {"every_minutes": 0, **(repair or {})},
         }
         dep = Deployment(name, self, groups, base)
         async with contextlib.AsyncExitStack() as exits:

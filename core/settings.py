@@ -233,6 +233,16 @@ class OrderSettings(BaseModel):
     start_monitor: bool = Field(default=True, description="the worker starts the telescope's monitor workflow")
 
 
+class RepairSettings(BaseModel):
+    """The repair sweep (``stellar repair`` and the ``order-repair`` Temporal Schedule;
+    docs/order-workflow.md, "Repair")."""
+
+    every_minutes: int = Field(default=10, ge=0, description="minutes between scheduled repair runs (0 = no schedule)")
+    grace_seconds: float = Field(default=120.0, ge=0,
+                                 description="orders younger than this are left alone (their workflow may be starting)")
+    max_restarts: int = Field(default=3, ge=0, description="workflow restarts of one order before repair settles it")
+
+
 class ApiSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
@@ -285,6 +295,7 @@ class Settings(BaseSettings):
     billing: BillingSettings = BillingSettings()
     api: ApiSettings = ApiSettings()
     orders: OrderSettings = OrderSettings()
+    repair: RepairSettings = RepairSettings()
 
 
 class SettingsError(RuntimeError):

@@ -104,6 +104,7 @@ def _register_optional() -> None:
         ("stellar_cli.demo", "demo", "demo"),
         ("stellar_cli.backup", "backup", "backup"),
         ("stellar_cli.backup", "restore", "restore"),
+        ("stellar_cli.repair", "repair", "repair"),
     ]:
         try:
             mod = importlib.import_module(module)

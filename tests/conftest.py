@@ -19,6 +19,9 @@ import pytest
 import pytest_asyncio
 
 os.environ.setdefault("STELLAR_ENV", "test")
+# The suite shares one database between Temporal servers (dev and time-skipping): a scheduled repair
+# sweep would see the other server's orders as "workflow missing". Repair tests run it explicitly.
+os.environ.setdefault("STELLAR_REPAIR__EVERY_MINUTES", "0")
 
 from core.database import make_engine, make_sessionmaker  # noqa: E402
 from core.embedded_postgres import EmbeddedPostgres  # noqa: E402

@@ -128,3 +128,11 @@ BACKUP_PRUNE: dict[str, Any] = dict(
     start_to_close_timeout=timedelta(minutes=10),
     retry_policy=_retry(5, initial=30.0, maximum=300.0),
 )
+
+#: One repair sweep (activities/repair.py): bounded by the number of drifted orders, heartbeats per
+#: order; a failed sweep is simply the next scheduled one's work (few attempts).
+REPAIR_SWEEP: dict[str, Any] = dict(
+    start_to_close_timeout=timedelta(minutes=15),
+    heartbeat_timeout=timedelta(seconds=60),
+    retry_policy=_retry(3, initial=5.0, maximum=60.0),
+)
