@@ -38,6 +38,9 @@ from voyager.simulator.store import FRAMES, NIGHTS, Store
 F, SH, D, SE = wire.TARGET_FIELDS, wire.ADD_SHOT_PARAMS, wire.SHOT_DONE_ITEM, wire.SESSION_ITEM
 #: Signal codes (§4).
 SIG_SHOT, SIG_QUEUE_EMPTY, SIG_ERROR, SIG_IDLE, SIG_RUNNING, SIG_STOPPED = 18, 2, 500, 501, 502, 503
+SIG_GOTO, SIG_AUTOFOCUS = 31, 5
+#: LogEvent ``Type`` (§4a).
+LOG_INFO, LOG_WARNING, LOG_CRITICAL, LOG_ROBOTARGET = 2, 3, 4, 10
 Emit = Callable[..., None]  # emit(event_name, t, dashboard_only, **fields)
 
 
@@ -206,8 +209,19 @@ class Scheduler:
         self.store.sessions[session[SE["guid"]]] = session
         self.store.dirty = True
         self.active = Active(session, target[F["guid"]], night, cells, planned)
+        name = target.get(F["name"], "")
         self.emit("Signal", t, False, Code=SIG_RUNNING)
+        self.log(t, LOG_ROBOTARGET, f"RoboTarget: start of target {name} (session {session[SE['guid']]}, {planned} frames planned)")
+        self.emit("Signal", t, False, Code=SIG_GOTO)
+        self.log(t, LOG_INFO, f"Slew to {name}: RA J2000 {_num(target.get(F['ra_j2000'])):.5f} h, "
+                              f"Dec J2000 {_num(target.get(F['dec_j2000'])):+.4f}°")
+        self.emit("Signal", t, False, Code=SIG_AUTOFOCUS)
+        self.log(t, LOG_INFO, "Autofocus done")
         await self._start_frame(t)
+
+    def log(self, t: float, kind: int, text: str) -> None:
+        """A ``LogEvent`` line (§4a) to the clients that asked for them."""
+        self.emit("LogEvent", t, False, TimeInfo=round(t, 3), Type=kind, Text=text)
 
     def _end_session(self, t: float, result: int, text: str) -> None:
         act = self.active
@@ -220,11 +234,15 @@ class Scheduler:
         self.store.dirty = True
         self.active = None
         self._wake = t
+        name = s.get("targetname", "")
+        self.log(t, LOG_ROBOTARGET if result == wire.SESSION_OK else LOG_WARNING,
+                 f"RoboTarget: end of target {name}: {text} ({act.accepted}/{act.planned} frames)")
         self.emit("Signal", t, False, Code=SIG_STOPPED if result == wire.SESSION_ABORTED else SIG_IDLE)
         self.emit("Signal", t, False, Code=SIG_QUEUE_EMPTY)
 
     def _clouds(self, t: float) -> None:
         self.emit("WeatherAndSafetyMonitorData", t, True, **weather_fields(False, True))
+        self.log(t, LOG_CRITICAL, "Safety monitor UNSAFE (clouds): aborting the sequence")
         self._end_session(t, wire.SESSION_ABORTED, "Aborted: clouds, safety monitor UNSAFE")
 
     def abort(self, t: float, reason: str, match: Callable[[dict[str, Any]], bool] | None = None) -> bool:
@@ -337,7 +355,10 @@ class Scheduler:
             D["is_deleted"]: rejected, "refguidtarget": act.target_guid, "filtername": filter_name, "jpgfile": str(spec.jpg_path),
         }
         self.store.shots_done[done[D["guid"]]] = done
-        if not rejected:
+        if rejected:
+            self.log(t, LOG_WARNING, f"Frame {spec.fit_path.name} rejected: HFD {quality.hfd:.2f} px > limit {limit:g} px")
+        else:
+            self.log(t, LOG_INFO, f"Frame saved: {spec.fit_path.name} (HFD {quality.hfd:.2f} px, {quality.starindex} stars)")
             shot[SH["done"]] = int(shot[SH["done"]]) + 1
             self.planner.record_frame(target, night.date, frame.shot_guid)
             act.accepted += 1
@@ -363,6 +384,7 @@ class Scheduler:
 
 
 def weather_fields(safe: bool, cloudy: bool, dark: bool = True) -> dict[str, Any]:
-    """``WeatherAndSafetyMonitorData`` fields (§4)."""
-    return {"SMStatus": "SAFE" if safe else "UNSAFE", "WSCloud": "VERY_CLOUDY" if cloudy else "CLEAR",
-            "WSRain": "DRY", "WSWind": "CALM", "WSLight": "DARK" if dark else "LIGHT"}
+    """``WeatherAndSafetyMonitorData`` fields (§4, §4a): both devices connected, clouds → ``CLOUDY``."""
+    return {"WSConnected": True, "SMConnected": True, "SMStatus": "SAFE" if safe else "UNSAFE",
+            "WSCloud": "CLOUDY" if cloudy else "CLEAR", "WSRain": "DRY", "WSWind": "CALM",
+            "WSLight": "DARK" if dark else "LIGHT"}
