@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +33,7 @@ from voyager.simulator import frames
 from voyager.simulator.config import SimulatorConfig
 from voyager.simulator.faults import Faults
 from voyager.simulator.planner import ABORTED, Planner, _num
-from voyager.simulator.sky import Night, Sky
+from voyager.simulator.sky import Night, Sky, airmass
 from voyager.simulator.store import FRAMES, NIGHTS, Store
 
 F, SH, D, SE = wire.TARGET_FIELDS, wire.ADD_SHOT_PARAMS, wire.SHOT_DONE_ITEM, wire.SESSION_ITEM
@@ -333,18 +334,24 @@ class Scheduler:
         ra, dec = _num(target.get(F["ra_j2000"])), _num(target.get(F["dec_j2000"]))
         alt = float(self.sky.target_alt(night, ra, dec)[i])
         moon = float((await asyncio.to_thread(self.sky.moon_alt, night))[i])
+        lit = await asyncio.to_thread(frames.moon_illumination, mid)
         rng = frames.seeded_rng(self.planner.seed, act.target_guid, seq)
         filter_index = int(shot[SH["filter_index"]])
         filter_name = self._filter_name(shot)
         binning = int(shot[SH["bin"]] or 1)
         quality = frames.frame_quality(self.seeing.fwhm(night.date, mid, rng), alt, moon, frame.exposure,
-                                       filter_name, binning, self.cfg.pixel_scale, rng)
+                                       filter_name, binning, self.cfg.pixel_scale, rng,
+                                       sun_alt_deg=float(night.sun_alt[i]), moon_illumination=lit)
         name = str(target.get(F["name"]) or "target")
         folder = frame.fit_path.parent
         spec = frames.FrameSpec(act.target_guid, name, ra, dec, filter_name, frame.exposure, binning, quality,
-                                frame.start, frame.fit_path, frame.fit_path.with_suffix(".jpg"), seq)
+                                frame.start, frame.fit_path, frame.fit_path.with_suffix(".jpg"), seq,
+                                pa_deg=_num(target.get(F["pa"])), airmass=airmass(alt),
+                                site=(self.cfg.latitude, self.cfg.longitude, self.cfg.elevation))
         w, h = max(self.cfg.frame_width // binning, 16), max(self.cfg.frame_height // binning, 16)
-        jpg = await asyncio.to_thread(frames.render, spec, w, h, self.cfg.pixel_scale, self.cfg.jpg_quality)
+        rendered = await asyncio.to_thread(frames.render, spec, w, h, self.cfg.pixel_scale, self.cfg.jpg_quality)
+        jpg = rendered.jpg
+        quality = dataclasses.replace(quality, starindex=rendered.starindex)
         limit = _num(target.get(F["hfd_mean_limit"]))
         rejected = limit > 0 and quality.hfd > limit
         done = {
