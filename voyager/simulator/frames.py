@@ -20,6 +20,7 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -108,11 +109,17 @@ def frame_quality(
 
 
 def moon_illumination(t: float) -> float:
-    """Lit fraction of the moon (0 new … 1 full) at ``t`` (epoch s), from the sun–moon elongation."""
+    """Lit fraction of the moon (0 new … 1 full) at ``t`` (epoch s), from the sun–moon elongation;
+    computed once per hour (the phase hardly moves in an hour)."""
+    return _moon_illumination_at_hour(int(t // 3600))
+
+
+@lru_cache(maxsize=256)
+def _moon_illumination_at_hour(hour: int) -> float:
     from astropy.coordinates import get_body, get_sun
     from astropy.time import Time
 
-    when = Time(t, format="unix", scale="utc")
+    when = Time(hour * 3600.0 + 1800.0, format="unix", scale="utc")
     elongation = get_sun(when).separation(get_body("moon", when)).rad
     return float((1.0 - math.cos(elongation)) / 2.0)
 
@@ -264,14 +271,23 @@ def _add_extended(image: np.ndarray, spec: FrameSpec, wcs: WCS, pixel_scale: flo
     r = np.sqrt((u / np.float32(a)) ** 2 + (v / np.float32(b)) ** 2)
     narrow = spec.filter_name in NARROW_BAND
     galaxy = "galaxy" in starfield.object_type(spec.target_name)
-    rate = (0.4 if galaxy else 6.0) if narrow else (8.0 if galaxy else 25.0)  # ADU/px/s at the centre
-    image += (np.exp(-3.0 * r) * np.float32(rate * spec.exposure * max(spec.binning, 1) ** 2)).astype(np.float32)
+    rate = (0.3 if galaxy else 3.0) if narrow else (4.0 if galaxy else 8.0)  # ADU/px/s at the centre
+    light = np.exp(-5.0 * r) * np.float32(rate * spec.exposure * max(spec.binning, 1) ** 2)
+    # The nebula's own photon noise (the sky's is already in the image).
+    noise = seeded_rng("nebula", spec.target_guid, spec.frame_number).standard_normal(light.shape, dtype=np.float32)
+    image += light + noise * np.sqrt(light)
 
 
 def _write_fits(spec: FrameSpec, image: np.ndarray, pixel_scale: float, wcs: WCS) -> None:
     hdu = fits.PrimaryHDU(image.astype(np.uint16))
     h = hdu.header
     h.update(wcs.to_header())
+    # astropy writes PCi_j + CDELTi; plate solvers and viewers also read the classic CDi_j form.
+    for key in ("CDELT1", "CDELT2", "PC1_1", "PC1_2", "PC2_1", "PC2_2"):
+        h.remove(key, ignore_missing=True)
+    for i in range(2):
+        for j in range(2):
+            h[f"CD{i + 1}_{j + 1}"] = (float(wcs.wcs.cd[i, j]), "degrees per pixel")
     h["OBJECT"] = spec.target_name
     h["EXPTIME"] = (float(spec.exposure), "seconds")
     h["EXPOSURE"] = (float(spec.exposure), "seconds")
