@@ -37,6 +37,9 @@ M_GET_FILTER_CONFIGURATION = "RemoteGetFilterConfiguration"
 M_GET_PROFILES = "RemoteGetVoyagerProfiles"
 M_ACTION_ABORT = "RemoteActionAbort"
 M_ABORT = "Abort"
+M_SET_LOG_EVENT = "RemoteSetLogEvent"
+M_MOUNT_STATUS = "RemoteMountStatusGetInfo"
+M_LIST_DRAGSCRIPTS = "RemoteGetListAvalaibleDragScript"  # sic: Voyager's spelling (§4a)
 #: Methods answered by the immediate reply only, never by a RemoteActionResult (§3).
 NO_RESULT_METHODS = frozenset({M_DISCONNECT, M_ABORT})
 
@@ -51,6 +54,7 @@ E_SHOT_RUNNING = "ShotRunning"
 E_CONTROL_DATA = "ControlData"
 E_WEATHER = "WeatherAndSafetyMonitorData"
 E_SHUTDOWN = "ShutDown"
+E_LOG = "LogEvent"
 
 AUTH_REJECTED_MESSAGE = "Authentication Rejected"
 

@@ -50,9 +50,17 @@ class RawClient:
         client.session_key = protocol.timestamp_text(raw) or ""
         return client
 
-    async def send(self, msg: dict[str, Any]) -> None:
-        self.writer.write(protocol.encode_message(msg))
+    async def _write(self, data: bytes) -> None:
+        """Put one CR LF-terminated message on the wire (a WebSocket client frames it instead)."""
+        self.writer.write(data)
         await self.writer.drain()
+
+    async def _readline(self) -> bytes:
+        """The next message as one line; b"" at EOF."""
+        return await self.reader.readline()
+
+    async def send(self, msg: dict[str, Any]) -> None:
+        await self._write(protocol.encode_message(msg))
 
     async def request(self, method: str, params: dict[str, Any] | None = None, *, mac: str | None = None) -> tuple[int, str]:
         """Send a request (UID added; manager-mode Hash / RoboTarget MAC computed unless ``mac``); → (id, uid)."""
@@ -65,15 +73,14 @@ class RawClient:
             params[wire.P_HASH] = mac or protocol.compute_mac(words, self.session_key, req_id, uid)
         elif wire.needs_mac(method):
             params[wire.P_MAC] = mac or protocol.compute_mac(words, self.session_key, req_id, uid)
-        self.writer.write(protocol.encode_request(method, params, req_id))
-        await self.writer.drain()
+        await self._write(protocol.encode_request(method, params, req_id))
         return req_id, uid
 
     async def read(self, timeout: float = 10.0) -> dict[str, Any] | None:
         """The next message (backlog first); None at EOF."""
         if self.backlog:
             return self.backlog.pop(0)
-        raw = await asyncio.wait_for(self.reader.readline(), timeout)
+        raw = await asyncio.wait_for(self._readline(), timeout)
         if not raw:
             return None
         msg = protocol.decode_line(raw)
@@ -128,7 +135,7 @@ class RawClient:
         """Wait for the server to close the link; messages before EOF are kept in ``backlog``."""
         async with asyncio.timeout(timeout):
             while True:
-                raw = await self.reader.readline()
+                raw = await self._readline()
                 if not raw:
                     return True
                 self.backlog.append(protocol.decode_line(raw))
@@ -139,7 +146,7 @@ class RawClient:
         self.backlog.clear()
         while True:
             try:
-                raw = await asyncio.wait_for(self.reader.readline(), quiet)
+                raw = await asyncio.wait_for(self._readline(), quiet)
             except TimeoutError:
                 return out
             if not raw:

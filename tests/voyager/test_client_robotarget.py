@@ -114,7 +114,7 @@ async def test_update_target_refuses_unknown_field_names(rt):
 @pytest.mark.timeout(180)
 async def test_multi_megabyte_jpg_is_read_through_get_shot_jpg_and_the_event_stream(sim_factory):
     # Full-size previews at quality 100: each JPG is ~3 MB, ~4 MB of Base64 on one line (§1).
-    sim = await sim_factory(speed=0, start_time=EVENING, frame_width=2400, frame_height=1800, jpg_quality=100)
+    sim = await sim_factory(speed=0, start_time=EVENING, frame_width=3000, frame_height=2250, jpg_quality=100)
     settings = sim_settings(sim, command_timeout=30.0)
     async with VoyagerPool(settings, 2) as pool, EventStream(settings, names={"NewJPGReady"}) as events:
         await events.wait_connected(10)
@@ -130,11 +130,11 @@ async def test_multi_megabyte_jpg_is_read_through_get_shot_jpg_and_the_event_str
         [done] = await rt.get_shots_done(session.guid)
         jpg = await rt.get_shot_jpg(done.guid)
         assert len(jpg) > 2_000_000
-        assert Image.open(io.BytesIO(jpg)).size == (2400, 1800)
+        assert Image.open(io.BytesIO(jpg)).size == (3000, 2250)
         assert await rt.get_shot_jpg("", fit_filename=done.filename) == jpg
 
         event = await events.next(timeout=10)
-        assert event.name == "NewJPGReady" and event.data["PixelDimX"] == 2400
+        assert event.name == "NewJPGReady" and event.data["PixelDimX"] == 3000
         assert len(event.data["Base64Data"]) > 2_600_000
 
 

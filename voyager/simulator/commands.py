@@ -16,7 +16,8 @@ import base64
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
-from voyager import protocol, wire
+from voyager import dashboard, protocol, wire
+from voyager.simulator import telemetry
 from voyager.protocol import ActionResultInt as R
 from voyager.simulator.faults import ERROR_RET
 from voyager.simulator.store import StoreError
@@ -49,6 +50,9 @@ class Commands:
             protocol.M_GET_FILTER_CONFIGURATION: self.get_filters,
             protocol.M_GET_PROFILES: self.get_profiles,
             protocol.M_DASHBOARD_MODE: self.dashboard_mode,
+            protocol.M_SET_LOG_EVENT: self.set_log_event,
+            protocol.M_MOUNT_STATUS: self.mount_status,
+            protocol.M_LIST_DRAGSCRIPTS: self.list_dragscripts,
             wire.M_MANAGER_MODE: self.manager_mode,
             wire.M_ADD_SET: self._store(lambda st, p: st.add_set(p)),
             wire.M_ADD_TARGET: self._store(lambda st, p: st.add_target(p)),
@@ -151,6 +155,27 @@ class Commands:
     async def dashboard_mode(self, s: ClientSession, params: dict[str, Any]) -> Result:
         s.dashboard = bool(params.get(wire.DASHBOARD_IS_ON))
         return R.OK, "", {}
+
+    async def set_log_event(self, s: ClientSession, params: dict[str, Any]) -> Result:
+        s.log_events = bool(params.get("IsOn"))
+        return R.OK, "", {}
+
+    async def mount_status(self, s: ClientSession, params: dict[str, Any]) -> Result:
+        """The mount's state now (§4a ``RemoteMountStatusGetInfo``): the ControlData mount fields
+        under their own names, plus ``FlipStatus`` and the hour angle."""
+        t = self.sim.clock.now()
+        m = await asyncio.to_thread(self.sim.mount.state, t, telemetry.tracked(self.sim))
+        return R.OK, "", {
+            "IsConnected": True, "IsParked": m.parked, "IsTracking": m.tracking, "IsSlewing": False,
+            "RA": dashboard.hms(m.ra_now), "DEC": dashboard.dms(m.dec_now),
+            "RAJ2000": dashboard.hms(m.ra_j2000), "DECJ2000": dashboard.dms(m.dec_j2000),
+            "AZ": dashboard.dms(m.az, signed=False), "ALT": dashboard.dms(m.alt),
+            "Pier": m.pier, "HourAngle": dashboard.dms(m.hour_angle), "FlipStatus": m.flip_status,
+            "TimeToFlip": dashboard.duration(m.time_to_flip),
+        }
+
+    async def list_dragscripts(self, s: ClientSession, params: dict[str, Any]) -> Result:
+        return R.OK, "", {wire.LIST: list(self.sim.config.dragscripts)}
 
     # ------------------------------------------------------------ RoboTarget [S]
 

@@ -67,6 +67,7 @@ class SimulatorConfig:
     inst: int = 1
     profile_name: str = "Stellar.v2y"
     filters: list[str] = field(default_factory=lambda: ["L", "R", "G", "B", "Ha", "OIII", "SII"])
+    dragscripts: list[str] = field(default_factory=lambda: ["Start of night", "End of night", "Flats at dawn"])
     pixel_scale: float = 1.1
     frame_width: int = 800
     frame_height: int = 600
@@ -80,6 +81,9 @@ class SimulatorConfig:
     auth_window: float = protocol.AUTH_WINDOW
     poll_interval: float = protocol.POLL_INTERVAL
     idle_timeout: float = protocol.IDLE_TIMEOUT
+    # Real seconds a new connection is given to send a WebSocket upgrade before it is taken for raw
+    # TCP and gets its Version line (a WebSocket client sends its GET at once, a raw one waits).
+    upgrade_wait: float = 0.25
     control_interval: float = 2.0
     weather_interval: float = 30.0
     shot_running_interval: float = 1.0

@@ -1,38 +1,47 @@
-"""Synthetic frames: quality from a seeing model, a star field rendered to FITS and JPG.
+"""Synthetic frames: quality from a seeing model, the real sky rendered to FITS and JPG.
 
-Quality (docs/voyager-protocol.md §7 shot-done fields): ``hfd`` (px) = seeing FWHM × airmass^0.6 over the
-pixel scale, blurred by guiding; ``starindex`` = detected stars, falling with HFD and rising with
-exposure; ``min``/``max``/``mean`` (ADU) from bias + sky (brighter with the moon up, darker through
-narrow-band filters). The field of a target is fixed (seeded by its GUID) and dithered a few pixels
-per frame; star sizes follow the frame's HFD. Everything is seeded, so a seed gives the same frames.
+Quality (Voyager protocol §7 shot-done fields): ``hfd`` (px) = seeing FWHM × airmass^0.6 over the
+pixel scale, blurred by guiding; ``min``/``max``/``mean`` (ADU) from bias + sky, the sky brighter in
+twilight and with the moon up (by its altitude and phase) and darker through narrow-band filters.
+
+The frame (``render``): the sky around the pointing (``starfield.py``: Hipparcos stars at their
+catalogue positions, deterministic faint stars, the target's OpenNGC shape) projected through a TAN
+WCS of the telescope's pixel scale and position angle, dithered by at most 2″ per frame; stars are
+Gaussians whose FWHM is the frame's HFD (for a Gaussian the two are equal), and ``starindex`` is the
+number of stars bright enough to detect. The FITS carries that WCS (``CTYPE``/``CRVAL``/``CRPIX``/
+``CD``), ``DATE-OBS``, ``EXPTIME``, ``FILTER``, ``OBJECT``, ``AIRMASS`` and site keywords; the JPG is
+the same image stretched. Noise is seeded, so a seed gives the same frames.
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
 import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
+from astropy.wcs import WCS
 from PIL import Image
 
 from voyager.simulator.sky import airmass as sky_airmass
+from voyager.simulator import starfield
+from voyager.simulator.starfield import seeded_rng
+
+__all__ = ["seeded_rng"]
 
 BIAS = 1000.0
 SATURATION = 65535.0
+#: Magnitude giving 1 ADU per second in a broadband filter (unbinned).
+ZERO_POINT = 20.0
+#: Stars brighter than this magnitude get a halo holding HALO_FRACTION of their light.
+HALO_MAG, HALO_FRACTION = 10.0, 0.03
 NARROW_BAND = {"Ha", "OIII", "SII"}
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
-
-
-def seeded_rng(*parts: object) -> np.random.Generator:
-    """A numpy generator seeded from ``parts`` (stable across processes, unlike ``hash()``)."""
-    digest = hashlib.sha256(":".join(map(str, parts)).encode()).digest()
-    return np.random.default_rng(int.from_bytes(digest[:8], "big"))
 
 
 @dataclass(frozen=True)
@@ -72,13 +81,19 @@ def frame_quality(
     binning: int,
     pixel_scale: float,
     rng: np.random.Generator,
+    *,
+    sun_alt_deg: float = -90.0,
+    moon_illumination: float = 0.5,
 ) -> Quality:
-    """Quality of one frame. ``exposure``: s; ``pixel_scale``: arcsec/px unbinned."""
+    """Quality of one frame. ``exposure``: s; ``pixel_scale``: arcsec/px unbinned; ``sun_alt_deg``:
+    degrees (twilight brightens the sky above −19°); ``moon_illumination``: lit fraction 0–1."""
     airmass = sky_airmass(alt_deg)
     seeing_px = fwhm_arcsec * airmass**0.6 / (pixel_scale * max(binning, 1))
     hfd = math.sqrt(seeing_px**2 + 0.8**2)  # + guiding/focus blur
     narrow = filter_name in NARROW_BAND
-    sky_rate = (0.12 if narrow else 1.6) * (1.0 + 4.0 * max(0.0, math.sin(math.radians(moon_alt_deg))))
+    moon = 8.0 * moon_illumination * max(0.0, math.sin(math.radians(moon_alt_deg)))
+    twilight = 10.0 ** (0.28 * max(0.0, sun_alt_deg + 19.0)) - 1.0  # ≈ ×90 at nautical twilight
+    sky_rate = (0.12 if narrow else 1.6) * (1.0 + moon + twilight)
     sky = sky_rate * exposure * airmass**0.5 * max(binning, 1) ** 2
     stars = 450.0 * (exposure / 120.0) ** 0.35 * (2.8 / hfd) ** 1.2 * (0.45 if narrow else 1.0)
     starindex = max(3, int(stars * float(np.exp(rng.normal(0.0, 0.1)))))
@@ -92,6 +107,22 @@ def frame_quality(
         mean=round(BIAS + sky + 0.02 * brightest / max(hfd, 1.0) ** 2 + float(rng.normal(0, 0.5)), 1),
         sky=sky,
     )
+
+
+def moon_illumination(t: float) -> float:
+    """Lit fraction of the moon (0 new … 1 full) at ``t`` (epoch s), from the sun–moon elongation;
+    computed once per hour (the phase hardly moves in an hour)."""
+    return _moon_illumination_at_hour(int(t // 3600))
+
+
+@lru_cache(maxsize=256)
+def _moon_illumination_at_hour(hour: int) -> float:
+    from astropy.coordinates import get_body, get_sun
+    from astropy.time import Time
+
+    when = Time(hour * 3600.0 + 1800.0, format="unix", scale="utc")
+    elongation = get_sun(when).separation(get_body("moon", when)).rad
+    return float((1.0 - math.cos(elongation)) / 2.0)
 
 
 def safe_name(text: str) -> str:
@@ -114,61 +145,173 @@ class FrameSpec:
     fit_path: Path
     jpg_path: Path
     frame_number: int
+    pa_deg: float = 0.0  # camera position angle, degrees east of north
+    airmass: float | None = None
+    site: tuple[float, float, float] | None = None  # latitude, longitude (degrees, east +), elevation (m)
 
 
-def render(spec: FrameSpec, width: int, height: int, pixel_scale: float, jpg_quality: int) -> bytes:
-    """Write the FITS and JPG of ``spec``; returns the JPG bytes. Runs in a worker thread."""
-    image = _star_field(spec, width, height)
-    _write_fits(spec, image, pixel_scale)
+@dataclass(frozen=True)
+class Rendered:
+    """A rendered frame: the JPG bytes and ``starindex``, the stars in it bright enough to detect
+    (peak ≥ 5 σ of the noise), which replaces the quality model's estimate."""
+
+    jpg: bytes
+    starindex: int
+
+
+def frame_wcs(spec: FrameSpec, width: int, height: int, pixel_scale: float) -> WCS:
+    """The frame's TAN WCS: centred on the pointing (the target plus this frame's dither, ≤ 2″),
+    ``pixel_scale`` arcsec/px × binning, ``spec.pa_deg`` the camera's position angle (degrees
+    from north through east of the image's +y axis)."""
+    rng = seeded_rng("frame", spec.target_guid, spec.frame_number)
+    d_ra, d_dec = np.clip(rng.normal(0.0, 0.8, 2), -1.4, 1.4) / 3600.0  # dither, degrees
+    dec = float(np.clip(spec.dec_deg + d_dec, -90.0, 90.0))
+    ra = (spec.ra_hours * 15.0 + d_ra / max(math.cos(math.radians(dec)), 1e-6)) % 360.0
+    scale = pixel_scale * max(spec.binning, 1) / 3600.0
+    pa = math.radians(spec.pa_deg)
+    w = WCS(naxis=2)
+    w.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+    w.wcs.crval = [ra, dec]
+    w.wcs.crpix = [(width + 1) / 2.0, (height + 1) / 2.0]
+    # East to the left (−x) when PA = 0, as a camera on the sky sees it.
+    w.wcs.cd = np.array([[-scale * math.cos(pa), scale * math.sin(pa)], [scale * math.sin(pa), scale * math.cos(pa)]])
+    w.wcs.radesys = "ICRS"
+    w.wcs.equinox = 2000.0
+    return w
+
+
+def render(spec: FrameSpec, width: int, height: int, pixel_scale: float, jpg_quality: int) -> Rendered:
+    """Write the FITS and JPG of ``spec`` (the JPG is the same frame stretched). Runs in a worker
+    thread; the first call also loads the star catalogue (~0.3 s)."""
+    wcs = frame_wcs(spec, width, height, pixel_scale)
+    image, detected = _sky_image(spec, wcs, width, height, pixel_scale)
+    _write_fits(spec, image, pixel_scale, wcs)
     jpg = _jpg(image, BIAS + spec.quality.sky, _noise_sigma(spec.quality), jpg_quality)
     spec.jpg_path.parent.mkdir(parents=True, exist_ok=True)
     spec.jpg_path.write_bytes(jpg)
-    return jpg
+    return Rendered(jpg, detected)
 
 
-def _star_field(spec: FrameSpec, width: int, height: int) -> np.ndarray:
+def star_flux(mag: np.ndarray, spec: FrameSpec) -> np.ndarray:
+    """Total ADU of a star of magnitude ``mag`` in this frame (1 ADU/s at ZERO_POINT, ×bin²)."""
+    band = 0.08 if spec.filter_name in NARROW_BAND else 1.0
+    return 10.0 ** (-0.4 * (mag - ZERO_POINT)) * spec.exposure * band * max(spec.binning, 1) ** 2
+
+
+def _sky_image(spec: FrameSpec, wcs: WCS, width: int, height: int, pixel_scale: float) -> tuple[np.ndarray, int]:
     q = spec.quality
-    field = seeded_rng("field", spec.target_guid)  # same stars in every frame of a target
-    n = int(min(max(q.starindex, 10), 900))
-    xs = field.uniform(-20, width + 20, 900)[:n]
-    ys = field.uniform(-20, height + 20, 900)[:n]
-    flux = (field.pareto(1.3, 900)[:n] + 1.0) * 6.0 * q.sky**0.5 + 150.0
     frame = seeded_rng("frame", spec.target_guid, spec.frame_number)
-    dx, dy = frame.normal(0, 3, 2)  # dithering
+    sigma_noise = _noise_sigma(q)
     image = frame.standard_normal((height, width), dtype=np.float32)
-    image *= np.float32(_noise_sigma(q))
+    image *= np.float32(sigma_noise)
     image += np.float32(BIAS + q.sky)
+    _add_extended(image, spec, wcs, pixel_scale)
+    # Every star whose light can reach the frame: the half-diagonal plus a margin.
+    ra0, dec0 = (float(v) for v in wcs.wcs.crval)
+    radius = math.hypot(width, height) / 2.0 * pixel_scale * max(spec.binning, 1) / 3600.0 * 1.05 + 0.01
+    bright = starfield.catalogue_stars(ra0, dec0, radius, starfield.FAINT_MIN)
+    faint = starfield.synthetic_stars(ra0, dec0, radius)
+    ra = np.concatenate([bright.ra, faint.ra])
+    dec = np.concatenate([bright.dec, faint.dec])
+    mag = np.concatenate([bright.mag, faint.mag])
+    x, y = wcs.wcs_world2pix(ra, dec, 0)
     sigma = max(q.hfd / 2.3548, 0.4)  # a Gaussian's HFD equals its FWHM
+    flux = star_flux(mag, spec)
+    peak = flux / (2 * math.pi * sigma**2)
+    inside = (x > -4 * sigma) & (x < width + 4 * sigma) & (y > -4 * sigma) & (y < height + 4 * sigma) & (peak > 0.3 * sigma_noise)
+    detected = int(np.count_nonzero(inside & (peak >= 5 * sigma_noise) & (x >= 0) & (x < width) & (y >= 0) & (y < height)))
     r = int(math.ceil(4 * sigma)) + 1
     offs = np.arange(-r, r + 1, dtype=np.float32)
-    for x, y, f in zip(xs + dx, ys + dy, flux, strict=True):
-        ix, iy = int(round(x)), int(round(y))
-        x0, x1, y0, y1 = max(ix - r, 0), min(ix + r + 1, width), max(iy - r, 0), min(iy + r + 1, height)
-        if x0 >= x1 or y0 >= y1:
+    for xi, yi, pk in zip(x[inside], y[inside], peak[inside], strict=True):
+        _add_gaussian(image, xi, yi, sigma, pk, r, offs)
+    # Bright stars bloom (scattered light in the optics): a wide halo with a few % of the flux, so a
+    # bright star looks bigger than a faint one, as on a real frame. Centred, so positions hold.
+    for xi, yi, m, f in zip(x, y, mag, flux, strict=True):
+        if m >= HALO_MAG:
             continue
-        gx = np.exp(-0.5 * ((offs[x0 - ix + r : x1 - ix + r] + ix - x) / sigma) ** 2)
-        gy = np.exp(-0.5 * ((offs[y0 - iy + r : y1 - iy + r] + iy - y) / sigma) ** 2)
-        peak = f * spec.exposure / 60.0 / (2 * math.pi * sigma**2)
-        image[y0:y1, x0:x1] += np.outer(gy, gx).astype(np.float32) * np.float32(peak * 60.0)
-    return np.clip(image, 0, SATURATION)
+        halo = 2.0 * sigma + 1.2 * (HALO_MAG - m)
+        rh = int(math.ceil(3 * halo)) + 1
+        _add_gaussian(image, xi, yi, halo, HALO_FRACTION * f / (2 * math.pi * halo**2), rh,
+                      np.arange(-rh, rh + 1, dtype=np.float32))
+    return np.clip(image, 0, SATURATION), max(detected, 1)
 
 
-def _write_fits(spec: FrameSpec, image: np.ndarray, pixel_scale: float) -> None:
+def _add_gaussian(image: np.ndarray, x: float, y: float, sigma: float, peak: float, r: int, offs: np.ndarray) -> None:
+    """Add a circular Gaussian (``sigma`` px, ``peak`` ADU) centred on (``x``, ``y``), clipped to the image."""
+    height, width = image.shape
+    ix, iy = int(round(x)), int(round(y))
+    x0, x1, y0, y1 = max(ix - r, 0), min(ix + r + 1, width), max(iy - r, 0), min(iy + r + 1, height)
+    if x0 >= x1 or y0 >= y1:
+        return
+    gx = np.exp(-0.5 * ((offs[x0 - ix + r : x1 - ix + r] + ix - x) / sigma) ** 2)
+    gy = np.exp(-0.5 * ((offs[y0 - iy + r : y1 - iy + r] + iy - y) / sigma) ** 2)
+    image[y0:y1, x0:x1] += np.outer(gy, gx).astype(np.float32) * np.float32(peak)
+
+
+def _add_extended(image: np.ndarray, spec: FrameSpec, wcs: WCS, pixel_scale: float) -> None:
+    """The target's diffuse light: an elliptical exponential profile of OpenNGC's axes and PA."""
+    shape = starfield.extended_shape(spec.target_name)
+    if shape is None:
+        return
+    height, width = image.shape
+    cx, cy = (float(v[0]) for v in wcs.wcs_world2pix([spec.ra_hours * 15.0], [spec.dec_deg], 0))
+    scale = pixel_scale * max(spec.binning, 1) / 60.0  # arcmin per px
+    a = max(shape.major / 2.0 / scale, 1.0)
+    b = max(shape.minor / 2.0 / scale, 1.0)
+    # Sky PA (east of north) → image angle, through the WCS: north and east as pixel directions.
+    cd = wcs.wcs.cd
+    north = np.array([cd[1, 1], -cd[0, 1]])
+    east = np.array([-cd[1, 0], cd[0, 0]])
+    pa = math.radians(shape.pa)
+    axis = north * math.cos(pa) + east * math.sin(pa)
+    axis /= np.linalg.norm(axis)
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    dx, dy = xx - np.float32(cx), yy - np.float32(cy)
+    u = dx * np.float32(axis[0]) + dy * np.float32(axis[1])
+    v = -dx * np.float32(axis[1]) + dy * np.float32(axis[0])
+    r = np.sqrt((u / np.float32(a)) ** 2 + (v / np.float32(b)) ** 2)
+    narrow = spec.filter_name in NARROW_BAND
+    galaxy = "galaxy" in starfield.object_type(spec.target_name)
+    rate = (0.3 if galaxy else 3.0) if narrow else (4.0 if galaxy else 8.0)  # ADU/px/s at the centre
+    light = np.exp(-5.0 * r) * np.float32(rate * spec.exposure * max(spec.binning, 1) ** 2)
+    # The nebula's own photon noise (the sky's is already in the image).
+    noise = seeded_rng("nebula", spec.target_guid, spec.frame_number).standard_normal(light.shape, dtype=np.float32)
+    image += light + noise * np.sqrt(light)
+
+
+def _write_fits(spec: FrameSpec, image: np.ndarray, pixel_scale: float, wcs: WCS) -> None:
     hdu = fits.PrimaryHDU(image.astype(np.uint16))
     h = hdu.header
+    h.update(wcs.to_header())
+    # astropy writes PCi_j + CDELTi; plate solvers and viewers also read the classic CDi_j form.
+    for key in ("CDELT1", "CDELT2", "PC1_1", "PC1_2", "PC2_1", "PC2_2"):
+        h.remove(key, ignore_missing=True)
+    for i in range(2):
+        for j in range(2):
+            h[f"CD{i + 1}_{j + 1}"] = (float(wcs.wcs.cd[i, j]), "degrees per pixel")
     h["OBJECT"] = spec.target_name
     h["EXPTIME"] = (float(spec.exposure), "seconds")
+    h["EXPOSURE"] = (float(spec.exposure), "seconds")
     h["FILTER"] = spec.filter_name
-    h["RA"] = (round(spec.ra_hours * 15.0, 6), "J2000 degrees")
-    h["DEC"] = (round(spec.dec_deg, 6), "J2000 degrees")
+    h["RA"] = (round(spec.ra_hours * 15.0, 6), "J2000 degrees, target")
+    h["DEC"] = (round(spec.dec_deg, 6), "J2000 degrees, target")
     h["OBJCTRA"] = _sexagesimal(spec.ra_hours, " ")
     h["OBJCTDEC"] = _sexagesimal(spec.dec_deg, " ", signed=True)
-    h["DATE-OBS"] = datetime.fromtimestamp(spec.taken_at, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
+    h["DATE-OBS"] = (datetime.fromtimestamp(spec.taken_at, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3], "UTC, start")
     h["XBINNING"] = spec.binning
     h["YBINNING"] = spec.binning
     h["IMAGETYP"] = "Light Frame"
     h["PIXSCALE"] = (pixel_scale * spec.binning, "arcsec/px")
     h["HFD"] = (spec.quality.hfd, "px, simulated")
+    if spec.airmass is not None:
+        h["AIRMASS"] = (round(spec.airmass, 4), "at mid-exposure")
+    if spec.site is not None:
+        lat, lon, elev = spec.site
+        h["SITELAT"] = (round(lat, 6), "degrees north")
+        h["SITELONG"] = (round(lon, 6), "degrees east")
+        h["SITEELEV"] = (round(elev, 1), "metres")
+    if spec.pa_deg:
+        h["PA"] = (round(spec.pa_deg, 3), "camera position angle, degrees E of N")
     h["INSTRUME"] = "Voyager simulator"
     spec.fit_path.parent.mkdir(parents=True, exist_ok=True)
     hdu.writeto(spec.fit_path, overwrite=True)

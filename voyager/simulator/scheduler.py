@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,12 +33,15 @@ from voyager.simulator import frames
 from voyager.simulator.config import SimulatorConfig
 from voyager.simulator.faults import Faults
 from voyager.simulator.planner import ABORTED, Planner, _num
-from voyager.simulator.sky import Night, Sky
+from voyager.simulator.sky import Night, Sky, airmass
 from voyager.simulator.store import FRAMES, NIGHTS, Store
 
 F, SH, D, SE = wire.TARGET_FIELDS, wire.ADD_SHOT_PARAMS, wire.SHOT_DONE_ITEM, wire.SESSION_ITEM
 #: Signal codes (§4).
 SIG_SHOT, SIG_QUEUE_EMPTY, SIG_ERROR, SIG_IDLE, SIG_RUNNING, SIG_STOPPED = 18, 2, 500, 501, 502, 503
+SIG_GOTO, SIG_AUTOFOCUS = 31, 5
+#: LogEvent ``Type`` (§4a).
+LOG_INFO, LOG_WARNING, LOG_CRITICAL, LOG_ROBOTARGET = 2, 3, 4, 10
 Emit = Callable[..., None]  # emit(event_name, t, dashboard_only, **fields)
 
 
@@ -206,8 +210,19 @@ class Scheduler:
         self.store.sessions[session[SE["guid"]]] = session
         self.store.dirty = True
         self.active = Active(session, target[F["guid"]], night, cells, planned)
+        name = target.get(F["name"], "")
         self.emit("Signal", t, False, Code=SIG_RUNNING)
+        self.log(t, LOG_ROBOTARGET, f"RoboTarget: start of target {name} (session {session[SE['guid']]}, {planned} frames planned)")
+        self.emit("Signal", t, False, Code=SIG_GOTO)
+        self.log(t, LOG_INFO, f"Slew to {name}: RA J2000 {_num(target.get(F['ra_j2000'])):.5f} h, "
+                              f"Dec J2000 {_num(target.get(F['dec_j2000'])):+.4f}°")
+        self.emit("Signal", t, False, Code=SIG_AUTOFOCUS)
+        self.log(t, LOG_INFO, "Autofocus done")
         await self._start_frame(t)
+
+    def log(self, t: float, kind: int, text: str) -> None:
+        """A ``LogEvent`` line (§4a) to the clients that asked for them."""
+        self.emit("LogEvent", t, False, TimeInfo=round(t, 3), Type=kind, Text=text)
 
     def _end_session(self, t: float, result: int, text: str) -> None:
         act = self.active
@@ -220,11 +235,15 @@ class Scheduler:
         self.store.dirty = True
         self.active = None
         self._wake = t
+        name = s.get("targetname", "")
+        self.log(t, LOG_ROBOTARGET if result == wire.SESSION_OK else LOG_WARNING,
+                 f"RoboTarget: end of target {name}: {text} ({act.accepted}/{act.planned} frames)")
         self.emit("Signal", t, False, Code=SIG_STOPPED if result == wire.SESSION_ABORTED else SIG_IDLE)
         self.emit("Signal", t, False, Code=SIG_QUEUE_EMPTY)
 
     def _clouds(self, t: float) -> None:
         self.emit("WeatherAndSafetyMonitorData", t, True, **weather_fields(False, True))
+        self.log(t, LOG_CRITICAL, "Safety monitor UNSAFE (clouds): aborting the sequence")
         self._end_session(t, wire.SESSION_ABORTED, "Aborted: clouds, safety monitor UNSAFE")
 
     def abort(self, t: float, reason: str, match: Callable[[dict[str, Any]], bool] | None = None) -> bool:
@@ -315,18 +334,24 @@ class Scheduler:
         ra, dec = _num(target.get(F["ra_j2000"])), _num(target.get(F["dec_j2000"]))
         alt = float(self.sky.target_alt(night, ra, dec)[i])
         moon = float((await asyncio.to_thread(self.sky.moon_alt, night))[i])
+        lit = await asyncio.to_thread(frames.moon_illumination, mid)
         rng = frames.seeded_rng(self.planner.seed, act.target_guid, seq)
         filter_index = int(shot[SH["filter_index"]])
         filter_name = self._filter_name(shot)
         binning = int(shot[SH["bin"]] or 1)
         quality = frames.frame_quality(self.seeing.fwhm(night.date, mid, rng), alt, moon, frame.exposure,
-                                       filter_name, binning, self.cfg.pixel_scale, rng)
+                                       filter_name, binning, self.cfg.pixel_scale, rng,
+                                       sun_alt_deg=float(night.sun_alt[i]), moon_illumination=lit)
         name = str(target.get(F["name"]) or "target")
         folder = frame.fit_path.parent
         spec = frames.FrameSpec(act.target_guid, name, ra, dec, filter_name, frame.exposure, binning, quality,
-                                frame.start, frame.fit_path, frame.fit_path.with_suffix(".jpg"), seq)
+                                frame.start, frame.fit_path, frame.fit_path.with_suffix(".jpg"), seq,
+                                pa_deg=_num(target.get(F["pa"])), airmass=airmass(alt),
+                                site=(self.cfg.latitude, self.cfg.longitude, self.cfg.elevation))
         w, h = max(self.cfg.frame_width // binning, 16), max(self.cfg.frame_height // binning, 16)
-        jpg = await asyncio.to_thread(frames.render, spec, w, h, self.cfg.pixel_scale, self.cfg.jpg_quality)
+        rendered = await asyncio.to_thread(frames.render, spec, w, h, self.cfg.pixel_scale, self.cfg.jpg_quality)
+        jpg = rendered.jpg
+        quality = dataclasses.replace(quality, starindex=rendered.starindex)
         limit = _num(target.get(F["hfd_mean_limit"]))
         rejected = limit > 0 and quality.hfd > limit
         done = {
@@ -337,7 +362,10 @@ class Scheduler:
             D["is_deleted"]: rejected, "refguidtarget": act.target_guid, "filtername": filter_name, "jpgfile": str(spec.jpg_path),
         }
         self.store.shots_done[done[D["guid"]]] = done
-        if not rejected:
+        if rejected:
+            self.log(t, LOG_WARNING, f"Frame {spec.fit_path.name} rejected: HFD {quality.hfd:.2f} px > limit {limit:g} px")
+        else:
+            self.log(t, LOG_INFO, f"Frame saved: {spec.fit_path.name} (HFD {quality.hfd:.2f} px, {quality.starindex} stars)")
             shot[SH["done"]] = int(shot[SH["done"]]) + 1
             self.planner.record_frame(target, night.date, frame.shot_guid)
             act.accepted += 1
@@ -363,6 +391,7 @@ class Scheduler:
 
 
 def weather_fields(safe: bool, cloudy: bool, dark: bool = True) -> dict[str, Any]:
-    """``WeatherAndSafetyMonitorData`` fields (§4)."""
-    return {"SMStatus": "SAFE" if safe else "UNSAFE", "WSCloud": "VERY_CLOUDY" if cloudy else "CLEAR",
-            "WSRain": "DRY", "WSWind": "CALM", "WSLight": "DARK" if dark else "LIGHT"}
+    """``WeatherAndSafetyMonitorData`` fields (§4, §4a): both devices connected, clouds → ``CLOUDY``."""
+    return {"WSConnected": True, "SMConnected": True, "SMStatus": "SAFE" if safe else "UNSAFE",
+            "WSCloud": "CLOUDY" if cloudy else "CLEAR", "WSRain": "DRY", "WSWind": "CALM",
+            "WSLight": "DARK" if dark else "LIGHT"}

@@ -1,6 +1,7 @@
 """``VoyagerSimulator``: the embedded Voyager Application Server with RoboTarget (docs/voyager-protocol.md §9).
 
-A real asyncio TCP server. Background tasks: the **driver** (runs the scheduler on the simulated
+A real asyncio TCP server; a client opening with an HTTP Upgrade gets a WebSocket on the same port
+(``transport.py``). Background tasks: the **driver** (runs the scheduler on the simulated
 clock, fast-forwards while idle with work pending, emits ``ShotRunning`` at most every
 ``shot_running_interval`` real seconds during a frame), the **persister** (saves the store when
 dirty, at most every ``persist_interval`` s), ``ControlData`` every ``control_interval`` s and
@@ -24,11 +25,13 @@ from typing import Any
 import structlog
 
 from voyager import protocol
-from voyager.simulator import telemetry
+from voyager.errors import VoyagerProtocolError
+from voyager.simulator import telemetry, transport
 from voyager.simulator.clock import SimClock, to_epoch
 from voyager.simulator.commands import Commands
 from voyager.simulator.config import SimulatorConfig
 from voyager.simulator.faults import Faults
+from voyager.simulator.mount import Mount
 from voyager.simulator.planner import Planner
 from voyager.simulator.scheduler import Scheduler
 from voyager.simulator.session import ClientSession
@@ -46,6 +49,7 @@ class VoyagerSimulator:
         self.faults = Faults.from_config(config.faults)
         self.seed = config.seed if config.seed is not None else random.randrange(1 << 31)
         self.sky = Sky(config.latitude, config.longitude, config.elevation, config.grid_step)
+        self.mount = Mount(config.latitude, config.longitude, config.elevation)
         self.commands = Commands(self)
         self.sessions: set[ClientSession] = set()
         self.port = config.port
@@ -128,16 +132,29 @@ class VoyagerSimulator:
         await self.stop()
 
     async def _on_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        session = ClientSession(self, reader, writer)
+        # Raw TCP or WebSocket on the same port (§1): told apart by what the client sends first.
+        try:
+            framing, pending = await transport.sniff(reader, writer, self.config.upgrade_wait)
+        except (VoyagerProtocolError, OSError, TimeoutError) as exc:
+            log.info("voyager_sim.upgrade_failed", error=str(exc))
+            writer.close()
+            return
+        session = ClientSession(self, reader, writer, framing, pending)
         self.sessions.add(session)
         await session.run()
 
     # ------------------------------------------------------------ events
 
     def emit(self, name: str, t: float, dashboard_only: bool, **fields: Any) -> None:
-        """Send an event to every authenticated client (``dashboard_only``: those in dashboard mode)."""
+        """Send an event to every authenticated client (``dashboard_only``: those in dashboard mode).
+
+        ``LogEvent`` goes only to the clients that turned it on with ``RemoteSetLogEvent`` (§4a).
+        """
         for s in list(self.sessions):
-            if s.authenticated and (s.dashboard or not dashboard_only):
+            if not s.authenticated:
+                continue
+            wanted = s.log_events if name == protocol.E_LOG else (s.dashboard or not dashboard_only)
+            if wanted:
                 s.event(name, t, **fields)
 
     def poke(self) -> None:
@@ -226,7 +243,9 @@ class VoyagerSimulator:
         while True:
             await asyncio.sleep(self.config.control_interval)
             if any(s.dashboard for s in self.sessions):
-                self.emit("ControlData", self.clock.now(), True, **telemetry.control_data(self, self.clock.now()))
+                t = self.clock.now()
+                mount = await asyncio.to_thread(self.mount.state, t, telemetry.tracked(self))
+                self.emit("ControlData", t, True, **telemetry.control_data(self, t, mount))
 
     async def _weather(self) -> None:
         while True:

@@ -23,6 +23,7 @@ import structlog
 
 from voyager import protocol
 from voyager.errors import VoyagerProtocolError
+from voyager.simulator.transport import Framing, LineFraming
 
 if TYPE_CHECKING:
     from voyager.simulator.server import VoyagerSimulator
@@ -34,10 +35,15 @@ MAX_QUEUE = 20000
 
 
 class ClientSession:
-    """Server side of one TCP connection. ``dashboard``: dashboard events wanted (§4)."""
+    """Server side of one connection. ``dashboard``: dashboard events wanted (§4); ``log_events``:
+    ``LogEvent`` lines wanted (``RemoteSetLogEvent``, §4a). ``framing``: CR LF lines or WebSocket
+    text frames (``transport.py``); ``pending``: bytes already read that belong to that framing."""
 
-    def __init__(self, sim: VoyagerSimulator, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def __init__(self, sim: VoyagerSimulator, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                 framing: Framing | None = None, pending: bytes = b"") -> None:
         self.sim = sim
+        self.framing: Framing = framing or LineFraming()
+        self._pending = pending
         self.cfg = sim.config
         self.reader = reader
         self.writer = writer
@@ -46,6 +52,7 @@ class ClientSession:
         self.authenticated = not self.cfg.auth_enabled
         self.manager_mode = False
         self.dashboard = False
+        self.log_events = False
         self.session_key = ""
         self.closed = asyncio.Event()
         self.inflight: dict[str, asyncio.Task[None]] = {}
@@ -79,8 +86,9 @@ class ClientSession:
         while True:
             data = await self._out.get()
             if data is None:
+                self.writer.write(self.framing.goodbye())
                 return
-            self.writer.write(data)
+            self.writer.write(self.framing.encode(data))
             self._last_tx = time.monotonic()
             await self.writer.drain()
 
@@ -155,14 +163,21 @@ class ClientSession:
     # ------------------------------------------------------------ input
 
     async def _read_loop(self) -> None:
-        splitter = protocol.LineSplitter()
+        data, self._pending = self._pending, b""
         while True:
-            data = await self.reader.read(1 << 16)
             if not data:
-                return
+                data = await self.reader.read(1 << 16)
+                if not data:
+                    return
             try:
-                lines = splitter.feed(data)
+                lines = self.framing.feed(data)
             except VoyagerProtocolError:
+                return
+            data = b""
+            control = self.framing.take_output()  # WebSocket pong / close reply
+            if control:
+                self.writer.write(control)
+            if self.framing.closed:
                 return
             for line in lines:
                 try:

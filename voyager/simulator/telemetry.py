@@ -1,59 +1,130 @@
-"""Dashboard telemetry of the simulator: ``ControlData`` and ``WeatherAndSafetyMonitorData`` (docs/voyager-protocol.md §4).
+"""Dashboard telemetry of the simulator: ``ControlData`` and ``WeatherAndSafetyMonitorData`` (docs/voyager-protocol.md §4, §4a).
 
-Built from the scheduler's state at a simulated time. ControlData special numbers: −123456789 = off
-(no value), 123456789 = error.
+Built from the simulated state at a simulated time: the mount (``mount.py``) tracks the running
+session's target or is parked; sequence times are those of the running session (``SEQSTART`` its
+start, ``SEQEND`` its expected end: the frames it still has to take, each ``Exposure`` +
+``shot_overhead``; ``SEQREMAIN`` the difference), as ``"HH:MM:SS"`` UTC; the camera's cooler holds
+its set point with a power that follows the night's temperature; the focuser's temperature is the
+night's temperature and its position follows it (temperature compensation). Every field of §4a is
+always present with one type; ``docs/voyager-protocol.md`` ("Dashboard events the simulator sends")
+lists them.
 """
 
 from __future__ import annotations
 
-import random
+import math
 from typing import TYPE_CHECKING, Any
 
-from voyager import wire
+from voyager import dashboard, wire
+from voyager.simulator.frames import seeded_rng
+from voyager.simulator.mount import MountState
 from voyager.simulator.scheduler import weather_fields
 from voyager.simulator.sky import ASTRO_TWILIGHT
 
 if TYPE_CHECKING:
     from voyager.simulator.server import VoyagerSimulator
 
-OFF = -123456789
+OFF = dashboard.OFF
+F, SH = wire.TARGET_FIELDS, wire.ADD_SHOT_PARAMS
+#: Camera cooler set point (°C) and ControlData ``CCDSTAT`` 5 = COOLED (§4a).
+SET_POINT = -10.0
+COOLED = 5
+#: Focuser: position at 0 °C (steps) and temperature coefficient (steps per °C).
+FOCUS_ZERO, FOCUS_PER_DEGREE = 21000, -18
+#: VOYSTAT (§4): 1 idle, 2 run.
+IDLE, RUN = 1, 2
 
 
-def control_data(sim: VoyagerSimulator, t: float) -> dict[str, Any]:
-    """``ControlData`` fields at simulated time ``t``."""
+def night_temperature(sim: VoyagerSimulator, t: float) -> float:
+    """Ambient temperature (°C) at ``t``: a per-night level, cooling by ~6 °C from evening to dawn."""
+    start = sim.sky.night_start(t)
+    level = 6.0 + float(seeded_rng(sim.seed, "temperature", start).normal(0.0, 3.0))
+    hours = (t - start) / 3600.0  # 0 at local noon
+    return round(level + 4.0 * math.cos(2 * math.pi * (hours - 3.0) / 24.0), 2)
+
+
+def tracked(sim: VoyagerSimulator) -> tuple[float, float] | None:
+    """(RA J2000 hours, Dec degrees) of the running session's target; None when idle (parked)."""
+    act = sim.scheduler.active
+    target = sim.store.targets.get(act.target_guid) if act else None
+    return (float(target[F["ra_j2000"]]), float(target[F["dec_j2000"]])) if target is not None else None
+
+
+def sequence_times(sim: VoyagerSimulator, t: float) -> tuple[float, float] | None:
+    """(start, expected end) of the running session, epoch s; None when idle."""
+    act = sim.scheduler.active
+    target = sim.store.targets.get(act.target_guid) if act else None
+    if act is None or target is None:
+        return None
+    start = float(act.session[wire.SESSION_ITEM["start"]])
+    overhead = sim.config.shot_overhead
+    left = 0.0
+    quotas = sim.planner.quotas(target, act.night.date)
+    for shot in sim.store.shots_of(target[F["guid"]]):
+        n = quotas.get(shot[SH["guid"]], 0)
+        if act.frame is not None and act.frame.shot_guid == shot[SH["guid"]] and n > 0:
+            n -= 1  # the frame in progress counts below, from its own end
+        left += n * (float(shot[SH["exposure"]]) + overhead)
+    end = (act.frame.end if act.frame is not None else t) + left
+    return start, max(end, t)
+
+
+def control_data(sim: VoyagerSimulator, t: float, mount: MountState | None = None) -> dict[str, Any]:
+    """``ControlData`` fields at simulated time ``t`` (every §4a field). ``mount``: the mount's state
+    at ``t`` if already computed (astropy takes ~10 ms; the server computes it off the event loop)."""
     act = sim.scheduler.active
     target = sim.store.targets.get(act.target_guid) if act else None
     running = target is not None
-    f = wire.TARGET_FIELDS
-    alt = OFF
-    if running:
-        night = act.night
-        alt = round(float(sim.sky.target_alt(night, float(target[f["ra_j2000"]]), float(target[f["dec_j2000"]]))[night.index(t)]), 2)
-    remain = ""
-    if running and act.frame is not None:
-        remain = f"{int(max(act.frame.end - t, 0))} s"
+    frame = act.frame if act else None
+    coords = tracked(sim)
+    if mount is None or (None if mount.parked else (mount.ra_j2000, mount.dec_j2000)) != coords:
+        mount = sim.mount.state(t, coords)
+    temp = night_temperature(sim, t)
+    rng = seeded_rng(sim.seed, "control", round(t, 1))
+    times = sequence_times(sim, t)
+    name = str(target.get(F["name"], "")) if running else ""
+    slewing = running and frame is not None and t - frame.start < min(10.0, sim.config.shot_overhead / 3)
+    pa = float(target.get(F["pa"]) or 0.0) % 360.0 if running else 0.0
     return {
-        "VOYSTAT": 2 if running else 1,
+        "VOYSTAT": RUN if running else IDLE,
         "SETUPCONN": True,
+        "RUNSEQ": name,
+        "RUNDS": "",
+        "SEQNAME": name,
+        "SEQSTART": dashboard.clock(times[0]) if times else "",
+        "SEQEND": dashboard.clock(times[1]) if times else "",
+        "SEQREMAIN": dashboard.duration(times[1] - t) if times else "",
         "CCDCONN": True,
-        "CCDTEMP": round(-10.0 + random.uniform(-0.2, 0.2), 1),
-        "CCDPOW": 38 if running else 30,
-        "CCDSETP": -10.0,
+        "CCDTEMP": round(SET_POINT + float(rng.normal(0.0, 0.08)), 1),
+        "CCDPOW": int(round(min(100.0, max(5.0, 22.0 + 2.2 * (temp - SET_POINT))))),
+        "CCDSETP": SET_POINT,
         "CCDCOOL": True,
-        "CCDSTAT": 1 if running and act.frame is not None else 0,
+        "CCDSTAT": COOLED,
         "MNTCONN": True,
-        "MNTPARK": not running,
-        "MNTRAJ2000": float(target[f["ra_j2000"]]) if running else OFF,
-        "MNTDECJ2000": float(target[f["dec_j2000"]]) if running else OFF,
-        "MNTALT": alt,
-        "MNTTRACK": running,
+        "MNTPARK": mount.parked,
+        "MNTTRACK": mount.tracking,
+        "MNTSLEW": bool(slewing),
+        "MNTRA": dashboard.hms(mount.ra_now),
+        "MNTDEC": dashboard.dms(mount.dec_now),
+        "MNTRAJ2000": dashboard.hms(mount.ra_j2000),
+        "MNTDECJ2000": dashboard.dms(mount.dec_j2000),
+        "MNTAZ": dashboard.dms(mount.az, signed=False),
+        "MNTALT": dashboard.dms(mount.alt),
+        "MNTPIER": mount.pier,
+        "MNTTFLIP": dashboard.duration(mount.time_to_flip),
         "GUIDECONN": True,
-        "GUIDESTAT": 2 if running else 0,
-        "GUIDEX": round(random.gauss(0, 0.3), 2) if running else 0,
-        "GUIDEY": round(random.gauss(0, 0.3), 2) if running else 0,
-        "SEQNAME": str(target.get(f["name"], "")) if running else "",
-        "SEQREMAIN": remain,
-        "RUNSEQ": str(target.get(f["name"], "")) if running else "",
+        "GUIDESTAT": 2 if running and frame is not None and not slewing else 0,
+        "DITHSTAT": 0,
+        "GUIDEX": round(float(rng.normal(0.0, 0.3)), 2) if running else 0.0,
+        "GUIDEY": round(float(rng.normal(0.0, 0.3)), 2) if running else 0.0,
+        "AFCONN": True,
+        "AFPOS": int(round(FOCUS_ZERO + FOCUS_PER_DEGREE * temp)),
+        "AFTEMP": temp,
+        "PLACONN": True,
+        "ROTCONN": True,
+        "ROTPA": round(pa, 2),
+        "ROTSKYPA": round(pa, 2),
+        "ROTISROT": False,
     }
 
 
