@@ -8,7 +8,7 @@ the simulated telescope does (it images only when the target is observable) and 
 * :func:`sun_moon_altitude` — sun and moon altitude at one instant (the demo);
 * :func:`check_visibility` — a fast go/no-go scan of a whole date window (the API's feasibility
   check): astropy's sun at 6-hour knots, altitudes from hour angles with mean sidereal time, about
-  10 ms per call for windows up to :data:`MAX_WINDOW`;
+  10–50 ms per call (measured; more on a loaded machine) for windows up to :data:`MAX_WINDOW`;
 * :class:`Sky` / :class:`Night` — one night at a time on a grid (default 3 min), sun, moon and
   target altitudes vectorized and cached (the simulator's scheduler, ``voyager/simulator/sky.py``);
 * :func:`airmass`.
