@@ -1,13 +1,13 @@
 """production guards: shared rate-limit counters, Voyager as last seen by the monitor
 
 Revision ID: 0005_guards
-Revises: 0001
+Revises: 0004_money
 """
 from alembic import op
 import sqlalchemy as sa
 
 revision = "0005_guards"
-down_revision = "0001"
+down_revision = "0004_money"
 branch_labels = None
 depends_on = None
 

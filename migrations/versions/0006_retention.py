@@ -4,14 +4,14 @@ Adds ``order.retention_notice_at``, ``order.frames_expired_at`` and ``shot_done.
 (all nullable: existing rows have been neither noticed nor expired). See docs/operations.md.
 
 Revision ID: 0006_retention
-Revises: 0001
+Revises: 0005_guards
 """
 from alembic import op
 import sqlalchemy as sa
 
 revision = "0006_retention"
 # The initial schema's revision id is "0001" (file 0001_initial.py).
-down_revision = "0001"
+down_revision = "0005_guards"
 branch_labels = None
 depends_on = None
 
