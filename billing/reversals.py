@@ -23,7 +23,6 @@ arrives before its grant is stored and applied when the grant is (:func:`sync_gr
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import sqlalchemy as sa
 import structlog
@@ -164,7 +163,7 @@ async def apply_reversal(conn: AsyncConnection, fact: StripeFact) -> FactOutcome
         log.warning("stripe.reversal_unmatched", charge_id=fact.charge_id, kind=fact.kind,
                     payment_intent=fact.payment_intent_id, invoice=fact.invoice_id)
         return out
-    await Ledger._lock(conn, grant.customer_id, create=True)  # serializes this customer's reversals
+    await Ledger.lock_account(conn, grant.customer_id)  # serializes this customer's reversals
     await conn.execute(pg_insert(REVERSAL).values(
         charge_id=fact.charge_id, customer_id=grant.customer_id, grant_key=grant.key, bucket=grant.bucket,
         granted_credits=0, charge_amount_cents=grant.amount_cents or 0, refunded_cents=0, clawed_back=0,
@@ -193,15 +192,10 @@ async def sync_grant(conn: AsyncConnection, grant_key: str) -> int:
         REVERSAL.c.grant_key == grant_key))).all()
     moved = 0
     for c in charges:
-        await Ledger._lock(conn, c.customer_id, create=True)
+        await Ledger.lock_account(conn, c.customer_id)
         granted = (await conn.execute(sa.select(ENTRY.c.amount).where(ENTRY.c.idempotency_key == grant_key))).scalar()
         await conn.execute(REVERSAL.update().where(REVERSAL.c.charge_id == c.charge_id).values(
             granted_credits=granted or 0))
         moved += await _sync(conn, c.charge_id)
     return moved
 
-
-def reversal_summary(row: Any) -> dict[str, Any]:
-    """A ``payment_reversal`` row as a plain dict (reports, tests)."""
-    return {k: getattr(row, k) for k in ("charge_id", "customer_id", "grant_key", "bucket", "granted_credits",
-                                         "charge_amount_cents", "refunded_cents", "clawed_back")}
