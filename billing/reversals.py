@@ -16,7 +16,8 @@ debt) or ``Ledger.restore`` (to the debt first). The account row lock is taken b
 read, so concurrent deliveries serialize, and a repeated fact finds nothing left to move.
 
 The grant a charge paid for: a pack's ``payment:<id>`` (the payment whose PaymentIntent was
-charged) or a subscription invoice's ``invoice:<id>`` (the charge's invoice). A reversal that
+charged) or a subscription invoice's ``invoice:<id>`` (the charge's invoice, or the invoice its
+PaymentIntent paid — ``invoice_payment``, recorded when the invoice was granted). A reversal that
 arrives before its grant is stored and applied when the grant is (:func:`sync_grant`).
 """
 
@@ -30,7 +31,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from billing.ledger import Ledger
-from models.db import Customer, LedgerEntry, Payment, PaymentDispute, PaymentReversal
+from models.db import Customer, InvoicePayment, LedgerEntry, Payment, PaymentDispute, PaymentReversal
 from models.payments import FactOutcome, StripeFact
 
 log = structlog.get_logger(__name__)
@@ -40,6 +41,7 @@ DISPUTE = PaymentDispute.__table__
 ENTRY = LedgerEntry.__table__
 PAYMENT = Payment.__table__
 CUSTOMER = Customer.__table__
+INVOICE_PAYMENT = InvoicePayment.__table__
 ACTOR = "stripe"
 
 #: Stripe dispute statuses, ordered: a fact never moves a dispute to a lower rank.
@@ -75,6 +77,11 @@ async def _grant_for(conn: AsyncConnection, fact: StripeFact) -> _Grant | None:
             PAYMENT.c.stripe_payment_intent_id == fact.payment_intent_id))).first()
         if p is not None:
             return _Grant(p.customer_id, f"payment:{p.id}", "pack", p.amount_cents)
+        inv = (await conn.execute(sa.select(INVOICE_PAYMENT).where(
+            INVOICE_PAYMENT.c.payment_intent_id == fact.payment_intent_id))).first()
+        if inv is not None:
+            fact = fact.model_copy(update={"invoice_id": fact.invoice_id or inv.invoice_id,
+                                           "amount_cents": fact.amount_cents or inv.amount_cents})
     if fact.charge_id:
         r = (await conn.execute(sa.select(REVERSAL).where(REVERSAL.c.charge_id == fact.charge_id))).first()
         if r is not None:
