@@ -164,6 +164,13 @@ class Ledger:
         return _State(*row) if row else None
 
     @staticmethod
+    async def lock_account(conn: AsyncConnection, customer_id: int) -> None:
+        """Take the customer's account row lock (creating the account) in ``conn``'s transaction, so
+        a caller's own reads and writes about that customer serialize with every ledger operation
+        (billing/reversals.py). Raises UnknownCustomer."""
+        await Ledger._lock(conn, customer_id, create=True)
+
+    @staticmethod
     async def _store(conn: AsyncConnection, customer_id: int, state: _State) -> None:
         await conn.execute(ACCOUNT.update().where(ACCOUNT.c.customer_id == customer_id).values(
             subscription_credits=state.subscription, pack_credits=state.pack, held=state.held, debt=state.debt,

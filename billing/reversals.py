@@ -16,14 +16,14 @@ debt) or ``Ledger.restore`` (to the debt first). The account row lock is taken b
 read, so concurrent deliveries serialize, and a repeated fact finds nothing left to move.
 
 The grant a charge paid for: a pack's ``payment:<id>`` (the payment whose PaymentIntent was
-charged) or a subscription invoice's ``invoice:<id>`` (the charge's invoice). A reversal that
+charged) or a subscription invoice's ``invoice:<id>`` (the charge's invoice, or the invoice its
+PaymentIntent paid — ``invoice_payment``, recorded when the invoice was granted). A reversal that
 arrives before its grant is stored and applied when the grant is (:func:`sync_grant`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import sqlalchemy as sa
 import structlog
@@ -31,7 +31,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from billing.ledger import Ledger
-from models.db import Customer, LedgerEntry, Payment, PaymentDispute, PaymentReversal
+from models.db import Customer, InvoicePayment, LedgerEntry, Payment, PaymentDispute, PaymentReversal
 from models.payments import FactOutcome, StripeFact
 
 log = structlog.get_logger(__name__)
@@ -41,6 +41,7 @@ DISPUTE = PaymentDispute.__table__
 ENTRY = LedgerEntry.__table__
 PAYMENT = Payment.__table__
 CUSTOMER = Customer.__table__
+INVOICE_PAYMENT = InvoicePayment.__table__
 ACTOR = "stripe"
 
 #: Stripe dispute statuses, ordered: a fact never moves a dispute to a lower rank.
@@ -76,6 +77,11 @@ async def _grant_for(conn: AsyncConnection, fact: StripeFact) -> _Grant | None:
             PAYMENT.c.stripe_payment_intent_id == fact.payment_intent_id))).first()
         if p is not None:
             return _Grant(p.customer_id, f"payment:{p.id}", "pack", p.amount_cents)
+        inv = (await conn.execute(sa.select(INVOICE_PAYMENT).where(
+            INVOICE_PAYMENT.c.payment_intent_id == fact.payment_intent_id))).first()
+        if inv is not None:
+            fact = fact.model_copy(update={"invoice_id": fact.invoice_id or inv.invoice_id,
+                                           "amount_cents": fact.amount_cents or inv.amount_cents})
     if fact.charge_id:
         r = (await conn.execute(sa.select(REVERSAL).where(REVERSAL.c.charge_id == fact.charge_id))).first()
         if r is not None:
@@ -164,7 +170,7 @@ async def apply_reversal(conn: AsyncConnection, fact: StripeFact) -> FactOutcome
         log.warning("stripe.reversal_unmatched", charge_id=fact.charge_id, kind=fact.kind,
                     payment_intent=fact.payment_intent_id, invoice=fact.invoice_id)
         return out
-    await Ledger._lock(conn, grant.customer_id, create=True)  # serializes this customer's reversals
+    await Ledger.lock_account(conn, grant.customer_id)  # serializes this customer's reversals
     await conn.execute(pg_insert(REVERSAL).values(
         charge_id=fact.charge_id, customer_id=grant.customer_id, grant_key=grant.key, bucket=grant.bucket,
         granted_credits=0, charge_amount_cents=grant.amount_cents or 0, refunded_cents=0, clawed_back=0,
@@ -193,15 +199,10 @@ async def sync_grant(conn: AsyncConnection, grant_key: str) -> int:
         REVERSAL.c.grant_key == grant_key))).all()
     moved = 0
     for c in charges:
-        await Ledger._lock(conn, c.customer_id, create=True)
+        await Ledger.lock_account(conn, c.customer_id)
         granted = (await conn.execute(sa.select(ENTRY.c.amount).where(ENTRY.c.idempotency_key == grant_key))).scalar()
         await conn.execute(REVERSAL.update().where(REVERSAL.c.charge_id == c.charge_id).values(
             granted_credits=granted or 0))
         moved += await _sync(conn, c.charge_id)
     return moved
 
-
-def reversal_summary(row: Any) -> dict[str, Any]:
-    """A ``payment_reversal`` row as a plain dict (reports, tests)."""
-    return {k: getattr(row, k) for k in ("charge_id", "customer_id", "grant_key", "bucket", "granted_credits",
-                                         "charge_amount_cents", "refunded_cents", "clawed_back")}

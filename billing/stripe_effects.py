@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from billing.allowance import invoice_allowance, invoice_plan
 from billing.ledger import Ledger
 from billing.reversals import apply_reversal, sync_grant
-from models.db import Customer, Payment, StripeEvent
+from models.db import Customer, InvoicePayment, Payment, StripeEvent
 from models.payments import FactOutcome, StripeFact
 
 log = structlog.get_logger(__name__)
@@ -42,6 +42,7 @@ log = structlog.get_logger(__name__)
 EVENT = StripeEvent.__table__
 PAYMENT = Payment.__table__
 CUSTOMER = Customer.__table__
+INVOICE_PAYMENT = InvoicePayment.__table__
 T = TypeVar("T")
 ACTOR = "stripe"
 REVERSAL_KINDS = ("charge_refunded", "charge_dispute")
@@ -121,6 +122,11 @@ async def _invoice_paid(conn: AsyncConnection, fact: StripeFact) -> FactOutcome:
         out.note = "no allowance on this invoice"
         return out
     plan = invoice_plan(fact.lines) or "?"
+    if fact.payment_intent_id:  # a later dispute names only the PaymentIntent: remember its invoice
+        await conn.execute(pg_insert(INVOICE_PAYMENT).values(
+            payment_intent_id=fact.payment_intent_id, invoice_id=fact.invoice_id, customer_id=customer_id,
+            amount_cents=fact.amount_cents or 0, created_at=sa.func.now(),
+        ).on_conflict_do_nothing(index_elements=["payment_intent_id"]))
     res = await _LedgerInTransaction(conn).grant(
         customer_id, amount, "subscription", invoice_key(fact.invoice_id), "invoice", fact.invoice_id,
         actor=ACTOR, reason=f"monthly credits, {plan} (invoice {fact.invoice_id})")

@@ -135,6 +135,19 @@ def _invoice_metadata_customer(invoice: dict[str, Any]) -> int | None:
     return None
 
 
+def invoice_payment_intent(invoice: dict[str, Any]) -> str | None:
+    """The PaymentIntent that paid the invoice: ``invoice.payment_intent`` (classic) or the first
+    ``invoice.payments.data[].payment.payment_intent`` (2025+), when the payload carries it."""
+    pi = _id(invoice.get("payment_intent"))
+    if pi:
+        return pi
+    for p in _get(invoice, "payments", "data") or []:
+        pi = _id(_get(p, "payment", "payment_intent"))
+        if pi:
+            return pi
+    return None
+
+
 def invoice_fact(invoice: dict[str, Any], kind: str, event: dict[str, Any] | None = None) -> StripeFact:
     """An ``invoice_paid`` / ``invoice_payment_failed`` fact from an invoice object.
 
@@ -163,6 +176,7 @@ def invoice_fact(invoice: dict[str, Any], kind: str, event: dict[str, Any] | Non
         period_end_ts=end,
         amount_cents=_int(invoice.get("amount_paid")) if kind == "invoice_paid" else _int(invoice.get("amount_due")),
         currency=invoice.get("currency"),
+        payment_intent_id=invoice_payment_intent(invoice),
     )
 
 

@@ -327,6 +327,18 @@ class PaymentReversal(SQLModel, table=True):
     updated_at: datetime = _ts()
 
 
+class InvoicePayment(SQLModel, table=True):
+    """Which PaymentIntent paid which subscription invoice, recorded when the invoice is granted:
+    a dispute names only its charge and PaymentIntent, and this ties it to the invoice's grant."""
+
+    __tablename__ = "invoice_payment"
+    payment_intent_id: str = Field(primary_key=True, max_length=255)
+    invoice_id: str = Field(max_length=255, index=True)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    amount_cents: int = Field(default=0, description="the invoice's amount paid")
+    created_at: datetime = _ts()
+
+
 class PaymentDispute(SQLModel, table=True):
     """A Stripe dispute (chargeback) of a charge. ``status``: Stripe's (needs_response, under_review,
     won, lost, warning_*); a closed status never goes back to open."""

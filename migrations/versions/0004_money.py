@@ -2,7 +2,8 @@
 
 Adds ``credit_account.debt`` (credits owed after a refund or a dispute took back credits that were
 already spent), ``payment_reversal`` (per charge: what Stripe reversed and what the ledger clawed
-back) and ``payment_dispute`` (one row per Stripe dispute). See docs/payments.md.
+back), ``payment_dispute`` (one row per Stripe dispute) and ``invoice_payment`` (which
+PaymentIntent paid which subscription invoice). See docs/payments.md.
 
 Revision ID: 0004_money
 Revises: 0001
@@ -54,10 +55,25 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index(op.f("ix_payment_dispute_charge_id"), "payment_dispute", ["charge_id"], unique=False)
+    op.create_table(
+        "invoice_payment",
+        sa.Column("payment_intent_id", sqlmodel.sql.sqltypes.AutoString(length=255), nullable=False),
+        sa.Column("invoice_id", sqlmodel.sql.sqltypes.AutoString(length=255), nullable=False),
+        sa.Column("customer_id", sa.Integer(), nullable=False),
+        sa.Column("amount_cents", sa.Integer(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["customer_id"], ["customer.id"]),
+        sa.PrimaryKeyConstraint("payment_intent_id"),
+    )
+    op.create_index(op.f("ix_invoice_payment_invoice_id"), "invoice_payment", ["invoice_id"], unique=False)
+    op.create_index(op.f("ix_invoice_payment_customer_id"), "invoice_payment", ["customer_id"], unique=False)
     op.create_index(op.f("ix_payment_dispute_customer_id"), "payment_dispute", ["customer_id"], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_invoice_payment_customer_id"), table_name="invoice_payment")
+    op.drop_index(op.f("ix_invoice_payment_invoice_id"), table_name="invoice_payment")
+    op.drop_table("invoice_payment")
     op.drop_index(op.f("ix_payment_dispute_customer_id"), table_name="payment_dispute")
     op.drop_index(op.f("ix_payment_dispute_charge_id"), table_name="payment_dispute")
     op.drop_table("payment_dispute")

@@ -22,7 +22,7 @@ async def test_credits_show_buckets_and_held(api):
     await api.ledger.hold(c.customer_id, order.id, 10)
     r = await api.client.get("/api/credits", headers=auth(c.api_key))
     assert r.status_code == 200
-    assert r.json() == {"available": 65, "held": 10, "buckets": {"subscription": 50, "pack": 15},
+    assert r.json() == {"available": 65, "held": 10, "buckets": {"subscription": 50, "pack": 15, "debt": 0},
                         "plan": "nebula", "subscription_status": "active"}
 
 

@@ -41,7 +41,7 @@ async def test_subscribe_buy_order_cancel_and_see_every_movement(pay: PaymentHar
     await eventually(pack_credited, what="pack credits")
     credits = (await pay.get("/api/credits", key)).json()
     assert (credits["available"], credits["buckets"], credits["plan"]) == (
-        115, {"subscription": 60, "pack": 55}, "nebula")
+        115, {"subscription": 60, "pack": 55, "debt": 0}, "nebula")
 
     # An order spends them: 70 held (60 subscription first, then 10 pack), 50 captured, 20 released.
     ledger = Ledger(pay.engine)

@@ -262,3 +262,15 @@ async def test_concurrent_deliveries_of_a_refund_and_a_dispute_move_the_credits_
     assert await _state(pay, c.customer_id) == (0, 0, 0, 0)  # 600 + 900 = 1500 cents: all 10 credits
     assert sum(e.amount for e in await pay.entries(c.customer_id) if e.reference_type == "charge") == -10
     await pay.invariants_hold(c.customer_id)
+
+
+async def test_a_dispute_naming_only_the_payment_intent_finds_its_subscription_invoice(pay: PaymentHarness):
+    c, charge = await _subscribed_nebula(pay)
+    charge.pop("invoice")  # a dispute carries its charge and PaymentIntent, never the invoice
+    await _spend(pay, c.customer_id, 10)
+    dp, now = f"dp_{uuid.uuid4().hex[:14]}", int(time.time())
+    await _deliver(pay, dispute(dp, charge, 5900, "under_review", "charge.dispute.created", now))
+    assert await _state(pay, c.customer_id) == (0, 0, 10, -10)
+    await _deliver(pay, dispute(dp, charge, 5900, "won", "charge.dispute.closed", now + 1))
+    assert await _state(pay, c.customer_id) == (50, 0, 0, 50)
+    await pay.invariants_hold(c.customer_id)
