@@ -145,7 +145,8 @@ class StripeSettings(BaseModel):
         return STRIPE_API_BASE
 
     def has_real_key(self) -> bool:
-        """A key other than the built-in local one that talks to Stripe itself (not localstripe)."""
+        """A key other than the built-in local one that talks to Stripe itself (not localstripe),
+        live or test mode."""
         return self.api_key.get_secret_value() != LOCAL_STRIPE_KEY and not self.is_localstripe()
 
     def is_localstripe(self) -> bool:
@@ -322,16 +323,26 @@ _DEV_SECRETS = (
 )
 
 
+LIVE_KEY_PREFIXES = ("sk_live_", "rk_live_")
+
+
 def is_production(settings: Settings) -> bool:
-    """``STELLAR_ENV=prod``, or a real Stripe key is configured (money moves for real)."""
-    return settings.env.strip().lower() in ("prod", "production") or settings.stripe.has_real_key()
+    """``STELLAR_ENV=prod``, or a live Stripe key is configured (real money moves)."""
+    key = settings.stripe.api_key.get_secret_value()
+    return settings.env.strip().lower() in ("prod", "production") or key.startswith(LIVE_KEY_PREFIXES)
 
 
 def production_problems(settings: Settings) -> list[str]:
-    """What a production process must not start with, one ``VARIABLE: why`` line each (empty when
-    fine or not production): secrets left at their built-in development value or empty, and missing
-    Voyager credentials (host, RoboTarget MAC key and words; a password when a user is set)."""
-    if not is_production(settings):
+    """What a process must not start with, one ``VARIABLE: why`` line each (empty when fine).
+
+    In production (:func:`is_production`): secrets left empty or at their built-in development
+    value, and missing Voyager credentials (host, RoboTarget MAC key and words; a password when a
+    user is set). With a Stripe test-mode key talking to Stripe itself (not localstripe), the Stripe
+    secrets alone: Stripe's webhooks could never verify against the development secret, and the
+    simulator stays usable for development.
+    """
+    production = is_production(settings)
+    if not production and not settings.stripe.has_real_key():
         return []
     problems = []
     for name, value, dev in _DEV_SECRETS:
@@ -340,6 +351,8 @@ def production_problems(settings: Settings) -> list[str]:
             problems.append(f"{name}: must be set in production")
         elif current == dev:
             problems.append(f"{name}: is the built-in development value; set the real secret")
+    if not production:
+        return problems
     v = settings.voyager
     if not v.host:
         problems.append("STELLAR_VOYAGER__HOST: must name the Voyager PC in production (empty = simulator)")

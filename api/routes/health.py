@@ -17,7 +17,7 @@ from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel, Field
 
 from api.deps import ResourcesDep, bearer_scheme, current_principal
-from api.errors import RateLimited, Unauthorized
+from api.errors import Unauthorized
 from api.services.health import check_ready
 
 router = APIRouter(tags=["health"])
@@ -57,13 +57,11 @@ async def get_live() -> Live:
 async def _is_admin(request: Request, res: ResourcesDep,
                     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)]) -> bool:
     """An admin key sees the detail; no key or any other key sees statuses only (never a 401, so
-    probes need no key). Over the client's rate limits: 429."""
+    probes need no key). Over the client's rate limits: 429 (``RateLimited`` propagates)."""
     if credentials is None:
         return False
     try:
         principal = await current_principal(request, res, credentials)
-    except RateLimited:
-        raise
     except Unauthorized:
         return False
     return principal.has_role("admin")

@@ -30,12 +30,20 @@ def test_prod_with_the_default_webhook_secret_names_it():
         check_production(load_settings(env="prod", voyager=SAFE_VOYAGER, stripe={"api_key": "sk_live_abc"}))
 
 
-def test_a_real_stripe_key_is_production_even_in_dev():
+def test_a_live_stripe_key_is_production_even_in_dev():
     s = load_settings(env="dev", stripe={"api_key": "sk_live_abc"})
     assert is_production(s)
     names = {p.split(":")[0] for p in production_problems(s)}
     assert names == {"STELLAR_STRIPE__WEBHOOK_SECRET", "STELLAR_VOYAGER__HOST", "STELLAR_VOYAGER__MAC_KEY",
                      "STELLAR_VOYAGER__MAC_WORDS"}
+
+
+def test_a_stripe_test_mode_key_needs_the_real_webhook_secret_but_not_a_telescope():
+    s = load_settings(env="dev", stripe={"api_key": "sk_test_51RealTestMode"})
+    assert not is_production(s)
+    assert [p.split(":")[0] for p in production_problems(s)] == ["STELLAR_STRIPE__WEBHOOK_SECRET"]
+    assert production_problems(load_settings(env="dev", stripe={"api_key": "sk_test_51RealTestMode",
+                                                                "webhook_secret": "whsec_from_stripe"})) == []
 
 
 def test_voyager_user_without_password_is_refused_and_a_complete_config_passes():

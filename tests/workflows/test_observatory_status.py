@@ -23,7 +23,9 @@ async def _row(engine, telescope: str):
 
 async def test_the_monitor_records_voyager_up_then_down(tmp_path, database_url, engine, temporal_env):
     sim = await start_sim(tmp_path)
-    cfg = order_settings(sim, database_url, tmp_path, monitor_run_for=1.0, monitor_poll_interval=0.2)
+    cfg = order_settings(sim, database_url, tmp_path, command_timeout=2.0, monitor_run_for=1.0,
+                         monitor_poll_interval=0.2)
+    cfg.voyager.pool_acquire_timeout = 2.0  # a stopped simulator fails the poll in seconds, not 15
     telescope = cfg.orders.telescope
     pool = VoyagerPool(cfg.voyager)
     await pool.start(strict=False)
