@@ -65,13 +65,16 @@ async def start_order_workflow(
     plan: str,
     target_name: str,
     task_queue: str,
+    restart_failed: bool = False,
 ) -> str:
     """Start ``OrderWorkflow`` for an order whose rows are committed; returns its workflow id.
 
     Idempotent: id ``order-<order_id>`` with ``USE_EXISTING`` while it runs (a retried API call gets
     the running workflow) and ``REJECT_DUPLICATE`` once closed (an order runs once, ever; starting a
-    finished order returns its id and starts nothing). Sets the search attributes ``CustomerId``,
-    ``OrderStatus`` (``pending``), ``TargetName``, ``Plan`` and the ``summary`` memo.
+    finished order returns its id and starts nothing). ``restart_failed``: for an order still
+    ``pending`` (nothing held), a run that failed, was terminated or cancelled may be replaced by a
+    new one (``ALLOW_DUPLICATE_FAILED_ONLY``); a completed run never is. Sets the search attributes
+    ``CustomerId``, ``OrderStatus`` (``pending``), ``TargetName``, ``Plan`` and the ``summary`` memo.
     """
     workflow_id = order_workflow_id(order_id)
     try:
@@ -81,7 +84,8 @@ async def start_order_workflow(
             id=workflow_id,
             task_queue=task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            id_reuse_policy=(WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY if restart_failed
+                             else WorkflowIDReusePolicy.REJECT_DUPLICATE),
             search_attributes=TypedSearchAttributes([
                 SearchAttributePair(SA_CUSTOMER_ID, str(customer_id)),
                 SearchAttributePair(SA_ORDER_STATUS, OrderStatus.PENDING.value),
