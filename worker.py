@@ -90,7 +90,7 @@ class WorkerDeps:
         rt = RoboTarget(self.pool)
         store = OrderStoreActivities(sessionmaker, self.settings)
         ledger = LedgerActivities(Ledger(self.engine), sessionmaker, self.settings)
-        voyager = VoyagerActivities(rt, self.settings)
+        voyager = VoyagerActivities(rt, self.settings, sessionmaker)
         ingest = IngestActivities(rt, sessionmaker, self.settings)
         monitor = MonitorActivities(rt, sessionmaker, self.client, self.settings, events=monitor_events)
         repair = RepairActivities(self.engine, rt, self.settings)
@@ -98,7 +98,7 @@ class WorkerDeps:
             store.load_order, store.set_status, store.assign_guids, store.record_abort, store.finalize_order,
             ledger.price_and_hold, ledger.settle,
             voyager.submit_target, voyager.stop_target,
-            ingest.watch_session, ingest.sweep_target,
+            ingest.watch_session, ingest.sweep_target, ingest.wait_run_end,
             monitor.watch_observatory,
             repair.sweep,
             *data_care_activities(self.settings, sessionmaker),

@@ -25,11 +25,20 @@ from temporalio import activity
 
 from activities._db import sql
 from activities._heartbeat import heartbeating
+from activities.link_wait import DB_UNAVAILABLE, note_link_down
 from activities.order_store import lock_order
 from activities.progress import order_lines, refresh_progress
 from core.settings import Settings
 from models.db import OrderEvent, OrderShot, ShotDone
-from models.orders import OrderProgress, SweepRequest, SweepResult, WatchSessionRequest, WatchSessionResult
+from models.orders import (
+    OrderProgress,
+    RunEndRequest,
+    RunEndResult,
+    SweepRequest,
+    SweepResult,
+    WatchSessionRequest,
+    WatchSessionResult,
+)
 from voyager import wire
 from voyager.errors import VoyagerActionFailed, VoyagerConnectionError, VoyagerRejected, VoyagerTimeout
 from voyager.robotarget import RoboTarget
@@ -38,6 +47,8 @@ from voyager.types import ShotDone as VoyagerShotDone
 
 log = structlog.get_logger(__name__)
 _TRANSIENT = (VoyagerConnectionError, VoyagerTimeout)
+#: What a watch waits out inside its attempt: Voyager or the database unreachable.
+_WAITED_OUT = (*_TRANSIENT, *DB_UNAVAILABLE)
 #: Polls without finding the session in its run before the watch gives up on it.
 MAX_MISSES = 5
 
@@ -60,9 +71,10 @@ class IngestActivities:
         A session its run does not list (``MAX_MISSES`` polls, one with ``sweep_only``) ends as an
         error after its frames are ingested.
 
-        A dropped Voyager link or a timeout is waited out (the pool reconnects) while heartbeating;
-        the activity only ends by the session ending, by cancellation, or by a worker death (then
-        Temporal retries it after ``heartbeat_timeout`` and ingest resumes where the database says)."""
+        A dropped Voyager link, a timeout or the database unreachable is waited out (the pool
+        reconnects) while heartbeating; the activity only ends by the session ending, by
+        cancellation, by a refusal or bug, or by a worker death (then Temporal retries it after
+        ``heartbeat_timeout`` and ingest resumes where the database says)."""
         poll = self.settings.orders.watch_poll_interval
         frames = misses = 0
         async with heartbeating(lambda: {"frames": frames}):
@@ -87,15 +99,23 @@ class IngestActivities:
                                                       frames_ingested=frames, progress=progress)
                     else:
                         misses = 0
-                except _TRANSIENT as exc:
-                    log.warning("session.watch_voyager_unavailable", order_id=req.order_id, error=str(exc))
+                except _WAITED_OUT as exc:
+                    log.warning("session.watch_waiting", order_id=req.order_id, error=str(exc))
                 await asyncio.sleep(poll)
 
     @activity.defn(name="ingest.sweep_target")
     async def sweep_target(self, req: SweepRequest) -> SweepResult:
         """Ingest every session of the target (after an abort, at the deadline). Waits up to
         ``orders.sweep_wait_for_end`` seconds for a session still running (an aborted one finishing
-        its current exposure) so its last frames are not lost."""
+        its current exposure) so its last frames are not lost. Voyager unreachable: recorded on the
+        order (``activities/link_wait.py``) and raised, so the activity's retry policy waits."""
+        try:
+            return await self._sweep(req)
+        except _TRANSIENT as exc:
+            await note_link_down(self.sessionmaker, req.order_id, exc)
+            raise
+
+    async def _sweep(self, req: SweepRequest) -> SweepResult:
         loop = asyncio.get_running_loop()
         until = loop.time() + self.settings.orders.sweep_wait_for_end
         frames = 0
@@ -110,6 +130,28 @@ class IngestActivities:
                 frames += await self.ingest_session(req.order_id, s.guid)
         progress = await self.progress(req.order_id)
         return SweepResult(sessions=[s.guid for s in sessions], frames_ingested=frames, progress=progress)
+
+    @activity.defn(name="ingest.wait_run_end")
+    async def wait_run_end(self, req: RunEndRequest) -> RunEndResult:
+        """Return once Voyager lists the scheduler run ``run_guid`` (a night) as closed, or no
+        longer lists it (``MAX_MISSES`` polls). Polls the run list every
+        ``orders.monitor_poll_interval`` seconds; Voyager unreachable is waited out."""
+        poll = self.settings.orders.monitor_poll_interval
+        days = self.settings.orders.monitor_run_days
+        misses = 0
+        async with heartbeating():
+            while True:
+                try:
+                    runs = await self.rt.get_run_list(self.settings.voyager.profile_name, days)
+                    run = next((r for r in runs if r.guid == req.run_guid), None)
+                    if run is not None and run.end is not None:
+                        return RunEndResult(run_guid=req.run_guid, end=run.end)
+                    misses = misses + 1 if run is None else 0
+                    if misses >= MAX_MISSES:
+                        return RunEndResult(run_guid=req.run_guid)
+                except _TRANSIENT as exc:
+                    log.warning("run.wait_voyager_unavailable", order_id=req.order_id, error=str(exc))
+                await asyncio.sleep(poll)
 
     # ------------------------------------------------------------------ ingest
 

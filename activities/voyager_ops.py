@@ -3,7 +3,8 @@
 GUIDs are chosen by the workflow and stored on the order before :meth:`submit_target` runs, and
 every add is an ``ensure_*`` (look up by GUID, add if absent): an attempt retried after a timeout
 whose command did succeed in Voyager finds the object instead of duplicating it (docs/voyager-protocol.md
-§2.5, §6). Retryable: ``VoyagerConnectionError``/``VoyagerTimeout`` (outcome unknown). Permanent
+§2.5, §6). Retryable: ``VoyagerConnectionError``/``VoyagerTimeout`` (outcome unknown; the order's
+``status_reason`` then says it waits for the observatory link, ``activities/link_wait.py``). Permanent
 (non-retryable ``VoyagerRefused``): a ``RemoteActionResult`` failure or an error reply — bad MAC,
 orphan profile, a refused field.
 """
@@ -14,12 +15,16 @@ import structlog
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+
 from activities._heartbeat import heartbeating
+from activities.link_wait import note_link_down
 from core.settings import Settings
 from models.orders import StopTargetRequest, StopTargetResult, SubmitRequest, SubmitResult
 from models.temporal_contract import ERR_INVALID_ORDER, ERR_VOYAGER_REFUSED
 from voyager import wire
-from voyager.errors import VoyagerActionFailed, VoyagerRejected
+from voyager.errors import VoyagerActionFailed, VoyagerConnectionError, VoyagerRejected, VoyagerTimeout
 from voyager.robotarget import RoboTarget
 from voyager.types import SetSpec, ShotSpec, TargetSpec
 
@@ -48,11 +53,14 @@ def _refused(exc: VoyagerActionFailed | VoyagerRejected, what: str) -> Applicati
 
 class VoyagerActivities:
     """``robotarget``: :class:`voyager.robotarget.RoboTarget` on the worker's pool;
-    ``settings.voyager``: profile name and base sequence GUID of new objects."""
+    ``settings.voyager``: profile name and base sequence GUID of new objects; ``sessionmaker``: where
+    a wait for the link is recorded on the order."""
 
-    def __init__(self, robotarget: RoboTarget, settings: Settings) -> None:
+    def __init__(self, robotarget: RoboTarget, settings: Settings,
+                 sessionmaker: async_sessionmaker[AsyncSession]) -> None:
         self.rt = robotarget
         self.settings = settings
+        self.sessionmaker = sessionmaker
 
     @activity.defn(name="voyager.submit_target")
     async def submit_target(self, req: SubmitRequest) -> SubmitResult:
@@ -98,6 +106,9 @@ class VoyagerActivities:
             except (VoyagerActionFailed, VoyagerRejected) as exc:
                 log.warning("order.submit_refused", order_id=req.order_id, step=step, error=str(exc))
                 raise _refused(exc, step) from None
+            except (VoyagerConnectionError, VoyagerTimeout) as exc:
+                await note_link_down(self.sessionmaker, req.order_id, exc)
+                raise
         log.info("order.submitted", order_id=req.order_id, target_guid=req.target_guid,
                  set_created=set_created, target_created=target_created, shots_created=created,
                  attempt=activity.info().attempt)
@@ -110,6 +121,13 @@ class VoyagerActivities:
         (``RemoteRoboTargetEnableDisableObject``), so Voyager never observes it again. A refusal
         (unknown GUID, nothing running) is reported in ``detail``, not raised: the target may never
         have been created. Connection errors and timeouts propagate (retried)."""
+        try:
+            return await self._stop(req)
+        except (VoyagerConnectionError, VoyagerTimeout) as exc:
+            await note_link_down(self.sessionmaker, req.order_id, exc)
+            raise
+
+    async def _stop(self, req: StopTargetRequest) -> StopTargetResult:
         aborted = disabled = False
         details: list[str] = []
         async with heartbeating():

@@ -460,6 +460,20 @@ class SweepResult(_M):
     progress: OrderProgress
 
 
+class RunEndRequest(_M):
+    """Wait until Voyager closes the scheduler run ``run_guid`` (one night: closed at dawn)."""
+
+    order_id: int
+    run_guid: str
+
+
+class RunEndResult(_M):
+    """``end``: when Voyager closed the run (None when the run is no longer listed)."""
+
+    run_guid: str
+    end: datetime | None = None
+
+
 # --------------------------------------------------------------------------- observatory monitor
 
 

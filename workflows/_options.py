@@ -29,6 +29,7 @@ NON_RETRYABLE = [ERR_INSUFFICIENT_CREDITS, ERR_PLAN_VIOLATION, ERR_ORDER_NOT_FOU
 
 
 def _retry(attempts: int, initial: float = 1.0, maximum: float = 30.0) -> RetryPolicy:
+    """``attempts`` 0 = without a limit (then ``maximum`` caps the back-off: an outage delays)."""
     return RetryPolicy(
         initial_interval=timedelta(seconds=initial),
         backoff_coefficient=2.0,
@@ -38,53 +39,95 @@ def _retry(attempts: int, initial: float = 1.0, maximum: float = 30.0) -> RetryP
     )
 
 
-#: Short database work (load, status change, GUID assignment, abort record, finalize), run as
-#: *local* activities: one marker event each instead of six events and a workflow-task round trip,
-#: which keeps a night's cost in history small.
+#: Cap of the back-off of every step that retries without a limit: once the outage ends, the order
+#: moves on within this long.
+PATIENT_BACKOFF_CAP = 30.0
+
+#: Short database work (load, status change, GUID assignment, abort record, finalize), first run as
+#: a *local* activity: one marker event instead of six events and a workflow-task round trip, which
+#: keeps a night's cost in history small. Four quick attempts (well under the SDK's one-minute
+#: local retry threshold, so no timer per retry) ...
 DB_SHORT: dict[str, Any] = dict(
-    start_to_close_timeout=timedelta(seconds=30),
-    retry_policy=_retry(10),
+    start_to_close_timeout=timedelta(seconds=10),
+    retry_policy=_retry(4, initial=1.0, maximum=5.0),
 )
 
-#: Pricing + hold, settle, release on the ledger (idempotent on the order id).
+#: ... then, when those gave up (the database is down), the same activity as a regular activity
+#: that retries without a limit: an outage of any length delays the order, never fails it, and
+#: adds three events however long it lasts (retries of a regular activity are not in history).
+DB_PATIENT: dict[str, Any] = dict(
+    start_to_close_timeout=timedelta(seconds=30),
+    retry_policy=_retry(0, initial=1.0, maximum=PATIENT_BACKOFF_CAP),
+)
+
+#: Pricing + hold, settle, release on the ledger (idempotent on the order id): without a limit,
+#: like every database write of the life cycle.
 LEDGER: dict[str, Any] = dict(
     start_to_close_timeout=timedelta(seconds=30),
-    retry_policy=_retry(10),
+    retry_policy=_retry(0, initial=1.0, maximum=PATIENT_BACKOFF_CAP),
 )
 
 #: Submit the Set/Target/Shots. Each attempt may wait on several Voyager commands (30 s each by
 #: default), so it heartbeats; cancellation waits for the attempt to stop so an abort never races a
-#: half-done submit (the abort/disable that follows sees everything the attempt created).
+#: half-done submit (the abort/disable that follows sees everything the attempt created). Voyager
+#: unreachable is a wait: attempts go on without a limit (the deadline or an abort cancels the
+#: activity); a refusal is the non-retryable ``VoyagerRefused`` and fails at once.
 VOYAGER_SUBMIT: dict[str, Any] = dict(
     start_to_close_timeout=timedelta(minutes=5),
     heartbeat_timeout=timedelta(seconds=20),
-    retry_policy=_retry(8, initial=2.0, maximum=30.0),
+    retry_policy=_retry(0, initial=2.0, maximum=PATIENT_BACKOFF_CAP),
     cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
 )
 
-#: Abort / disable the target in Voyager (unknown GUIDs are not errors).
+#: Abort / disable the target in Voyager (unknown GUIDs are not errors). Retries without a limit
+#: within ``schedule_to_close_timeout``, which the workflow sets with :func:`until_deadline`.
 VOYAGER_CONTROL: dict[str, Any] = dict(
     start_to_close_timeout=timedelta(minutes=2),
     heartbeat_timeout=timedelta(seconds=20),
-    retry_policy=_retry(10, initial=2.0, maximum=30.0),
+    retry_policy=_retry(0, initial=2.0, maximum=PATIENT_BACKOFF_CAP),
 )
 
 #: Watch one session (a night at most) ingesting each frame. Heartbeats are billable actions and
 #: run all night: every 20 s (a third of the timeout) is 180 an observing hour, while a dead worker
-#: is still noticed within a minute and an abort reaches the watch within 20 s.
+#: is still noticed within a minute and an abort reaches the watch within 20 s. Voyager and
+#: database outages are waited out inside the attempt; what still fails it three times (a refusal,
+#: a bug) goes back to the workflow, which watches the session again later (``WATCH_RETRY_*``).
 WATCH_SESSION: dict[str, Any] = dict(
     start_to_close_timeout=timedelta(hours=20),
     heartbeat_timeout=timedelta(seconds=60),
-    retry_policy=_retry(20, initial=1.0, maximum=30.0),
+    retry_policy=_retry(3, initial=1.0, maximum=30.0),
     cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
 )
 
-#: Final ingest of every session of the target (after abort / at the deadline).
+#: Ingest every session of the target before settling. Retries without a limit within
+#: ``schedule_to_close_timeout`` (set with :func:`until_deadline`).
 SWEEP: dict[str, Any] = dict(
     start_to_close_timeout=timedelta(minutes=30),
     heartbeat_timeout=timedelta(seconds=15),
-    retry_policy=_retry(10, initial=1.0, maximum=30.0),
+    retry_policy=_retry(0, initial=1.0, maximum=PATIENT_BACKOFF_CAP),
 )
+
+#: Wait, after a one-night order's session ended with work left, for Voyager to close the night's
+#: run (dawn): another session may come the same night (clouds that clear). Cancelled when the
+#: order ends otherwise; the deadline bounds it.
+WAIT_RUN_END: dict[str, Any] = dict(
+    start_to_close_timeout=timedelta(hours=20),
+    heartbeat_timeout=timedelta(seconds=60),
+    retry_policy=_retry(0, initial=1.0, maximum=PATIENT_BACKOFF_CAP),
+    cancellation_type=ActivityCancellationType.TRY_CANCEL,
+)
+
+#: Voyager steps at the end of an order (stop, sweep) wait for the link until the order's deadline,
+#: and at least this long when the deadline has passed (an expiring order): then the order settles
+#: on what was ingested and a target left enabled is the repair sweep's to disable.
+VOYAGER_GRACE = timedelta(hours=1)
+
+
+def until_deadline(options: dict[str, Any], remaining: timedelta) -> dict[str, Any]:
+    """``options`` with ``schedule_to_close_timeout`` = ``remaining`` (time to the order's
+    deadline), at least :data:`VOYAGER_GRACE`: a Voyager step retries that long, then gives up."""
+    return {**options, "schedule_to_close_timeout": max(remaining, VOYAGER_GRACE)}
+
 
 #: The observatory monitor's long watch (returns after ``orders.monitor_run_for``, ≤ 90 min).
 MONITOR_WATCH: dict[str, Any] = dict(
@@ -95,13 +138,10 @@ MONITOR_WATCH: dict[str, Any] = dict(
 
 #: Pause of the monitor workflow after its watch activity gave up, before it starts another.
 MONITOR_RESTART_DELAY = timedelta(seconds=30)
-#: Pause before re-watching a session whose watch activity failed, and how many times.
-WATCH_RETRY_DELAY = timedelta(seconds=60)
-WATCH_MAX_FAILURES = 3
-#: Settle and finalize must happen: after their activity gave up, wait and start it again, this
-#: many rounds (about two hours) before the workflow fails for an operator to look at.
-CRITICAL_RETRY_DELAY = timedelta(minutes=10)
-CRITICAL_ROUNDS = 12
+#: A session whose watch activity gave up is watched again after this pause, doubled after each
+#: failure up to the cap; a ``session_ended`` signal for it makes it due at once. Never abandoned.
+WATCH_RETRY_DELAY = timedelta(seconds=2)
+WATCH_RETRY_CAP = timedelta(minutes=10)
 
 #: Retention: scan and notice are short database work; deleting one order's files heartbeats per
 #: frame, so a killed worker's deletion resumes on another within a minute (already expired frames
@@ -129,8 +169,8 @@ BACKUP_PRUNE: dict[str, Any] = dict(
     retry_policy=_retry(5, initial=30.0, maximum=300.0),
 )
 
-#: One repair sweep (activities/repair.py): bounded by the number of drifted orders, heartbeats per
-#: order; a failed sweep is simply the next scheduled one's work (few attempts).
+#: One repair sweep (activities/repair.py): bounded by the number of drifted orders, heartbeats in
+#: the background; a failed sweep is simply the next scheduled one's work (few attempts).
 REPAIR_SWEEP: dict[str, Any] = dict(
     start_to_close_timeout=timedelta(minutes=15),
     heartbeat_timeout=timedelta(seconds=60),

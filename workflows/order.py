@@ -52,6 +52,7 @@ with workflow.unsafe.imports_passed_through():
         OrderStatusView,
         OrderWorkflowInput,
         OrderWorkflowResult,
+        RunEndRequest,
         SessionSignal,
         SessionView,
         SettleRequest,
@@ -82,9 +83,10 @@ def set_guid_for(customer_id: int) -> str:
     return str(uuid.uuid5(SET_NAMESPACE, f"user_{customer_id}"))
 
 
-def _failure(err: ActivityError) -> tuple[str, str, Any]:
-    """(ApplicationError type, message, first detail) of an activity failure's cause."""
-    cause = err.cause
+def _failure(err: ActivityError | ApplicationError) -> tuple[str, str, Any]:
+    """(ApplicationError type, message, first detail) of an activity failure's cause (a failed
+    local activity raises its ApplicationError itself, not wrapped in an ActivityError)."""
+    cause = err if isinstance(err, ApplicationError) else err.cause
     if isinstance(cause, ApplicationError):
         return cause.type or "", cause.message, cause.details[0] if cause.details else None
     return type(cause).__name__ if cause else "", str(cause or err), None
@@ -104,6 +106,8 @@ class OrderWorkflow:
         self._submitted = False  # a submit attempt ran: the target may exist in Voyager
         self._sessions: dict[str, SessionView] = {}
         self._session_failures: dict[str, int] = {}
+        self._session_retry_at: dict[str, datetime] = {}  # a failed watch is due again then
+        self._night_over: Any = None  # wait_run_end handle: a one-night order waits for its dawn
         self._abort: AbortRequest | None = None  # the abort that takes effect
         self._abort_key: tuple[int, str] | None = None
         self._abort_candidates: list[tuple[tuple[int, str], AbortRequest]] = []
@@ -118,21 +122,49 @@ class OrderWorkflow:
     @workflow.run
     async def run(self, inp: OrderWorkflowInput) -> OrderWorkflowResult:
         self._visibility(initial=True)
-        self._order = await workflow.execute_local_activity_method(
-            OrderStoreActivities.load_order, OrderRef(order_id=inp.order_id), **opt.DB_SHORT
-        )
-        # The deadline runs on the workflow's clock: the date window end, else the default lifetime
-        # from the workflow's start (this replaces the former platform's 24 h stale-target sweep).
-        self._deadline = self._order.date_end or (
-            workflow.info().start_time + timedelta(days=self._order.default_lifetime_days))
-        deadline_timer = asyncio.create_task(self._deadline_timer(self._deadline))
-        arbiter = asyncio.create_task(self._arbitrate_aborts())
-        result = await self._life_cycle()
-        arbiter.cancel()
-        if not deadline_timer.done():
-            deadline_timer.cancel()
+        deadline_timer = arbiter = None
+        try:
+            self._order = await self._db(OrderStoreActivities.load_order, OrderRef(order_id=inp.order_id))
+            # The deadline runs on the workflow's clock: the date window end, else the default lifetime
+            # from the workflow's start (this replaces the former platform's 24 h stale-target sweep).
+            self._deadline = self._order.date_end or (
+                workflow.info().start_time + timedelta(days=self._order.default_lifetime_days))
+            deadline_timer = asyncio.create_task(self._deadline_timer(self._deadline))
+            arbiter = asyncio.create_task(self._arbitrate_aborts())
+            result = await self._life_cycle()
+        except workflow.NondeterminismError:
+            raise
+        except (Exception, asyncio.CancelledError) as err:  # noqa: BLE001 - the one guard, below
+            result = await self._guard(err)
+        for task in (arbiter, deadline_timer, self._night_over):
+            if task is not None and not task.done():
+                task.cancel()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return result
+
+    async def _guard(self, err: BaseException) -> OrderWorkflowResult:
+        """Whatever escaped the life cycle ends here, once: stop the target, settle by the delivered
+        frames (nothing delivered: everything released), write a terminal status with the reason.
+
+        A cancellation from the Temporal UI/CLI is a support abort. Database steps retry without a
+        limit, so what arrives here is a permanent failure (a non-retryable activity error) or a bug;
+        if the guard's own steps fail permanently too, the workflow fails and the repair sweep
+        resolves the hold."""
+        if isinstance(err, asyncio.CancelledError) and self._settled is None and self._abort is None \
+                and self._phase not in ("stopping", "settling", "failing", "finalizing"):
+            self._abort = AbortRequest(reason="workflow cancelled from Temporal", requested_by="support (cancel)")
+            return await self._stop_and_settle()
+        detail = (_failure(err)[1] if isinstance(err, (ActivityError, ApplicationError))
+                  else "workflow cancelled" if isinstance(err, asyncio.CancelledError) else str(err) or type(err).__name__)
+        reason = f"stopped by a failure while {self._phase}: {detail}"
+        workflow.logger.error("order %s: %s", self._inp.order_id, reason)
+        self._phase = "failing"
+        await self._set_status(OrderStatus.SETTLING, reason)
+        await self._stop_target(abort=True)
+        if self._settled is None:
+            await self._sweep()
+            await self._settle(SettlementOutcome.voyager_error, reason)
+        return await self._finish(OrderStatus.FAILED, reason)
 
     async def _life_cycle(self) -> OrderWorkflowResult:
         order = self._order
@@ -151,7 +183,7 @@ class OrderWorkflow:
                     f"{detail.get('available')} available, short by {detail.get('shortfall')}"))
             if kind == contract.ERR_PLAN_VIOLATION:
                 return await self._finish(OrderStatus.REJECTED, f"plan violation: {message}")
-            # The hold's fate is unknown (the ledger kept failing): void it, then fail.
+            # A permanent failure (the ledger retries outages without a limit): void any hold, fail.
             await self._settle(SettlementOutcome.voyager_error, "could not hold credits", release=True)
             return await self._finish(OrderStatus.FAILED, f"could not hold credits: {message}")
         await self._set_status(OrderStatus.HELD)
@@ -160,7 +192,7 @@ class OrderWorkflow:
 
         # 2. submit, under GUIDs stored first
         self._phase = "submitting"
-        self._guids = await workflow.execute_local_activity_method(
+        self._guids = await self._db(
             OrderStoreActivities.assign_guids,
             GuidAssignment(
                 order_id=order.order_id,
@@ -168,13 +200,13 @@ class OrderWorkflow:
                 target_guid=order.target_guid or str(workflow.uuid4()),
                 shot_guids={str(s.id): s.shot_guid or str(workflow.uuid4()) for s in order.shots},
             ),
-            **opt.DB_SHORT,
         )
         self._submitted = True
         submit = workflow.start_activity_method(VoyagerActivities.submit_target, self._submit_request(), **opt.VOYAGER_SUBMIT)
         try:
             submitted = await self._unless_interrupted(submit)
         except ActivityError as err:
+            # Only a refusal arrives here: Voyager unreachable is retried until the deadline/abort.
             kind, message, _ = _failure(err)
             if kind == contract.ERR_VOYAGER_REFUSED:
                 return await self._fail(message)
@@ -190,23 +222,32 @@ class OrderWorkflow:
             return await self._stop_and_settle()
         outcome, status, reason = ending
 
-        # 5. settle, then finalize
+        # 5. disable the target, ingest every frame it took, settle, then finalize
         await self._set_status(OrderStatus.SETTLING, reason)
         self._phase = "settling"
-        await self._settle(outcome, reason)
         await self._stop_target(abort=False)
+        await self._sweep()
+        await self._settle(outcome, reason)
         return await self._finish(status, reason)
 
     async def _watch_sessions(self) -> tuple[SettlementOutcome, OrderStatus, str] | None:
-        """Watch session after session; None when interrupted (abort or deadline)."""
+        """Watch session after session; None when interrupted (abort or deadline).
+
+        A watch that fails is tried again later (back-off, or at once on ``session_ended``), never
+        abandoned. A one-night order whose session ended with work left waits for Voyager to close
+        that night's run: a second session the same night (clouds that cleared) is watched too."""
         assert self._hold is not None and self._guids is not None
+        last: tuple[SettlementOutcome, OrderStatus, str] | None = None
         while True:
             self._phase = "waiting"
-            await workflow.wait_condition(lambda: self._next_session() is not None or self._interrupted())
+            await self._wait_for_work()
             if self._interrupted():
                 return None
             session = self._next_session()
-            assert session is not None
+            if session is None:
+                if last is not None and self._night_over is not None and self._night_over.done():
+                    return last
+                continue  # a failed watch's back-off elapsed before it is due: wait again
             if not session.ended:
                 self._phase = "observing"
                 await self._set_status(OrderStatus.RUNNING, f"session {session.session_guid}")
@@ -222,29 +263,49 @@ class OrderWorkflow:
             except ActivityError as err:
                 failures = self._session_failures.get(session.session_guid, 0) + 1
                 self._session_failures[session.session_guid] = failures
-                workflow.logger.warning("watch of session %s failed (%d): %s", session.session_guid, failures, err)
-                if failures >= opt.WATCH_MAX_FAILURES:
-                    session.ingested = True  # the final sweep of a later abort/expiry still reads it
-                    continue
-                try:
-                    await workflow.wait_condition(self._interrupted, timeout=opt.WATCH_RETRY_DELAY)
-                except asyncio.TimeoutError:
-                    pass
+                delay = min(opt.WATCH_RETRY_DELAY * 2 ** min(failures - 1, 16), opt.WATCH_RETRY_CAP)
+                self._session_retry_at[session.session_guid] = workflow.now() + delay
+                workflow.logger.warning("watch of session %s failed (%d), again in %s: %s",
+                                        session.session_guid, failures, delay, err)
                 continue
             if res is None:
                 return None
             session.ingested = session.ended = True
             session.result, session.exit_text = res.result, res.exit_text
+            self._session_retry_at.pop(session.session_guid, None)
             self._progress = res.progress
             if res.progress.all_done:
                 return SettlementOutcome.completed, OrderStatus.COMPLETED, "every shot done"
             if not self._hold.constraints.is_repeat:
-                # A one-night order: Voyager does not come back to it (planner repeat rule).
+                # A one-night order: Voyager does not come back to it on a later night (planner repeat
+                # rule), but may the same night; it ends when that night's run is closed.
                 outcome = _SESSION_OUTCOME.get(res.result, SettlementOutcome.voyager_error)
                 status = OrderStatus.PARTIAL if res.progress.frames_accepted > 0 else OrderStatus.FAILED
-                reason = res.exit_text or "session ended with shots remaining"
-                return outcome, status, reason
+                last = outcome, status, res.exit_text or "session ended with shots remaining"
+                if self._night_over is None:
+                    self._night_over = workflow.start_activity_method(
+                        IngestActivities.wait_run_end,
+                        RunEndRequest(order_id=self._inp.order_id, run_guid=session.run_guid), **opt.WAIT_RUN_END)
+                await self._set_status(OrderStatus.SUBMITTED, f"waiting for the rest of the night ({res.exit_text})")
+                continue
             await self._set_status(OrderStatus.SUBMITTED, f"waiting for the next night ({res.exit_text})")
+
+    async def _wait_for_work(self) -> None:
+        """Until a session is due, the night of a one-night order is over, or an interruption; wakes
+        up when the earliest failed watch becomes due again."""
+        night = self._night_over
+
+        def ready() -> bool:
+            return self._next_session() is not None or self._interrupted() or (night is not None and night.done())
+
+        due = [t for g, t in self._session_retry_at.items() if not self._sessions[g].ingested]
+        timeout = (min(due) - workflow.now()) if due else None
+        if timeout is not None and timeout <= timedelta(0):
+            return
+        try:
+            await workflow.wait_condition(ready, timeout=timeout)
+        except asyncio.TimeoutError:
+            pass
 
     async def _stop_and_settle(self) -> OrderWorkflowResult:
         """Abort or deadline: stop the target in Voyager, ingest what was taken, settle once."""
@@ -254,24 +315,12 @@ class OrderWorkflow:
         self._phase = "stopping"
         await self._set_status(OrderStatus.SETTLING, reason)
         if self._abort is not None:
-            await workflow.execute_local_activity_method(
+            await self._db(
                 OrderStoreActivities.record_abort,
                 AbortRecord(order_id=self._inp.order_id, requested_by=self._abort.requested_by, reason=self._abort.reason),
-                **opt.DB_SHORT,
             )
-        if self._submitted:
-            await self._stop_target(abort=True)
-            assert self._guids is not None
-            try:
-                sweep = await workflow.execute_activity_method(
-                    IngestActivities.sweep_target,
-                    SweepRequest(order_id=self._inp.order_id, target_guid=self._guids.target_guid),
-                    **opt.SWEEP,
-                )
-                self._progress = sweep.progress
-            except ActivityError as err:
-                # Settle on what was ingested rather than keep the hold open while Voyager is away.
-                workflow.logger.error("final ingest of order %s failed: %s", self._inp.order_id, err)
+        await self._stop_target(abort=True)
+        await self._sweep()
         if aborted:
             assert self._abort is not None
             who = self._abort.requested_by.lower()
@@ -314,22 +363,40 @@ class OrderWorkflow:
                 VoyagerActivities.stop_target,
                 StopTargetRequest(order_id=self._inp.order_id, target_guid=self._guids.target_guid,
                                   abort=abort, disable=True),
-                **opt.VOYAGER_CONTROL,
+                **opt.until_deadline(opt.VOYAGER_CONTROL, self._to_deadline()),
             )
         except ActivityError as err:
-            # Settling must not wait on Voyager forever; operators see this in the history/logs.
+            # Voyager away past the deadline (and its grace): settle anyway; the repair sweep
+            # disables a target left enabled for a terminal order.
             workflow.logger.error("could not stop target %s in Voyager: %s", self._guids.target_guid, err)
+
+    async def _sweep(self) -> None:
+        """Ingest every frame the target took (any session) before settling: none goes unbilled."""
+        if not self._submitted or self._guids is None:
+            return
+        try:
+            sweep = await workflow.execute_activity_method(
+                IngestActivities.sweep_target,
+                SweepRequest(order_id=self._inp.order_id, target_guid=self._guids.target_guid),
+                **opt.until_deadline(opt.SWEEP, self._to_deadline()),
+            )
+            self._progress = sweep.progress
+        except ActivityError as err:
+            # Voyager away past the deadline (and its grace): settle on what was ingested rather
+            # than keep the hold open.
+            workflow.logger.error("final ingest of order %s failed: %s", self._inp.order_id, err)
+
+    def _to_deadline(self) -> timedelta:
+        return (self._deadline - workflow.now()) if self._deadline is not None else timedelta(0)
 
     async def _settle(self, outcome: SettlementOutcome, reason: str, *, release: bool = False) -> None:
         request = SettleRequest(order_id=self._inp.order_id, outcome=outcome, reason=reason, release=release)
-        self._settled = await self._persist(
-            "settle", lambda: workflow.execute_activity_method(LedgerActivities.settle, request, **opt.LEDGER))
+        self._settled = await workflow.execute_activity_method(LedgerActivities.settle, request, **opt.LEDGER)
 
     async def _finish(self, status: OrderStatus, reason: str) -> OrderWorkflowResult:
         self._phase = "finalizing"
         request = FinalizeRequest(order_id=self._inp.order_id, status=status, reason=reason)
-        report: OrderReport = await self._persist("finalize", lambda: workflow.execute_local_activity_method(
-            OrderStoreActivities.finalize_order, request, **opt.DB_SHORT))
+        report: OrderReport = await self._db(OrderStoreActivities.finalize_order, request)
         self._status, self._reason, self._phase = status, reason, "done"
         self._visibility(summary_extra={"captured": report.credits_captured, "refunded": report.credits_refunded})
         return OrderWorkflowResult(
@@ -339,28 +406,28 @@ class OrderWorkflow:
             integration_seconds=round(report.integration_minutes * 60.0, 3),
         )
 
-    async def _persist(self, what: str, call: Any) -> Any:
-        """Run a step that must not be skipped (settle, finalize): when its activity gives up
-        (the database or ledger down for long), wait and try again, a bounded number of times."""
-        for round_ in range(opt.CRITICAL_ROUNDS):
-            try:
-                return await call()
-            except ActivityError as err:
-                if round_ + 1 == opt.CRITICAL_ROUNDS:
-                    raise ApplicationError(f"order {self._inp.order_id}: {what} keeps failing: {err}") from err
-                workflow.logger.error("order %s: %s failed, retrying later: %s", self._inp.order_id, what, err)
-                await workflow.sleep(opt.CRITICAL_RETRY_DELAY)
-        raise ApplicationError("unreachable")  # pragma: no cover
+    async def _db(self, activity: Any, arg: Any) -> Any:
+        """A database step of the life cycle: a local activity (one marker event), and when its
+        quick attempts give up (the database is down), the same step as a regular activity that
+        retries without a limit: an outage delays the order, never fails it. A permanent failure
+        (non-retryable error) propagates."""
+        try:
+            return await workflow.execute_local_activity_method(activity, arg, **opt.DB_SHORT)
+        except (ActivityError, ApplicationError) as err:
+            # The local attempts' last failure may be marked non-retryable whatever its kind, so
+            # permanence is judged by type: only the activities' own permanent failures stop here.
+            if _failure(err)[0] in opt.NON_RETRYABLE:
+                raise
+            workflow.logger.warning("order %s: database step failed, retrying until it works: %s",
+                                    self._inp.order_id, err)
+        return await workflow.execute_activity_method(activity, arg, **opt.DB_PATIENT)
 
     async def _set_status(self, status: OrderStatus, reason: str = "") -> None:
         """Move the status now (validators see it at once), then in the database and visibility."""
         self._status, self._reason = status, reason
         self._visibility()
-        await workflow.execute_local_activity_method(
-            OrderStoreActivities.set_status,
-            StatusChange(order_id=self._inp.order_id, status=status, reason=reason),
-            **opt.DB_SHORT,
-        )
+        await self._db(OrderStoreActivities.set_status,
+                       StatusChange(order_id=self._inp.order_id, status=status, reason=reason))
 
     def _visibility(self, *, initial: bool = False, summary_extra: dict[str, Any] | None = None) -> None:
         updates = [contract.SA_ORDER_STATUS.value_set(self._status.value)]
@@ -407,7 +474,10 @@ class OrderWorkflow:
         return self._abort is not None or self._deadline_reached
 
     def _next_session(self) -> SessionView | None:
-        return next((s for s in self._sessions.values() if not s.ingested), None)
+        """The first session not yet ingested whose watch is due (not backing off after a failure)."""
+        now = workflow.now()
+        return next((s for s in self._sessions.values() if not s.ingested
+                     and self._session_retry_at.get(s.session_guid, now) <= now), None)
 
     # ================================================================== signals, update, query
 
@@ -431,6 +501,8 @@ class OrderWorkflow:
             self._sessions[sig.session_guid] = session
         if ended and not session.ended:
             session.ended, session.result, session.exit_text = True, sig.result, sig.exit_text
+        if ended:
+            self._session_retry_at.pop(sig.session_guid, None)  # a failed watch is due again now
 
     @workflow.signal(name="abort")
     def abort_signal(self, req: AbortRequest) -> None:

@@ -192,19 +192,22 @@ async def _replay(res: Resources, order: Order, digest: str) -> Order:
             code="idempotency_key_mismatch",
             fields={"Idempotency-Key": f"already used for order {order.id} with another body"},
         )
-    if order.workflow_id is None and order.status == OrderStatus.PENDING.value:
-        return await _start(res, order, keep_pending=True)
+    if order.status == OrderStatus.PENDING.value:
+        # Never started, or its workflow closed before holding anything (e.g. the database was
+        # down when it loaded the order): start it again. A running one is just found.
+        return await _start(res, order, keep_pending=True, restart_failed=True)
     return order
 
 
-async def _start(res: Resources, order: Order, *, keep_pending: bool) -> Order:
+async def _start(res: Resources, order: Order, *, keep_pending: bool, restart_failed: bool = False) -> Order:
     """Start the order's workflow and record its id. On failure: 503; the order stays pending
-    when an Idempotency-Key lets the client retry, else it is marked failed."""
+    when an Idempotency-Key lets the client retry, else it is marked failed. ``restart_failed``:
+    see :func:`workflows.starter.start_order_workflow`."""
     try:
         client = await res.temporal.get()
         workflow_id = await start_order_workflow(
             client, order.id, customer_id=order.customer_id, plan=order.plan, target_name=order.target_name,
-            task_queue=res.settings.temporal.task_queue,
+            task_queue=res.settings.temporal.task_queue, restart_failed=restart_failed,
         )
     except (ApiError, RPCError, RuntimeError, OSError) as exc:
         log.warning("order.start_failed", order_id=order.id, error=str(exc))

@@ -55,7 +55,7 @@ async def start_sim(tmp_path: Path, **overrides: Any) -> VoyagerSimulator:
 
 
 def order_settings(sim: VoyagerSimulator, database_url: str, tmp_path: Path, *, temporal_address: str = "",
-                   command_timeout: float = 10.0, **orders: Any) -> Settings:
+                   command_timeout: float = 10.0, pool_acquire_timeout: float = 15.0, **orders: Any) -> Settings:
     """Settings of a worker talking to ``sim``: fast polls, a telescope name unique to the test."""
     cfg = sim.config
     return load_settings(
@@ -65,7 +65,7 @@ def order_settings(sim: VoyagerSimulator, database_url: str, tmp_path: Path, *, 
         voyager={
             "host": "127.0.0.1", "port": sim.port, "username": cfg.username, "password": cfg.password,
             "mac_key": cfg.mac_key, "mac_words": ",".join(cfg.mac_words), "profile_name": cfg.profile_name,
-            "pool_size": 3, "connect_timeout": 5.0, "command_timeout": command_timeout, "pool_acquire_timeout": 15.0,
+            "pool_size": 3, "connect_timeout": 5.0, "command_timeout": command_timeout, "pool_acquire_timeout": pool_acquire_timeout,
         },
         images={"jpg_dir": tmp_path / "jpg", "fit_dir": cfg.fit_dir},
         orders={

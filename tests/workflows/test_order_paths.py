@@ -68,13 +68,30 @@ def test_workflow_search_attribute_keys_match_the_registered_ones():
         [k.name for k in core_temporal.SEARCH_ATTRIBUTES]
 
 
-@pytest.mark.parametrize("name", ["DB_SHORT", "LEDGER", "VOYAGER_SUBMIT", "VOYAGER_CONTROL", "WATCH_SESSION", "SWEEP", "MONITOR_WATCH"])
+#: Steps that retry without a limit (an outage delays the order): their back-off is capped instead.
+PATIENT = {"DB_PATIENT", "LEDGER", "VOYAGER_SUBMIT", "VOYAGER_CONTROL", "SWEEP", "WAIT_RUN_END"}
+
+
+@pytest.mark.parametrize("name", ["DB_SHORT", "DB_PATIENT", "LEDGER", "VOYAGER_SUBMIT", "VOYAGER_CONTROL",
+                                  "WATCH_SESSION", "SWEEP", "WAIT_RUN_END", "MONITOR_WATCH"])
 def test_every_activity_option_bounds_time_and_attempts(name):
     options = getattr(opt, name)
+    policy = options["retry_policy"]
     assert options["start_to_close_timeout"] > timedelta(0)
-    assert options["retry_policy"].maximum_attempts > 0
+    if name in PATIENT:
+        assert policy.maximum_attempts == 0 and policy.maximum_interval <= timedelta(seconds=opt.PATIENT_BACKOFF_CAP)
+    else:
+        assert policy.maximum_attempts > 0
     if options["start_to_close_timeout"] > timedelta(minutes=1):
         assert options["heartbeat_timeout"] < options["start_to_close_timeout"]
+
+
+def test_local_database_attempts_stay_under_the_local_retry_threshold():
+    # Past the SDK's one-minute threshold, local retries become timers in history.
+    policy = opt.DB_SHORT["retry_policy"]
+    worst = policy.maximum_attempts * opt.DB_SHORT["start_to_close_timeout"] + \
+        (policy.maximum_attempts - 1) * policy.maximum_interval
+    assert worst < timedelta(minutes=1)
 
 
 async def test_control_of_an_unknown_order_says_not_found(time_skipping_env):
