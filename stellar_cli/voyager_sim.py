@@ -1,5 +1,7 @@
 """``stellar voyager-sim``: run the Voyager simulator (voyager/simulator) until Ctrl-C or SIGTERM.
 
+Raw TCP and WebSocket (``ws://host:port/``) share the port, as on a real Voyager.
+
 Every option defaults from ``get_settings().voyager`` (``STELLAR_VOYAGER__*``) and the site from
 ``settings.site``. Authentication is on when a username is given. On Ctrl-C/SIGTERM every client
 gets ``ShutDown`` and the state file is saved.
@@ -28,8 +30,15 @@ def voyager_sim(
     seed: int | None = typer.Option(None, help="seed of frame quality and clouds [voyager.sim_seed]"),
     seeing: float | None = typer.Option(None, help="median seeing, arcsec [voyager.sim_seeing_arcsec]"),
     cloud_probability: float | None = typer.Option(None, "--cloud-probability", help="chance a night clouds out"),
+    pixel_scale: float | None = typer.Option(None, "--pixel-scale", help="arcsec per pixel of the frames [1.1; ~9 shows all of M45]"),
 ) -> None:
-    """Run the Voyager Application Server simulator (RoboTarget, simulated sky) until Ctrl-C."""
+    """Run the Voyager Application Server simulator (RoboTarget, simulated sky) until Ctrl-C.
+
+    WebSocket and raw TCP on the same port, as Voyager: ws://HOST:PORT/ (HTTP Upgrade, one JSON object per text frame)
+    or raw TCP (one JSON object per CR LF line), with the same session: Version, authentication, keep-alive, events.
+    Dashboard events: ControlData, WeatherAndSafetyMonitorData, LogEvent (after RemoteSetLogEvent); see docs/voyager-protocol.md.
+    Frames show the real sky (Hipparcos stars, OpenNGC shapes) with a TAN WCS in each FITS header.
+    """
     from core.settings import get_settings
     from voyager.simulator import SimulatorConfig, VoyagerSimulator
     from voyager.simulator.config import parse_time
@@ -42,7 +51,7 @@ def voyager_sim(
     cfg = SimulatorConfig.from_settings(
         get_settings(), host=host, port=port, password=password, mac_key=mac_key, mac_words=words, speed=speed,
         state_file=state_file, fit_dir=fit_dir, start_time=parse_time(start_time), seed=seed,
-        seeing_arcsec=seeing, cloud_probability=cloud_probability,
+        seeing_arcsec=seeing, cloud_probability=cloud_probability, pixel_scale=pixel_scale,
     )
     if username is not None:
         cfg.username = username or None

@@ -11,6 +11,8 @@ it has flipped (``pierEast``, ``FlipStatus`` 3).
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import astropy.units as u
@@ -46,11 +48,25 @@ class Mount:
 
     def __init__(self, latitude: float, longitude: float, elevation: float) -> None:
         self.latitude = latitude
+        self._memo: OrderedDict[tuple[float, tuple[float, float] | None], MountState] = OrderedDict()
+        self._lock = threading.Lock()
         self.location = EarthLocation(lat=latitude * u.deg, lon=longitude * u.deg, height=elevation * u.m)
 
     def state(self, t: float, target: tuple[float, float] | None) -> MountState:
         """Where the mount points at ``t`` (epoch s): tracking ``target`` = (RA J2000 hours, Dec
-        degrees), or parked when None."""
+        degrees), or parked when None. Remembered per 0.1 s: on a paused or slow clock every
+        ControlData and mount query of the same instant reuses one astropy computation (~0.1 s)."""
+        key = (round(t, 1), target)
+        hit = self._memo.get(key)
+        if hit is None:
+            hit = self._compute(t, target)
+            with self._lock:
+                self._memo[key] = hit
+                while len(self._memo) > 64:
+                    self._memo.popitem(last=False)
+        return hit
+
+    def _compute(self, t: float, target: tuple[float, float] | None) -> MountState:
         when = Time(t, format="unix", scale="utc")
         altaz = AltAz(obstime=when, location=self.location)
         if target is None:
