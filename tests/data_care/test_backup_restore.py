@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tempfile
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,8 +28,16 @@ from workflows.backup import BackupWorkflow
 ROOT = Path(__file__).resolve().parents[2]
 
 
-async def test_short_drill_restores_the_chosen_moment_exactly_and_latest_loses_seconds(tmp_path):
-    res = await run_drill(tmp_path, duration=4, marker_interval=0.5, wal_upload_interval=1, customers=3,
+@pytest.fixture
+def server_dir():
+    """A directory for PostgreSQL data of our own, outside pytest's shared, rotated temporary root
+    (another session's clean-up removing a running server's data directory kills the server)."""
+    with tempfile.TemporaryDirectory(prefix="stellar-data-care-") as tmp:
+        yield Path(tmp)
+
+
+async def test_short_drill_restores_the_chosen_moment_exactly_and_latest_loses_seconds(server_dir):
+    res = await run_drill(server_dir, duration=4, marker_interval=0.5, wal_upload_interval=1, customers=3,
                           measure_rto=False)
     assert res.markers >= 4
     assert res.pitr_rows_compared > 0
@@ -39,15 +48,17 @@ async def test_short_drill_restores_the_chosen_moment_exactly_and_latest_loses_s
 
 
 @pytest.fixture(scope="module")
-def backed_up(tmp_path_factory):
+def backed_up():
     """A small embedded PostgreSQL with one base backup in a local store: (server, storage)."""
-    tmp = tmp_path_factory.mktemp("backup-src")
-    pg = EmbeddedPostgres(tmp / "pg", free_port(), database="stellar")
-    pg.start()
-    storage = StorageSettings(local_dir=tmp / "store")
-    take_base_backup(pg.url(), open_store(storage))
-    yield pg, storage
-    pg.stop()
+    with tempfile.TemporaryDirectory(prefix="stellar-backup-src-") as tmp:
+        pg = EmbeddedPostgres(Path(tmp) / "pg", free_port(), database="stellar")
+        pg.start()
+        try:
+            storage = StorageSettings(local_dir=Path(tmp) / "store")
+            take_base_backup(pg.url(), open_store(storage))
+            yield pg, storage
+        finally:
+            pg.stop()
 
 
 def _stellar(args: list[str], storage: StorageSettings, url: str) -> subprocess.CompletedProcess:
