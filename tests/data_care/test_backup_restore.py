@@ -19,7 +19,7 @@ from bench.drill import run_drill
 from core.backup_catalog import list_base_backups
 from core.embedded_postgres import EmbeddedPostgres
 from core.object_store import ObjectStoreError, open_store
-from core.pg_backup import take_base_backup
+from core.pg_backup import prune, take_base_backup
 from core.processes import free_port
 from core.settings import StorageSettings, load_settings
 from models.data_care import BackupInput, BackupReport
@@ -120,3 +120,19 @@ async def test_scheduled_backup_retries_an_unreachable_store_then_fails(backed_u
     assert "s3://nowhere/backups" in str(activity_failure.cause)
     scheduled = [e for e in (await handle.fetch_history()).events if e.HasField("activity_task_started_event_attributes")]
     assert scheduled and scheduled[-1].activity_task_started_event_attributes.attempt == 5
+
+
+def test_prune_drops_backups_past_the_retention_but_keeps_the_newest_and_its_wal(backed_up, server_dir):
+    pg, _ = backed_up
+    store = open_store(StorageSettings(local_dir=server_dir / "store"))
+    first = take_base_backup(pg.url(), store)
+    second = take_base_backup(pg.url(), store)
+    store.put_bytes(f"backups/wal/{first.start_segment}", b"old wal")
+    store.put_bytes(f"backups/wal/{second.start_segment}", b"needed wal")
+    assert first.start_segment < second.start_segment
+    assert prune(store, 30, now=datetime.now(UTC) + timedelta(days=10)) == []
+    deleted = prune(store, 30, now=datetime.now(UTC) + timedelta(days=31))
+    assert f"backups/base/{first.label}/manifest.json" in deleted
+    assert [b.label for b in list_base_backups(store)] == [second.label]
+    assert [o.key for o in store.list("backups/wal/")] == [f"backups/wal/{second.start_segment}"]
+    assert not [o for o in store.list(f"backups/base/{first.label}/")]
