@@ -11,6 +11,7 @@ recovery and stopped cleanly: the directory is then an ordinary data directory.
 from __future__ import annotations
 
 import os
+import subprocess
 import tarfile
 import time
 from dataclasses import dataclass
@@ -20,8 +21,9 @@ from pathlib import Path
 import structlog
 
 from core.backup_catalog import WAL_PREFIX, BaseBackupManifest, base_key, choose_base, list_base_backups
-from core.embedded_postgres import EmbeddedPostgres
+from core.embedded_postgres import EmbeddedPostgres, EmbeddedPostgresError
 from core.object_store import ObjectStore
+from core.pg_backup import pg_tool
 from core.processes import free_port
 
 log = structlog.get_logger(__name__)
@@ -110,10 +112,7 @@ def _drop_recovery_config(pgdata: Path) -> None:
 
 
 def _wait_promoted(pg: EmbeddedPostgres, timeout: float) -> None:
-    import subprocess
-
-    from core.pg_backup import pg_tool
-
+    """Wait until the server left recovery (replayed to the target and promoted)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         out = subprocess.run([pg_tool("psql"), "-h", "127.0.0.1", "-p", str(pg.port), "-U", "postgres", "-At",
@@ -150,7 +149,13 @@ def restore(store: ObjectStore, target: datetime | None, into: Path, *, database
     wal_files = _fetch_wal(store, base, into / "wal")
     _recovery_config(pgdata, into / "wal", target)
     pg = EmbeddedPostgres(into, free_port(), database=database)
-    pg.start(timeout=recovery_timeout)
+    try:
+        pg.start(timeout=recovery_timeout)
+    except EmbeddedPostgresError as exc:
+        if "before configured recovery target was reached" in str(exc):
+            raise RuntimeError(f"the archived WAL ends before {target.isoformat() if target else 'latest'}: restore "
+                               "to an earlier moment or to latest (the data directory is left for inspection)") from exc
+        raise
     try:
         _wait_promoted(pg, recovery_timeout)
     finally:

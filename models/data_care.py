@@ -26,9 +26,8 @@ class RetentionScanIn(BaseModel):
 
 
 class RetentionDue(BaseModel):
-    """What a scan at ``as_of`` found: orders to notify, orders whose files to delete, and orders
-    kept although due because their payment is in dispute. ``delete_on``: order id → the date the
-    notice announces."""
+    """What a scan at ``as_of`` found (order ids): to notify, whose files to delete, and kept
+    although due because their payment is in dispute; with the ``days``/``notice_days`` in force."""
 
     days: int
     notice_days: int

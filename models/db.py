@@ -268,7 +268,7 @@ class OrderEvent(SQLModel, table=True):
     __tablename__ = "order_event"
     id: Optional[int] = Field(default=None, primary_key=True)
     order_id: int = Field(foreign_key="order.id", index=True)
-    kind: str = Field(max_length=16, description="status | progress | report")
+    kind: str = Field(max_length=16, description="status | progress | report | retention")
     payload: Optional[dict] = _json()
     email_status: str = Field(default="none", max_length=16, description="none | pending | sent")
     created_at: datetime = _ts()

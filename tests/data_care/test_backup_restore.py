@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tempfile
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,7 +19,7 @@ from bench.drill import run_drill
 from core.backup_catalog import list_base_backups
 from core.embedded_postgres import EmbeddedPostgres
 from core.object_store import ObjectStoreError, open_store
-from core.pg_backup import take_base_backup
+from core.pg_backup import prune, take_base_backup
 from core.processes import free_port
 from core.settings import StorageSettings, load_settings
 from models.data_care import BackupInput, BackupReport
@@ -27,8 +28,16 @@ from workflows.backup import BackupWorkflow
 ROOT = Path(__file__).resolve().parents[2]
 
 
-async def test_short_drill_restores_the_chosen_moment_exactly_and_latest_loses_seconds(tmp_path):
-    res = await run_drill(tmp_path, duration=4, marker_interval=0.5, wal_upload_interval=1, customers=3,
+@pytest.fixture
+def server_dir():
+    """A directory for PostgreSQL data of our own, outside pytest's shared, rotated temporary root
+    (another session's clean-up removing a running server's data directory kills the server)."""
+    with tempfile.TemporaryDirectory(prefix="stellar-data-care-") as tmp:
+        yield Path(tmp)
+
+
+async def test_short_drill_restores_the_chosen_moment_exactly_and_latest_loses_seconds(server_dir):
+    res = await run_drill(server_dir, duration=4, marker_interval=0.5, wal_upload_interval=1, customers=3,
                           measure_rto=False)
     assert res.markers >= 4
     assert res.pitr_rows_compared > 0
@@ -39,15 +48,17 @@ async def test_short_drill_restores_the_chosen_moment_exactly_and_latest_loses_s
 
 
 @pytest.fixture(scope="module")
-def backed_up(tmp_path_factory):
+def backed_up():
     """A small embedded PostgreSQL with one base backup in a local store: (server, storage)."""
-    tmp = tmp_path_factory.mktemp("backup-src")
-    pg = EmbeddedPostgres(tmp / "pg", free_port(), database="stellar")
-    pg.start()
-    storage = StorageSettings(local_dir=tmp / "store")
-    take_base_backup(pg.url(), open_store(storage))
-    yield pg, storage
-    pg.stop()
+    with tempfile.TemporaryDirectory(prefix="stellar-backup-src-") as tmp:
+        pg = EmbeddedPostgres(Path(tmp) / "pg", free_port(), database="stellar")
+        pg.start()
+        try:
+            storage = StorageSettings(local_dir=Path(tmp) / "store")
+            take_base_backup(pg.url(), open_store(storage))
+            yield pg, storage
+        finally:
+            pg.stop()
 
 
 def _stellar(args: list[str], storage: StorageSettings, url: str) -> subprocess.CompletedProcess:
@@ -109,3 +120,19 @@ async def test_scheduled_backup_retries_an_unreachable_store_then_fails(backed_u
     assert "s3://nowhere/backups" in str(activity_failure.cause)
     scheduled = [e for e in (await handle.fetch_history()).events if e.HasField("activity_task_started_event_attributes")]
     assert scheduled and scheduled[-1].activity_task_started_event_attributes.attempt == 5
+
+
+def test_prune_drops_backups_past_the_retention_but_keeps_the_newest_and_its_wal(backed_up, server_dir):
+    pg, _ = backed_up
+    store = open_store(StorageSettings(local_dir=server_dir / "store"))
+    first = take_base_backup(pg.url(), store)
+    second = take_base_backup(pg.url(), store)
+    store.put_bytes(f"backups/wal/{first.start_segment}", b"old wal")
+    store.put_bytes(f"backups/wal/{second.start_segment}", b"needed wal")
+    assert first.start_segment < second.start_segment
+    assert prune(store, 30, now=datetime.now(UTC) + timedelta(days=10)) == []
+    deleted = prune(store, 30, now=datetime.now(UTC) + timedelta(days=31))
+    assert f"backups/base/{first.label}/manifest.json" in deleted
+    assert [b.label for b in list_base_backups(store)] == [second.label]
+    assert [o.key for o in store.list("backups/wal/")] == [f"backups/wal/{second.start_segment}"]
+    assert not [o for o in store.list(f"backups/base/{first.label}/")]
