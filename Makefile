@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell sha1sum requirements.lock pyproject.toml | sha1sum | cut -c1-12)
 PIP    := $(BIN)/python -m pip --disable-pip-version-check --no-input -q
 
-.PHONY: demo test venv bench chaos drill dev lock migration clean
+.PHONY: demo test venv bench chaos drill dev lock clean
 
 demo: venv  ## start the embedded stack and run a real M42 order end to end
 	$(BIN)/stellar demo $(ARGS)
@@ -37,9 +37,6 @@ chaos: venv  ## write bench/chaos.md: orders through worker/Temporal/PostgreSQL/
 
 lock:  ## re-resolve requirements.lock from pyproject.toml (needs uv: pip install uv)
 	uv pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes -o requirements.lock
-
-migration: venv  ## pre-release: regenerate the initial migration from models/db.py
-	$(BIN)/python scripts/regen_initial_migration.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
