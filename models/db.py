@@ -291,3 +291,19 @@ class StripeEvent(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=255)
     type: str = Field(max_length=100)
     processed_at: datetime = _ts()
+
+
+# --- web app sign-in ---------------------------------------------------------------------------
+
+
+class WebLogin(SQLModel, table=True):
+    """E-mail + password sign-in of a customer in the web app (API keys stay for programs).
+
+    ``password_hash``: an argon2id PHC string (``$argon2id$v=19$…``), never the password.
+    """
+
+    __tablename__ = "web_login"
+    customer_id: int = Field(sa_column=sa.Column(sa.Integer, sa.ForeignKey("customer.id"), primary_key=True))
+    password_hash: str = Field(max_length=255)
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
