@@ -1,0 +1,37 @@
+"""The new-order page says why an order cannot run before it is sent: not enough credits, or a
+target that never rises high enough. Nothing is ordered."""
+
+from __future__ import annotations
+
+from sqlmodel import select
+
+from models.db import Order
+from tests.web.conftest import WebApp, new_email, screenshot
+from tests.web.pages import sign_up
+
+
+async def _fill(page, target: str) -> None:
+    await page.get_by_label("Target (catalogue name, e.g. M42, NGC 7000)").fill(target)
+    await page.locator("#exposure_0").fill("300")
+    await page.locator("#quantity_0").fill("10")
+
+
+async def test_unaffordable_and_infeasible_orders_say_why_before_submit(web: WebApp, page):
+    await sign_up(page, web.url, new_email())  # no plan, no credits
+    await page.goto(f"{web.url}/app/orders/new")
+    await _fill(page, "M42")
+    await page.get_by_test_id("unaffordable").wait_for(timeout=30_000)
+    assert await page.get_by_test_id("price-credits").inner_text() == "1"
+    await page.get_by_test_id("altitude-chart").wait_for()
+
+    # 47 Tucanae (Dec −72°) never rises at the observatory (latitude 44° N).
+    await _fill(page, "NGC 104")
+    await page.get_by_test_id("infeasible").wait_for(timeout=30_000)
+    await screenshot(page, "new-order-infeasible")
+
+    # Submitting anyway answers the page again with the API's reason, and no order exists.
+    await page.get_by_role("button", name="Order", exact=True).click()
+    await page.get_by_test_id("order-errors").wait_for()
+    assert "never rises" in await page.get_by_test_id("order-errors").inner_text()
+    async with web.sessionmaker() as s:
+        assert (await s.exec(select(Order).where(Order.target_name == "NGC 104"))).all() == []
