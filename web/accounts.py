@@ -56,3 +56,17 @@ async def check_password(session: AsyncSession, email: str, password: str) -> Cu
         login.updated_at = datetime.now(timezone.utc)
         await session.commit()
     return customer
+
+
+async def set_password(session: AsyncSession, customer_id: int, password: str) -> None:
+    """Give an existing customer (e.g. one made by ``stellar demo`` or the CLI) a web sign-in, or
+    replace its password. Commits. Raises Unprocessable (``password`` length)."""
+    if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+        raise Unprocessable("invalid password", fields={"password": f"{MIN_PASSWORD}–{MAX_PASSWORD} characters"})
+    login = await session.get(WebLogin, customer_id)
+    if login is None:
+        session.add(WebLogin(customer_id=customer_id, password_hash=_hasher.hash(password)))
+    else:
+        login.password_hash = _hasher.hash(password)
+        login.updated_at = datetime.now(timezone.utc)
+    await session.commit()
