@@ -22,26 +22,31 @@ from models.db import ShotDone
 from web.templating import render
 
 
-def _parse(chunk: str) -> tuple[str | None, dict | None]:
-    """(event name, data) of one SSE message as ``format_event`` writes it; (None, None) otherwise."""
-    event, data = None, None
+def _parse(chunk: str) -> tuple[str | None, str | None, dict | None]:
+    """(id, event name, data) of one SSE message as ``format_event`` writes it; Nones otherwise."""
+    event_id, event, data = None, None, None
     for line in chunk.splitlines():
-        if line.startswith("event: "):
+        if line.startswith("id: "):
+            event_id = line[4:]
+        elif line.startswith("event: "):
             event = line[7:]
         elif line.startswith("data: "):
             data = json.loads(line[6:])
-    return event, data
+    return event_id, event, data
 
 
-def _message(event: str, html: str) -> str:
-    return f"event: {event}\n" + "".join(f"data: {line}\n" for line in html.splitlines() or [""]) + "\n"
+def _message(event: str, html: str, event_id: str | None = None) -> str:
+    # The id lets the browser's EventSource resume after a dropped connection (Last-Event-ID)
+    # instead of replaying frames the page already shows.
+    head = f"id: {event_id}\n" if event_id else ""
+    return head + f"event: {event}\n" + "".join(f"data: {line}\n" for line in html.splitlines() or [""]) + "\n"
 
 
 async def order_live_html(request: Request, res: Resources, me: Principal, order_id: int,
                           after: int) -> AsyncIterator[str]:
     """SSE text for the order page of ``order_id`` after event id ``after``."""
     async for chunk in order_events(res, order_id, after):
-        event, data = _parse(chunk)
+        event_id, event, data = _parse(chunk)
         if event is None:
             yield chunk  # retry / heartbeat comments pass through
             continue
@@ -54,5 +59,5 @@ async def order_live_html(request: Request, res: Resources, me: Principal, order
                     yield _message("frame", html)
             order = await order_views.get_order(session, order_id, me)
             view = await order_views.order_out(session, order, res.settings)
-        yield _message("summary", render(request, "_order_summary.html", o=view).body.decode())
+        yield _message("summary", render(request, "_order_summary.html", o=view).body.decode(), event_id)
     yield _message("closed", "")

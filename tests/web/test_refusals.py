@@ -20,6 +20,9 @@ async def test_another_customers_order_page_is_404(web: WebApp, page):
     await sign_up(page, web.url, owner)
     order = await web.insert_order(await _customer_id(web, owner))
     assert (await page.goto(f"{web.url}/app/orders/{order.id}")).status == 200
+    # A Stardust order: progress on refresh, no live stream (the plan's dashboard feature).
+    assert await page.get_by_test_id("refresh-note").count() == 1
+    assert await page.locator("[sse-connect]").count() == 0
     await page.context.clear_cookies()
 
     await sign_up(page, web.url, new_email())

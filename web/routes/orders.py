@@ -4,8 +4,9 @@ abort), the gallery and the frame files."""
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import FileResponse, StreamingResponse
 from sqlalchemy import func
 from sqlmodel import select
@@ -16,6 +17,7 @@ from api.services import order_views
 from api.services.files import fits_file, jpg_file
 from api.services.orders import create_order, request_abort
 from billing.errors import BillingError
+from billing.plans import get_plan
 from models.db import OrderEvent
 from web.deps import CsrfDep, MeDep
 from web.live import order_live_html
@@ -81,14 +83,19 @@ async def _last_event_id(session, order_id: int) -> int:
 async def order_page(request: Request, order_id: int, me: MeDep, res: ResourcesDep, session: SessionDep):
     order = await order_views.get_order(session, order_id, me)
     view = await order_views.order_out(session, order, res.settings)
-    return render(request, "order.html", o=view, after=await _last_event_id(session, order_id))
+    # The plan's "dashboard" feature: live updates for Nebula and Quasar, refresh for Stardust.
+    return render(request, "order.html", o=view, after=await _last_event_id(session, order_id),
+                  live=get_plan(order.plan).dashboard)
 
 
 @router.get("/orders/{order_id}/live")
 async def order_live(request: Request, order_id: int, me: MeDep, res: ResourcesDep, session: SessionDep,
-                     after: int = 0):
-    """SSE for the order page: each frame and status change as HTML fragments for htmx."""
+                     after: Annotated[int, Query(ge=0)] = 0,
+                     last_event_id: Annotated[int | None, Header(ge=0)] = None):
+    """SSE for the order page: each frame and status change as HTML fragments for htmx; resumes
+    after ``Last-Event-ID`` when the browser reconnects."""
     await order_views.get_order(session, order_id, me)
+    after = max(after, last_event_id or 0)
     await session.close()
     await res.events.ensure_listening()
     return StreamingResponse(order_live_html(request, res, me, order_id, after), media_type="text/event-stream",
