@@ -1,6 +1,7 @@
 """The customer journey in a real browser: sign up → subscribe to Nebula with the test card →
 order M42 with the price and the night's chart in view → frames arrive live → abort → the credits
-page shows hold, capture and release → the gallery lists the frames and a FITS file downloads.
+page shows hold, capture and release → the gallery lists the frames and a FITS file downloads →
+cancel the subscription (credits usable until the period's end).
 
 Everything is real: Chromium, the API process serving the web app on a loopback port, PostgreSQL,
 the Temporal dev server with the real worker, localstripe, the Voyager simulator on a socket.
@@ -94,3 +95,10 @@ async def test_sign_up_subscribe_order_watch_abort_and_download(web_stack: WebAp
     await download.save_as(path)
     with fits.open(path) as hdul:
         assert hdul[0].header["NAXIS"] == 2 and hdul[0].data.size > 0
+
+    # Cancelling keeps the plan and its credits until the period's end, and says until when.
+    await page.goto(f"{base}/app/plans")
+    await page.get_by_role("button", name="Cancel my subscription").click()
+    await page.get_by_test_id("ends-at").wait_for(timeout=60_000)
+    assert "keep your credits" in await page.get_by_test_id("plan-notice").inner_text()
+    await screenshot(page, "7-plans-cancelled")

@@ -19,8 +19,8 @@ from api.services import credits as credit_service
 from api.services import payments
 from billing.plans import PLANS
 from billing.stripe_client import make_stripe_client
-from models.payment_workflows import SubscribeCommand
-from models.payments import SubscribeResponse
+from models.payment_workflows import CancelCommand, ChangePlanCommand, SubscribeCommand
+from models.payments import CancelResponse, ChangePlanResponse, SubscribeResponse
 from web.deps import CsrfDep, MeDep
 from web.routes.accounts import see_other
 from web.templating import render
@@ -36,9 +36,7 @@ def card_entry_allowed(res) -> bool:
 
 @router.get("/plans")
 async def plans_page(request: Request, me: MeDep, res: ResourcesDep, session: SessionDep):
-    current = await payments.current_subscription(res, me.customer_id)
-    return render(request, "plans.html", plans=list(PLANS.values()), current=current, error=None,
-                  card_entry=card_entry_allowed(res), test_card=TEST_CARD)
+    return await _plans_after(request, res, me)
 
 
 @router.post("/plans/subscribe")
@@ -61,10 +59,39 @@ async def subscribe(request: Request, me: MeDep, res: ResourcesDep, session: Ses
             error = getattr(exc, "user_message", None) or str(exc)
     if error is None:
         return see_other("/app/credits")
+    return await _plans_after(request, res, me, error=error,
+                              status_code=402 if error != "card_entry_unavailable" else 409)
+
+
+async def _plans_after(request: Request, res, me, *, error: str | None = None, notice: str | None = None,
+                       status_code: int = 200):
     current = await payments.current_subscription(res, me.customer_id)
-    return render(request, "plans.html", status_code=402 if error != "card_entry_unavailable" else 409,
-                  plans=list(PLANS.values()), current=current, error=error, card_entry=card_entry_allowed(res),
-                  test_card=TEST_CARD)
+    return render(request, "plans.html", status_code=status_code, plans=list(PLANS.values()), current=current,
+                  error=error, notice=notice, card_entry=card_entry_allowed(res), test_card=TEST_CARD)
+
+
+@router.post("/plans/change")
+async def change_plan(request: Request, me: MeDep, res: ResourcesDep, _csrf: CsrfDep,
+                      plan: Annotated[str, Form()] = ""):
+    """Upgrade now (prorated) or downgrade at the period's end: the subscription workflow decides."""
+    try:
+        cmd = ChangePlanCommand(plan=plan.strip().lower(), actor=me.actor)
+        out = await payments.subscription_command(res, await res.temporal.get(), me.customer_id, "change_plan", cmd,
+                                                  ChangePlanResponse)
+    except ApiError as exc:
+        return await _plans_after(request, res, me, error=exc.message, status_code=exc.status_code)
+    return await _plans_after(request, res, me, notice=out.message)
+
+
+@router.post("/plans/cancel")
+async def cancel(request: Request, me: MeDep, res: ResourcesDep, _csrf: CsrfDep):
+    """Cancel at the period's end; the page then shows the date until which credits stay usable."""
+    try:
+        out = await payments.subscription_command(res, await res.temporal.get(), me.customer_id, "cancel",
+                                                  CancelCommand(actor=me.actor), CancelResponse)
+    except ApiError as exc:
+        return await _plans_after(request, res, me, error=exc.message, status_code=exc.status_code)
+    return await _plans_after(request, res, me, notice=out.message)
 
 
 @router.get("/credits")
