@@ -23,6 +23,11 @@ async def test_unaffordable_and_infeasible_orders_say_why_before_submit(web: Web
     await page.get_by_test_id("unaffordable").wait_for(timeout=30_000)
     assert await page.get_by_test_id("price-credits").inner_text() == "1"
     await page.get_by_test_id("altitude-chart").wait_for()
+    # At phone width the form and the chart fit the screen (no horizontal scrolling).
+    await page.set_viewport_size({"width": 390, "height": 844})
+    assert await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    await screenshot(page, "new-order-phone")
+    await page.set_viewport_size({"width": 1100, "height": 900})
 
     # 47 Tucanae (Dec −72°) never rises at the observatory (latitude 44° N).
     await _fill(page, "NGC 104")
