@@ -87,6 +87,9 @@ async def test_sign_up_subscribe_order_watch_abort_and_download(web_stack: WebAp
     # The gallery and a FITS download that astropy opens.
     await page.goto(f"{base}/app/orders/{order_id}/gallery")
     assert await page.get_by_test_id("gallery-frame").count() >= LIVE_FRAMES
+    header = page.get_by_test_id("fits-header").first
+    await header.locator("summary").click()
+    assert "OBJECT" in await header.inner_text() and "M42" in await header.inner_text()
     await screenshot(page, "6-gallery")
     async with page.expect_download() as info:
         await page.get_by_test_id("fits-link").first.click()

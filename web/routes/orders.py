@@ -18,8 +18,9 @@ from api.services.files import fits_file, jpg_file
 from api.services.orders import create_order, request_abort
 from billing.errors import BillingError
 from billing.plans import get_plan
-from models.db import OrderEvent
+from models.db import OrderEvent, ShotDone
 from web.deps import CsrfDep, MeDep
+from web.fits_summary import header_summary
 from web.live import order_live_html
 from web.order_form import SHOT_LINES, SUGGESTIONS, preview
 from web.routes.accounts import see_other
@@ -113,10 +114,12 @@ async def abort(request: Request, order_id: int, me: MeDep, res: ResourcesDep, s
 
 
 @router.get("/orders/{order_id}/gallery")
-async def gallery(request: Request, order_id: int, me: MeDep, session: SessionDep):
+async def gallery(request: Request, order_id: int, me: MeDep, res: ResourcesDep, session: SessionDep):
     order = await order_views.get_order(session, order_id, me)
     page = await order_views.list_images(session, order_id, limit=1000, offset=0)
-    return render(request, "gallery.html", order=order, frames=page.items)
+    rows = {r.id: r for r in (await session.exec(select(ShotDone).where(ShotDone.order_id == order_id))).all()}
+    headers = {f.id: await header_summary(res.settings, rows[f.id]) for f in page.items}
+    return render(request, "gallery.html", order=order, frames=page.items, headers=headers)
 
 
 @router.get("/images/{image_id}.jpg")
