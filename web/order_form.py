@@ -26,6 +26,9 @@ from billing.errors import BillingError
 from web.sky_chart import NightCurves, night_curves
 
 SHOT_LINES = 3
+#: Form fields an error can be shown next to (ids of the inputs of ``order_new.html``).
+FORM_FIELDS = ("target_name", "priority", "c_moon_down", "shots",
+               *(f"shots.{i}.{n}" for i in range(SHOT_LINES) for n in ("filter", "exposure", "quantity")))
 #: Suggestions of the target field: the Messier catalogue (any OpenNGC name is accepted).
 SUGGESTIONS = [f"M{i}" for i in range(1, 111)] + ["NGC 7000", "NGC 6960", "NGC 2237", "IC 1396", "IC 434"]
 
@@ -41,6 +44,15 @@ class Preview:
     observable: bool | None = None
     next_window: datetime | None = None
     best_altitude: float | None = None
+
+    def by_field(self) -> tuple[dict[str, str], dict[str, str]]:
+        """(messages placed next to a field of the form, by field id; the others). The estimate
+        names shot fields ``target.shots.<i>.<name>``, the order ``shots.<i>.<name>``."""
+        placed, other = {}, {}
+        for name, message in self.errors.items():
+            key = name.removeprefix("target.")
+            (placed if key in FORM_FIELDS else other)[key] = message
+        return placed, other
 
     @property
     def can_submit(self) -> bool:

@@ -29,6 +29,16 @@ async def test_unaffordable_and_infeasible_orders_say_why_before_submit(web: Web
     await screenshot(page, "new-order-phone")
     await page.set_viewport_size({"width": 1100, "height": 900})
 
+    # The API's message appears next to the field it names.
+    await page.get_by_label("Target (catalogue name, e.g. M42, NGC 7000)").fill("M999")
+    await page.get_by_test_id("error-target_name").filter(has_text="catalogue").wait_for(timeout=30_000)
+    await page.get_by_label("Target (catalogue name, e.g. M42, NGC 7000)").fill("M42")
+    await page.get_by_label("Priority").select_option("3")  # the plan gate: not for Stardust rules
+    await page.get_by_test_id("error-priority").filter(has_text="Quasar").wait_for(timeout=30_000)
+    assert await page.get_by_test_id("error-target_name").inner_text() == ""
+    await screenshot(page, "new-order-field-errors")
+    await page.get_by_label("Priority").select_option("0")
+
     # 47 Tucanae (Dec −72°) never rises at the observatory (latitude 44° N).
     await _fill(page, "NGC 104")
     await page.get_by_test_id("infeasible").wait_for(timeout=30_000)

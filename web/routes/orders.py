@@ -22,7 +22,7 @@ from models.db import OrderEvent, ShotDone
 from web.deps import CsrfDep, MeDep
 from web.fits_summary import header_summary
 from web.live import order_live_html
-from web.order_form import SHOT_LINES, SUGGESTIONS, preview
+from web.order_form import FORM_FIELDS, SHOT_LINES, SUGGESTIONS, preview
 from web.routes.accounts import see_other
 from web.sky_chart import render_svg
 from web.templating import render
@@ -43,7 +43,7 @@ async def orders_page(request: Request, me: MeDep, session: SessionDep):
 
 def _form_context(res, p=None, values=None) -> dict:
     return {"filters": res.settings.api.filter_list(), "suggestions": SUGGESTIONS, "lines": range(SHOT_LINES),
-            "p": p, "v": values or {}, "render_svg": render_svg}
+            "p": p, "v": values or {}, "render_svg": render_svg, "form_fields": FORM_FIELDS}
 
 
 @router.get("/orders/new")
@@ -55,7 +55,8 @@ async def new_order_page(request: Request, me: MeDep, res: ResourcesDep):
 async def order_preview(request: Request, me: MeDep, res: ResourcesDep, session: SessionDep, _csrf: CsrfDep):
     """The price, the chart and the reasons as an htmx fragment (no write)."""
     form = await request.form()
-    return render(request, "_order_preview.html", **_form_context(res, p=await preview(res, session, me, form)))
+    return render(request, "_order_preview.html", oob=True,
+                  **_form_context(res, p=await preview(res, session, me, form)))
 
 
 @router.post("/orders")
