@@ -27,6 +27,7 @@ from billing.ledger import Ledger
 from core.database import make_engine, make_sessionmaker
 from core.logging import configure_logging
 from core.settings import Settings, check_production, get_settings
+from web.mount import mount_web
 
 log = structlog.get_logger(__name__)
 
@@ -119,5 +120,6 @@ def create_app(
     for router in ROUTERS:
         app.include_router(router)
     openapi.install(app)
+    mount_web(app, settings)  # the customer web app under /app
     return app
 

@@ -24,6 +24,16 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
     return None
 
 
+#: The web app (``web/``, mounted under ``/app``) posts HTML forms; only there are form bodies allowed.
+WEB_FORM_PREFIX = "/app/"
+_FORM_TYPES = (b"application/x-www-form-urlencoded", b"multipart/form-data")
+
+
+def _is_web_form(scope: Scope) -> bool:
+    media = (_header(scope, b"content-type") or b"").split(b";")[0].strip().lower()
+    return scope["path"].startswith(WEB_FORM_PREFIX) and media in _FORM_TYPES
+
+
 def _is_json(content_type: bytes | None) -> bool:
     if not content_type:
         return False
@@ -104,7 +114,7 @@ class RequestGuardMiddleware:
             chunks.append(chunk)
             more = message.get("more_body", False)
         body = b"".join(chunks)
-        if body and not _is_json(_header(scope, b"content-type")):
+        if body and not _is_json(_header(scope, b"content-type")) and not _is_web_form(scope):
             await _send_error(send, 415, "unsupported_media_type", "request body must be application/json")
             return None
         sent = False

@@ -269,6 +269,16 @@ class ApiSettings(BaseModel):
         return [f.strip() for f in self.filters.split(",") if f.strip()]
 
 
+class WebSettings(BaseModel):
+    """The customer web app (``web/``): session cookie and sign-in throttle."""
+
+    session_secret: SecretStr = Field(
+        default=SecretStr(""), description="signs the session cookie; empty = a random one per process (dev)")
+    session_max_age_seconds: int = Field(default=14 * 24 * 3600, ge=60, description="session cookie lifetime")
+    login_max_failures: int = Field(default=5, ge=1, description="wrong passwords before sign-in is refused")
+    login_lockout_seconds: int = Field(default=900, ge=1, description="how long sign-in stays refused")
+
+
 class Settings(BaseSettings):
     """All of Stellar's configuration. Env prefix ``STELLAR_``, nested delimiter ``__``."""
 
@@ -297,6 +307,7 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     orders: OrderSettings = OrderSettings()
     repair: RepairSettings = RepairSettings()
+    web: WebSettings = WebSettings()
 
 
 class SettingsError(RuntimeError):

@@ -376,3 +376,17 @@ class ObservatoryStatus(SQLModel, table=True):
     detail: str = Field(default="", sa_column=sa.Column(sa.String(500), nullable=False))
     checked_at: datetime = _ts()
     last_ok_at: Optional[datetime] = _ts(nullable=True)
+# --- web app sign-in ---------------------------------------------------------------------------
+
+
+class WebLogin(SQLModel, table=True):
+    """E-mail + password sign-in of a customer in the web app (API keys stay for programs).
+
+    ``password_hash``: an argon2id PHC string (``$argon2id$v=19$…``), never the password.
+    """
+
+    __tablename__ = "web_login"
+    customer_id: int = Field(sa_column=sa.Column(sa.Integer, sa.ForeignKey("customer.id"), primary_key=True))
+    password_hash: str = Field(max_length=255)
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()

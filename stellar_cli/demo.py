@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 import time
 import uuid
 from datetime import datetime, timezone
@@ -112,6 +113,7 @@ async def _run(settings: Settings, timeout: float) -> int:
         console.print(f"order #{order['id']} for {order['target_name']} at RA {order['ra_j2000']:.3f} h, "
                       f"Dec {order['dec_j2000']:+.2f}° (resolved from the catalogue); workflow "
                       f"[bold]{order['workflow_id']}[/bold]")
+        console.print(f"follow it live in the browser: {base}/app/orders/{order['id']}")
         console.rule("[bold]3. Live: the order as the telescope observes it")
         frames = await _follow(http, settings, order["id"], timeout)
         moon_ok = _check_moon_down(frames)
@@ -150,15 +152,21 @@ async def _wait_healthy(http: httpx.AsyncClient, seconds: float = 60) -> None:
 
 async def _create_customer(settings: Settings) -> tuple[str, int, str]:
     from api.services.customers import create_customer
+    from web.accounts import set_password
     from core.database import make_engine, make_sessionmaker
 
     engine = make_engine(settings.database.effective_url(), 2)
     try:
         email = f"demo-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}@stellar.example"
         new = await create_customer(make_sessionmaker(engine), email=email, name="Demo Astronomer")
+        password = secrets.token_urlsafe(12)  # the web app's sign-in for this demo customer
+        async with make_sessionmaker(engine)() as session:
+            await set_password(session, new.customer_id, password)
     finally:
         await engine.dispose()
     console.print(f"customer #{new.customer_id} {email}, API key {new.key_prefix}…")
+    base = f"http://{settings.api.host}:{settings.api.port}"
+    console.print(f"web app: [bold]{base}/app/sign-in[/bold]  e-mail {email}  password [bold]{password}[/bold]")
     return new.api_key, new.customer_id, email
 
 

@@ -60,6 +60,9 @@ def test_demo_runs_a_real_m42_order_to_completion_twice_on_the_same_state(tmp_pa
     assert "M42 at RA 5.588 h" in first
     assert "completed" in first and "moon-down held" in first
     assert "ledger invariants: hold" in first
+    port = env["STELLAR_API__PORT"]
+    assert f"web app: http://127.0.0.1:{port}/app/sign-in" in first and "password" in first
+    assert f"follow it live in the browser: http://127.0.0.1:{port}/app/orders/" in first
     assert list((tmp_path / ".stellar" / "fits").rglob("*.fit")), "no FITS file was written"
     assert list((tmp_path / ".stellar" / "jpg").rglob("*.jpg")), "no JPG preview was stored"
 

@@ -1,0 +1,52 @@
+"""The new-order page says why an order cannot run before it is sent: not enough credits, or a
+target that never rises high enough. Nothing is ordered."""
+
+from __future__ import annotations
+
+from sqlmodel import select
+
+from models.db import Order
+from tests.web.conftest import WebApp, new_email, screenshot
+from tests.web.pages import sign_up
+
+
+async def _fill(page, target: str) -> None:
+    await page.get_by_label("Target (catalogue name, e.g. M42, NGC 7000)").fill(target)
+    await page.locator("#exposure_0").fill("300")
+    await page.locator("#quantity_0").fill("10")
+
+
+async def test_unaffordable_and_infeasible_orders_say_why_before_submit(web: WebApp, page):
+    await sign_up(page, web.url, new_email())  # no plan, no credits
+    await page.goto(f"{web.url}/app/orders/new")
+    await _fill(page, "M42")
+    await page.get_by_test_id("unaffordable").wait_for(timeout=30_000)
+    assert await page.get_by_test_id("price-credits").inner_text() == "1"
+    await page.get_by_test_id("altitude-chart").wait_for()
+    # At phone width the form and the chart fit the screen (no horizontal scrolling).
+    await page.set_viewport_size({"width": 390, "height": 844})
+    assert await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    await screenshot(page, "new-order-phone")
+    await page.set_viewport_size({"width": 1100, "height": 900})
+
+    # The API's message appears next to the field it names.
+    await page.get_by_label("Target (catalogue name, e.g. M42, NGC 7000)").fill("M999")
+    await page.get_by_test_id("error-target_name").filter(has_text="catalogue").wait_for(timeout=30_000)
+    await page.get_by_label("Target (catalogue name, e.g. M42, NGC 7000)").fill("M42")
+    await page.get_by_label("Priority").select_option("3")  # the plan gate: not for Stardust rules
+    await page.get_by_test_id("error-priority").filter(has_text="Quasar").wait_for(timeout=30_000)
+    assert await page.get_by_test_id("error-target_name").inner_text() == ""
+    await screenshot(page, "new-order-field-errors")
+    await page.get_by_label("Priority").select_option("0")
+
+    # 47 Tucanae (Dec −72°) never rises at the observatory (latitude 44° N).
+    await _fill(page, "NGC 104")
+    await page.get_by_test_id("infeasible").wait_for(timeout=30_000)
+    await screenshot(page, "new-order-infeasible")
+
+    # Submitting anyway answers the page again with the API's reason, and no order exists.
+    await page.get_by_role("button", name="Order", exact=True).click()
+    await page.get_by_test_id("order-errors").wait_for()
+    assert "never rises" in await page.get_by_test_id("order-errors").inner_text()
+    async with web.sessionmaker() as s:
+        assert (await s.exec(select(Order).where(Order.target_name == "NGC 104"))).all() == []

@@ -1,0 +1,111 @@
+"""The new-order form ↔ ``api.schemas.orders.OrderCreate``, and what the page shows before submit.
+
+The checks are the API's own: the schema, ``api.catalog.resolve``, the plan gate and price through
+``POST /api/pricing/estimate``'s function, and ``api.observability.check_visibility`` with the
+window ``create_order`` uses — so the page says why an order would be refused before it is sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from pydantic import ValidationError
+
+from api.catalog import UnknownTarget, resolve
+from api.errors import ApiError
+from api.observability import check_visibility
+from api.resources import Resources
+from api.routes.pricing import post_estimate
+from api.schemas.orders import OrderCreate
+from api.schemas.pricing import EstimateRequest, Estimation
+from api.security import Principal
+from billing.errors import BillingError
+from web.sky_chart import NightCurves, night_curves
+
+SHOT_LINES = 3
+#: Form fields an error can be shown next to (ids of the inputs of ``order_new.html``).
+FORM_FIELDS = ("target_name", "priority", "c_moon_down", "shots",
+               *(f"shots.{i}.{n}" for i in range(SHOT_LINES) for n in ("filter", "exposure", "quantity")))
+#: Suggestions of the target field: the Messier catalogue (any OpenNGC name is accepted).
+SUGGESTIONS = [f"M{i}" for i in range(1, 111)] + ["NGC 7000", "NGC 6960", "NGC 2237", "IC 1396", "IC 434"]
+
+
+@dataclass
+class Preview:
+    """What the page shows as the form changes. ``errors``: field → message (the API's)."""
+
+    order: OrderCreate | None = None
+    errors: dict[str, str] = field(default_factory=dict)
+    estimation: Estimation | None = None
+    curves: NightCurves | None = None
+    observable: bool | None = None
+    next_window: datetime | None = None
+    best_altitude: float | None = None
+
+    def by_field(self) -> tuple[dict[str, str], dict[str, str]]:
+        """(messages placed next to a field of the form, by field id; the others). The estimate
+        names shot fields ``target.shots.<i>.<name>``, the order ``shots.<i>.<name>``."""
+        placed, other = {}, {}
+        for name, message in self.errors.items():
+            key = name.removeprefix("target.")
+            (placed if key in FORM_FIELDS else other)[key] = message
+        return placed, other
+
+    @property
+    def can_submit(self) -> bool:
+        return (not self.errors and self.estimation is not None and self.estimation.can_afford
+                and bool(self.observable))
+
+
+def parse_form(form: Any) -> tuple[OrderCreate | None, dict[str, str]]:
+    """The order a form describes, or the per-field errors of the API's schema."""
+    shots = []
+    for i in range(SHOT_LINES):
+        exposure, quantity = (form.get(f"exposure_{i}") or "").strip(), (form.get(f"quantity_{i}") or "").strip()
+        if exposure or quantity:
+            shots.append({"filter": form.get(f"filter_{i}") or "", "exposure": exposure or "0",
+                          "quantity": quantity or "0"})
+    body = {"target_name": (form.get("target_name") or "").strip(), "priority": form.get("priority") or "0",
+            "c_moon_down": form.get("c_moon_down") == "on", "shots": shots}
+    try:
+        return OrderCreate.model_validate(body), {}
+    except ValidationError as exc:
+        errors: dict[str, str] = {}
+        for err in exc.errors():
+            errors.setdefault(".".join(str(p) for p in err["loc"]), err["msg"])
+        return None, errors
+
+
+async def preview(res: Resources, session, me: Principal, form: Any) -> Preview:
+    """Validate, price and check the visibility of the form's order, without writing anything."""
+    order, errors = parse_form(form)
+    out = Preview(order=order, errors=errors)
+    if order is None:
+        return out
+    try:
+        entry = resolve(order.target_name)
+    except UnknownTarget as exc:
+        out.errors["target_name"] = str(exc)
+        return out
+    try:
+        est = await post_estimate(EstimateRequest.model_validate({"target": {
+            "priority": order.priority, "c_moon_down": order.c_moon_down, "shots": [
+                {"filter": s.filter, "exposure": s.exposure, "quantity": s.quantity} for s in order.shots]}}),
+            me, res, session)
+        out.estimation = est.estimation
+    except ApiError as exc:
+        out.errors.update(exc.fields or {"form": exc.message})
+    except BillingError as exc:
+        out.errors.update(getattr(exc, "fields", None) or {"form": str(exc)})
+    site, now = res.settings.site, datetime.now(timezone.utc)
+    end = now + timedelta(days=res.settings.billing.order_default_lifetime_days)
+    vis = await asyncio.to_thread(check_visibility, entry.ra_j2000, entry.dec_j2000, alt_min=order.c_alt_min,
+                                  start=now, end=end, latitude=site.latitude, longitude=site.longitude)
+    out.observable, out.next_window, out.best_altitude = vis.observable, vis.first_time, vis.best_altitude
+    out.curves = await asyncio.to_thread(
+        night_curves, entry.ra_j2000, entry.dec_j2000, alt_min=order.c_alt_min, moon_down=order.c_moon_down,
+        latitude=site.latitude, longitude=site.longitude, elevation=site.elevation)
+    return out

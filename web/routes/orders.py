@@ -1,0 +1,136 @@
+"""Orders: my list, the new-order page (live price, chart, reasons), the order page (live over SSE,
+abort), the gallery and the frame files."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import FileResponse, StreamingResponse
+from sqlalchemy import func
+from sqlmodel import select
+
+from api.deps import ResourcesDep, SessionDep
+from api.errors import ApiError
+from api.services import order_views
+from api.services.files import fits_file, jpg_file
+from api.services.orders import create_order, request_abort
+from billing.errors import BillingError
+from billing.plans import get_plan
+from models.db import OrderEvent, ShotDone
+from web.deps import CsrfDep, MeDep
+from web.fits_summary import header_summary
+from web.live import order_live_html
+from web.order_form import FORM_FIELDS, SHOT_LINES, SUGGESTIONS, preview
+from web.routes.accounts import see_other
+from web.sky_chart import render_svg
+from web.templating import render
+
+router = APIRouter(prefix="/app")
+
+
+@router.get("")
+async def home(request: Request):
+    return see_other("/app/orders" if request.session.get("cid") else "/app/sign-in")
+
+
+@router.get("/orders")
+async def orders_page(request: Request, me: MeDep, session: SessionDep):
+    page = await order_views.list_orders(session, customer_id=me.customer_id, status=None, limit=100, offset=0)
+    return render(request, "orders.html", orders=page.items)
+
+
+def _form_context(res, p=None, values=None) -> dict:
+    return {"filters": res.settings.api.filter_list(), "suggestions": SUGGESTIONS, "lines": range(SHOT_LINES),
+            "p": p, "v": values or {}, "render_svg": render_svg, "form_fields": FORM_FIELDS}
+
+
+@router.get("/orders/new")
+async def new_order_page(request: Request, me: MeDep, res: ResourcesDep):
+    return render(request, "order_new.html", **_form_context(res, values={"idem": str(uuid.uuid4())}))
+
+
+@router.post("/orders/preview")
+async def order_preview(request: Request, me: MeDep, res: ResourcesDep, session: SessionDep, _csrf: CsrfDep):
+    """The price, the chart and the reasons as an htmx fragment (no write)."""
+    form = await request.form()
+    return render(request, "_order_preview.html", oob=True,
+                  **_form_context(res, p=await preview(res, session, me, form)))
+
+
+@router.post("/orders")
+async def submit_order(request: Request, me: MeDep, res: ResourcesDep, session: SessionDep, _csrf: CsrfDep):
+    """Create through ``create_order`` (the API's service), keyed by the form's idempotency key so
+    a double submit makes one order."""
+    form = await request.form()
+    p = await preview(res, session, me, form)
+    values = dict(form)
+    if p.order is not None and not p.errors:
+        try:
+            order, _ = await create_order(res, me, p.order, str(form.get("idem") or "") or None)
+            return see_other(f"/app/orders/{order.id}")
+        except ApiError as exc:
+            p.errors.update(exc.fields or {"form": exc.message})
+        except BillingError as exc:
+            p.errors.update(getattr(exc, "fields", None) or {"form": str(exc)})
+    return render(request, "order_new.html", status_code=422, **_form_context(res, p=p, values=values))
+
+
+async def _last_event_id(session, order_id: int) -> int:
+    return int(await session.scalar(select(func.max(OrderEvent.id)).where(OrderEvent.order_id == order_id)) or 0)
+
+
+@router.get("/orders/{order_id}")
+async def order_page(request: Request, order_id: int, me: MeDep, res: ResourcesDep, session: SessionDep):
+    order = await order_views.get_order(session, order_id, me)
+    view = await order_views.order_out(session, order, res.settings)
+    # The plan's "dashboard" feature: live updates for Nebula and Quasar, refresh for Stardust.
+    return render(request, "order.html", o=view, after=await _last_event_id(session, order_id),
+                  live=get_plan(order.plan).dashboard)
+
+
+@router.get("/orders/{order_id}/live")
+async def order_live(request: Request, order_id: int, me: MeDep, res: ResourcesDep, session: SessionDep,
+                     after: Annotated[int, Query(ge=0)] = 0,
+                     last_event_id: Annotated[int | None, Header(ge=0)] = None):
+    """SSE for the order page: each frame and status change as HTML fragments for htmx; resumes
+    after ``Last-Event-ID`` when the browser reconnects."""
+    await order_views.get_order(session, order_id, me)
+    after = max(after, last_event_id or 0)
+    await session.close()
+    await res.events.ensure_listening()
+    return StreamingResponse(order_live_html(request, res, me, order_id, after), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+@router.post("/orders/{order_id}/abort")
+async def abort(request: Request, order_id: int, me: MeDep, res: ResourcesDep, session: SessionDep, _csrf: CsrfDep):
+    order = await order_views.get_order(session, order_id, me)
+    try:
+        result = await request_abort(res, order, "aborted by the customer (web)", requested_by=me.actor)
+        return render(request, "_abort_result.html", ok=True, result=result)
+    except ApiError as exc:
+        return render(request, "_abort_result.html", status_code=exc.status_code, ok=False, message=exc.message)
+
+
+@router.get("/orders/{order_id}/gallery")
+async def gallery(request: Request, order_id: int, me: MeDep, res: ResourcesDep, session: SessionDep):
+    order = await order_views.get_order(session, order_id, me)
+    page = await order_views.list_images(session, order_id, limit=1000, offset=0)
+    rows = {r.id: r for r in (await session.exec(select(ShotDone).where(ShotDone.order_id == order_id))).all()}
+    headers = {f.id: await header_summary(res.settings, rows[f.id]) for f in page.items}
+    return render(request, "gallery.html", order=order, frames=page.items, headers=headers)
+
+
+@router.get("/images/{image_id}.jpg")
+async def image_jpg(image_id: int, me: MeDep, res: ResourcesDep, session: SessionDep):
+    row = await order_views.get_image(session, image_id, me)
+    return FileResponse(jpg_file(res.settings, row), media_type="image/jpeg")
+
+
+@router.get("/images/{image_id}/fits")
+async def image_fits(image_id: int, me: MeDep, res: ResourcesDep, session: SessionDep):
+    row = await order_views.get_image(session, image_id, me)
+    path = fits_file(res.settings, row)
+    return FileResponse(path, media_type="application/fits", filename=path.name)
