@@ -61,8 +61,8 @@ async def _frames(sm, order_id: int) -> list[ShotDone]:
 
 
 async def test_notice_at_day_23_deletion_at_day_30_then_410_and_a_second_pass_deletes_nothing(
-        time_skipping_env, own_database, tmp_path, task_queue):
-    env = time_skipping_env
+        skipping_clock_env, own_database, tmp_path, task_queue):
+    env = skipping_clock_env
     url, engine = own_database
     sm = make_sessionmaker(engine)
     settings = load_settings(database={"url": url}, images={"jpg_dir": tmp_path / "jpg", "fit_dir": tmp_path / "fits"},
