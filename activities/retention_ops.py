@@ -49,11 +49,24 @@ def zip_url(settings: Settings, order_id: int) -> str:
     return f"{settings.api.public_url.rstrip('/')}/api/orders/{order_id}/frames.zip"
 
 
+#: The daily pass starts at about the same time each day: one that starts a moment earlier in the
+#: day than the pass that sent the notice must not postpone the deletion by a whole day.
+PASS_JITTER = timedelta(hours=1)
+
+
 def delete_on(order: Order, as_of: datetime, days: int, notice_days: int) -> datetime:
-    """The deletion date: ``days`` after the order ended, and never sooner than ``notice_days``
-    after the notice (sent at ``as_of`` when not yet sent)."""
+    """The deletion date the notice announces: ``days`` after the order ended, and never sooner
+    than ``notice_days`` after the notice (sent at ``as_of`` when not yet sent)."""
     noticed = order.retention_notice_at or as_of
     return max(order.finished_at + timedelta(days=days), noticed + timedelta(days=notice_days))
+
+
+def deletion_due(order: Order, as_of: datetime, days: int, notice_days: int) -> bool:
+    """The notice went out and the pass at ``as_of`` is the one of the announced day (or later)."""
+    if order.retention_notice_at is None:
+        return False
+    return as_of >= order.finished_at + timedelta(days=days) and \
+        as_of >= order.retention_notice_at + timedelta(days=notice_days) - PASS_JITTER
 
 
 class RetentionActivities:
@@ -83,7 +96,7 @@ class RetentionActivities:
                     due.held_in_dispute.append(order.id)
                 elif order.retention_notice_at is None:
                     due.notify.append(order.id)
-                elif delete_on(order, inp.as_of, days, notice_days) <= inp.as_of:
+                elif deletion_due(order, inp.as_of, days, notice_days):
                     due.delete.append(order.id)
         return due
 
@@ -116,7 +129,7 @@ class RetentionActivities:
                 return "not_terminal"
             if await order_payment_in_dispute(await session.connection(), order.id):
                 return "in_dispute"
-            if order.retention_notice_at is None or delete_on(order, inp.as_of, inp.days, inp.notice_days) > inp.as_of:
+            if not deletion_due(order, inp.as_of, inp.days, inp.notice_days):
                 return "not_due"
         return ""
 

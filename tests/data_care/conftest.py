@@ -23,3 +23,17 @@ async def own_database(engine, database_url) -> AsyncIterator[tuple[str, AsyncEn
             yield url, eng
         finally:
             await eng.dispose()
+
+
+@pytest_asyncio.fixture(scope="session")
+async def skipping_clock_env() -> AsyncIterator:
+    """A time-skipping test server of these tests' own: they move its clock by weeks, which the
+    shared ``time_skipping_env`` of the order-workflow tests must not see."""
+    from temporalio.testing import WorkflowEnvironment
+
+    from core.temporal import DATA_CONVERTER, temporal_test_server_path
+
+    env = await WorkflowEnvironment.start_time_skipping(data_converter=DATA_CONVERTER,
+                                                        test_server_existing_path=temporal_test_server_path())
+    yield env
+    await env.shutdown()

@@ -103,13 +103,13 @@ def test_backup_to_an_unreachable_store_fails_loudly(backed_up):
         list_base_backups(open_store(dead))
 
 
-async def test_scheduled_backup_retries_an_unreachable_store_then_fails(backed_up, time_skipping_env, task_queue):
+async def test_scheduled_backup_retries_an_unreachable_store_then_fails(backed_up, skipping_clock_env, task_queue):
     pg, _ = backed_up
     settings = load_settings(database={"url": pg.url()}, storage={
         "url": "s3://nowhere/backups", "endpoint": f"http://127.0.0.1:{free_port()}", "allow_http": True,
         "access_key_id": "x", "secret_access_key": "y", "timeout": 3})
     acts = BackupActivities(settings)
-    env = time_skipping_env
+    env = skipping_clock_env
     async with Worker(env.client, task_queue=task_queue, workflows=[BackupWorkflow],
                       activities=[acts.base_backup, acts.prune]):
         handle = await env.client.start_workflow(BackupWorkflow.run, BackupInput(), id=f"backup-{uuid.uuid4()}",

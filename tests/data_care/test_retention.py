@@ -9,12 +9,13 @@ from __future__ import annotations
 import io
 import uuid
 import zipfile
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 from sqlmodel import select
+from temporalio.testing import ActivityEnvironment
 from temporalio.worker import Worker
 
 from activities.retention_ops import RetentionActivities
@@ -22,7 +23,7 @@ from api.app import create_app
 from api.services.customers import create_customer
 from core.database import make_sessionmaker
 from core.settings import load_settings
-from models.data_care import RetentionInput, RetentionReport
+from models.data_care import RetentionInput, RetentionOrderIn, RetentionReport
 from models.db import Order, OrderEvent, PaymentDispute, ShotDone
 from workflows.retention import RetentionWorkflow
 
@@ -61,8 +62,8 @@ async def _frames(sm, order_id: int) -> list[ShotDone]:
 
 
 async def test_notice_at_day_23_deletion_at_day_30_then_410_and_a_second_pass_deletes_nothing(
-        time_skipping_env, own_database, tmp_path, task_queue):
-    env = time_skipping_env
+        skipping_clock_env, own_database, tmp_path, task_queue):
+    env = skipping_clock_env
     url, engine = own_database
     sm = make_sessionmaker(engine)
     settings = load_settings(database={"url": url}, images={"jpg_dir": tmp_path / "jpg", "fit_dir": tmp_path / "fits"},
@@ -142,3 +143,39 @@ async def test_notice_at_day_23_deletion_at_day_30_then_410_and_a_second_pass_de
                 assert expired[0].expired_at.date().isoformat() in r.json()["error"]["message"]
             live = (await _frames(sm, running))[0]
             assert (await http.get(f"/api/images/{live.id}.jpg", headers=key)).status_code == 200
+
+
+async def test_a_deletion_killed_after_one_frame_resumes_with_the_others(own_database, tmp_path):
+    url, engine = own_database
+    sm = make_sessionmaker(engine)
+    settings = load_settings(database={"url": url}, images={"jpg_dir": tmp_path / "jpg", "fit_dir": tmp_path / "fits"})
+    now = datetime.now(UTC)
+    c = await create_customer(sm, email=f"kill-{uuid.uuid4().hex[:8]}@example.com")
+    order_id, files = await _order(sm, tmp_path, c.customer_id, status="completed",
+                                   finished_at=now - timedelta(days=40), frames=3)
+    async with sm() as s:
+        order = await s.get(Order, order_id)
+        order.retention_notice_at = now - timedelta(days=10)
+        s.add(order)
+        await s.commit()
+    retention = RetentionActivities(sm, settings)
+    ref = RetentionOrderIn(order_id=order_id, as_of=now, days=30, notice_days=7)
+
+    class WorkerKilled(Exception):
+        pass
+
+    def die_after_first_frame(*details):
+        raise WorkerKilled  # the heartbeat after the first frame never returns
+
+    crashing = ActivityEnvironment()
+    crashing.on_heartbeat = die_after_first_frame
+    with pytest.raises(WorkerKilled):
+        await crashing.run(retention.delete_frames, ref)
+    assert [f.expired_at is not None for f in await _frames(sm, order_id)] == [True, False, False]
+
+    resumed = await ActivityEnvironment().run(retention.delete_frames, ref)
+    assert (resumed.frames, resumed.files, resumed.skipped) == (2, 4, "")
+    assert all(f.expired_at is not None for f in await _frames(sm, order_id))
+    assert not any(p.exists() for pair in files for p in pair)
+    again = await ActivityEnvironment().run(retention.delete_frames, ref)
+    assert (again.frames, again.files) == (0, 0)
