@@ -28,21 +28,11 @@ from typing import Any
 import stripe
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
-from temporalio.client import (
-    Client,
-    Schedule,
-    ScheduleActionStartWorkflow,
-    ScheduleAlreadyRunningError,
-    ScheduleCalendarSpec,
-    ScheduleOverlapPolicy,
-    SchedulePolicy,
-    ScheduleRange,
-    ScheduleSpec,
-)
+from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.worker import Worker
 
-from activities.data_care_registry import DATA_CARE_WORKFLOWS, data_care_activities, ensure_data_care_schedules
+from activities.backup_ops import BackupActivities
 from activities.ingest import IngestActivities
 from activities.ledger_ops import LedgerActivities
 from activities.monitor import MonitorActivities
@@ -52,24 +42,26 @@ from activities.reconciliation import ReconcileActivities
 from activities.stripe_ops import StripeActivities
 from activities.subscription_store import SubscriptionStore
 from activities.repair import RepairActivities
+from activities.retention_ops import RetentionActivities
 from activities.voyager_ops import VoyagerActivities
 from billing.ledger import Ledger
 from billing.stripe_client import make_stripe_client
 from core.database import make_engine, make_sessionmaker
+from core.schedules import ensure_data_care_schedules, ensure_reconciliation_schedule, ensure_repair_schedule
 from core.settings import Settings, SettingsError, check_production, get_settings
 from core.temporal import connect_temporal
 from models.orders import MonitorInput
-from models.payment_workflows import ReconcileInput
-from models.temporal_contract import RECONCILIATION_WORKFLOW, monitor_workflow_id
+from models.temporal_contract import monitor_workflow_id
 from voyager.pool import VoyagerPool
 from voyager.robotarget import RoboTarget
 from workflows.observatory_monitor import ObservatoryMonitorWorkflow
+from workflows.backup import BackupWorkflow
 from workflows.order import OrderWorkflow
 from workflows.pack_payment import PackPaymentWorkflow
 from workflows.reconciliation import ReconciliationWorkflow
 from workflows.subscription import SubscriptionWorkflow
 from workflows.repair import RepairWorkflow
-from workflows.repair_schedule import ensure_repair_schedule
+from workflows.retention import RetentionWorkflow
 
 log = structlog.get_logger(__name__)
 
@@ -94,6 +86,8 @@ class WorkerDeps:
         ingest = IngestActivities(rt, sessionmaker, self.settings)
         monitor = MonitorActivities(rt, sessionmaker, self.client, self.settings, events=monitor_events)
         repair = RepairActivities(self.engine, rt, self.settings)
+        retention = RetentionActivities(sessionmaker, self.settings)
+        backup = BackupActivities(self.settings)
         return [
             store.load_order, store.set_status, store.assign_guids, store.record_abort, store.finalize_order,
             ledger.price_and_hold, ledger.settle,
@@ -101,7 +95,8 @@ class WorkerDeps:
             ingest.watch_session, ingest.sweep_target, ingest.wait_run_end,
             monitor.watch_observatory,
             repair.sweep,
-            *data_care_activities(self.settings, sessionmaker),
+            retention.scan, retention.notify, retention.delete_frames,
+            backup.base_backup, backup.prune,
         ]
 
 
@@ -109,8 +104,7 @@ class WorkerDeps:
 PAYMENT_WORKFLOWS: list[type] = [SubscriptionWorkflow, PackPaymentWorkflow, ReconciliationWorkflow]
 #: Workflows this worker runs: orders, the observatory monitor, repair, payments, retention and backups.
 WORKFLOWS: list[type] = [OrderWorkflow, ObservatoryMonitorWorkflow, RepairWorkflow, *PAYMENT_WORKFLOWS,
-                         *DATA_CARE_WORKFLOWS]
-RECONCILIATION_SCHEDULE_ID = "stripe-reconciliation"
+                         RetentionWorkflow, BackupWorkflow]
 #: Heartbeats reach the server at least this often, so a cancellation (an abort during a long
 #: activity) is delivered within seconds rather than 0.8 × the heartbeat timeout.
 HEARTBEAT_THROTTLE = timedelta(seconds=2)
@@ -144,27 +138,6 @@ def payment_activities(settings: Settings, engine: AsyncEngine,
         store.load_customer, store.set_stripe_customer, store.save_subscription, store.apply_facts,
         pay.attach_intent, pay.close_payment, rec.reconcile_ledger,
     ]
-
-
-async def ensure_reconciliation_schedule(client: Client, task_queue: str, *, hour_utc: int = 3,
-                                         lookback_days: int = 3) -> str:
-    """Create the daily ``stripe-reconciliation`` schedule (at ``hour_utc``:15 UTC) unless it exists.
-    Returns the schedule id."""
-    schedule = Schedule(
-        action=ScheduleActionStartWorkflow(
-            RECONCILIATION_WORKFLOW, ReconcileInput(lookback_days=lookback_days, repair=True),
-            id="stripe-reconciliation-run", task_queue=task_queue,
-            execution_timeout=timedelta(hours=1)),
-        spec=ScheduleSpec(calendars=[ScheduleCalendarSpec(hour=[ScheduleRange(hour_utc)],
-                                                          minute=[ScheduleRange(15)])]),
-        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
-    )
-    try:
-        await client.create_schedule(RECONCILIATION_SCHEDULE_ID, schedule)
-        log.info("schedule.created", schedule_id=RECONCILIATION_SCHEDULE_ID, hour_utc=hour_utc)
-    except ScheduleAlreadyRunningError:
-        pass
-    return RECONCILIATION_SCHEDULE_ID
 
 
 @contextlib.asynccontextmanager

@@ -24,6 +24,9 @@ OBSERVATORY_MONITOR_WORKFLOW = "ObservatoryMonitorWorkflow"
 SUBSCRIPTION_WORKFLOW = "SubscriptionWorkflow"
 PACK_PAYMENT_WORKFLOW = "PackPaymentWorkflow"
 RECONCILIATION_WORKFLOW = "ReconciliationWorkflow"
+REPAIR_WORKFLOW = "RepairWorkflow"
+RETENTION_WORKFLOW = "RetentionWorkflow"
+BACKUP_WORKFLOW = "BackupWorkflow"
 
 
 # --- workflow ids (business keys) -------------------------------------------------------------

@@ -1,7 +1,7 @@
 """The new-order form ↔ ``api.schemas.orders.OrderCreate``, and what the page shows before submit.
 
 The checks are the API's own: the schema, ``api.catalog.resolve``, the plan gate and price through
-``POST /api/pricing/estimate``'s function, and ``api.observability.check_visibility`` with the
+``POST /api/pricing/estimate``'s function, and ``core.ephemeris.check_visibility`` with the
 window ``create_order`` uses — so the page says why an order would be refused before it is sent.
 """
 
@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from api.catalog import UnknownTarget, resolve
 from api.errors import ApiError
-from api.observability import check_visibility
+from core.ephemeris import check_visibility
 from api.resources import Resources
 from api.routes.pricing import post_estimate
 from api.schemas.orders import OrderCreate

@@ -2,8 +2,8 @@
 twilight, and the window when the target is observable. Server-rendered SVG (no JavaScript).
 
 Positions come from astropy (``AltAz`` at the site; sun and moon from its built-in ephemeris, no
-download: ``api.observability`` switches IERS downloads off). Darkness is the sun below
-``api.observability.SUN_MAX_ALT`` — the threshold the order check uses, so the chart and the
+download: ``core.ephemeris`` switches IERS downloads off). Darkness is the sun below
+``core.ephemeris.SUN_MAX_ALT`` — the threshold the order check uses, so the chart and the
 refusal agree.
 """
 
@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 
 import numpy as np
 
-from api.observability import SUN_MAX_ALT  # also turns IERS downloads off before astropy is used
+from core.ephemeris import SUN_MAX_ALT  # also turns IERS downloads off before astropy is used
 
 import astropy.units as u  # noqa: E402
 from astropy.coordinates import AltAz, EarthLocation, SkyCoord, get_body, get_sun  # noqa: E402

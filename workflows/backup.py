@@ -1,6 +1,6 @@
 """``BackupWorkflow``: the daily base backup and the pruning of backups older than the retention
 (docs/operations.md §Backups), started by the Temporal Schedule ``database-backup``
-(``activities.data_care_registry``). WAL is archived continuously outside Temporal
+(``core/schedules.py``). WAL is archived continuously outside Temporal
 (``stellar backup --follow``); this workflow only adds the daily restore starting points.
 """
 
@@ -9,12 +9,13 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from models import temporal_contract as contract
     from activities.backup_ops import BackupActivities
     from models.data_care import BackupInput, BackupReport, PruneIn
     from workflows._options import BACKUP_BASE, BACKUP_PRUNE
 
 
-@workflow.defn(name="BackupWorkflow")
+@workflow.defn(name=contract.BACKUP_WORKFLOW)
 class BackupWorkflow:
     @workflow.run
     async def run(self, inp: BackupInput) -> BackupReport:

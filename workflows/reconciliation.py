@@ -1,6 +1,6 @@
 """``ReconciliationWorkflow``: compare what Stripe says was paid (subscription invoices, pack
 PaymentIntents) with the ledger, repair what is missing and report the rest. Run daily by the
-Temporal Schedule ``stripe-reconciliation`` (``worker.ensure_reconciliation_schedule``).
+Temporal Schedule ``stripe-reconciliation`` (``core/schedules.py``).
 
 The Stripe side looks back two days more than the ledger side, so a grant near the window's edge
 is not reported as unexplained just because its invoice was created before the ledger window.

@@ -1,5 +1,5 @@
 """``RepairWorkflow``: one repair sweep (activities/repair.py), started every
-``repair.every_minutes`` by the Temporal Schedule ``order-repair`` (workflows/repair_schedule.py).
+``repair.every_minutes`` by the Temporal Schedule ``order-repair`` (core/schedules.py).
 
 The sweep is one activity: what it finds lives in the database and in Temporal, not in this
 history, and a sweep that fails is the next scheduled run's work.
@@ -12,11 +12,12 @@ from temporalio import workflow
 from workflows import _options as opt
 
 with workflow.unsafe.imports_passed_through():
+    from models import temporal_contract as contract
     from activities.repair import RepairActivities
     from models.repair import RepairInput, RepairReport
 
 
-@workflow.defn(name="RepairWorkflow")
+@workflow.defn(name=contract.REPAIR_WORKFLOW)
 class RepairWorkflow:
     @workflow.run
     async def run(self, inp: RepairInput) -> RepairReport:

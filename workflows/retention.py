@@ -1,5 +1,5 @@
 """``RetentionWorkflow``: one daily pass of frame retention (docs/operations.md §Retention), started
-by the Temporal Schedule ``frame-retention`` (``activities.data_care_registry``).
+by the Temporal Schedule ``frame-retention`` (``core/schedules.py``).
 
 The moment of the pass is ``workflow.now()``, so a replay and the time-skipping tests see the same
 day. Which orders are due is decided by the scan activity; each notice and each order's deletion is
@@ -13,12 +13,13 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from models import temporal_contract as contract
     from activities.retention_ops import RetentionActivities
     from models.data_care import RetentionInput, RetentionOrderIn, RetentionReport, RetentionScanIn
     from workflows._options import RETENTION_DB, RETENTION_DELETE
 
 
-@workflow.defn(name="RetentionWorkflow")
+@workflow.defn(name=contract.RETENTION_WORKFLOW)
 class RetentionWorkflow:
     @workflow.run
     async def run(self, inp: RetentionInput) -> RetentionReport:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from temporalio.client import ScheduleCalendarSpec, ScheduleOverlapPolicy
 
-from activities.data_care_registry import BACKUP_SCHEDULE_ID, RETENTION_SCHEDULE_ID, ensure_data_care_schedules
+from core.schedules import BACKUP_SCHEDULE_ID, RETENTION_SCHEDULE_ID, ensure_data_care_schedules
 from core.settings import load_settings
 
 

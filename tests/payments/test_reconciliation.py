@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from temporalio.client import ScheduleCalendarSpec
 
-from worker import RECONCILIATION_SCHEDULE_ID, ensure_reconciliation_schedule
+from core.schedules import RECONCILIATION_SCHEDULE_ID, ensure_reconciliation_schedule
 from models.payment_workflows import ReconcileInput, ReconciliationReport
 from tests.payments.conftest import WEBHOOK_SECRET, PaymentHarness, eventually
 from tests.payments.test_subscription_e2e import _renew, _stripe_ids

@@ -1,10 +1,10 @@
-"""The new-order chart agrees with the order check (api.observability) and spans the coming night."""
+"""The new-order chart agrees with the order check (core.ephemeris) and spans the coming night."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from api.observability import check_visibility
+from core.ephemeris import check_visibility
 from web.sky_chart import night_curves, night_start, render_svg
 
 OHP = {"latitude": 43.9308, "longitude": 5.7133}

@@ -32,7 +32,7 @@ from tests.workflows.support import DAYTIME, create_customer, create_order, orde
 from voyager import wire
 from worker import open_worker
 from workflows.repair import RepairWorkflow
-from workflows.repair_schedule import REPAIR_SCHEDULE_ID
+from core.schedules import REPAIR_SCHEDULE_ID
 
 pytestmark = pytest.mark.timeout(180)
 ROOT = Path(__file__).resolve().parents[2]
