@@ -18,15 +18,12 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
-def upgrade(url: str, revision: str = "heads") -> None:
-    """Bring the database at ``url`` (postgresql+asyncpg://…) to ``revision``. Blocking.
-
-    ``heads`` (every head): revisions developed side by side each start from ``0001`` until they
-    are chained, and the database needs all of them."""
+def upgrade(url: str, revision: str = "head") -> None:
+    """Bring the database at ``url`` (postgresql+asyncpg://…) to ``revision``. Blocking."""
     command.upgrade(alembic_config(url), revision)
 
 
-def upgrade_in_thread(url: str, revision: str = "heads") -> None:
+def upgrade_in_thread(url: str, revision: str = "head") -> None:
     """:func:`upgrade` on a thread of its own: Alembic's env runs its own event loop, which must not
     meet the caller's (tests, benchmarks). Blocking; re-raises the migration's error."""
     errors: list[BaseException] = []

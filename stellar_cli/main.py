@@ -75,7 +75,7 @@ def dev(
 
 
 @db_app.command("upgrade")
-def db_upgrade(revision: str = "heads") -> None:
+def db_upgrade(revision: str = "head") -> None:
     """Apply Alembic migrations to the configured database."""
     from core.migrate import upgrade
 

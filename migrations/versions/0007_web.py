@@ -1,14 +1,14 @@
 """web app sign-in: e-mail + password of a customer
 
 Revision ID: 0007_web
-Revises: 0001
+Revises: 0006_retention
 """
 from alembic import op
 import sqlalchemy as sa
 import sqlmodel
 
 revision = "0007_web"
-down_revision = "0001"
+down_revision = "0006_retention"
 branch_labels = None
 depends_on = None
 
