@@ -23,9 +23,9 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 
-from activities._db import sql
+from activities._db import db_unavailable, sql
 from activities._heartbeat import heartbeating
-from activities.link_wait import DB_UNAVAILABLE, note_link_down
+from activities.link_wait import note_link_down
 from activities.order_store import lock_order
 from activities.progress import order_lines, refresh_progress
 from core.settings import Settings
@@ -47,8 +47,6 @@ from voyager.types import ShotDone as VoyagerShotDone
 
 log = structlog.get_logger(__name__)
 _TRANSIENT = (VoyagerConnectionError, VoyagerTimeout)
-#: What a watch waits out inside its attempt: Voyager or the database unreachable.
-_WAITED_OUT = (*_TRANSIENT, *DB_UNAVAILABLE)
 #: Polls without finding the session in its run before the watch gives up on it.
 MAX_MISSES = 5
 
@@ -99,7 +97,10 @@ class IngestActivities:
                                                       frames_ingested=frames, progress=progress)
                     else:
                         misses = 0
-                except _WAITED_OUT as exc:
+                except Exception as exc:
+                    # Voyager or the database unreachable is waited out; anything else fails the attempt.
+                    if not (isinstance(exc, _TRANSIENT) or db_unavailable(exc)):
+                        raise
                     log.warning("session.watch_waiting", order_id=req.order_id, error=str(exc))
                 await asyncio.sleep(poll)
 

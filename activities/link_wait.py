@@ -11,17 +11,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import structlog
-from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from activities._db import db_unavailable
 from activities.order_store import lock_order
 
 log = structlog.get_logger(__name__)
 
 LINK_WAIT_PREFIX = "waiting for the observatory link since"
-#: Database errors that mean "unreachable", not "wrong": waited out by long activities.
-DB_UNAVAILABLE = (OperationalError, InterfaceError, OSError)
 
 
 def link_wait_reason(since: datetime) -> str:
@@ -41,5 +39,7 @@ async def note_link_down(sessionmaker: async_sessionmaker[AsyncSession], order_i
             order.updated_at = datetime.now(UTC)
             session.add(order)
             await session.commit()
-    except DB_UNAVAILABLE as exc:
+    except Exception as exc:
+        if not db_unavailable(exc):
+            raise
         log.warning("order.link_wait_not_recorded", order_id=order_id, error=str(exc))

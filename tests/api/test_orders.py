@@ -204,6 +204,26 @@ async def test_temporal_down_answers_503_and_the_key_retries_the_start(make_api,
         await temporal_env.client.get_workflow_handle(f"order-{row.id}").terminate("test teardown")
 
 
+async def test_pending_order_whose_workflow_closed_is_restarted_by_its_idempotency_key(orders_api, temporal_env):
+    """E.g. the database was down when the workflow loaded the order: the same request restarts it."""
+    api = orders_api
+    c = await api.customer(credits=10)
+    headers = {**auth(c.api_key), "Idempotency-Key": f"restart-{uuid.uuid4()}"}
+    first = await api.client.post("/api/orders", json=M42_BODY, headers=headers)
+    assert first.status_code == 201, first.text
+    handle = temporal_env.client.get_workflow_handle(first.json()["workflow_id"])
+    old_run = (await handle.describe()).run_id
+    await handle.terminate("stands in for a workflow that failed before holding anything")
+
+    again = await api.client.post("/api/orders", json=M42_BODY, headers=headers)
+
+    assert again.status_code == 200 and again.json()["id"] == first.json()["id"]
+    desc = await handle.describe()
+    assert desc.status == WorkflowExecutionStatus.RUNNING and desc.run_id != old_run
+    third = await api.client.post("/api/orders", json=M42_BODY, headers=headers)  # running: found, not restarted
+    assert third.status_code == 200 and (await handle.describe()).run_id == desc.run_id
+
+
 async def test_shot_lines_are_stored_in_order(orders_api):
     api = orders_api
     c = await api.customer(plan="nebula", credits=50)

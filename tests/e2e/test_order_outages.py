@@ -10,6 +10,7 @@ simulator on its port.
 from __future__ import annotations
 
 import asyncio
+import secrets
 import tempfile
 from collections.abc import Iterator
 from datetime import timedelta
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
+import sqlalchemy as sa
 from temporalio.api.enums.v1 import EventType
 
 from activities.link_wait import LINK_WAIT_PREFIX
@@ -34,6 +36,7 @@ from tests.workflows.support import (
     frames_of,
     ledger_entries,
     order_row,
+    save_history,
     status_sequence,
     wait_for,
 )
@@ -66,6 +69,11 @@ def database_url(outage_pg: EmbeddedPostgres) -> str:
 @pytest_asyncio.fixture(scope="module")
 async def engine(database_url: str):
     eng = make_engine(database_url)
+    # Workflow ids are order-<id> on Temporal servers shared with the other suites: start this
+    # database's order ids far from the shared database's.
+    async with eng.begin() as conn:
+        await conn.execute(sa.text(
+            "SELECT setval(pg_get_serial_sequence('\"order\"', 'id'), :n)"), {"n": 10**9 + secrets.randbelow(10**8)})
     yield eng
     await eng.dispose()
 
@@ -167,6 +175,7 @@ async def test_voyager_down_past_the_old_submit_budget_is_a_wait_that_says_why(t
     assert stack.sim.store.targets[row.target_guid][wire.TARGET_FIELDS["status"]] == 1  # disabled at the end
     assert status_sequence(await events_of(engine, order_id)) == ["held", "submitted", "settling", "expired"]
     assert sorted(e.kind for e in await ledger_entries(engine, order_id)) == ["hold", "release"]
+    await save_history(handle, "order_voyager_down_at_submit")
 
 
 async def test_watch_failing_three_times_then_recovering_bills_every_frame_once(temporal_env, order_stack, engine):
@@ -188,6 +197,7 @@ async def test_watch_failing_three_times_then_recovering_bills_every_frame_once(
     assert sum(f.accepted for f in frames) == 10
     await _assert_settled_once(engine, order_id)
     assert result.credits_captured == result.credits_held
+    await save_history(handle, "order_watch_failed_three_times")
 
 
 async def test_one_night_order_ingests_a_second_session_of_its_night(temporal_env, order_stack, engine):
@@ -224,6 +234,7 @@ async def test_one_night_order_ingests_a_second_session_of_its_night(temporal_en
     assert result.status == OrderStatus.COMPLETED, result.reason
     assert sum(f.accepted for f in frames) == 12
     await _assert_settled_once(engine, order_id)
+    await save_history(handle, "order_one_night_two_sessions")
 
 
 async def test_order_without_shots_fails_through_the_guard_with_nothing_held(time_skipping_env, order_stack, engine):
