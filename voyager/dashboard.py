@@ -90,11 +90,13 @@ def flag(value: Any) -> bool | None:
 
 
 def integer(value: Any) -> int | None:
+    """A number or numeric text → int (truncated); special numbers, clock texts and junk → None."""
     v = number(value) if not isinstance(value, str) or ":" not in value else None
     return None if v is None else int(v)
 
 
 def text(value: Any) -> str | None:
+    """The value when it is text, else None."""
     return value if isinstance(value, str) else None
 
 

@@ -197,7 +197,7 @@ async def test_stop_sends_shutdown_to_every_client(sim_factory, raw_client):
 async def test_a_multi_megabyte_jpg_line_is_sent_whole(night_sim, raw_client):
     from tests.voyager.test_simulator_night import add_target_with_shots, night_end
 
-    sim = await night_sim(frame_width=3000, frame_height=2000, jpg_quality=100)
+    sim = await night_sim(frame_width=2400, frame_height=1600, jpg_quality=100)
     c = await raw_client(sim)
     await c.login()
     target, _ = await add_target_with_shots(c, shots=[(0, 1, 300)])

@@ -30,9 +30,7 @@ from PIL import Image
 
 from voyager.simulator.sky import airmass as sky_airmass
 from voyager.simulator import starfield
-from voyager.simulator.starfield import seeded_rng
-
-__all__ = ["seeded_rng"]
+from voyager.simulator.starfield import seeded_rng  # noqa: F401 - re-exported: scheduler and telemetry use frames.seeded_rng
 
 BIAS = 1000.0
 SATURATION = 65535.0

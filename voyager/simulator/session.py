@@ -1,5 +1,8 @@
 """One client connection of the simulator: the session protocol of docs/voyager-protocol.md §1–§5.
 
+The same session runs over raw TCP (CR LF lines) or a WebSocket (text frames): the framing is a
+``transport.py`` object chosen when the connection opened.
+
 ``Version`` first (its ``Timestamp`` text is the SessionKey), the authentication window, ``authbase``
 replies or ``Authentication Rejected`` then close, ``Polling`` after ``poll_interval`` of sending
 silence, a drop after ``idle_timeout`` without a valid line, ``disconnect`` → reply 0 then close.
