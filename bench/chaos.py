@@ -271,7 +271,7 @@ def render(p: ChaosParams, system: ChaosSystem, ids: list[int], inv: dict[str, A
     faults = [f for f in system.timeline if f.end is not None and f.when != "whole run"]
     last_fault = max((f.end for f in faults), default=started)
     recovery = (inv["last_settled"] - last_fault).total_seconds() if inv["last_settled"] else math.nan
-    full = dataclasses.asdict(ChaosParams()) == dataclasses.asdict(p)
+    differ = [k for k, v in dataclasses.asdict(p).items() if getattr(ChaosParams(), k) != v]
     total = sum(inv["statuses"].values()) or 1
     args = " ".join(f"--{k.replace('_', '-')} {v:g}" if isinstance(v, float) else f"--{k.replace('_', '-')} {v}"
                     for k, v in dataclasses.asdict(p).items())
@@ -279,7 +279,7 @@ def render(p: ChaosParams, system: ChaosSystem, ids: list[int], inv: dict[str, A
         "# Chaos benchmark",
         "",
         f"Run {started:%Y-%m-%d %H:%M} UTC, `python -m bench.chaos {args}`"
-        + ("" if full else " — **a reduced run, not the full benchmark's parameters**") + ".",
+        + ("" if not differ else f" — **not the full benchmark: {', '.join(differ)} differ from the defaults**") + ".",
         "",
         f"{len(ids)} orders from {p.customers} Nebula customers through `POST /api/orders` (catalogue targets "
         f"{', '.join(TARGETS)}; every third moon-down, "
