@@ -17,10 +17,10 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from billing.errors import BillingError
-from billing.plans import PLANS
+from billing.plans import PLANS, plan_table
 from billing.stripe_effects import apply_fact
 from models.db import Customer, Subscription
-from models.payment_workflows import CustomerBilling, StripeCustomerIn, SubscriptionRecord
+from models.payment_workflows import CustomerBilling, PlanTable, StripeCustomerIn, SubscriptionRecord
 from models.payments import FactBatch, FactBatchResult, FactOutcome, SubscriptionOut
 from models.temporal_contract import ERR_UNKNOWN_CUSTOMER
 
@@ -48,6 +48,13 @@ class SubscriptionStore:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+
+    @activity.defn(name="payments.plan_table")
+    async def plan_table(self) -> PlanTable:
+        """The deployed plan table (``billing.plans.PLANS``), read by ``SubscriptionWorkflow``
+        before it continues as new: as an activity result it is recorded, so replay never re-reads
+        a table a later deploy changed."""
+        return plan_table()
 
     @activity.defn(name="payments.load_customer")
     async def load_customer(self, customer_id: int) -> CustomerBilling:

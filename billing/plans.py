@@ -33,6 +33,7 @@ from models.billing import (
     ShotLine,
     VoyagerTargetConstraints,
 )
+from models.payment_workflows import PlanTable, PlanTerms
 
 STANDARD_HFD_PX = 4.0  # Nebula's standard guarantee; also Quasar's default (docs/pricing.md §4)
 CUSTOM_HFD_MIN_PX = 1.5  # Quasar's custom range 1.5–4.0 (docs/pricing.md §4)
@@ -103,6 +104,12 @@ def get_plan(plan: Plan | str | None) -> Plan:
 def catalogue() -> PlanCatalogue:
     """Body of ``GET /api/subscriptions/plans`` (docs/pricing.md §1): ``{"plans": [{id, name, price, …}]}``."""
     return PlanCatalogue(plans=[p.out() for p in PLANS.values()])
+
+
+def plan_table() -> PlanTable:
+    """:data:`PLANS` as the subscription workflow's payload (ids, names, prices, credits)."""
+    return PlanTable(plans=[PlanTerms(id=p.id, name=p.name, price_cents=p.price_cents,
+                                      monthly_credits=p.monthly_credits) for p in PLANS.values()])
 
 
 def _needs(allowed: Callable[[Plan], bool]) -> str:

@@ -53,11 +53,36 @@ class SubscriptionState(BaseModel):
         return self.stripe_subscription_id is not None and not self.ended
 
 
+class PlanTerms(BaseModel):
+    """What the subscription workflow needs of one plan (docs/pricing.md §1): ``id`` (``nebula``),
+    display ``name``, ``price_cents`` (EUR cents a month), ``monthly_credits`` (credits)."""
+
+    id: str
+    name: str
+    price_cents: int
+    monthly_credits: int
+
+
+class PlanTable(BaseModel):
+    """The plan table as a Temporal payload, cheapest first (``billing.plans.plan_table``).
+
+    It reaches ``SubscriptionWorkflow`` through its input, and at each continue-as-new through the
+    ``payments.plan_table`` activity, so a change to ``billing.plans.PLANS`` never changes what a
+    recorded run does on replay."""
+
+    plans: list[PlanTerms]
+
+    def by_id(self) -> dict[str, PlanTerms]:
+        return {p.id: p for p in self.plans}
+
+
 class SubscriptionWorkflowInput(BaseModel):
-    """Start/continue-as-new input of ``subscription-<customer_id>``; ``pending``: facts received
+    """Start/continue-as-new input of ``subscription-<customer_id>``; ``plans``: the plan table this
+    run decides with (the starter's ``billing.plans.plan_table()``); ``pending``: facts received
     but not yet applied when the previous run continued as new."""
 
     customer_id: int
+    plans: PlanTable
     state: SubscriptionState | None = None
     pending: list[StripeFact] = Field(default_factory=list)
 

@@ -28,6 +28,7 @@ from api.errors import ApiError, ErrorResponse, NotFound, ServiceUnavailable, er
 from api.resources import Resources
 from billing.fact_forwarding import forward_fact
 from billing.packs import UnknownPack, currency, get_pack
+from billing.plans import plan_table
 from billing.stripe_effects import PAYMENT, payment_row
 from billing.webhooks import event_to_fact, verify_event
 from models.db import Customer, Subscription
@@ -87,7 +88,7 @@ async def subscription_command(res: Resources, client: Client, customer_id: int,
     """Run ``update`` on the customer's ``SubscriptionWorkflow`` (started if needed) and return its
     result. Raises PaymentFailed (see the module doc) or ServiceUnavailable."""
     op = WithStartWorkflowOperation(
-        SUBSCRIPTION_WORKFLOW, SubscriptionWorkflowInput(customer_id=customer_id),
+        SUBSCRIPTION_WORKFLOW, SubscriptionWorkflowInput(customer_id=customer_id, plans=plan_table()),
         id=subscription_workflow_id(customer_id), id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         task_queue=res.settings.temporal.task_queue)
     try:
