@@ -30,13 +30,13 @@ with workflow.unsafe.imports_passed_through():
     from billing.subscription_fold import expire_flag, fold, plan_credits
     from models import temporal_contract as contract
     from models.payment_workflows import (
-        AttachPaymentMethodIn,
-        CancelAtPeriodEndIn,
+        AttachPaymentMethodInput,
+        CancelAtPeriodEndInput,
         CancelCommand,
         ChangePlanCommand,
-        ChangePlanIn,
-        CreateSubscriptionIn,
-        DeleteSubscriptionIn,
+        ChangePlanInput,
+        CreateSubscriptionInput,
+        DeleteSubscriptionInput,
         PlanTable,
         SubscribeCommand,
         SubscriptionRecord,
@@ -45,13 +45,13 @@ with workflow.unsafe.imports_passed_through():
         SubscriptionWorkflowInput,
     )
     from models.payments import (
-        CancelResponse,
-        ChangePlanResponse,
+        CancelResult,
+        ChangePlanResult,
         FactBatch,
         FactOutcome,
         StripeFact,
-        SubscribeResponse,
-        SubscriptionOut,
+        SubscribeResult,
+        SubscriptionResult,
     )
     from workflows._payment_options import DB_CALL, FACT_RETRY_DELAY, STRIPE_CALL
 
@@ -161,7 +161,7 @@ class SubscriptionWorkflow:
             status=s.status(), period_start_ts=s.period_start_ts, period_end_ts=s.period_end_ts,
             cancel_at_period_end=s.cancel_at_period_end, pending_plan=s.pending_plan)
 
-    async def _save(self) -> SubscriptionOut | None:
+    async def _save(self) -> SubscriptionResult | None:
         rec = self._record(self.state)
         if rec is None:
             return None
@@ -170,13 +170,13 @@ class SubscriptionWorkflow:
         workflow.upsert_search_attributes([contract.SA_PLAN.value_set(rec.plan)])
         return out
 
-    def _out(self) -> SubscriptionOut | None:
+    def _out(self) -> SubscriptionResult | None:
         rec = self._record(self.state)
         if rec is None:
             return None
         plan = self.plans[rec.plan]
         dt = lambda ts: datetime.fromtimestamp(ts, timezone.utc) if ts else None  # noqa: E731
-        return SubscriptionOut(
+        return SubscriptionResult(
             id=self.state.row_id, plan=rec.plan, status=rec.status, monthly_credits=plan.monthly_credits,
             price_cents=plan.price_cents, current_period_start=dt(rec.period_start_ts),
             current_period_end=dt(rec.period_end_ts), cancel_at_period_end=rec.cancel_at_period_end,
@@ -203,7 +203,7 @@ class SubscriptionWorkflow:
                                    type=contract.ERR_ALREADY_SUBSCRIBED)
 
     @workflow.update
-    async def subscribe(self, cmd: SubscribeCommand) -> SubscribeResponse:
+    async def subscribe(self, cmd: SubscribeCommand) -> SubscribeResult:
         """Subscribe to ``cmd.plan`` with card ``cmd.payment_method_id``. Fails with type
         ``card_declined`` (nothing charged, no subscription left), ``payment_method_invalid``,
         ``already_subscribed``, ``unknown_plan``."""
@@ -215,15 +215,15 @@ class SubscriptionWorkflow:
             if not cust.stripe_customer_id:
                 await self._act(SubscriptionStore.set_stripe_customer, sc, DB_CALL)
             self.state.stripe_customer_id = sc.stripe_customer_id
-            await self._act(StripeActivities.attach_payment_method, AttachPaymentMethodIn(
+            await self._act(StripeActivities.attach_payment_method, AttachPaymentMethodInput(
                 stripe_customer_id=sc.stripe_customer_id, payment_method_id=cmd.payment_method_id))
-            snap = await self._act(StripeActivities.create_subscription, CreateSubscriptionIn(
+            snap = await self._act(StripeActivities.create_subscription, CreateSubscriptionInput(
                 customer_id=cid, stripe_customer_id=sc.stripe_customer_id, plan=cmd.plan,
                 request_id=str(workflow.uuid4())))
             sub_id = snap.subscription.stripe_subscription_id
             if snap.invoice is None or snap.invoice_status != "paid":
                 # First payment failed or needs action: cancel it so a retry starts clean.
-                await self._act(StripeActivities.delete_subscription, DeleteSubscriptionIn(stripe_subscription_id=sub_id))
+                await self._act(StripeActivities.delete_subscription, DeleteSubscriptionInput(stripe_subscription_id=sub_id))
                 if sub_id not in self.state.ended_subscriptions:
                     self.state.ended_subscriptions.append(sub_id)
                 raise ApplicationError("the first payment was declined; no subscription was created",
@@ -236,7 +236,7 @@ class SubscriptionWorkflow:
                 ended_subscriptions=s.ended_subscriptions, seen_events=s.seen_events)
             await self._apply([snap.subscription, snap.invoice])
             await self._save()
-            return SubscribeResponse(subscription=self._out(), credits_added=invoice_allowance(snap.invoice.lines, self.plans))
+            return SubscribeResult(subscription=self._out(), credits_added=invoice_allowance(snap.invoice.lines, self.plans))
 
     @subscribe.validator
     def _validate_subscribe(self, cmd: SubscribeCommand) -> None:
@@ -263,7 +263,7 @@ class SubscriptionWorkflow:
             raise ApplicationError(f"already changing to {s.pending_plan} at period end", type=contract.ERR_SAME_PLAN)
 
     @workflow.update
-    async def change_plan(self, cmd: ChangePlanCommand) -> ChangePlanResponse:
+    async def change_plan(self, cmd: ChangePlanCommand) -> ChangePlanResult:
         """Upgrade now (prorated payment; credit difference granted) or downgrade at period end;
         changing back to the current plan cancels a pending downgrade. Fails with
         ``card_declined`` (nothing changed), ``no_active_subscription``, ``same_plan``, …"""
@@ -273,7 +273,7 @@ class SubscriptionWorkflow:
             current = s.plan or cmd.plan
             billed = s.pending_plan or current  # the plan Stripe bills now
             upgrade = plan_credits(cmd.plan, self.plans) > plan_credits(current, self.plans)
-            snap = await self._act(StripeActivities.change_plan, ChangePlanIn(
+            snap = await self._act(StripeActivities.change_plan, ChangePlanInput(
                 customer_id=s.customer_id, stripe_customer_id=s.stripe_customer_id or "",
                 stripe_subscription_id=s.stripe_subscription_id or "", from_plan=billed, to_plan=cmd.plan,
                 upgrade=upgrade, request_id=str(workflow.uuid4())))
@@ -281,7 +281,7 @@ class SubscriptionWorkflow:
                 facts = [snap.subscription] + ([snap.invoice] if snap.invoice else [])
                 await self._apply(facts)
                 added = invoice_allowance(snap.invoice.lines, self.plans) if snap.invoice and snap.invoice_status == "paid" else 0
-                return ChangePlanResponse(subscription=self._out(), effective="now", credits_added=added,
+                return ChangePlanResult(subscription=self._out(), effective="now", credits_added=added,
                                           message=f"Upgraded to {self.plans[cmd.plan].name} now: {added} credits added.")
             self.state.pending_plan = None if cmd.plan == current else cmd.plan
             await self._apply([snap.subscription])
@@ -291,7 +291,7 @@ class SubscriptionWorkflow:
             else:
                 msg = (f"You move to {self.plans[cmd.plan].name} on {_date(s.period_end_ts)}; "
                        f"{self.plans[current].name} stays until then.")
-            return ChangePlanResponse(subscription=self._out(), effective="period_end", message=msg)
+            return ChangePlanResult(subscription=self._out(), effective="period_end", message=msg)
 
     @change_plan.validator
     def _validate_change(self, cmd: ChangePlanCommand) -> None:
@@ -306,18 +306,18 @@ class SubscriptionWorkflow:
             raise ApplicationError("the subscription is already cancelled at period end", type=contract.ERR_ALREADY_CANCELLED)
 
     @workflow.update
-    async def cancel(self, cmd: CancelCommand) -> CancelResponse:
+    async def cancel(self, cmd: CancelCommand) -> CancelResult:
         """Cancel at the end of the current period (docs/pricing.md §7: credits are kept until that
         date); when Stripe ends it, subscription credits expire and pack credits stay."""
         async with self._lock:
             self._check_cancel()
-            snap = await self._act(StripeActivities.set_cancel_at_period_end, CancelAtPeriodEndIn(
+            snap = await self._act(StripeActivities.set_cancel_at_period_end, CancelAtPeriodEndInput(
                 stripe_subscription_id=self.state.stripe_subscription_id or "", cancel=True,
                 request_id=str(workflow.uuid4())))
             await self._apply([snap.subscription])
             await self._save()
             end = _date(self.state.period_end_ts)
-            return CancelResponse(
+            return CancelResult(
                 subscription=self._out(),
                 message=f"Your subscription will end on {end}. You keep your credits until that date.")
 

@@ -41,7 +41,7 @@ from billing.manual_plans import expire_manual_plans
 from billing.plans import gate, pricing_input
 from billing.pricing import price, requested_integration_seconds
 from core.ephemeris import check_visibility
-from models.billing import OrderConstraintsRequest, ShotLine
+from models.billing import PricedShot
 from models.db import Order, OrderShot
 from models.orders import NO_ABORT_STATUSES, OrderStatus
 from models.temporal_contract import ERR_ABORT_REFUSED
@@ -138,12 +138,8 @@ async def create_order(
         # the observability check runs in a thread and the ledger reads the balance on its own
         # connection (holding both at once starved the pool at concurrency 32).
         await session.rollback()
-        constraints = gate(plan.plan, OrderConstraintsRequest(
-            priority=req.priority, c_moon_down=req.c_moon_down, c_hfd_mean_limit=req.c_hfd_mean_limit,
-            repeat=req.repeat, c_alt_min=req.c_alt_min, c_ha_start=req.c_ha_start, c_ha_end=req.c_ha_end,
-            date_start=req.date_start, date_end=req.date_end,
-        ))
-        lines = [ShotLine(filter=f, exposure=s.exposure, quantity=s.quantity) for f, s in zip(filters, req.shots)]
+        constraints = gate(plan.plan, req.gate_request())
+        lines = [PricedShot(filter=f, exposure=s.exposure, quantity=s.quantity) for f, s in zip(filters, req.shots)]
         charged = pricing_input(constraints, lines)
         cost = price(charged)
 

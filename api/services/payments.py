@@ -42,8 +42,9 @@ from billing.plans import plan_table
 from billing.stripe_effects import PAYMENT, payment_row
 from billing.webhooks import event_to_fact, verify_event
 from models.db import Customer, Subscription
-from models.payment_workflows import PackPaymentInput, PaymentIntentOut, SubscriptionWorkflowInput
-from models.payments import PaymentList, PaymentOut, PurchaseOut, StripeFact, SubscriptionOut
+from models.payment_workflows import PackPaymentInput, PaymentIntentResult, SubscriptionWorkflowInput
+from api.schemas.payments import PaymentListOut, PaymentOut, PurchaseOut
+from models.payments import StripeFact, SubscriptionResult
 from models.temporal_contract import (
     ERR_PAYMENT_ERROR,
     PACK_PAYMENT_WORKFLOW,
@@ -103,7 +104,7 @@ def _no_answer(seconds: float) -> ApiError:
     return domain_error(WORKFLOW_UNRESPONSIVE, f"the payments worker did not answer within {seconds:.0f} s; retry later")
 
 
-async def current_subscription(res: Resources, customer_id: int) -> SubscriptionOut | None:
+async def current_subscription(res: Resources, customer_id: int) -> SubscriptionResult | None:
     """The customer's latest subscription row (any status), or None."""
     from activities.subscription_store import subscription_out
 
@@ -139,8 +140,8 @@ async def purchase_pack(res: Resources, client: Client, customer_id: int, pack_i
         PACK_PAYMENT_WORKFLOW, inp, id=payment_workflow_id(payment_id),
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING, task_queue=res.settings.temporal.task_queue)
     try:
-        intent: PaymentIntentOut = await asyncio.wait_for(client.execute_update_with_start_workflow(
-            "intent", start_workflow_operation=op, result_type=PaymentIntentOut), PURCHASE_TIMEOUT_S)
+        intent: PaymentIntentResult = await asyncio.wait_for(client.execute_update_with_start_workflow(
+            "intent", start_workflow_operation=op, result_type=PaymentIntentResult), PURCHASE_TIMEOUT_S)
     except WorkflowUpdateFailedError as exc:
         raise _failure(exc) from None
     except RPCError as exc:
@@ -160,12 +161,12 @@ async def get_payment(res: Resources, customer_id: int, payment_id: int) -> Paym
     return PaymentOut(**payment_row(row)) if row else None
 
 
-async def list_payments(res: Resources, customer_id: int, limit: int, offset: int) -> PaymentList:
+async def list_payments(res: Resources, customer_id: int, limit: int, offset: int) -> PaymentListOut:
     """The customer's purchases, newest first."""
     async with res.engine.connect() as conn:
         rows = (await conn.execute(sa.select(PAYMENT).where(PAYMENT.c.customer_id == customer_id)
                                    .order_by(PAYMENT.c.id.desc()).limit(limit).offset(offset))).all()
-    return PaymentList(payments=[PaymentOut(**payment_row(r)) for r in rows])
+    return PaymentListOut(payments=[PaymentOut(**payment_row(r)) for r in rows])
 
 
 def parse_webhook(res: Resources, payload: bytes, signature: str | None) -> tuple[dict[str, Any], StripeFact | None]:
