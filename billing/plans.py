@@ -176,7 +176,7 @@ def gate(plan: Plan | str | None, order: OrderConstraints) -> VoyagerTargetConst
         plan=p.id,
         priority=prio,
         # docs/pricing.md §4: Stardust one-shot (IsRepeat false: one night, what is left is
-        # refunded); Nebula/Quasar multi-night (IsRepeat true: Voyager comes back on later nights
+        # released); Nebula/Quasar multi-night (IsRepeat true: Voyager comes back on later nights
         # until the shots are done). ``Repeat`` = runs of the shot list, one per night.
         is_repeat=p.repeat,
         repeat=order.repeat,

@@ -66,7 +66,9 @@ class Progress(BaseModel):
 
 
 class Credits(BaseModel):
-    """Credits of one order: ``cost`` priced at creation; held, then captured and refunded."""
+    """Credits of one order: ``cost`` priced at creation; ``held``, then ``captured`` and released.
+    ``refunded`` is the credits *released* from the hold (not money returned after a payment: that
+    is a refund, docs/payments.md); the field keeps its published name."""
 
     cost: int
     held: int
