@@ -8,7 +8,6 @@ import uuid
 
 from temporalio.api.enums.v1 import EventType
 
-from models.db import Customer
 from models.temporal_contract import subscription_workflow_id
 from tests.payments.conftest import PaymentHarness, eventually
 from tests.payments.stripe_events import event, invoice, line, month, subscription
@@ -17,9 +16,7 @@ from tests.payments.stripe_events import event, invoice, line, month, subscripti
 async def test_a_new_period_continues_as_new_with_the_plan_table_an_activity_read(pay: PaymentHarness):
     c = await pay.customer()
     cus, sub = f"cus_pt{uuid.uuid4().hex[:10]}", f"sub_{uuid.uuid4().hex[:12]}"
-    async with pay.engine.begin() as conn:
-        await conn.execute(Customer.__table__.update().where(Customer.__table__.c.id == c.customer_id)
-                           .values(stripe_customer_id=cus))
+    await pay.set_stripe_customer(c.customer_id, cus)
     s0, e0 = month(0)
     paid = invoice(f"in_{sub[-8:]}_00", cus, sub, [line("nebula", 5900, s0, e0)], status="paid",
                    reason="subscription_create", created=s0, customer_id=c.customer_id)
