@@ -135,7 +135,7 @@ def payment_activities(settings: Settings, engine: AsyncEngine,
     return [
         s.ensure_customer, s.attach_payment_method, s.create_subscription, s.delete_subscription,
         s.set_cancel_at_period_end, s.change_plan, s.create_payment_intent, s.cancel_payment_intent, s.list_paid,
-        store.load_customer, store.set_stripe_customer, store.save_subscription, store.apply_facts,
+        store.plan_table, store.load_customer, store.set_stripe_customer, store.save_subscription, store.apply_facts,
         pay.attach_intent, pay.close_payment, rec.reconcile_ledger,
     ]
 

@@ -15,7 +15,7 @@ from activities._heartbeat import heartbeating
 from core.object_store import open_store
 from core.pg_backup import prune, take_base_backup
 from core.settings import Settings
-from models.data_care import BaseBackupDone, PruneIn, PruneResult
+from models.data_care import BaseBackupDone, PruneInput, PruneResult
 
 
 class BackupActivities:
@@ -34,7 +34,7 @@ class BackupActivities:
                               bytes=sum(f.size for f in manifest.files.values()))
 
     @activity.defn(name="backup.prune")
-    async def prune(self, inp: PruneIn) -> PruneResult:
+    async def prune(self, inp: PruneInput) -> PruneResult:
         """Delete base backups older than ``keep_days`` (default ``backup.keep_days``)."""
         keep = inp.keep_days or self.settings.backup.keep_days
         store = await asyncio.to_thread(open_store, self.settings.storage)

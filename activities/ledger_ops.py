@@ -22,8 +22,7 @@ from billing.errors import HoldNotFound, IdempotencyConflict, InsufficientCredit
 from billing.ledger import Ledger
 from billing.settlement import credits_to_capture
 from core.settings import Settings
-from models.billing import OrderConstraintsRequest
-from models.billing import ShotLine as PricedShot
+from models.billing import OrderConstraints, PricedShot
 from models.orders import HoldResult, OrderRef, SettleRequest, SettleResult, Shortfall, TargetConstraints
 from models.temporal_contract import ERR_INSUFFICIENT_CREDITS, ERR_INVALID_ORDER, ERR_PLAN_VIOLATION
 
@@ -53,7 +52,7 @@ class LedgerActivities:
             lines = await order_lines(session, ref.order_id)
             customer_id = order.customer_id
             try:
-                constraints = plans.gate(order.plan, OrderConstraintsRequest(
+                constraints = plans.gate(order.plan, OrderConstraints(
                     priority=order.priority,
                     c_moon_down=order.c_moon_down,
                     c_hfd_mean_limit=order.c_hfd_mean_limit or None,

@@ -29,7 +29,7 @@ from billing.fact_forwarding import forward_fact
 from billing.manual_plans import expire_manual_plans
 from billing.stripe_effects import PAYMENT, apply_fact, invoice_key, payment_key
 from models.db import LedgerEntry
-from models.payment_workflows import ReconcileItem, ReconcileLedgerIn, ReconciliationReport
+from models.payment_workflows import ReconcileItem, ReconcileLedgerInput, ReconciliationReport
 
 log = structlog.get_logger(__name__)
 ENTRY = LedgerEntry.__table__
@@ -49,7 +49,7 @@ class ReconcileActivities:
         return {r[0] for r in rows}
 
     @activity.defn(name="payments.reconcile_ledger")
-    async def reconcile_ledger(self, inp: ReconcileLedgerIn) -> ReconciliationReport:
+    async def reconcile_ledger(self, inp: ReconcileLedgerInput) -> ReconciliationReport:
         objs, opts = inp.objects, inp.options
         report = ReconciliationReport(checked_invoices=len(objs.invoices),
                                       checked_payment_intents=len(objs.payment_intents))

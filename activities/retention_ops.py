@@ -33,8 +33,8 @@ from models.data_care import (
     RetentionDeleteResult,
     RetentionDue,
     RetentionNoticeResult,
-    RetentionOrderIn,
-    RetentionScanIn,
+    RetentionOrderInput,
+    RetentionScanInput,
 )
 from models.db import Order, OrderEvent, ShotDone
 from models.orders import FINAL_STATUSES
@@ -78,7 +78,7 @@ class RetentionActivities:
         self.settings = settings
 
     @activity.defn(name="retention.scan")
-    async def scan(self, inp: RetentionScanIn) -> RetentionDue:
+    async def scan(self, inp: RetentionScanInput) -> RetentionDue:
         """Ended orders with frames still on disk that are due for a notice or a deletion at
         ``inp.as_of``; orders in dispute are reported in ``held_in_dispute`` and left alone."""
         days = inp.days or self.settings.retention.days
@@ -101,7 +101,7 @@ class RetentionActivities:
         return due
 
     @activity.defn(name="retention.notify")
-    async def notify(self, inp: RetentionOrderIn) -> RetentionNoticeResult:
+    async def notify(self, inp: RetentionOrderInput) -> RetentionNoticeResult:
         """Record the notice on the order and put it in the outbox, once."""
         async with self.sessionmaker() as session:
             order = await lock_order(session, inp.order_id)
@@ -120,7 +120,7 @@ class RetentionActivities:
         log.info("retention.notice_sent", order_id=inp.order_id, delete_on=when.isoformat(), frames=frames)
         return RetentionNoticeResult(order_id=inp.order_id, sent=True, delete_on=when, zip_url=url)
 
-    async def _recheck(self, inp: RetentionOrderIn) -> str:
+    async def _recheck(self, inp: RetentionOrderInput) -> str:
         """Why the order's files must not be deleted now ('' = they may): the scan is a moment
         ago, and a dispute or a late status change may have come in since."""
         async with self.sessionmaker() as session:
@@ -143,7 +143,7 @@ class RetentionActivities:
         return files, size
 
     @activity.defn(name="retention.delete_frames")
-    async def delete_frames(self, inp: RetentionOrderIn) -> RetentionDeleteResult:
+    async def delete_frames(self, inp: RetentionOrderInput) -> RetentionDeleteResult:
         """Delete the FITS and JPG of every frame of the order not yet expired, then mark each
         ``expired_at = as_of``; heartbeats per frame. Logged per order (``retention.order_expired``)."""
         result = RetentionDeleteResult(order_id=inp.order_id)

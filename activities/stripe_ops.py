@@ -35,18 +35,18 @@ from billing.webhooks import (
 )
 from core.settings import StripeSettings
 from models.payment_workflows import (
-    AttachPaymentMethodIn,
-    AttachPaymentMethodOut,
-    CancelAtPeriodEndIn,
-    CancelPaymentIntentIn,
-    ChangePlanIn,
-    CreatePaymentIntentIn,
-    CreateSubscriptionIn,
+    AttachPaymentMethodInput,
+    AttachPaymentMethodResult,
+    CancelAtPeriodEndInput,
+    CancelPaymentIntentInput,
+    ChangePlanInput,
+    CreatePaymentIntentInput,
+    CreateSubscriptionInput,
     CustomerBilling,
-    DeleteSubscriptionIn,
-    PaymentIntentOut,
+    DeleteSubscriptionInput,
+    PaymentIntentResult,
     ReconcileInput,
-    StripeCustomerIn,
+    StripeCustomerInput,
     StripePaidObjects,
     SubscriptionSnapshot,
 )
@@ -105,19 +105,19 @@ class StripeActivities:
     # -- customers ----------------------------------------------------------------------------
 
     @activity.defn(name="stripe.ensure_customer")
-    async def ensure_customer(self, customer: CustomerBilling) -> StripeCustomerIn:
+    async def ensure_customer(self, customer: CustomerBilling) -> StripeCustomerInput:
         """The customer's Stripe customer (created once, key ``customer:<id>``)."""
         if customer.stripe_customer_id:
-            return StripeCustomerIn(customer_id=customer.customer_id, stripe_customer_id=customer.stripe_customer_id)
+            return StripeCustomerInput(customer_id=customer.customer_id, stripe_customer_id=customer.stripe_customer_id)
         created = await self._call(self.client.v1.customers.create_async(
             {"email": customer.email, "name": customer.name or customer.email,
              "metadata": {CUSTOMER_ID_METADATA: str(customer.customer_id)}},
             idem("customer", customer.customer_id)))
         log.info("stripe.customer_created", customer_id=customer.customer_id, stripe_customer_id=created.id)
-        return StripeCustomerIn(customer_id=customer.customer_id, stripe_customer_id=created.id)
+        return StripeCustomerInput(customer_id=customer.customer_id, stripe_customer_id=created.id)
 
     @activity.defn(name="stripe.attach_payment_method")
-    async def attach_payment_method(self, inp: AttachPaymentMethodIn) -> AttachPaymentMethodOut:
+    async def attach_payment_method(self, inp: AttachPaymentMethodInput) -> AttachPaymentMethodResult:
         """Attach ``pm_…`` to the customer and make it the default for invoices.
         Raises ``card_declined`` / ``payment_method_invalid`` (non-retryable)."""
         pm = await self._call(self.client.v1.payment_methods.attach_async(
@@ -126,7 +126,7 @@ class StripeActivities:
         await self._call(self.client.v1.customers.update_async(
             inp.stripe_customer_id, {"invoice_settings": {"default_payment_method": pm.id}},
             idem("default-pm", inp.stripe_customer_id, pm.id)))
-        return AttachPaymentMethodOut(payment_method_id=pm.id)
+        return AttachPaymentMethodResult(payment_method_id=pm.id)
 
     # -- subscriptions ------------------------------------------------------------------------
 
@@ -145,7 +145,7 @@ class StripeActivities:
         return snap
 
     @activity.defn(name="stripe.create_subscription")
-    async def create_subscription(self, inp: CreateSubscriptionIn) -> SubscriptionSnapshot:
+    async def create_subscription(self, inp: CreateSubscriptionInput) -> SubscriptionSnapshot:
         """Create the monthly subscription (Stripe charges the first invoice now) and return it with
         that invoice. Key ``subscription:<customer>:<request>``."""
         await self._ensure_plans()
@@ -164,7 +164,7 @@ class StripeActivities:
         return await self._snapshot(sub.id)
 
     @activity.defn(name="stripe.delete_subscription")
-    async def delete_subscription(self, inp: DeleteSubscriptionIn) -> SubscriptionSnapshot:
+    async def delete_subscription(self, inp: DeleteSubscriptionInput) -> SubscriptionSnapshot:
         """Cancel now (used when the first payment failed, so the customer can retry cleanly)."""
         try:
             await self.client.v1.subscriptions.cancel_async(inp.stripe_subscription_id)
@@ -175,7 +175,7 @@ class StripeActivities:
         return SubscriptionSnapshot(subscription=subscription_fact(sub, "subscription_updated"))
 
     @activity.defn(name="stripe.set_cancel_at_period_end")
-    async def set_cancel_at_period_end(self, inp: CancelAtPeriodEndIn) -> SubscriptionSnapshot:
+    async def set_cancel_at_period_end(self, inp: CancelAtPeriodEndInput) -> SubscriptionSnapshot:
         """Cancel (or resume) at the end of the current period."""
         await self._call(self.client.v1.subscriptions.update_async(
             inp.stripe_subscription_id, {"cancel_at_period_end": inp.cancel},
@@ -193,7 +193,7 @@ class StripeActivities:
                 await self._call(self.client.v1.invoice_items.delete_async(d["id"]))
 
     @activity.defn(name="stripe.change_plan")
-    async def change_plan(self, inp: ChangePlanIn) -> SubscriptionSnapshot:
+    async def change_plan(self, inp: ChangePlanInput) -> SubscriptionSnapshot:
         """Switch the subscription item to ``to_plan``. Upgrade: charged now (prorated invoice, paid
         before returning; ``card_declined`` → the plan is switched back). Downgrade: no proration,
         the next renewal bills the lower plan."""
@@ -249,7 +249,7 @@ class StripeActivities:
     # -- pack payments ------------------------------------------------------------------------
 
     @activity.defn(name="stripe.create_payment_intent")
-    async def create_payment_intent(self, inp: CreatePaymentIntentIn) -> PaymentIntentOut:
+    async def create_payment_intent(self, inp: CreatePaymentIntentInput) -> PaymentIntentResult:
         """The pack's PaymentIntent (key ``payment:<id>``, metadata ``stellar_payment_id``). With a
         ``payment_method_id`` it is confirmed server-side; a declined card gives status
         ``requires_payment_method`` and a ``payment_intent_failed`` fact."""
@@ -280,11 +280,11 @@ class StripeActivities:
         elif inp.payment_method_id and d.get("status") == "requires_payment_method":
             fact = payment_intent_fact(d, "payment_intent_failed")
         log.info("stripe.payment_intent_created", payment_id=inp.payment_id, payment_intent=pi.id, status=d.get("status"))
-        return PaymentIntentOut(payment_intent_id=pi.id, client_secret=d.get("client_secret") or "",
+        return PaymentIntentResult(payment_intent_id=pi.id, client_secret=d.get("client_secret") or "",
                                 status=d.get("status") or "", fact=fact)
 
     @activity.defn(name="stripe.cancel_payment_intent")
-    async def cancel_payment_intent(self, inp: CancelPaymentIntentIn) -> PaymentIntentOut:
+    async def cancel_payment_intent(self, inp: CancelPaymentIntentInput) -> PaymentIntentResult:
         """Cancel an unpaid PaymentIntent. If it cannot be cancelled because it succeeded meanwhile,
         returns status ``succeeded`` with its fact (the caller credits it)."""
         try:
@@ -294,7 +294,7 @@ class StripeActivities:
                 raise
         d = _d(await self._call(self.client.v1.payment_intents.retrieve_async(inp.payment_intent_id)))
         fact = payment_intent_fact(d, "payment_intent_succeeded") if d.get("status") == "succeeded" else None
-        return PaymentIntentOut(payment_intent_id=inp.payment_intent_id, client_secret="",
+        return PaymentIntentResult(payment_intent_id=inp.payment_intent_id, client_secret="",
                                 status=d.get("status") or "", fact=fact)
 
     # -- reconciliation -----------------------------------------------------------------------

@@ -17,11 +17,11 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from billing.errors import BillingError
-from billing.plans import PLANS
+from billing.plans import PLANS, plan_table
 from billing.stripe_effects import apply_fact
 from models.db import Customer, Subscription
-from models.payment_workflows import CustomerBilling, StripeCustomerIn, SubscriptionRecord
-from models.payments import FactBatch, FactBatchResult, FactOutcome, SubscriptionOut
+from models.payment_workflows import CustomerBilling, PlanTable, StripeCustomerInput, SubscriptionRecord
+from models.payments import FactBatch, FactBatchResult, FactOutcome, SubscriptionResult
 from models.temporal_contract import ERR_UNKNOWN_CUSTOMER
 
 log = structlog.get_logger(__name__)
@@ -34,9 +34,9 @@ def _dt(ts: int | None) -> datetime | None:
     return datetime.fromtimestamp(ts, timezone.utc) if ts else None
 
 
-def subscription_out(row) -> SubscriptionOut:
+def subscription_out(row) -> SubscriptionResult:
     """A ``subscription`` row → the API model."""
-    return SubscriptionOut(
+    return SubscriptionResult(
         id=row.id, plan=row.plan, status=row.status, monthly_credits=row.monthly_credits,
         price_cents=row.price_cents, current_period_start=row.current_period_start,
         current_period_end=row.current_period_end, cancel_at_period_end=row.cancel_at_period_end,
@@ -49,6 +49,13 @@ class SubscriptionStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
 
+    @activity.defn(name="payments.plan_table")
+    async def plan_table(self) -> PlanTable:
+        """The deployed plan table (``billing.plans.PLANS``), read by ``SubscriptionWorkflow``
+        before it continues as new: as an activity result it is recorded, so replay never re-reads
+        a table a later deploy changed."""
+        return plan_table()
+
     @activity.defn(name="payments.load_customer")
     async def load_customer(self, customer_id: int) -> CustomerBilling:
         """Email, name and Stripe id of a customer. Raises ``unknown_customer`` (non-retryable)."""
@@ -60,7 +67,7 @@ class SubscriptionStore:
                                stripe_customer_id=row.stripe_customer_id)
 
     @activity.defn(name="payments.set_stripe_customer")
-    async def set_stripe_customer(self, inp: StripeCustomerIn) -> None:
+    async def set_stripe_customer(self, inp: StripeCustomerInput) -> None:
         """Remember the Stripe customer id (first one wins)."""
         async with self.engine.begin() as conn:
             await conn.execute(CUSTOMER.update().where(
@@ -68,7 +75,7 @@ class SubscriptionStore:
                 .values(stripe_customer_id=inp.stripe_customer_id))
 
     @activity.defn(name="payments.save_subscription")
-    async def save_subscription(self, rec: SubscriptionRecord) -> SubscriptionOut:
+    async def save_subscription(self, rec: SubscriptionRecord) -> SubscriptionResult:
         """Upsert the ``subscription`` row of ``rec.stripe_subscription_id`` to the workflow's view."""
         plan = PLANS[rec.plan]
         values = dict(

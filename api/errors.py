@@ -3,19 +3,28 @@
 ``code`` is a stable snake_case identifier clients switch on, ``message`` is for humans, ``fields``
 maps a request field (dotted path, e.g. ``shots.0.exposure``) to why it was refused.
 
-Status codes (domain error → HTTP):
+One identifier per error from the domain to HTTP: a domain error's ``code`` (``billing.errors``)
+is also the Temporal ``ApplicationError.type`` (``models.temporal_contract``) and the HTTP ``code``.
+:data:`STATUS_BY_CODE` is the one code → status table for domain errors and workflow failures
+alike; :func:`domain_error` builds the answer for a code. Statuses:
 
 * 400 ``malformed_json``; 401 ``unauthorized`` / ``invalid_api_key``; 403 ``forbidden`` and
   ``plan_violation`` (per-field reasons, from ``billing.errors.PlanViolation``);
-* 402 ``insufficient_credits``: we chose 402 Payment Required over 409 because the fix is the
-  customer's to make (buy a pack, upgrade), not a state conflict to retry;
-* 404 ``not_found`` (also for another customer's order or image: existence is not leaked);
+* 402 ``insufficient_credits`` / ``credit_debt`` / ``card_declined``: we chose 402 Payment
+  Required over 409 because the fix is the customer's to make (buy a pack, upgrade, another
+  card), not a state conflict to retry;
+* 404 ``not_found`` (also for another customer's order or image: existence is not leaked),
+  ``unknown_customer``, ``hold_not_found``, ``order_not_found``, ``unknown_pack``;
 * 410 ``image_expired``: a frame's files were deleted after the retention period (with the date);
-* 405, 409 ``conflict`` / ``order_not_abortable`` / ``email_taken``, 413 ``payload_too_large``,
+* 405, 409 ``conflict`` / ``order_not_abortable`` / ``email_taken`` and the refused subscription
+  commands (``already_subscribed``, ``same_plan``, …), 413 ``payload_too_large``,
   415 ``unsupported_media_type``; 422 ``validation_error`` and the other refusals of a
   well-formed request (``unknown_plan``, ``unknown_target``, ``target_never_observable``,
-  ``idempotency_key_mismatch``); 429 ``rate_limited`` (``Retry-After``);
-  503 ``service_unavailable`` / ``temporal_unavailable`` (Temporal's RPC errors) /
+  ``idempotency_key_mismatch``, ``idempotency_conflict``, ``payment_method_invalid``);
+  429 ``rate_limited`` (``Retry-After``);
+* 502 Stripe or Voyager unreachable or refusing (``stripe_unavailable``, ``stripe_rejected``,
+  ``payment_unavailable``, ``voyager_refused``, and any workflow failure type not in the table);
+* 503 ``service_unavailable`` / ``temporal_unavailable`` (Temporal's RPC errors) /
   ``workflow_unresponsive`` (no worker took an update in time).
 
 No input produces a 500: unexpected exceptions are logged and answered with ``internal_error``.
@@ -39,12 +48,15 @@ from temporalio.service import RPCError
 
 from billing.errors import (
     BillingError,
+    CreditDebt,
+    HoldNotFound,
     IdempotencyConflict,
     InsufficientCredits,
     InvalidAmount,
     PlanViolation,
     UnknownPlan,
 )
+from models import temporal_contract as contract
 
 log = structlog.get_logger(__name__)
 
@@ -137,6 +149,64 @@ class ServiceUnavailable(ApiError):
     code = "service_unavailable"
 
 
+#: Codes the API answers itself (no domain error class or workflow type behind them).
+UNKNOWN_TARGET = "unknown_target"
+TARGET_NEVER_OBSERVABLE = "target_never_observable"
+IDEMPOTENCY_KEY_MISMATCH = "idempotency_key_mismatch"
+TEMPORAL_UNAVAILABLE = "temporal_unavailable"
+WORKFLOW_UNRESPONSIVE = "workflow_unresponsive"
+
+#: The one code → HTTP status table: domain errors (``billing.errors`` codes) and workflow failures
+#: (``ApplicationError.type``, models/temporal_contract.py) share their identifiers.
+STATUS_BY_CODE: dict[str, int] = {
+    # credits and orders
+    contract.ERR_INSUFFICIENT_CREDITS: 402,
+    CreditDebt.code: 402,
+    contract.ERR_PLAN_VIOLATION: 403,
+    contract.ERR_UNKNOWN_CUSTOMER: 404,
+    HoldNotFound.code: 404,
+    contract.ERR_ORDER_NOT_FOUND: 404,
+    contract.ERR_ABORT_REFUSED: 409,
+    contract.ERR_UNKNOWN_PLAN: 422,
+    IdempotencyConflict.code: 422,
+    InvalidAmount.code: 422,
+    contract.ERR_INVALID_ORDER: 422,
+    UNKNOWN_TARGET: 422,
+    TARGET_NEVER_OBSERVABLE: 422,
+    IDEMPOTENCY_KEY_MISMATCH: 422,
+    contract.ERR_VOYAGER_REFUSED: 502,
+    # payments and subscription commands
+    contract.ERR_CARD_DECLINED: 402,
+    contract.ERR_PAYMENT_METHOD_INVALID: 422,
+    contract.ERR_ALREADY_SUBSCRIBED: 409,
+    contract.ERR_NO_ACTIVE_SUBSCRIPTION: 409,
+    contract.ERR_SAME_PLAN: 409,
+    contract.ERR_CHANGE_PENDING: 409,
+    contract.ERR_SUBSCRIPTION_ENDING: 409,
+    contract.ERR_ALREADY_CANCELLED: 409,
+    contract.ERR_STRIPE_NOT_FOUND: 502,
+    contract.ERR_STRIPE_REJECTED: 502,
+    contract.ERR_STRIPE_UNAVAILABLE: 502,
+    contract.ERR_PAYMENT_ERROR: 502,
+    contract.ERR_PAYMENT_UNAVAILABLE: 502,
+    # the backends
+    TEMPORAL_UNAVAILABLE: 503,
+    WORKFLOW_UNRESPONSIVE: 503,
+}
+
+_CLASS_BY_STATUS: dict[int, type[ApiError]] = {
+    403: Forbidden, 404: NotFound, 409: Conflict, 422: Unprocessable, 503: ServiceUnavailable}
+
+
+def domain_error(code: str, message: str, *, fields: dict[str, str] | None = None,
+                 default_status: int = 502) -> ApiError:
+    """The API error for ``code`` (a domain error's code or a workflow failure's type), with its
+    status from :data:`STATUS_BY_CODE`; ``default_status`` for a code not in the table (502: a
+    backend refused in a way the API does not know)."""
+    status = STATUS_BY_CODE.get(code, default_status)
+    return _CLASS_BY_STATUS.get(status, ApiError)(message, code=code, fields=fields, status_code=status)
+
+
 def error_body(code: str, message: str, fields: dict[str, str] | None = None) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "fields": dict(fields or {})}}
 
@@ -198,32 +268,30 @@ async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
 
 
 async def _billing_error(_: Request, exc: BillingError) -> JSONResponse:
+    """A domain error: status from :data:`STATUS_BY_CODE` (409 for a billing code not in it)."""
+    status = STATUS_BY_CODE.get(exc.code, 409)
+    message, fields = str(exc), {}
     if isinstance(exc, PlanViolation):
-        return error_response(403, exc.code, "the plan does not allow this order", exc.fields)
-    if isinstance(exc, InsufficientCredits):
-        return error_response(
-            402,
-            exc.code,
-            str(exc),
-            {"credits": f"needs {exc.requested}, {exc.available} available (short by {exc.shortfall})"},
-        )
-    if isinstance(exc, UnknownPlan):
-        return error_response(422, exc.code, str(exc), {"subscription_plan": str(exc)})
-    if isinstance(exc, IdempotencyConflict):
-        return error_response(422, exc.code, str(exc), {"Idempotency-Key": exc.detail})
-    if isinstance(exc, InvalidAmount):
-        return error_response(422, exc.code, str(exc), {"amount": str(exc)})
-    if exc.code in ("unknown_customer", "hold_not_found"):
-        return error_response(404, exc.code, str(exc))
-    return error_response(409, exc.code, str(exc))
+        message, fields = "the plan does not allow this order", exc.fields
+    elif isinstance(exc, InsufficientCredits):
+        fields = {"credits": f"needs {exc.requested}, {exc.available} available (short by {exc.shortfall})"}
+    elif isinstance(exc, UnknownPlan):
+        fields = {"subscription_plan": str(exc)}
+    elif isinstance(exc, IdempotencyConflict):
+        fields = {"Idempotency-Key": exc.detail}
+    elif isinstance(exc, InvalidAmount):
+        fields = {"amount": str(exc)}
+    return error_response(status, exc.code, message, fields)
 
 
 async def _temporal_error(request: Request, exc: Exception) -> JSONResponse:
     """Temporal unreachable, or no worker answered an update in time: the backend, not the input."""
     log.warning("api.temporal_error", path=request.url.path, error=str(exc), type=type(exc).__name__)
     if isinstance(exc, WorkflowUpdateRPCTimeoutOrCancelledError):
-        return error_response(503, "workflow_unresponsive", "the workflow did not answer in time; retry later")
-    return error_response(503, "temporal_unavailable", f"Temporal is unavailable: {getattr(exc, 'message', exc)}")
+        err = domain_error(WORKFLOW_UNRESPONSIVE, "the workflow did not answer in time; retry later")
+    else:
+        err = domain_error(TEMPORAL_UNAVAILABLE, f"Temporal is unavailable: {getattr(exc, 'message', exc)}")
+    return error_response(err.status_code, err.code, err.message)
 
 
 async def _database_error(request: Request, exc: Exception) -> JSONResponse:

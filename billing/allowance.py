@@ -25,18 +25,27 @@ from __future__ import annotations
 
 from fractions import Fraction
 from math import floor
+from typing import Mapping, Protocol
 
 from billing.plans import PLANS
 from models.payments import InvoiceLine
 
 
-def invoice_allowance(lines: list[InvoiceLine]) -> int:
-    """Credits to grant for a paid invoice with ``lines`` (≥ 0; rule in the module doc)."""
+class PlanCredits(Protocol):
+    """What the rule reads of a plan: ``billing.plans.Plan`` or ``models.payment_workflows.PlanTerms``."""
+
+    monthly_credits: int
+    price_cents: int
+
+
+def invoice_allowance(lines: list[InvoiceLine], plans: Mapping[str, PlanCredits] = PLANS) -> int:
+    """Credits to grant for a paid invoice with ``lines`` (≥ 0; rule in the module doc).
+    ``plans``: plan id → credits and price; the workflow passes the table it was given."""
     total = Fraction(0)
     for line in lines:
-        if line.plan is None or line.plan not in PLANS or line.amount == 0:
+        if line.plan is None or line.plan not in plans or line.amount == 0:
             continue
-        plan = PLANS[line.plan]
+        plan = plans[line.plan]
         if line.proration:
             total += Fraction(plan.monthly_credits * line.amount, plan.price_cents)
         else:
@@ -44,11 +53,11 @@ def invoice_allowance(lines: list[InvoiceLine]) -> int:
     return max(0, floor(total))
 
 
-def invoice_plan(lines: list[InvoiceLine]) -> str | None:
+def invoice_plan(lines: list[InvoiceLine], plans: Mapping[str, PlanCredits] = PLANS) -> str | None:
     """The plan an invoice pays for: the charged line of ours with the latest period end (ties:
     the larger allowance, i.e. the upgrade's new plan). None when no line charges one of our plans."""
-    charged = [ln for ln in lines if ln.plan in PLANS and ln.amount > 0]
+    charged = [ln for ln in lines if ln.plan in plans and ln.amount > 0]
     if not charged:
         return None
-    best = max(charged, key=lambda ln: (ln.period_end_ts or 0, PLANS[ln.plan].monthly_credits))  # type: ignore[index]
+    best = max(charged, key=lambda ln: (ln.period_end_ts or 0, plans[ln.plan].monthly_credits))  # type: ignore[index]
     return best.plan

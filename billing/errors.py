@@ -1,7 +1,10 @@
 """Billing domain errors. Each has a stable machine-readable ``code`` (api/errors.py maps it to HTTP;
-activities turn the permanent ones into non-retryable ``ApplicationError(type=code)``)."""
+activities turn the permanent ones into non-retryable ``ApplicationError(type=code)``). A code that
+also crosses Temporal is taken from ``models.temporal_contract``, so the three names are one."""
 
 from __future__ import annotations
+
+from models import temporal_contract as contract
 
 
 class BillingError(Exception):
@@ -16,7 +19,7 @@ class PlanViolation(BillingError):
     ``fields``: field name → human reason, e.g. ``{"priority": "priority 3 needs Quasar"}``.
     """
 
-    code = "plan_violation"
+    code = contract.ERR_PLAN_VIOLATION
 
     def __init__(self, fields: dict[str, str]) -> None:
         self.fields = dict(fields)
@@ -29,7 +32,7 @@ class PlanViolation(BillingError):
 class UnknownPlan(BillingError):
     """No plan has this id (plans are ``stardust``, ``nebula``, ``quasar``)."""
 
-    code = "unknown_plan"
+    code = contract.ERR_UNKNOWN_PLAN
 
     def __init__(self, plan_id: str) -> None:
         self.plan_id = plan_id
@@ -42,7 +45,7 @@ class UnknownPlan(BillingError):
 class InsufficientCredits(BillingError):
     """The account cannot cover ``requested`` credits. ``shortfall = requested − available`` (> 0)."""
 
-    code = "insufficient_credits"
+    code = contract.ERR_INSUFFICIENT_CREDITS
 
     def __init__(self, customer_id: int, requested: int, available: int) -> None:
         self.customer_id = customer_id
@@ -117,7 +120,7 @@ class InvalidAmount(BillingError, ValueError):
 class UnknownCustomer(BillingError):
     """No customer row has this id."""
 
-    code = "unknown_customer"
+    code = contract.ERR_UNKNOWN_CUSTOMER
 
     def __init__(self, customer_id: int) -> None:
         self.customer_id = customer_id

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from billing.plans import plan_table
 from billing.stripe_effects import REVERSAL_KINDS, apply_fact, trusted_customer
 from models.payment_workflows import SubscriptionWorkflowInput
 from models.payments import StripeFact
@@ -69,6 +70,6 @@ async def forward_fact(client: Client, engine: AsyncEngine, fact: StripeFact, ta
     fact = fact.model_copy(update={"customer_id": customer_id})
     wid = subscription_workflow_id(customer_id)
     await client.start_workflow(
-        SUBSCRIPTION_WORKFLOW, SubscriptionWorkflowInput(customer_id=customer_id), id=wid,
+        SUBSCRIPTION_WORKFLOW, SubscriptionWorkflowInput(customer_id=customer_id, plans=plan_table()), id=wid,
         task_queue=task_queue, start_signal=FACT_SIGNAL, start_signal_args=[fact])
     return wid

@@ -58,7 +58,7 @@ from billing.errors import (
     InvalidAmount,
     UnknownCustomer,
 )
-from models.billing import Balances, HoldResult, LedgerEntryOut, LedgerResult, SettleResult
+from models.billing import Balances, LedgerEntry, LedgerHold, LedgerResult, LedgerSettlement
 from models.db import CreditAccount, CreditHold, LedgerEntry
 
 log = structlog.get_logger(__name__)
@@ -341,14 +341,14 @@ class Ledger:
 
     # -- two-phase: hold, then settle or release ---------------------------------------------
 
-    async def hold(self, customer_id: int, order_id: int, amount: int, actor: str = "system") -> HoldResult:
+    async def hold(self, customer_id: int, order_id: int, amount: int, actor: str = "system") -> LedgerHold:
         """Reserve ``amount`` (≥ 1) credits for ``order_id`` (the idempotency key): subscription
         credits first, then pack. Raises InsufficientCredits (``shortfall``), IdempotencyConflict
         (this order already holds for another customer or amount), InvalidAmount."""
         if amount < 1:
             raise InvalidAmount(f"a hold must be ≥ 1 credit, got {amount}")
 
-        async def run(conn: AsyncConnection) -> HoldResult:
+        async def run(conn: AsyncConnection) -> LedgerHold:
             before = await self._lock(conn, customer_id, create=False)
             prior = (await conn.execute(sa.select(HOLD).where(HOLD.c.order_id == order_id))).first()
             if prior is not None:
@@ -383,7 +383,7 @@ class Ledger:
 
         return await self._tx(run)
 
-    async def settle(self, order_id: int, capture: int, actor: str = "system", reason: str = "") -> SettleResult:
+    async def settle(self, order_id: int, capture: int, actor: str = "system", reason: str = "") -> LedgerSettlement:
         """Resolve the hold: capture ``capture`` credits (0 ≤ capture ≤ held; subscription part first)
         and release the rest to the buckets it came from. Exactly once: if the hold is already
         resolved, returns that first resolution (``replayed``) and moves nothing. Raises
@@ -392,13 +392,13 @@ class Ledger:
             raise InvalidAmount(f"capture must be ≥ 0, got {capture}")
         return await self._resolve(order_id, capture, actor, reason)
 
-    async def release(self, order_id: int, actor: str = "system", reason: str = "") -> SettleResult:
+    async def release(self, order_id: int, actor: str = "system", reason: str = "") -> LedgerSettlement:
         """Void the hold: every held credit goes back to its bucket (status ``released``). Exactly
         once, like :meth:`settle`. Raises HoldNotFound."""
         return await self._resolve(order_id, None, actor, reason)
 
-    async def _resolve(self, order_id: int, capture: int | None, actor: str, reason: str) -> SettleResult:
-        async def run(conn: AsyncConnection) -> SettleResult:
+    async def _resolve(self, order_id: int, capture: int | None, actor: str, reason: str) -> LedgerSettlement:
+        async def run(conn: AsyncConnection) -> LedgerSettlement:
             found = (await conn.execute(sa.select(HOLD.c.customer_id).where(HOLD.c.order_id == order_id))).first()
             if found is None:
                 raise HoldNotFound(order_id)
@@ -457,15 +457,15 @@ class Ledger:
             ENTRY.c.id > hold_entry)))).scalar())
 
     @staticmethod
-    def _hold_result(row: Any, replayed: bool) -> HoldResult:
-        return HoldResult(order_id=row.order_id, customer_id=row.customer_id, amount=row.amount,
+    def _hold_result(row: Any, replayed: bool) -> LedgerHold:
+        return LedgerHold(order_id=row.order_id, customer_id=row.customer_id, amount=row.amount,
                           from_subscription=row.from_subscription, from_pack=row.from_pack,
                           status=row.status, replayed=replayed)
 
     @staticmethod
-    def _settle_result(row: Any, replayed: bool) -> SettleResult:
+    def _settle_result(row: Any, replayed: bool) -> LedgerSettlement:
         cap_sub = min(row.captured, row.from_subscription)  # the documented order: subscription first
-        return SettleResult(
+        return LedgerSettlement(
             order_id=row.order_id, customer_id=row.customer_id, status=row.status, held=row.amount,
             captured=row.captured, released=row.released,
             captured_from_subscription=cap_sub, captured_from_pack=row.captured - cap_sub,
@@ -485,16 +485,16 @@ class Ledger:
                         available=row.subscription_credits + row.pack_credits - row.debt, held=row.held,
                         debt=row.debt)
 
-    async def get_hold(self, order_id: int) -> HoldResult | None:
+    async def get_hold(self, order_id: int) -> LedgerHold | None:
         """The hold of ``order_id`` with its current status, or None."""
         async with self._read() as conn:
             row = (await conn.execute(sa.select(HOLD).where(HOLD.c.order_id == order_id))).first()
         return self._hold_result(row, replayed=False) if row else None
 
-    async def list_entries(self, customer_id: int, limit: int = 50, offset: int = 0) -> list[LedgerEntryOut]:
+    async def list_entries(self, customer_id: int, limit: int = 50, offset: int = 0) -> list[LedgerEntry]:
         """The customer's entries, newest first (``limit`` 1–500)."""
         limit = max(1, min(500, limit))
         async with self._read() as conn:
             rows = (await conn.execute(sa.select(ENTRY).where(ENTRY.c.customer_id == customer_id)
                                        .order_by(ENTRY.c.id.desc()).limit(limit).offset(max(0, offset)))).all()
-        return [LedgerEntryOut.model_validate(r._mapping) for r in rows]
+        return [LedgerEntry.model_validate(r._mapping) for r in rows]

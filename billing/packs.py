@@ -27,8 +27,6 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field, model_validator
 
-from models.payments import PackCatalogue, PackOut
-
 CATALOGUE_FILE = Path(__file__).with_name("packs.json")
 
 
@@ -88,13 +86,3 @@ def get_pack(pack_id: str) -> Pack:
         if p.id == pack_id:
             return p
     raise UnknownPack(pack_id, [p.id for p in _load().packs])
-
-
-def catalogue() -> PackCatalogue:
-    """Body of ``GET /api/credit-packs``."""
-    cur = currency()
-    return PackCatalogue(packs=[
-        PackOut(id=p.id, credits=p.credits, bonus=p.bonus, total_credits=p.total_credits,
-                price_cents=p.price_cents, currency=cur, cents_per_credit=p.price_cents // p.total_credits)
-        for p in packs()
-    ])

@@ -1,7 +1,7 @@
 """Plans as data, and the gate that turns an order's constraints into RoboTarget fields.
 
 Source: docs/pricing.md §1 (plans and features) and §4 (the gate and its RoboTarget mapping).
-One table (:data:`PLANS`) drives the catalogue, the gate and the reasons; no plan-name ``if``s elsewhere.
+One table (:data:`PLANS`) drives the catalogue (api/schemas/plans.py), the gate and the reasons; no plan-name ``if``s elsewhere.
 
 Rules the gate applies (``gate``):
 
@@ -25,14 +25,12 @@ from typing import Callable, Literal, Sequence
 
 from billing.errors import PlanViolation, UnknownPlan
 from models.billing import (
-    OrderConstraintsRequest,
-    PlanCatalogue,
-    PlanFeatures,
-    PlanOut,
+    OrderConstraints,
     PricingInput,
-    ShotLine,
+    PricedShot,
     VoyagerTargetConstraints,
 )
+from models.payment_workflows import PlanTable, PlanTerms
 
 STANDARD_HFD_PX = 4.0  # Nebula's standard guarantee; also Quasar's default (docs/pricing.md §4)
 CUSTOM_HFD_MIN_PX = 1.5  # Quasar's custom range 1.5–4.0 (docs/pricing.md §4)
@@ -56,22 +54,6 @@ class Plan:
     mosaics: bool
     dashboard: bool
     ha_window: bool
-
-    def features(self) -> PlanFeatures:
-        """The ``features`` object of the plans endpoint (docs/pricing.md §1)."""
-        return PlanFeatures(
-            priority_max=self.priority_max,
-            moon_down=self.moon_down != "never",
-            hfd_guarantee=False if self.hfd == "none" else self.hfd,
-            repeat=self.repeat,
-            sets=self.sets,
-            mosaics=self.mosaics,
-            dashboard=self.dashboard,
-        )
-
-    def out(self) -> PlanOut:
-        return PlanOut(id=self.id, name=self.name, price=self.price_cents, credits=self.monthly_credits,
-                       features=self.features())
 
 
 #: The one plan table, cheapest first (the order matters: reasons name the cheapest plan that allows).
@@ -100,9 +82,10 @@ def get_plan(plan: Plan | str | None) -> Plan:
         raise UnknownPlan(str(plan)) from None
 
 
-def catalogue() -> PlanCatalogue:
-    """Body of ``GET /api/subscriptions/plans`` (docs/pricing.md §1): ``{"plans": [{id, name, price, …}]}``."""
-    return PlanCatalogue(plans=[p.out() for p in PLANS.values()])
+def plan_table() -> PlanTable:
+    """:data:`PLANS` as the subscription workflow's payload (ids, names, prices, credits)."""
+    return PlanTable(plans=[PlanTerms(id=p.id, name=p.name, price_cents=p.price_cents,
+                                      monthly_credits=p.monthly_credits) for p in PLANS.values()])
 
 
 def _needs(allowed: Callable[[Plan], bool]) -> str:
@@ -110,7 +93,7 @@ def _needs(allowed: Callable[[Plan], bool]) -> str:
     return next((p.name for p in PLANS.values() if allowed(p)), "no plan")
 
 
-def gate(plan: Plan | str | None, order: OrderConstraintsRequest) -> VoyagerTargetConstraints:
+def gate(plan: Plan | str | None, order: OrderConstraints) -> VoyagerTargetConstraints:
     """Check ``order`` against ``plan`` and map it to RoboTarget constraint fields.
 
     ``plan``: a :class:`Plan`, a plan id, or ``None`` (no active plan: Stardust rules).
@@ -193,7 +176,7 @@ def gate(plan: Plan | str | None, order: OrderConstraintsRequest) -> VoyagerTarg
         plan=p.id,
         priority=prio,
         # docs/pricing.md §4: Stardust one-shot (IsRepeat false: one night, what is left is
-        # refunded); Nebula/Quasar multi-night (IsRepeat true: Voyager comes back on later nights
+        # released); Nebula/Quasar multi-night (IsRepeat true: Voyager comes back on later nights
         # until the shots are done). ``Repeat`` = runs of the shot list, one per night.
         is_repeat=p.repeat,
         repeat=order.repeat,
@@ -208,7 +191,7 @@ def gate(plan: Plan | str | None, order: OrderConstraintsRequest) -> VoyagerTarg
     )
 
 
-def pricing_input(constraints: VoyagerTargetConstraints, shots: Sequence[ShotLine]) -> PricingInput:
+def pricing_input(constraints: VoyagerTargetConstraints, shots: Sequence[PricedShot]) -> PricingInput:
     """What a gated order is charged for. The free standard HFD (4.0 px, Nebula; Quasar without a
     custom limit) is priced as no guarantee; a limit below it is the charged custom guarantee."""
     limit = constraints.hfd_mean_limit

@@ -22,7 +22,7 @@ from fractions import Fraction
 
 from billing import plans
 from billing.plans import Plan
-from models.billing import Estimate, Multipliers, OrderConstraintsRequest, PricingInput
+from models.billing import Estimate, Multipliers, OrderConstraints, PricingInput
 
 OVERHEAD_PER_FRAME_S = 30
 SECONDS_PER_CREDIT = 3600  # BASE_COST_PER_HOUR = 1.0
@@ -95,7 +95,7 @@ def estimate(plan: Plan | str | None, pricing: PricingInput, user_balance: int) 
     ``POST /api/pricing/estimate``. Raises PlanViolation, UnknownPlan.
     """
     p = plans.get_plan(plan)
-    constraints = plans.gate(p, OrderConstraintsRequest(
+    constraints = plans.gate(p, OrderConstraints(
         priority=pricing.priority,
         c_moon_down=pricing.c_moon_down,
         c_hfd_mean_limit=pricing.c_hfd_mean_limit,

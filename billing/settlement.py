@@ -44,9 +44,9 @@ def credits_to_capture(
       hold. Completed with less (frames rejected): we capture only the accepted fraction.
     * **Partial completion, or an abort by the customer or by support**: the customer pays for what
       was delivered — we capture the accepted fraction of the hold, rounded up to a whole credit,
-      and refund the unused part.
+      and release the unused part.
     * **Voyager aborted or failed, or the order's window expired**: if under 50 % of the requested
-      integration was delivered we refund everything; otherwise we capture the accepted fraction,
+      integration was delivered we release everything; otherwise we capture the accepted fraction,
       rounded up, as for an abort.
     * We never capture more than was held, nor less than zero. "Rounded up" is
       ceil(held × fraction) in exact rational arithmetic.

@@ -23,8 +23,8 @@ Bucket = Literal["subscription", "pack"]
 # --- pricing (docs/pricing.md §2) -------------------------------------------------------------
 
 
-class ShotLine(BaseModel):
-    """One filter × exposure × count line. ``exposure``: seconds (> 0); ``quantity``: frames (≥ 1)."""
+class PricedShot(BaseModel):
+    """One filter × exposure × count line, as the pricing engine sees it. ``exposure``: seconds (> 0); ``quantity``: frames (≥ 1)."""
 
     filter: str = Field(default="L", max_length=16)
     exposure: float = Field(gt=0, le=86_400, description="seconds per frame")
@@ -43,7 +43,7 @@ class PricingInput(BaseModel):
     c_moon_down: bool = False
     c_hfd_mean_limit: float = Field(default=0.0, ge=0, description="px; 0 = no charged guarantee")
     repeat: int = Field(default=1, ge=1, le=1000)
-    shots: list[ShotLine] = Field(min_length=1)
+    shots: list[PricedShot] = Field(min_length=1)
 
 
 class Multipliers(BaseModel):
@@ -77,34 +77,9 @@ class Estimate(BaseModel):
 # --- plans and gates (docs/pricing.md §1, §4) -------------------------------------------------
 
 
-class PlanFeatures(BaseModel):
-    """A plan's ``features`` (docs/pricing.md §1)."""
-
-    priority_max: int
-    moon_down: bool
-    hfd_guarantee: Literal[False, "standard", "custom"]
-    repeat: bool
-    sets: bool
-    mosaics: bool
-    dashboard: bool
-
-
-class PlanOut(BaseModel):
-    """One entry of ``GET /api/subscriptions/plans``: ``price`` in cents, ``credits`` per month."""
-
-    id: str
-    name: str
-    price: int
-    credits: int
-    features: PlanFeatures
-
-
-class PlanCatalogue(BaseModel):
-    plans: list[PlanOut]
-
-
-class OrderConstraintsRequest(BaseModel):
+class OrderConstraints(BaseModel):
     """The scheduling constraints a customer asks for; ``billing.plans.gate`` checks and maps them.
+    The HTTP bodies declare the same fields once, with their ranges, in api/schemas/constraints.py.
 
     Ranges are checked by the gate (one place, one error type with a reason per field), so this
     model only fixes types. ``None`` = not asked (the plan's default applies).
@@ -185,22 +160,9 @@ class SettlementInput(BaseModel):
 # --- ledger (docs/pricing.md §5) -------------------------------------------------------------
 
 
-class HoldRequest(BaseModel):
-    customer_id: int
-    order_id: int
-    amount: int = Field(ge=1, description="credits")
-    actor: str = "system"
-
-
-class SettleRequest(BaseModel):
-    order_id: int
-    capture: int = Field(ge=0, description="credits to capture, ≤ held")
-    actor: str = "system"
-    reason: str = ""
-
-
-class HoldResult(BaseModel):
-    """A hold (pending transfer). ``replayed``: this call repeated an earlier hold and moved nothing."""
+class LedgerHold(BaseModel):
+    """A hold in the ledger (pending transfer), as ``Ledger.hold`` returns it. ``replayed``: this
+    call repeated an earlier hold and moved nothing."""
 
     order_id: int
     customer_id: int
@@ -211,8 +173,8 @@ class HoldResult(BaseModel):
     replayed: bool = False
 
 
-class SettleResult(BaseModel):
-    """The one resolution of a hold (``status`` settled or released).
+class LedgerSettlement(BaseModel):
+    """The one resolution of a hold in the ledger (``Ledger.settle`` / ``Ledger.release``) (``status`` settled or released).
 
     ``captured`` + ``released`` = ``held``. ``replayed``: the hold had already been resolved and this
     call returns that first resolution without moving anything.
@@ -262,7 +224,7 @@ class Balances(BaseModel):
     debt: int = 0
 
 
-class LedgerEntryOut(BaseModel):
+class LedgerEntry(BaseModel):
     """One ledger entry for statements (``GET`` transactions). ``amount``: signed change of available;
     ``balance_*``: total available; ``held_*``: credits held."""
 

@@ -19,7 +19,7 @@ class RetentionInput(BaseModel):
     notice_days: int | None = Field(default=None, ge=0)
 
 
-class RetentionScanIn(BaseModel):
+class RetentionScanInput(BaseModel):
     as_of: datetime
     days: int | None = None
     notice_days: int | None = None
@@ -36,7 +36,7 @@ class RetentionDue(BaseModel):
     held_in_dispute: list[int] = Field(default_factory=list)
 
 
-class RetentionOrderIn(BaseModel):
+class RetentionOrderInput(BaseModel):
     order_id: int
     as_of: datetime
     days: int
@@ -85,7 +85,7 @@ class BaseBackupDone(BaseModel):
     bytes: int
 
 
-class PruneIn(BaseModel):
+class PruneInput(BaseModel):
     keep_days: int | None = None
 
 

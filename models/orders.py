@@ -335,7 +335,8 @@ class SettleRequest(_M):
 
 
 class SettleResult(_M):
-    """Credits captured and refunded (released) when the hold was resolved; ``requested_seconds``
+    """Credits captured and released when the hold was resolved (``refunded``: the released credits,
+    a name the order workflow and the ``order`` row still carry); ``requested_seconds``
     and ``accepted_seconds`` are the integration the settlement policy saw."""
 
     order_id: int

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from models.payments import StripeFact, SubscriptionOut
+from models.payments import StripeFact, SubscriptionResult
 
 # --- subscription workflow ----------------------------------------------------------------------
 
@@ -53,11 +53,36 @@ class SubscriptionState(BaseModel):
         return self.stripe_subscription_id is not None and not self.ended
 
 
+class PlanTerms(BaseModel):
+    """What the subscription workflow needs of one plan (docs/pricing.md §1): ``id`` (``nebula``),
+    display ``name``, ``price_cents`` (EUR cents a month), ``monthly_credits`` (credits)."""
+
+    id: str
+    name: str
+    price_cents: int
+    monthly_credits: int
+
+
+class PlanTable(BaseModel):
+    """The plan table as a Temporal payload, cheapest first (``billing.plans.plan_table``).
+
+    It reaches ``SubscriptionWorkflow`` through its input, and at each continue-as-new through the
+    ``payments.plan_table`` activity, so a change to ``billing.plans.PLANS`` never changes what a
+    recorded run does on replay."""
+
+    plans: list[PlanTerms]
+
+    def by_id(self) -> dict[str, PlanTerms]:
+        return {p.id: p for p in self.plans}
+
+
 class SubscriptionWorkflowInput(BaseModel):
-    """Start/continue-as-new input of ``subscription-<customer_id>``; ``pending``: facts received
+    """Start/continue-as-new input of ``subscription-<customer_id>``; ``plans``: the plan table this
+    run decides with (the starter's ``billing.plans.plan_table()``); ``pending``: facts received
     but not yet applied when the previous run continued as new."""
 
     customer_id: int
+    plans: PlanTable
     state: SubscriptionState | None = None
     pending: list[StripeFact] = Field(default_factory=list)
 
@@ -87,21 +112,21 @@ class CustomerBilling(BaseModel):
     stripe_customer_id: str | None = None
 
 
-class StripeCustomerIn(BaseModel):
+class StripeCustomerInput(BaseModel):
     customer_id: int
     stripe_customer_id: str
 
 
-class AttachPaymentMethodIn(BaseModel):
+class AttachPaymentMethodInput(BaseModel):
     stripe_customer_id: str
     payment_method_id: str
 
 
-class AttachPaymentMethodOut(BaseModel):
+class AttachPaymentMethodResult(BaseModel):
     payment_method_id: str
 
 
-class CreateSubscriptionIn(BaseModel):
+class CreateSubscriptionInput(BaseModel):
     """``request_id``: makes the Stripe idempotency key (one per subscribe command)."""
 
     customer_id: int
@@ -120,7 +145,7 @@ class SubscriptionSnapshot(BaseModel):
     invoice_status: str | None = None
 
 
-class ChangePlanIn(BaseModel):
+class ChangePlanInput(BaseModel):
     customer_id: int
     stripe_customer_id: str
     stripe_subscription_id: str
@@ -130,13 +155,13 @@ class ChangePlanIn(BaseModel):
     request_id: str
 
 
-class CancelAtPeriodEndIn(BaseModel):
+class CancelAtPeriodEndInput(BaseModel):
     stripe_subscription_id: str
     cancel: bool = True
     request_id: str
 
 
-class DeleteSubscriptionIn(BaseModel):
+class DeleteSubscriptionInput(BaseModel):
     stripe_subscription_id: str
 
 
@@ -170,7 +195,7 @@ class PackPaymentInput(BaseModel):
     ttl_seconds: int = Field(ge=1)
 
 
-class CreatePaymentIntentIn(BaseModel):
+class CreatePaymentIntentInput(BaseModel):
     payment_id: int
     customer_id: int
     pack_id: str
@@ -180,7 +205,7 @@ class CreatePaymentIntentIn(BaseModel):
     payment_method_id: str | None = None
 
 
-class PaymentIntentOut(BaseModel):
+class PaymentIntentResult(BaseModel):
     """``status``: Stripe's PaymentIntent status (requires_payment_method, succeeded, canceled, …)."""
 
     payment_intent_id: str
@@ -189,17 +214,17 @@ class PaymentIntentOut(BaseModel):
     fact: StripeFact | None = None
 
 
-class AttachIntentIn(BaseModel):
+class AttachIntentInput(BaseModel):
     payment_id: int
     payment_intent_id: str
 
 
-class CancelPaymentIntentIn(BaseModel):
+class CancelPaymentIntentInput(BaseModel):
     payment_intent_id: str
     payment_id: int
 
 
-class ClosePaymentIn(BaseModel):
+class ClosePaymentInput(BaseModel):
     payment_id: int
     status: str = Field(pattern="^(cancelled|failed)$")
 
@@ -229,7 +254,7 @@ class StripePaidObjects(BaseModel):
     reversals: list[StripeFact] = Field(default_factory=list)
 
 
-class ReconcileLedgerIn(BaseModel):
+class ReconcileLedgerInput(BaseModel):
     objects: StripePaidObjects
     options: ReconcileInput
 
@@ -261,4 +286,4 @@ class ReconciliationReport(BaseModel):
 class SubscriptionView(BaseModel):
     """Query result: the subscription the workflow holds (None before the first subscribe)."""
 
-    subscription: SubscriptionOut | None = None
+    subscription: SubscriptionResult | None = None

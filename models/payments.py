@@ -1,4 +1,5 @@
-"""Payment models that cross the HTTP and Temporal boundaries (pydantic v2).
+"""Payment models that cross the Temporal boundary (pydantic v2); their HTTP views are in
+api/schemas/payments.py.
 
 Units: money is integer cents (``amount_cents``, ``price_cents``) in ``currency`` (ISO 4217,
 lower case); credits are integers; Stripe times are epoch seconds (``*_ts``) and API times are
@@ -34,85 +35,11 @@ PLAN_USABLE_STATUSES: frozenset[str] = frozenset({"active"})
 PaymentStatus = Literal["pending", "completed", "cancelled", "failed"]
 
 
-# --- credit packs (docs/pricing.md §7: packages 10/50/100/200) ----------------------------------
-
-
-class PackOut(BaseModel):
-    """One credit pack. ``total_credits`` = ``credits`` + ``bonus``; ``price_cents`` in ``currency``."""
-
-    id: str
-    credits: int
-    bonus: int
-    total_credits: int
-    price_cents: int
-    currency: str
-    cents_per_credit: int = Field(description="price_cents ÷ total_credits, rounded down (display)")
-
-
-class PackCatalogue(BaseModel):
-    """Body of ``GET /api/credit-packs``."""
-
-    packs: list[PackOut]
-
-
-class PurchaseRequest(BaseModel):
-    """Body of ``POST /api/credit-packs/{pack}/purchase`` (optional).
-
-    ``payment_method_id``: a saved card (``pm_…``) to confirm the PaymentIntent server-side;
-    without it the client confirms with Stripe.js and the returned ``client_secret``.
-    """
-
-    payment_method_id: str | None = Field(default=None, max_length=255, pattern=r"^pm_[A-Za-z0-9_]+$")
-
-
-class PaymentOut(BaseModel):
-    """One pack purchase (docs/payments.md: pending → completed)."""
-
-    id: int
-    pack_id: str
-    credits: int
-    bonus_credits: int
-    total_credits: int
-    amount_cents: int
-    currency: str
-    status: PaymentStatus
-    stripe_payment_intent_id: str | None = None
-    created_at: datetime
-    completed_at: datetime | None = None
-
-
-class PurchaseOut(BaseModel):
-    """Answer of a purchase: the pending payment and the PaymentIntent's ``client_secret``."""
-
-    payment: PaymentOut
-    client_secret: str
-    payment_intent_status: str
-
-
-class PaymentList(BaseModel):
-    """Body of ``GET /api/payments``: the customer's purchases, newest first."""
-
-    payments: list[PaymentOut]
-
-
 # --- subscriptions (docs/payments.md) -----------------------------------------------------------
 
 
-class SubscribeRequest(BaseModel):
-    """``POST /api/subscriptions/subscribe`` body (docs/payments.md)."""
-
-    plan: str = Field(max_length=16, pattern=r"^\s*[A-Za-z]+\s*$", description="stardust | nebula | quasar")
-    payment_method_id: str = Field(max_length=255, pattern=r"^pm_[A-Za-z0-9_]+$")
-
-
-class ChangePlanRequest(BaseModel):
-    """``POST /api/subscriptions/change``: upgrades apply now, downgrades at period end."""
-
-    plan: str = Field(max_length=16, pattern=r"^\s*[A-Za-z]+\s*$", description="stardust | nebula | quasar")
-
-
-class SubscriptionOut(BaseModel):
-    """A subscription as the API shows it (docs/payments.md: plan, status, period, cancel and pending plan)."""
+class SubscriptionResult(BaseModel):
+    """A subscription as the workflow and the API show it (docs/payments.md: plan, status, period, cancel and pending plan)."""
 
     id: int | None = None
     plan: str
@@ -126,7 +53,7 @@ class SubscriptionOut(BaseModel):
     stripe_subscription_id: str | None = None
 
 
-class SubscribeResponse(BaseModel):
+class SubscribeResult(BaseModel):
     """Answer: ``{"success", "subscription", "credits_added"}`` (docs/payments.md).
 
     ``credits_added``: credits granted for the first paid invoice (0 while it is unpaid; they are
@@ -134,33 +61,27 @@ class SubscribeResponse(BaseModel):
     """
 
     success: bool = True
-    subscription: SubscriptionOut
+    subscription: SubscriptionResult
     credits_added: int
 
 
-class ChangePlanResponse(BaseModel):
+class ChangePlanResult(BaseModel):
     """``effective``: ``now`` (upgrade: prorated invoice paid, the credit difference added) or
     ``period_end`` (downgrade: the current plan stays until ``current_period_end``)."""
 
     success: bool = True
-    subscription: SubscriptionOut
+    subscription: SubscriptionResult
     effective: Literal["now", "period_end"]
     credits_added: int = 0
     message: str
 
 
-class CancelResponse(BaseModel):
+class CancelResult(BaseModel):
     """Answer: ``{"success", "message"}`` plus the subscription (docs/payments.md)."""
 
     success: bool = True
     message: str
-    subscription: SubscriptionOut
-
-
-class CurrentSubscription(BaseModel):
-    """``GET /api/subscriptions/current``: the latest subscription, or null."""
-
-    subscription: SubscriptionOut | None
+    subscription: SubscriptionResult
 
 
 # --- Stripe facts (webhook events reduced to what Stellar acts on) ------------------------------

@@ -53,21 +53,22 @@ def monitor_workflow_id(telescope: str) -> str:
 
 
 # --- ApplicationError types -------------------------------------------------------------------
-# Raised non-retryable by activities and workflows; the API maps them to HTTP (api/errors.py,
-# api/services/payments.py).
+# Raised non-retryable by activities and workflows. One identifier per error from the domain to
+# HTTP: each string is also the domain error's ``code`` (``billing.errors``) and the HTTP error
+# ``code``; api/errors.py holds the one code → status table.
 
 #: Order: the hold found too few credits (details[0]: ``Shortfall`` as a dict).
-ERR_INSUFFICIENT_CREDITS = "InsufficientCredits"
+ERR_INSUFFICIENT_CREDITS = "insufficient_credits"
 #: Order: the plan does not allow the order (details[0]: field → reason).
-ERR_PLAN_VIOLATION = "PlanViolation"
+ERR_PLAN_VIOLATION = "plan_violation"
 #: Order: no such order row.
-ERR_ORDER_NOT_FOUND = "OrderNotFound"
+ERR_ORDER_NOT_FOUND = "order_not_found"
 #: Order: Voyager refused a command (error reply or failed action result).
-ERR_VOYAGER_REFUSED = "VoyagerRefused"
+ERR_VOYAGER_REFUSED = "voyager_refused"
 #: Order: the stored order cannot be run as it is (no shots, unknown filter, bad status change).
-ERR_INVALID_ORDER = "InvalidOrder"
+ERR_INVALID_ORDER = "invalid_order"
 #: Order: the ``abort`` update came too late (details[0]: the order's status).
-ERR_ABORT_REFUSED = "AbortRefused"
+ERR_ABORT_REFUSED = "order_not_abortable"
 
 #: Payments: Stripe declined the card.
 ERR_CARD_DECLINED = "card_declined"

@@ -11,7 +11,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from models import temporal_contract as contract
     from activities.backup_ops import BackupActivities
-    from models.data_care import BackupInput, BackupReport, PruneIn
+    from models.data_care import BackupInput, BackupReport, PruneInput
     from workflows._options import BACKUP_BASE, BACKUP_PRUNE
 
 
@@ -21,6 +21,6 @@ class BackupWorkflow:
     async def run(self, inp: BackupInput) -> BackupReport:
         base = await workflow.execute_activity_method(BackupActivities.base_backup, **BACKUP_BASE)
         # Prune only after a new base backup exists: a failing backup never shrinks what can be restored.
-        pruned = await workflow.execute_activity_method(BackupActivities.prune, PruneIn(keep_days=inp.keep_days),
+        pruned = await workflow.execute_activity_method(BackupActivities.prune, PruneInput(keep_days=inp.keep_days),
                                                         **BACKUP_PRUNE)
         return BackupReport(base=base, pruned=pruned.deleted)

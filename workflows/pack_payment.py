@@ -26,13 +26,13 @@ with workflow.unsafe.imports_passed_through():
     from activities.subscription_store import SubscriptionStore
     from models import temporal_contract as contract
     from models.payment_workflows import (
-        AttachIntentIn,
-        CancelPaymentIntentIn,
-        ClosePaymentIn,
-        CreatePaymentIntentIn,
+        AttachIntentInput,
+        CancelPaymentIntentInput,
+        ClosePaymentInput,
+        CreatePaymentIntentInput,
         PackPaymentInput,
         PackPaymentResult,
-        PaymentIntentOut,
+        PaymentIntentResult,
     )
     from models.payments import FactBatch, StripeFact
     from workflows._payment_options import DB_CALL, STRIPE_CALL
@@ -43,7 +43,7 @@ class PackPaymentWorkflow:
     @workflow.init
     def __init__(self, inp: PackPaymentInput) -> None:
         self.inp = inp
-        self._intent: PaymentIntentOut | None = None
+        self._intent: PaymentIntentResult | None = None
         self._error: str | None = None
         self._facts: list[StripeFact] = []
         self._seen: set[str] = set()
@@ -54,7 +54,7 @@ class PackPaymentWorkflow:
         workflow.upsert_search_attributes([contract.SA_CUSTOMER_ID.value_set(str(inp.customer_id))])
         try:
             intent = await workflow.execute_activity_method(
-                StripeActivities.create_payment_intent, CreatePaymentIntentIn(
+                StripeActivities.create_payment_intent, CreatePaymentIntentInput(
                     payment_id=inp.payment_id, customer_id=inp.customer_id, pack_id=inp.pack_id,
                     amount_cents=inp.amount_cents, currency=inp.currency,
                     stripe_customer_id=inp.stripe_customer_id, payment_method_id=inp.payment_method_id),
@@ -63,7 +63,7 @@ class PackPaymentWorkflow:
             self._error = str(exc.cause or exc)
             self._status = await self._close("failed")
             return await self._result()
-        await workflow.execute_activity_method(PaymentStore.attach_intent, AttachIntentIn(
+        await workflow.execute_activity_method(PaymentStore.attach_intent, AttachIntentInput(
             payment_id=inp.payment_id, payment_intent_id=intent.payment_intent_id), **DB_CALL)
         self._intent = intent  # linked to the row: the ``intent`` update may answer now
         if intent.fact is not None:  # confirmed server-side: the outcome is already known
@@ -112,7 +112,7 @@ class PackPaymentWorkflow:
     async def _give_up(self, status: str) -> None:
         """Cancel the PaymentIntent at Stripe, then close the record — unless it was paid meanwhile."""
         assert self._intent is not None
-        out = await workflow.execute_activity_method(StripeActivities.cancel_payment_intent, CancelPaymentIntentIn(
+        out = await workflow.execute_activity_method(StripeActivities.cancel_payment_intent, CancelPaymentIntentInput(
             payment_intent_id=self._intent.payment_intent_id, payment_id=self.inp.payment_id), **STRIPE_CALL)
         if out.fact is not None:
             await self._credit(out.fact)
@@ -121,7 +121,7 @@ class PackPaymentWorkflow:
 
     async def _close(self, status: str) -> str:
         return await workflow.execute_activity_method(
-            PaymentStore.close_payment, ClosePaymentIn(payment_id=self.inp.payment_id, status=status), **DB_CALL)
+            PaymentStore.close_payment, ClosePaymentInput(payment_id=self.inp.payment_id, status=status), **DB_CALL)
 
     @workflow.signal(name="stripe_fact")
     def stripe_fact(self, fact: StripeFact) -> None:
@@ -132,7 +132,7 @@ class PackPaymentWorkflow:
         self._facts.append(fact)
 
     @workflow.update
-    async def intent(self) -> PaymentIntentOut:
+    async def intent(self) -> PaymentIntentResult:
         """The PaymentIntent's id, client secret and status once created (and, when it was confirmed
         server-side, once the payment is settled). Fails with ``payment_unavailable`` when Stripe
         refused to create it."""

@@ -14,7 +14,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.reconciliation import ReconcileActivities
     from activities.stripe_ops import StripeActivities
     from models import temporal_contract as contract
-    from models.payment_workflows import ReconcileInput, ReconcileLedgerIn, ReconciliationReport
+    from models.payment_workflows import ReconcileInput, ReconcileLedgerInput, ReconciliationReport
     from workflows._payment_options import RECONCILE_CALL
 
 STRIPE_MARGIN_DAYS = 2
@@ -27,7 +27,7 @@ class ReconciliationWorkflow:
         wide = inp.model_copy(update={"lookback_days": inp.lookback_days + STRIPE_MARGIN_DAYS})
         objects = await workflow.execute_activity_method(StripeActivities.list_paid, wide, **RECONCILE_CALL)
         report = await workflow.execute_activity_method(
-            ReconcileActivities.reconcile_ledger, ReconcileLedgerIn(objects=objects, options=inp), **RECONCILE_CALL)
+            ReconcileActivities.reconcile_ledger, ReconcileLedgerInput(objects=objects, options=inp), **RECONCILE_CALL)
         if report.reversed:
             workflow.logger.warning("reconciliation: %d missed refunds/disputes applied", len(report.reversed))
         if report.missing or report.unexplained:

@@ -15,7 +15,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from models import temporal_contract as contract
     from activities.retention_ops import RetentionActivities
-    from models.data_care import RetentionInput, RetentionOrderIn, RetentionReport, RetentionScanIn
+    from models.data_care import RetentionInput, RetentionOrderInput, RetentionReport, RetentionScanInput
     from workflows._options import RETENTION_DB, RETENTION_DELETE
 
 
@@ -25,19 +25,19 @@ class RetentionWorkflow:
     async def run(self, inp: RetentionInput) -> RetentionReport:
         as_of = workflow.now()
         due = await workflow.execute_activity_method(
-            RetentionActivities.scan, RetentionScanIn(as_of=as_of, days=inp.days, notice_days=inp.notice_days),
+            RetentionActivities.scan, RetentionScanInput(as_of=as_of, days=inp.days, notice_days=inp.notice_days),
             **RETENTION_DB)
         report = RetentionReport(as_of=as_of, held_in_dispute=due.held_in_dispute)
         failed: list[int] = []
         for order_id in due.notify:
-            ref = RetentionOrderIn(order_id=order_id, as_of=as_of, days=due.days, notice_days=due.notice_days)
+            ref = RetentionOrderInput(order_id=order_id, as_of=as_of, days=due.days, notice_days=due.notice_days)
             try:
                 await workflow.execute_activity_method(RetentionActivities.notify, ref, **RETENTION_DB)
                 report.notified.append(order_id)
             except ActivityError:
                 failed.append(order_id)
         for order_id in due.delete:
-            ref = RetentionOrderIn(order_id=order_id, as_of=as_of, days=due.days, notice_days=due.notice_days)
+            ref = RetentionOrderInput(order_id=order_id, as_of=as_of, days=due.days, notice_days=due.notice_days)
             try:
                 report.deleted.append(await workflow.execute_activity_method(
                     RetentionActivities.delete_frames, ref, **RETENTION_DELETE))

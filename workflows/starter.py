@@ -50,7 +50,7 @@ class OrderWorkflowNotFound(OrderControlError):
 class AbortRefused(OrderControlError):
     """The order is settling or done: too late to abort. ``status``: the order's status then."""
 
-    code = "abort_refused"
+    code = ERR_ABORT_REFUSED
 
     def __init__(self, order_id: int, message: str, status: str | None = None) -> None:
         super().__init__(order_id, message)

@@ -26,17 +26,18 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from activities.stripe_ops import StripeActivities
     from activities.subscription_store import SubscriptionStore
-    from billing.allowance import invoice_allowance, invoice_plan
-    from billing.plans import PLANS
+    from billing.allowance import invoice_allowance
+    from billing.subscription_fold import expire_flag, fold, plan_credits
     from models import temporal_contract as contract
     from models.payment_workflows import (
-        AttachPaymentMethodIn,
-        CancelAtPeriodEndIn,
+        AttachPaymentMethodInput,
+        CancelAtPeriodEndInput,
         CancelCommand,
         ChangePlanCommand,
-        ChangePlanIn,
-        CreateSubscriptionIn,
-        DeleteSubscriptionIn,
+        ChangePlanInput,
+        CreateSubscriptionInput,
+        DeleteSubscriptionInput,
+        PlanTable,
         SubscribeCommand,
         SubscriptionRecord,
         SubscriptionState,
@@ -44,86 +45,17 @@ with workflow.unsafe.imports_passed_through():
         SubscriptionWorkflowInput,
     )
     from models.payments import (
-        CancelResponse,
-        ChangePlanResponse,
+        CancelResult,
+        ChangePlanResult,
         FactBatch,
         FactOutcome,
         StripeFact,
-        SubscribeResponse,
-        SubscriptionOut,
+        SubscribeResult,
+        SubscriptionResult,
     )
     from workflows._payment_options import DB_CALL, FACT_RETRY_DELAY, STRIPE_CALL
 
 MAX_SEEN_EVENTS = 2000
-MAX_PAID_INVOICES = 60
-
-
-def _credits(plan: str | None) -> int:
-    return PLANS[plan].monthly_credits if plan in PLANS else 0
-
-
-def _is_current(s: SubscriptionState, sub: str | None) -> bool:
-    """``sub`` is the customer's current subscription (or the first one this state hears of)."""
-    if not sub:
-        return False
-    if s.stripe_subscription_id is None:
-        return sub not in s.ended_subscriptions
-    return sub == s.stripe_subscription_id
-
-
-def expire_flag(s: SubscriptionState, f: StripeFact) -> bool:
-    """Whether applying ``f`` must expire the subscription credits: the current subscription ended,
-    or a paid invoice of it arrives after it ended."""
-    if f.kind == "subscription_deleted":
-        return _is_current(s, f.stripe_subscription_id) and f.stripe_subscription_id not in s.ended_subscriptions
-    if f.kind == "invoice_paid":
-        return s.ended and f.stripe_subscription_id == s.stripe_subscription_id and invoice_allowance(f.lines) > 0
-    return False
-
-
-def fold(s: SubscriptionState, f: StripeFact) -> None:
-    """Fold one fact into the state (order-independent: see ``SubscriptionState``)."""
-    if f.stripe_customer_id and not s.stripe_customer_id:
-        s.stripe_customer_id = f.stripe_customer_id
-    sub = f.stripe_subscription_id
-    if not sub or f.kind.startswith("payment_intent_"):
-        return
-    if _is_current(s, sub) and s.stripe_subscription_id is None:
-        s.stripe_subscription_id = sub
-    if sub != s.stripe_subscription_id:
-        if f.kind == "subscription_deleted" and sub not in s.ended_subscriptions:
-            s.ended_subscriptions.append(sub)
-        return
-    if f.kind == "invoice_paid" and f.invoice_id:
-        if f.invoice_id not in s.paid_invoices:
-            s.paid_invoices = (s.paid_invoices + [f.invoice_id])[-MAX_PAID_INVOICES:]
-        s.failed_invoices = [i for i in s.failed_invoices if i != f.invoice_id]
-        plan = invoice_plan(f.lines)
-        end = f.period_end_ts or 0
-        if plan and (end, _credits(plan)) > (s.plan_period_end_ts, _credits(s.plan)):
-            s.plan, s.plan_period_end_ts = plan, end
-            if f.period_end_ts and f.period_end_ts >= (s.period_end_ts or 0):
-                s.period_start_ts, s.period_end_ts = f.period_start_ts, f.period_end_ts
-            if s.pending_plan == plan:
-                s.pending_plan = None
-    elif f.kind == "invoice_payment_failed" and f.invoice_id:
-        if f.invoice_id not in s.paid_invoices and f.invoice_id not in s.failed_invoices:
-            s.failed_invoices.append(f.invoice_id)
-    elif f.kind == "subscription_updated":
-        key = (f.created_ts, f.event_id or "")
-        if key >= tuple(s.snapshot_at):
-            s.snapshot_at = key
-            s.cancel_at_period_end = bool(f.cancel_at_period_end)
-            s.stripe_status = f.subscription_status
-        if s.plan is None and f.plan:
-            s.plan = f.plan
-        if s.period_end_ts is None and f.period_end_ts:
-            s.period_start_ts, s.period_end_ts = f.period_start_ts, f.period_end_ts
-    elif f.kind == "subscription_deleted":
-        if sub not in s.ended_subscriptions:
-            s.ended_subscriptions.append(sub)
-        s.ended = True
-        s.pending_plan = None
 
 
 def _as_app_error(exc: ActivityError) -> ApplicationError:
@@ -143,6 +75,8 @@ class SubscriptionWorkflow:
     @workflow.init
     def __init__(self, inp: SubscriptionWorkflowInput) -> None:
         self.state = inp.state or SubscriptionState(customer_id=inp.customer_id)
+        # Every plan decision reads this table, never billing.plans: replay-safe across deploys.
+        self.plans = inp.plans.by_id()
         self._facts: list[StripeFact] = list(inp.pending)
         self._seen = set(self.state.seen_events)
         self._lock = asyncio.Lock()
@@ -160,8 +94,10 @@ class SubscriptionWorkflow:
                     await self._drain()
             if self._roll_due():
                 await workflow.wait_condition(workflow.all_handlers_finished)
+                # The next run decides with the plan table deployed now (an activity result).
+                plans = await workflow.execute_activity_method(SubscriptionStore.plan_table, **DB_CALL)
                 workflow.continue_as_new(SubscriptionWorkflowInput(
-                    customer_id=self.state.customer_id, state=self.state, pending=self._facts))
+                    customer_id=self.state.customer_id, plans=plans, state=self.state, pending=self._facts))
 
     def _roll_due(self) -> bool:
         return (self.state.period_end_ts or 0) > self._start_period_end or workflow.info().is_continue_as_new_suggested()
@@ -192,8 +128,8 @@ class SubscriptionWorkflow:
         sim = self.state.model_copy(deep=True)
         flags = []
         for f in facts:
-            flags.append(expire_flag(sim, f))
-            fold(sim, f)
+            flags.append(expire_flag(sim, f, self.plans))
+            fold(sim, f, self.plans)
         try:
             res = await workflow.execute_activity_method(
                 SubscriptionStore.apply_facts, FactBatch(facts=facts, expire_subscription=flags), **DB_CALL)
@@ -217,16 +153,15 @@ class SubscriptionWorkflow:
 
     # -- the subscription row ----------------------------------------------------------------------
 
-    @staticmethod
-    def _record(s: SubscriptionState) -> SubscriptionRecord | None:
-        if not s.stripe_subscription_id or s.plan not in PLANS:
+    def _record(self, s: SubscriptionState) -> SubscriptionRecord | None:
+        if not s.stripe_subscription_id or s.plan not in self.plans:
             return None
         return SubscriptionRecord(
             customer_id=s.customer_id, stripe_subscription_id=s.stripe_subscription_id, plan=s.plan,
             status=s.status(), period_start_ts=s.period_start_ts, period_end_ts=s.period_end_ts,
             cancel_at_period_end=s.cancel_at_period_end, pending_plan=s.pending_plan)
 
-    async def _save(self) -> SubscriptionOut | None:
+    async def _save(self) -> SubscriptionResult | None:
         rec = self._record(self.state)
         if rec is None:
             return None
@@ -235,13 +170,13 @@ class SubscriptionWorkflow:
         workflow.upsert_search_attributes([contract.SA_PLAN.value_set(rec.plan)])
         return out
 
-    def _out(self) -> SubscriptionOut | None:
+    def _out(self) -> SubscriptionResult | None:
         rec = self._record(self.state)
         if rec is None:
             return None
-        plan = PLANS[rec.plan]
+        plan = self.plans[rec.plan]
         dt = lambda ts: datetime.fromtimestamp(ts, timezone.utc) if ts else None  # noqa: E731
-        return SubscriptionOut(
+        return SubscriptionResult(
             id=self.state.row_id, plan=rec.plan, status=rec.status, monthly_credits=plan.monthly_credits,
             price_cents=plan.price_cents, current_period_start=dt(rec.period_start_ts),
             current_period_end=dt(rec.period_end_ts), cancel_at_period_end=rec.cancel_at_period_end,
@@ -260,14 +195,15 @@ class SubscriptionWorkflow:
     # -- subscribe ---------------------------------------------------------------------------------
 
     def _check_subscribe(self, cmd: SubscribeCommand) -> None:
-        if cmd.plan not in PLANS:
-            raise ApplicationError(f"unknown plan {cmd.plan!r}; expected {', '.join(PLANS)}", type=contract.ERR_UNKNOWN_PLAN)
+        if cmd.plan not in self.plans:
+            raise ApplicationError(f"unknown plan {cmd.plan!r}; expected {', '.join(self.plans)}",
+                                   type=contract.ERR_UNKNOWN_PLAN)
         if self.state.live() and self.state.status() in ("active", "past_due"):
             raise ApplicationError(f"already subscribed to {self.state.plan}; change plan instead",
                                    type=contract.ERR_ALREADY_SUBSCRIBED)
 
     @workflow.update
-    async def subscribe(self, cmd: SubscribeCommand) -> SubscribeResponse:
+    async def subscribe(self, cmd: SubscribeCommand) -> SubscribeResult:
         """Subscribe to ``cmd.plan`` with card ``cmd.payment_method_id``. Fails with type
         ``card_declined`` (nothing charged, no subscription left), ``payment_method_invalid``,
         ``already_subscribed``, ``unknown_plan``."""
@@ -279,15 +215,15 @@ class SubscriptionWorkflow:
             if not cust.stripe_customer_id:
                 await self._act(SubscriptionStore.set_stripe_customer, sc, DB_CALL)
             self.state.stripe_customer_id = sc.stripe_customer_id
-            await self._act(StripeActivities.attach_payment_method, AttachPaymentMethodIn(
+            await self._act(StripeActivities.attach_payment_method, AttachPaymentMethodInput(
                 stripe_customer_id=sc.stripe_customer_id, payment_method_id=cmd.payment_method_id))
-            snap = await self._act(StripeActivities.create_subscription, CreateSubscriptionIn(
+            snap = await self._act(StripeActivities.create_subscription, CreateSubscriptionInput(
                 customer_id=cid, stripe_customer_id=sc.stripe_customer_id, plan=cmd.plan,
                 request_id=str(workflow.uuid4())))
             sub_id = snap.subscription.stripe_subscription_id
             if snap.invoice is None or snap.invoice_status != "paid":
                 # First payment failed or needs action: cancel it so a retry starts clean.
-                await self._act(StripeActivities.delete_subscription, DeleteSubscriptionIn(stripe_subscription_id=sub_id))
+                await self._act(StripeActivities.delete_subscription, DeleteSubscriptionInput(stripe_subscription_id=sub_id))
                 if sub_id not in self.state.ended_subscriptions:
                     self.state.ended_subscriptions.append(sub_id)
                 raise ApplicationError("the first payment was declined; no subscription was created",
@@ -300,7 +236,7 @@ class SubscriptionWorkflow:
                 ended_subscriptions=s.ended_subscriptions, seen_events=s.seen_events)
             await self._apply([snap.subscription, snap.invoice])
             await self._save()
-            return SubscribeResponse(subscription=self._out(), credits_added=invoice_allowance(snap.invoice.lines))
+            return SubscribeResult(subscription=self._out(), credits_added=invoice_allowance(snap.invoice.lines, self.plans))
 
     @subscribe.validator
     def _validate_subscribe(self, cmd: SubscribeCommand) -> None:
@@ -310,8 +246,9 @@ class SubscriptionWorkflow:
 
     def _check_change(self, cmd: ChangePlanCommand) -> None:
         s = self.state
-        if cmd.plan not in PLANS:
-            raise ApplicationError(f"unknown plan {cmd.plan!r}; expected {', '.join(PLANS)}", type=contract.ERR_UNKNOWN_PLAN)
+        if cmd.plan not in self.plans:
+            raise ApplicationError(f"unknown plan {cmd.plan!r}; expected {', '.join(self.plans)}",
+                                   type=contract.ERR_UNKNOWN_PLAN)
         if not s.live() or s.status() != "active":
             raise ApplicationError("no active subscription to change", type=contract.ERR_NO_ACTIVE_SUBSCRIPTION)
         if s.cancel_at_period_end:
@@ -326,7 +263,7 @@ class SubscriptionWorkflow:
             raise ApplicationError(f"already changing to {s.pending_plan} at period end", type=contract.ERR_SAME_PLAN)
 
     @workflow.update
-    async def change_plan(self, cmd: ChangePlanCommand) -> ChangePlanResponse:
+    async def change_plan(self, cmd: ChangePlanCommand) -> ChangePlanResult:
         """Upgrade now (prorated payment; credit difference granted) or downgrade at period end;
         changing back to the current plan cancels a pending downgrade. Fails with
         ``card_declined`` (nothing changed), ``no_active_subscription``, ``same_plan``, …"""
@@ -335,26 +272,26 @@ class SubscriptionWorkflow:
             s = self.state
             current = s.plan or cmd.plan
             billed = s.pending_plan or current  # the plan Stripe bills now
-            upgrade = _credits(cmd.plan) > _credits(current)
-            snap = await self._act(StripeActivities.change_plan, ChangePlanIn(
+            upgrade = plan_credits(cmd.plan, self.plans) > plan_credits(current, self.plans)
+            snap = await self._act(StripeActivities.change_plan, ChangePlanInput(
                 customer_id=s.customer_id, stripe_customer_id=s.stripe_customer_id or "",
                 stripe_subscription_id=s.stripe_subscription_id or "", from_plan=billed, to_plan=cmd.plan,
                 upgrade=upgrade, request_id=str(workflow.uuid4())))
             if upgrade:
                 facts = [snap.subscription] + ([snap.invoice] if snap.invoice else [])
                 await self._apply(facts)
-                added = invoice_allowance(snap.invoice.lines) if snap.invoice and snap.invoice_status == "paid" else 0
-                return ChangePlanResponse(subscription=self._out(), effective="now", credits_added=added,
-                                          message=f"Upgraded to {PLANS[cmd.plan].name} now: {added} credits added.")
+                added = invoice_allowance(snap.invoice.lines, self.plans) if snap.invoice and snap.invoice_status == "paid" else 0
+                return ChangePlanResult(subscription=self._out(), effective="now", credits_added=added,
+                                          message=f"Upgraded to {self.plans[cmd.plan].name} now: {added} credits added.")
             self.state.pending_plan = None if cmd.plan == current else cmd.plan
             await self._apply([snap.subscription])
             await self._save()
             if self.state.pending_plan is None:
-                msg = f"The change to {PLANS[billed].name} is cancelled; you stay on {PLANS[current].name}."
+                msg = f"The change to {self.plans[billed].name} is cancelled; you stay on {self.plans[current].name}."
             else:
-                msg = (f"You move to {PLANS[cmd.plan].name} on {_date(s.period_end_ts)}; "
-                       f"{PLANS[current].name} stays until then.")
-            return ChangePlanResponse(subscription=self._out(), effective="period_end", message=msg)
+                msg = (f"You move to {self.plans[cmd.plan].name} on {_date(s.period_end_ts)}; "
+                       f"{self.plans[current].name} stays until then.")
+            return ChangePlanResult(subscription=self._out(), effective="period_end", message=msg)
 
     @change_plan.validator
     def _validate_change(self, cmd: ChangePlanCommand) -> None:
@@ -369,18 +306,18 @@ class SubscriptionWorkflow:
             raise ApplicationError("the subscription is already cancelled at period end", type=contract.ERR_ALREADY_CANCELLED)
 
     @workflow.update
-    async def cancel(self, cmd: CancelCommand) -> CancelResponse:
+    async def cancel(self, cmd: CancelCommand) -> CancelResult:
         """Cancel at the end of the current period (docs/pricing.md §7: credits are kept until that
         date); when Stripe ends it, subscription credits expire and pack credits stay."""
         async with self._lock:
             self._check_cancel()
-            snap = await self._act(StripeActivities.set_cancel_at_period_end, CancelAtPeriodEndIn(
+            snap = await self._act(StripeActivities.set_cancel_at_period_end, CancelAtPeriodEndInput(
                 stripe_subscription_id=self.state.stripe_subscription_id or "", cancel=True,
                 request_id=str(workflow.uuid4())))
             await self._apply([snap.subscription])
             await self._save()
             end = _date(self.state.period_end_ts)
-            return CancelResponse(
+            return CancelResult(
                 subscription=self._out(),
                 message=f"Your subscription will end on {end}. You keep your credits until that date.")
 

@@ -10,15 +10,15 @@ from fastapi import APIRouter, Body, Path
 from api.deps import PrincipalDep, ResourcesDep, TemporalDep
 from api.services import payments as service
 from billing import packs
-from models.payments import PackCatalogue, PurchaseOut, PurchaseRequest
+from api.schemas.payments import PackCatalogueOut, PurchaseIn, PurchaseOut
 
 router = APIRouter(prefix="/api/credit-packs", tags=["credit packs"])
 
 
-@router.get("", response_model=PackCatalogue, summary="The credit packs (public)")
-async def list_packs() -> PackCatalogue:
+@router.get("", response_model=PackCatalogueOut, summary="The credit packs (public)")
+async def list_packs() -> PackCatalogueOut:
     """Prices in cents; pack credits never expire."""
-    return packs.catalogue()
+    return PackCatalogueOut.of(packs.packs())
 
 
 @router.post("/{pack}/purchase", status_code=201, response_model=PurchaseOut, summary="Buy a credit pack",
@@ -26,7 +26,7 @@ async def list_packs() -> PackCatalogue:
 async def purchase(
     pack: Annotated[str, Path(max_length=32, description="pack id, e.g. 50")],
     me: PrincipalDep, res: ResourcesDep, client: TemporalDep,
-    body: Annotated[PurchaseRequest | None, Body()] = None,
+    body: Annotated[PurchaseIn | None, Body()] = None,
 ) -> PurchaseOut:
     """Creates a ``pending`` payment and a Stripe PaymentIntent; returns its ``client_secret`` for
     Stripe.js. The credits are added once Stripe reports the payment succeeded; a failed payment,

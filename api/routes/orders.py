@@ -67,7 +67,7 @@ async def post_abort(
     body: Annotated[AbortIn | None, Body()] = None,
 ) -> AbortOut:
     """The workflow aborts the target in Voyager, keeps the frames taken and settles as an abort
-    (unused credits refunded). 409 once the order is settling or finished."""
+    (unused credits released). 409 once the order is settling or finished."""
     order = await order_views.get_order(session, order_id, me)
     reason = (body.reason if body else "") or "aborted by the customer"
     return await request_abort(res, order, reason, requested_by=me.actor)

@@ -9,12 +9,12 @@ from api.deps import PrincipalDep, ResourcesDep
 from api.errors import errors
 from api.schemas.common import Limit, Offset
 from api.services import payments as service
-from models.payments import PaymentList
+from api.schemas.payments import PaymentListOut
 
 router = APIRouter(prefix="/api/payments", tags=["credit packs"])
 
 
-@router.get("", response_model=PaymentList, summary="My purchases, newest first", responses=errors())
-async def list_payments(me: PrincipalDep, res: ResourcesDep, limit: Limit = 50, offset: Offset = 0) -> PaymentList:
+@router.get("", response_model=PaymentListOut, summary="My purchases, newest first", responses=errors())
+async def list_payments(me: PrincipalDep, res: ResourcesDep, limit: Limit = 50, offset: Offset = 0) -> PaymentListOut:
     """``status``: pending | completed | cancelled | failed."""
     return await service.list_payments(res, me.customer_id, limit, offset)

@@ -10,7 +10,7 @@ from api.schemas.pricing import EstimateMultipliers, EstimateRequest, EstimateRe
 from api.services.customers import effective_plan
 from billing.plans import get_plan
 from billing.pricing import estimate
-from models.billing import PricingInput, ShotLine
+from models.billing import PricingInput, PricedShot
 
 router = APIRouter(prefix="/api/pricing", tags=["pricing"])
 
@@ -31,7 +31,7 @@ async def post_estimate(body: EstimateRequest, me: PrincipalDep, res: ResourcesD
     plan_id = plan.id if plan else (await effective_plan(session, me.customer_id)).plan
     t = body.target
     pricing = PricingInput(priority=t.priority, c_moon_down=t.c_moon_down, c_hfd_mean_limit=t.c_hfd_mean_limit,
-                           repeat=t.repeat, shots=[ShotLine(filter=s.filter, exposure=s.exposure, quantity=s.quantity)
+                           repeat=t.repeat, shots=[PricedShot(filter=s.filter, exposure=s.exposure, quantity=s.quantity)
                                                    for s in t.shots])
     balances = await res.ledger.balances(me.customer_id)
     e = estimate(plan_id, pricing, balances.available)

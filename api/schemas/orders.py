@@ -7,12 +7,13 @@ credits integers, datetimes ISO 8601 UTC.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field
 
 from api.schemas.common import StrictIn
+from api.schemas.constraints import ConstraintsIn
 
 
 _In = StrictIn
@@ -29,47 +30,18 @@ class ShotIn(_In):
     offset: int | None = Field(default=None, ge=0, le=10_000)
 
 
-class OrderCreate(_In):
+class OrderCreate(ConstraintsIn):
     """``POST /api/orders``. Omit ``ra_j2000``/``dec_j2000`` to resolve ``target_name`` from the
     offline catalogue (Messier, NGC, IC); give both or neither. ``date_end`` must be after
     ``date_start`` and in the future; filters must be the telescope's. Plan rules (priority, moon-down, HFD, repeat, hour-angle
-    window) are checked against the caller's plan: violations are 403 with per-field reasons."""
+    window) are checked against the caller's plan: violations are 403 with per-field reasons. The
+    constraint fields are ``api.schemas.constraints.ConstraintsIn``'s."""
 
     target_name: str = Field(min_length=1, max_length=200, examples=["M42"])
     ra_j2000: float | None = Field(default=None, ge=0, lt=24, description="hours, 0 ≤ ra < 24")
     dec_j2000: float | None = Field(default=None, ge=-90, le=90, description="degrees, −90…90")
     pa: float = Field(default=0.0, ge=0, lt=360, description="position angle, degrees")
-    priority: int = Field(default=0, ge=0, le=4, description="0 very low … 4 first (plan-limited)")
-    c_moon_down: bool = Field(default=False, description="only image while the moon is down (Nebula+)")
-    c_hfd_mean_limit: float = Field(
-        default=0.0, description="px; 0 = no guarantee, else 1.5–4.0 (custom limits need Quasar)"
-    )
-    c_alt_min: float = Field(default=30.0, ge=0, le=90, description="minimum altitude, degrees")
-    c_ha_start: float | None = Field(default=None, ge=-12, le=12, description="hour angle, hours")
-    c_ha_end: float | None = Field(default=None, ge=-12, le=12, description="hour angle, hours")
-    date_start: datetime | None = Field(default=None, description="window start (UTC when no offset)")
-    date_end: datetime | None = Field(default=None, description="window end; must be in the future")
-    repeat: int = Field(default=1, ge=1, le=100, description="runs of the whole shot list (Nebula+ for > 1)")
     shots: list[ShotIn] = Field(min_length=1, max_length=50)
-
-    @field_validator("c_hfd_mean_limit")
-    @classmethod
-    def _hfd_range(cls, v: float) -> float:
-        if v != 0 and not 1.5 <= v <= 4.0:
-            raise ValueError("must be 0 (no guarantee) or between 1.5 and 4.0 px")
-        return v
-
-    @field_validator("date_start", "date_end")
-    @classmethod
-    def _aware(cls, v: datetime | None) -> datetime | None:
-        if v is None:
-            return None
-        if v.tzinfo is None:
-            v = v.replace(tzinfo=timezone.utc)
-        try:
-            return v.astimezone(timezone.utc)
-        except (OverflowError, ValueError):
-            raise ValueError("date out of range") from None
 
 
 class FilterProgress(BaseModel):
@@ -94,7 +66,9 @@ class Progress(BaseModel):
 
 
 class Credits(BaseModel):
-    """Credits of one order: ``cost`` priced at creation; held, then captured and refunded."""
+    """Credits of one order: ``cost`` priced at creation; ``held``, then ``captured`` and released.
+    ``refunded`` is the credits *released* from the hold (not money returned after a payment: that
+    is a refund, docs/payments.md); the field keeps its published name."""
 
     cost: int
     held: int

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field
 
 from api.schemas.common import StrictIn
+from api.schemas.constraints import ChargedConstraintsIn
 
 
 class EstimateShot(StrictIn):
@@ -13,19 +14,10 @@ class EstimateShot(StrictIn):
     quantity: int = Field(ge=1, le=1000, description="frames, 1–1000")
 
 
-class EstimateTarget(StrictIn):
-    priority: int = Field(default=0, ge=0, le=4)
-    c_moon_down: bool = False
-    c_hfd_mean_limit: float = Field(default=0.0, description="px; 0 = none, else 1.5–4.0")
-    repeat: int = Field(default=1, ge=1, le=100, description="runs of the shot list (not in the seed; default 1)")
-    shots: list[EstimateShot] = Field(min_length=1, max_length=50)
+class EstimateTarget(ChargedConstraintsIn):
+    """The target to price: the charged constraints (``ChargedConstraintsIn``) and its shots."""
 
-    @field_validator("c_hfd_mean_limit")
-    @classmethod
-    def _hfd_range(cls, v: float) -> float:
-        if v != 0 and not 1.5 <= v <= 4.0:
-            raise ValueError("must be 0 (no guarantee) or between 1.5 and 4.0 px")
-        return v
+    shots: list[EstimateShot] = Field(min_length=1, max_length=50)
 
 
 class EstimateRequest(StrictIn):

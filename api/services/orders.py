@@ -22,7 +22,16 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
 from api.catalog import UnknownTarget, resolve
-from api.errors import ApiError, Conflict, ServiceUnavailable, Unprocessable
+from api.errors import (
+    IDEMPOTENCY_KEY_MISMATCH,
+    TARGET_NEVER_OBSERVABLE,
+    TEMPORAL_UNAVAILABLE,
+    UNKNOWN_TARGET,
+    WORKFLOW_UNRESPONSIVE,
+    ApiError,
+    Unprocessable,
+    domain_error,
+)
 from api.resources import Resources
 from api.schemas.orders import AbortOut, OrderCreate
 from api.security import Principal
@@ -32,9 +41,10 @@ from billing.manual_plans import expire_manual_plans
 from billing.plans import gate, pricing_input
 from billing.pricing import price, requested_integration_seconds
 from core.ephemeris import check_visibility
-from models.billing import OrderConstraintsRequest, ShotLine
+from models.billing import PricedShot
 from models.db import Order, OrderShot
 from models.orders import NO_ABORT_STATUSES, OrderStatus
+from models.temporal_contract import ERR_ABORT_REFUSED
 from workflows.starter import AbortRefused, OrderWorkflowNotFound, abort_order, start_order_workflow
 
 log = structlog.get_logger(__name__)
@@ -120,7 +130,7 @@ async def create_order(
             try:
                 entry = resolve(req.target_name)
             except UnknownTarget as exc:
-                raise Unprocessable(str(exc), code="unknown_target", fields={"target_name": str(exc)}) from None
+                raise domain_error(UNKNOWN_TARGET, str(exc), fields={"target_name": str(exc)}) from None
             ra, dec = entry.ra_j2000, entry.dec_j2000
 
         plan = await effective_plan(session, principal.customer_id)
@@ -128,12 +138,8 @@ async def create_order(
         # the observability check runs in a thread and the ledger reads the balance on its own
         # connection (holding both at once starved the pool at concurrency 32).
         await session.rollback()
-        constraints = gate(plan.plan, OrderConstraintsRequest(
-            priority=req.priority, c_moon_down=req.c_moon_down, c_hfd_mean_limit=req.c_hfd_mean_limit,
-            repeat=req.repeat, c_alt_min=req.c_alt_min, c_ha_start=req.c_ha_start, c_ha_end=req.c_ha_end,
-            date_start=req.date_start, date_end=req.date_end,
-        ))
-        lines = [ShotLine(filter=f, exposure=s.exposure, quantity=s.quantity) for f, s in zip(filters, req.shots)]
+        constraints = gate(plan.plan, req.gate_request())
+        lines = [PricedShot(filter=f, exposure=s.exposure, quantity=s.quantity) for f, s in zip(filters, req.shots)]
         charged = pricing_input(constraints, lines)
         cost = price(charged)
 
@@ -148,7 +154,7 @@ async def create_order(
             best = "never in darkness" if visibility.best_altitude is None else f"at best {visibility.best_altitude}°"
             reason = (f"{req.target_name} never rises above {req.c_alt_min}° in darkness from {site.name} "
                       f"between {start:%Y-%m-%d %H:%M} and {end:%Y-%m-%d %H:%M} UTC ({best})")
-            raise Unprocessable(reason, code="target_never_observable", fields={"c_alt_min": reason})
+            raise domain_error(TARGET_NEVER_OBSERVABLE, reason, fields={"c_alt_min": reason})
 
         if plan.manual_lapsed:  # its subscription credits expire before anything is spent
             await expire_manual_plans(res.engine, principal.customer_id)
@@ -187,9 +193,9 @@ async def create_order(
 
 async def _replay(res: Resources, order: Order, digest: str) -> Order:
     if order.request_hash != digest:
-        raise Unprocessable(
+        raise domain_error(
+            IDEMPOTENCY_KEY_MISMATCH,
             "this Idempotency-Key was already used with a different request body",
-            code="idempotency_key_mismatch",
             fields={"Idempotency-Key": f"already used for order {order.id} with another body"},
         )
     if order.status == OrderStatus.PENDING.value:
@@ -214,10 +220,10 @@ async def _start(res: Resources, order: Order, *, keep_pending: bool, restart_fa
         if not keep_pending:
             await _set_fields(res, order, status=OrderStatus.FAILED.value,
                               status_reason="could not start the order workflow: Temporal unreachable")
-        raise ServiceUnavailable(
+        raise domain_error(
+            TEMPORAL_UNAVAILABLE,
             f"order {order.id} was recorded but its workflow could not be started"
             + ("; retry with the same Idempotency-Key" if keep_pending else ""),
-            code="temporal_unavailable",
         ) from None
     return await _set_fields(res, order, workflow_id=workflow_id)
 
@@ -238,24 +244,25 @@ async def request_abort(res: Resources, order: Order, reason: str, requested_by:
     (``order_not_abortable``) once settling or finished, ServiceUnavailable without Temporal or when
     no worker answers within ``api.abort_timeout_seconds``."""
     if order.status in {s.value for s in NO_ABORT_STATUSES}:
-        raise Conflict(f"order {order.id} is {order.status} and can no longer be aborted", code="order_not_abortable")
+        raise domain_error(ERR_ABORT_REFUSED, f"order {order.id} is {order.status} and can no longer be aborted")
     if order.workflow_id is None:
-        raise Conflict(f"order {order.id} has no running workflow", code="order_not_abortable")
+        raise domain_error(ERR_ABORT_REFUSED, f"order {order.id} has no running workflow")
     client = await res.temporal.get()
     try:
         result = await asyncio.wait_for(abort_order(client, order.id, reason, requested_by),
                                         res.settings.api.abort_timeout_seconds)
     except asyncio.TimeoutError:
         # No worker took the update in time; it stays queued and may still take effect.
-        raise ServiceUnavailable(f"order {order.id}'s workflow did not answer; the abort may still take effect",
-                                 code="workflow_unresponsive") from None
+        raise domain_error(WORKFLOW_UNRESPONSIVE,
+                           f"order {order.id}'s workflow did not answer; the abort may still take effect") from None
     except (AbortRefused, OrderWorkflowNotFound) as exc:
-        raise Conflict(f"order {order.id} cannot be aborted: {exc}", code="order_not_abortable") from None
+        # A workflow that is gone cannot abort either: both answer the abort's refusal code.
+        raise domain_error(ERR_ABORT_REFUSED, f"order {order.id} cannot be aborted: {exc}") from None
     except WorkflowUpdateFailedError as exc:
         cause = getattr(exc.cause, "message", None) or str(exc.cause or exc)
-        raise Conflict(f"order {order.id} cannot be aborted: {cause}", code="order_not_abortable") from None
+        raise domain_error(ERR_ABORT_REFUSED, f"order {order.id} cannot be aborted: {cause}") from None
     except RPCError as exc:
-        raise ServiceUnavailable(f"Temporal refused the abort: {exc.message}", code="temporal_unavailable") from None
+        raise domain_error(TEMPORAL_UNAVAILABLE, f"Temporal refused the abort: {exc.message}") from None
     log.info("order.abort_requested", order_id=order.id, requested_by=requested_by, accepted=result.accepted)
     return AbortOut(order_id=order.id, accepted=result.accepted, first=result.first, status=str(result.status),
                     requested_by=result.requested_by, reason=result.reason)

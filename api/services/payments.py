@@ -1,10 +1,11 @@
 """Payments behind the routes: subscription commands (updates of ``subscription-<customer>``),
 credit-pack purchases (``payment-<id>``), purchase history, and the Stripe webhook.
 
-Workflow failures become the one error model: ``card_declined`` 402; ``unknown_plan``,
-``payment_method_invalid`` 422; ``already_subscribed``, ``no_active_subscription``, ``same_plan``,
-``change_pending``, ``subscription_ending``, ``already_cancelled`` 409; Stripe unreachable or
-refusing 502; no worker answering within the timeout 503 ``workflow_unresponsive``.
+Workflow failures become the one error model, their ``ApplicationError.type`` being the HTTP
+``code`` and its status coming from ``api.errors.STATUS_BY_CODE``: ``card_declined`` 402;
+``unknown_plan``, ``payment_method_invalid`` 422; ``already_subscribed``, ``no_active_subscription``,
+``same_plan``, ``change_pending``, ``subscription_ending``, ``already_cancelled`` 409; Stripe
+unreachable or refusing 502; no worker answering within the timeout 503 ``workflow_unresponsive``.
 """
 
 from __future__ import annotations
@@ -24,16 +25,28 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
-from api.errors import ApiError, ErrorResponse, NotFound, ServiceUnavailable, errors
+from api.errors import (
+    STATUS_BY_CODE,
+    TEMPORAL_UNAVAILABLE,
+    WORKFLOW_UNRESPONSIVE,
+    ApiError,
+    ErrorResponse,
+    NotFound,
+    domain_error,
+    errors,
+)
 from api.resources import Resources
 from billing.fact_forwarding import forward_fact
 from billing.packs import UnknownPack, currency, get_pack
+from billing.plans import plan_table
 from billing.stripe_effects import PAYMENT, payment_row
 from billing.webhooks import event_to_fact, verify_event
 from models.db import Customer, Subscription
-from models.payment_workflows import PackPaymentInput, PaymentIntentOut, SubscriptionWorkflowInput
-from models.payments import PaymentList, PaymentOut, PurchaseOut, StripeFact, SubscriptionOut
+from models.payment_workflows import PackPaymentInput, PaymentIntentResult, SubscriptionWorkflowInput
+from api.schemas.payments import PaymentListOut, PaymentOut, PurchaseOut
+from models.payments import StripeFact, SubscriptionResult
 from models.temporal_contract import (
+    ERR_PAYMENT_ERROR,
     PACK_PAYMENT_WORKFLOW,
     SUBSCRIPTION_WORKFLOW,
     payment_workflow_id,
@@ -46,20 +59,6 @@ log = structlog.get_logger(__name__)
 #: request must not hang when no worker runs. The workflow goes on; the command is safe to retry.
 COMMAND_TIMEOUT_S = 90.0
 PURCHASE_TIMEOUT_S = 30.0
-
-_STATUS = {
-    "card_declined": 402,
-    "unknown_plan": 422,
-    "payment_method_invalid": 422,
-    "unknown_customer": 404,
-    "already_subscribed": 409,
-    "no_active_subscription": 409,
-    "same_plan": 409,
-    "change_pending": 409,
-    "subscription_ending": 409,
-    "already_cancelled": 409,
-}
-
 
 def payment_errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     """``errors(...)`` plus 502 (Stripe unreachable or refusing), which the shared table lacks."""
@@ -77,9 +76,9 @@ def _failure(exc: WorkflowUpdateFailedError) -> ApiError:
     cause = exc.cause
     while cause is not None and not isinstance(cause, ApplicationError):
         cause = cause.cause
-    code = (cause.type if isinstance(cause, ApplicationError) else None) or "payment_error"
+    code = (cause.type if isinstance(cause, ApplicationError) else None) or ERR_PAYMENT_ERROR
     message = cause.message if isinstance(cause, ApplicationError) else str(exc)
-    return PaymentFailed(message, code=code, status_code=_STATUS.get(code, 502))
+    return PaymentFailed(message, code=code, status_code=STATUS_BY_CODE.get(code, 502))
 
 
 async def subscription_command(res: Resources, client: Client, customer_id: int, update: str, arg: Any,
@@ -87,7 +86,7 @@ async def subscription_command(res: Resources, client: Client, customer_id: int,
     """Run ``update`` on the customer's ``SubscriptionWorkflow`` (started if needed) and return its
     result. Raises PaymentFailed (see the module doc) or ServiceUnavailable."""
     op = WithStartWorkflowOperation(
-        SUBSCRIPTION_WORKFLOW, SubscriptionWorkflowInput(customer_id=customer_id),
+        SUBSCRIPTION_WORKFLOW, SubscriptionWorkflowInput(customer_id=customer_id, plans=plan_table()),
         id=subscription_workflow_id(customer_id), id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         task_queue=res.settings.temporal.task_queue)
     try:
@@ -96,17 +95,16 @@ async def subscription_command(res: Resources, client: Client, customer_id: int,
     except WorkflowUpdateFailedError as exc:
         raise _failure(exc) from None
     except RPCError as exc:
-        raise ServiceUnavailable(f"Temporal refused the request: {exc.message}", code="temporal_unavailable") from None
+        raise domain_error(TEMPORAL_UNAVAILABLE, f"Temporal refused the request: {exc.message}") from None
     except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
         raise _no_answer(COMMAND_TIMEOUT_S) from None
 
 
-def _no_answer(seconds: float) -> ServiceUnavailable:
-    return ServiceUnavailable(f"the payments worker did not answer within {seconds:.0f} s; retry later",
-                              code="workflow_unresponsive")
+def _no_answer(seconds: float) -> ApiError:
+    return domain_error(WORKFLOW_UNRESPONSIVE, f"the payments worker did not answer within {seconds:.0f} s; retry later")
 
 
-async def current_subscription(res: Resources, customer_id: int) -> SubscriptionOut | None:
+async def current_subscription(res: Resources, customer_id: int) -> SubscriptionResult | None:
     """The customer's latest subscription row (any status), or None."""
     from activities.subscription_store import subscription_out
 
@@ -142,12 +140,12 @@ async def purchase_pack(res: Resources, client: Client, customer_id: int, pack_i
         PACK_PAYMENT_WORKFLOW, inp, id=payment_workflow_id(payment_id),
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING, task_queue=res.settings.temporal.task_queue)
     try:
-        intent: PaymentIntentOut = await asyncio.wait_for(client.execute_update_with_start_workflow(
-            "intent", start_workflow_operation=op, result_type=PaymentIntentOut), PURCHASE_TIMEOUT_S)
+        intent: PaymentIntentResult = await asyncio.wait_for(client.execute_update_with_start_workflow(
+            "intent", start_workflow_operation=op, result_type=PaymentIntentResult), PURCHASE_TIMEOUT_S)
     except WorkflowUpdateFailedError as exc:
         raise _failure(exc) from None
     except RPCError as exc:
-        raise ServiceUnavailable(f"Temporal refused the request: {exc.message}", code="temporal_unavailable") from None
+        raise domain_error(TEMPORAL_UNAVAILABLE, f"Temporal refused the request: {exc.message}") from None
     except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
         # The pending payment stays; its workflow, once a worker runs, cancels it after the time to live.
         raise _no_answer(PURCHASE_TIMEOUT_S) from None
@@ -163,12 +161,12 @@ async def get_payment(res: Resources, customer_id: int, payment_id: int) -> Paym
     return PaymentOut(**payment_row(row)) if row else None
 
 
-async def list_payments(res: Resources, customer_id: int, limit: int, offset: int) -> PaymentList:
+async def list_payments(res: Resources, customer_id: int, limit: int, offset: int) -> PaymentListOut:
     """The customer's purchases, newest first."""
     async with res.engine.connect() as conn:
         rows = (await conn.execute(sa.select(PAYMENT).where(PAYMENT.c.customer_id == customer_id)
                                    .order_by(PAYMENT.c.id.desc()).limit(limit).offset(offset))).all()
-    return PaymentList(payments=[PaymentOut(**payment_row(r)) for r in rows])
+    return PaymentListOut(payments=[PaymentOut(**payment_row(r)) for r in rows])
 
 
 def parse_webhook(res: Resources, payload: bytes, signature: str | None) -> tuple[dict[str, Any], StripeFact | None]:

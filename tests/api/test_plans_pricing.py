@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tests.api.conftest import auth
 
-SEED_FEATURE_KEYS = {"priority_max", "moon_down", "hfd_guarantee", "repeat", "sets", "dashboard"}
+SEED_FEATURE_KEYS = {"priority_max", "moon_down", "hfd_guarantee", "repeat", "sets", "mosaics", "dashboard"}
 
 
 async def test_plans_are_the_seed_catalogue(api):
@@ -22,7 +22,8 @@ async def test_plans_are_the_seed_catalogue(api):
         assert set(p["features"]) == SEED_FEATURE_KEYS
     # Stardust's features (docs/pricing.md §1), exactly.
     assert plans["stardust"]["features"] == {"priority_max": 1, "moon_down": False, "hfd_guarantee": False,
-                                             "repeat": False, "sets": False, "dashboard": False}
+                                             "repeat": False, "sets": False, "mosaics": False,
+                                             "dashboard": False}
     assert plans["quasar"]["features"]["priority_max"] == 4 and plans["quasar"]["features"]["sets"] is True
 
 

@@ -38,7 +38,7 @@ from billing.ledger_check import check_invariants
 from billing.stripe_client import make_stripe_client
 from core.localstripe import LocalStripe
 from core.settings import Settings, load_settings
-from models.db import LedgerEntry, StripeEvent
+from models.db import Customer, LedgerEntry, StripeEvent
 from tests.conftest import free_port
 
 WEBHOOK_SECRET = "whsec_test_payments"
@@ -125,6 +125,12 @@ class PaymentHarness:
 
     async def get(self, path: str, key: str) -> httpx.Response:
         return await self.http.get(path, headers=auth(key))
+
+    async def set_stripe_customer(self, customer_id: int, stripe_customer_id: str) -> None:
+        """Link a customer to a Stripe customer id, as a first subscribe would (webhook tests)."""
+        async with self.engine.begin() as conn:
+            await conn.execute(Customer.__table__.update().where(Customer.__table__.c.id == customer_id)
+                               .values(stripe_customer_id=stripe_customer_id))
 
     async def entries(self, customer_id: int) -> list[Any]:
         """Ledger entries of a customer, oldest first."""

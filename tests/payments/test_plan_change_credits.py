@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from billing.allowance import invoice_allowance
 from billing.plans import PLANS
 from billing.webhooks import invoice_lines
-from models.db import Customer, StripeEvent
+from models.db import StripeEvent
 from tests.payments.conftest import PaymentHarness, eventually
 from tests.payments.stripe_events import event, invoice, line, month, subscription
 
@@ -64,9 +64,7 @@ def test_an_upgrade_the_day_before_renewal_grants_only_what_its_day_paid_for():
 async def test_upgrade_arbitrage_through_the_webhook_gives_no_more_credits_per_euro_than_quasar(pay: PaymentHarness):
     c = await pay.customer()
     cus, sub = f"cus_arb{uuid.uuid4().hex[:10]}", f"sub_{uuid.uuid4().hex[:12]}"
-    async with pay.engine.begin() as conn:
-        await conn.execute(Customer.__table__.update().where(Customer.__table__.c.id == c.customer_id)
-                           .values(stripe_customer_id=cus))
+    await pay.set_stripe_customer(c.customer_id, cus)
     events, invoices = _arbitrage(cus, c.customer_id, sub)
     for e in events[:5]:  # up to the scheduled downgrade, before the renewal
         r = await pay.deliver(e)

@@ -8,11 +8,12 @@ import random
 import pytest
 
 from billing.allowance import invoice_allowance, invoice_plan
+from billing.plans import PLANS, plan_table
 from billing.webhooks import event_to_fact
-from models.payment_workflows import SubscriptionState
+from models.payment_workflows import PlanTable, PlanTerms, SubscriptionState
 from models.payments import InvoiceLine
 from tests.payments.stripe_events import month, subscription_year
-from workflows.subscription import expire_flag, fold
+from billing.subscription_fold import expire_flag, fold
 
 
 def L(plan, amount, end=100, proration=False):
@@ -81,3 +82,19 @@ def test_the_year_folds_to_the_last_period_and_plan():
 
     ended, _ = _fold_all(_facts(end=True))
     assert ended.status() == "cancelled"
+
+
+def test_the_fold_decides_with_the_plan_table_it_is_given_not_the_deployed_one():
+    # A run started under an older table (Nebula 40 credits, no Quasar) must replay as it ran,
+    # whatever billing.plans.PLANS says today.
+    old = PlanTable(plans=[PlanTerms(id="stardust", name="Stardust", price_cents=2900, monthly_credits=20),
+                           PlanTerms(id="nebula", name="Nebula", price_cents=5900, monthly_credits=40)]).by_id()
+    assert invoice_allowance([L("nebula", 5900)], old) == 40
+    assert invoice_allowance([L("quasar", 11900)], old) == 0 and invoice_plan([L("quasar", 11900)], old) is None
+    facts = _facts(upgrade_month=3)
+    s, today = SubscriptionState(customer_id=7), SubscriptionState(customer_id=7)
+    for f in facts:
+        fold(s, f, old)
+        fold(today, f)
+    assert (s.plan, today.plan) == ("nebula", "quasar")  # Quasar is not a plan of the old table
+    assert plan_table().by_id()["nebula"].monthly_credits == PLANS["nebula"].monthly_credits

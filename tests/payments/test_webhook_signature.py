@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 from temporalio.service import RPCError
 
-from models.db import Customer, StripeEvent
+from models.db import StripeEvent
 from tests.payments.conftest import WEBHOOK_SECRET, PaymentHarness, eventually, sign
 from tests.payments.stripe_events import event, invoice, line, month
 
@@ -19,9 +19,7 @@ from tests.payments.stripe_events import event, invoice, line, month
 async def _paid_invoice_event(pay: PaymentHarness) -> tuple[object, dict]:
     c = await pay.customer()
     cus = f"cus_sig{uuid.uuid4().hex[:10]}"
-    async with pay.engine.begin() as conn:
-        await conn.execute(Customer.__table__.update().where(Customer.__table__.c.id == c.customer_id)
-                           .values(stripe_customer_id=cus))
+    await pay.set_stripe_customer(c.customer_id, cus)
     start, end = month(0)
     inv = invoice(f"in_sig{uuid.uuid4().hex[:8]}", cus, f"sub_sig{uuid.uuid4().hex[:8]}",
                   [line("nebula", 5900, start, end)], status="paid", reason="subscription_create", created=start,

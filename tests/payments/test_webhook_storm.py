@@ -10,7 +10,7 @@ import uuid
 
 import sqlalchemy as sa
 
-from models.db import Customer, StripeEvent
+from models.db import StripeEvent
 from tests.payments.conftest import PaymentHarness, eventually
 from tests.payments.stripe_events import month, subscription_year
 
@@ -18,9 +18,7 @@ from tests.payments.stripe_events import month, subscription_year
 async def _stripe_customer(pay: PaymentHarness) -> tuple[object, str]:
     c = await pay.customer()
     cus = f"cus_storm{uuid.uuid4().hex[:10]}"
-    async with pay.engine.begin() as conn:
-        await conn.execute(Customer.__table__.update().where(Customer.__table__.c.id == c.customer_id)
-                           .values(stripe_customer_id=cus))
+    await pay.set_stripe_customer(c.customer_id, cus)
     return c, cus
 
 

@@ -10,7 +10,6 @@ import uuid
 import sqlalchemy as sa
 
 from billing.stripe_effects import PAYMENT
-from models.db import Customer
 from tests.payments.conftest import PaymentHarness
 from tests.payments.stripe_events import event, invoice, line, month
 
@@ -18,9 +17,7 @@ from tests.payments.stripe_events import event, invoice, line, month
 async def _with_stripe_id(pay: PaymentHarness):
     c = await pay.customer()
     cus = f"cus_trust{uuid.uuid4().hex[:10]}"
-    async with pay.engine.begin() as conn:
-        await conn.execute(Customer.__table__.update().where(Customer.__table__.c.id == c.customer_id)
-                           .values(stripe_customer_id=cus))
+    await pay.set_stripe_customer(c.customer_id, cus)
     return c, cus
 
 

@@ -7,11 +7,12 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from api.schemas.plans import PlanCatalogueOut
 from billing.errors import PlanViolation, UnknownPlan
-from billing.plans import PLANS, catalogue, gate, get_plan, pricing_input
+from billing.plans import PLANS, gate, get_plan, pricing_input
 from billing.pricing import price
-from models.billing import OrderConstraintsRequest as Req
-from models.billing import ShotLine, VoyagerTargetConstraints
+from models.billing import OrderConstraints as Req
+from models.billing import PricedShot, VoyagerTargetConstraints
 
 
 def reasons(plan, **fields) -> dict[str, str]:
@@ -21,7 +22,7 @@ def reasons(plan, **fields) -> dict[str, str]:
 
 
 def test_catalogue_matches_the_seed_api_and_get_features():
-    body = catalogue().model_dump(mode="json")
+    body = PlanCatalogueOut.of(PLANS.values()).model_dump(mode="json")
     assert [(p["id"], p["name"], p["price"], p["credits"]) for p in body["plans"]] == [
         ("stardust", "Stardust", 2900, 20), ("nebula", "Nebula", 5900, 60), ("quasar", "Quasar", 11900, 150)]
     assert body["plans"][0]["features"] == {"priority_max": 1, "moon_down": False, "hfd_guarantee": False,
@@ -142,7 +143,7 @@ def test_stardust_forces_moon_down_off_and_never_sends_a_limit():
 
 # --- pricing input from the gated order ------------------------------------------------------
 
-SHOTS = [ShotLine(filter="Ha", exposure=300, quantity=20), ShotLine(filter="OIII", exposure=300, quantity=20)]
+SHOTS = [PricedShot(filter="Ha", exposure=300, quantity=20), PricedShot(filter="OIII", exposure=300, quantity=20)]
 
 
 def test_pricing_input_does_not_charge_the_standard_hfd():
@@ -152,7 +153,7 @@ def test_pricing_input_does_not_charge_the_standard_hfd():
 
 
 def test_pricing_input_charges_quasar_custom_hfd_and_moon_down():
-    shots = [ShotLine(filter=f, exposure=600, quantity=40) for f in ("Ha", "OIII", "SII")]
+    shots = [PricedShot(filter=f, exposure=600, quantity=40) for f in ("Ha", "OIII", "SII")]
     p = pricing_input(gate("quasar", Req(priority=4, c_hfd_mean_limit=2.0)), shots)
     assert (p.c_moon_down, p.c_hfd_mean_limit) == (True, 2.0)
     assert price(p) == 189  # docs/pricing.md §3 example 3

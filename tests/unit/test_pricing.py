@@ -12,11 +12,11 @@ from hypothesis import strategies as st
 
 from billing.errors import PlanViolation
 from billing.pricing import estimate, estimated_seconds, hours, multipliers, price, requested_integration_seconds
-from models.billing import Estimate, PricingInput, ShotLine
+from models.billing import Estimate, PricingInput, PricedShot
 
 
-def shots(*lines: tuple[str, float, int]) -> list[ShotLine]:
-    return [ShotLine(filter=f, exposure=e, quantity=q) for f, e, q in lines]
+def shots(*lines: tuple[str, float, int]) -> list[PricedShot]:
+    return [PricedShot(filter=f, exposure=e, quantity=q) for f, e, q in lines]
 
 
 EX1 = PricingInput(priority=0, shots=shots(("L", 60, 10)))
@@ -118,7 +118,7 @@ def test_estimate_applies_the_plan_gate():
 # --- properties -------------------------------------------------------------------------------
 
 exposure = st.decimals(min_value=Decimal("0.1"), max_value=Decimal("3600"), places=1).map(float)
-line = st.builds(ShotLine, filter=st.sampled_from(["L", "Ha", "OIII"]), exposure=exposure,
+line = st.builds(PricedShot, filter=st.sampled_from(["L", "Ha", "OIII"]), exposure=exposure,
                  quantity=st.integers(1, 500))
 pricing = st.builds(PricingInput, priority=st.integers(0, 4), c_moon_down=st.booleans(),
                     c_hfd_mean_limit=st.sampled_from([0.0, 1.5, 2.5]), repeat=st.integers(1, 5),
