@@ -20,7 +20,7 @@ from api.services import payments
 from billing.plans import PLANS
 from billing.stripe_client import make_stripe_client
 from models.payment_workflows import CancelCommand, ChangePlanCommand, SubscribeCommand
-from models.payments import CancelResponse, ChangePlanResponse, SubscribeResponse
+from models.payments import CancelResult, ChangePlanResult, SubscribeResult
 from web.deps import CsrfDep, MeDep
 from web.routes.accounts import see_other
 from web.templating import render
@@ -52,7 +52,7 @@ async def subscribe(request: Request, me: MeDep, res: ResourcesDep, session: Ses
                 "number": card_number.replace(" ", ""), "exp_month": 12, "exp_year": 2034, "cvc": "123"}})
             temporal = await res.temporal.get()
             cmd = SubscribeCommand(plan=plan.strip().lower(), payment_method_id=pm.id, actor=me.actor)
-            await payments.subscription_command(res, temporal, me.customer_id, "subscribe", cmd, SubscribeResponse)
+            await payments.subscription_command(res, temporal, me.customer_id, "subscribe", cmd, SubscribeResult)
         except ApiError as exc:
             error = exc.message
         except stripe.StripeError as exc:
@@ -77,7 +77,7 @@ async def change_plan(request: Request, me: MeDep, res: ResourcesDep, _csrf: Csr
     try:
         cmd = ChangePlanCommand(plan=plan.strip().lower(), actor=me.actor)
         out = await payments.subscription_command(res, await res.temporal.get(), me.customer_id, "change_plan", cmd,
-                                                  ChangePlanResponse)
+                                                  ChangePlanResult)
     except ApiError as exc:
         return await _plans_after(request, res, me, error=exc.message, status_code=exc.status_code)
     return await _plans_after(request, res, me, notice=out.message)
@@ -88,7 +88,7 @@ async def cancel(request: Request, me: MeDep, res: ResourcesDep, _csrf: CsrfDep)
     """Cancel at the period's end; the page then shows the date until which credits stay usable."""
     try:
         out = await payments.subscription_command(res, await res.temporal.get(), me.customer_id, "cancel",
-                                                  CancelCommand(actor=me.actor), CancelResponse)
+                                                  CancelCommand(actor=me.actor), CancelResult)
     except ApiError as exc:
         return await _plans_after(request, res, me, error=exc.message, status_code=exc.status_code)
     return await _plans_after(request, res, me, notice=out.message)
