@@ -25,7 +25,7 @@ async def test_0005_guards_upgrades_a_database_holding_data(database_url):
     url = f"{base}/{name}"
     engine = None
     try:
-        upgrade_in_thread(url, "0001")
+        upgrade_in_thread(url, "0004_money")  # the revision before 0005_guards
         raw = await asyncpg.connect(_plain(url))
         try:
             cid = await raw.fetchval("INSERT INTO customer (email, name, created_at) VALUES ('old@example.com', 'Old', "
@@ -34,7 +34,7 @@ async def test_0005_guards_upgrades_a_database_holding_data(database_url):
                               "VALUES ($1, 'sk_old', $2, 'customer', now())", cid, "a" * 64)
         finally:
             await raw.close()
-        upgrade_in_thread(url, "head")
+        upgrade_in_thread(url, "0005_guards")
         engine = make_engine(url, pool_size=1)
         async with engine.connect() as conn:
             assert (await conn.execute(sa.text("SELECT email FROM customer WHERE id = :i"), {"i": cid})).scalar() \

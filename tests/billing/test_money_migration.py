@@ -2,25 +2,24 @@
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 
 from billing.ledger_check import check_invariants
 from core.database import make_engine
 from core.migrate import upgrade_in_thread
+from tests.scratch_db import scratch_database
 
 pytestmark = pytest.mark.asyncio
 
 
 async def test_upgrade_keeps_balances_and_starts_without_debt(engine, database_url):
-    name = f"stellar_mig_{uuid.uuid4().hex[:8]}"
-    async with engine.connect() as conn:
-        await (await conn.execution_options(isolation_level="AUTOCOMMIT")).execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = make_url(database_url).set(database=name).render_as_string(hide_password=False)
-    upgrade_in_thread(url, "0001")
+    async with scratch_database(engine, database_url) as url:
+        await _upgrade_with_balances(url)
+
+
+async def _upgrade_with_balances(url: str) -> None:
+    upgrade_in_thread(url, "0001")  # the revision before 0004_money
     eng = make_engine(url)
     try:
         async with eng.begin() as conn:
@@ -46,6 +45,3 @@ async def test_upgrade_keeps_balances_and_starts_without_debt(engine, database_u
         assert await check_invariants(eng) == []
     finally:
         await eng.dispose()
-        async with engine.connect() as conn:
-            await (await conn.execution_options(isolation_level="AUTOCOMMIT")).execute(
-                sa.text(f'DROP DATABASE IF EXISTS "{name}"'))

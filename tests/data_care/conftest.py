@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.database import make_engine
 from core.migrate import upgrade_in_thread
-from tests.data_care.support import scratch_database
+from tests.scratch_db import scratch_database
 
 
 @pytest_asyncio.fixture

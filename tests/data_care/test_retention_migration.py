@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from core.database import make_engine
 from core.migrate import upgrade_in_thread
-from tests.data_care.support import scratch_database
+from tests.scratch_db import scratch_database
 
 pytestmark = pytest.mark.asyncio
 
@@ -21,7 +21,7 @@ async def test_upgrade_keeps_frames_and_marks_none_expired(engine, database_url)
 
 
 async def _upgrade_with_data(url: str) -> None:
-    upgrade_in_thread(url, "0001")
+    upgrade_in_thread(url, "0005_guards")  # the revision before 0006_retention
     eng = make_engine(url)
     try:
         async with eng.begin() as conn:

@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-import uuid
-
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 
 from billing.ledger_check import check_invariants
 from core.database import make_engine
 from core.migrate import upgrade_in_thread
+from tests.scratch_db import scratch_database
 
 
-async def test_upgrade_from_0001_keeps_customers_and_adds_web_login(engine, database_url):
-    name = f"stellar_web_mig_{uuid.uuid4().hex[:8]}"
-    async with engine.connect() as conn:
-        await (await conn.execution_options(isolation_level="AUTOCOMMIT")).execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = make_url(database_url).set(database=name).render_as_string(hide_password=False)
-    upgrade_in_thread(url, "0001")
+async def test_upgrade_keeps_customers_and_adds_web_login(engine, database_url):
+    async with scratch_database(engine, database_url) as url:
+        await _upgrade_with_customers(url)
+
+
+async def _upgrade_with_customers(url: str) -> None:
+    upgrade_in_thread(url, "0006_retention")  # the revision before 0007_web
     eng = make_engine(url)
     try:
         async with eng.begin() as conn:
@@ -57,6 +56,3 @@ async def test_upgrade_from_0001_keeps_customers_and_adds_web_login(engine, data
         assert await check_invariants(eng) == []
     finally:
         await eng.dispose()
-        async with engine.connect() as conn:
-            await (await conn.execution_options(isolation_level="AUTOCOMMIT")).execute(
-                sa.text(f'DROP DATABASE IF EXISTS "{name}"'))

@@ -19,7 +19,7 @@ async def _autocommit(engine: AsyncEngine, statement: str) -> None:
 @contextlib.asynccontextmanager
 async def scratch_database(engine: AsyncEngine, database_url: str) -> AsyncIterator[str]:
     """Create an empty database beside ``database_url``'s; yields its URL, drops it at the end."""
-    name = f"stellar_dc_{uuid.uuid4().hex[:8]}"
+    name = f"stellar_scratch_{uuid.uuid4().hex[:8]}"
     await _autocommit(engine, f'CREATE DATABASE "{name}"')
     try:
         yield make_url(database_url).set(database=name).render_as_string(hide_password=False)
