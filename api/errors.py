@@ -5,8 +5,9 @@ maps a request field (dotted path, e.g. ``shots.0.exposure``) to why it was refu
 
 Status codes (domain error → HTTP):
 
-* 400 ``malformed_json``; 401 ``unauthorized`` / ``invalid_api_key``; 403 ``forbidden`` and
-  ``plan_violation`` (per-field reasons, from ``billing.errors.PlanViolation``);
+* 400 ``malformed_json``; 401 ``unauthorized`` / ``invalid_api_key``; 403 ``forbidden``,
+  ``plan_violation`` (per-field reasons, from ``billing.errors.PlanViolation``) and
+  ``dashboard_not_in_plan`` (the live stream and previews: api/services/dashboard.py);
 * 402 ``insufficient_credits``: we chose 402 Payment Required over 409 because the fix is the
   customer's to make (buy a pack, upgrade), not a state conflict to retry;
 * 404 ``not_found`` (also for another customer's order or image: existence is not leaked);

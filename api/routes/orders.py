@@ -11,6 +11,7 @@ from api.errors import errors
 from api.schemas.common import Limit, Offset, OrderId
 from api.schemas.orders import AbortIn, AbortOut, OrderCreate, OrderOut, OrderPage, StatusFilter
 from api.services import order_views
+from api.services.dashboard import may_see_live_frames
 from api.services.orders import MAX_IDEMPOTENCY_KEY, create_order, request_abort
 
 router = APIRouter(prefix="/api/orders", tags=["orders"])
@@ -56,8 +57,11 @@ async def get_orders(
 @router.get("/{order_id}", response_model=OrderOut, summary="One of my orders with its progress",
             responses=errors(404))
 async def get_order(order_id: OrderId, me: PrincipalDep, res: ResourcesDep, session: SessionDep) -> OrderOut:
+    """Status and progress for every plan; ``latest_frames`` of a running order only with the live
+    dashboard (Nebula, Quasar: api/services/dashboard.py), for every plan once it has ended."""
     order = await order_views.get_order(session, order_id, me)
-    return await order_views.order_out(session, order, res.settings)
+    return await order_views.order_out(session, order, res.settings,
+                                       live_frames=await may_see_live_frames(session, me, order))
 
 
 @router.post("/{order_id}/abort", status_code=202, response_model=AbortOut, summary="Abort one of my orders",

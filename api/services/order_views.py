@@ -96,15 +96,17 @@ async def _progress(session: AsyncSession, order: Order, shots: list[OrderShot])
     )
 
 
-async def order_out(session: AsyncSession, order: Order, settings: Settings) -> OrderOut:
-    """The full view of ``order``: constraints, credits, progress, latest frames, report."""
+async def order_out(session: AsyncSession, order: Order, settings: Settings, *, live_frames: bool = True) -> OrderOut:
+    """The full view of ``order``: constraints, credits, progress, latest frames, report.
+    ``live_frames`` False leaves ``latest_frames`` empty (an order still running, seen without the
+    live dashboard: api/services/dashboard.py)."""
     shots = list((await session.exec(
         select(OrderShot).where(OrderShot.order_id == order.id).order_by(OrderShot.position, OrderShot.id)
     )).all())
     latest = list((await session.exec(
         select(ShotDone).where(ShotDone.order_id == order.id, ShotDone.is_deleted.is_(False))
         .order_by(ShotDone.id.desc()).limit(LATEST_FRAMES)
-    )).all())
+    )).all()) if live_frames else []
     return OrderOut(
         id=order.id, customer_id=order.customer_id, status=order.status, status_reason=order.status_reason,
         target_name=order.target_name, ra_j2000=order.ra_j2000, dec_j2000=order.dec_j2000, pa=order.pa,
