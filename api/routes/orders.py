@@ -47,11 +47,12 @@ async def post_order(
 
 @router.get("", response_model=OrderPage, summary="List my orders", responses=errors())
 async def get_orders(
-    me: PrincipalDep, session: SessionDep, status: Annotated[StatusFilter | None, Query()] = None,
-    limit: Limit = 50, offset: Offset = 0,
+    me: PrincipalDep, res: ResourcesDep, session: SessionDep,
+    status: Annotated[StatusFilter | None, Query()] = None, limit: Limit = 50, offset: Offset = 0,
 ) -> OrderPage:
+    """Waiting orders carry ``next_window`` and ``orders_ahead`` (api/services/order_schedule.py)."""
     return await order_views.list_orders(session, customer_id=me.customer_id, status=status, limit=limit,
-                                         offset=offset)
+                                         offset=offset, site=res.settings.site)
 
 
 @router.get("/{order_id}", response_model=OrderOut, summary="One of my orders with its progress",

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field, field_validator
+from datetime import datetime
+
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from api.schemas.common import StrictIn
+from api.schemas.orders import NextWindow
 
 
 class EstimateShot(StrictIn):
@@ -19,6 +22,26 @@ class EstimateTarget(StrictIn):
     c_hfd_mean_limit: float = Field(default=0.0, description="px; 0 = none, else 1.5–4.0")
     repeat: int = Field(default=1, ge=1, le=100, description="runs of the shot list (not in the seed; default 1)")
     shots: list[EstimateShot] = Field(min_length=1, max_length=50)
+    # Where and when (optional): with a target, the answer carries its ``next_window``.
+    target_name: str | None = Field(default=None, min_length=1, max_length=200, examples=["M42"],
+                                    description="resolved from the offline catalogue unless ra_j2000/dec_j2000 are given")
+    ra_j2000: float | None = Field(default=None, ge=0, lt=24, description="hours, 0 ≤ ra < 24")
+    dec_j2000: float | None = Field(default=None, ge=-90, le=90, description="degrees, −90…90")
+    c_alt_min: float = Field(default=30.0, ge=0, le=90, description="minimum altitude, degrees")
+    c_ha_start: float | None = Field(default=None, ge=-12, le=12, description="hour angle, hours")
+    c_ha_end: float | None = Field(default=None, ge=-12, le=12, description="hour angle, hours")
+    date_start: datetime | None = Field(default=None, description="window start (UTC when no offset)")
+    date_end: datetime | None = Field(default=None, description="window end")
+
+    @model_validator(mode="after")
+    def _both_coordinates(self) -> "EstimateTarget":
+        if (self.ra_j2000 is None) != (self.dec_j2000 is None):
+            raise ValueError("give both ra_j2000 and dec_j2000, or neither (then target_name is resolved)")
+        return self
+
+    def has_target(self) -> bool:
+        """A target is named or placed: the estimate then answers its ``next_window``."""
+        return self.target_name is not None or (self.ra_j2000 is not None and self.dec_j2000 is not None)
 
     @field_validator("c_hfd_mean_limit")
     @classmethod
@@ -56,3 +79,7 @@ class Estimation(BaseModel):
 class EstimateResponse(BaseModel):
     success: bool = True
     estimation: Estimation
+    next_window: NextWindow | None = Field(
+        default=None, description="with a target (target_name or ra_j2000/dec_j2000): the next interval in which "
+        "it is observable under these constraints at the site, as an order's next_window; null otherwise or "
+        "when none lies ahead")
