@@ -7,7 +7,6 @@ from datetime import datetime
 
 from tests.api.conftest import auth
 
-M42 = {"target_name": "M42", "ra_j2000": 5.588, "dec_j2000": -5.39}
 SHOTS = [{"filter": "L", "exposure": 60, "quantity": 3}]
 
 
@@ -51,7 +50,8 @@ async def test_waiting_order_shows_its_window_and_the_higher_priority_orders_ahe
 
 async def test_a_never_rising_target_has_no_window_and_bad_targets_are_422(api):
     c = await api.customer(plan="nebula")
-    south = await api.insert_order(c.customer_id, status="submitted", ra_j2000=6.0, dec_j2000=-70.0)
+    south = await api.insert_order(c.customer_id, status="submitted")
+    await api.set_order(south.id, ra_j2000=6.0, dec_j2000=-70.0)  # culminates at −26° from the site
     view = (await api.client.get(f"/api/orders/{south.id}", headers=auth(c.api_key))).json()
     assert view["next_window"] is None and view["orders_ahead"] is None
 

@@ -104,3 +104,18 @@ def test_hour_angle_and_date_windows_narrow_it(sky):
     dated = next_window(sky, Constraints(*M42, alt_min=20.0, horizon_alt=10.0, date_start=later), start)
     assert dated is not None and later <= dated[0] < later + 86400
     assert next_window(sky, Constraints(*M42, alt_min=20.0, date_end=start + 3600), start) is None  # ends in daylight
+
+
+def test_nights_computed_together_equal_the_simulators_night_by_night():
+    """The API batches nights (``Sky.nights``); the simulator computes one at a time (``Sky.night``):
+    the samples must be the same numbers, or promise and telescope could part at a threshold."""
+    batched, single = Sky(*OHP), Sky(*OHP)
+    start = _epoch(2026, 1, 24, 16)
+    for night in batched.nights(start, 2):
+        batched.prepare_target_nights([night], *M42)
+        batched.prepare_moon_nights([night])
+        one = single.night(night.start + 1)
+        assert np.array_equal(night.times, one.times) and np.array_equal(night.sun_alt, one.sun_alt)
+        assert (night.dusk, night.dawn) == (one.dusk, one.dawn)
+        assert np.array_equal(night.targets[M42], single.target_alt(one, *M42))
+        assert np.array_equal(night.moon_alt, single.moon_alt(one))
