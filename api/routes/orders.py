@@ -38,11 +38,12 @@ async def post_order(
     idempotency_key: IdempotencyKey = None,
 ) -> OrderOut:
     """Validate, gate with the caller's plan, check the target rises above ``c_alt_min`` within the
-    window, check credits, then start the order's workflow (which holds the credits)."""
+    window, check credits, then start the order's workflow (which holds the credits). The answer's
+    ``next_window``/``orders_ahead`` are null: read them with ``GET /api/orders/{id}``."""
     order, created = await create_order(res, me, body, idempotency_key)
     if not created:
         response.status_code = 200
-    return await order_views.order_out(session, order, res.settings)
+    return await order_views.order_out(session, order, res.settings, schedule=False)
 
 
 @router.get("", response_model=OrderPage, summary="List my orders", responses=errors())

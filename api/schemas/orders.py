@@ -141,7 +141,8 @@ class NextWindow(BaseModel):
 
 _NEXT_WINDOW = ("waiting orders (pending, held, submitted): the next interval in which the target is "
                 "observable under the order's constraints at the site; null once running or ended, or "
-                "when no such interval lies within the look-ahead (core/ephemeris.py)")
+                "when no such interval lies within the look-ahead (core/ephemeris.py); not computed in the "
+                "POST /api/orders answer")
 _ORDERS_AHEAD = "waiting orders of higher priority observable in the same interval; null when no next_window"
 
 

@@ -97,11 +97,14 @@ async def _progress(session: AsyncSession, order: Order, shots: list[OrderShot])
     )
 
 
-async def order_out(session: AsyncSession, order: Order, settings: Settings, *, live_frames: bool = True) -> OrderOut:
+async def order_out(session: AsyncSession, order: Order, settings: Settings, *, live_frames: bool = True,
+                    schedule: bool = True) -> OrderOut:
     """The full view of ``order``: constraints, credits, progress, latest frames, report, and while
     it waits its ``next_window``/``orders_ahead`` (api/services/order_schedule.py).
     ``live_frames`` False leaves ``latest_frames`` empty (an order still running, seen without the
-    live dashboard: api/services/dashboard.py)."""
+    live dashboard: api/services/dashboard.py). ``schedule`` False leaves ``next_window`` and
+    ``orders_ahead`` null (the ``POST /api/orders`` answer: its latency stays free of the ephemeris;
+    the estimate gave the window before the order, GET gives it after)."""
     shots = list((await session.exec(
         select(OrderShot).where(OrderShot.order_id == order.id).order_by(OrderShot.position, OrderShot.id)
     )).all())
@@ -109,7 +112,7 @@ async def order_out(session: AsyncSession, order: Order, settings: Settings, *, 
         select(ShotDone).where(ShotDone.order_id == order.id, ShotDone.is_deleted.is_(False))
         .order_by(ShotDone.id.desc()).limit(LATEST_FRAMES)
     )).all()) if live_frames else []
-    when = (await schedules(session, settings.site, [order]))[order.id]
+    when = (await schedules(session, settings.site, [order]))[order.id] if schedule else Schedule()
     return OrderOut(
         id=order.id, customer_id=order.customer_id, status=order.status, status_reason=order.status_reason,
         target_name=order.target_name, ra_j2000=order.ra_j2000, dec_j2000=order.dec_j2000, pa=order.pa,
