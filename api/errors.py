@@ -8,8 +8,9 @@ is also the Temporal ``ApplicationError.type`` (``models.temporal_contract``) an
 :data:`STATUS_BY_CODE` is the one code → status table for domain errors and workflow failures
 alike; :func:`domain_error` builds the answer for a code. Statuses:
 
-* 400 ``malformed_json``; 401 ``unauthorized`` / ``invalid_api_key``; 403 ``forbidden`` and
-  ``plan_violation`` (per-field reasons, from ``billing.errors.PlanViolation``);
+* 400 ``malformed_json``; 401 ``unauthorized`` / ``invalid_api_key``; 403 ``forbidden``,
+  ``plan_violation`` (per-field reasons, from ``billing.errors.PlanViolation``) and
+  ``dashboard_not_in_plan`` (the live stream and previews: api/services/dashboard.py);
 * 402 ``insufficient_credits`` / ``credit_debt`` / ``card_declined``: we chose 402 Payment
   Required over 409 because the fix is the customer's to make (buy a pack, upgrade, another
   card), not a state conflict to retry;

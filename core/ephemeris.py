@@ -11,6 +11,11 @@ the simulated telescope does (it images only when the target is observable) and 
   10–50 ms per call (measured; more on a loaded machine) for windows up to :data:`MAX_WINDOW`;
 * :class:`Sky` / :class:`Night` — one night at a time on a grid (default 3 min), sun, moon and
   target altitudes vectorized and cached (the simulator's scheduler, ``voyager/simulator/sky.py``);
+* :class:`Constraints` / :func:`observable_cells` — where on a night's grid a target may be imaged
+  under its constraints (altitude minimum, hour-angle window, moon-down, date window): the
+  simulator's planner images only there;
+* :func:`next_window` — the next such interval from an instant (an order's "when will it run"),
+  on the same grids, so the API's promise and the simulated telescope agree;
 * :func:`airmass`.
 
 Only astropy's built-in ephemeris and the IERS tables bundled in ``astropy-iers-data`` are used:
@@ -46,6 +51,8 @@ warnings.filterwarnings("ignore", category=ErfaWarning, message=".*dubious year.
 warnings.filterwarnings("ignore", message=".*(polar motions|IERS).*")
 
 DAY = 86400.0
+#: Seconds between ephemeris samples of a night (the simulator's scheduling grid; the API uses the same).
+GRID_STEP = 180.0
 #: Astronomical twilight: the sun is this far below the horizon (degrees).
 ASTRO_TWILIGHT = -18.0
 
@@ -89,7 +96,8 @@ class Night:
 class Sky:
     """Ephemeris of one site. ``latitude``/``longitude``: degrees (east +); ``elevation``: metres."""
 
-    def __init__(self, latitude: float, longitude: float, elevation: float, step: float = 180.0) -> None:
+    def __init__(self, latitude: float, longitude: float, elevation: float, step: float = GRID_STEP,
+                 keep_nights: int = 8) -> None:
         self.latitude = latitude
         self.longitude = longitude
         self.step = step
@@ -97,6 +105,7 @@ class Sky:
         # Local mean solar noon in UTC seconds of day: nights are cut there, so one night is one run.
         self._noon = (12.0 - longitude / 15.0) * 3600.0
         self._cache: OrderedDict[float, Night] = OrderedDict()
+        self._keep = keep_nights
         self._lock = threading.RLock()
 
     # ------------------------------------------------------------ nights
@@ -118,11 +127,29 @@ class Sky:
             if night is None:
                 night = self._compute(start)
                 self._cache[start] = night
-                while len(self._cache) > 8:
+                while len(self._cache) > self._keep:
                     self._cache.popitem(last=False)
             else:
                 self._cache.move_to_end(start)
             return night
+
+    def nights(self, t: float, count: int) -> list[Night]:
+        """``count`` consecutive nights from the one containing ``t``. Those not cached yet are
+        computed together — sun and sidereal time in one vectorized astropy call over all their
+        samples (a call has a large fixed cost) — then kept like
+        :meth:`night`'s (``count`` must not exceed the nights kept)."""
+        first = self.night_start(t)
+        starts = [first + k * DAY for k in range(count)]
+        with self._lock:
+            missing = [s for s in starts if s not in self._cache]
+            if missing:
+                for night in self._compute_many(missing):
+                    self._cache[night.start] = night
+            for s in starts:
+                self._cache.move_to_end(s)
+            while len(self._cache) > max(self._keep, count):
+                self._cache.popitem(last=False)
+            return [self._cache[s] for s in starts]
 
     def cached(self, t: float) -> Night | None:
         """The night containing ``t`` if already computed (never computes; cheap on the event loop)."""
@@ -139,6 +166,22 @@ class Sky:
         dusk = float(times[dark[0]]) if len(dark) else None
         dawn = float(times[dark[-1]]) if len(dark) else None
         return Night(start, self.step, self.night_date(start + 1), times, sun, lst, frame, dusk, dawn)
+
+    def _compute_many(self, starts: list[float]) -> list[Night]:
+        n = int(round(DAY / self.step)) + 1
+        times = (np.asarray(starts)[:, None] + np.arange(n)[None, :] * self.step).ravel()
+        t = Time(times, format="unix", scale="utc")
+        frame = AltAz(obstime=t, location=self.location)
+        sun = get_sun(t).transform_to(frame).alt.deg
+        lst = t.sidereal_time("apparent", longitude=self.location.lon).hour
+        out = []
+        for k, start in enumerate(starts):
+            cut = slice(k * n, (k + 1) * n)
+            dark = np.nonzero(sun[cut] < ASTRO_TWILIGHT)[0]
+            ts = times[cut]
+            out.append(Night(start, self.step, self.night_date(start + 1), ts, sun[cut], lst[cut], frame[cut],
+                             float(ts[dark[0]]) if len(dark) else None, float(ts[dark[-1]]) if len(dark) else None))
+        return out
 
     # ------------------------------------------------------------ bodies
 
@@ -168,9 +211,134 @@ class Sky:
             for i, c in enumerate(missing):
                 night.targets[c] = np.asarray(alt[i])
 
+    def prepare_moon_nights(self, nights: list[Night]) -> None:
+        """Compute, in one vectorized call, the moon altitudes of the ``nights`` that lack them (as
+        :meth:`moon_alt` would)."""
+        with self._lock:
+            todo = [n for n in nights if n.moon_alt is None]
+            if not todo:
+                return
+            t = Time(np.concatenate([n.times for n in todo]), format="unix", scale="utc")
+            alt = get_body("moon", t, self.location).transform_to(AltAz(obstime=t, location=self.location)).alt.deg
+            at = 0
+            for n in todo:
+                n.moon_alt = np.asarray(alt[at:at + len(n.times)])
+                at += len(n.times)
+
+    def prepare_target_nights(self, nights: list[Night], ra_hours: float, dec_deg: float) -> None:
+        """Compute, in one vectorized call over all their samples, the altitudes of one J2000
+        position on the ``nights`` that do not have it yet (as :meth:`target_alt` would)."""
+        key = (ra_hours, dec_deg)
+        with self._lock:
+            todo = [n for n in nights if key not in n.targets]
+            if not todo:
+                return
+            t = Time(np.concatenate([n.times for n in todo]), format="unix", scale="utc")
+            sky = SkyCoord(ra=ra_hours * 15.0 * u.deg, dec=dec_deg * u.deg, frame="icrs")
+            alt = sky.transform_to(AltAz(obstime=t, location=self.location)).alt.deg
+            at = 0
+            for n in todo:
+                n.targets[key] = np.asarray(alt[at:at + len(n.times)])
+                at += len(n.times)
+
     def max_altitude(self, dec_deg: float) -> float:
         """Highest altitude a declination ever reaches from this site (degrees, at transit)."""
         return 90.0 - abs(self.latitude - dec_deg)
+
+
+# ------------------------------------------------------------ constraints on a night's grid
+
+
+@dataclass(frozen=True)
+class Constraints:
+    """What a target needs to be imaged. ``ra_hours``: J2000 hours 0–24; ``dec_deg``, ``alt_min``,
+    ``horizon_alt``: degrees (``horizon_alt``: the site's floor, whatever ``alt_min``);
+    ``ha_start``/``ha_end``: hours −12…12 or None (a start after the end wraps through ±12 h);
+    ``moon_down``: the moon below 0°; ``date_start``/``date_end``: epoch s or None (open)."""
+
+    ra_hours: float
+    dec_deg: float
+    alt_min: float = 0.0
+    horizon_alt: float = 0.0
+    ha_start: float | None = None
+    ha_end: float | None = None
+    moon_down: bool = False
+    date_start: float | None = None
+    date_end: float | None = None
+
+    def could_ever_rise(self, sky: "Sky") -> bool:
+        """False when the declination never climbs above the floor from ``sky``'s site."""
+        return sky.max_altitude(self.dec_deg) >= max(self.alt_min, self.horizon_alt)
+
+
+def observable_cells(sky: Sky, night: Night, c: Constraints) -> np.ndarray:
+    """Boolean per grid cell of ``night`` (len = samples − 1): the target may be imaged during that
+    cell, i.e. at both of its ends the sun is below :data:`ASTRO_TWILIGHT` and every constraint of
+    ``c`` holds (docs/voyager-protocol.md §8–§9)."""
+    alt = sky.target_alt(night, c.ra_hours, c.dec_deg)
+    ok = night.dark() & (alt >= c.horizon_alt) & (alt >= c.alt_min)
+    ha = night.hour_angle(c.ra_hours)
+    if c.ha_start is not None and c.ha_end is not None and c.ha_start > c.ha_end:
+        ok &= (ha >= c.ha_start) | (ha <= c.ha_end)
+    else:
+        if c.ha_start is not None:
+            ok &= ha >= c.ha_start
+        if c.ha_end is not None:
+            ok &= ha <= c.ha_end
+    if c.moon_down:
+        ok &= sky.moon_alt(night) < 0.0
+    if c.date_start:
+        ok &= night.times >= c.date_start
+    if c.date_end:
+        ok &= night.times <= c.date_end
+    return ok[:-1] & ok[1:]
+
+
+#: Nights :func:`next_window` looks ahead at most (a moon-down target waits at most about a lunation).
+MAX_NIGHTS_AHEAD = 45
+#: Nights computed per vectorized astropy call while looking ahead (most windows are in the first).
+NIGHTS_PER_BATCH = 8
+
+
+def next_window(sky: Sky, c: Constraints, after: float, *, max_nights: int = MAX_NIGHTS_AHEAD
+                ) -> tuple[float, float] | None:
+    """The next interval (start, end: epoch s) at or after ``after`` (epoch s) in which the target
+    of ``c`` is observable: a run of consecutive :func:`observable_cells`. ``start`` is ``after``
+    itself when that falls inside an observable cell (what the simulator's scheduler does), else the
+    start of the first observable cell; ``end`` is the end of the run (it never crosses the night's
+    local noon). None when no such interval lies within ``max_nights`` nights, before
+    ``c.date_end``, or ever (a target that never rises above its floor). Nights and the target's
+    altitudes are computed :data:`NIGHTS_PER_BATCH` nights per vectorized call and kept by ``sky``
+    (:meth:`Sky.nights`, :meth:`Sky.prepare_target_nights`)."""
+    if not c.could_ever_rise(sky):
+        return None
+    if c.date_start and c.date_start > after:
+        after = c.date_start
+    t = after
+    scanned = 0
+    while scanned < max_nights:
+        if c.date_end and t > c.date_end:
+            return None
+        # Tonight alone first (where most windows are), then several nights per call.
+        count = min(1 if scanned == 0 else NIGHTS_PER_BATCH, max_nights - scanned)
+        batch = sky.nights(t, count)
+        sky.prepare_target_nights(batch, c.ra_hours, c.dec_deg)
+        if c.moon_down:
+            sky.prepare_moon_nights(batch)
+        for night in batch:
+            if c.date_end and night.start > c.date_end:
+                return None
+            cells = observable_cells(sky, night, c)
+            i = night.index(after) if after > night.start else 0
+            good = np.flatnonzero(cells[i:])
+            if good.size:
+                first = i + int(good[0])
+                stop = np.flatnonzero(~cells[first:])
+                last = first + (int(stop[0]) if stop.size else len(cells) - first)
+                return max(after, night.start + first * night.step), night.start + last * night.step
+        scanned += count
+        t = batch[-1].end
+    return None
 
 
 def airmass(alt_deg: float) -> float:

@@ -207,6 +207,8 @@ class SiteSettings(BaseModel):
     latitude: float = Field(default=43.9308, ge=-90, le=90, description="degrees, north positive")
     longitude: float = Field(default=5.7133, ge=-180, le=180, description="degrees, east positive")
     elevation: float = Field(default=650.0, description="metres")
+    horizon_alt: float = Field(default=10.0, ge=-10, le=90,
+                               description="degrees: nothing is imaged lower, whatever an order's altitude minimum")
 
 
 class BillingSettings(BaseModel):

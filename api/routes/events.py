@@ -13,6 +13,7 @@ from api.errors import ApiError, errors
 from api.rate_limits import StreamCap, TooManyStreams
 from api.schemas.common import MAX_ID, OrderId
 from api.services import order_views
+from api.services.dashboard import require_dashboard
 from api.services.order_stream import order_events
 
 router = APIRouter(prefix="/api/orders", tags=["orders"])
@@ -45,13 +46,16 @@ class CappedStreamingResponse(StreamingResponse):
 
 
 @router.get("/{order_id}/events", response_class=StreamingResponse, summary="Live events of one of my orders",
-            responses={**SSE_DOC, **errors(404)})
+            responses={**SSE_DOC, **errors(403, 404)})
 async def get_events(
     order_id: OrderId, me: PrincipalDep, res: ResourcesDep, session: SessionDep,
     last_event_id: Annotated[int | None, Header(ge=0, le=MAX_ID, description="resume after this event id")] = None,
     after: Annotated[int | None, Query(ge=0, le=MAX_ID, description="same as Last-Event-ID (for curl)")] = None,
 ) -> StreamingResponse:
-    await order_views.get_order(session, order_id, me)
+    """The live dashboard: plans with ``dashboard`` (Nebula, Quasar) and support staff, who see
+    every order's stream; any other caller gets 403 ``dashboard_not_in_plan`` (api/services/dashboard.py)."""
+    await order_views.get_order(session, order_id, None if me.has_role("support") else me)
+    await require_dashboard(session, me)
     await session.close()  # the stream uses short sessions of its own; do not hold this one open
     await res.events.ensure_listening()  # fail here (503) rather than inside an open stream
     start = max(last_event_id or 0, after or 0)

@@ -14,6 +14,7 @@ from api.errors import errors
 from api.schemas.common import ImageId, Limit, Offset, OrderId
 from api.schemas.orders import ImagePage
 from api.services import order_views
+from api.services.dashboard import is_live, require_dashboard
 from api.services.files import fits_file, jpg_file
 from api.services.frame_zip import build_zip
 from models.db import ShotDone
@@ -45,9 +46,13 @@ async def get_order_zip(order_id: OrderId, me: PrincipalDep, res: ResourcesDep, 
 
 
 @router.get("/api/images/{image_id}.jpg", response_class=FileResponse, summary="JPG preview of a frame",
-            responses={200: {"content": {"image/jpeg": {}}, "description": "the preview"}, **errors(404, 410)})
+            responses={200: {"content": {"image/jpeg": {}}, "description": "the preview"}, **errors(403, 404, 410)})
 async def get_jpg(image_id: ImageId, me: PrincipalDep, res: ResourcesDep, session: SessionDep) -> FileResponse:
+    """While the order runs the preview is the live dashboard: 403 ``dashboard_not_in_plan`` on a
+    plan without it (api/services/dashboard.py); once the order has ended it is the gallery."""
     row = await order_views.get_image(session, image_id, me)
+    if is_live(await order_views.get_order(session, row.order_id)):
+        await require_dashboard(session, me)
     return FileResponse(jpg_file(res.settings, row), media_type="image/jpeg")
 
 

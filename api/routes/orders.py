@@ -11,6 +11,7 @@ from api.errors import errors
 from api.schemas.common import Limit, Offset, OrderId
 from api.schemas.orders import AbortIn, AbortOut, OrderCreate, OrderOut, OrderPage, StatusFilter
 from api.services import order_views
+from api.services.dashboard import may_see_live_frames
 from api.services.orders import MAX_IDEMPOTENCY_KEY, create_order, request_abort
 
 router = APIRouter(prefix="/api/orders", tags=["orders"])
@@ -37,27 +38,32 @@ async def post_order(
     idempotency_key: IdempotencyKey = None,
 ) -> OrderOut:
     """Validate, gate with the caller's plan, check the target rises above ``c_alt_min`` within the
-    window, check credits, then start the order's workflow (which holds the credits)."""
+    window, check credits, then start the order's workflow (which holds the credits). The answer's
+    ``next_window``/``orders_ahead`` are null: read them with ``GET /api/orders/{id}``."""
     order, created = await create_order(res, me, body, idempotency_key)
     if not created:
         response.status_code = 200
-    return await order_views.order_out(session, order, res.settings)
+    return await order_views.order_out(session, order, res.settings, schedule=False)
 
 
 @router.get("", response_model=OrderPage, summary="List my orders", responses=errors())
 async def get_orders(
-    me: PrincipalDep, session: SessionDep, status: Annotated[StatusFilter | None, Query()] = None,
-    limit: Limit = 50, offset: Offset = 0,
+    me: PrincipalDep, res: ResourcesDep, session: SessionDep,
+    status: Annotated[StatusFilter | None, Query()] = None, limit: Limit = 50, offset: Offset = 0,
 ) -> OrderPage:
+    """Waiting orders carry ``next_window`` and ``orders_ahead`` (api/services/order_schedule.py)."""
     return await order_views.list_orders(session, customer_id=me.customer_id, status=status, limit=limit,
-                                         offset=offset)
+                                         offset=offset, site=res.settings.site)
 
 
 @router.get("/{order_id}", response_model=OrderOut, summary="One of my orders with its progress",
             responses=errors(404))
 async def get_order(order_id: OrderId, me: PrincipalDep, res: ResourcesDep, session: SessionDep) -> OrderOut:
+    """Status and progress for every plan; ``latest_frames`` of a running order only with the live
+    dashboard (Nebula, Quasar: api/services/dashboard.py), for every plan once it has ended."""
     order = await order_views.get_order(session, order_id, me)
-    return await order_views.order_out(session, order, res.settings)
+    return await order_views.order_out(session, order, res.settings,
+                                       live_frames=await may_see_live_frames(session, me, order))
 
 
 @router.post("/{order_id}/abort", status_code=202, response_model=AbortOut, summary="Abort one of my orders",

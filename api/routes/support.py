@@ -20,13 +20,13 @@ router = APIRouter(prefix="/api/support", tags=["support"])
 
 @router.get("/orders", response_model=OrderPage, summary="Every customer's orders", responses=errors(403))
 async def get_orders(
-    _: SupportDep, session: SessionDep,
+    _: SupportDep, res: ResourcesDep, session: SessionDep,
     status: Annotated[StatusFilter | None, Query()] = None,
     customer_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     limit: Limit = 50, offset: Offset = 0,
 ) -> OrderPage:
     return await order_views.list_orders(session, customer_id=customer_id, status=status, limit=limit,
-                                         offset=offset)
+                                         offset=offset, site=res.settings.site)
 
 
 @router.get("/orders/{order_id}", response_model=OrderOut, summary="Any order with its progress",

@@ -105,6 +105,21 @@ class ShotOut(BaseModel):
     offset: int | None
 
 
+class NextWindow(BaseModel):
+    """The next interval in which a target is observable under its constraints at the site
+    (core/ephemeris.py ``next_window``): aware UTC datetimes."""
+
+    start: datetime
+    end: datetime
+
+
+_NEXT_WINDOW = ("waiting orders (pending, held, submitted): the next interval in which the target is "
+                "observable under the order's constraints at the site; null once running or ended, or "
+                "when no such interval lies within the look-ahead (core/ephemeris.py); not computed in the "
+                "POST /api/orders answer")
+_ORDERS_AHEAD = "waiting orders of higher priority observable in the same interval; null when no next_window"
+
+
 class OrderSummary(BaseModel):
     id: int
     customer_id: int
@@ -117,6 +132,8 @@ class OrderSummary(BaseModel):
     updated_at: datetime
     shots_done: int
     shots_total: int
+    next_window: NextWindow | None = Field(default=None, description=_NEXT_WINDOW)
+    orders_ahead: int | None = Field(default=None, description=_ORDERS_AHEAD)
 
 
 class OrderOut(BaseModel):
@@ -153,6 +170,8 @@ class OrderOut(BaseModel):
     created_at: datetime
     updated_at: datetime
     finished_at: datetime | None
+    next_window: NextWindow | None = Field(default=None, description=_NEXT_WINDOW)
+    orders_ahead: int | None = Field(default=None, description=_ORDERS_AHEAD)
 
 
 class OrderPage(BaseModel):

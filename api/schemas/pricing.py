@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from api.schemas.common import StrictIn
-from api.schemas.constraints import ChargedConstraintsIn
+from api.schemas.constraints import ConstraintsIn
+from api.schemas.orders import NextWindow
 
 
 class EstimateShot(StrictIn):
@@ -14,8 +15,25 @@ class EstimateShot(StrictIn):
     quantity: int = Field(ge=1, le=1000, description="frames, 1–1000")
 
 
-class EstimateTarget(ChargedConstraintsIn):
-    """The target to price: the charged constraints (``ChargedConstraintsIn``) and its shots."""
+class EstimateTarget(ConstraintsIn):
+    """The target to price: the order constraints (``ConstraintsIn``; only the charged ones change
+    the price) and its shots. Where and when are optional: with a target (``target_name``, or
+    ``ra_j2000``/``dec_j2000``), the answer carries its ``next_window``."""
+
+    target_name: str | None = Field(default=None, min_length=1, max_length=200, examples=["M42"],
+                                    description="resolved from the offline catalogue unless ra_j2000/dec_j2000 are given")
+    ra_j2000: float | None = Field(default=None, ge=0, lt=24, description="hours, 0 ≤ ra < 24")
+    dec_j2000: float | None = Field(default=None, ge=-90, le=90, description="degrees, −90…90")
+
+    @model_validator(mode="after")
+    def _both_coordinates(self) -> "EstimateTarget":
+        if (self.ra_j2000 is None) != (self.dec_j2000 is None):
+            raise ValueError("give both ra_j2000 and dec_j2000, or neither (then target_name is resolved)")
+        return self
+
+    def has_target(self) -> bool:
+        """A target is named or placed: the estimate then answers its ``next_window``."""
+        return self.target_name is not None or (self.ra_j2000 is not None and self.dec_j2000 is not None)
 
     shots: list[EstimateShot] = Field(min_length=1, max_length=50)
 
@@ -48,3 +66,7 @@ class Estimation(BaseModel):
 class EstimateResponse(BaseModel):
     success: bool = True
     estimation: Estimation
+    next_window: NextWindow | None = Field(
+        default=None, description="with a target (target_name or ra_j2000/dec_j2000): the next interval in which "
+        "it is observable under these constraints at the site, as an order's next_window; null otherwise or "
+        "when none lies ahead")

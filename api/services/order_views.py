@@ -23,7 +23,8 @@ from api.schemas.orders import (
     ShotOut,
 )
 from api.security import Principal
-from core.settings import Settings
+from api.services.order_schedule import Schedule, schedules
+from core.settings import Settings, SiteSettings
 from models.db import Order, OrderShot, ShotDone
 
 LATEST_FRAMES = 5
@@ -96,15 +97,22 @@ async def _progress(session: AsyncSession, order: Order, shots: list[OrderShot])
     )
 
 
-async def order_out(session: AsyncSession, order: Order, settings: Settings) -> OrderOut:
-    """The full view of ``order``: constraints, credits, progress, latest frames, report."""
+async def order_out(session: AsyncSession, order: Order, settings: Settings, *, live_frames: bool = True,
+                    schedule: bool = True) -> OrderOut:
+    """The full view of ``order``: constraints, credits, progress, latest frames, report, and while
+    it waits its ``next_window``/``orders_ahead`` (api/services/order_schedule.py).
+    ``live_frames`` False leaves ``latest_frames`` empty (an order still running, seen without the
+    live dashboard: api/services/dashboard.py). ``schedule`` False leaves ``next_window`` and
+    ``orders_ahead`` null (the ``POST /api/orders`` answer: its latency stays free of the ephemeris;
+    the estimate gave the window before the order, GET gives it after)."""
     shots = list((await session.exec(
         select(OrderShot).where(OrderShot.order_id == order.id).order_by(OrderShot.position, OrderShot.id)
     )).all())
     latest = list((await session.exec(
         select(ShotDone).where(ShotDone.order_id == order.id, ShotDone.is_deleted.is_(False))
         .order_by(ShotDone.id.desc()).limit(LATEST_FRAMES)
-    )).all())
+    )).all()) if live_frames else []
+    when = (await schedules(session, settings.site, [order]))[order.id] if schedule else Schedule()
     return OrderOut(
         id=order.id, customer_id=order.customer_id, status=order.status, status_reason=order.status_reason,
         target_name=order.target_name, ra_j2000=order.ra_j2000, dec_j2000=order.dec_j2000, pa=order.pa,
@@ -121,21 +129,24 @@ async def order_out(session: AsyncSession, order: Order, settings: Settings) -> 
         latest_frames=[image_out(r) for r in latest],
         report=order.report, aborted_by=order.aborted_by, abort_reason=order.abort_reason,
         created_at=order.created_at, updated_at=order.updated_at, finished_at=order.finished_at,
+        next_window=when.next_window, orders_ahead=when.orders_ahead,
     )
 
 
-def _summary(o: Order) -> OrderSummary:
+def _summary(o: Order, when: Schedule) -> OrderSummary:
     return OrderSummary(
         id=o.id, customer_id=o.customer_id, status=o.status, target_name=o.target_name, plan=o.plan, cost=o.cost,
         workflow_id=o.workflow_id, created_at=o.created_at, updated_at=o.updated_at, shots_done=o.shots_done,
-        shots_total=o.shots_total,
+        shots_total=o.shots_total, next_window=when.next_window, orders_ahead=when.orders_ahead,
     )
 
 
 async def list_orders(
-    session: AsyncSession, *, customer_id: int | None, status: str | None, limit: int, offset: int
+    session: AsyncSession, *, customer_id: int | None, status: str | None, limit: int, offset: int,
+    site: SiteSettings | None = None,
 ) -> OrderPage:
-    """Orders newest first; ``customer_id`` None = every customer's (support)."""
+    """Orders newest first; ``customer_id`` None = every customer's (support). With ``site``, waiting
+    orders carry ``next_window``/``orders_ahead``."""
     where = []
     if customer_id is not None:
         where.append(Order.customer_id == customer_id)
@@ -145,7 +156,9 @@ async def list_orders(
     rows = (await session.exec(
         select(Order).where(*where).order_by(Order.id.desc()).limit(limit).offset(offset)
     )).all()
-    return OrderPage(items=[_summary(o) for o in rows], total=int(total or 0), limit=limit, offset=offset)
+    when = await schedules(session, site, rows) if site is not None else {}
+    return OrderPage(items=[_summary(o, when.get(o.id, Schedule())) for o in rows], total=int(total or 0),
+                     limit=limit, offset=offset)
 
 
 async def list_images(session: AsyncSession, order_id: int, *, limit: int, offset: int) -> ImagePage:

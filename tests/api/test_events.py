@@ -9,7 +9,7 @@ from tests.api.sse import read_sse
 
 
 async def test_stream_replays_then_follows_live_rows_and_ends_on_final_status(api):
-    c = await api.customer()
+    c = await api.customer(plan="nebula")  # the live dashboard is a Nebula/Quasar feature
     order = await api.insert_order(c.customer_id, status="submitted")
     first = await api.insert_event(order.id, "status", {"status": "submitted"})
     received = []
@@ -39,7 +39,7 @@ async def test_stream_replays_then_follows_live_rows_and_ends_on_final_status(ap
 
 
 async def test_last_event_id_resumes_after_it_and_a_finished_order_closes(api):
-    c = await api.customer()
+    c = await api.customer(plan="nebula")  # the live dashboard is a Nebula/Quasar feature
     order = await api.insert_order(c.customer_id, status="running")
     rows = [await api.insert_event(order.id, "progress", {"n": n}) for n in range(4)]
     await api.set_order(order.id, status="aborted")
@@ -53,7 +53,7 @@ async def test_last_event_id_resumes_after_it_and_a_finished_order_closes(api):
 
 
 async def test_events_of_other_orders_do_not_leak_into_a_stream(api):
-    c = await api.customer()
+    c = await api.customer(plan="nebula")  # the live dashboard is a Nebula/Quasar feature
     mine = await api.insert_order(c.customer_id, status="running")
     other = await api.insert_order(c.customer_id, status="running")
     async with api.streaming_client() as client:

@@ -6,7 +6,7 @@ from tests.api.conftest import auth
 
 
 async def test_images_list_jpg_and_fits(api):
-    c = await api.customer()
+    c = await api.customer(plan="nebula")  # live previews of a running order: the dashboard
     order = await api.insert_order(c.customer_id, shots=[("Ha", 300.0, 2)])
     jpg_dir = api.settings.images.jpg_dir / f"order_{order.id}"
     jpg_dir.mkdir(parents=True)
@@ -54,7 +54,7 @@ async def test_fits_is_404_with_a_reason_when_the_fit_directory_is_unreachable(m
 
 
 async def test_order_view_reports_progress_per_filter(api):
-    c = await api.customer()
+    c = await api.customer(plan="nebula")
     order = await api.insert_order(c.customer_id, shots=[("L", 60.0, 4), ("Ha", 300.0, 2)], cost=3)
     for hfd, accepted in [(2.0, True), (3.0, True), (6.0, False)]:
         await api.insert_frame(order.id, filter="L", exposure=60, hfd=hfd, accepted=accepted)

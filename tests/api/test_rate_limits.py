@@ -97,7 +97,7 @@ async def test_shared_limiter_counts_per_window_and_tells_when_it_ends(engine):
 
 async def test_concurrent_event_streams_are_capped_per_key(make_api):
     async with make_api(api={"sse_streams_per_key": 1}) as h:
-        c = await h.customer()
+        c = await h.customer(plan="nebula")
         order = await h.insert_order(c.customer_id, status="running")
         url = f"/api/orders/{order.id}/events"
         async with h.streaming_client() as client:
@@ -107,7 +107,7 @@ async def test_concurrent_event_streams_are_capped_per_key(make_api):
                 second = await h.client.get(url, headers=auth(c.api_key))
                 assert second.status_code == 429 and second.json()["error"]["code"] == "too_many_streams"
                 assert second.headers["retry-after"] == "5"
-                other = await h.customer()
+                other = await h.customer(plan="quasar")
                 mine = await h.insert_order(other.customer_id, status="completed")
                 # Another key has its own allowance (a finished order's stream ends by itself).
                 assert (await h.client.get(f"/api/orders/{mine.id}/events",

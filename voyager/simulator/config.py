@@ -75,7 +75,7 @@ class SimulatorConfig:
     # Scheduler.
     shot_overhead: float = 30.0  # simulated seconds per frame on top of the exposure
     horizon_alt: float = 10.0  # degrees: no target is imaged below this, whatever its C_AltMin
-    grid_step: float = 180.0  # simulated seconds between ephemeris samples
+    grid_step: float = 180.0  # simulated seconds between ephemeris samples (core.ephemeris.GRID_STEP, the API's grid)
     max_fast_forward_nights: int = 120  # nights skipped in a row without a session before the clock just runs
     # Session protocol (§2), real seconds.
     auth_window: float = protocol.AUTH_WINDOW
@@ -116,6 +116,7 @@ class SimulatorConfig:
             latitude=settings.site.latitude,
             longitude=settings.site.longitude,
             elevation=settings.site.elevation,
+            horizon_alt=settings.site.horizon_alt,
             profile_name=v.profile_name,
             faults=FaultConfig(
                 reply_delay=v.sim_fault_reply_delay,

@@ -1,7 +1,8 @@
 """Which targets are observable when, and how much of each is wanted tonight.
 
 Constraint rules (docs/voyager-protocol.md §8–§9; letters from ``wire.C_MASK_*``), evaluated on the night's
-ephemeris grid (``sky.Night``); a grid cell counts as observable only when both of its ends are:
+ephemeris grid (``sky.Night``) by ``core.ephemeris.observable_cells`` — the function the API's
+``next_window`` uses too; a grid cell counts as observable only when both of its ends are:
 
 * the sun below −18° (astronomical night) and the target above ``horizon_alt``;
 * altitude ≥ ``C_AltMin`` when ``B`` is in ``C_Mask`` or ``C_AltMin`` > 0;
@@ -29,7 +30,7 @@ import numpy as np
 from voyager import wire
 from voyager.simulator.faults import Faults
 from voyager.simulator.frames import seeded_rng
-from voyager.simulator.sky import Night, Sky
+from voyager.simulator.sky import Constraints, Night, Sky, observable_cells
 from voyager.simulator.store import NIGHTS, Store
 
 F, S, SH = wire.TARGET_FIELDS, wire.ADD_SET_PARAMS, wire.ADD_SHOT_PARAMS
@@ -71,36 +72,29 @@ class Planner:
         hit = self._cells.get(key)
         if hit and hit[0] == sig:
             return hit[1]
-        ra, dec = _num(target.get(F["ra_j2000"])), _num(target.get(F["dec_j2000"]))
-        mask = str(target.get(F["c_mask"]) or "")
-        alt = self.sky.target_alt(night, ra, dec)
-        ok = night.dark() & (alt >= self.horizon_alt)
-        alt_min = _num(target.get(F["alt_min"]))
-        if wire.C_MASK_ALT_MIN in mask or alt_min > 0:
-            ok &= alt >= alt_min
-        ha = night.hour_angle(ra)
-        ha_start, ha_end = _num(target.get(F["ha_start"])), _num(target.get(F["ha_end"]))
-        use_start = wire.C_MASK_HA_START in mask or ha_start != 0
-        use_end = wire.C_MASK_HA_END in mask or ha_end != 0
-        if use_start and use_end and ha_start > ha_end:
-            ok &= (ha >= ha_start) | (ha <= ha_end)
-        else:
-            if use_start:
-                ok &= ha >= ha_start
-            if use_end:
-                ok &= ha <= ha_end
-        if _flag(target.get(F["moon_down"])) or wire.C_MASK_MOON_DOWN in mask:
-            ok &= self.sky.moon_alt(night) < 0.0
-        date_start, date_end = _num(target.get(F["date_start"])), _num(target.get(F["date_end"]))
-        if date_start > 0:
-            ok &= night.times >= date_start
-        if date_end > 0:
-            ok &= night.times <= date_end
-        cells = ok[:-1] & ok[1:]
+        cells = observable_cells(self.sky, night, self.constraints(target))
         if len(self._cells) > 2000:
             self._cells = {k: v for k, v in self._cells.items() if k[0] >= night.start}
         self._cells[key] = (sig, cells)
         return cells
+
+    def constraints(self, target: dict[str, Any]) -> Constraints:
+        """The target's RoboTarget constraint fields as the ephemeris' :class:`Constraints` (the
+        mask letters and non-zero values switch a constraint on, as Voyager reads them)."""
+        mask = str(target.get(F["c_mask"]) or "")
+        alt_min = _num(target.get(F["alt_min"]))
+        ha_start, ha_end = _num(target.get(F["ha_start"])), _num(target.get(F["ha_end"]))
+        date_start, date_end = _num(target.get(F["date_start"])), _num(target.get(F["date_end"]))
+        return Constraints(
+            ra_hours=_num(target.get(F["ra_j2000"])), dec_deg=_num(target.get(F["dec_j2000"])),
+            alt_min=alt_min if wire.C_MASK_ALT_MIN in mask or alt_min > 0 else -90.0,
+            horizon_alt=self.horizon_alt,
+            ha_start=ha_start if wire.C_MASK_HA_START in mask or ha_start != 0 else None,
+            ha_end=ha_end if wire.C_MASK_HA_END in mask or ha_end != 0 else None,
+            moon_down=_flag(target.get(F["moon_down"])) or wire.C_MASK_MOON_DOWN in mask,
+            date_start=date_start if date_start > 0 else None,
+            date_end=date_end if date_end > 0 else None,
+        )
 
     def window_ok(self, night: Night, cells: np.ndarray, t0: float, t1: float) -> bool:
         """True when every cell overlapping [t0, t1] is observable and [t0, t1] stays in ``night``."""
@@ -112,12 +106,7 @@ class Planner:
 
     def could_ever_rise(self, target: dict[str, Any]) -> bool:
         """False when the declination never climbs above the altitude floor from this site."""
-        floor = self.horizon_alt
-        mask = str(target.get(F["c_mask"]) or "")
-        alt_min = _num(target.get(F["alt_min"]))
-        if wire.C_MASK_ALT_MIN in mask or alt_min > 0:
-            floor = max(floor, alt_min)
-        return self.sky.max_altitude(_num(target.get(F["dec_j2000"]))) >= floor
+        return self.constraints(target).could_ever_rise(self.sky)
 
     # ------------------------------------------------------------ work left
 

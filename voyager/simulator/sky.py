@@ -10,6 +10,6 @@ ephemeris"; no network at run time).
 
 from __future__ import annotations
 
-from core.ephemeris import ASTRO_TWILIGHT, DAY, Night, Sky, airmass
+from core.ephemeris import ASTRO_TWILIGHT, DAY, Constraints, Night, Sky, airmass, observable_cells
 
-__all__ = ["ASTRO_TWILIGHT", "DAY", "Night", "Sky", "airmass"]
+__all__ = ["ASTRO_TWILIGHT", "DAY", "Constraints", "Night", "Sky", "airmass", "observable_cells"]
