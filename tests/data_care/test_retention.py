@@ -23,7 +23,7 @@ from api.app import create_app
 from api.services.customers import create_customer
 from core.database import make_sessionmaker
 from core.settings import load_settings
-from models.data_care import RetentionInput, RetentionOrderIn, RetentionReport
+from models.data_care import RetentionInput, RetentionOrderInput, RetentionReport
 from models.db import Order, OrderEvent, PaymentDispute, ShotDone
 from workflows.retention import RetentionWorkflow
 
@@ -159,7 +159,7 @@ async def test_a_deletion_killed_after_one_frame_resumes_with_the_others(own_dat
         s.add(order)
         await s.commit()
     retention = RetentionActivities(sm, settings)
-    ref = RetentionOrderIn(order_id=order_id, as_of=now, days=30, notice_days=7)
+    ref = RetentionOrderInput(order_id=order_id, as_of=now, days=30, notice_days=7)
 
     class WorkerKilled(Exception):
         pass
