@@ -350,7 +350,7 @@ def production_problems(settings: Settings) -> list[str]:
 
     In production (:func:`is_production`): secrets left empty or at their built-in development
     value, and missing Voyager credentials (host, RoboTarget MAC key and words; a password when a
-    user is set). With a Stripe test-mode key talking to Stripe itself (not localstripe), the Stripe
+    user is set), and the web app's session secret. With a Stripe test-mode key talking to Stripe itself (not localstripe), the Stripe
     secrets alone: Stripe's webhooks could never verify against the development secret, and the
     simulator stays usable for development.
     """
@@ -375,6 +375,10 @@ def production_problems(settings: Settings) -> list[str]:
         problems.append("STELLAR_VOYAGER__MAC_WORDS: the four RoboTarget licence MAC words are missing")
     if v.username and not v.password.get_secret_value():
         problems.append("STELLAR_VOYAGER__PASSWORD: STELLAR_VOYAGER__USERNAME is set but the password is empty")
+    if not settings.web.session_secret.get_secret_value():
+        # A random per-process secret signs out every customer at each restart and breaks
+        # sign-in across several API processes.
+        problems.append("STELLAR_WEB__SESSION_SECRET: must be set in production (signs the web app's session cookie)")
     return problems
 
 

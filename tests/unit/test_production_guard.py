@@ -14,6 +14,7 @@ from core.settings import SettingsError, check_production, is_production, load_s
 ROOT = Path(__file__).resolve().parents[2]
 SAFE_VOYAGER = {"host": "voyager.observatory.lan", "mac_key": "k", "mac_words": "a,b,c,d"}
 SAFE_STRIPE = {"api_key": "sk_live_abc", "webhook_secret": "whsec_real"}
+SAFE_WEB = {"session_secret": "a-long-random-cookie-secret"}
 
 
 def _prod_env(**extra: str) -> dict[str, str]:
@@ -23,11 +24,12 @@ def _prod_env(**extra: str) -> dict[str, str]:
 
 
 def test_prod_with_the_default_webhook_secret_names_it():
-    problems = production_problems(load_settings(env="prod", voyager=SAFE_VOYAGER,
+    problems = production_problems(load_settings(env="prod", voyager=SAFE_VOYAGER, web=SAFE_WEB,
                                                  stripe={"api_key": "sk_live_abc"}))
     assert [p.split(":")[0] for p in problems] == ["STELLAR_STRIPE__WEBHOOK_SECRET"]
     with pytest.raises(SettingsError, match="STELLAR_STRIPE__WEBHOOK_SECRET"):
-        check_production(load_settings(env="prod", voyager=SAFE_VOYAGER, stripe={"api_key": "sk_live_abc"}))
+        check_production(load_settings(env="prod", voyager=SAFE_VOYAGER, web=SAFE_WEB,
+                                       stripe={"api_key": "sk_live_abc"}))
 
 
 def test_a_live_stripe_key_is_production_even_in_dev():
@@ -35,7 +37,7 @@ def test_a_live_stripe_key_is_production_even_in_dev():
     assert is_production(s)
     names = {p.split(":")[0] for p in production_problems(s)}
     assert names == {"STELLAR_STRIPE__WEBHOOK_SECRET", "STELLAR_VOYAGER__HOST", "STELLAR_VOYAGER__MAC_KEY",
-                     "STELLAR_VOYAGER__MAC_WORDS"}
+                     "STELLAR_VOYAGER__MAC_WORDS", "STELLAR_WEB__SESSION_SECRET"}
 
 
 def test_a_stripe_test_mode_key_needs_the_real_webhook_secret_but_not_a_telescope():
@@ -47,9 +49,16 @@ def test_a_stripe_test_mode_key_needs_the_real_webhook_secret_but_not_a_telescop
 
 
 def test_voyager_user_without_password_is_refused_and_a_complete_config_passes():
-    s = load_settings(env="prod", stripe=SAFE_STRIPE, voyager={**SAFE_VOYAGER, "username": "stellar"})
+    s = load_settings(env="prod", stripe=SAFE_STRIPE, web=SAFE_WEB, voyager={**SAFE_VOYAGER, "username": "stellar"})
     assert [p.split(":")[0] for p in production_problems(s)] == ["STELLAR_VOYAGER__PASSWORD"]
-    check_production(load_settings(env="prod", stripe=SAFE_STRIPE, voyager=SAFE_VOYAGER))
+    check_production(load_settings(env="prod", stripe=SAFE_STRIPE, web=SAFE_WEB, voyager=SAFE_VOYAGER))
+
+
+def test_prod_without_a_web_session_secret_names_it():
+    """A random per-process cookie secret would sign every customer out at each restart and break
+    sign-in across API processes."""
+    s = load_settings(env="prod", stripe=SAFE_STRIPE, voyager=SAFE_VOYAGER)
+    assert [p.split(":")[0] for p in production_problems(s)] == ["STELLAR_WEB__SESSION_SECRET"]
 
 
 def test_dev_and_test_with_local_values_start():
