@@ -10,12 +10,29 @@ interval per telescope, whatever the number of waiting orders.
 Each session's last signalled state is kept in ``voyager_session`` (the row is written *after* the
 signal): a monitor that crashed between the two re-sends the signal, and the order workflow ignores
 a signal it already has (at-least-once delivery, deduplicated by session GUID).
+
+**Catch-up.** The regular poll only sees the runs of the last ``orders.monitor_run_days`` days; a
+session that ran and ended while the monitor could not work (database or Temporal down, worker
+dead, Voyager unreachable) may be older than that once the monitor is back (a multi-day outage, or
+the simulator fast-forwarding an idle day), and nothing else would ever signal it. So a catch-up
+pass runs at the start of every watch activity (i.e. after any monitor failure or restart), after
+every failed poll once polls work again, and every ``orders.monitor_catchup_interval`` seconds: it
+reads the non-terminal orders that wait for or are in a session (``submitted``/``running`` with a
+target GUID) and, when there is one, polls exactly like the regular poll (same dedup rules against
+``voyager_session``) over a look-back covering the whole life of the oldest of them
+(:func:`catch_up_days`). Voyager's load per catch-up: nothing when no order waits; otherwise one
+``RemoteRoboTargetGetRunList`` plus one ``RemoteRoboTargetGetSessionListByRun`` per run of the
+look-back that this worker has not yet seen closed and fully signalled, shared by all waiting
+orders (not per order). It runs inside the activity, so it adds nothing to workflow history.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 import structlog
@@ -27,12 +44,12 @@ from temporalio import activity
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities._db import sql
+from activities._db import db_unavailable, sql
 from activities._heartbeat import heartbeating
 from activities.observatory_status import ObservatoryStatusRecorder
 from core.settings import Settings
 from models.db import Order, VoyagerSession
-from models.orders import FINAL_STATUSES, MonitorWatchRequest, MonitorWatchResult, SessionSignal
+from models.orders import FINAL_STATUSES, MonitorWatchRequest, MonitorWatchResult, OrderStatus, SessionSignal
 from models.temporal_contract import order_workflow_id
 from voyager.errors import VoyagerError
 from voyager.events import EventStream
@@ -45,6 +62,27 @@ WAKE_EVENTS = frozenset({"Signal", "NewFITReady", "ShutDown"})
 #: Real seconds between two polls at least, however many events wake the monitor (an accelerated
 #: simulator emits several per second).
 MIN_POLL_GAP = 0.2
+#: Statuses of an order that waits for a session or is in one: what the catch-up looks for.
+WAITING_STATUSES = (OrderStatus.SUBMITTED.value, OrderStatus.RUNNING.value)
+
+
+def catch_up_days(orders: Iterable[tuple[datetime, datetime | None]], *, now: datetime, run_days: int,
+                  lifetime_days: int) -> int:
+    """``Days`` of ``RemoteRoboTargetGetRunList`` covering the whole life of every order given as
+    (``created_at``, ``date_end`` or None), UTC: from its creation to the later of now and its
+    deadline (``date_end``, else ``created_at`` + ``lifetime_days``), plus one day for a run begun
+    the evening before; never less than ``run_days``. Days: whole days, ``≥ run_days``."""
+    days = run_days
+    for created_at, date_end in orders:
+        deadline = date_end or created_at + timedelta(days=lifetime_days)
+        span = max(now, deadline) - created_at
+        days = max(days, math.ceil(span.total_seconds() / 86400) + 1)
+    return days
+
+
+def _poll_failure(exc: BaseException) -> bool:
+    """True for a failure a later poll can get past (Voyager, the database or Temporal unreachable)."""
+    return isinstance(exc, (VoyagerError, RPCError)) or db_unavailable(exc)
 
 
 class MonitorActivities:
@@ -71,18 +109,30 @@ class MonitorActivities:
         tally = MonitorWatchResult(polls=0, signals_sent=0, sessions_seen=0)
         wake = asyncio.Event()
         stream_task = asyncio.create_task(self._listen(wake)) if self.events else None
+        # A new watch activity follows a start, a restart after failures or a worker death: whatever
+        # ran meanwhile may be older than the poll's window, so it catches up first.
+        catch_up_at = loop.time()
         try:
             async with heartbeating(lambda: tally.polls):
                 while loop.time() < until:
                     try:
+                        if loop.time() >= catch_up_at:
+                            _seen, sent = await self.catch_up()
+                            tally.signals_sent += sent
+                            catch_up_at = loop.time() + cfg.monitor_catchup_interval
                         seen, sent = await self.poll_once()
                         tally.polls += 1
                         tally.sessions_seen = max(tally.sessions_seen, seen)
                         tally.signals_sent += sent
                         await self._record_status(True, "answered the run-list poll")
-                    except VoyagerError as exc:
+                    except Exception as exc:
+                        if not _poll_failure(exc):
+                            raise  # a defect, not an outage: the activity's retry policy decides
+                        # The database, Temporal or Voyager is away: keep polling (no activity
+                        # failure, no restart pause), and catch up once a poll works again.
                         log.warning("monitor.poll_failed", telescope=req.telescope, error=str(exc))
                         await self._record_status(False, f"{type(exc).__name__}: {exc}")
+                        catch_up_at = loop.time()
                     await asyncio.sleep(min(MIN_POLL_GAP, cfg.monitor_poll_interval))
                     wake.clear()
                     with contextlib.suppress(TimeoutError):
@@ -109,9 +159,31 @@ class MonitorActivities:
 
     # ------------------------------------------------------------------ one poll
 
-    async def poll_once(self) -> tuple[int, int]:
-        """One pass over the recent runs; returns (sessions of known orders seen, signals sent)."""
-        runs = await self.rt.get_run_list(self.settings.voyager.profile_name, self.settings.orders.monitor_run_days)
+    async def catch_up(self) -> tuple[int, int]:
+        """The catch-up pass (module docstring): when an order waits for or is in a session, one
+        poll over the whole life of the oldest such order. Returns (sessions of known orders seen,
+        signals sent); (0, 0) without a Voyager call when no order waits. Raises what a poll raises."""
+        async with self.sessionmaker() as db:
+            waiting = (await sql(db,
+                sa.select(Order.created_at, Order.date_end)
+                .where(Order.target_guid.is_not(None))  # type: ignore[union-attr]
+                .where(Order.status.in_(WAITING_STATUSES))  # type: ignore[attr-defined]
+            )).all()
+        if not waiting:
+            return 0, 0
+        days = catch_up_days([(r.created_at, r.date_end) for r in waiting], now=datetime.now(UTC),
+                             run_days=self.settings.orders.monitor_run_days,
+                             lifetime_days=self.settings.billing.order_default_lifetime_days)
+        seen, sent = await self.poll_once(days)
+        log.info("monitor.caught_up", orders_waiting=len(waiting), days=days, sessions_seen=seen, signals=sent)
+        return seen, sent
+
+    async def poll_once(self, days: int | None = None) -> tuple[int, int]:
+        """One pass over the runs of the last ``days`` days (default ``orders.monitor_run_days``),
+        skipping runs this worker already saw closed and fully signalled; returns (sessions of known
+        orders seen, signals sent)."""
+        days = days or self.settings.orders.monitor_run_days
+        runs = await self.rt.get_run_list(self.settings.voyager.profile_name, days)
         seen = sent = 0
         for run in runs:
             if run.guid in self._closed_runs:

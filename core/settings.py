@@ -231,6 +231,10 @@ class OrderSettings(BaseModel):
     monitor_poll_interval: float = Field(default=5.0, gt=0, description="seconds between run/session list polls")
     monitor_run_for: float = Field(default=3600.0, gt=0, description="seconds one monitor activity runs before continue-as-new")
     monitor_run_days: int = Field(default=2, ge=1, description="Days argument of RemoteRoboTargetGetRunList")
+    monitor_catchup_interval: float = Field(
+        default=600.0, gt=0,
+        description="seconds between two catch-up passes over every waiting order's whole life (also one at the "
+                    "start of every watch activity and after a failed poll)")
     watch_poll_interval: float = Field(default=3.0, gt=0, description="seconds between shot-done polls during a session")
     sweep_wait_for_end: float = Field(default=900.0, ge=0, description="seconds to wait for an aborted session to end")
     start_monitor: bool = Field(default=True, description="the worker starts the telescope's monitor workflow")

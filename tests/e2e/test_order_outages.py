@@ -30,6 +30,7 @@ from models.orders import OrderStatus
 from tests.e2e.test_order_faults import _assert_frames_once, _assert_settled_once, _attempts
 from tests.workflows.support import (
     DAYTIME,
+    NIGHT_START,
     create_customer,
     create_order,
     events_of,
@@ -269,3 +270,38 @@ async def test_workflow_cancelled_from_temporal_settles_as_a_support_abort(time_
     assert row.aborted_by == "support (cancel)"
     assert stack.sim.store.targets[row.target_guid][wire.TARGET_FIELDS["status"]] == 1
     assert sorted(e.kind for e in await ledger_entries(engine, order_id)) == ["hold", "release"]
+
+
+async def test_session_that_ended_during_a_monitor_outage_and_left_its_run_window_is_caught_up(
+        temporal_env, order_stack, engine, outage_pg):
+    # The simulator's clock stands still (speed 0): the test moves it through the night itself.
+    stack = await order_stack(temporal_env, sim={"speed": 0.0}, monitor_run_days=2)
+    customer = await create_customer(engine, credits=10)
+    order_id = await create_order(engine, customer, L5)
+    handle = await stack.start(order_id, customer)
+
+    async def submitted() -> bool:
+        return (await order_row(engine, order_id)).status == "submitted"
+
+    await wait_for(submitted, 30, "the order submitted")
+    target_guid = (await order_row(engine, order_id)).target_guid
+    await asyncio.to_thread(outage_pg.stop)  # the monitor cannot map sessions to orders meanwhile
+    try:
+        # The night runs and ends while the monitor fails, then Voyager idles four days: the run
+        # is older than the regular poll's window (monitor_run_days = 2) when the database is back.
+        await stack.sim.run_until(NIGHT_START + timedelta(days=4))
+        sessions = [s for s in stack.sim.store.sessions.values() if s["refguidtarget"] == target_guid]
+        assert sessions and all(s["result"] == wire.SESSION_OK for s in sessions), sessions
+        in_window = {r[wire.RUN_ITEM["guid"]] for r in stack.sim.store.run_items("", 2, stack.sim.clock.now())}
+        assert not in_window & {s["refguidrun"] for s in sessions}
+        await asyncio.sleep(5)  # ten failed polls
+    finally:
+        await asyncio.to_thread(outage_pg.start)
+
+    result = await asyncio.wait_for(stack.result(handle), 90)
+
+    assert result.status == OrderStatus.COMPLETED, result.reason
+    frames = await _assert_frames_once(stack, engine, order_id)
+    assert sum(f.accepted for f in frames) == 5
+    await _assert_settled_once(engine, order_id)
+    assert result.credits_captured == result.credits_held
