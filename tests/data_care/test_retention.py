@@ -142,7 +142,8 @@ async def test_notice_at_day_23_deletion_at_day_30_then_410_and_a_second_pass_de
                 assert r.json()["error"]["code"] == "image_expired"
                 assert expired[0].expired_at.date().isoformat() in r.json()["error"]["message"]
             live = (await _frames(sm, running))[0]
-            assert (await http.get(f"/api/images/{live.id}.jpg", headers=key)).status_code == 200
+            # The live JPG preview is a dashboard feature; the FITS of a frame kept is served to every plan.
+            assert (await http.get(f"/api/images/{live.id}/fits", headers=key)).status_code == 200
 
 
 async def test_a_deletion_killed_after_one_frame_resumes_with_the_others(own_database, tmp_path):
