@@ -43,6 +43,7 @@ from activities.stripe_ops import StripeActivities
 from activities.subscription_store import SubscriptionStore
 from activities.repair import RepairActivities
 from activities.retention_ops import RetentionActivities
+from activities.set_ops import SetActivities
 from activities.voyager_ops import VoyagerActivities
 from billing.ledger import Ledger
 from billing.stripe_client import make_stripe_client
@@ -56,6 +57,7 @@ from voyager.pool import VoyagerPool
 from voyager.robotarget import RoboTarget
 from workflows.observatory_monitor import ObservatoryMonitorWorkflow
 from workflows.backup import BackupWorkflow
+from workflows.customer_set import CustomerSetWorkflow
 from workflows.order import OrderWorkflow
 from workflows.pack_payment import PackPaymentWorkflow
 from workflows.reconciliation import ReconciliationWorkflow
@@ -83,6 +85,7 @@ class WorkerDeps:
         store = OrderStoreActivities(sessionmaker, self.settings)
         ledger = LedgerActivities(Ledger(self.engine), sessionmaker, self.settings)
         voyager = VoyagerActivities(rt, self.settings, sessionmaker)
+        sets = SetActivities(rt, self.settings, sessionmaker)
         ingest = IngestActivities(rt, sessionmaker, self.settings)
         monitor = MonitorActivities(rt, sessionmaker, self.client, self.settings, events=monitor_events)
         repair = RepairActivities(self.engine, rt, self.settings)
@@ -91,7 +94,7 @@ class WorkerDeps:
         return [
             store.load_order, store.set_status, store.assign_guids, store.record_abort, store.finalize_order,
             ledger.price_and_hold, ledger.settle,
-            voyager.submit_target, voyager.stop_target,
+            voyager.submit_target, voyager.stop_target, sets.sync_set,
             ingest.watch_session, ingest.sweep_target, ingest.wait_run_end,
             monitor.watch_observatory,
             repair.sweep,
@@ -104,7 +107,7 @@ class WorkerDeps:
 PAYMENT_WORKFLOWS: list[type] = [SubscriptionWorkflow, PackPaymentWorkflow, ReconciliationWorkflow]
 #: Workflows this worker runs: orders, the observatory monitor, repair, payments, retention and backups.
 WORKFLOWS: list[type] = [OrderWorkflow, ObservatoryMonitorWorkflow, RepairWorkflow, *PAYMENT_WORKFLOWS,
-                         RetentionWorkflow, BackupWorkflow]
+                         RetentionWorkflow, BackupWorkflow, CustomerSetWorkflow]
 #: Heartbeats reach the server at least this often, so a cancellation (an abort during a long
 #: activity) is delivered within seconds rather than 0.8 × the heartbeat timeout.
 HEARTBEAT_THROTTLE = timedelta(seconds=2)

@@ -16,11 +16,13 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from activities._heartbeat import heartbeating
 from activities.link_wait import note_link_down
 from core.settings import Settings
+from models.db import CustomerSet
 from models.orders import StopTargetRequest, StopTargetResult, SubmitRequest, SubmitResult
 from models.temporal_contract import ERR_INVALID_ORDER, ERR_VOYAGER_REFUSED
 from voyager import wire
@@ -77,8 +79,12 @@ class VoyagerActivities:
                 step = "RemoteGetFilterConfiguration"
                 filters = await self.rt.get_filter_configuration()
                 step = "the customer's set"
+                # The customer_set row, when there is one, names the Set and says whether it is
+                # paused: an order may reach Voyager before the Set's own sync (CustomerSetWorkflow).
+                wanted = await self._wanted_set(req.set_guid)
                 set_created = await self.rt.ensure_set(SetSpec(
-                    guid=req.set_guid, name=req.set_name, profile_name=vs.profile_name, tag=req.set_tag,
+                    guid=req.set_guid, name=wanted.name if wanted else req.set_name, profile_name=vs.profile_name,
+                    tag=req.set_tag, enabled=not (wanted and wanted.paused),
                     note=f"Stellar customer {req.customer_id}",
                 ))
                 step = "the target"
@@ -114,6 +120,10 @@ class VoyagerActivities:
                  attempt=activity.info().attempt)
         return SubmitResult(target_guid=req.target_guid, set_created=set_created, target_created=target_created,
                             shots_created=created, filter_indexes=indexes)
+
+    async def _wanted_set(self, guid: str) -> CustomerSet | None:
+        async with self.sessionmaker() as session:
+            return (await session.exec(select(CustomerSet).where(CustomerSet.guid == guid))).first()
 
     @activity.defn(name="voyager.stop_target")
     async def stop_target(self, req: StopTargetRequest) -> StopTargetResult:

@@ -20,7 +20,7 @@ from api import openapi
 from api.middleware import RequestGuardMiddleware
 from api.resources import Resources, TemporalHandle
 from api.routes import admin, credits, events, health, images, keys, orders, plans, pricing, support
-from api.routes import credit_packs, payments, stripe_webhook, subscriptions
+from api.routes import credit_packs, payments, sets, stripe_webhook, subscriptions
 from api.rate_limits import SharedRateLimiter, StreamCap
 from api.security import RateLimiter
 from billing.ledger import Ledger
@@ -37,6 +37,7 @@ ROUTERS = [
     pricing.router,
     orders.router,
     events.router,
+    sets.router,
     images.router,
     credits.router,
     support.router,

@@ -10,14 +10,17 @@ alike; :func:`domain_error` builds the answer for a code. Statuses:
 
 * 400 ``malformed_json``; 401 ``unauthorized`` / ``invalid_api_key``; 403 ``forbidden``,
   ``plan_violation`` (per-field reasons, from ``billing.errors.PlanViolation``) and
-  ``dashboard_not_in_plan`` (the live stream and previews: api/services/dashboard.py);
+  ``dashboard_not_in_plan`` (the live stream and previews: api/services/dashboard.py) and
+  ``sets_not_in_plan`` (customer Sets: api/services/sets.py);
 * 402 ``insufficient_credits`` / ``credit_debt`` / ``card_declined``: we chose 402 Payment
   Required over 409 because the fix is the customer's to make (buy a pack, upgrade, another
   card), not a state conflict to retry;
 * 404 ``not_found`` (also for another customer's order or image: existence is not leaked),
-  ``unknown_customer``, ``hold_not_found``, ``order_not_found``, ``unknown_pack``;
+  ``unknown_customer``, ``hold_not_found``, ``order_not_found``, ``unknown_pack``, ``set_not_found``
+  (an unknown, deleted or another customer's Set);
 * 410 ``image_expired``: a frame's files were deleted after the retention period (with the date);
-* 405, 409 ``conflict`` / ``order_not_abortable`` / ``email_taken`` and the refused subscription
+* 405, 409 ``conflict`` / ``order_not_abortable`` / ``email_taken`` / ``set_not_empty`` /
+  ``set_is_default`` / ``set_name_taken`` and the refused subscription
   commands (``already_subscribed``, ``same_plan``, …), 413 ``payload_too_large``,
   415 ``unsupported_media_type``; 422 ``validation_error`` and the other refusals of a
   well-formed request (``unknown_plan``, ``unknown_target``, ``target_never_observable``,
@@ -156,6 +159,12 @@ TARGET_NEVER_OBSERVABLE = "target_never_observable"
 IDEMPOTENCY_KEY_MISMATCH = "idempotency_key_mismatch"
 TEMPORAL_UNAVAILABLE = "temporal_unavailable"
 WORKFLOW_UNRESPONSIVE = "workflow_unresponsive"
+#: Customer Sets (api/services/sets.py): the plan has none (403, naming Quasar), the default Set
+#: cannot be deleted, a Set with orders not yet ended cannot be deleted, a live name is taken (409).
+SETS_NOT_IN_PLAN = "sets_not_in_plan"
+SET_IS_DEFAULT = "set_is_default"
+SET_NOT_EMPTY = "set_not_empty"
+SET_NAME_TAKEN = "set_name_taken"
 
 #: The one code → HTTP status table: domain errors (``billing.errors`` codes) and workflow failures
 #: (``ApplicationError.type``, models/temporal_contract.py) share their identifiers.
@@ -168,6 +177,11 @@ STATUS_BY_CODE: dict[str, int] = {
     HoldNotFound.code: 404,
     contract.ERR_ORDER_NOT_FOUND: 404,
     contract.ERR_ABORT_REFUSED: 409,
+    contract.ERR_SET_NOT_FOUND: 404,
+    SETS_NOT_IN_PLAN: 403,
+    SET_IS_DEFAULT: 409,
+    SET_NOT_EMPTY: 409,
+    SET_NAME_TAKEN: 409,
     contract.ERR_UNKNOWN_PLAN: 422,
     IdempotencyConflict.code: 422,
     InvalidAmount.code: 422,

@@ -146,6 +146,37 @@ class LedgerEntry(SQLModel, table=True):
 # --- orders ----------------------------------------------------------------------------------
 
 
+class CustomerSet(SQLModel, table=True):
+    """A customer's RoboTarget Set (docs/sets.md): the default one (``is_default``, GUID = uuid5 of
+    the tag, ``models.customer_sets.default_set_guid``) and those a Quasar customer names.
+
+    The row is the wanted state; ``version`` counts its changes and ``synced_version`` is the last
+    one Voyager holds (``CustomerSetWorkflow``). ``deleted_at``: removed by the customer (the row
+    stays for the orders that ran in it)."""
+
+    __tablename__ = "customer_set"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    guid: str = Field(sa_column=sa.Column(sa.String(36), nullable=False, unique=True))
+    name: str = Field(max_length=100)
+    tag: str = Field(max_length=64, description="user_<customer id>")
+    is_default: bool = False
+    paused: bool = False
+    idempotency_key: Optional[str] = Field(default=None, max_length=255)
+    version: int = 1
+    synced_version: int = 0
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+    deleted_at: Optional[datetime] = _ts(nullable=True)
+    __table_args__ = (
+        sa.UniqueConstraint("customer_id", "idempotency_key", name="uq_customer_set_idempotency"),
+        # One live name per customer, and one default Set.
+        sa.Index("uq_customer_set_name", "customer_id", sa.text("lower(name)"), unique=True,
+                 postgresql_where=sa.text("deleted_at IS NULL")),
+        sa.Index("uq_customer_set_default", "customer_id", unique=True, postgresql_where=sa.text("is_default")),
+    )
+
+
 class Order(SQLModel, table=True):
     """An observation order: one RoboTarget target run as ``OrderWorkflow`` (id ``order-<id>``)."""
 
@@ -176,6 +207,8 @@ class Order(SQLModel, table=True):
     credits_refunded: int = 0
     workflow_id: Optional[str] = Field(default=None, max_length=255)
     set_guid: Optional[str] = Field(default=None, max_length=36)
+    set_id: Optional[int] = Field(default=None, foreign_key="customer_set.id", index=True,
+                                  description="None: the customer's default Set")
     target_guid: Optional[str] = Field(default=None, max_length=36, index=True)
     shots_total: int = 0
     shots_done: int = 0

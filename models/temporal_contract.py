@@ -27,6 +27,7 @@ RECONCILIATION_WORKFLOW = "ReconciliationWorkflow"
 REPAIR_WORKFLOW = "RepairWorkflow"
 RETENTION_WORKFLOW = "RetentionWorkflow"
 BACKUP_WORKFLOW = "BackupWorkflow"
+CUSTOMER_SET_WORKFLOW = "CustomerSetWorkflow"
 
 
 # --- workflow ids (business keys) -------------------------------------------------------------
@@ -45,6 +46,12 @@ def subscription_workflow_id(customer_id: int) -> str:
 def payment_workflow_id(payment_id: int) -> str:
     """``payment-<payment id>``: one ``PackPaymentWorkflow`` per credit-pack purchase."""
     return f"payment-{payment_id}"
+
+
+def customer_set_workflow_id(set_id: int, version: int) -> str:
+    """``customer-set-<set id>-v<version>``: one ``CustomerSetWorkflow`` per change of a customer
+    Set (a retried request for the same change finds it already started)."""
+    return f"customer-set-{set_id}-v{version}"
 
 
 def monitor_workflow_id(telescope: str) -> str:
@@ -67,6 +74,8 @@ ERR_ORDER_NOT_FOUND = "order_not_found"
 ERR_VOYAGER_REFUSED = "voyager_refused"
 #: Order: the stored order cannot be run as it is (no shots, unknown filter, bad status change).
 ERR_INVALID_ORDER = "invalid_order"
+#: Customer Sets: no such Set of this customer (also another customer's: existence is not leaked).
+ERR_SET_NOT_FOUND = "set_not_found"
 #: Order: the ``abort`` update came too late (details[0]: the order's status).
 ERR_ABORT_REFUSED = "order_not_abortable"
 

@@ -70,6 +70,27 @@ class RoboTarget:
             raise
         return True
 
+    async def update_set(self, set_guid: str, *, name: str | None = None, tag: str | None = None,
+                         note: str | None = None) -> None:
+        """``RemoteRoboTargetUpdateSet`` [C]: change the named fields of a Set (None = unchanged).
+        Its status is changed with :meth:`enable_disable` (``wire.OBJECT_SET``). Raises
+        VoyagerActionFailed for an unknown GUID."""
+        values = {"set_guid": set_guid, "name": name, "tag": tag, "note": note}
+        await self.call(wire.M_UPDATE_SET, wire.to_wire(wire.UPDATE_SET_PARAMS,
+                                                        {k: v for k, v in values.items() if v is not None}))
+
+    async def remove_set(self, set_guid: str) -> bool:
+        """``RemoteRoboTargetRemoveSet`` [C]: remove a Set with its Targets and their Shots (the
+        record of their sessions and frames stays). Returns False when no Set has this GUID (a
+        retried removal), True when removed now."""
+        try:
+            await self.call(wire.M_REMOVE_SET, wire.to_wire(wire.REMOVE_SET_PARAMS, {"set_guid": set_guid}))
+        except VoyagerActionFailed as exc:
+            if str(exc.param_ret.get(wire.RET, "")) == wire.RET_NOT_FOUND:
+                return False
+            raise
+        return True
+
     # ------------------------------------------------------------ targets
 
     async def add_target(self, spec: TargetSpec) -> None:

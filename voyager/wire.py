@@ -35,6 +35,9 @@ LIST = "list"
 # ---------------------------------------------------------------- §7 method names [S]
 
 M_ADD_SET = "RemoteRoboTargetAddSet"
+#: [C] Set rename/retag and removal: the platform's names for them, parameters in §7.
+M_UPDATE_SET = "RemoteRoboTargetUpdateSet"
+M_REMOVE_SET = "RemoteRoboTargetRemoveSet"
 M_ADD_TARGET = "RemoteRoboTargetAddTarget"
 M_UPDATE_TARGET = "RemoteRoboTargetUpdateTarget"
 M_REMOVE_TARGET = "RemoteRoboTargetRemoveTarget"
@@ -52,6 +55,8 @@ M_ENABLE_DISABLE = "RemoteRoboTargetEnableDisableObject"
 ROBOTARGET_METHODS = frozenset(
     {
         M_ADD_SET,
+        M_UPDATE_SET,
+        M_REMOVE_SET,
         M_ADD_TARGET,
         M_UPDATE_TARGET,
         M_REMOVE_TARGET,
@@ -84,6 +89,10 @@ ADD_SET_PARAMS = {
     "tag": "Tag",
     "note": "Note",
 }
+#: [C] ``RemoteRoboTargetUpdateSet``: the Set by GUID and the fields to change (unset = unchanged).
+UPDATE_SET_PARAMS = {"set_guid": "RefGuidSet", "name": "Name", "tag": "Tag", "note": "Note"}
+#: [C] ``RemoteRoboTargetRemoveSet``: the Set with its Targets and their Shots.
+REMOVE_SET_PARAMS = {"set_guid": "RefGuidSet"}
 UPDATE_TARGET_REF = "RefGuidTarget"
 REMOVE_TARGET_PARAMS = {"target_guid": "RefGuidTarget"}
 GET_TARGET_PARAMS = {"set_guid": "RefGuidSet"}  # "" = all sets

@@ -21,11 +21,13 @@ with workflow.unsafe.imports_passed_through():
         ERR_INVALID_ORDER,
         ERR_ORDER_NOT_FOUND,
         ERR_PLAN_VIOLATION,
+        ERR_SET_NOT_FOUND,
         ERR_VOYAGER_REFUSED,
     )
 
 #: Failure types the order activities raise as non-retryable ApplicationError (permanent failures).
-NON_RETRYABLE = [ERR_INSUFFICIENT_CREDITS, ERR_PLAN_VIOLATION, ERR_ORDER_NOT_FOUND, ERR_VOYAGER_REFUSED, ERR_INVALID_ORDER]
+NON_RETRYABLE = [ERR_INSUFFICIENT_CREDITS, ERR_PLAN_VIOLATION, ERR_ORDER_NOT_FOUND, ERR_VOYAGER_REFUSED, ERR_INVALID_ORDER,
+                 ERR_SET_NOT_FOUND]
 
 
 def _retry(attempts: int, initial: float = 1.0, maximum: float = 30.0) -> RetryPolicy:
@@ -77,6 +79,15 @@ VOYAGER_SUBMIT: dict[str, Any] = dict(
     heartbeat_timeout=timedelta(seconds=20),
     retry_policy=_retry(0, initial=2.0, maximum=PATIENT_BACKOFF_CAP),
     cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+)
+
+#: Bring a customer Set in Voyager to its row (activities/set_ops.py). Voyager or the database
+#: unreachable is a wait without a limit: the change is recorded and reaches Voyager when the link
+#: is back; a refusal fails at once.
+VOYAGER_SET_SYNC: dict[str, Any] = dict(
+    start_to_close_timeout=timedelta(minutes=2),
+    heartbeat_timeout=timedelta(seconds=20),
+    retry_policy=_retry(0, initial=2.0, maximum=PATIENT_BACKOFF_CAP),
 )
 
 #: Abort / disable the target in Voyager (unknown GUIDs are not errors). Retries without a limit

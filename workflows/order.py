@@ -20,7 +20,6 @@ search attributes ``CustomerId``/``OrderStatus``/``TargetName``/``Plan`` and a `
 from __future__ import annotations
 
 import asyncio
-import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -36,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.voyager_ops import VoyagerActivities
     from models import temporal_contract as contract
     from models.billing import SettlementOutcome
+    from models.customer_sets import default_set_guid, default_set_name, set_tag
     from models.orders import (
         NO_ABORT_STATUSES,
         AbortRecord,
@@ -67,9 +67,6 @@ with workflow.unsafe.imports_passed_through():
         WatchSessionResult,
     )
 
-#: Namespace of the customers' Set GUIDs: one Set per customer (tag ``user_<id>``) whatever the
-#: number of concurrent orders, so its GUID is derived from the tag instead of drawn at random.
-SET_NAMESPACE = uuid.UUID("6f1d3c52-3b0e-4c1e-9d6a-5b7f2e9a4c10")
 SESSION_OK, SESSION_ABORTED, SESSION_ERROR = 1, 2, 3
 _SESSION_OUTCOME = {
     SESSION_OK: SettlementOutcome.partial,
@@ -79,8 +76,8 @@ _SESSION_OUTCOME = {
 
 
 def set_guid_for(customer_id: int) -> str:
-    """The customer's Set GUID (uuid5 of the tag ``user_<id>``)."""
-    return str(uuid.uuid5(SET_NAMESPACE, f"user_{customer_id}"))
+    """The customer's default Set GUID (``models.customer_sets.default_set_guid``)."""
+    return default_set_guid(customer_id)
 
 
 def _failure(err: ActivityError | ApplicationError) -> tuple[str, str, Any]:
@@ -454,7 +451,7 @@ class OrderWorkflow:
         assert order is not None and hold is not None and guids is not None
         return SubmitRequest(
             order_id=order.order_id, customer_id=order.customer_id, set_guid=guids.set_guid,
-            set_tag=f"user_{order.customer_id}", set_name=f"User_{order.customer_id}",
+            set_tag=set_tag(order.customer_id), set_name=default_set_name(order.customer_id),
             target_guid=guids.target_guid, target_name=order.target_name,
             ra_j2000=order.ra_j2000, dec_j2000=order.dec_j2000, pa=order.pa, constraints=hold.constraints,
             shots=[

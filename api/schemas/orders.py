@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from api.schemas.common import StrictIn
+from api.schemas.common import MAX_ID, StrictIn
 from api.schemas.constraints import ConstraintsIn
 
 
@@ -42,6 +42,8 @@ class OrderCreate(ConstraintsIn):
     dec_j2000: float | None = Field(default=None, ge=-90, le=90, description="degrees, −90…90")
     pa: float = Field(default=0.0, ge=0, lt=360, description="position angle, degrees")
     shots: list[ShotIn] = Field(min_length=1, max_length=50)
+    set_id: int | None = Field(default=None, ge=1, le=MAX_ID,
+                               description="one of your Sets (Quasar: GET /api/sets); omitted: your default Set")
 
 
 class FilterProgress(BaseModel):
@@ -148,6 +150,7 @@ class OrderOut(BaseModel):
     dec_j2000: float
     pa: float
     plan: str
+    set_id: int | None = Field(default=None, description="the Set it is in; null: the default Set")
     priority: int
     c_moon_down: bool
     c_hfd_mean_limit: float

@@ -116,7 +116,7 @@ async def order_out(session: AsyncSession, order: Order, settings: Settings, *, 
     return OrderOut(
         id=order.id, customer_id=order.customer_id, status=order.status, status_reason=order.status_reason,
         target_name=order.target_name, ra_j2000=order.ra_j2000, dec_j2000=order.dec_j2000, pa=order.pa,
-        plan=order.plan, priority=order.priority, c_moon_down=order.c_moon_down,
+        plan=order.plan, set_id=order.set_id, priority=order.priority, c_moon_down=order.c_moon_down,
         c_hfd_mean_limit=order.c_hfd_mean_limit, c_alt_min=order.c_alt_min, c_ha_start=order.c_ha_start,
         c_ha_end=order.c_ha_end, date_start=order.date_start, date_end=order.date_end, repeat=order.repeat,
         shots=[ShotOut(filter=s.filter, exposure=s.exposure, quantity=s.quantity, bin=s.bin, gain=s.gain,

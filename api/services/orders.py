@@ -1,7 +1,8 @@
 """Order creation and abort: validation, plan gate, observability, idempotency, workflow start.
 
 ``POST /api/orders`` checks, in this order, so nothing is held for a request that cannot run:
-field coherence (422) → catalogue lookup (422 ``unknown_target``) → plan gate (403
+field coherence (422) → catalogue lookup (422 ``unknown_target``) → ``set_id`` (403
+``sets_not_in_plan`` without Quasar, 404 ``set_not_found``; docs/sets.md) → plan gate (403
 ``plan_violation``) → observability from the site within the window (``core.ephemeris``, the
 simulated telescope's own sky; 422 ``target_never_observable``) → available credits (402
 ``credit_debt`` while the account owes credits, else 402 ``insufficient_credits``) → insert
@@ -36,9 +37,10 @@ from api.resources import Resources
 from api.schemas.orders import AbortOut, OrderCreate
 from api.security import Principal
 from api.services.customers import effective_plan
+from api.services.sets import find_set, require_sets
 from billing.errors import CreditDebt, InsufficientCredits
 from billing.manual_plans import expire_manual_plans
-from billing.plans import gate, pricing_input
+from billing.plans import gate, get_plan, pricing_input
 from billing.pricing import price, requested_integration_seconds
 from core.ephemeris import check_visibility
 from models.billing import PricedShot
@@ -57,7 +59,9 @@ ORDER_HORIZON = timedelta(days=2 * 366)
 
 def request_hash(req: OrderCreate) -> str:
     """SHA-256 of the validated body, defaults filled in, keys sorted: equal bodies, equal hash."""
-    canonical = json.dumps(req.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    # ``set_id`` omitted hashes as before it existed: earlier keys keep replaying.
+    body = req.model_dump(mode="json", exclude={"set_id"} if req.set_id is None else None)
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -134,6 +138,10 @@ async def create_order(
             ra, dec = entry.ra_j2000, entry.dec_j2000
 
         plan = await effective_plan(session, principal.customer_id)
+        if req.set_id is not None:  # 403 without Quasar, 404 for a Set that is not the caller's
+            if not get_plan(plan.plan).sets:
+                await require_sets(session, principal)
+            await find_set(session, principal.customer_id, req.set_id)
         # Nothing is written yet: end the read transaction so its pooled connection is free while
         # the observability check runs in a thread and the ledger reads the balance on its own
         # connection (holding both at once starved the pool at concurrency 32).
@@ -173,6 +181,10 @@ async def create_order(
             shots_total=sum(s.quantity for s in req.shots) * req.repeat,
             requested_integration_seconds=float(requested_integration_seconds(charged)),
         )
+        if req.set_id is not None:
+            # FOR SHARE until the commit: a concurrent delete of the Set waits, then sees this order.
+            chosen = await find_set(session, principal.customer_id, req.set_id, lock="share")
+            order.set_id, order.set_guid = chosen.id, chosen.guid
         session.add(order)
         try:
             await session.flush()

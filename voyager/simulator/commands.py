@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 Result = tuple[int, str, dict[str, Any]]
 Handler = Callable[["ClientSession", dict[str, Any]], Awaitable[Result]]
 #: RoboTarget commands that change the store: run under the scheduler lock, saved before the result.
-MUTATING = {wire.M_ADD_SET, wire.M_ADD_TARGET, wire.M_UPDATE_TARGET, wire.M_REMOVE_TARGET, wire.M_ADD_SHOT,
+MUTATING = {wire.M_ADD_SET, wire.M_UPDATE_SET, wire.M_REMOVE_SET, wire.M_ADD_TARGET, wire.M_UPDATE_TARGET, wire.M_REMOVE_TARGET, wire.M_ADD_SHOT,
             wire.M_ABORT, wire.M_ENABLE_DISABLE}
 NO_MANAGER = wire.RET_ERROR_PREFIX + "RoboTarget Manager Mode not active"
 
@@ -55,6 +55,8 @@ class Commands:
             protocol.M_LIST_DRAGSCRIPTS: self.list_dragscripts,
             wire.M_MANAGER_MODE: self.manager_mode,
             wire.M_ADD_SET: self._store(lambda st, p: st.add_set(p)),
+            wire.M_UPDATE_SET: self._store(lambda st, p: st.update_set(p)),
+            wire.M_REMOVE_SET: self.remove_set,
             wire.M_ADD_TARGET: self._store(lambda st, p: st.add_target(p)),
             wire.M_UPDATE_TARGET: self._store(lambda st, p: st.update_target(p)),
             wire.M_REMOVE_TARGET: self.remove_target,
@@ -193,6 +195,15 @@ class Commands:
         self.sim.scheduler.abort(self.sim.clock.now(), "Aborted: target removed",
                                  lambda t: t[wire.TARGET_FIELDS["guid"]] == guid)
         self.sim.store.remove_target(guid)
+        return _done()
+
+    async def remove_set(self, s: ClientSession, params: dict[str, Any]) -> Result:
+        guid = str(params.get(wire.REMOVE_SET_PARAMS["set_guid"], "")).lower()
+        if guid not in self.sim.store.sets:
+            raise StoreError(wire.RET_NOT_FOUND)
+        self.sim.scheduler.abort(self.sim.clock.now(), "Aborted: set removed",
+                                 lambda t: t[wire.TARGET_FIELDS["set_guid"]] == guid)
+        self.sim.store.remove_set(guid)
         return _done()
 
     async def get_runs(self, s: ClientSession, params: dict[str, Any]) -> Result:

@@ -286,6 +286,11 @@ class Scheduler:
         if target is None or int(_num(target.get(F["status"]))) != 0:
             self._end_session(t, wire.SESSION_ABORTED, "Aborted: target removed or disabled")
             return
+        set_ = self.store.sets.get(target[F["set_guid"]])
+        if set_ is None or int(_num(set_.get(wire.ADD_SET_PARAMS["status"]))) != 0:
+            # A paused Set stops its session between frames, as a disabled target does.
+            self._end_session(t, wire.SESSION_ABORTED, "Aborted: set disabled")
+            return
         shot = self._next_shot(target, act.night.date)
         if shot is None:
             self._end_session(t, wire.SESSION_OK, "Sequence completed")

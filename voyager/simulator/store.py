@@ -132,6 +132,30 @@ class Store:
         self.sets[guid][_SET["status"]] = int(params.get(_SET["status"], 0) or 0)
         self.dirty = True
 
+    def update_set(self, params: dict[str, Any]) -> None:
+        """UpdateSet [C]: the given ``Name``/``Tag``/``Note`` replace the Set's."""
+        set_ = self.sets.get(str(params.get(wire.UPDATE_SET_PARAMS["set_guid"]) or "").lower())
+        if set_ is None:
+            raise StoreError(wire.RET_NOT_FOUND)
+        for key in ("name", "tag", "note"):
+            wire_key = wire.UPDATE_SET_PARAMS[key]
+            if wire_key in params:
+                set_[_SET[key]] = str(params[wire_key])
+        self.dirty = True
+
+    def remove_set(self, guid: Any) -> list[str]:
+        """RemoveSet [C]: the Set, its Targets and their Shots (runs, sessions and shots done stay).
+        Returns the GUIDs of the removed Targets."""
+        guid = str(guid or "").lower()
+        if guid not in self.sets:
+            raise StoreError(wire.RET_NOT_FOUND)
+        targets = [g for g, t in self.targets.items() if t[_TGT["set_guid"]] == guid]
+        for target_guid in targets:
+            self.remove_target(target_guid)
+        del self.sets[guid]
+        self.dirty = True
+        return targets
+
     # ------------------------------------------------------------ targets
 
     def add_target(self, params: dict[str, Any]) -> None:
