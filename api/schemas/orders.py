@@ -128,6 +128,7 @@ class OrderSummary(BaseModel):
     status: str
     target_name: str
     plan: str
+    set_id: int | None = Field(default=None, description="the Set it is in; null: the default Set")
     cost: int
     workflow_id: str | None
     created_at: datetime

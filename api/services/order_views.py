@@ -135,7 +135,8 @@ async def order_out(session: AsyncSession, order: Order, settings: Settings, *, 
 
 def _summary(o: Order, when: Schedule) -> OrderSummary:
     return OrderSummary(
-        id=o.id, customer_id=o.customer_id, status=o.status, target_name=o.target_name, plan=o.plan, cost=o.cost,
+        id=o.id, customer_id=o.customer_id, status=o.status, target_name=o.target_name, plan=o.plan,
+        set_id=o.set_id, cost=o.cost,
         workflow_id=o.workflow_id, created_at=o.created_at, updated_at=o.updated_at, shots_done=o.shots_done,
         shots_total=o.shots_total, next_window=when.next_window, orders_ahead=when.orders_ahead,
     )

@@ -131,6 +131,8 @@ async def test_a_set_with_an_open_order_cannot_be_deleted_until_it_ends(api):
         assert (await s.get(Order, order["id"])).set_guid == made["guid"]
     plain = (await api.client.post("/api/orders", json=ORDER, headers=h)).json()
     assert plain["set_id"] is None  # the default Set
+    listed = {o["id"]: o["set_id"] for o in (await api.client.get("/api/orders", headers=h)).json()["items"]}
+    assert listed == {order["id"]: made["id"], plain["id"]: None}
 
     before = await counts(api, q.customer_id)
     err = refused(await api.client.delete(f"/api/sets/{made['id']}", headers=h), 409, "set_not_empty", "set_id")

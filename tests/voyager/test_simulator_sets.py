@@ -9,14 +9,11 @@ from datetime import timedelta
 
 import pytest
 
-from tests.voyager.conftest import sim_settings
 from tests.voyager.raw_client import SIM_START
-from tests.voyager.test_client_robotarget import m42
+from tests.voyager.test_client_robotarget import m42, rt  # noqa: F401  (fixture)
 from tests.voyager.test_simulator_night import PROFILE, add_target_with_shots, history, night_end
 from voyager import wire
 from voyager.errors import VoyagerActionFailed
-from voyager.pool import VoyagerPool
-from voyager.robotarget import RoboTarget
 from voyager.types import SetSpec
 
 
@@ -60,14 +57,6 @@ async def test_pausing_a_set_stops_its_running_session_after_the_frame(night_sim
     [(_, session, done)] = await history(c)
     assert session["refguidtarget"] == target and session["result"] == wire.SESSION_ABORTED
     assert session["sessionexittext"] == "Aborted: set disabled" and 0 < len(done) < 30
-
-
-@pytest.fixture
-async def rt(voyager_sim):
-    pool = VoyagerPool(sim_settings(voyager_sim), 2)
-    await pool.start()
-    yield RoboTarget(pool)
-    await pool.close()
 
 
 async def test_update_and_remove_set_through_the_client(rt, voyager_sim):
