@@ -16,6 +16,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from web.hfd_chart import render_hfd_svg
 from web.i18n import translations
 from web.security import csrf_token, current_language
 
@@ -28,6 +29,7 @@ env = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+env.globals["render_hfd_svg"] = render_hfd_svg
 
 
 def _fmt_datetime(value: datetime | None, lang: str) -> str:
