@@ -64,15 +64,23 @@ async def test_sign_up_subscribe_order_watch_abort_and_download(web_stack: WebAp
     assert await page.evaluate("window.__notReloaded === true")
     await screenshot(page, "3-order-live")
 
-    # Abort, confirmed in the browser's dialog.
-    page.once("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
+    # The HFD chart follows the frames live: one dot per frame (accepted or rejected).
+    assert await page.locator("[data-testid=hfd-chart] .hfd-point").count() >= LIVE_FRAMES
+
+    # Abort: the confirmation states what settling now would keep and refund (the settlement policy).
     await page.get_by_role("button", name="Abort").click()
+    refund = page.get_by_test_id("abort-refund")
+    await refund.wait_for(timeout=30_000)
+    held, kept, refunded = map(int, re.findall(r"\d+", await refund.inner_text()))
+    assert held == 2 and kept + refunded == held, await refund.inner_text()
+    await screenshot(page, "3b-abort-confirmation")
+    await page.get_by_role("button", name="Yes, abort").click()
     await page.get_by_test_id("abort-ok").wait_for(timeout=30_000)
     status = page.get_by_test_id("status")
     async with asyncio.timeout(120):
-        while await status.inner_text() not in {"aborted", "partial", "completed"}:
+        while await status.get_attribute("data-status") not in {"aborted", "partial", "completed"}:
             await asyncio.sleep(0.5)
-    assert await status.inner_text() == "aborted"
+    assert await status.get_attribute("data-status") == "aborted"
     assert await page.evaluate("window.__notReloaded === true")
     await screenshot(page, "4-order-aborted")
 

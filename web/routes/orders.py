@@ -21,7 +21,8 @@ from api.services.files import fits_file, jpg_file
 from api.services.frame_zip import build_zip
 from api.services.orders import create_order, request_abort
 from billing.errors import BillingError
-from billing.plans import get_plan
+from api.services.customers import effective_plan
+from billing.plans import CUSTOM_HFD_MIN_PX, STANDARD_HFD_PX, get_plan, locked_options
 from models.db import OrderEvent, ShotDone
 from web.deps import CsrfDep, MeDep
 from web.fits_summary import header_summary
@@ -46,14 +47,21 @@ async def orders_page(request: Request, me: MeDep, session: SessionDep):
     return render(request, "orders.html", orders=page.items)
 
 
-def _form_context(res, p=None, values=None) -> dict:
+def _form_context(res, p=None, values=None, plan: str | None = None) -> dict:
+    rules = get_plan(plan)
     return {"filters": res.settings.api.filter_list(), "suggestions": SUGGESTIONS, "lines": range(SHOT_LINES),
-            "p": p, "v": values or {}, "render_svg": render_svg, "form_fields": FORM_FIELDS}
+            "p": p, "v": values or {}, "render_svg": render_svg, "form_fields": FORM_FIELDS,
+            "plan": rules, "locked": locked_options(rules), "hfd_min": CUSTOM_HFD_MIN_PX, "hfd_max": STANDARD_HFD_PX}
+
+
+async def _plan_of(session, me) -> str | None:
+    return (await effective_plan(session, me.customer_id)).plan
 
 
 @router.get("/orders/new")
-async def new_order_page(request: Request, me: MeDep, res: ResourcesDep):
-    return render(request, "order_new.html", **_form_context(res, values={"idem": str(uuid.uuid4())}))
+async def new_order_page(request: Request, me: MeDep, res: ResourcesDep, session: SessionDep):
+    return render(request, "order_new.html", **_form_context(
+        res, values={"idem": str(uuid.uuid4()), "target_mode": "catalogue"}, plan=await _plan_of(session, me)))
 
 
 @router.post("/orders/preview")
@@ -79,7 +87,8 @@ async def submit_order(request: Request, me: MeDep, res: ResourcesDep, session: 
             p.errors.update(exc.fields or {"form": exc.message})
         except BillingError as exc:
             p.errors.update(getattr(exc, "fields", None) or {"form": str(exc)})
-    return render(request, "order_new.html", status_code=422, **_form_context(res, p=p, values=values))
+    return render(request, "order_new.html", status_code=422,
+                  **_form_context(res, p=p, values=values, plan=await _plan_of(session, me)))
 
 
 async def _last_event_id(session, order_id: int) -> int:
