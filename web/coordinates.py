@@ -11,6 +11,7 @@ import re
 
 import astropy.units as u
 from astropy.coordinates import Angle
+from astropy.coordinates.angles.errors import RangeError
 
 _SEXAGESIMAL = re.compile(r"[hms:\s°'\"d]", re.IGNORECASE)
 
@@ -21,6 +22,8 @@ def parse_ra(text: str) -> float:
     text = text.strip()
     try:
         angle = Angle(text, unit=u.hourangle) if _SEXAGESIMAL.search(text) else Angle(float(text), unit=u.deg)
+    except RangeError:  # e.g. 25h: astropy refuses hours ≥ 24 (or minutes/seconds ≥ 60)
+        raise ValueError("right ascension must be 0–24 h (0–360°)") from None
     except (ValueError, u.UnitsError):
         raise ValueError("not a right ascension: use 05h35m17s, 5:35:17 or degrees (83.8)") from None
     hours = float(angle.hour)
@@ -34,6 +37,8 @@ def parse_dec(text: str) -> float:
     text = text.strip()
     try:
         angle = Angle(text, unit=u.deg)
+    except RangeError:
+        raise ValueError("declination must be between −90° and +90°") from None
     except (ValueError, u.UnitsError):
         raise ValueError("not a declination: use -05d23m28s, -5:23:28 or degrees (-5.39)") from None
     deg = float(angle.deg)

@@ -14,6 +14,7 @@ from typing import Annotated, get_args
 
 from fastapi import APIRouter, Form, Query, Request
 from pydantic import ValidationError
+from sqlmodel import select
 
 from api.deps import ResourcesDep, SessionDep
 from api.errors import STATUS_BY_CODE, ApiError
@@ -46,8 +47,8 @@ async def console(request: Request, staff: StaffDep, res: ResourcesDep, session:
     page = await order_views.list_orders(
         session, customer_id=cid, status=status if status in STATUSES else None, limit=PAGE, offset=0,
         target=target.strip() or None, customer_email=None if cid is not None else (customer or None))
-    emails = {c.id: c.email for c in (await session.exec(
-        Customer.__table__.select().where(Customer.id.in_({o.customer_id for o in page.items} or {0})))).all()}
+    ids = {o.customer_id for o in page.items}
+    emails = dict((await session.exec(select(Customer.id, Customer.email).where(Customer.id.in_(ids)))).all()) if ids else {}
     template = "_support_results.html" if request.headers.get("HX-Request") else "support.html"
     return render(request, template, orders=page.items, total=page.total, emails=emails, statuses=STATUSES,
                   q={"customer": customer, "status": status, "target": target})
@@ -57,7 +58,7 @@ async def _order_context(res, session, order_id: int, staff) -> dict:
     order = await order_views.get_order(session, order_id)
     view = await order_views.order_out(session, order, res.settings)
     customer = await session.get(Customer, order.customer_id)
-    return {"o": view, "customer": customer, "frames": await order_frames(session, order_id),
+    return {"o": view, "customer": customer, "hfd_points": await order_frames(session, order_id),
             "preview": await abort_preview(res, order, staff), "idem": str(uuid.uuid4())}
 
 
