@@ -27,7 +27,9 @@ from api.routes.pricing import post_estimate
 from api.schemas.orders import OrderCreate
 from api.schemas.pricing import EstimateRequest, Estimation
 from api.security import Principal
+from api.services.customers import effective_plan
 from billing.errors import BillingError
+from billing.plans import get_plan
 from web.coordinates import parse_ra_dec
 from web.sky_chart import NightCurves, night_curves
 
@@ -129,7 +131,9 @@ async def preview(res: Resources, session, me: Principal, form: Any) -> Preview:
     vis = await asyncio.to_thread(check_visibility, ra, dec, alt_min=order.c_alt_min,
                                   start=now, end=end, latitude=site.latitude, longitude=site.longitude)
     out.observable, out.next_window, out.best_altitude = vis.observable, vis.first_time, vis.best_altitude
+    # The gate forces moon-down on plans where it is always on (Quasar): the chart shows that.
+    always = get_plan((await effective_plan(session, me.customer_id)).plan).moon_down == "always"
     out.curves = await asyncio.to_thread(
-        night_curves, ra, dec, alt_min=order.c_alt_min, moon_down=order.c_moon_down,
+        night_curves, ra, dec, alt_min=order.c_alt_min, moon_down=order.c_moon_down or always,
         latitude=site.latitude, longitude=site.longitude, elevation=site.elevation)
     return out

@@ -32,7 +32,7 @@ async def test_sign_up_subscribe_order_watch_abort_and_download(web_stack: WebAp
     await screenshot(page, "1-plans")
     nebula = page.locator("section.plan[data-plan=nebula]")
     await nebula.get_by_label("Test card number").fill("4242 4242 4242 4242")
-    await nebula.get_by_role("button", name="Subscribe to Nebula").click()
+    await nebula.get_by_role("button", name="Subscribe to Nebula").click(timeout=90_000)  # Stripe round trips: slow under load
     await page.wait_for_url(f"{base}/app/credits", timeout=90_000)
     assert await page.get_by_test_id("bucket-subscription").inner_text() == "60"
 

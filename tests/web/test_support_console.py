@@ -33,7 +33,8 @@ async def test_support_finds_adjusts_and_aborts_an_order(web_stack: WebApp, page
         await set_password(s, staff.customer_id, PASSWORD)
         customer = await create_customer_with_key(s, email=new_email(), plan="nebula")
     await grant_credits(web, customer.customer_id, 5)
-    async with httpx.AsyncClient(base_url=web.url, headers={"Authorization": f"Bearer {customer.api_key}"}) as api:
+    async with httpx.AsyncClient(base_url=web.url, headers={"Authorization": f"Bearer {customer.api_key}"},
+                                 timeout=60) as api:
         r = await api.post("/api/orders", json={"target_name": "M42", "priority": 1,
                                                 "shots": [{"filter": "L", "exposure": 60, "quantity": 60}]})
     assert r.status_code == 201, r.text
