@@ -54,6 +54,9 @@ async def test_gallery_filters_and_the_zip_of_fits(web: WebApp, page, tmp_path):
     assert await page.evaluate("window.__notReloaded === true")  # htmx swapped the grid
     assert page.url.endswith("filter=L&state=rejected")  # the filtered view has its own address
     await screenshot(page, "gallery-filtered")
+    await page.set_viewport_size({"width": 390, "height": 844})  # phone width: no sideways scrolling
+    assert await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    await page.set_viewport_size({"width": 1100, "height": 900})
     await page.get_by_label("Filter", exact=True).select_option("")
     await page.wait_for_function("document.querySelectorAll('[data-testid=gallery-frame]').length === 2")
 

@@ -3,7 +3,6 @@ abort), the gallery and the frame files."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from typing import Annotated
 
@@ -11,14 +10,13 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, StreamingResponse
 from sqlalchemy import func
 from sqlmodel import select
-from starlette.background import BackgroundTask
 
 from api.deps import ResourcesDep, SessionDep
 from api.errors import ApiError
 from api.services import order_views
 from api.services.abort_preview import abort_preview
 from api.services.files import fits_file, jpg_file
-from api.services.frame_zip import build_zip
+from api.services.frame_zip import order_zip_response
 from api.services.orders import create_order, request_abort
 from billing.errors import BillingError
 from api.services.customers import effective_plan
@@ -164,11 +162,7 @@ async def frames_zip(order_id: int, me: MeDep, res: ResourcesDep, session: Sessi
     """The order's zip of JPG previews and FITS files: ``GET /api/orders/{id}/frames.zip`` for the
     web session (the same builder; 410 ``image_expired`` after retention, 404 when none is here)."""
     await order_views.get_order(session, order_id, me)
-    rows = list((await session.exec(select(ShotDone).where(ShotDone.order_id == order_id,
-                                                           ShotDone.is_deleted.is_(False)))).all())
-    path = await asyncio.to_thread(build_zip, res.settings, order_id, rows)
-    return FileResponse(path, media_type="application/zip", filename=f"order-{order_id}.zip",
-                        background=BackgroundTask(path.unlink, missing_ok=True))
+    return await order_zip_response(res.settings, session, order_id)
 
 
 @router.get("/images/{image_id}.jpg")
