@@ -52,7 +52,7 @@ async def test_sign_up_subscribe_order_watch_abort_and_download(web_stack: WebAp
     assert await page.get_by_test_id("next-window").count() == 1
     assert await page.get_by_test_id("order-errors").count() == 0
     await screenshot(page, "2-new-order")
-    await page.get_by_role("button", name="Order", exact=True).click()
+    await page.get_by_role("button", name="Order", exact=True).click(timeout=90_000)  # slow under load
     await page.wait_for_url(re.compile(r".*/app/orders/\d+$"), timeout=60_000)
     order_id = int(page.url.rsplit("/", 1)[1])
 
