@@ -105,6 +105,11 @@ async def test_support_finds_adjusts_and_aborts_an_order(web_stack: WebApp, page
     assert order.aborted_by == f"support:{staff.email}" and order.abort_reason == "telescope maintenance tonight"
     await page.reload()
     assert await page.get_by_test_id("status").get_attribute("data-status") == "aborted"
+    # The customer's frame previews show to staff (the console's own preview route).
+    preview = page.locator("[data-testid=frame] img").first
+    await preview.wait_for()
+    assert await preview.evaluate("img => img.complete && img.naturalWidth > 0")
+    assert await page.locator("[data-testid=hfd-chart] .hfd-point").count() >= 1
 
 
 async def _csrf(page) -> str:

@@ -13,19 +13,21 @@ import uuid
 from typing import Annotated, get_args
 
 from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import FileResponse
 from pydantic import ValidationError
 from sqlmodel import select
 
 from api.deps import ResourcesDep, SessionDep
-from api.errors import STATUS_BY_CODE, ApiError
+from api.errors import STATUS_BY_CODE, ApiError, NotFound
 from api.schemas.credits import AdjustIn
 from api.schemas.orders import StatusFilter
 from api.services import credits as credit_service
 from api.services import order_views
 from api.services.abort_preview import abort_preview
+from api.services.files import jpg_file
 from api.services.orders import request_abort
 from billing.errors import BillingError
-from models.db import Customer
+from models.db import Customer, ShotDone
 from web.deps import CsrfDep, StaffDep
 from web.hfd_chart import order_frames
 from web.templating import render
@@ -59,7 +61,8 @@ async def _order_context(res, session, order_id: int, staff) -> dict:
     view = await order_views.order_out(session, order, res.settings)
     customer = await session.get(Customer, order.customer_id)
     return {"o": view, "customer": customer, "hfd_points": await order_frames(session, order_id),
-            "preview": await abort_preview(res, order, staff), "idem": str(uuid.uuid4())}
+            "preview": await abort_preview(res, order, staff), "idem": str(uuid.uuid4()),
+            "image_prefix": "/app/support/images"}
 
 
 @router.get("/orders/{order_id}")
@@ -104,3 +107,12 @@ async def support_adjust(request: Request, customer_id: int, staff: StaffDep, re
         return render(request, "_support_action.html", status_code=status, ok=False,
                       message=getattr(exc, "message", str(exc)), code=getattr(exc, "code", ""))
     return render(request, "_support_action.html", ok=True, action="adjust", result=result)
+
+
+@router.get("/images/{image_id}.jpg")
+async def support_jpg(image_id: int, staff: StaffDep, res: ResourcesDep, session: SessionDep):
+    """Any customer's frame preview, for the console's order page. Raises NotFound, Gone."""
+    row = await session.get(ShotDone, image_id)
+    if row is None or row.is_deleted:
+        raise NotFound(f"image {image_id} not found")
+    return FileResponse(jpg_file(res.settings, row), media_type="image/jpeg")
