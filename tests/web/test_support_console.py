@@ -13,7 +13,7 @@ from sqlmodel import select
 
 from api.services.customers import create_customer_with_key
 from billing.ledger import Ledger
-from models.db import LedgerEntry, Order
+from models.db import LedgerEntry, Order, ShotDone
 from tests.web.conftest import WebApp, new_email, screenshot
 from tests.web.pages import PASSWORD, grant_credits, sign_in
 from web.accounts import set_password
@@ -86,6 +86,12 @@ async def test_support_finds_adjusts_and_aborts_an_order(web_stack: WebApp, page
     assert r.status == 403 and "staff cannot adjust their own account" in await r.text()
 
     # Abort with a reason: the confirmation states the credits, the workflow settles a support abort.
+    async with asyncio.timeout(120):  # once a frame is in, so the page has one to show
+        while True:
+            async with web.sessionmaker() as s:
+                if (await s.exec(select(ShotDone.id).where(ShotDone.order_id == order_id))).first():
+                    break
+            await asyncio.sleep(0.5)
     await page.reload()
     assert "credits" in await page.get_by_test_id("abort-refund").inner_text()
     await page.get_by_role("button", name="Abort the order").click()  # empty reason: refused by the browser
