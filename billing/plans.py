@@ -93,6 +93,26 @@ def _needs(allowed: Callable[[Plan], bool]) -> str:
     return next((p.name for p in PLANS.values() if allowed(p)), "no plan")
 
 
+def locked_options(plan: Plan | str | None) -> dict[str, str]:
+    """Order options ``plan`` does not allow → the name of the cheapest plan that does (what a
+    form shows disabled, with the plan that unlocks it; the same reasons :func:`gate` gives).
+    Keys: ``priority.<n>``, ``c_moon_down``, ``c_hfd_mean_limit`` (a custom limit), ``repeat``
+    (more than one run), ``c_ha_window``, ``sets``, ``mosaics``. Raises UnknownPlan."""
+    p = get_plan(plan)
+    out = {f"priority.{n}": _needs(lambda q, n=n: q.priority_max >= n)
+           for n in range(PRIORITY_MIN, PRIORITY_MAX + 1) if n > p.priority_max}
+    checks: dict[str, Callable[[Plan], bool]] = {
+        "c_moon_down": lambda q: q.moon_down != "never",
+        "c_hfd_mean_limit": lambda q: q.hfd == "custom",
+        "repeat": lambda q: q.repeat,
+        "c_ha_window": lambda q: q.ha_window,
+        "sets": lambda q: q.sets,
+        "mosaics": lambda q: q.mosaics,
+    }
+    out.update({name: _needs(allowed) for name, allowed in checks.items() if not allowed(p)})
+    return out
+
+
 def gate(plan: Plan | str | None, order: OrderConstraints) -> VoyagerTargetConstraints:
     """Check ``order`` against ``plan`` and map it to RoboTarget constraint fields.
 

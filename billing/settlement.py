@@ -8,6 +8,7 @@ abort releases the unused part in proportion.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
 from typing import Protocol
@@ -84,3 +85,32 @@ def capture_for(settlement: SettlementInput) -> int:
     """:func:`credits_to_capture` for one pydantic input (activities take one model)."""
     return credits_to_capture(settlement.held, settlement.requested_integration_s,
                               settlement.accepted_integration_s, settlement.outcome, settlement.thresholds)
+
+
+@dataclass(frozen=True)
+class SettlementPreview:
+    """What settling now would do: of ``held`` credits, ``captured`` are kept, ``released`` go back
+    to the customer (``captured + released == held``)."""
+
+    held: int
+    captured: int
+    released: int
+
+
+def preview_settlement(
+    held: int,
+    requested_integration_s: float | int | Fraction | Decimal,
+    accepted_integration_s: float | int | Fraction | Decimal,
+    outcome: SettlementOutcome | str,
+    thresholds: Thresholds | None = None,
+) -> SettlementPreview:
+    """The split :func:`credits_to_capture` gives for these numbers, without moving anything — e.g.
+    the refund an abort would give now (the abort confirmation of the API and the web app). An
+    order without requested integration releases its whole hold, as ``ledger.settle`` does.
+    Raises ValueError as :func:`credits_to_capture` does (negative hold or accepted integration)."""
+    if held < 0:
+        raise ValueError(f"held must be ≥ 0, got {held}")
+    if held == 0 or _exact(requested_integration_s) <= 0:
+        return SettlementPreview(held=held, captured=0, released=held)
+    capture = credits_to_capture(held, requested_integration_s, accepted_integration_s, outcome, thresholds)
+    return SettlementPreview(held=held, captured=capture, released=held - capture)

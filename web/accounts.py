@@ -70,3 +70,13 @@ async def set_password(session: AsyncSession, customer_id: int, password: str) -
         login.password_hash = _hasher.hash(password)
         login.updated_at = datetime.now(timezone.utc)
     await session.commit()
+
+
+async def staff_role(session: AsyncSession, customer_id: int) -> str | None:
+    """The strongest staff role (``admin`` over ``support``) among the customer's active API keys,
+    or None: a web session has the staff powers of its account's keys, read at every request so a
+    revoked key ends them at once."""
+    roles = set((await session.exec(
+        select(ApiKey.role).where(ApiKey.customer_id == customer_id, ApiKey.revoked_at.is_(None))
+    )).all())
+    return next((r for r in ("admin", "support") if r in roles), None)

@@ -2,7 +2,7 @@
 HTML fragments for htmx's SSE extension.
 
 Each ``progress`` event becomes ``event: frame`` (the new frame's card, prepended to the list) and
-``event: summary`` (status, per-filter progress and credits, re-rendered from the database, the one
+``event: summary`` (status, per-filter progress, credits and the HFD chart, re-rendered from the database, the one
 source of truth); each ``status`` event becomes ``event: summary``. When the order is final the
 stream sends ``event: closed`` (the page's ``sse-close``) so the browser does not reconnect.
 """
@@ -19,6 +19,7 @@ from api.security import Principal
 from api.services import order_views
 from api.services.order_stream import order_events
 from models.db import ShotDone
+from web.hfd_chart import order_frames
 from web.templating import render
 
 
@@ -59,5 +60,7 @@ async def order_live_html(request: Request, res: Resources, me: Principal, order
                     yield _message("frame", html)
             order = await order_views.get_order(session, order_id, me)
             view = await order_views.order_out(session, order, res.settings)
-        yield _message("summary", render(request, "_order_summary.html", o=view).body.decode(), event_id)
+            points = await order_frames(session, order_id)
+        yield _message("summary", render(request, "_order_summary.html", o=view, hfd_points=points).body.decode(),
+                       event_id)
     yield _message("closed", "")

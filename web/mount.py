@@ -14,7 +14,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from api.errors import ApiError
 from core.settings import Settings
-from web.routes import accounts, billing, orders
+from web.routes import accounts, billing, orders, support
 from web.security import CsrfRefused, LoginThrottle, SignInRequired
 from web.templating import render
 
@@ -38,7 +38,7 @@ def mount_web(app: FastAPI, settings: Settings) -> None:
                        max_age=web.session_max_age_seconds, same_site="lax",
                        https_only=settings.env not in ("dev", "test"))
     app.state.web_login_throttle = LoginThrottle(web.login_max_failures, web.login_lockout_seconds)
-    for router in (accounts.router, billing.router, orders.router):
+    for router in (accounts.router, billing.router, orders.router, support.router):
         app.include_router(router, include_in_schema=False)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=STATIC_DIR), name="web-static")
 

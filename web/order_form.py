@@ -1,8 +1,13 @@
 """The new-order form ↔ ``api.schemas.orders.OrderCreate``, and what the page shows before submit.
 
-The checks are the API's own: the schema, ``api.catalog.resolve``, the plan gate and price through
-``POST /api/pricing/estimate``'s function, and ``core.ephemeris.check_visibility`` with the
-window ``create_order`` uses — so the page says why an order would be refused before it is sent.
+The checks are the API's own: the schema, ``api.catalog.resolve`` (or RA/Dec typed in, parsed by
+astropy: ``web.coordinates``), the plan gate and price through ``POST /api/pricing/estimate``'s
+function, and ``core.ephemeris.check_visibility`` with the window ``create_order`` uses — so the
+page says why an order would be refused before it is sent. Options the plan does not allow are
+shown disabled with the plan that unlocks them (``billing.plans.locked_options``).
+
+Mosaic and set fields join the form when ``OrderCreate`` has them: a field here (parse_form's
+body, FORM_FIELDS) and its inputs in ``order_new.html``'s ``mosaic_and_sets`` block.
 """
 
 from __future__ import annotations
@@ -22,12 +27,16 @@ from api.routes.pricing import post_estimate
 from api.schemas.orders import OrderCreate
 from api.schemas.pricing import EstimateRequest, Estimation
 from api.security import Principal
+from api.services.customers import effective_plan
 from billing.errors import BillingError
+from billing.plans import get_plan
+from web.coordinates import parse_ra_dec
 from web.sky_chart import NightCurves, night_curves
 
 SHOT_LINES = 3
 #: Form fields an error can be shown next to (ids of the inputs of ``order_new.html``).
-FORM_FIELDS = ("target_name", "priority", "c_moon_down", "shots",
+FORM_FIELDS = ("target_name", "ra_j2000", "dec_j2000", "priority", "c_moon_down", "c_hfd_mean_limit", "repeat",
+               "shots",
                *(f"shots.{i}.{n}" for i in range(SHOT_LINES) for n in ("filter", "exposure", "quantity")))
 #: Suggestions of the target field: the Messier catalogue (any OpenNGC name is accepted).
 SUGGESTIONS = [f"M{i}" for i in range(1, 111)] + ["NGC 7000", "NGC 6960", "NGC 2237", "IC 1396", "IC 434"]
@@ -68,15 +77,27 @@ def parse_form(form: Any) -> tuple[OrderCreate | None, dict[str, str]]:
         if exposure or quantity:
             shots.append({"filter": form.get(f"filter_{i}") or "", "exposure": exposure or "0",
                           "quantity": quantity or "0"})
-    body = {"target_name": (form.get("target_name") or "").strip(), "priority": form.get("priority") or "0",
-            "c_moon_down": form.get("c_moon_down") == "on", "shots": shots}
+    body: dict[str, Any] = {
+        "target_name": (form.get("target_name") or "").strip(), "priority": form.get("priority") or "0",
+        "c_moon_down": form.get("c_moon_down") == "on", "repeat": (form.get("repeat") or "").strip() or "1",
+        # The slider always has a value; it counts only when the customer asks for a custom limit.
+        "c_hfd_mean_limit": form.get("c_hfd_mean_limit") or "0" if form.get("hfd_custom") == "on" else "0",
+        "shots": shots}
+    errors: dict[str, str] = {}
+    if form.get("target_mode") == "coordinates":
+        ra, dec, errors = parse_ra_dec(form.get("ra") or "", form.get("dec") or "")
+        if ra is None and dec is None and not errors:
+            errors = {"ra_j2000": "give the right ascension", "dec_j2000": "give the declination"}
+        body["ra_j2000"], body["dec_j2000"] = ra, dec
+        if not body["target_name"]:
+            body["target_name"] = "RA/Dec"
     try:
-        return OrderCreate.model_validate(body), {}
+        order = OrderCreate.model_validate(body)
     except ValidationError as exc:
-        errors: dict[str, str] = {}
         for err in exc.errors():
             errors.setdefault(".".join(str(p) for p in err["loc"]), err["msg"])
         return None, errors
+    return (None, errors) if errors else (order, {})
 
 
 async def preview(res: Resources, session, me: Principal, form: Any) -> Preview:
@@ -85,14 +106,19 @@ async def preview(res: Resources, session, me: Principal, form: Any) -> Preview:
     out = Preview(order=order, errors=errors)
     if order is None:
         return out
-    try:
-        entry = resolve(order.target_name)
-    except UnknownTarget as exc:
-        out.errors["target_name"] = str(exc)
-        return out
+    if order.ra_j2000 is not None and order.dec_j2000 is not None:
+        ra, dec = order.ra_j2000, order.dec_j2000
+    else:
+        try:
+            entry = resolve(order.target_name)
+        except UnknownTarget as exc:
+            out.errors["target_name"] = str(exc)
+            return out
+        ra, dec = entry.ra_j2000, entry.dec_j2000
     try:
         est = await post_estimate(EstimateRequest.model_validate({"target": {
-            "priority": order.priority, "c_moon_down": order.c_moon_down, "shots": [
+            "priority": order.priority, "c_moon_down": order.c_moon_down,
+            "c_hfd_mean_limit": order.c_hfd_mean_limit, "repeat": order.repeat, "shots": [
                 {"filter": s.filter, "exposure": s.exposure, "quantity": s.quantity} for s in order.shots]}}),
             me, res, session)
         out.estimation = est.estimation
@@ -102,10 +128,12 @@ async def preview(res: Resources, session, me: Principal, form: Any) -> Preview:
         out.errors.update(getattr(exc, "fields", None) or {"form": str(exc)})
     site, now = res.settings.site, datetime.now(timezone.utc)
     end = now + timedelta(days=res.settings.billing.order_default_lifetime_days)
-    vis = await asyncio.to_thread(check_visibility, entry.ra_j2000, entry.dec_j2000, alt_min=order.c_alt_min,
+    vis = await asyncio.to_thread(check_visibility, ra, dec, alt_min=order.c_alt_min,
                                   start=now, end=end, latitude=site.latitude, longitude=site.longitude)
     out.observable, out.next_window, out.best_altitude = vis.observable, vis.first_time, vis.best_altitude
+    # The gate forces moon-down on plans where it is always on (Quasar): the chart shows that.
+    always = get_plan((await effective_plan(session, me.customer_id)).plan).moon_down == "always"
     out.curves = await asyncio.to_thread(
-        night_curves, entry.ra_j2000, entry.dec_j2000, alt_min=order.c_alt_min, moon_down=order.c_moon_down,
+        night_curves, ra, dec, alt_min=order.c_alt_min, moon_down=order.c_moon_down or always,
         latitude=site.latitude, longitude=site.longitude, elevation=site.elevation)
     return out

@@ -1,25 +1,20 @@
 """The altitude chart of the coming night for the new-order page: target, moon, altitude minimum,
 twilight, and the window when the target is observable. Server-rendered SVG (no JavaScript).
 
-Positions come from astropy (``AltAz`` at the site; sun and moon from its built-in ephemeris, no
-download: ``core.ephemeris`` switches IERS downloads off). Darkness is the sun below
-``core.ephemeris.SUN_MAX_ALT`` — the threshold the order check uses, so the chart and the
-refusal agree.
+Every number comes from ``core.ephemeris`` — the sun, moon and target altitudes of a
+:class:`~core.ephemeris.Night` and :func:`~core.ephemeris.observable_cells`, the simulated
+telescope's own planner — so the chart, the order check and the telescope agree.
 """
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 
 import numpy as np
 
-from core.ephemeris import SUN_MAX_ALT  # also turns IERS downloads off before astropy is used
-
-import astropy.units as u  # noqa: E402
-from astropy.coordinates import AltAz, EarthLocation, SkyCoord, get_body, get_sun  # noqa: E402
-from astropy.time import Time  # noqa: E402
+from core.ephemeris import SUN_MAX_ALT, Constraints, Sky, observable_cells
 
 STEP = timedelta(minutes=10)
 SPAN = timedelta(hours=24)
@@ -28,40 +23,46 @@ WIDTH, HEIGHT, PAD_LEFT, PAD_BOTTOM, PAD_TOP = 640, 240, 36, 24, 8
 
 @dataclass(frozen=True)
 class NightCurves:
-    """Samples every ``STEP`` from ``start`` (UTC): altitudes in degrees."""
+    """Samples every ``STEP`` from ``start`` (UTC, local noon): altitudes in degrees;
+    ``ok[i]``: the target may be imaged between samples ``i`` and ``i + 1``."""
 
     start: datetime
     target: np.ndarray
     moon: np.ndarray
     sun: np.ndarray
+    ok: np.ndarray
     alt_min: float
     moon_down: bool
 
     def observable(self) -> np.ndarray:
-        ok = (self.sun < SUN_MAX_ALT) & (self.target >= self.alt_min)
-        if self.moon_down:
-            ok &= self.moon < 0.0
-        return ok
+        return self.ok
 
     def time_at(self, i: int) -> datetime:
         return self.start + i * STEP
 
     def windows(self) -> list[tuple[datetime, datetime]]:
         """Observable intervals (start, end) within the chart."""
-        ok, out, begin = self.observable(), [], None
-        for i, flag in enumerate(ok):
+        out, begin = [], None
+        for i, flag in enumerate(self.ok):
             if flag and begin is None:
                 begin = i
             if not flag and begin is not None:
                 out.append((self.time_at(begin), self.time_at(i)))
                 begin = None
         if begin is not None:
-            out.append((self.time_at(begin), self.time_at(len(ok) - 1)))
+            out.append((self.time_at(begin), self.time_at(len(self.ok))))
         return out
 
 
+@lru_cache(maxsize=4)
+def _sky(latitude: float, longitude: float, elevation: float) -> Sky:
+    # One Sky per site: its nights (sun, sidereal time, moon) are computed once and shared.
+    return Sky(latitude, longitude, elevation, step=STEP.total_seconds(), keep_nights=3)
+
+
 def night_start(now: datetime, longitude: float) -> datetime:
-    """The last local mean noon at or before ``now`` (UTC): the chart runs noon to noon."""
+    """The last local mean noon at or before ``now`` (UTC): the chart runs noon to noon, as the
+    ephemeris cuts its nights."""
     noon = now.replace(hour=12, minute=0, second=0, microsecond=0) - timedelta(hours=longitude / 15.0)
     while noon > now:
         noon -= timedelta(days=1)
@@ -72,19 +73,17 @@ def night_start(now: datetime, longitude: float) -> datetime:
 
 def night_curves(ra_hours: float, dec_deg: float, *, alt_min: float, moon_down: bool, latitude: float,
                  longitude: float, elevation: float, now: datetime | None = None) -> NightCurves:
-    """Altitudes over the coming night. ``ra_hours``: J2000 hours; angles in degrees; ``elevation``:
-    metres. About 0.1 s (astropy), so call it off the event loop."""
-    start = night_start(now or datetime.now(timezone.utc), longitude)
-    n = int(SPAN / STEP) + 1
-    times = Time(start) + np.arange(n) * STEP.total_seconds() * u.s
-    frame = AltAz(obstime=times, location=EarthLocation(lat=latitude * u.deg, lon=longitude * u.deg,
-                                                        height=elevation * u.m))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # dates past the bundled IERS tables: harmless at chart precision
-        target = SkyCoord(ra=ra_hours * 15.0 * u.deg, dec=dec_deg * u.deg).transform_to(frame).alt.deg
-        moon = get_body("moon", times).transform_to(frame).alt.deg
-        sun = get_sun(times).transform_to(frame).alt.deg
-    return NightCurves(start, np.asarray(target), np.asarray(moon), np.asarray(sun), alt_min, moon_down)
+    """Altitudes over the night containing ``now`` (default: the present), from
+    :class:`core.ephemeris.Sky`. ``ra_hours``: J2000 hours; angles in degrees; ``elevation``:
+    metres. A first call per night costs astropy time (about 0.1–0.5 s): call it off the event loop."""
+    sky = _sky(latitude, longitude, elevation)
+    night = sky.night((now or datetime.now(timezone.utc)).timestamp())
+    target = sky.target_alt(night, ra_hours, dec_deg)
+    moon = sky.moon_alt(night)
+    ok = observable_cells(sky, night, Constraints(ra_hours=ra_hours, dec_deg=dec_deg, alt_min=alt_min,
+                                                  moon_down=moon_down))
+    return NightCurves(datetime.fromtimestamp(night.start, timezone.utc), np.asarray(target), np.asarray(moon),
+                       np.asarray(night.sun_alt), np.asarray(ok), alt_min, moon_down)
 
 
 def _x(i: int, n: int) -> float:
@@ -115,7 +114,7 @@ def render_svg(c: NightCurves, *, labels: dict[str, str]) -> str:
                      f'height="{HEIGHT - PAD_TOP - PAD_BOTTOM}" fill="{fill}"/>')
     for i, ok in enumerate(c.observable()):
         if ok:
-            parts.append(f'<rect x="{_x(i, n) - w / 2:.1f}" y="{HEIGHT - PAD_BOTTOM - 6}" width="{w + 0.5:.1f}" '
+            parts.append(f'<rect x="{_x(i, n):.1f}" y="{HEIGHT - PAD_BOTTOM - 6}" width="{w + 0.5:.1f}" '
                          f'height="6" fill="#3fbf5f" class="observable"/>')
     for alt in (0, 30, 60, 90):
         parts.append(f'<text x="2" y="{_y(alt) + 4:.1f}" font-size="10" fill="#333">{alt}°</text>')

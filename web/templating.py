@@ -16,6 +16,8 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from web.api_messages import translate_message, translate_status
+from web.hfd_chart import render_hfd_svg
 from web.i18n import translations
 from web.security import csrf_token, current_language
 
@@ -28,6 +30,7 @@ env = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+env.globals["render_hfd_svg"] = render_hfd_svg
 
 
 def _fmt_datetime(value: datetime | None, lang: str) -> str:
@@ -48,6 +51,9 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
     env.install_gettext_translations(translations(lang), newstyle=True)
     env.filters["dt"] = lambda v: _fmt_datetime(v, lang)
     env.filters["num"] = lambda v, digits=2: _fmt_number(v, lang, digits)
+    gettext = translations(lang).gettext
+    env.filters["api"] = lambda m: translate_message(m, gettext)
+    env.filters["status"] = lambda s: translate_status(s, gettext)
     html = env.get_template(template).render(
         request=request, lang=lang, csrf=csrf_token(request), me_email=request.session.get("email"), **context)
     return HTMLResponse(html, status_code=status_code)

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from fastapi import APIRouter
 from fastapi.responses import FileResponse
-from sqlmodel import select
-from starlette.background import BackgroundTask
 
 from api.deps import PrincipalDep, ResourcesDep, SessionDep
 from api.errors import errors
@@ -16,8 +12,7 @@ from api.schemas.orders import ImagePage
 from api.services import order_views
 from api.services.dashboard import is_live, require_dashboard
 from api.services.files import fits_file, jpg_file
-from api.services.frame_zip import build_zip
-from models.db import ShotDone
+from api.services.frame_zip import order_zip_response
 
 router = APIRouter(tags=["images"])
 
@@ -38,11 +33,7 @@ async def get_order_zip(order_id: OrderId, me: PrincipalDep, res: ResourcesDep, 
     """410 ``image_expired`` once retention deleted the files (with the date); 404 when none is on
     this host."""
     await order_views.get_order(session, order_id, me)
-    rows = list((await session.exec(select(ShotDone).where(ShotDone.order_id == order_id,
-                                                           ShotDone.is_deleted.is_(False)))).all())
-    path = await asyncio.to_thread(build_zip, res.settings, order_id, rows)
-    return FileResponse(path, media_type="application/zip", filename=f"order-{order_id}.zip",
-                        background=BackgroundTask(path.unlink, missing_ok=True))
+    return await order_zip_response(res.settings, session, order_id)
 
 
 @router.get("/api/images/{image_id}.jpg", response_class=FileResponse, summary="JPG preview of a frame",

@@ -9,8 +9,9 @@ from fastapi import APIRouter, Body, Header, Query, Response
 from api.deps import PrincipalDep, ResourcesDep, SessionDep
 from api.errors import errors
 from api.schemas.common import Limit, Offset, OrderId
-from api.schemas.orders import AbortIn, AbortOut, OrderCreate, OrderOut, OrderPage, StatusFilter
+from api.schemas.orders import AbortIn, AbortOut, AbortPreviewOut, OrderCreate, OrderOut, OrderPage, StatusFilter
 from api.services import order_views
+from api.services.abort_preview import abort_preview
 from api.services.dashboard import may_see_live_frames
 from api.services.orders import MAX_IDEMPOTENCY_KEY, create_order, request_abort
 
@@ -77,3 +78,13 @@ async def post_abort(
     order = await order_views.get_order(session, order_id, me)
     reason = (body.reason if body else "") or "aborted by the customer"
     return await request_abort(res, order, reason, requested_by=me.actor)
+
+
+@router.get("/{order_id}/abort-preview", response_model=AbortPreviewOut,
+            summary="The credits an abort would keep and release now", responses=errors(404))
+async def get_abort_preview(order_id: OrderId, me: PrincipalDep, res: ResourcesDep,
+                            session: SessionDep) -> AbortPreviewOut:
+    """The settlement policy (docs/pricing.md §6) applied to the frames accepted so far: what
+    ``POST …/abort`` would capture and release if it settled now. Moves nothing."""
+    order = await order_views.get_order(session, order_id, me)
+    return await abort_preview(res, order, me)

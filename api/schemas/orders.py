@@ -215,6 +215,19 @@ class AbortOut(BaseModel):
     reason: str
 
 
+class AbortPreviewOut(BaseModel):
+    """``GET /api/orders/{id}/abort-preview``: what an abort would settle now (docs/pricing.md §6).
+    Credits: of ``held``, ``captured`` pay for the accepted integration so far (seconds), ``released``
+    go back to the customer. Nothing is moved until the abort itself."""
+
+    order_id: int
+    held: int
+    captured: int
+    released: int
+    accepted_integration_seconds: float
+    requested_integration_seconds: float
+
+
 StatusFilter = Literal[
     "pending", "held", "submitted", "running", "settling",
     "completed", "partial", "aborted", "expired", "failed", "rejected",

@@ -5,9 +5,15 @@ temporary file so a large order never sits in memory.
 
 from __future__ import annotations
 
+import asyncio
 import tempfile
 import zipfile
 from pathlib import Path
+
+from fastapi.responses import FileResponse
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+from starlette.background import BackgroundTask
 
 from api.errors import Gone, NotFound
 from core.frame_files import fits_path, jpg_path
@@ -37,3 +43,14 @@ def build_zip(settings: Settings, order_id: int, rows: list[ShotDone]) -> Path:
         for arcname, path in files:
             zf.write(path, arcname)
     return Path(name)
+
+
+async def order_zip_response(settings: Settings, session: AsyncSession, order_id: int) -> FileResponse:
+    """The zip of the order's frames (not deleted by Voyager) as a download named
+    ``order-<id>.zip``, its temporary file deleted once sent. The caller checks the order is the
+    reader's. Raises as :func:`build_zip`. Used by the API and the web app."""
+    rows = list((await session.exec(select(ShotDone).where(ShotDone.order_id == order_id,
+                                                           ShotDone.is_deleted.is_(False)))).all())
+    path = await asyncio.to_thread(build_zip, settings, order_id, rows)
+    return FileResponse(path, media_type="application/zip", filename=f"order-{order_id}.zip",
+                        background=BackgroundTask(path.unlink, missing_ok=True))

@@ -25,7 +25,7 @@ from api.schemas.orders import (
 from api.security import Principal
 from api.services.order_schedule import Schedule, schedules
 from core.settings import Settings, SiteSettings
-from models.db import Order, OrderShot, ShotDone
+from models.db import Customer, Order, OrderShot, ShotDone
 
 LATEST_FRAMES = 5
 
@@ -142,17 +142,28 @@ def _summary(o: Order, when: Schedule) -> OrderSummary:
     )
 
 
+def _like(text: str) -> str:
+    """``text`` with LIKE's wildcards escaped (searched literally)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 async def list_orders(
     session: AsyncSession, *, customer_id: int | None, status: str | None, limit: int, offset: int,
-    site: SiteSettings | None = None,
+    site: SiteSettings | None = None, target: str | None = None, customer_email: str | None = None,
 ) -> OrderPage:
     """Orders newest first; ``customer_id`` None = every customer's (support). With ``site``, waiting
-    orders carry ``next_window``/``orders_ahead``."""
+    orders carry ``next_window``/``orders_ahead``. ``target`` / ``customer_email``: case-insensitive
+    substrings of the target name / the customer's e-mail (the support console's search)."""
     where = []
     if customer_id is not None:
         where.append(Order.customer_id == customer_id)
     if status is not None:
         where.append(Order.status == status)
+    if target:
+        where.append(Order.target_name.ilike(f"%{_like(target)}%", escape="\\"))
+    if customer_email:
+        where.append(Order.customer_id.in_(
+            select(Customer.id).where(Customer.email.ilike(f"%{_like(customer_email)}%", escape="\\"))))
     total = await session.scalar(select(func.count()).select_from(Order).where(*where))
     rows = (await session.exec(
         select(Order).where(*where).order_by(Order.id.desc()).limit(limit).offset(offset)

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from billing.settlement import capture_for, credits_to_capture
+from billing.settlement import SettlementPreview, capture_for, credits_to_capture, preview_settlement
 from core.settings import BillingSettings
 from models.billing import SettlementInput, SettlementOutcome as O
 from models.billing import SettlementThresholds
@@ -100,3 +100,22 @@ def test_abort_bills_at_least_the_delivered_share_and_under_one_credit_more(held
     got = credits_to_capture(held, requested, accepted, O.customer_abort)
     share = held * min(Fraction(1), Fraction(repr(accepted)) / Fraction(repr(requested)))
     assert share <= got < share + 1
+
+
+def test_the_preview_splits_the_hold_as_the_policy_would_and_moves_nothing():
+    # docs/pricing.md §6: an abort keeps the ceiling of the accepted fraction, the rest is released.
+    p = preview_settlement(9, REQ, 3_000, O.customer_abort)
+    assert (p.held, p.captured, p.released) == (9, 3, 6)
+    assert preview_settlement(9, REQ, 3_000, O.support_abort) == p
+    # Nothing held: nothing to keep or refund; no requested integration: the whole hold goes back.
+    assert preview_settlement(0, REQ, 3_000, O.customer_abort) == SettlementPreview(0, 0, 0)
+    assert preview_settlement(5, 0, 0, O.customer_abort) == SettlementPreview(5, 0, 5)
+    with pytest.raises(ValueError):
+        preview_settlement(-1, REQ, 0, O.customer_abort)
+
+
+@given(held=st.integers(0, 10_000), accepted=st.floats(0, 2 * REQ))
+def test_the_preview_always_adds_up_to_the_hold(held, accepted):
+    p = preview_settlement(held, REQ, accepted, O.customer_abort)
+    assert p.captured + p.released == held
+    assert p.captured == (credits_to_capture(held, REQ, accepted, O.customer_abort) if held else 0)

@@ -21,3 +21,23 @@ async def sign_in(page, base: str, email: str, password: str) -> int:
     async with page.expect_response(lambda r: r.url.endswith("/app/sign-in") and r.request.method == "POST") as info:
         await page.get_by_role("button", name="Sign in").last.click()
     return (await info.value).status
+
+
+async def customer_id(web, email: str) -> int:
+    """The id of the customer signed up with ``email`` (read from the database)."""
+    from sqlmodel import select
+
+    from models.db import Customer
+
+    async with web.sessionmaker() as s:
+        return (await s.exec(select(Customer.id).where(Customer.email == email))).one()
+
+
+async def grant_credits(web, customer: int, amount: int) -> None:
+    """Pack credits for ``customer`` through the ledger (as a support adjustment would)."""
+    import uuid
+
+    from billing.ledger import Ledger
+
+    await Ledger(web.engine).adjust(customer, amount, actor="test", reason="test credits",
+                                    idempotency_key=f"test-{uuid.uuid4()}")

@@ -38,3 +38,19 @@ async def test_a_french_browser_reads_french_and_can_switch(web: WebApp, browser
         assert await page.title() == "Créer un compte · Stellar"
     finally:
         await context.close()
+
+
+def test_api_messages_and_statuses_are_translated_by_shape():
+    from web.api_messages import translate_message, translate_status
+    from web.i18n import translations
+
+    fr = translations("fr").gettext
+    assert translate_message("priority 3 needs Quasar", fr) == "la priorité 3 demande Quasar"
+    assert translate_message("order 12 is settling and can no longer be aborted", fr) == \
+        "la commande 12 est « en règlement » et ne peut plus être annulée"
+    assert translate_message("Input should be greater than 0", fr) == "doit être supérieur à 0"
+    assert translate_status("aborted", fr) == "annulée"
+    en = translations("en").gettext
+    assert translate_message("priority 3 needs Quasar", en) == "priority 3 needs Quasar"
+    # A message of no known shape is shown as the API wrote it.
+    assert translate_message("something new from the API", fr) == "something new from the API"

@@ -32,7 +32,7 @@ async def test_sign_up_subscribe_order_watch_abort_and_download(web_stack: WebAp
     await screenshot(page, "1-plans")
     nebula = page.locator("section.plan[data-plan=nebula]")
     await nebula.get_by_label("Test card number").fill("4242 4242 4242 4242")
-    await nebula.get_by_role("button", name="Subscribe to Nebula").click()
+    await nebula.get_by_role("button", name="Subscribe to Nebula").click(timeout=90_000)  # Stripe round trips: slow under load
     await page.wait_for_url(f"{base}/app/credits", timeout=90_000)
     assert await page.get_by_test_id("bucket-subscription").inner_text() == "60"
 
@@ -41,16 +41,18 @@ async def test_sign_up_subscribe_order_watch_abort_and_download(web_stack: WebAp
     await page.get_by_label("Target (catalogue name, e.g. M42, NGC 7000)").fill("M42")
     await page.locator("#filter_0").select_option("L")
     await page.locator("#exposure_0").fill("120")
-    await page.locator("#quantity_0").fill("30")
+    await page.locator("#quantity_0").fill("60")
     await page.get_by_label("Priority").select_option("2")
     price = page.get_by_test_id("price-credits")
     await price.wait_for(timeout=30_000)
     await page.get_by_test_id("altitude-chart").wait_for()
-    assert await price.inner_text() == "2"  # 30 × (120 + 30) s = 1.25 h × 1.2 = 1.5 → 2 credits
+    # 60 × (120 + 30) s = 2.5 h × 1.2 = 3 credits: long enough that an abort a few frames in
+    # keeps part of the hold and releases the rest, even on a slow machine.
+    assert await price.inner_text() == "3"
     assert await page.get_by_test_id("next-window").count() == 1
     assert await page.get_by_test_id("order-errors").count() == 0
     await screenshot(page, "2-new-order")
-    await page.get_by_role("button", name="Order", exact=True).click()
+    await page.get_by_role("button", name="Order", exact=True).click(timeout=90_000)  # slow under load
     await page.wait_for_url(re.compile(r".*/app/orders/\d+$"), timeout=60_000)
     order_id = int(page.url.rsplit("/", 1)[1])
 
@@ -64,15 +66,23 @@ async def test_sign_up_subscribe_order_watch_abort_and_download(web_stack: WebAp
     assert await page.evaluate("window.__notReloaded === true")
     await screenshot(page, "3-order-live")
 
-    # Abort, confirmed in the browser's dialog.
-    page.once("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
+    # The HFD chart follows the frames live: one dot per frame (accepted or rejected).
+    assert await page.locator("[data-testid=hfd-chart] .hfd-point").count() >= LIVE_FRAMES
+
+    # Abort: the confirmation states what settling now would keep and refund (the settlement policy).
     await page.get_by_role("button", name="Abort").click()
+    refund = page.get_by_test_id("abort-refund")
+    await refund.wait_for(timeout=30_000)
+    held, kept, refunded = map(int, re.findall(r"\d+", await refund.inner_text()))
+    assert held == 3 and kept + refunded == held and refunded > 0, await refund.inner_text()
+    await screenshot(page, "3b-abort-confirmation")
+    await page.get_by_role("button", name="Yes, abort").click()
     await page.get_by_test_id("abort-ok").wait_for(timeout=30_000)
     status = page.get_by_test_id("status")
     async with asyncio.timeout(120):
-        while await status.inner_text() not in {"aborted", "partial", "completed"}:
+        while await status.get_attribute("data-status") not in {"aborted", "partial", "completed"}:
             await asyncio.sleep(0.5)
-    assert await status.inner_text() == "aborted"
+    assert await status.get_attribute("data-status") == "aborted"
     assert await page.evaluate("window.__notReloaded === true")
     await screenshot(page, "4-order-aborted")
 

@@ -15,7 +15,7 @@ from api.deps import ResourcesDep, SessionDep
 from api.errors import ApiError
 from api.security import issue_key
 from models.db import ApiKey
-from web.accounts import check_password, sign_up
+from web.accounts import check_password, sign_up, staff_role
 from web.deps import CsrfDep, MeDep
 from web.i18n import LANGUAGES
 from web.security import start_session
@@ -65,6 +65,8 @@ async def sign_in_submit(request: Request, res: ResourcesDep, session: SessionDe
         return render(request, "sign_in.html", status_code=401, error="wrong", email=email)
     throttle.succeeded(who)
     start_session(request, customer.id, customer.email)
+    # Only shows the console's link; every console request checks the role again (web.deps).
+    request.session["staff"] = await staff_role(session, customer.id) is not None
     return see_other("/app/orders")
 
 

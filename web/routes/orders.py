@@ -7,20 +7,24 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request
-from fastapi.responses import FileResponse, StreamingResponse
+from fastapi.responses import FileResponse, HTMLResponse, StreamingResponse
 from sqlalchemy import func
 from sqlmodel import select
 
 from api.deps import ResourcesDep, SessionDep
 from api.errors import ApiError
 from api.services import order_views
+from api.services.abort_preview import abort_preview
 from api.services.files import fits_file, jpg_file
+from api.services.frame_zip import order_zip_response
 from api.services.orders import create_order, request_abort
 from billing.errors import BillingError
-from billing.plans import get_plan
+from api.services.customers import effective_plan
+from billing.plans import CUSTOM_HFD_MIN_PX, STANDARD_HFD_PX, get_plan, locked_options
 from models.db import OrderEvent, ShotDone
 from web.deps import CsrfDep, MeDep
 from web.fits_summary import header_summary
+from web.hfd_chart import order_frames
 from web.live import order_live_html
 from web.order_form import FORM_FIELDS, SHOT_LINES, SUGGESTIONS, preview
 from web.routes.accounts import see_other
@@ -41,14 +45,21 @@ async def orders_page(request: Request, me: MeDep, session: SessionDep):
     return render(request, "orders.html", orders=page.items)
 
 
-def _form_context(res, p=None, values=None) -> dict:
+def _form_context(res, p=None, values=None, plan: str | None = None) -> dict:
+    rules = get_plan(plan)
     return {"filters": res.settings.api.filter_list(), "suggestions": SUGGESTIONS, "lines": range(SHOT_LINES),
-            "p": p, "v": values or {}, "render_svg": render_svg, "form_fields": FORM_FIELDS}
+            "p": p, "v": values or {}, "render_svg": render_svg, "form_fields": FORM_FIELDS,
+            "plan": rules, "locked": locked_options(rules), "hfd_min": CUSTOM_HFD_MIN_PX, "hfd_max": STANDARD_HFD_PX}
+
+
+async def _plan_of(session, me) -> str | None:
+    return (await effective_plan(session, me.customer_id)).plan
 
 
 @router.get("/orders/new")
-async def new_order_page(request: Request, me: MeDep, res: ResourcesDep):
-    return render(request, "order_new.html", **_form_context(res, values={"idem": str(uuid.uuid4())}))
+async def new_order_page(request: Request, me: MeDep, res: ResourcesDep, session: SessionDep):
+    return render(request, "order_new.html", **_form_context(
+        res, values={"idem": str(uuid.uuid4()), "target_mode": "catalogue"}, plan=await _plan_of(session, me)))
 
 
 @router.post("/orders/preview")
@@ -74,7 +85,8 @@ async def submit_order(request: Request, me: MeDep, res: ResourcesDep, session: 
             p.errors.update(exc.fields or {"form": exc.message})
         except BillingError as exc:
             p.errors.update(getattr(exc, "fields", None) or {"form": str(exc)})
-    return render(request, "order_new.html", status_code=422, **_form_context(res, p=p, values=values))
+    return render(request, "order_new.html", status_code=422,
+                  **_form_context(res, p=p, values=values, plan=await _plan_of(session, me)))
 
 
 async def _last_event_id(session, order_id: int) -> int:
@@ -87,7 +99,7 @@ async def order_page(request: Request, order_id: int, me: MeDep, res: ResourcesD
     view = await order_views.order_out(session, order, res.settings)
     # The plan's "dashboard" feature: live updates for Nebula and Quasar, refresh for Stardust.
     return render(request, "order.html", o=view, after=await _last_event_id(session, order_id),
-                  live=get_plan(order.plan).dashboard)
+                  live=get_plan(order.plan).dashboard, hfd_points=await order_frames(session, order_id))
 
 
 @router.get("/orders/{order_id}/live")
@@ -104,6 +116,20 @@ async def order_live(request: Request, order_id: int, me: MeDep, res: ResourcesD
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
+@router.get("/orders/{order_id}/abort-confirm")
+async def abort_confirm(request: Request, order_id: int, me: MeDep, res: ResourcesDep, session: SessionDep):
+    """The abort confirmation with the refund an abort gives now (``api.services.abort_preview``)."""
+    order = await order_views.get_order(session, order_id, me)
+    return render(request, "_abort_confirm.html", order_id=order_id, preview=await abort_preview(res, order, me))
+
+
+@router.get("/orders/{order_id}/abort-cancel")
+async def abort_cancel(order_id: int, me: MeDep, session: SessionDep):
+    """Close the confirmation (nothing happened)."""
+    await order_views.get_order(session, order_id, me)
+    return HTMLResponse("")
+
+
 @router.post("/orders/{order_id}/abort")
 async def abort(request: Request, order_id: int, me: MeDep, res: ResourcesDep, session: SessionDep, _csrf: CsrfDep):
     order = await order_views.get_order(session, order_id, me)
@@ -115,12 +141,28 @@ async def abort(request: Request, order_id: int, me: MeDep, res: ResourcesDep, s
 
 
 @router.get("/orders/{order_id}/gallery")
-async def gallery(request: Request, order_id: int, me: MeDep, res: ResourcesDep, session: SessionDep):
+async def gallery(request: Request, order_id: int, me: MeDep, res: ResourcesDep, session: SessionDep,
+                  filter_: Annotated[str, Query(alias="filter", max_length=40)] = "",
+                  state: Annotated[str, Query(pattern="^(|accepted|rejected)$")] = ""):
+    """Every frame, narrowed to one ``filter`` and/or ``state`` (accepted, rejected); htmx asks
+    for the same page and swaps the grid alone."""
     order = await order_views.get_order(session, order_id, me)
     page = await order_views.list_images(session, order_id, limit=1000, offset=0)
+    filters = sorted({f.filter for f in page.items})
+    frames = [f for f in page.items if (not filter_ or f.filter == filter_)
+              and (not state or f.accepted == (state == "accepted"))]
     rows = {r.id: r for r in (await session.exec(select(ShotDone).where(ShotDone.order_id == order_id))).all()}
-    headers = {f.id: await header_summary(res.settings, rows[f.id]) for f in page.items}
-    return render(request, "gallery.html", order=order, frames=page.items, headers=headers)
+    headers = {f.id: await header_summary(res.settings, rows[f.id]) for f in frames}
+    return render(request, "gallery.html", order=order, frames=frames, headers=headers, filters=filters,
+                  total=len(page.items), q={"filter": filter_, "state": state})
+
+
+@router.get("/orders/{order_id}/frames.zip")
+async def frames_zip(order_id: int, me: MeDep, res: ResourcesDep, session: SessionDep):
+    """The order's zip of JPG previews and FITS files: ``GET /api/orders/{id}/frames.zip`` for the
+    web session (the same builder; 410 ``image_expired`` after retention, 404 when none is here)."""
+    await order_views.get_order(session, order_id, me)
+    return await order_zip_response(res.settings, session, order_id)
 
 
 @router.get("/images/{image_id}.jpg")

@@ -1,0 +1,81 @@
+"""The gallery in a real browser: filter by filter and by accepted/rejected (htmx, no reload), and
+the order's zip of FITS files downloaded through the web session (another customer gets 404)."""
+
+from __future__ import annotations
+
+import uuid
+import zipfile
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+
+from models.db import ShotDone
+from tests.web.conftest import WebApp, new_email, screenshot
+from tests.web.pages import customer_id, sign_up
+
+FRAMES = [("L", True, 2.1), ("L", False, 5.2), ("R", True, 2.4), ("R", True, 2.6), ("Ha", False, 4.9)]
+
+
+async def _order_with_frames(web: WebApp, cid: int) -> int:
+    order = await web.insert_order(cid)
+    fit_dir = Path(web.settings.images.fit_dir)
+    fit_dir.mkdir(parents=True, exist_ok=True)
+    start = datetime.now(timezone.utc) - timedelta(hours=1)
+    async with web.sessionmaker() as s:
+        for i, (name, accepted, hfd) in enumerate(FRAMES):
+            filename = f"o{order.id}-{i}-{name}.fits"
+            hdu = fits.PrimaryHDU(np.zeros((8, 8), dtype=np.uint16))
+            hdu.header["OBJECT"], hdu.header["FILTER"] = "M42", name
+            hdu.writeto(fit_dir / filename)
+            s.add(ShotDone(order_id=order.id, session_guid=str(uuid.uuid4()), shot_done_guid=str(uuid.uuid4()),
+                           filter=name, exposure=60.0, hfd=hfd, filename=filename, fits_path=filename,
+                           taken_at=start + timedelta(minutes=2 * i), accepted=accepted))
+        await s.commit()
+    return order.id
+
+
+async def test_gallery_filters_and_the_zip_of_fits(web: WebApp, page, tmp_path):
+    email = new_email()
+    await sign_up(page, web.url, email)
+    order_id = await _order_with_frames(web, await customer_id(web, email))
+    await page.goto(f"{web.url}/app/orders/{order_id}/gallery")
+    frames = page.get_by_test_id("gallery-frame")
+    assert await frames.count() == len(FRAMES)
+    await page.evaluate("window.__notReloaded = true")
+
+    await page.get_by_label("Filter", exact=True).select_option("L")
+    await page.wait_for_function("document.querySelectorAll('[data-testid=gallery-frame]').length === 2")
+    await page.get_by_label("Frames", exact=True).select_option("rejected")
+    await page.wait_for_function("document.querySelectorAll('[data-testid=gallery-frame]').length === 1")
+    assert await frames.first.get_attribute("data-filter") == "L"
+    assert await frames.first.get_attribute("data-accepted") == "false"
+    assert await page.evaluate("window.__notReloaded === true")  # htmx swapped the grid
+    assert page.url.endswith("filter=L&state=rejected")  # the filtered view has its own address
+    await screenshot(page, "gallery-filtered")
+    await page.set_viewport_size({"width": 390, "height": 844})  # phone width: no sideways scrolling
+    assert await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    await page.set_viewport_size({"width": 1100, "height": 900})
+    await page.get_by_label("Filter", exact=True).select_option("")
+    await page.wait_for_function("document.querySelectorAll('[data-testid=gallery-frame]').length === 2")
+
+    async with page.expect_download() as info:
+        await page.get_by_test_id("zip-link").click()
+    path = tmp_path / "frames.zip"
+    await (await info.value).save_as(path)
+    with zipfile.ZipFile(path) as zf:
+        names = sorted(n for n in zf.namelist() if n.startswith("fits/"))
+        assert len(names) == len(FRAMES)
+        with zf.open(names[0]) as f, fits.open(f) as hdul:
+            assert hdul[0].header["OBJECT"] == "M42"
+
+    # Another customer: the zip, like the pages, is 404.
+    await page.context.clear_cookies()
+    await sign_up(page, web.url, new_email())
+    assert (await page.request.get(f"{web.url}/app/orders/{order_id}/frames.zip")).status == 404
+    assert (await page.request.get(f"{web.url}/app/orders/{order_id}/abort-confirm")).status == 404
+    assert (await page.goto(f"{web.url}/app/orders/{order_id}")).status == 404
+    # …and the support console is not theirs either.
+    assert (await page.goto(f"{web.url}/app/support")).status == 403
+    assert (await page.goto(f"{web.url}/app/support/orders/{order_id}")).status == 403
