@@ -18,10 +18,16 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.handlers import Mailbox
 
 
+def prepare_maildir(directory: Path) -> None:
+    """Create ``directory`` as a Maildir (``Maildir(create=True)`` skips the subfolders when the
+    directory already exists)."""
+    for sub in ("tmp", "new", "cur"):
+        (Path(directory) / sub).mkdir(parents=True, exist_ok=True)
+
+
 def start_sink(directory: Path, host: str = "127.0.0.1", port: int = 8025) -> Controller:
     """Start the sink (its own thread) storing into the Maildir ``directory``; ``.stop()`` ends it."""
-    Path(directory).mkdir(parents=True, exist_ok=True)
-    mailbox.Maildir(str(directory), create=True)
+    prepare_maildir(directory)
     controller = Controller(Mailbox(str(directory)), hostname=host, port=port)
     controller.start()
     return controller

@@ -17,7 +17,7 @@ from aiosmtpd.handlers import Mailbox
 from core.database import make_engine, make_sessionmaker
 from core.migrate import upgrade_in_thread
 from core.settings import Settings, load_settings
-from mail.sink import read_sink, start_sink
+from mail.sink import prepare_maildir, read_sink, start_sink
 from tests.conftest import free_port
 from tests.scratch_db import scratch_database
 
@@ -33,6 +33,7 @@ class Sink:
         if handler is None:
             self.controller = start_sink(self.directory, port=self.port)
         else:
+            prepare_maildir(self.directory)
             self.controller = Controller(handler, hostname="127.0.0.1", port=self.port)
             self.controller.start()
 
