@@ -12,6 +12,8 @@ import argparse
 import mailbox
 import signal
 import threading
+from email import message_from_bytes, policy
+from email.message import EmailMessage
 from pathlib import Path
 
 from aiosmtpd.controller import Controller
@@ -33,10 +35,11 @@ def start_sink(directory: Path, host: str = "127.0.0.1", port: int = 8025) -> Co
     return controller
 
 
-def read_sink(directory: Path) -> list[mailbox.MaildirMessage]:
-    """Every message the sink holds, oldest first (Maildir keys begin with the delivery time)."""
+def read_sink(directory: Path) -> list[EmailMessage]:
+    """Every message the sink holds, headers decoded, oldest first (Maildir keys begin with the
+    delivery time)."""
     box = mailbox.Maildir(str(directory), create=False)
-    return [box[k] for k in sorted(box.keys())]
+    return [message_from_bytes(box.get_bytes(k), policy=policy.default) for k in sorted(box.keys())]
 
 
 def main() -> None:
