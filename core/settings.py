@@ -295,6 +295,11 @@ class MailSettings(BaseModel):
     max_attempts: int = Field(default=8, ge=1, description="sending attempts before a message is marked failed")
     retry_base_seconds: float = Field(default=30.0, ge=0,
                                       description="wait after a failed attempt, doubled each time (at most an hour)")
+    credits_low_below: int = Field(default=5, ge=0,
+                                   description="credits; an e-mail when the available balance falls below (0 = never)")
+    ledger_lag_seconds: float = Field(default=30.0, ge=0,
+                                      description="ledger lines younger than this wait for the next round "
+                                                  "(a line committed late behind a later id is not skipped)")
     sink_port: int = Field(default=8025, ge=1, le=65535, description="the embedded stack's SMTP sink")
 
 

@@ -37,6 +37,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.settings import MailSettings, Settings
+from mail.ledger_notices import compose_ledger_notices
 from mail.outbox import compose_order_events
 from models.db import MailMessage, OrderEvent
 
@@ -95,9 +96,12 @@ class MailSender:
         self.owner = owner or f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
     async def compose(self) -> int:
-        """Turn pending order events into outbox messages (one transaction); returns how many."""
+        """Turn pending order events and new ledger lines into outbox messages (one transaction
+        each); returns how many events and lines were read."""
         async with self.engine.begin() as conn:
-            return await compose_order_events(conn, self.settings)
+            events = await compose_order_events(conn, self.settings)
+        async with self.engine.begin() as conn:
+            return events + await compose_ledger_notices(conn, self.settings)
 
     async def claim(self, batch: int = 50) -> list[Claimed]:
         """Lease up to ``batch`` due messages to this sender (committed before any sending)."""

@@ -64,3 +64,23 @@ def password_reset_mail(settings: Settings, token: str, lang: str, minutes: int)
     return ("Stellar — reset your password",
             f"To choose a new password, open this link (valid for {minutes} minutes, once):\n"
             f"{link}\n\nIf you did not ask for this, ignore this message: your password stays as it is.\n")
+
+
+def payment_received_mail(settings: Settings, credits: int, bucket: str, reason: str) -> tuple[str, str]:
+    """(subject, body) of the receipt for a grant paid by a pack (``bucket`` pack) or an invoice."""
+    link = f"{_base(settings)}/app/credits"
+    what_fr = "pack" if bucket == "pack" else "abonnement"
+    what_en = "pack" if bucket == "pack" else "subscription"
+    return (f"Stellar — paiement reçu : {credits} crédits / payment received: {credits} credits",
+            f"Paiement reçu, merci : {credits} crédits ajoutés ({what_fr}).\n{reason}\nVos crédits : {link}\n\n"
+            f"Payment received, thank you: {credits} credits added ({what_en}).\n{reason}\nYour credits: {link}\n")
+
+
+def credits_low_mail(settings: Settings, available: int, threshold: int) -> tuple[str, str]:
+    """(subject, body) of the warning that the available balance fell below ``threshold``."""
+    packs = f"{_base(settings)}/app/credit-packs"
+    return (f"Stellar — plus que {available} crédits / {available} credits left",
+            f"Il ne vous reste que {available} crédits disponibles (moins de {threshold}).\n"
+            f"Acheter un pack : {packs}\n\n"
+            f"You have {available} credits available (fewer than {threshold}).\n"
+            f"Buy a pack: {packs}\n")

@@ -425,3 +425,13 @@ class MailMessage(SQLModel, table=True):
     last_error: str = Field(default="", max_length=1000)
     created_at: datetime = _ts()
     sent_at: Optional[datetime] = _ts(nullable=True)
+
+
+class MailCursor(SQLModel, table=True):
+    """How far the mail sender has read an append-only table (``ledger``: ``ledger_entry.id``) for
+    the e-mails it derives from it: payment received, credits low (``mail/ledger_notices.py``)."""
+
+    __tablename__ = "mail_cursor"
+    name: str = Field(primary_key=True, max_length=32)
+    last_id: int = Field(default=0, sa_column=sa.Column(sa.BigInteger, nullable=False, server_default="0"))
+    updated_at: datetime = _ts()

@@ -1,4 +1,5 @@
-"""e-mail outbox: one row per message, delivered over SMTP by the worker's sender
+"""e-mail outbox: one row per message, delivered over SMTP by the worker's sender; the sender's
+cursor over the ledger (payment received, credits low)
 
 Revision ID: 0008_mail
 Revises: 0007_web
@@ -42,6 +43,16 @@ def upgrade() -> None:
     # The sender's claim scans pending messages by due time; sent ones are the bulk and stay out.
     op.create_index("ix_mail_message_due", "mail_message", ["next_attempt_at"], unique=False,
                     postgresql_where=sa.text("status = 'pending'"))
+    op.create_table(
+        "mail_cursor",
+        sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+        sa.Column("last_id", sa.BigInteger(), server_default="0", nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("name"),
+    )
+    # The ledger's history before this revision is not mailed: the cursor starts at its end.
+    op.execute("INSERT INTO mail_cursor (name, last_id, updated_at) "
+               "SELECT 'ledger', coalesce(max(id), 0), now() FROM ledger_entry")
     # Order events whose e-mail is still to be composed (email_status 'pending').
     op.create_index("ix_order_event_email_pending", "order_event", ["id"], unique=False,
                     postgresql_where=sa.text("email_status = 'pending'"))
@@ -49,6 +60,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_order_event_email_pending", table_name="order_event")
+    op.drop_table("mail_cursor")
     op.drop_index("ix_mail_message_due", table_name="mail_message")
     op.drop_index(op.f("ix_mail_message_customer_id"), table_name="mail_message")
     op.drop_table("mail_message")
