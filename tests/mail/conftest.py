@@ -7,7 +7,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, AsyncIterator, Iterator
+from typing import Any, AsyncIterator, Iterator, Sequence
 
 import pytest
 import pytest_asyncio
@@ -18,6 +18,7 @@ from core.database import make_engine, make_sessionmaker
 from core.migrate import upgrade_in_thread
 from core.settings import Settings, load_settings
 from mail.sink import prepare_maildir, read_sink, start_sink
+from models.db import Customer, Order, OrderEvent
 from tests.conftest import free_port
 from tests.scratch_db import scratch_database
 
@@ -88,6 +89,24 @@ def mail_settings(port: int, **mail: Any) -> Settings:
     return load_settings(env="test", mail={"host": "127.0.0.1", "port": port, "starttls": False,
                                            "retry_base_seconds": 0, **mail},
                          api={"public_url": "http://stellar.test"})
+
+
+async def customer_with_order(sessions, email: str, *, events: Sequence[OrderEvent] = ()) -> tuple[int, int]:
+    """A customer, one M42 order of theirs and ``events`` of that order; returns (customer id, order id).
+    Uses only columns that exist since 0007_web, so it also fills a database at that revision."""
+    async with sessions() as s:
+        customer = Customer(email=email)
+        s.add(customer)
+        await s.flush()
+        order = Order(customer_id=customer.id, target_name="M42", ra_j2000=5.588, dec_j2000=-5.39,
+                      status="completed", cost=12, shots_total=5)
+        s.add(order)
+        await s.flush()
+        for e in events:
+            e.order_id = order.id
+            s.add(e)
+        await s.commit()
+        return customer.id, order.id
 
 
 @pytest_asyncio.fixture

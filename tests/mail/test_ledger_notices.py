@@ -9,20 +9,8 @@ import sqlalchemy as sa
 
 from billing.ledger import Ledger
 from mail.sender import MailSender
-from models.db import Customer, MailCursor, Order
-from tests.mail.conftest import mail_settings
-
-
-async def _customer_with_order(sessions) -> tuple[int, int, str]:
-    email = f"ledger-{uuid.uuid4().hex[:6]}@example.com"
-    async with sessions() as s:
-        customer = Customer(email=email)
-        s.add(customer)
-        await s.flush()
-        order = Order(customer_id=customer.id, target_name="M42", ra_j2000=5.588, dec_j2000=-5.39, status="pending")
-        s.add(order)
-        await s.commit()
-        return customer.id, order.id, email
+from models.db import MailCursor
+from tests.mail.conftest import customer_with_order, mail_settings
 
 
 async def _cursor(engine) -> int:
@@ -32,7 +20,8 @@ async def _cursor(engine) -> int:
 
 async def test_a_pack_payment_and_the_fall_below_the_threshold_each_mail_once(outbox_db, outbox_sessions, sink):
     settings = mail_settings(sink.port, ledger_lag_seconds=0, credits_low_below=5)
-    cid, oid, email = await _customer_with_order(outbox_sessions)
+    email = f"ledger-{uuid.uuid4().hex[:6]}@example.com"
+    cid, oid = await customer_with_order(outbox_sessions, email)
     ledger = Ledger(outbox_db)
     await ledger.grant(cid, 10, "pack", "payment:1", "payment", "1", reason="credit pack 10: 10 + 0 bonus (payment 1)")
     await ledger.hold(cid, oid, 7)  # 10 → 3: below 5
@@ -55,7 +44,8 @@ async def test_a_pack_payment_and_the_fall_below_the_threshold_each_mail_once(ou
 
 async def test_ledger_lines_younger_than_the_lag_wait(outbox_db, outbox_sessions, sink):
     settings = mail_settings(sink.port, ledger_lag_seconds=3600)
-    cid, _, email = await _customer_with_order(outbox_sessions)
+    email = f"ledger-{uuid.uuid4().hex[:6]}@example.com"
+    cid, _ = await customer_with_order(outbox_sessions, email)
     await Ledger(outbox_db).grant(cid, 3, "subscription", "invoice:in_1", "invoice", "in_1", reason="nebula")
     before = await _cursor(outbox_db)
     await MailSender(outbox_db, settings).run_once()

@@ -7,8 +7,8 @@ import sqlalchemy as sa
 from core.database import make_engine, make_sessionmaker
 from core.migrate import upgrade_in_thread
 from mail.sender import MailSender
-from models.db import Customer, Order, OrderEvent
-from tests.mail.conftest import mail_settings
+from models.db import OrderEvent
+from tests.mail.conftest import customer_with_order, mail_settings
 from tests.scratch_db import scratch_database
 
 
@@ -17,20 +17,10 @@ async def test_upgrade_keeps_pending_order_events_and_the_sender_then_mails_them
         upgrade_in_thread(url, "0007_web")  # the revision before 0008_mail
         eng = make_engine(url)
         try:
-            # Order, customer and order_event have the same columns at 0007_web and at head.
-            async with make_sessionmaker(eng)() as s:
-                customer = Customer(email="old@example.com", name="Old")
-                s.add(customer)
-                await s.flush()
-                order = Order(customer_id=customer.id, target_name="M42", ra_j2000=5.588, dec_j2000=-5.39,
-                              status="completed", cost=3, shots_total=1)
-                s.add(order)
-                await s.flush()
-                s.add(OrderEvent(order_id=order.id, kind="status", email_status="pending",
-                                 payload={"status": "completed", "target_name": "M42"}))
-                s.add(OrderEvent(order_id=order.id, kind="progress", email_status="none", payload={}))
-                await s.commit()
-                oid = order.id
+            _, oid = await customer_with_order(make_sessionmaker(eng), "old@example.com", events=[
+                OrderEvent(kind="status", email_status="pending", payload={"status": "completed", "target_name": "M42"}),
+                OrderEvent(kind="progress", email_status="none", payload={}),
+            ])
             upgrade_in_thread(url, "0008_mail")
             async with eng.connect() as conn:
                 kept = (await conn.execute(sa.text(

@@ -9,8 +9,8 @@ import sqlalchemy as sa
 
 from mail.outbox import enqueue
 from mail.sender import MailSender
-from models.db import Customer, MailMessage, Order, OrderEvent
-from tests.mail.conftest import RefusingMailbox, mail_settings
+from models.db import MailMessage, OrderEvent
+from tests.mail.conftest import RefusingMailbox, customer_with_order, mail_settings
 
 
 async def _enqueue(engine, settings, n: int, prefix: str = "reader") -> list[str]:
@@ -135,23 +135,15 @@ async def test_a_claimed_message_waits_for_its_lease_then_another_sender_sends_i
 async def test_order_events_are_composed_once_and_marked_sent(outbox_db, outbox_sessions, sink):
     settings = mail_settings(sink.port)
     email = f"observer-{uuid.uuid4().hex[:6]}@example.com"
-    async with outbox_sessions() as s:
-        customer = Customer(email=email, name="Observer")
-        s.add(customer)
-        await s.flush()
-        order = Order(customer_id=customer.id, target_name="M42", ra_j2000=5.588, dec_j2000=-5.39,
-                      status="completed", cost=12, shots_total=5)
-        s.add(order)
-        await s.flush()
-        report = {"frames_accepted": 5, "integration_minutes": 5.0, "credits_captured": 12, "credits_refunded": 0}
-        s.add(OrderEvent(order_id=order.id, kind="status", email_status="pending",
-                         payload={"status": "completed", "reason": "", "target_name": "M42", "report": report}))
-        s.add(OrderEvent(order_id=order.id, kind="progress", email_status="none", payload={}))
-        s.add(OrderEvent(order_id=order.id, kind="retention", email_status="pending",
-                         payload={"target_name": "M42", "delete_on": "2027-01-31T00:00:00+00:00", "frames": 5,
-                                  "zip_url": "http://stellar.test/zip"}))
-        await s.commit()
-        order_id = order.id
+    report = {"frames_accepted": 5, "integration_minutes": 5.0, "credits_captured": 12, "credits_refunded": 0}
+    _, order_id = await customer_with_order(outbox_sessions, email, events=[
+        OrderEvent(kind="status", email_status="pending",
+                   payload={"status": "completed", "reason": "", "target_name": "M42", "report": report}),
+        OrderEvent(kind="progress", email_status="none", payload={}),
+        OrderEvent(kind="retention", email_status="pending",
+                   payload={"target_name": "M42", "delete_on": "2027-01-31T00:00:00+00:00", "frames": 5,
+                            "zip_url": "http://stellar.test/zip"}),
+    ])
     senders = [MailSender(outbox_db, settings, owner=f"s{i}") for i in range(2)]
     await asyncio.gather(*(s.run_once() for s in senders))
     await asyncio.gather(*(s.run_once() for s in senders))
