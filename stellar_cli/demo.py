@@ -123,7 +123,7 @@ async def _run(settings: Settings, timeout: float) -> int:
         return 0 if ok and moon_ok else 1
 
 
-async def _show_mail(settings: Settings, email: str, seconds: float = 30) -> None:
+async def _show_mail(settings: Settings, email: str, seconds: float = 20) -> None:
     """Where the order's e-mail went: the file the stack's SMTP sink wrote (docs/mail.md), which
     the worker's sender delivers within ``mail.every_seconds``."""
     if settings.mail.host:
