@@ -9,7 +9,8 @@ even while Voyager is down) and the Temporal client (``core.temporal.connect_tem
 ``settings.temporal.task_queue``, and makes sure the telescope's monitor workflow runs
 (``ensure_monitor``; one per telescope however many workers start), the daily Stripe
 reconciliation, frame-retention and database-backup schedules and the ``order-repair`` schedule
-(every ``repair.every_minutes``) exist. This is the one place that registers workflows and
+(every ``repair.every_minutes``) exist, and runs the e-mail outbox's SMTP sender
+(``mail/sender.py``) when ``mail.host`` is set. This is the one place that registers workflows and
 activities; the names they share come from ``models/temporal_contract.py``. Tests and the demo run it
 in-process through :func:`open_worker` / :func:`run_worker`.
 """
@@ -51,6 +52,7 @@ from core.database import make_engine, make_sessionmaker
 from core.schedules import ensure_data_care_schedules, ensure_reconciliation_schedule, ensure_repair_schedule
 from core.settings import Settings, SettingsError, check_production, get_settings
 from core.temporal import connect_temporal
+from mail.sender import MailSender
 from models.orders import MonitorInput
 from models.temporal_contract import monitor_workflow_id
 from voyager.pool import VoyagerPool
@@ -156,13 +158,15 @@ async def open_worker(
     monitor_events: bool = True,
     extra_workflows: Sequence[type] = (),
     extra_activities: Sequence[Callable[..., Any]] = (),
+    start_mail: bool | None = None,
 ) -> AsyncIterator[Worker]:
     """Build the clients (those not given), start a running worker, yield it, then shut down.
 
     ``client``/``engine``: reuse the caller's (not closed here); ``task_queue`` default
     ``settings.temporal.task_queue``; ``start_monitor`` default ``settings.orders.start_monitor``;
     ``monitor_events``: the monitor listens to dashboard events to poll early;
-    ``start_repair``: create the ``order-repair`` schedule (unless ``repair.every_minutes`` is 0).
+    ``start_repair``: create the ``order-repair`` schedule (unless ``repair.every_minutes`` is 0);
+    ``start_mail``: run the outbox's SMTP sender beside the worker (default: when ``mail.host`` is set).
     Raises SettingsError on an unsafe production configuration (``core.settings.check_production``).
     """
     settings = settings or get_settings()
@@ -197,12 +201,30 @@ async def open_worker(
                 await ensure_data_care_schedules(client, queue, settings)
             if start_repair:
                 await ensure_repair_schedule(client, queue, settings.repair.every_minutes)
-            yield worker
+            async with _mail_sender(settings, engine, bool(settings.mail.host) if start_mail is None else start_mail):
+                yield worker
     finally:
         for close in reversed(owned):
             with contextlib.suppress(Exception):
                 await close()
         log.info("worker.stopped", task_queue=queue)
+
+
+@contextlib.asynccontextmanager
+async def _mail_sender(settings: Settings, engine: AsyncEngine, enabled: bool) -> AsyncIterator[None]:
+    """The outbox's SMTP sender as a task of the worker process (docs/mail.md says why a loop and
+    not a Temporal schedule: mail within seconds, exactly-once kept by the database claim)."""
+    if not enabled:
+        yield
+        return
+    stop = asyncio.Event()
+    task = asyncio.create_task(MailSender(engine, settings).run_forever(stop), name="mail-sender")
+    try:
+        yield
+    finally:
+        stop.set()
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            await asyncio.wait_for(task, timeout=settings.mail.timeout_seconds + 5)
 
 
 async def run_worker(

@@ -222,6 +222,23 @@ def payment_intent_fact(pi: dict[str, Any], kind: str, event: dict[str, Any] | N
     )
 
 
+#: A Checkout Session in ``payment`` mode whose money arrived (cards at once; delayed methods later).
+CHECKOUT_PAID_TYPES = ("checkout.session.completed", "checkout.session.async_payment_succeeded")
+
+
+def checkout_session_fact(session: dict[str, Any], event: dict[str, Any] | None = None) -> StripeFact:
+    """A paid Checkout Session of a credit pack (https://docs.stripe.com/api/checkout/sessions/object)
+    as the ``payment_intent_succeeded`` fact of its PaymentIntent: ``amount_total`` and the
+    session's metadata (``stellar_payment_id``). Its PaymentIntent's own ``payment_intent.succeeded``
+    names the same payment (``payment_intent_data.metadata``), so both grant under one ledger key
+    (``payment:<id>``): once."""
+    fact = payment_intent_fact({"id": _id(session.get("payment_intent")), "customer": session.get("customer"),
+                                "amount": session.get("amount_total"), "currency": session.get("currency"),
+                                "metadata": session.get("metadata") or {}, "created": session.get("created")},
+                               "payment_intent_succeeded", event)
+    return fact
+
+
 def charge_fact(charge: dict[str, Any], event: dict[str, Any] | None = None) -> StripeFact:
     """A ``charge_refunded`` fact from a charge (https://docs.stripe.com/api/charges/object):
     ``amount_refunded`` is cumulative, so the latest of any order of events is the largest.
@@ -282,6 +299,8 @@ def event_to_fact(event: dict[str, Any]) -> StripeFact | None:
         return payment_intent_fact(obj, "payment_intent_failed", event)
     if etype == "payment_intent.canceled":
         return payment_intent_fact(obj, "payment_intent_canceled", event)
+    if etype in CHECKOUT_PAID_TYPES and obj.get("mode") == "payment" and obj.get("payment_status") == "paid":
+        return checkout_session_fact(obj, event)
     if etype == "charge.refunded" and obj.get("id"):
         return charge_fact(obj, event)
     if etype in DISPUTE_TYPES and obj.get("id") and obj.get("charge"):

