@@ -1,15 +1,15 @@
 """e-mail outbox: one row per message, delivered over SMTP by the worker's sender; the sender's
 cursor over the ledger (payment received, credits low)
 
-Revision ID: 0008_mail
-Revises: 0007_web
+Revision ID: 0009_mail
+Revises: 0008_customer_sets
 """
 from alembic import op
 import sqlalchemy as sa
 import sqlmodel
 
-revision = "0008_mail"
-down_revision = "0007_web"
+revision = "0009_mail"
+down_revision = "0008_customer_sets"
 branch_labels = None
 depends_on = None
 
