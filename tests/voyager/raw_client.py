@@ -21,7 +21,10 @@ from voyager.simulator import VoyagerSimulator
 
 #: Afternoon at the OHP, three days before the new moon of 2026-01-18: a dark night follows.
 SIM_START = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
-NIGHT_DEFAULTS: dict[str, Any] = {"start_time": SIM_START, "speed": 0, "frame_width": 200, "frame_height": 150, "seed": 42}
+# idle_timeout: these tests keep a client quiet while ``run_until`` computes whole nights, which on a
+# loaded machine outlasts Voyager's 15 s idle cutoff (tested on its own in test_client_session.py).
+NIGHT_DEFAULTS: dict[str, Any] = {"start_time": SIM_START, "speed": 0, "frame_width": 200, "frame_height": 150, "seed": 42,
+                                  "idle_timeout": 600.0}
 
 
 def _conf():  # the test credentials live in conftest, which imports this module's fixtures
