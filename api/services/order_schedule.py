@@ -27,7 +27,7 @@ from billing.plans import Plan
 from core import ephemeris
 from core.ephemeris import GRID_STEP, Constraints, Sky
 from core.settings import SiteSettings
-from models.db import Order
+from models.db import Order, Telescope
 from models.orders import OrderStatus
 
 #: Orders that have not started imaging yet (a running or ended order has no next window).
@@ -36,9 +36,15 @@ WAITING = (OrderStatus.PENDING.value, OrderStatus.HELD.value, OrderStatus.SUBMIT
 KEEP_NIGHTS = ephemeris.MAX_NIGHTS_AHEAD + 15
 
 
-@lru_cache(maxsize=4)
+@lru_cache(maxsize=16)
 def _sky(latitude: float, longitude: float, elevation: float) -> Sky:
     return Sky(latitude, longitude, elevation, GRID_STEP, keep_nights=KEEP_NIGHTS)
+
+
+def site_of(t: Telescope) -> SiteSettings:
+    """A telescope's site in the shape the ephemeris helpers take."""
+    return SiteSettings(name=t.site_name, latitude=t.latitude, longitude=t.longitude, elevation=t.elevation,
+                        horizon_alt=t.horizon_alt, time_zone=t.time_zone)
 
 
 def site_sky(site: SiteSettings) -> Sky:
@@ -113,8 +119,8 @@ class Schedule:
 async def schedules(session: AsyncSession, site: SiteSettings, orders: Iterable[Order],
                     now: datetime | None = None) -> dict[int, Schedule]:
     """``{order id: Schedule}`` for ``orders``. One query reads the waiting orders of every customer
-    (the telescope is shared: another customer's order of higher priority goes first); their
-    windows are computed together in one thread."""
+    (a telescope is shared: another customer's order of higher priority on the same telescope goes
+    first); their windows are computed together in one thread, each at its telescope's site."""
     mine = [o for o in orders if o.status in WAITING]
     if not mine:
         return {o.id: Schedule() for o in orders}
@@ -123,11 +129,19 @@ async def schedules(session: AsyncSession, site: SiteSettings, orders: Iterable[
         select(Order).where(Order.status.in_(WAITING), Order.priority > floor)  # type: ignore[attr-defined]
     )).all())
     after = (now or datetime.now(UTC)).timestamp()
-    sky = site_sky(site)
     todo = {o.id: o for o in [*mine, *rivals]}
+    # Each order waits for its own telescope's sky (docs/telescopes.md); ``site`` for an order
+    # without one (rows written before telescopes existed, or directly by tests).
+    ids = {o.telescope_id for o in todo.values() if o.telescope_id is not None}
+    sites = {t.id: site_of(t) for t in (await session.exec(
+        select(Telescope).where(Telescope.id.in_(ids)))).all()} if ids else {}  # type: ignore[union-attr]
 
     def compute() -> dict[int, tuple[float, float] | None]:
-        return {oid: ephemeris.next_window(sky, order_constraints(site, o), after) for oid, o in todo.items()}
+        out = {}
+        for oid, o in todo.items():
+            at = sites.get(o.telescope_id, site)
+            out[oid] = ephemeris.next_window(site_sky(at), order_constraints(at, o), after)
+        return out
 
     windows = await asyncio.to_thread(compute)
     out = {o.id: Schedule() for o in orders}
@@ -136,6 +150,7 @@ async def schedules(session: AsyncSession, site: SiteSettings, orders: Iterable[
         if w is None:
             continue
         ahead = sum(1 for r in rivals if r.id != o.id and r.priority > o.priority and windows[r.id] is not None
+                    and r.telescope_id == o.telescope_id
                     and windows[r.id][0] < w[1] and w[0] < windows[r.id][1])
         out[o.id] = Schedule(_window_out(w), ahead)
     return out

@@ -1,11 +1,13 @@
 """Order creation and abort: validation, plan gate, observability, idempotency, workflow start.
 
 ``POST /api/orders`` checks, in this order, so nothing is held for a request that cannot run:
-field coherence (422) → catalogue lookup (422 ``unknown_target``) → plan gate (403
-``plan_violation``) → observability from the site within the window (``core.ephemeris``, the
-simulated telescope's own sky; 422 ``target_never_observable``) → available credits (402
-``credit_debt`` while the account owes credits, else 402 ``insufficient_credits``) → insert
-Order + OrderShots → start ``OrderWorkflow`` (which prices again and holds the credits).
+the named telescope exists (404 ``unknown_telescope``) → field coherence (422; filters among the
+candidate telescopes') → catalogue lookup (422 ``unknown_target``) → plan gate (403
+``plan_violation``) → telescope assignment (api/services/assignment.py: 409
+``telescope_unavailable``, 422 for a filter it lacks, ``target_never_observable`` per telescope,
+``no_telescope_fits``) → available credits (402 ``credit_debt`` while the account owes credits, else
+402 ``insufficient_credits``) → insert Order + OrderShots with the telescope, its price multiplier
+and the reason → start ``OrderWorkflow`` (which prices again and holds the credits).
 """
 
 from __future__ import annotations
@@ -24,7 +26,6 @@ from temporalio.service import RPCError
 from api.catalog import UnknownTarget, resolve
 from api.errors import (
     IDEMPOTENCY_KEY_MISMATCH,
-    TARGET_NEVER_OBSERVABLE,
     TEMPORAL_UNAVAILABLE,
     UNKNOWN_TARGET,
     WORKFLOW_UNRESPONSIVE,
@@ -35,15 +36,17 @@ from api.errors import (
 from api.resources import Resources
 from api.schemas.orders import AbortOut, OrderCreate
 from api.security import Principal
+from api.services import telescopes
+from api.services.assignment import Need, assign
 from api.services.customers import effective_plan
 from billing.errors import CreditDebt, InsufficientCredits
 from billing.manual_plans import expire_manual_plans
 from billing.plans import gate, pricing_input
 from billing.pricing import price, requested_integration_seconds
-from core.ephemeris import check_visibility
 from models.billing import PricedShot
-from models.db import Order, OrderShot
+from models.db import Order, OrderShot, Telescope
 from models.orders import NO_ABORT_STATUSES, OrderStatus
+from models.telescopes import ANY
 from models.temporal_contract import ERR_ABORT_REFUSED
 from workflows.starter import AbortRefused, OrderWorkflowNotFound, abort_order, start_order_workflow
 
@@ -122,7 +125,13 @@ async def create_order(
             if existing is not None:
                 return await _replay(res, existing, digest), False
 
-        errors, filters = _field_errors(req, settings.api.filter_list(), now)
+        # The filters any candidate telescope has: a name none of them knows is a field error here;
+        # one the chosen telescope lacks is the assignment's (api/services/assignment.py).
+        if req.telescope == ANY:
+            offered = list(dict.fromkeys(f for t in await telescopes.online(session) for f in telescopes.filter_names(t)))
+        else:
+            offered = telescopes.filter_names(await telescopes.by_slug(session, req.telescope))
+        errors, filters = _field_errors(req, offered or settings.api.filter_list(), now)
         if errors:
             raise Unprocessable("invalid order", fields=errors)
         ra, dec = req.ra_j2000, req.dec_j2000
@@ -134,27 +143,23 @@ async def create_order(
             ra, dec = entry.ra_j2000, entry.dec_j2000
 
         plan = await effective_plan(session, principal.customer_id)
-        # Nothing is written yet: end the read transaction so its pooled connection is free while
-        # the observability check runs in a thread and the ledger reads the balance on its own
-        # connection (holding both at once starved the pool at concurrency 32).
-        await session.rollback()
         constraints = gate(plan.plan, req.gate_request())
-        lines = [PricedShot(filter=f, exposure=s.exposure, quantity=s.quantity) for f, s in zip(filters, req.shots)]
-        charged = pricing_input(constraints, lines)
-        cost = price(charged)
-
         start = max(req.date_start or now, now)
         end = req.date_end or now + timedelta(days=settings.billing.order_default_lifetime_days)
-        site = settings.site
-        visibility = await asyncio.to_thread(
-            check_visibility, ra, dec, alt_min=req.c_alt_min, start=start, end=end,
-            latitude=site.latitude, longitude=site.longitude, ha_start=req.c_ha_start, ha_end=req.c_ha_end,
-        )
-        if not visibility.observable:
-            best = "never in darkness" if visibility.best_altitude is None else f"at best {visibility.best_altitude}°"
-            reason = (f"{req.target_name} never rises above {req.c_alt_min}° in darkness from {site.name} "
-                      f"between {start:%Y-%m-%d %H:%M} and {end:%Y-%m-%d %H:%M} UTC ({best})")
-            raise domain_error(TARGET_NEVER_OBSERVABLE, reason, fields={"c_alt_min": reason})
+        # Which telescope, and whether its site can see the target (404/409/422 before anything is
+        # written or held).
+        chosen = await assign(session, req.telescope, Need(
+            target_name=req.target_name, ra_j2000=ra, dec_j2000=dec, filters=filters, c_alt_min=req.c_alt_min,
+            c_moon_down=constraints.moon_down, c_ha_start=req.c_ha_start, c_ha_end=req.c_ha_end, start=start,
+            end=end, date_start=req.date_start, date_end=req.date_end, min_field_arcmin=req.min_field_arcmin), now)
+        telescope = chosen.telescope
+        # Nothing is written yet: end the read transaction so its pooled connection is free while
+        # the ledger reads the balance on its own connection (holding both at once starved the pool
+        # at concurrency 32).
+        await session.rollback()
+        lines = [PricedShot(filter=f, exposure=s.exposure, quantity=s.quantity) for f, s in zip(filters, req.shots)]
+        charged = pricing_input(constraints, lines)
+        cost = price(charged, telescope.price_multiplier)
 
         if plan.manual_lapsed:  # its subscription credits expire before anything is spent
             await expire_manual_plans(res.engine, principal.customer_id)
@@ -172,6 +177,8 @@ async def create_order(
             c_ha_end=req.c_ha_end, date_start=req.date_start, date_end=req.date_end, repeat=req.repeat, cost=cost,
             shots_total=sum(s.quantity for s in req.shots) * req.repeat,
             requested_integration_seconds=float(requested_integration_seconds(charged)),
+            telescope_id=telescope.id, price_multiplier=telescope.price_multiplier,
+            assignment_reason=chosen.reason,
         )
         session.add(order)
         try:
@@ -187,8 +194,9 @@ async def create_order(
             session.add(OrderShot(order_id=order.id, position=position, filter=name, exposure=shot.exposure,
                                   quantity=shot.quantity, bin=shot.bin, gain=shot.gain, offset=shot.offset))
         await session.commit()
-        log.info("order.created", order_id=order.id, customer_id=principal.customer_id, cost=cost, plan=plan.plan)
-    return await _start(res, order, keep_pending=key is not None), True
+        log.info("order.created", order_id=order.id, customer_id=principal.customer_id, cost=cost, plan=plan.plan,
+                 telescope=telescope.slug)
+    return await _start(res, order, keep_pending=key is not None, telescope=telescope.slug), True
 
 
 async def _replay(res: Resources, order: Order, digest: str) -> Order:
@@ -205,7 +213,8 @@ async def _replay(res: Resources, order: Order, digest: str) -> Order:
     return order
 
 
-async def _start(res: Resources, order: Order, *, keep_pending: bool, restart_failed: bool = False) -> Order:
+async def _start(res: Resources, order: Order, *, keep_pending: bool, restart_failed: bool = False,
+                 telescope: str | None = None) -> Order:
     """Start the order's workflow and record its id. On failure: 503; the order stays pending
     when an Idempotency-Key lets the client retry, else it is marked failed. ``restart_failed``:
     see :func:`workflows.starter.start_order_workflow`."""
@@ -214,6 +223,7 @@ async def _start(res: Resources, order: Order, *, keep_pending: bool, restart_fa
         workflow_id = await start_order_workflow(
             client, order.id, customer_id=order.customer_id, plan=order.plan, target_name=order.target_name,
             task_queue=res.settings.temporal.task_queue, restart_failed=restart_failed,
+            telescope=telescope or await _slug_of(res, order),
         )
     except (ApiError, RPCError, RuntimeError, OSError) as exc:
         log.warning("order.start_failed", order_id=order.id, error=str(exc))
@@ -226,6 +236,15 @@ async def _start(res: Resources, order: Order, *, keep_pending: bool, restart_fa
             + ("; retry with the same Idempotency-Key" if keep_pending else ""),
         ) from None
     return await _set_fields(res, order, workflow_id=workflow_id)
+
+
+async def _slug_of(res: Resources, order: Order) -> str:
+    """The slug of ``order``'s telescope ("" for an order from before telescopes)."""
+    if order.telescope_id is None:
+        return ""
+    async with res.sessionmaker() as session:
+        row = await session.get(Telescope, order.telescope_id)
+        return row.slug if row else ""
 
 
 async def _set_fields(res: Resources, order: Order, **values) -> Order:
