@@ -74,15 +74,17 @@ def check_idempotency_key(key: str | None) -> str | None:
     return key
 
 
-def _field_errors(req: OrderCreate, filters: list[str], now: datetime) -> tuple[dict[str, str], list[str]]:
-    """Cross-field checks the schema cannot make; returns (errors, canonical filter names)."""
+def _field_errors(req: OrderCreate, filters: list[str], now: datetime,
+                  owner: str = "the telescope has") -> tuple[dict[str, str], list[str]]:
+    """Cross-field checks the schema cannot make; returns (errors, canonical filter names).
+    ``owner``: who has ``filters``, with its verb, for the message ("telescope ohp has")."""
     errors: dict[str, str] = {}
     by_lower = {f.lower(): f for f in filters}
     canonical: list[str] = []
     for i, shot in enumerate(req.shots):
         name = by_lower.get(shot.filter.lower())
         if name is None:
-            errors[f"shots.{i}.filter"] = f"unknown filter {shot.filter!r}; the telescope has {', '.join(filters)}"
+            errors[f"shots.{i}.filter"] = f"unknown filter {shot.filter!r}; {owner} {', '.join(filters)}"
         canonical.append(name or shot.filter)
     if (req.ra_j2000 is None) != (req.dec_j2000 is None):
         missing = "dec_j2000" if req.dec_j2000 is None else "ra_j2000"
@@ -129,9 +131,11 @@ async def create_order(
         # one the chosen telescope lacks is the assignment's (api/services/assignment.py).
         if req.telescope == ANY:
             offered = list(dict.fromkeys(f for t in await telescopes.online(session) for f in telescopes.filter_names(t)))
+            owner = "the online telescopes have"
         else:
             offered = telescopes.filter_names(await telescopes.by_slug(session, req.telescope))
-        errors, filters = _field_errors(req, offered or settings.api.filter_list(), now)
+            owner = f"telescope {req.telescope} has"
+        errors, filters = _field_errors(req, offered or settings.api.filter_list(), now, owner)
         if errors:
             raise Unprocessable("invalid order", fields=errors)
         ra, dec = req.ra_j2000, req.dec_j2000
@@ -152,14 +156,15 @@ async def create_order(
             target_name=req.target_name, ra_j2000=ra, dec_j2000=dec, filters=filters, c_alt_min=req.c_alt_min,
             c_moon_down=constraints.moon_down, c_ha_start=req.c_ha_start, c_ha_end=req.c_ha_end, start=start,
             end=end, date_start=req.date_start, date_end=req.date_end, min_field_arcmin=req.min_field_arcmin), now)
-        telescope = chosen.telescope
+        # Plain values: the rollback below expires the row.
+        telescope_id, slug, multiplier = chosen.telescope.id, chosen.telescope.slug, chosen.telescope.price_multiplier
         # Nothing is written yet: end the read transaction so its pooled connection is free while
         # the ledger reads the balance on its own connection (holding both at once starved the pool
         # at concurrency 32).
         await session.rollback()
         lines = [PricedShot(filter=f, exposure=s.exposure, quantity=s.quantity) for f, s in zip(filters, req.shots)]
         charged = pricing_input(constraints, lines)
-        cost = price(charged, telescope.price_multiplier)
+        cost = price(charged, multiplier)
 
         if plan.manual_lapsed:  # its subscription credits expire before anything is spent
             await expire_manual_plans(res.engine, principal.customer_id)
@@ -177,7 +182,7 @@ async def create_order(
             c_ha_end=req.c_ha_end, date_start=req.date_start, date_end=req.date_end, repeat=req.repeat, cost=cost,
             shots_total=sum(s.quantity for s in req.shots) * req.repeat,
             requested_integration_seconds=float(requested_integration_seconds(charged)),
-            telescope_id=telescope.id, price_multiplier=telescope.price_multiplier,
+            telescope_id=telescope_id, price_multiplier=multiplier,
             assignment_reason=chosen.reason,
         )
         session.add(order)
@@ -195,8 +200,8 @@ async def create_order(
                                   quantity=shot.quantity, bin=shot.bin, gain=shot.gain, offset=shot.offset))
         await session.commit()
         log.info("order.created", order_id=order.id, customer_id=principal.customer_id, cost=cost, plan=plan.plan,
-                 telescope=telescope.slug)
-    return await _start(res, order, keep_pending=key is not None, telescope=telescope.slug), True
+                 telescope=slug)
+    return await _start(res, order, keep_pending=key is not None, telescope=slug), True
 
 
 async def _replay(res: Resources, order: Order, digest: str) -> Order:
