@@ -120,10 +120,9 @@ def add(
     host_share_percent: Optional[int] = _OPTS["host_share_percent"],
 ) -> None:
     """Add a telescope (online). Site, optics, filters and profile are required."""
+    values = _body(**{k: v for k, v in locals().items() if k != "slug"})
     from api.schemas.telescopes import TelescopeIn
     from api.services import telescopes as service
-
-    values = _body(**{k: v for k, v in locals().items() if k != "slug"})
 
     async def action(session):
         return await service.admin_view(await service.create(session, TelescopeIn(slug=slug, **values)))
@@ -158,10 +157,9 @@ def set_(
     status: Optional[str] = typer.Option(None, "--status", help="online | maintenance | retired"),
 ) -> None:
     """Change the given fields of a telescope; orders already placed keep it and their price."""
+    values = _body(**{k: v for k, v in locals().items() if k != "slug"})
     from api.schemas.telescopes import TelescopeUpdate
     from api.services import telescopes as service
-
-    values = _body(**{k: v for k, v in locals().items() if k != "slug"})
 
     async def action(session):
         return await service.admin_view(await service.update(session, slug, TelescopeUpdate(**values)))

@@ -4,37 +4,42 @@ the shared one would change where other suites' ``any`` orders go)."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 import pytest
+from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
+from core.database import make_engine
 from core.migrate import upgrade_in_thread
 from core.settings import get_settings
 from stellar_cli.main import app
-from tests.scratch_db import scratch_database
+from tests.scratch_db import _autocommit
 
 
 @pytest.fixture
 def scratch_url(database_url, monkeypatch):
-    from core.database import make_engine
+    """A database of its own, migrated to head. Created and dropped by plain statements: an async
+    context manager cannot span the two ``asyncio.run`` loops of a synchronous CLI test."""
+    name = f"stellar_scratch_{uuid.uuid4().hex[:8]}"
 
-    async def enter():
+    async def run(statement: str) -> None:
         engine = make_engine(database_url, pool_size=1)
-        ctx = scratch_database(engine, database_url)
-        return engine, ctx, await ctx.__aenter__()
+        try:
+            await _autocommit(engine, statement)
+        finally:
+            await engine.dispose()
 
-    engine, ctx, url = asyncio.run(enter())
-    upgrade_in_thread(url)
-    monkeypatch.setenv("STELLAR_DATABASE__URL", url)
-    get_settings.cache_clear()
-    yield url
-    get_settings.cache_clear()
-
-    async def leave():
-        await ctx.__aexit__(None, None, None)
-        await engine.dispose()
-
-    asyncio.run(leave())
+    asyncio.run(run(f'CREATE DATABASE "{name}"'))
+    url = make_url(database_url).set(database=name).render_as_string(hide_password=False)
+    try:
+        upgrade_in_thread(url)
+        monkeypatch.setenv("STELLAR_DATABASE__URL", url)
+        get_settings.cache_clear()
+        yield url
+    finally:
+        get_settings.cache_clear()
+        asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 ADD = ["telescope", "add", "chile", "--name", "Chile refractor", "--site-name", "Rio Hurtado",
