@@ -98,3 +98,20 @@ async def test_telescope_refusals_404_409_422(net):
     customer = await net.customer()
     r = await net.client.post("/api/admin/telescopes", json={**NEW_MEXICO, "slug": "mine"}, headers=auth(customer.api_key))
     assert r.status_code == 403
+
+
+async def test_last_seen_is_stamped_when_the_monitor_hears_from_voyager(net):
+    from activities.observatory_status import ObservatoryStatusRecorder
+
+    admin = await net.customer(role="admin")
+
+    async def last_seen():
+        rows = (await net.client.get("/api/admin/telescopes", headers=auth(admin.api_key))).json()
+        return {t["slug"]: t["last_seen_at"] for t in rows}["main"]
+
+    assert await last_seen() is None
+    recorder = ObservatoryStatusRecorder(net.sessionmaker, "main")
+    assert await recorder.record(False, "connection refused")
+    assert await last_seen() is None  # a failed poll saw nothing
+    assert await recorder.record(True, "answered the run-list poll")
+    assert await last_seen() is not None
