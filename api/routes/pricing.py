@@ -8,13 +8,12 @@ from fastapi import APIRouter
 
 from api.deps import PrincipalDep, ResourcesDep, SessionDep
 from api.errors import Unprocessable, errors
-from api.catalog import UnknownTarget, resolve
 from api.schemas.pricing import EstimateMultipliers, EstimateRequest, EstimateResponse, EstimateTarget, Estimation
 from api.schemas.telescopes import AssignmentOut
 from api.services import telescopes as service
 from api.services.assignment import Assignment, Need, assign
 from api.services.customers import effective_plan
-from api.services.order_schedule import estimate_window, site_of
+from api.services.order_schedule import estimate_window, site_of, target_coordinates
 from billing.plans import get_plan
 from billing.pricing import estimate
 from models.billing import PricingInput, PricedShot
@@ -80,13 +79,7 @@ async def _telescope(session, res: ResourcesDep, t: EstimateTarget, plan) -> Ass
     if not t.has_target():
         row = await service.by_slug(session, slug)
         return Assignment(row, f"named: {row.slug} at {row.site_name} (no target given: its sky is not judged)")
-    ra, dec = t.ra_j2000, t.dec_j2000
-    if ra is None or dec is None:
-        try:
-            entry = resolve(t.target_name)
-        except UnknownTarget as exc:
-            raise Unprocessable(str(exc), code="unknown_target", fields={"target.target_name": str(exc)}) from None
-        ra, dec = entry.ra_j2000, entry.dec_j2000
+    ra, dec = target_coordinates(t)
     now = datetime.now(UTC)
     start = max(t.date_start or now, now)
     end = t.date_end or now + timedelta(days=res.settings.billing.order_default_lifetime_days)

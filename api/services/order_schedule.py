@@ -87,6 +87,18 @@ async def target_window(site: SiteSettings, c: Constraints, now: datetime | None
     return _window_out(await asyncio.to_thread(ephemeris.next_window, site_sky(site), c, after))
 
 
+def target_coordinates(t: EstimateTarget) -> tuple[float, float]:
+    """(RA hours, Dec degrees) of an estimate's target: as given, else from the offline catalogue.
+    Raises Unprocessable ``unknown_target``."""
+    if t.ra_j2000 is not None and t.dec_j2000 is not None:
+        return t.ra_j2000, t.dec_j2000
+    try:
+        entry = resolve(t.target_name)
+    except UnknownTarget as exc:
+        raise Unprocessable(str(exc), code="unknown_target", fields={"target.target_name": str(exc)}) from None
+    return entry.ra_j2000, entry.dec_j2000
+
+
 async def estimate_window(site: SiteSettings, t: EstimateTarget, plan: Plan,
                           now: datetime | None = None) -> NextWindow | None:
     """``next_window`` of an estimate's target: None without a target (neither ``target_name`` nor
@@ -94,13 +106,7 @@ async def estimate_window(site: SiteSettings, t: EstimateTarget, plan: Plan,
     ``unknown_target`` for a name the offline catalogue does not know."""
     if not t.has_target():
         return None
-    ra, dec = t.ra_j2000, t.dec_j2000
-    if ra is None or dec is None:
-        try:
-            entry = resolve(t.target_name)
-        except UnknownTarget as exc:
-            raise Unprocessable(str(exc), code="unknown_target", fields={"target.target_name": str(exc)}) from None
-        ra, dec = entry.ra_j2000, entry.dec_j2000
+    ra, dec = target_coordinates(t)
     c = constraints(site, ra_j2000=ra, dec_j2000=dec, c_alt_min=t.c_alt_min,
                     c_moon_down=t.c_moon_down or plan.moon_down == "always", c_ha_start=t.c_ha_start,
                     c_ha_end=t.c_ha_end, date_start=t.date_start, date_end=t.date_end)
