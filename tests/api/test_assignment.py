@@ -169,3 +169,22 @@ async def test_the_price_carries_the_multiplier_and_placed_orders_keep_theirs(ne
     async with net.sessionmaker() as s:
         row = await s.get(Order, on_chile.json()["id"])
         assert row.price_multiplier == Decimal("1.25")
+
+
+async def test_the_workflows_hold_prices_with_the_multiplier_copied_onto_the_order(net):
+    from temporalio.testing import ActivityEnvironment
+
+    from activities.ledger_ops import LedgerActivities
+    from models.orders import OrderRef
+
+    c = await net.customer(credits=100)
+    placed = await net.client.post("/api/orders", json=order(-47.0, telescope="chile"), headers=auth(c.api_key))
+    assert placed.status_code == 201, placed.text
+    # The telescope's multiplier changes after the order was placed: the hold keeps the copied ×1.25.
+    r = await net.client.patch("/api/admin/telescopes/chile", json={"price_multiplier": "3"},
+                               headers=auth(net.admin.api_key))
+    assert r.status_code == 200
+    ledger = LedgerActivities(net.ledger, net.sessionmaker, net.settings)
+    hold = await ActivityEnvironment().run(ledger.price_and_hold, OrderRef(order_id=placed.json()["id"]))
+    assert (hold.cost, hold.credits_held) == (5, 5)
+    assert (await net.ledger.balances(c.customer_id)).held == 5
