@@ -72,7 +72,8 @@ class LedgerActivities:
             charged = plans.pricing_input(
                 constraints, [PricedShot(filter=s.filter, exposure=s.exposure, quantity=s.quantity) for s in lines]
             )
-            cost = pricing.price(charged)
+            # The telescope's multiplier as copied onto the order when it was placed (docs/pricing.md §8).
+            cost = pricing.price(charged, order.price_multiplier)
         try:
             hold = await self.ledger.hold(customer_id, ref.order_id, cost, actor=ACTOR)
         except InsufficientCredits as exc:

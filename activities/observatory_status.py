@@ -3,19 +3,20 @@
 The monitor polls the telescope anyway; recording what it saw lets ``GET /health/ready`` report
 Voyager without opening a connection of its own per probe. Writes are throttled: one on every
 change of state, else one every ``REFRESH_SECONDS`` so readers can tell a stale row from a live one.
+A poll that answered also stamps the telescope row's ``last_seen_at`` (same slug).
 """
 
 from __future__ import annotations
 
 import time
 
-from sqlalchemy import func
+from sqlalchemy import func, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from activities._db import sql
-from models.db import ObservatoryStatus
+from models.db import ObservatoryStatus, Telescope
 
 #: Seconds between two writes of an unchanged state.
 REFRESH_SECONDS = 30.0
@@ -44,6 +45,9 @@ class ObservatoryStatusRecorder:
                                           set_={k: stmt.excluded[k] for k in values if k != "telescope"})
         async with self.sessionmaker() as session:
             await sql(session, stmt)
+            if ok:  # the telescope's ``last_seen_at`` (docs/telescopes.md §1)
+                await sql(session, update(Telescope).where(Telescope.slug == self.telescope)
+                          .values(last_seen_at=func.now()))
             await session.commit()
         self._last = (ok, now)
         return True

@@ -20,7 +20,7 @@ from api import openapi
 from api.middleware import RequestGuardMiddleware
 from api.resources import Resources, TemporalHandle
 from api.routes import admin, credits, events, health, images, keys, orders, plans, pricing, support
-from api.routes import credit_packs, payments, sets, stripe_webhook, subscriptions
+from api.routes import credit_packs, payments, sets, stripe_webhook, subscriptions, telescopes
 from api.rate_limits import SharedRateLimiter, StreamCap
 from api.security import RateLimiter
 from billing.ledger import Ledger
@@ -47,6 +47,7 @@ ROUTERS = [
     credit_packs.router,
     payments.router,
     stripe_webhook.router,
+    telescopes.router,
 ]
 
 DESCRIPTION = """Observing time on robotic telescopes (Voyager RoboTarget).

@@ -165,6 +165,11 @@ SETS_NOT_IN_PLAN = "sets_not_in_plan"
 SET_IS_DEFAULT = "set_is_default"
 SET_NOT_EMPTY = "set_not_empty"
 SET_NAME_TAKEN = "set_name_taken"
+#: Telescopes (docs/telescopes.md): no such slug; not online; slug taken; no online telescope fits.
+UNKNOWN_TELESCOPE = "unknown_telescope"
+TELESCOPE_UNAVAILABLE = "telescope_unavailable"
+TELESCOPE_EXISTS = "telescope_exists"
+NO_TELESCOPE_FITS = "no_telescope_fits"
 
 #: The one code → HTTP status table: domain errors (``billing.errors`` codes) and workflow failures
 #: (``ApplicationError.type``, models/temporal_contract.py) share their identifiers.
@@ -189,6 +194,10 @@ STATUS_BY_CODE: dict[str, int] = {
     UNKNOWN_TARGET: 422,
     TARGET_NEVER_OBSERVABLE: 422,
     IDEMPOTENCY_KEY_MISMATCH: 422,
+    UNKNOWN_TELESCOPE: 404,
+    TELESCOPE_UNAVAILABLE: 409,
+    TELESCOPE_EXISTS: 409,
+    NO_TELESCOPE_FITS: 422,
     contract.ERR_VOYAGER_REFUSED: 502,
     # payments and subscription commands
     contract.ERR_CARD_DECLINED: 402,

@@ -7,8 +7,10 @@ Source: docs/pricing.md §2 (the rule) and §3 (the worked examples: 1, 9 and 18
 * base cost = hours = seconds / 3600 (1 credit = 1 hour);
 * multipliers: priority 0–1 ×1.0, 2 ×1.2, 3 ×2.0, 4 ×3.0; moon-down ×2.0; charged (custom) HFD
   guarantee, ``c_hfd_mean_limit`` > 0, ×1.5;
-* final cost = ceil(hours × product of multipliers), with :class:`fractions.Fraction` throughout:
-  10 × 300 s at priority 2 is 3300 s → 11/12 h × 6/5 = exactly 11/10 → 2 credits.
+* final cost = ceil(hours × product of multipliers × the telescope's multiplier), with
+  :class:`fractions.Fraction` throughout: 10 × 300 s at priority 2 is 3300 s → 11/12 h × 6/5 =
+  exactly 11/10 → 2 credits. The telescope multiplier (docs/pricing.md §8) is an exact decimal,
+  1 on the reference telescope, so every seed example keeps its price there.
 
 Exposures arrive as floats (JSON); each is read as the shortest decimal that prints it (``300.0`` →
 300, ``0.1`` → 1/10), i.e. the value the customer typed, never the binary approximation.
@@ -70,10 +72,19 @@ def multipliers(pricing: PricingInput) -> tuple[Fraction, Fraction, Fraction]:
     )
 
 
-def price(pricing: PricingInput) -> int:
-    """Credits charged for ``pricing``: ceil(hours × Π multipliers). Plan-agnostic; gate first."""
+def price(pricing: PricingInput, telescope_multiplier: Fraction | Decimal | int = 1) -> int:
+    """Credits charged for ``pricing`` on a telescope of ``telescope_multiplier`` (exact, > 0):
+    ceil(hours × Π multipliers × telescope multiplier), rounded up once. Plan-agnostic; gate first.
+    Raises ValueError for a multiplier ≤ 0 (docs/pricing.md §8)."""
     prio, moon, hfd = multipliers(pricing)
-    return math.ceil(hours(pricing) * prio * moon * hfd)
+    return math.ceil(hours(pricing) * prio * moon * hfd * _telescope(telescope_multiplier))
+
+
+def _telescope(multiplier: Fraction | Decimal | int) -> Fraction:
+    m = exact(multiplier)
+    if m <= 0:
+        raise ValueError(f"a telescope multiplier must be positive, not {multiplier}")
+    return m
 
 
 def _dec(f: Fraction, places: str = "0.01") -> Decimal:
@@ -85,13 +96,16 @@ def _ratio(f: Fraction) -> Decimal:
     return _dec(f, "0.0001").normalize()
 
 
-def estimate(plan: Plan | str | None, pricing: PricingInput, user_balance: int) -> Estimate:
+def estimate(plan: Plan | str | None, pricing: PricingInput, user_balance: int,
+             telescope_multiplier: Fraction | Decimal | int | None = None) -> Estimate:
     """Price ``pricing`` as ``plan`` will charge it and compare with ``user_balance`` (credits).
 
     The plan's rules apply first, exactly as for a real order: its constraints go through
     :func:`billing.plans.gate` (forbidden values raise PlanViolation; forced ones are applied, e.g.
     Quasar's moon-down, Nebula's free standard HFD) and :func:`billing.plans.pricing_input`.
-    ``plan`` None = no active plan (pack credits, Stardust rules). Shape: docs/pricing.md §2,
+    ``plan`` None = no active plan (pack credits, Stardust rules). ``telescope_multiplier``: the
+    chosen telescope's (docs/pricing.md §8), then also in ``multipliers.telescope`` and ``total``;
+    None = the reference telescope, the seed shape. Shape: docs/pricing.md §2,
     ``POST /api/pricing/estimate``. Raises PlanViolation, UnknownPlan.
     """
     p = plans.get_plan(plan)
@@ -103,14 +117,15 @@ def estimate(plan: Plan | str | None, pricing: PricingInput, user_balance: int) 
     ))
     charged = plans.pricing_input(constraints, pricing.shots)
     prio, moon, hfd = multipliers(charged)
-    total = prio * moon * hfd
+    scope = None if telescope_multiplier is None else _telescope(telescope_multiplier)
+    total = prio * moon * hfd * (scope if scope is not None else 1)
     cost = math.ceil(hours(charged) * total)
     remaining = user_balance - cost
     return Estimate(
         plan=p.id,
         base_cost=_dec(hours(charged)),
         multipliers=Multipliers(priority=_ratio(prio), moon_down=_ratio(moon), hfd=_ratio(hfd),
-                                total=_ratio(total)),
+                                total=_ratio(total), telescope=None if scope is None else _ratio(scope)),
         final_cost=cost,
         user_balance=user_balance,
         remaining_after=remaining,

@@ -209,6 +209,19 @@ class SiteSettings(BaseModel):
     elevation: float = Field(default=650.0, description="metres")
     horizon_alt: float = Field(default=10.0, ge=-10, le=90,
                                description="degrees: nothing is imaged lower, whatever an order's altitude minimum")
+    time_zone: str = Field(default="Europe/Paris", description="IANA time zone of the site (local night dates)")
+
+
+class OpticsSettings(BaseModel):
+    """The telescope's optics and camera: field of view and pixel scale (``core/optics.py``).
+
+    Seeds the first telescope row of an empty database (docs/telescopes.md)."""
+
+    focal_length_mm: float = Field(default=530.0, gt=0, description="millimetres")
+    sensor_width_px: int = Field(default=6248, ge=1, description="pixels")
+    sensor_height_px: int = Field(default=4176, ge=1, description="pixels")
+    pixel_size_um: float = Field(default=3.76, gt=0, description="micrometres")
+    aperture_mm: float = Field(default=106.0, gt=0, description="millimetres (seeds the first telescope only)")
 
 
 class BillingSettings(BaseModel):
@@ -345,6 +358,7 @@ class Settings(BaseSettings):
     retention: RetentionSettings = RetentionSettings()
     backup: BackupSettings = BackupSettings()
     site: SiteSettings = SiteSettings()
+    optics: OpticsSettings = OpticsSettings()
     billing: BillingSettings = BillingSettings()
     api: ApiSettings = ApiSettings()
     orders: OrderSettings = OrderSettings()

@@ -21,6 +21,7 @@ from models.temporal_contract import (  # noqa: F401 - SA_* re-exported for read
     SA_ORDER_STATUS,
     SA_PLAN,
     SA_TARGET_NAME,
+    SA_TELESCOPE,
     SEARCH_ATTRIBUTES,
 )
 

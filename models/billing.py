@@ -12,7 +12,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer, model_serializer
 
 #: An exact decimal that is a JSON number on the wire (display only; money is integer credits).
 ExactNumber = Annotated[Decimal, PlainSerializer(float, return_type=float, when_used="json")]
@@ -47,12 +47,22 @@ class PricingInput(BaseModel):
 
 
 class Multipliers(BaseModel):
-    """Exact multipliers of an estimate; ``total`` = priority × moon_down × hfd."""
+    """Exact multipliers of an estimate; ``total`` = priority × moon_down × hfd (× telescope, when
+    the estimate names a telescope: docs/pricing.md §8)."""
 
     priority: ExactNumber
     moon_down: ExactNumber
     hfd: ExactNumber
     total: ExactNumber
+    telescope: ExactNumber | None = None
+
+    @model_serializer(mode="wrap")
+    def _seed_shape(self, handler):
+        # Without a telescope the object keeps the seed's four keys (docs/pricing.md §2).
+        data = handler(self)
+        if data.get("telescope") is None:
+            data.pop("telescope", None)
+        return data
 
 
 class Estimate(BaseModel):

@@ -7,6 +7,7 @@ Units: credits are integers, money is integer cents, times are timezone-aware UT
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from decimal import Decimal
 from typing import Any, Optional
 
 import sqlalchemy as sa
@@ -177,6 +178,47 @@ class CustomerSet(SQLModel, table=True):
     )
 
 
+# --- telescopes (docs/telescopes.md) ----------------------------------------------------------
+
+
+class Telescope(SQLModel, table=True):
+    """A hosted telescope: its site, optics, filters, Voyager profile, price multiplier and host.
+
+    ``slug`` names it everywhere (orders, ``site-<slug>`` task queue, monitor workflow id);
+    ``filters``: ``[{"name": "Ha", "index": 4}, …]`` (Voyager filter indexes);
+    ``price_multiplier``: exact decimal applied to the seed price (docs/pricing.md §8);
+    ``status``: online | maintenance | retired."""
+
+    __tablename__ = "telescope"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    slug: str = Field(sa_column=sa.Column(sa.String(40), nullable=False, unique=True))
+    name: str = Field(max_length=200)
+    site_name: str = Field(max_length=200)
+    latitude: float = Field(description="degrees, north positive")
+    longitude: float = Field(description="degrees, east positive")
+    elevation: float = Field(description="metres")
+    time_zone: str = Field(max_length=64, description="IANA name")
+    horizon_alt: float = Field(description="degrees: the site's floor")
+    aperture_mm: float
+    focal_length_mm: float
+    sensor_width_px: int
+    sensor_height_px: int
+    pixel_size_um: float
+    filters: list = Field(default_factory=list, sa_column=sa.Column(JSONB, nullable=False))
+    voyager_profile: str = Field(max_length=255)
+    price_multiplier: Decimal = Field(default=Decimal(1), sa_column=sa.Column(sa.Numeric(8, 4), nullable=False))
+    host_customer_id: Optional[int] = Field(default=None, foreign_key="customer.id")
+    host_share_percent: int = Field(default=0, description="0–100")
+    status: str = Field(default="online", max_length=16)
+    last_seen_at: Optional[datetime] = _ts(nullable=True)
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+    __table_args__ = (
+        sa.CheckConstraint("host_share_percent BETWEEN 0 AND 100", name="ck_telescope_host_share"),
+        sa.CheckConstraint("price_multiplier > 0", name="ck_telescope_multiplier_positive"),
+    )
+
+
 class Order(SQLModel, table=True):
     """An observation order: one RoboTarget target run as ``OrderWorkflow`` (id ``order-<id>``)."""
 
@@ -226,6 +268,12 @@ class Order(SQLModel, table=True):
     # deleted, and when they were.
     retention_notice_at: Optional[datetime] = _ts(nullable=True)
     frames_expired_at: Optional[datetime] = _ts(nullable=True)
+    # The telescope that runs it (docs/telescopes.md): chosen at creation and kept; its price
+    # multiplier is copied so a later change of the telescope's never changes this order's price.
+    telescope_id: Optional[int] = Field(default=None, foreign_key="telescope.id", index=True)
+    price_multiplier: Decimal = Field(
+        default=Decimal(1), sa_column=sa.Column(sa.Numeric(8, 4), nullable=False, server_default="1"))
+    assignment_reason: str = Field(default="", max_length=2000)
     __table_args__ = (sa.UniqueConstraint("customer_id", "idempotency_key", name="uq_order_idempotency"),)
 
 

@@ -114,4 +114,7 @@ SA_CUSTOMER_ID = SearchAttributeKey.for_keyword("CustomerId")
 SA_ORDER_STATUS = SearchAttributeKey.for_keyword("OrderStatus")
 SA_TARGET_NAME = SearchAttributeKey.for_keyword("TargetName")
 SA_PLAN = SearchAttributeKey.for_keyword("Plan")
-SEARCH_ATTRIBUTES: tuple[SearchAttributeKey, ...] = (SA_CUSTOMER_ID, SA_ORDER_STATUS, SA_TARGET_NAME, SA_PLAN)
+#: The slug of the telescope an order runs on (docs/telescopes.md), set when its workflow starts.
+SA_TELESCOPE = SearchAttributeKey.for_keyword("Telescope")
+SEARCH_ATTRIBUTES: tuple[SearchAttributeKey, ...] = (SA_CUSTOMER_ID, SA_ORDER_STATUS, SA_TARGET_NAME, SA_PLAN,
+                                                     SA_TELESCOPE)

@@ -105,6 +105,7 @@ def _register_optional() -> None:
         ("stellar_cli.backup", "backup", "backup"),
         ("stellar_cli.backup", "restore", "restore"),
         ("stellar_cli.repair", "repair", "repair"),
+        ("stellar_cli.telescopes", "app", "telescope"),
     ]:
         try:
             mod = importlib.import_module(module)

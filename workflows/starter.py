@@ -18,6 +18,7 @@ from models.temporal_contract import (
     SA_CUSTOMER_ID,
     SA_ORDER_STATUS,
     SA_PLAN,
+    SA_TELESCOPE,
     SA_TARGET_NAME,
     order_workflow_id,
 )
@@ -66,6 +67,7 @@ async def start_order_workflow(
     target_name: str,
     task_queue: str,
     restart_failed: bool = False,
+    telescope: str = "",
 ) -> str:
     """Start ``OrderWorkflow`` for an order whose rows are committed; returns its workflow id.
 
@@ -74,7 +76,8 @@ async def start_order_workflow(
     finished order returns its id and starts nothing). ``restart_failed``: for an order still
     ``pending`` (nothing held), a run that failed, was terminated or cancelled may be replaced by a
     new one (``ALLOW_DUPLICATE_FAILED_ONLY``); a completed run never is. Sets the search attributes
-    ``CustomerId``, ``OrderStatus`` (``pending``), ``TargetName``, ``Plan`` and the ``summary`` memo.
+    ``CustomerId``, ``OrderStatus`` (``pending``), ``TargetName``, ``Plan``, ``Telescope`` (its slug;
+    omitted when empty) and the ``summary`` memo.
     """
     workflow_id = order_workflow_id(order_id)
     try:
@@ -91,9 +94,11 @@ async def start_order_workflow(
                 SearchAttributePair(SA_ORDER_STATUS, OrderStatus.PENDING.value),
                 SearchAttributePair(SA_TARGET_NAME, target_name),
                 SearchAttributePair(SA_PLAN, plan),
+                *([SearchAttributePair(SA_TELESCOPE, telescope)] if telescope else []),
             ]),
             memo={"summary": {"order_id": order_id, "customer_id": customer_id, "plan": plan,
-                              "target_name": target_name, "status": OrderStatus.PENDING.value}},
+                              "target_name": target_name, "status": OrderStatus.PENDING.value,
+                              **({"telescope": telescope} if telescope else {})}},
             result_type=OrderWorkflowResult,
         )
     except WorkflowAlreadyStartedError:

@@ -44,6 +44,12 @@ class OrderCreate(ConstraintsIn):
     shots: list[ShotIn] = Field(min_length=1, max_length=50)
     set_id: int | None = Field(default=None, ge=1, le=MAX_ID,
                                description="one of your Sets (Quasar: GET /api/sets); omitted: your default Set")
+    telescope: str = Field(default="any", min_length=1, max_length=40, examples=["any", "ohp-t1"],
+                           description="a telescope slug (GET /api/telescopes), or any: Stellar picks the one "
+                                       "that can image the target first (docs/telescopes.md §2)")
+    min_field_arcmin: float | None = Field(default=None, gt=0, le=1200,
+                                           description="the field of view the order needs, arcminutes on the "
+                                                       "short side; telescopes with a narrower one are skipped")
 
 
 class FilterProgress(BaseModel):
@@ -137,6 +143,7 @@ class OrderSummary(BaseModel):
     shots_total: int
     next_window: NextWindow | None = Field(default=None, description=_NEXT_WINDOW)
     orders_ahead: int | None = Field(default=None, description=_ORDERS_AHEAD)
+    telescope: str | None = Field(default=None, description="slug of the telescope that runs it")
 
 
 class OrderOut(BaseModel):
@@ -176,6 +183,8 @@ class OrderOut(BaseModel):
     finished_at: datetime | None
     next_window: NextWindow | None = Field(default=None, description=_NEXT_WINDOW)
     orders_ahead: int | None = Field(default=None, description=_ORDERS_AHEAD)
+    telescope: str | None = Field(default=None, description="slug of the telescope that runs it")
+    assignment_reason: str = Field(default="", description="why that telescope (docs/telescopes.md §2)")
 
 
 class OrderPage(BaseModel):

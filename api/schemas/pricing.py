@@ -7,6 +7,7 @@ from pydantic import BaseModel, Field, model_validator
 from api.schemas.common import StrictIn
 from api.schemas.constraints import ConstraintsIn
 from api.schemas.orders import NextWindow
+from api.schemas.telescopes import AssignmentOut
 
 
 class EstimateShot(StrictIn):
@@ -36,6 +37,11 @@ class EstimateTarget(ConstraintsIn):
         return self.target_name is not None or (self.ra_j2000 is not None and self.dec_j2000 is not None)
 
     shots: list[EstimateShot] = Field(min_length=1, max_length=50)
+    telescope: str | None = Field(default=None, min_length=1, max_length=40, examples=["any"],
+                                  description="a telescope slug or any (the default with a target); priced with "
+                                              "its multiplier and shown in the answer's telescope")
+    min_field_arcmin: float | None = Field(default=None, gt=0, le=1200,
+                                           description="field of view needed, arcminutes (short side)")
 
 
 class EstimateRequest(StrictIn):
@@ -46,10 +52,14 @@ class EstimateRequest(StrictIn):
 
 
 class EstimateMultipliers(BaseModel):
+    """``telescope``: only when the estimate names a telescope or a target (docs/pricing.md §8); it
+    is then part of ``total``."""
+
     priority: float
     moon_down: float
     hfd: float
     total: float
+    telescope: float | None = None
 
 
 class Estimation(BaseModel):
@@ -70,3 +80,5 @@ class EstimateResponse(BaseModel):
         default=None, description="with a target (target_name or ra_j2000/dec_j2000): the next interval in which "
         "it is observable under these constraints at the site, as an order's next_window; null otherwise or "
         "when none lies ahead")
+    telescope: AssignmentOut | None = Field(
+        default=None, description="with a target or a telescope named: the telescope that would run it and why")

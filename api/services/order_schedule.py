@@ -27,7 +27,7 @@ from billing.plans import Plan
 from core import ephemeris
 from core.ephemeris import GRID_STEP, Constraints, Sky
 from core.settings import SiteSettings
-from models.db import Order
+from models.db import Order, Telescope
 from models.orders import OrderStatus
 
 #: Orders that have not started imaging yet (a running or ended order has no next window).
@@ -36,9 +36,15 @@ WAITING = (OrderStatus.PENDING.value, OrderStatus.HELD.value, OrderStatus.SUBMIT
 KEEP_NIGHTS = ephemeris.MAX_NIGHTS_AHEAD + 15
 
 
-@lru_cache(maxsize=4)
+@lru_cache(maxsize=16)
 def _sky(latitude: float, longitude: float, elevation: float) -> Sky:
     return Sky(latitude, longitude, elevation, GRID_STEP, keep_nights=KEEP_NIGHTS)
+
+
+def site_of(t: Telescope) -> SiteSettings:
+    """A telescope's site in the shape the ephemeris helpers take."""
+    return SiteSettings(name=t.site_name, latitude=t.latitude, longitude=t.longitude, elevation=t.elevation,
+                        horizon_alt=t.horizon_alt, time_zone=t.time_zone)
 
 
 def site_sky(site: SiteSettings) -> Sky:
@@ -81,6 +87,18 @@ async def target_window(site: SiteSettings, c: Constraints, now: datetime | None
     return _window_out(await asyncio.to_thread(ephemeris.next_window, site_sky(site), c, after))
 
 
+def target_coordinates(t: EstimateTarget) -> tuple[float, float]:
+    """(RA hours, Dec degrees) of an estimate's target: as given, else from the offline catalogue.
+    Raises Unprocessable ``unknown_target``."""
+    if t.ra_j2000 is not None and t.dec_j2000 is not None:
+        return t.ra_j2000, t.dec_j2000
+    try:
+        entry = resolve(t.target_name)
+    except UnknownTarget as exc:
+        raise Unprocessable(str(exc), code="unknown_target", fields={"target.target_name": str(exc)}) from None
+    return entry.ra_j2000, entry.dec_j2000
+
+
 async def estimate_window(site: SiteSettings, t: EstimateTarget, plan: Plan,
                           now: datetime | None = None) -> NextWindow | None:
     """``next_window`` of an estimate's target: None without a target (neither ``target_name`` nor
@@ -88,13 +106,7 @@ async def estimate_window(site: SiteSettings, t: EstimateTarget, plan: Plan,
     ``unknown_target`` for a name the offline catalogue does not know."""
     if not t.has_target():
         return None
-    ra, dec = t.ra_j2000, t.dec_j2000
-    if ra is None or dec is None:
-        try:
-            entry = resolve(t.target_name)
-        except UnknownTarget as exc:
-            raise Unprocessable(str(exc), code="unknown_target", fields={"target.target_name": str(exc)}) from None
-        ra, dec = entry.ra_j2000, entry.dec_j2000
+    ra, dec = target_coordinates(t)
     c = constraints(site, ra_j2000=ra, dec_j2000=dec, c_alt_min=t.c_alt_min,
                     c_moon_down=t.c_moon_down or plan.moon_down == "always", c_ha_start=t.c_ha_start,
                     c_ha_end=t.c_ha_end, date_start=t.date_start, date_end=t.date_end)
@@ -113,8 +125,8 @@ class Schedule:
 async def schedules(session: AsyncSession, site: SiteSettings, orders: Iterable[Order],
                     now: datetime | None = None) -> dict[int, Schedule]:
     """``{order id: Schedule}`` for ``orders``. One query reads the waiting orders of every customer
-    (the telescope is shared: another customer's order of higher priority goes first); their
-    windows are computed together in one thread."""
+    (a telescope is shared: another customer's order of higher priority on the same telescope goes
+    first); their windows are computed together in one thread, each at its telescope's site."""
     mine = [o for o in orders if o.status in WAITING]
     if not mine:
         return {o.id: Schedule() for o in orders}
@@ -123,11 +135,19 @@ async def schedules(session: AsyncSession, site: SiteSettings, orders: Iterable[
         select(Order).where(Order.status.in_(WAITING), Order.priority > floor)  # type: ignore[attr-defined]
     )).all())
     after = (now or datetime.now(UTC)).timestamp()
-    sky = site_sky(site)
     todo = {o.id: o for o in [*mine, *rivals]}
+    # Each order waits for its own telescope's sky (docs/telescopes.md); ``site`` for an order
+    # without one (rows written before telescopes existed, or directly by tests).
+    ids = {o.telescope_id for o in todo.values() if o.telescope_id is not None}
+    sites = {t.id: site_of(t) for t in (await session.exec(
+        select(Telescope).where(Telescope.id.in_(ids)))).all()} if ids else {}  # type: ignore[union-attr]
 
     def compute() -> dict[int, tuple[float, float] | None]:
-        return {oid: ephemeris.next_window(sky, order_constraints(site, o), after) for oid, o in todo.items()}
+        out = {}
+        for oid, o in todo.items():
+            at = sites.get(o.telescope_id, site)
+            out[oid] = ephemeris.next_window(site_sky(at), order_constraints(at, o), after)
+        return out
 
     windows = await asyncio.to_thread(compute)
     out = {o.id: Schedule() for o in orders}
@@ -136,6 +156,7 @@ async def schedules(session: AsyncSession, site: SiteSettings, orders: Iterable[
         if w is None:
             continue
         ahead = sum(1 for r in rivals if r.id != o.id and r.priority > o.priority and windows[r.id] is not None
+                    and r.telescope_id == o.telescope_id
                     and windows[r.id][0] < w[1] and w[0] < windows[r.id][1])
         out[o.id] = Schedule(_window_out(w), ahead)
     return out

@@ -25,7 +25,7 @@ from api.schemas.orders import (
 from api.security import Principal
 from api.services.order_schedule import Schedule, schedules
 from core.settings import Settings, SiteSettings
-from models.db import Customer, Order, OrderShot, ShotDone
+from models.db import Customer, Order, OrderShot, ShotDone, Telescope
 
 LATEST_FRAMES = 5
 
@@ -130,15 +130,25 @@ async def order_out(session: AsyncSession, order: Order, settings: Settings, *, 
         report=order.report, aborted_by=order.aborted_by, abort_reason=order.abort_reason,
         created_at=order.created_at, updated_at=order.updated_at, finished_at=order.finished_at,
         next_window=when.next_window, orders_ahead=when.orders_ahead,
+        telescope=(await _slugs(session, [order])).get(order.telescope_id), assignment_reason=order.assignment_reason,
     )
 
 
-def _summary(o: Order, when: Schedule) -> OrderSummary:
+async def _slugs(session: AsyncSession, orders) -> dict[int, str]:
+    """``{telescope id: slug}`` of ``orders``' telescopes."""
+    ids = {o.telescope_id for o in orders if o.telescope_id is not None}
+    if not ids:
+        return {}
+    return dict((await session.exec(select(Telescope.id, Telescope.slug).where(Telescope.id.in_(ids)))).all())
+
+
+def _summary(o: Order, when: Schedule, slugs: dict[int, str]) -> OrderSummary:
     return OrderSummary(
         id=o.id, customer_id=o.customer_id, status=o.status, target_name=o.target_name, plan=o.plan,
         set_id=o.set_id, cost=o.cost,
         workflow_id=o.workflow_id, created_at=o.created_at, updated_at=o.updated_at, shots_done=o.shots_done,
         shots_total=o.shots_total, next_window=when.next_window, orders_ahead=when.orders_ahead,
+        telescope=slugs.get(o.telescope_id),
     )
 
 
@@ -169,7 +179,8 @@ async def list_orders(
         select(Order).where(*where).order_by(Order.id.desc()).limit(limit).offset(offset)
     )).all()
     when = await schedules(session, site, rows) if site is not None else {}
-    return OrderPage(items=[_summary(o, when.get(o.id, Schedule())) for o in rows], total=int(total or 0),
+    slugs = await _slugs(session, rows)
+    return OrderPage(items=[_summary(o, when.get(o.id, Schedule()), slugs) for o in rows], total=int(total or 0),
                      limit=limit, offset=offset)
 
 

@@ -1,12 +1,14 @@
 """Order creation and abort: validation, plan gate, observability, idempotency, workflow start.
 
 ``POST /api/orders`` checks, in this order, so nothing is held for a request that cannot run:
-field coherence (422) → catalogue lookup (422 ``unknown_target``) → ``set_id`` (403
+the named telescope exists (404 ``unknown_telescope``) → field coherence (422; filters among the
+candidate telescopes') → catalogue lookup (422 ``unknown_target``) → ``set_id`` (403
 ``sets_not_in_plan`` without Quasar, 404 ``set_not_found``; docs/sets.md) → plan gate (403
-``plan_violation``) → observability from the site within the window (``core.ephemeris``, the
-simulated telescope's own sky; 422 ``target_never_observable``) → available credits (402
-``credit_debt`` while the account owes credits, else 402 ``insufficient_credits``) → insert
-Order + OrderShots → start ``OrderWorkflow`` (which prices again and holds the credits).
+``plan_violation``) → telescope assignment (api/services/assignment.py: 409
+``telescope_unavailable``, 422 for a filter it lacks, ``target_never_observable`` per telescope,
+``no_telescope_fits``) → available credits (402 ``credit_debt`` while the account owes credits, else
+402 ``insufficient_credits``) → insert Order + OrderShots with the telescope, its price multiplier
+and the reason → start ``OrderWorkflow`` (which prices again and holds the credits).
 """
 
 from __future__ import annotations
@@ -25,7 +27,6 @@ from temporalio.service import RPCError
 from api.catalog import UnknownTarget, resolve
 from api.errors import (
     IDEMPOTENCY_KEY_MISMATCH,
-    TARGET_NEVER_OBSERVABLE,
     TEMPORAL_UNAVAILABLE,
     UNKNOWN_TARGET,
     WORKFLOW_UNRESPONSIVE,
@@ -36,16 +37,18 @@ from api.errors import (
 from api.resources import Resources
 from api.schemas.orders import AbortOut, OrderCreate
 from api.security import Principal
+from api.services import telescopes
+from api.services.assignment import Need, assign
 from api.services.customers import effective_plan
 from api.services.sets import find_set, require_sets
 from billing.errors import CreditDebt, InsufficientCredits
 from billing.manual_plans import expire_manual_plans
 from billing.plans import gate, get_plan, pricing_input
 from billing.pricing import price, requested_integration_seconds
-from core.ephemeris import check_visibility
 from models.billing import PricedShot
-from models.db import Order, OrderShot
+from models.db import Order, OrderShot, Telescope
 from models.orders import NO_ABORT_STATUSES, OrderStatus
+from models.telescopes import ANY
 from models.temporal_contract import ERR_ABORT_REFUSED
 from workflows.starter import AbortRefused, OrderWorkflowNotFound, abort_order, start_order_workflow
 
@@ -75,15 +78,17 @@ def check_idempotency_key(key: str | None) -> str | None:
     return key
 
 
-def _field_errors(req: OrderCreate, filters: list[str], now: datetime) -> tuple[dict[str, str], list[str]]:
-    """Cross-field checks the schema cannot make; returns (errors, canonical filter names)."""
+def _field_errors(req: OrderCreate, filters: list[str], now: datetime,
+                  owner: str = "the telescope has") -> tuple[dict[str, str], list[str]]:
+    """Cross-field checks the schema cannot make; returns (errors, canonical filter names).
+    ``owner``: who has ``filters``, with its verb, for the message ("telescope ohp has")."""
     errors: dict[str, str] = {}
     by_lower = {f.lower(): f for f in filters}
     canonical: list[str] = []
     for i, shot in enumerate(req.shots):
         name = by_lower.get(shot.filter.lower())
         if name is None:
-            errors[f"shots.{i}.filter"] = f"unknown filter {shot.filter!r}; the telescope has {', '.join(filters)}"
+            errors[f"shots.{i}.filter"] = f"unknown filter {shot.filter!r}; {owner} {', '.join(filters)}"
         canonical.append(name or shot.filter)
     if (req.ra_j2000 is None) != (req.dec_j2000 is None):
         missing = "dec_j2000" if req.dec_j2000 is None else "ra_j2000"
@@ -126,7 +131,15 @@ async def create_order(
             if existing is not None:
                 return await _replay(res, existing, digest), False
 
-        errors, filters = _field_errors(req, settings.api.filter_list(), now)
+        # The filters any candidate telescope has: a name none of them knows is a field error here;
+        # one the chosen telescope lacks is the assignment's (api/services/assignment.py).
+        if req.telescope == ANY:
+            offered = list(dict.fromkeys(f for t in await telescopes.online(session) for f in telescopes.filter_names(t)))
+            owner = "the online telescopes have"
+        else:
+            offered = telescopes.filter_names(await telescopes.by_slug(session, req.telescope))
+            owner = f"telescope {req.telescope} has"
+        errors, filters = _field_errors(req, offered or settings.api.filter_list(), now, owner)
         if errors:
             raise Unprocessable("invalid order", fields=errors)
         ra, dec = req.ra_j2000, req.dec_j2000
@@ -142,27 +155,24 @@ async def create_order(
             if not get_plan(plan.plan).sets:
                 await require_sets(session, principal)
             await find_set(session, principal.customer_id, req.set_id)
-        # Nothing is written yet: end the read transaction so its pooled connection is free while
-        # the observability check runs in a thread and the ledger reads the balance on its own
-        # connection (holding both at once starved the pool at concurrency 32).
-        await session.rollback()
         constraints = gate(plan.plan, req.gate_request())
-        lines = [PricedShot(filter=f, exposure=s.exposure, quantity=s.quantity) for f, s in zip(filters, req.shots)]
-        charged = pricing_input(constraints, lines)
-        cost = price(charged)
-
         start = max(req.date_start or now, now)
         end = req.date_end or now + timedelta(days=settings.billing.order_default_lifetime_days)
-        site = settings.site
-        visibility = await asyncio.to_thread(
-            check_visibility, ra, dec, alt_min=req.c_alt_min, start=start, end=end,
-            latitude=site.latitude, longitude=site.longitude, ha_start=req.c_ha_start, ha_end=req.c_ha_end,
-        )
-        if not visibility.observable:
-            best = "never in darkness" if visibility.best_altitude is None else f"at best {visibility.best_altitude}°"
-            reason = (f"{req.target_name} never rises above {req.c_alt_min}° in darkness from {site.name} "
-                      f"between {start:%Y-%m-%d %H:%M} and {end:%Y-%m-%d %H:%M} UTC ({best})")
-            raise domain_error(TARGET_NEVER_OBSERVABLE, reason, fields={"c_alt_min": reason})
+        # Which telescope, and whether its site can see the target (404/409/422 before anything is
+        # written or held).
+        chosen = await assign(session, req.telescope, Need(
+            target_name=req.target_name, ra_j2000=ra, dec_j2000=dec, filters=filters, c_alt_min=req.c_alt_min,
+            c_moon_down=constraints.moon_down, c_ha_start=req.c_ha_start, c_ha_end=req.c_ha_end, start=start,
+            end=end, date_start=req.date_start, date_end=req.date_end, min_field_arcmin=req.min_field_arcmin), now)
+        # Plain values: the rollback below expires the row.
+        telescope_id, slug, multiplier = chosen.telescope.id, chosen.telescope.slug, chosen.telescope.price_multiplier
+        # Nothing is written yet: end the read transaction so its pooled connection is free while
+        # the ledger reads the balance on its own connection (holding both at once starved the pool
+        # at concurrency 32).
+        await session.rollback()
+        lines = [PricedShot(filter=f, exposure=s.exposure, quantity=s.quantity) for f, s in zip(filters, req.shots)]
+        charged = pricing_input(constraints, lines)
+        cost = price(charged, multiplier)
 
         if plan.manual_lapsed:  # its subscription credits expire before anything is spent
             await expire_manual_plans(res.engine, principal.customer_id)
@@ -180,11 +190,13 @@ async def create_order(
             c_ha_end=req.c_ha_end, date_start=req.date_start, date_end=req.date_end, repeat=req.repeat, cost=cost,
             shots_total=sum(s.quantity for s in req.shots) * req.repeat,
             requested_integration_seconds=float(requested_integration_seconds(charged)),
+            telescope_id=telescope_id, price_multiplier=multiplier,
+            assignment_reason=chosen.reason,
         )
         if req.set_id is not None:
             # FOR SHARE until the commit: a concurrent delete of the Set waits, then sees this order.
-            chosen = await find_set(session, principal.customer_id, req.set_id, lock="share")
-            order.set_id, order.set_guid = chosen.id, chosen.guid
+            in_set = await find_set(session, principal.customer_id, req.set_id, lock="share")
+            order.set_id, order.set_guid = in_set.id, in_set.guid
         session.add(order)
         try:
             await session.flush()
@@ -199,8 +211,9 @@ async def create_order(
             session.add(OrderShot(order_id=order.id, position=position, filter=name, exposure=shot.exposure,
                                   quantity=shot.quantity, bin=shot.bin, gain=shot.gain, offset=shot.offset))
         await session.commit()
-        log.info("order.created", order_id=order.id, customer_id=principal.customer_id, cost=cost, plan=plan.plan)
-    return await _start(res, order, keep_pending=key is not None), True
+        log.info("order.created", order_id=order.id, customer_id=principal.customer_id, cost=cost, plan=plan.plan,
+                 telescope=slug)
+    return await _start(res, order, keep_pending=key is not None, telescope=slug), True
 
 
 async def _replay(res: Resources, order: Order, digest: str) -> Order:
@@ -217,7 +230,8 @@ async def _replay(res: Resources, order: Order, digest: str) -> Order:
     return order
 
 
-async def _start(res: Resources, order: Order, *, keep_pending: bool, restart_failed: bool = False) -> Order:
+async def _start(res: Resources, order: Order, *, keep_pending: bool, restart_failed: bool = False,
+                 telescope: str | None = None) -> Order:
     """Start the order's workflow and record its id. On failure: 503; the order stays pending
     when an Idempotency-Key lets the client retry, else it is marked failed. ``restart_failed``:
     see :func:`workflows.starter.start_order_workflow`."""
@@ -226,6 +240,7 @@ async def _start(res: Resources, order: Order, *, keep_pending: bool, restart_fa
         workflow_id = await start_order_workflow(
             client, order.id, customer_id=order.customer_id, plan=order.plan, target_name=order.target_name,
             task_queue=res.settings.temporal.task_queue, restart_failed=restart_failed,
+            telescope=telescope or await _slug_of(res, order),
         )
     except (ApiError, RPCError, RuntimeError, OSError) as exc:
         log.warning("order.start_failed", order_id=order.id, error=str(exc))
@@ -238,6 +253,15 @@ async def _start(res: Resources, order: Order, *, keep_pending: bool, restart_fa
             + ("; retry with the same Idempotency-Key" if keep_pending else ""),
         ) from None
     return await _set_fields(res, order, workflow_id=workflow_id)
+
+
+async def _slug_of(res: Resources, order: Order) -> str:
+    """The slug of ``order``'s telescope ("" for an order from before telescopes)."""
+    if order.telescope_id is None:
+        return ""
+    async with res.sessionmaker() as session:
+        row = await session.get(Telescope, order.telescope_id)
+        return row.slug if row else ""
 
 
 async def _set_fields(res: Resources, order: Order, **values) -> Order:

@@ -14,7 +14,7 @@ import pytest_asyncio
 from sqlmodel import func, select
 from temporalio.client import WorkflowExecutionStatus
 
-from core.temporal import SA_CUSTOMER_ID, SA_ORDER_STATUS, SA_PLAN, SA_TARGET_NAME
+from core.temporal import SA_CUSTOMER_ID, SA_ORDER_STATUS, SA_PLAN, SA_TARGET_NAME, SA_TELESCOPE
 from models.db import Order, OrderShot
 from tests.api.conftest import auth
 
@@ -61,6 +61,7 @@ async def test_create_order_resolves_the_catalogue_and_starts_the_workflow(order
     sa = desc.typed_search_attributes
     assert sa.get(SA_CUSTOMER_ID) == str(c.customer_id) and sa.get(SA_PLAN) == "nebula"
     assert sa.get(SA_TARGET_NAME) == "M42" and sa.get(SA_ORDER_STATUS) == "pending"
+    assert sa.get(SA_TELESCOPE) == order["telescope"] is not None
     got = await api.client.get(f"/api/orders/{order['id']}", headers=auth(c.api_key))
     assert got.status_code == 200 and got.json()["id"] == order["id"]
     # The API checked and priced; the workflow holds (no worker here: nothing held yet).

@@ -152,3 +152,22 @@ def test_price_is_the_ceiling_of_the_exact_product(p):
     exact = hours(p) * multipliers(p)[0] * multipliers(p)[1] * multipliers(p)[2]
     assert price(p) >= 1
     assert price(p) - 1 < exact <= price(p)
+
+
+@pytest.mark.parametrize("example, credits", [(EX1, 1), (EX2, 9), (EX3, 189)])
+def test_the_seed_examples_keep_their_price_on_the_reference_telescope(example, credits):
+    # docs/pricing.md §8: the stored multiplier of the reference telescope is NUMERIC 1.0000.
+    assert price(example, Decimal("1.0000")) == price(example) == credits
+
+
+def test_the_telescope_multiplier_is_exact_and_rounded_up_once():
+    ten_300s = PricingInput(priority=2, shots=shots(("L", 300, 10)))  # 11/12 h × 6/5 = 11/10
+    assert price(ten_300s, Decimal("1.25")) == 2  # × 5/4 = exactly 11/8 → 2
+    assert price(EX2, Decimal("0.5")) == 5  # 11/3 h × 12/5 × 1/2 = 4.4 → 5 (not ceil(8.8)/2)
+    whole = PricingInput(priority=3, shots=shots(("L", 1770, 1)))  # 1800 s at priority 3 = exactly 1 credit
+    assert price(whole, Decimal("1.5")) == 2 and price(whole, Decimal("3")) == 3
+    e = estimate("nebula", EX2, 60, telescope_multiplier=Decimal("1.25"))
+    assert (e.multipliers.telescope, e.multipliers.total, e.final_cost) == (Decimal("1.25"), Decimal("3"), 11)
+    assert "telescope" not in estimate("nebula", EX2, 60).model_dump()["multipliers"]
+    with pytest.raises(ValueError):
+        price(EX1, Decimal("0"))

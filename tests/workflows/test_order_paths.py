@@ -64,8 +64,8 @@ async def test_default_lifetime_expires_an_order_without_a_date_window(time_skip
 
 
 def test_workflow_search_attribute_keys_match_the_registered_ones():
-    assert [k.name for k in (contract.SA_CUSTOMER_ID, contract.SA_ORDER_STATUS, contract.SA_TARGET_NAME, contract.SA_PLAN)] == \
-        [k.name for k in core_temporal.SEARCH_ATTRIBUTES]
+    assert [k.name for k in (contract.SA_CUSTOMER_ID, contract.SA_ORDER_STATUS, contract.SA_TARGET_NAME, contract.SA_PLAN,
+                             contract.SA_TELESCOPE)] == [k.name for k in core_temporal.SEARCH_ATTRIBUTES]
 
 
 #: Steps that retry without a limit (an outage delays the order): their back-off is capped instead.
