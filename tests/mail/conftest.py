@@ -93,7 +93,7 @@ def mail_settings(port: int, **mail: Any) -> Settings:
 
 async def customer_with_order(sessions, email: str, *, events: Sequence[OrderEvent] = ()) -> tuple[int, int]:
     """A customer, one M42 order of theirs and ``events`` of that order; returns (customer id, order id).
-    Uses only columns that exist since 0007_web, so it also fills a database at that revision."""
+    Today's schema (the migration test fills an older one with tests.scratch_db.insert_as_of_revision)."""
     async with sessions() as s:
         customer = Customer(email=email)
         s.add(customer)
