@@ -85,9 +85,13 @@ class ActionResultInt(IntEnum):
 # ---------------------------------------------------------------- encoding
 
 
+#: Built once: ``json.dumps`` with these options would build a new encoder for every message.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def encode_message(msg: dict[str, Any]) -> bytes:
     """One JSON object on one line, UTF-8, CR LF terminated (§1)."""
-    return json.dumps(msg, separators=(",", ":"), ensure_ascii=False).encode("utf-8") + EOL
+    return _ENCODER.encode(msg).encode("utf-8") + EOL
 
 
 def encode_request(method: str, params: dict[str, Any] | None, id: int) -> bytes:  # noqa: A002 - wire name
