@@ -144,8 +144,9 @@ class VoyagerSimulator:
             log.info("voyager_sim.upgrade_failed", error=str(exc))
             writer.close()
             return
-        session = ClientSession(self.config, self.clock, self.commands.run, self.sessions.discard,
-                                reader, writer, framing, pending)
+        # Looked up per request: the method table is rebuilt on restart (and tests tap ``commands.run``).
+        session = ClientSession(self.config, self.clock, lambda *request: self.commands.run(*request),
+                                self.sessions.discard, reader, writer, framing, pending)
         self.sessions.add(session)
         await session.run()
 
