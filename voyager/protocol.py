@@ -18,6 +18,7 @@ import json
 import re
 import time
 import uuid
+from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
@@ -359,40 +360,32 @@ class PendingCall:
         return ActionResult(uid=self.uid, result_code=code, motivo=motivo, param_ret=param_ret, reply=reply)
 
 
+@dataclass(slots=True)
 class Version:
     """Received: the server's first ``Version`` event (§2.1); ``session_key`` is now set."""
 
-    __slots__ = ("message",)
-
-    def __init__(self, message: dict[str, Any]) -> None:
-        self.message = message
+    message: dict[str, Any]
 
 
+@dataclass(slots=True)
 class CallComplete:
     """Received: the last message ``call`` waited for; ``call.outcome()`` tells success or failure."""
 
-    __slots__ = ("call",)
-
-    def __init__(self, call: PendingCall) -> None:
-        self.call = call
+    call: PendingCall
 
 
+@dataclass(slots=True)
 class Event:
     """Received: an event that is no reply, no matched result and no ``Polling`` (§4)."""
 
-    __slots__ = ("message",)
-
-    def __init__(self, message: dict[str, Any]) -> None:
-        self.message = message
+    message: dict[str, Any]
 
 
+@dataclass(slots=True)
 class BadLine:
     """Received: a line that is not a JSON object (skipped; it does not count as received)."""
 
-    __slots__ = ("error",)
-
-    def __init__(self, error: VoyagerProtocolError) -> None:
-        self.error = error
+    error: VoyagerProtocolError
 
 
 Received = Version | CallComplete | Event | BadLine
@@ -513,13 +506,13 @@ class ClientProtocol(_SessionState):
         return CallComplete(call)
 
 
+@dataclass(slots=True)
 class Request:
     """A well-formed request the server read: ``method``, integer ``id``, ``params`` (an object)."""
 
-    __slots__ = ("method", "id", "params")
-
-    def __init__(self, method: str, request_id: int, params: dict[str, Any]) -> None:
-        self.method, self.id, self.params = method, request_id, params
+    method: str
+    id: int  # noqa: A003 - the wire name
+    params: dict[str, Any]
 
 
 class ServerProtocol(_SessionState):
