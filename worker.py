@@ -3,7 +3,7 @@
     python worker.py            # or: stellar worker
 
 Builds, once per process: the PostgreSQL engine + session maker, the credit ledger, the Voyager
-pool (``VoyagerPool(settings.voyager)``, which reconnects in the background, so the worker starts
+pool (``core.voyager_clients.pool_from_settings``, which reconnects in the background, so the worker starts
 even while Voyager is down) and the Temporal client (``core.temporal.connect_temporal``). Registers
 ``OrderWorkflow`` and ``ObservatoryMonitorWorkflow`` and the payment workflows with their activities on
 ``settings.temporal.task_queue``, and makes sure the telescope's monitor workflow runs
@@ -52,6 +52,7 @@ from core.database import make_engine, make_sessionmaker
 from core.schedules import ensure_data_care_schedules, ensure_reconciliation_schedule, ensure_repair_schedule
 from core.settings import Settings, SettingsError, check_production, get_settings
 from core.temporal import connect_temporal
+from core.voyager_clients import pool_from_settings
 from mail.sender import MailSender
 from models.orders import MonitorInput
 from models.temporal_contract import monitor_workflow_id
@@ -178,7 +179,7 @@ async def open_worker(
     if engine is None:
         engine = make_engine(settings.database.effective_url(), settings.database.pool_size)
         owned.append(engine.dispose)
-    pool = VoyagerPool(settings.voyager)
+    pool = pool_from_settings(settings.voyager)
     await pool.start(strict=False)
     owned.append(pool.close)
     deps = WorkerDeps(settings, client, engine, pool, owned)

@@ -52,7 +52,7 @@ from models.db import Order, VoyagerSession
 from models.orders import FINAL_STATUSES, MonitorWatchRequest, MonitorWatchResult, OrderStatus, SessionSignal
 from models.temporal_contract import order_workflow_id
 from voyager.errors import VoyagerError
-from voyager.events import EventStream
+from core.voyager_clients import event_stream_from_settings
 from voyager.robotarget import RoboTarget
 from voyager.types import RunInfo, SessionInfo
 
@@ -87,7 +87,7 @@ def _poll_failure(exc: BaseException) -> bool:
 
 class MonitorActivities:
     """``client``: Temporal client used to signal order workflows; ``events``: start a dashboard
-    :class:`EventStream` to wake early (off in tests that count commands)."""
+    :class:`voyager.events.EventStream` to wake early (off in tests that count commands)."""
 
     def __init__(self, robotarget: RoboTarget, sessionmaker: async_sessionmaker[AsyncSession], client: Client,
                  settings: Settings, *, events: bool = True) -> None:
@@ -153,7 +153,7 @@ class MonitorActivities:
             log.warning("monitor.status_not_recorded", error=str(exc))
 
     async def _listen(self, wake: asyncio.Event) -> None:
-        async with EventStream(self.settings.voyager, names=WAKE_EVENTS) as stream:
+        async with event_stream_from_settings(self.settings.voyager, names=WAKE_EVENTS) as stream:
             async for _event in stream:
                 wake.set()
 

@@ -243,13 +243,13 @@ async def invariants(engine, client: Client, ids: list[int]) -> dict[str, Any]:
 async def _drift(system: ChaosSystem) -> int:
     """What the repair sweep would still find (dry run, as ``stellar repair --dry-run``)."""
     from activities.repair import OrderRepair
-    from voyager.pool import VoyagerPool
+    from core.voyager_clients import pool_from_settings
     from voyager.robotarget import RoboTarget
 
     assert system.dep is not None
     settings = system.dep.settings()
     settings = settings.model_copy(update={"repair": settings.repair.model_copy(update={"grace_seconds": 0.0})})
-    pool = await VoyagerPool(settings.voyager).start(strict=False)
+    pool = await pool_from_settings(settings.voyager).start(strict=False)
     try:
         report = await OrderRepair(system.stack.engine, system.stack.client, RoboTarget(pool), settings).run(dry_run=True)
     finally:

@@ -23,8 +23,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from core.settings import VoyagerSettings
+from core.voyager_clients import pool_from_settings
 from voyager import protocol
-from voyager.pool import VoyagerPool
 from voyager.simulator import SimulatorConfig, VoyagerSimulator
 
 CONCURRENCY = (1, 8, 64)
@@ -100,7 +100,7 @@ async def run(seconds: float = 2.0, pool_size: int = 4) -> str:
             host="127.0.0.1", port=sim.port, username="bench", password="pw", mac_key="K",
             mac_words=",".join(WORDS), pool_size=pool_size, pool_acquire_timeout=60,
         )
-        pool = VoyagerPool(settings, health_interval=3600)
+        pool = pool_from_settings(settings, health_interval=3600)
         await pool.start()
         request_len = len(protocol.encode_request(protocol.M_GET_STATUS, {"UID": protocol.new_uid()}, 1))
 

@@ -321,10 +321,10 @@ async def _sse(resp: httpx.Response):
 
 async def _watch_sim_clock(settings: Settings, clock: dict) -> None:
     """The telescope's clock, read from the Timestamp of Voyager's ControlData events."""
-    from voyager.events import EventStream
+    from core.voyager_clients import event_stream_from_settings
 
     try:
-        async with EventStream(settings.voyager, names={"ControlData"}) as stream:
+        async with event_stream_from_settings(settings.voyager, names={"ControlData"}) as stream:
             async for ev in stream:
                 if ev.timestamp:
                     clock["t"] = datetime.fromtimestamp(ev.timestamp, tz=timezone.utc)

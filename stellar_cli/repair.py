@@ -31,7 +31,7 @@ async def _sweep(dry_run: bool):
     from core.database import make_engine
     from core.settings import get_settings
     from core.temporal import connect_temporal
-    from voyager.pool import VoyagerPool
+    from core.voyager_clients import pool_from_settings
     from voyager.robotarget import RoboTarget
 
     settings = get_settings()
@@ -49,7 +49,7 @@ async def _sweep(dry_run: bool):
             raise Unreachable(f"cannot reach Temporal at {settings.temporal.effective_address()}: {exc}") from None
         rt = None
         try:
-            pool = await VoyagerPool(settings.voyager).start(strict=True)
+            pool = await pool_from_settings(settings.voyager).start(strict=True)
             rt = RoboTarget(pool)
         except Exception as exc:  # noqa: BLE001 - any failure to connect: the sweep runs without Voyager
             err.print(f"[yellow]Voyager unreachable ({exc}): targets are not checked or stopped this time[/yellow]")

@@ -1,8 +1,11 @@
 """One Voyager Application Server connection (docs/voyager-protocol.md §1–§5).
 
-``VoyagerConnection`` owns a socket, a reader task and a keep-alive task. It is never reconnected:
-once broken it stays broken and every pending command fails with ``VoyagerConnectionError``
-(never re-sent, §2.5); ``voyager/pool.py`` replaces broken connections.
+The I/O layer over ``voyager.protocol.ClientProtocol``: ``VoyagerConnection`` owns a socket, a
+reader task that feeds received bytes to the protocol and a keep-alive task; the protocol numbers,
+signs, matches and judges the commands. It is never reconnected: once broken it stays broken and
+every pending command fails with ``VoyagerConnectionError`` (never re-sent, §2.5);
+``voyager/pool.py`` replaces broken connections. Configuration comes in as plain arguments (the
+settings-based construction lives with the callers, ``core/voyager_clients.py``).
 """
 
 from __future__ import annotations
@@ -16,28 +19,22 @@ from typing import Any
 
 import structlog
 
-from core.settings import VoyagerSettings
 from voyager import protocol, wire
-from voyager.errors import (
-    VoyagerActionFailed,
-    VoyagerAuthError,
-    VoyagerConnectionError,
-    VoyagerError,
-    VoyagerProtocolError,
-    VoyagerRejected,
-    VoyagerTimeout,
-)
+from voyager.errors import VoyagerConnectionError, VoyagerError, VoyagerTimeout
 from voyager.types import ActionResult
 
 log = structlog.get_logger(__name__)
 
 _ids = itertools.count(1)
+#: Bytes asked of the socket per read: several replies and results arrive in one chunk under load.
+READ_CHUNK = 256 * 1024
 
 
 class VoyagerConnection:
     """One authenticated TCP connection to Voyager.
 
-    ``mac_words``: the four licence words (§5); ``manager_mode``: send
+    ``host``/``port``: the Application Server; ``username`` (None = no authentication) and
+    ``password``; ``mac_key`` and ``mac_words`` (the four licence words, §5); ``manager_mode``: send
     ``RemoteSetRoboTargetManagerMode`` after authentication (needed for RoboTarget commands);
     ``dashboard``: send ``RemoteSetDashboardMode`` so dashboard events flow. Timeouts in seconds.
     Errors: ``VoyagerConnectionError``, ``VoyagerTimeout``, ``VoyagerAuthError``,
@@ -64,19 +61,14 @@ class VoyagerConnection:
         self.host, self.port = host, port
         self.username, self._password = username, password
         self._mac_key = mac_key
-        self._mac_words = list(mac_words or ["", "", "", ""])
         self.manager_mode, self.dashboard = manager_mode, dashboard
         self.connect_timeout, self.command_timeout = connect_timeout, command_timeout
         self.poll_interval, self.idle_timeout = poll_interval, idle_timeout
         self.name = name or f"voyager-{next(_ids)}"
-        self.session_key: str | None = None
-        self.version: dict[str, Any] = {}
+        self.protocol = protocol.ClientProtocol(mac_words)
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
-        self._write_lock = asyncio.Lock()
-        self._next_id = itertools.count(1)
-        self._replies: dict[int, asyncio.Future[dict[str, Any]]] = {}
-        self._results: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._version: asyncio.Future[None] | None = None
         self._subscribers: list[asyncio.Queue[dict[str, Any] | None]] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._broken: VoyagerError | None = None
@@ -87,21 +79,17 @@ class VoyagerConnection:
         self._last_sent = self._last_recv = time.monotonic()
         self._log = log.bind(conn=self.name, host=host, port=port)
 
-    @classmethod
-    def from_settings(cls, settings: VoyagerSettings, **kwargs: Any) -> VoyagerConnection:
-        """A connection configured from ``core.settings.VoyagerSettings`` (kwargs override)."""
-        opts: dict[str, Any] = dict(
-            username=settings.username or None,
-            password=settings.password.get_secret_value(),
-            mac_key=settings.mac_key.get_secret_value(),
-            mac_words=settings.mac_word_list(),
-            connect_timeout=settings.connect_timeout,
-            command_timeout=settings.command_timeout,
-        )
-        opts.update(kwargs)
-        return cls(settings.effective_host(), settings.port, **opts)
-
     # ------------------------------------------------------------ state
+
+    @property
+    def session_key(self) -> str | None:
+        """The ``Version`` Timestamp text (§2.1); None before it arrived."""
+        return self.protocol.session_key
+
+    @property
+    def version(self) -> dict[str, Any]:
+        """The server's ``Version`` event ({} before it arrived)."""
+        return self.protocol.version
 
     @property
     def is_usable(self) -> bool:
@@ -115,8 +103,8 @@ class VoyagerConnection:
 
     @property
     def pending(self) -> int:
-        """Commands waiting for a reply or result."""
-        return len(self._replies) + len(self._results)
+        """Outstanding waits of the commands in flight: one per reply, one per result."""
+        return self.protocol.pending
 
     # ------------------------------------------------------------ open / close
 
@@ -135,12 +123,11 @@ class VoyagerConnection:
         except OSError as exc:
             raise VoyagerConnectionError(f"connect to {self.host}:{self.port} failed: {exc}") from exc
         try:
-            await asyncio.wait_for(self._read_version(), self.connect_timeout)
+            self._version = asyncio.get_running_loop().create_future()
+            self._tasks = [asyncio.create_task(self._read_loop(), name=f"{self.name}-reader")]
+            await asyncio.wait_for(self._version, self.connect_timeout)
             self._last_recv = self._last_sent = time.monotonic()
-            self._tasks = [
-                asyncio.create_task(self._read_loop(), name=f"{self.name}-reader"),
-                asyncio.create_task(self._keepalive_loop(), name=f"{self.name}-keepalive"),
-            ]
+            self._tasks.append(asyncio.create_task(self._keepalive_loop(), name=f"{self.name}-keepalive"))
             await self._handshake()
         except BaseException as exc:
             await self._abort(exc if isinstance(exc, VoyagerError) else VoyagerConnectionError(str(exc)))
@@ -149,17 +136,6 @@ class VoyagerConnection:
             raise
         self._log.info("voyager.connected", session_key=self.session_key, version=self.version.get("VOYVersion"))
         return self
-
-    async def _read_version(self) -> None:
-        assert self._reader is not None
-        while True:
-            raw = await self._readline()
-            msg = protocol.decode_line(raw)
-            if msg.get("Event") == protocol.E_VERSION:
-                self.version = msg
-                # §2.1: the SessionKey is the Timestamp *text*; re-formatting the float breaks MACs.
-                self.session_key = protocol.timestamp_text(raw) or str(msg.get("Timestamp", ""))
-                return
 
     async def _handshake(self) -> None:
         t = self.connect_timeout  # each step; authentication must land inside the 5 s window (§2.2)
@@ -215,12 +191,13 @@ class VoyagerConnection:
                 self._log.warning("voyager.link_lost", error=str(exc))
                 if self.on_lost is not None:
                     self.on_lost(self)
-        for fut in [*self._replies.values(), *self._results.values()]:
-            if not fut.done():
+        if self._version is not None and not self._version.done():
+            self._version.set_exception(exc)
+            self._version.exception()  # retrieved: connect() may already have given up waiting
+        for call in self.protocol.fail_all():
+            fut = call.waiter
+            if fut is not None and not fut.done():
                 fut.set_exception(VoyagerConnectionError(f"link lost while waiting: {exc}"))
-                fut.exception()  # a result future whose reply failed first is never awaited: no warning
-        self._replies.clear()
-        self._results.clear()
         for queue in self._subscribers:
             _put_dropping_oldest(queue, None)
         if self._writer is not None:
@@ -246,66 +223,35 @@ class VoyagerConnection:
         """
         if self._broken is not None or self._writer is None or (self._closing and method != protocol.M_DISCONNECT):
             raise VoyagerConnectionError(f"connection {self.name} is not usable: {self._broken}")
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + (timeout if timeout is not None else self.command_timeout)
-        request_id = next(self._next_id)
-        uid = ""
-        if method not in protocol.NO_RESULT_METHODS:
-            params = dict(params or {})
-            uid = params.setdefault(wire.P_UID, protocol.new_uid())
-            if method == wire.M_MANAGER_MODE:
-                params[wire.P_HASH] = self._mac(request_id, uid)
-            elif wire.needs_mac(method):
-                params[wire.P_MAC] = self._mac(request_id, uid)
-        expect_result = expect_result and method not in protocol.NO_RESULT_METHODS
-        reply_fut: asyncio.Future[dict[str, Any]] = loop.create_future()
-        self._replies[request_id] = reply_fut
-        result_fut: asyncio.Future[dict[str, Any]] | None = None
-        if expect_result:
-            # Registered before the write: the result may overtake the reply (§3).
-            result_fut = loop.create_future()
-            self._results[uid] = result_fut
+        # Registered before the write: the result may overtake the reply (§3).
+        call, line = self.protocol.send_request(method, params, expect_result=expect_result)
+        call.waiter = done = asyncio.get_running_loop().create_future()
         try:
-            await self._write(protocol.encode_request(method, params, request_id))
-            reply = await self._wait(reply_fut, deadline, f"reply to {method} id={request_id}")
-            if "error" in reply:
-                err = reply["error"] or {}
-                code, message = int(err.get("code", -1)), str(err.get("message", ""))
-                cls = VoyagerAuthError if method == protocol.M_AUTHENTICATE else VoyagerRejected
-                raise cls(code, message)
-            if result_fut is None:
-                return ActionResult(uid=uid, reply=reply)
-            event = await self._wait(result_fut, deadline, f"result of {method} uid={uid}")
-        finally:
-            self._replies.pop(request_id, None)
-            if uid:
-                self._results.pop(uid, None)
-        return _check_result(method, uid, event, reply)
-
-    def _mac(self, request_id: int, uid: str) -> str:
-        return protocol.compute_mac(self._mac_words, self.session_key or "", request_id, uid)
-
-    async def _wait(self, fut: asyncio.Future[dict[str, Any]], deadline: float, what: str) -> dict[str, Any]:
-        try:
-            async with asyncio.timeout_at(deadline):
-                return await fut
+            await self._write(line)
+            async with asyncio.timeout(timeout if timeout is not None else self.command_timeout):
+                await done
         except TimeoutError:
             if self._broken is not None:
-                raise VoyagerConnectionError(f"link lost while waiting for {what}") from None
-            raise VoyagerTimeout(f"timed out waiting for {what}") from None
+                raise VoyagerConnectionError(f"link lost while waiting for {call.waiting_for()}") from None
+            raise VoyagerTimeout(f"timed out waiting for {call.waiting_for()}") from None
+        finally:
+            self.protocol.forget(call)
+        return call.outcome()
 
     async def _write(self, data: bytes) -> None:
-        if self._writer is None or self._broken is not None:
+        # One write() call per whole line, so concurrent commands never interleave inside a line;
+        # drain() may be awaited by several tasks at once (Python ≥ 3.10), so no lock is needed.
+        writer = self._writer
+        if writer is None or self._broken is not None:
             raise VoyagerConnectionError(f"connection {self.name} is down: {self._broken}")
-        async with self._write_lock:
-            try:
-                self._writer.write(data)
-                await self._writer.drain()
-            except (OSError, RuntimeError) as exc:
-                err = VoyagerConnectionError(f"write failed: {exc}")
-                self._mark_broken(err)
-                raise err from exc
-            self._last_sent = time.monotonic()
+        try:
+            writer.write(data)
+            await writer.drain()
+        except (OSError, RuntimeError) as exc:
+            err = VoyagerConnectionError(f"write failed: {exc}")
+            self._mark_broken(err)
+            raise err from exc
+        self._last_sent = time.monotonic()
 
     # ------------------------------------------------------------ events
 
@@ -324,50 +270,45 @@ class VoyagerConnection:
 
     # ------------------------------------------------------------ tasks
 
-    async def _readline(self) -> bytes:
-        assert self._reader is not None
-        try:
-            raw = await self._reader.readuntil(b"\n")
-        except asyncio.IncompleteReadError as exc:
-            raise VoyagerConnectionError("connection closed by Voyager") from exc
-        except asyncio.LimitOverrunError as exc:
-            raise VoyagerProtocolError(f"line longer than {protocol.MAX_LINE} bytes") from exc
-        except (OSError, ValueError) as exc:
-            raise VoyagerConnectionError(f"read failed: {exc}") from exc
-        return raw
-
     async def _read_loop(self) -> None:
+        assert self._reader is not None
+        reader, proto = self._reader, self.protocol
         try:
             while True:
-                raw = await self._readline()
                 try:
-                    msg = protocol.decode_line(raw)
-                except VoyagerProtocolError as exc:
-                    self._log.warning("voyager.bad_line", error=str(exc))
-                    continue
-                self._last_recv = time.monotonic()
-                self._dispatch(msg)
+                    data = await reader.read(READ_CHUNK)
+                except (OSError, ValueError) as exc:
+                    raise VoyagerConnectionError(f"read failed: {exc}") from exc
+                if not data:
+                    raise VoyagerConnectionError("connection closed by Voyager")
+                seen = proto.received
+                for item in proto.receive_data(data):
+                    self._on_received(item)
+                if proto.received != seen:
+                    self._last_recv = time.monotonic()
         except VoyagerError as exc:
+            if self._version is not None and not self._version.done():
+                self._version.set_exception(exc)  # connect() raises what broke the link, as it is
             self._mark_broken(exc if isinstance(exc, VoyagerConnectionError) else VoyagerConnectionError(str(exc)))
 
-    def _dispatch(self, msg: dict[str, Any]) -> None:
-        if protocol.is_reply(msg):
-            fut = self._replies.get(msg.get("id"))  # type: ignore[arg-type]
+    def _on_received(self, item: protocol.Received) -> None:
+        if isinstance(item, protocol.CallComplete):
+            fut = item.call.waiter
             if fut is not None and not fut.done():
-                fut.set_result(msg)
-            return
-        event = msg.get("Event")
-        if event == protocol.E_ACTION_RESULT:
-            fut = self._results.get(str(msg.get("UID", "")))
-            if fut is not None and not fut.done():
-                fut.set_result(msg)
-            return
-        if event == protocol.E_POLLING:
-            return
-        for queue in self._subscribers:
-            _put_dropping_oldest(queue, msg)
-        if event == protocol.E_SHUTDOWN:
-            self._mark_broken(VoyagerConnectionError("Voyager is shutting down"))
+                fut.set_result(None)
+        elif isinstance(item, protocol.Event):
+            msg = item.message
+            for queue in self._subscribers:
+                _put_dropping_oldest(queue, msg)
+            if msg.get("Event") == protocol.E_SHUTDOWN:
+                self._mark_broken(VoyagerConnectionError("Voyager is shutting down"))
+        elif isinstance(item, protocol.Version):
+            if self._version is not None and not self._version.done():
+                self._version.set_result(None)
+        elif self._version is not None and not self._version.done():
+            raise item.error  # a broken line before Version fails the connect (§2.1)
+        else:
+            self._log.warning("voyager.bad_line", error=str(item.error))
 
     async def _keepalive_loop(self) -> None:
         tick = min(self.poll_interval, self.idle_timeout) / 5
@@ -380,22 +321,6 @@ class VoyagerConnection:
             if now - self._last_sent >= self.poll_interval:
                 with contextlib.suppress(VoyagerConnectionError):
                     await self._write(protocol.encode_message(protocol.make_polling()))
-
-
-def _check_result(method: str, uid: str, event: dict[str, Any], reply: dict[str, Any]) -> ActionResult:
-    param_ret = event.get("ParamRet") or {}
-    if not isinstance(param_ret, dict):
-        param_ret = {"value": param_ret}
-    code = int(event.get("ActionResultInt", -1))
-    motivo = str(event.get("Motivo", "") or "")
-    ok = code == protocol.ActionResultInt.OK
-    if ok and wire.needs_mac(method):
-        ok = param_ret.get(wire.RET) == wire.RET_DONE  # RoboTarget success needs ret == "DONE" (§3)
-    elif ok and method == wire.M_MANAGER_MODE:
-        ok = param_ret.get(wire.RET, wire.RET_DONE) == wire.RET_DONE
-    if not ok:
-        raise VoyagerActionFailed(code, motivo, param_ret)
-    return ActionResult(uid=uid, result_code=code, motivo=motivo, param_ret=param_ret, reply=reply)
 
 
 def _put_dropping_oldest(queue: asyncio.Queue[Any], item: Any) -> None:

@@ -1,6 +1,6 @@
 """Dashboard event stream on a dedicated connection that survives reconnects (docs/voyager-protocol.md §4).
 
-    async with EventStream(settings, names={"NewJPGReady", "ShotRunning"}) as stream:
+    async with EventStream(factory, names={"NewJPGReady", "ShotRunning"}) as stream:
         async for event in stream:          # VoyagerEvent
             ...
 
@@ -8,6 +8,7 @@ Events come from a connection in dashboard mode (``RemoteSetDashboardMode`` IsOn
 docs/voyager-protocol.md §4). When the link drops (or Voyager sends ``ShutDown``) the stream reconnects with
 jittered exponential back-off and re-enables dashboard mode; events sent while it was down are
 lost (Voyager does not replay them), so consumers that must not miss a frame also poll RoboTarget.
+``core/voyager_clients.py`` builds a stream from settings.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from collections.abc import Callable
 
 import structlog
 
-from core.settings import VoyagerSettings
 from voyager.client import VoyagerConnection
 from voyager.errors import VoyagerError, VoyagerTimeout
 from voyager.pool import backoff_delay
@@ -32,27 +32,25 @@ _CLOSED = object()
 class EventStream:
     """Async iterator of ``VoyagerEvent`` (§4) from a dedicated dashboard connection.
 
-    ``names``: keep only these ``Event`` names (None = all but replies, results and Polling);
-    ``queue_size``: events buffered for a slow consumer (oldest dropped beyond it);
-    ``factory``: builds an unconnected connection (default from ``settings`` with dashboard on,
-    manager mode off). ``reconnects`` counts links re-opened after the first.
+    ``factory``: builds an unconnected connection with dashboard mode on (manager mode is not
+    needed); ``names``: keep only these ``Event`` names (None = all but replies, results and
+    Polling); ``queue_size``: events buffered for a slow consumer (oldest dropped beyond it);
+    ``backoff_base``/``backoff_max``: seconds of the reconnect back-off. ``reconnects`` counts
+    links re-opened after the first.
     """
 
     def __init__(
         self,
-        settings: VoyagerSettings,
+        factory: Callable[[], VoyagerConnection],
         *,
         names: set[str] | frozenset[str] | None = None,
         queue_size: int = 1000,
         backoff_base: float = 0.2,
         backoff_max: float = 30.0,
-        factory: Callable[[], VoyagerConnection] | None = None,
     ) -> None:
         self.names = frozenset(names) if names else None
         self.backoff_base, self.backoff_max = backoff_base, backoff_max
-        self._factory = factory or (
-            lambda: VoyagerConnection.from_settings(settings, manager_mode=False, dashboard=True)
-        )
+        self._factory = factory
         self._out: asyncio.Queue[object] = asyncio.Queue(queue_size)
         self._task: asyncio.Task[None] | None = None
         self._conn: VoyagerConnection | None = None

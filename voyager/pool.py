@@ -16,7 +16,6 @@ from typing import Any
 
 import structlog
 
-from core.settings import VoyagerSettings
 from voyager import protocol
 from voyager.client import VoyagerConnection
 from voyager.errors import VoyagerAuthError, VoyagerConnectionError, VoyagerError, VoyagerTimeout
@@ -82,29 +81,29 @@ class _IdleConnections:
 
 
 class VoyagerPool:
-    """``size`` (default ``settings.pool_size``) connections in RoboTarget manager mode.
+    """``size`` connections in RoboTarget manager mode, each built by ``factory``.
 
+    ``factory``: returns a fresh, unconnected ``VoyagerConnection`` (``core/voyager_clients.py``
+    builds one from settings); ``acquire_timeout``: seconds to wait for a free connection;
     ``health_interval``: seconds between health checks of idle connections (``RemoteGetStatus``);
-    ``backoff_base``/``backoff_max``: seconds of the reconnect back-off. ``factory`` builds a fresh
-    unconnected connection (default: ``VoyagerConnection.from_settings(settings)``).
+    ``backoff_base``/``backoff_max``: seconds of the reconnect back-off.
     """
 
     def __init__(
         self,
-        settings: VoyagerSettings,
-        size: int | None = None,
+        factory: Callable[[], VoyagerConnection],
+        size: int = 4,
         *,
+        acquire_timeout: float = 10.0,
         health_interval: float = 15.0,
         backoff_base: float = 0.2,
         backoff_max: float = 30.0,
-        factory: Callable[[], VoyagerConnection] | None = None,
     ) -> None:
-        self.settings = settings
-        self.size = size or settings.pool_size
-        self.acquire_timeout = settings.pool_acquire_timeout
+        self.size = size
+        self.acquire_timeout = acquire_timeout
         self.health_interval = health_interval
         self.backoff_base, self.backoff_max = backoff_base, backoff_max
-        self._factory = factory or (lambda: VoyagerConnection.from_settings(settings))
+        self._factory = factory
         self._idle = _IdleConnections()
         self._live: set[VoyagerConnection] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -168,7 +167,7 @@ class VoyagerPool:
     async def connection(self, timeout: float | None = None) -> AsyncIterator[VoyagerConnection]:
         """Borrow a usable connection for the ``async with`` body.
 
-        ``timeout``: seconds to wait for a free one (default ``settings.pool_acquire_timeout``);
+        ``timeout``: seconds to wait for a free one (default ``acquire_timeout``);
         raises VoyagerTimeout when none frees up, VoyagerConnectionError when the pool is closed.
         A connection that broke while borrowed is replaced, never handed out again.
         """

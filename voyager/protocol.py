@@ -1,22 +1,30 @@
-"""Sans-IO Voyager Application Server protocol: framing, messages, MAC (docs/voyager-protocol.md §1–§5).
+"""Sans-IO Voyager Application Server protocol: framing, messages, MAC, session state (docs/voyager-protocol.md §1–§5).
 
-No sockets here. Both the client (``voyager/client.py``) and the simulator build and read messages
-with these functions, so the two sides cannot drift apart. Session-level names are public [P];
-the RoboTarget [S]/[C] mapping lives in ``voyager/wire.py``.
+No sockets, no clocks, no tasks here (the h11 / aiorpcX model): the I/O layer feeds received bytes
+in and writes the bytes it is handed. :class:`ClientProtocol` is one client connection's state —
+request ids, UID → pending result matching, MAC injection, the success rules — and
+:class:`ServerProtocol` the simulator session's — the session key it issued, request
+classification, MAC checks. Both read lines through the one framer, :class:`LineSplitter`, so the
+two sides cannot drift apart. Session-level names are public [P]; the RoboTarget [S]/[C] mapping
+lives in ``voyager/wire.py``.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
 import json
 import re
 import time
 import uuid
+from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
-from voyager.errors import VoyagerProtocolError
+from voyager import wire
+from voyager.errors import VoyagerActionFailed, VoyagerAuthError, VoyagerProtocolError, VoyagerRejected
+from voyager.types import ActionResult
 
 #: Largest line either side accepts (§1: a whole Base64 JPG fits on one line).
 MAX_LINE = 64 * 1024 * 1024
@@ -78,9 +86,13 @@ class ActionResultInt(IntEnum):
 # ---------------------------------------------------------------- encoding
 
 
+#: Built once: ``json.dumps`` with these options would build a new encoder for every message.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def encode_message(msg: dict[str, Any]) -> bytes:
     """One JSON object on one line, UTF-8, CR LF terminated (§1)."""
-    return json.dumps(msg, separators=(",", ":"), ensure_ascii=False).encode("utf-8") + EOL
+    return _ENCODER.encode(msg).encode("utf-8") + EOL
 
 
 def encode_request(method: str, params: dict[str, Any] | None, id: int) -> bytes:  # noqa: A002 - wire name
@@ -99,10 +111,12 @@ def encode_request(method: str, params: dict[str, Any] | None, id: int) -> bytes
 
 
 class LineSplitter:
-    """Splits a byte stream into lines on CR LF (a bare LF is accepted too).
+    """The framer of both sides: splits a byte stream into lines on CR LF (a bare LF is accepted too).
 
-    ``feed(data)`` returns the complete lines (without terminator). Raises VoyagerProtocolError
-    when a line grows beyond ``max_line`` bytes.
+    ``feed(data)`` returns the complete, non-blank lines (without terminator). Raises
+    VoyagerProtocolError when an unfinished line grows beyond ``max_line`` bytes. Only the new
+    bytes are searched for a newline, so a multi-megabyte line arriving in small chunks costs
+    linear time.
     """
 
     def __init__(self, max_line: int = MAX_LINE) -> None:
@@ -110,19 +124,23 @@ class LineSplitter:
         self._max = max_line
 
     def feed(self, data: bytes) -> list[bytes]:
-        self._buf += data
-        lines: list[bytes] = []
-        start = 0
-        while True:
-            nl = self._buf.find(b"\n", start)
-            if nl < 0:
-                break
-            lines.append(bytes(self._buf[start:nl]).rstrip(b"\r"))
-            start = nl + 1
-        del self._buf[:start]
-        if len(self._buf) > self._max:
-            raise VoyagerProtocolError(f"line longer than {self._max} bytes")
-        return [ln for ln in lines if ln.strip()]
+        parts = data.split(b"\n")
+        buf = self._buf
+        if len(parts) == 1:
+            buf += data
+            if len(buf) > self._max:
+                raise VoyagerProtocolError(f"line longer than {self._max} bytes")
+            return []
+        if buf:
+            buf += parts[0]
+            parts[0] = bytes(buf)
+            buf.clear()
+        tail = parts.pop()
+        if tail:
+            buf += tail
+            if len(buf) > self._max:
+                raise VoyagerProtocolError(f"line longer than {self._max} bytes")
+        return [line.rstrip(b"\r") for line in parts if line.strip()]
 
 
 def decode_line(line: bytes) -> dict[str, Any]:
@@ -267,3 +285,265 @@ def make_authbase_reply(
         },
         "id": id,
     }
+
+
+# ---------------------------------------------------------------- connection state (sans-IO)
+
+
+class _SessionState:
+    """What both ends of one connection share: the four MAC words and the session key (§2.1, §5)."""
+
+    def __init__(self, mac_words: list[str] | None) -> None:
+        self.mac_words = list(mac_words or ["", "", "", ""])
+        #: The ``Version`` Timestamp text (§2.1); None until the Version event is seen or sent.
+        self.session_key: str | None = None
+
+    def mac(self, request_id: int, uid: str) -> str:
+        """``compute_mac`` of this connection's words and session key for one request (§5)."""
+        return compute_mac(self.mac_words, self.session_key or "", request_id, uid)
+
+
+class PendingCall:
+    """One command in flight (§3): waits for its reply by ``id`` and, when ``expect_result``, for
+    its ``RemoteActionResult`` by ``uid``. ``waiter`` is the I/O layer's slot (e.g. a future); the
+    protocol never touches it."""
+
+    __slots__ = ("method", "id", "uid", "expect_result", "reply", "result", "waiter")
+
+    def __init__(self, method: str, request_id: int, uid: str, expect_result: bool) -> None:
+        self.method, self.id, self.uid, self.expect_result = method, request_id, uid, expect_result
+        self.reply: dict[str, Any] | None = None
+        self.result: dict[str, Any] | None = None
+        self.waiter: Any = None
+
+    @property
+    def complete(self) -> bool:
+        """The reply is in, and it is an error, or no result is expected, or the result is in too."""
+        reply = self.reply
+        return reply is not None and ("error" in reply or not self.expect_result or self.result is not None)
+
+    def waiting_for(self) -> str:
+        """What is still missing, for timeout messages: ``reply to M id=N`` or ``result of M uid=U``."""
+        if self.reply is None:
+            return f"reply to {self.method} id={self.id}"
+        return f"result of {self.method} uid={self.uid}"
+
+    def outcome(self) -> ActionResult:
+        """The success rules (§3) applied to a complete call.
+
+        Success: no error reply, and (when a result is expected) ActionResultInt 4 plus, for
+        RoboTarget methods, ``ParamRet.ret == "DONE"`` (manager mode: ``ret`` absent or "DONE").
+        Raises VoyagerAuthError (``AuthenticateUserBase`` refused), VoyagerRejected (any other
+        error reply), VoyagerActionFailed (a result that is not a success).
+        """
+        reply = self.reply
+        assert reply is not None, "outcome() of an incomplete call"
+        if "error" in reply:
+            err = reply["error"] or {}
+            code, message = int(err.get("code", -1)), str(err.get("message", ""))
+            raise (VoyagerAuthError if self.method == M_AUTHENTICATE else VoyagerRejected)(code, message)
+        event = self.result
+        if event is None:
+            return ActionResult(uid=self.uid, reply=reply)
+        param_ret = event.get("ParamRet") or {}
+        if not isinstance(param_ret, dict):
+            param_ret = {"value": param_ret}
+        code = int(event.get("ActionResultInt", -1))
+        motivo = str(event.get("Motivo", "") or "")
+        ok = code == ActionResultInt.OK
+        if ok and wire.needs_mac(self.method):
+            ok = param_ret.get(wire.RET) == wire.RET_DONE  # RoboTarget success needs ret == "DONE" (§3)
+        elif ok and self.method == wire.M_MANAGER_MODE:
+            ok = param_ret.get(wire.RET, wire.RET_DONE) == wire.RET_DONE
+        if not ok:
+            raise VoyagerActionFailed(code, motivo, param_ret)
+        return ActionResult(uid=self.uid, result_code=code, motivo=motivo, param_ret=param_ret, reply=reply)
+
+
+@dataclass(slots=True)
+class Version:
+    """Received: the server's first ``Version`` event (§2.1); ``session_key`` is now set."""
+
+    message: dict[str, Any]
+
+
+@dataclass(slots=True)
+class CallComplete:
+    """Received: the last message ``call`` waited for; ``call.outcome()`` tells success or failure."""
+
+    call: PendingCall
+
+
+@dataclass(slots=True)
+class Event:
+    """Received: an event that is no reply, no matched result and no ``Polling`` (§4)."""
+
+    message: dict[str, Any]
+
+
+@dataclass(slots=True)
+class BadLine:
+    """Received: a line that is not a JSON object (skipped; it does not count as received)."""
+
+    error: VoyagerProtocolError
+
+
+Received = Version | CallComplete | Event | BadLine
+
+
+class ClientProtocol(_SessionState):
+    """The client side of one connection, without I/O (§2–§5).
+
+    ``send_request`` numbers a command, adds its ``UID`` and ``MAC``/``Hash`` and registers it
+    *before* the bytes are written (a result may overtake its reply, §3); ``receive_data`` frames
+    and decodes bytes and matches replies by id and results by UID. ``mac_words``: the four
+    licence words. Nothing here is ever re-sent; ``fail_all`` hands back every pending call when the
+    link dies.
+    """
+
+    def __init__(self, mac_words: list[str] | None = None, max_line: int = MAX_LINE) -> None:
+        super().__init__(mac_words)
+        self.version: dict[str, Any] = {}
+        #: Valid messages received so far (Polling included): the I/O layer's idle clock reads it.
+        self.received = 0
+        self._framer = LineSplitter(max_line)
+        self._ids = itertools.count(1)
+        self._by_id: dict[int, PendingCall] = {}
+        self._by_uid: dict[str, PendingCall] = {}
+
+    @property
+    def pending(self) -> int:
+        """Outstanding waits: one per reply and one per result of the calls in flight."""
+        return len(self._by_id) + len(self._by_uid)
+
+    def send_request(
+        self, method: str, params: dict[str, Any] | None = None, *, expect_result: bool = True
+    ) -> tuple[PendingCall, bytes]:
+        """Register one command and return it with the line to write (§3, §5).
+
+        Adds ``UID`` (unless given; never for ``disconnect``/``Abort``) and, for RoboTarget
+        methods, the ``MAC`` of this very request (manager mode: ``Hash``). ``params`` is not
+        modified.
+        """
+        request_id = next(self._ids)
+        uid = ""
+        if method not in NO_RESULT_METHODS:
+            params = dict(params) if params else {}
+            uid = params.setdefault(wire.P_UID, new_uid())
+            if method == wire.M_MANAGER_MODE:
+                params[wire.P_HASH] = self.mac(request_id, uid)
+            elif wire.needs_mac(method):
+                params[wire.P_MAC] = self.mac(request_id, uid)
+        call = PendingCall(method, request_id, uid, expect_result and method not in NO_RESULT_METHODS)
+        self._by_id[request_id] = call
+        if call.expect_result:
+            self._by_uid[uid] = call
+        return call, encode_request(method, params, request_id)
+
+    def forget(self, call: PendingCall) -> None:
+        """Stop matching ``call`` (it completed, timed out or was cancelled)."""
+        if self._by_id.get(call.id) is call:
+            del self._by_id[call.id]
+        if call.expect_result and self._by_uid.get(call.uid) is call:
+            del self._by_uid[call.uid]
+
+    def fail_all(self) -> list[PendingCall]:
+        """Every call still pending, now forgotten (the link died: their outcome is unknown, §2.5)."""
+        calls = list({id(c): c for c in (*self._by_id.values(), *self._by_uid.values())}.values())
+        self._by_id.clear()
+        self._by_uid.clear()
+        return calls
+
+    def receive_data(self, data: bytes) -> list[Received]:
+        """Feed received bytes; return what they completed, in order.
+
+        Before the ``Version`` event nothing else is reported. ``Polling`` and replies/results
+        nobody waits for are consumed silently. Raises VoyagerProtocolError on a line over
+        ``max_line`` bytes (the link is unusable after that).
+        """
+        out: list[Received] = []
+        for line in self._framer.feed(data):
+            try:
+                msg = decode_line(line)
+            except VoyagerProtocolError as exc:
+                out.append(BadLine(exc))
+                continue
+            self.received += 1
+            item = self._receive_message(msg, line)
+            if item is not None:
+                out.append(item)
+        return out
+
+    def _receive_message(self, msg: dict[str, Any], line: bytes) -> Received | None:
+        if self.session_key is None:
+            if msg.get("Event") != E_VERSION:
+                return None  # the server speaks first with Version (§2.1)
+            self.version = msg
+            # §2.1: the SessionKey is the Timestamp *text*; re-formatting the float breaks MACs.
+            self.session_key = timestamp_text(line) or str(msg.get("Timestamp", ""))
+            return Version(msg)
+        if "jsonrpc" in msg and "id" in msg:  # a reply (§3)
+            call = self._by_id.get(msg["id"])  # type: ignore[arg-type]
+            if call is None or call.reply is not None:
+                return None
+            call.reply = msg
+            return self._completed(call)
+        event = msg.get("Event")
+        if event == E_ACTION_RESULT:
+            call = self._by_uid.get(str(msg.get("UID", "")))
+            if call is None or call.result is not None:
+                return None
+            call.result = msg
+            return self._completed(call)
+        if event == E_POLLING:
+            return None
+        return Event(msg)
+
+    def _completed(self, call: PendingCall) -> CallComplete | None:
+        if not call.complete:
+            return None
+        self.forget(call)
+        return CallComplete(call)
+
+
+@dataclass(slots=True)
+class Request:
+    """A well-formed request the server read: ``method``, integer ``id``, ``params`` (an object)."""
+
+    method: str
+    id: int  # noqa: A003 - the wire name
+    params: dict[str, Any]
+
+
+class ServerProtocol(_SessionState):
+    """The server side of one connection, without I/O (§2–§5), as the simulator's session uses it.
+
+    ``version_event`` issues the session key; ``receive_line`` classifies one framed line;
+    ``mac_ok`` checks the ``MAC``/``Hash`` a request carries against its own id and UID.
+    ``mac_words``: the four licence words the server expects.
+    """
+
+    def version_event(self, timestamp: float, host: str, inst: int, **fields: Any) -> dict[str, Any]:
+        """The ``Version`` event to send first; its Timestamp text becomes the session key (§2.1)."""
+        self.session_key = json.dumps(timestamp)  # the exact text encode_message will write
+        return {"Event": E_VERSION, "Timestamp": timestamp, "Host": host, "Inst": inst, **fields}
+
+    @staticmethod
+    def receive_line(line: bytes) -> Request | dict[str, Any] | None:
+        """One framed line: a :class:`Request`; an error reply to send for a malformed request
+        (−32600, §3); or None for what needs no answer (client events such as Polling, other
+        objects). Raises VoyagerProtocolError when the line is not a JSON object (invalid lines do
+        not count for the idle cutoff)."""
+        msg = decode_line(line)
+        if "Event" in msg or "method" not in msg:
+            return None
+        method, req_id = msg.get("method"), msg.get("id")
+        if not isinstance(method, str) or not isinstance(req_id, int) or isinstance(req_id, bool):
+            return make_reply_error(req_id if isinstance(req_id, int) else None, -32600, "Invalid Request")  # type: ignore[arg-type]
+        params = msg.get("params")
+        return Request(method, req_id, params if isinstance(params, dict) else {})
+
+    def mac_ok(self, params: dict[str, Any], request_id: int, key: str = wire.P_MAC) -> bool:
+        """Whether ``params[key]`` is the MAC of the request ``request_id`` carrying ``params``
+        (its own id and UID, §5); ``key``: ``MAC`` for RoboTarget commands, ``Hash`` for manager mode."""
+        return params.get(key) == self.mac(request_id, str(params.get(wire.P_UID, "")))

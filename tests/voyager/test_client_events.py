@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 
+from core.voyager_clients import event_stream_from_settings
 from tests.voyager.conftest import sim_settings
 from voyager.events import EventStream
 
@@ -22,7 +23,7 @@ async def _next_named(stream: EventStream, name: str, timeout: float = 10.0):
 
 async def test_dashboard_events_flow_and_survive_a_dropped_link(sim_factory):
     sim = await sim_factory(control_interval=0.2)
-    async with EventStream(sim_settings(sim), names={"ControlData"}, backoff_base=0.05) as stream:
+    async with event_stream_from_settings(sim_settings(sim), names={"ControlData"}, backoff_base=0.05) as stream:
         await stream.wait_connected(10)
         assert next(iter(sim.sessions)).dashboard  # RemoteSetDashboardMode IsOn was sent
         first = await _next_named(stream, "ControlData")
@@ -39,7 +40,7 @@ async def test_dashboard_events_flow_and_survive_a_dropped_link(sim_factory):
 
 async def test_stream_waits_out_a_simulator_restart(sim_factory):
     sim = await sim_factory(control_interval=0.2)
-    async with EventStream(sim_settings(sim), backoff_base=0.05, backoff_max=0.3) as stream:
+    async with event_stream_from_settings(sim_settings(sim), backoff_base=0.05, backoff_max=0.3) as stream:
         await stream.wait_connected(10)
         await sim.stop()  # ShutDown to every client
         shutdown = await _next_named(stream, "ShutDown")
@@ -53,7 +54,7 @@ async def test_stream_waits_out_a_simulator_restart(sim_factory):
 
 async def test_stream_filters_by_event_name(sim_factory):
     sim = await sim_factory(control_interval=0.1, weather_interval=0.1)
-    async with EventStream(sim_settings(sim), names={"WeatherAndSafetyMonitorData"}) as stream:
+    async with event_stream_from_settings(sim_settings(sim), names={"WeatherAndSafetyMonitorData"}) as stream:
         events = [await stream.next(timeout=10) for _ in range(3)]
     assert {e.name for e in events} == {"WeatherAndSafetyMonitorData"}
     assert events[0].data["SMStatus"] in {"SAFE", "UNSAFE"}
@@ -61,7 +62,7 @@ async def test_stream_filters_by_event_name(sim_factory):
 
 async def test_next_times_out_when_nothing_comes(sim_factory):
     sim = await sim_factory()
-    async with EventStream(sim_settings(sim), names={"NewJPGReady"}) as stream:
+    async with event_stream_from_settings(sim_settings(sim), names={"NewJPGReady"}) as stream:
         await stream.wait_connected(10)
         with pytest.raises(TimeoutError):
             await stream.next(timeout=0.3)

@@ -20,11 +20,10 @@ from astropy.io import fits
 from astropy.time import Time
 from PIL import Image
 
+from core.voyager_clients import event_stream_from_settings, pool_from_settings
 from tests.voyager.conftest import sim_settings
 from tests.voyager.test_client_robotarget import EVENING, NEXT_MORNING, m42
 from voyager import wire
-from voyager.events import EventStream
-from voyager.pool import VoyagerPool
 from voyager.robotarget import RoboTarget
 from voyager.types import SetSpec, ShotSpec
 
@@ -34,7 +33,7 @@ async def test_target_is_observed_through_a_night_and_its_frames_read_back(sim_f
     sim = await sim_factory(speed=0, start_time=EVENING, frame_width=480, frame_height=360)
     settings = sim_settings(sim)
     profile = sim.config.profile_name
-    async with VoyagerPool(settings, 3) as pool, EventStream(settings, names={"NewJPGReady", "NewFITReady"}) as events:
+    async with pool_from_settings(settings, 3) as pool, event_stream_from_settings(settings, names={"NewJPGReady", "NewFITReady"}) as events:
         await events.wait_connected(10)
         rt = RoboTarget(pool)
         filters = await rt.get_filter_configuration()

@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 
+from core.voyager_clients import pool_from_settings
 from tests.voyager.conftest import sim_settings
 from voyager import protocol
 from voyager.errors import VoyagerAuthError, VoyagerConnectionError, VoyagerTimeout
@@ -24,7 +25,7 @@ async def _until(predicate, timeout: float = 10.0) -> None:
 
 
 def _pool(sim, size: int = 2, **settings) -> VoyagerPool:
-    return VoyagerPool(sim_settings(sim, **settings), size, backoff_base=0.05, backoff_max=0.5)
+    return pool_from_settings(sim_settings(sim, **settings), size, backoff_base=0.05, backoff_max=0.5)
 
 
 async def test_pool_opens_size_connections_in_manager_mode(voyager_sim):
@@ -149,7 +150,7 @@ async def test_borrowers_are_served_first_come_first_served(voyager_sim):
 
 async def test_health_check_replaces_a_wedged_connection(voyager_sim):
     # The link is up (Polling flows) but commands go unanswered: the health ping notices.
-    pool = VoyagerPool(sim_settings(voyager_sim, command_timeout=0.3), 1, health_interval=0.2, backoff_base=0.05)
+    pool = pool_from_settings(sim_settings(voyager_sim, command_timeout=0.3), 1, health_interval=0.2, backoff_base=0.05)
     async with pool:
         voyager_sim.faults.swallow_methods = {protocol.M_GET_STATUS}
         await _until(lambda: pool.replacements >= 1)

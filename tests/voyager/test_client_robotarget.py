@@ -10,12 +10,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from PIL import Image
 
+from core.voyager_clients import connection_from_settings, event_stream_from_settings, pool_from_settings
 from tests.voyager.conftest import sim_settings
 from voyager import protocol, wire
-from voyager.client import VoyagerConnection
 from voyager.errors import VoyagerActionFailed
-from voyager.events import EventStream
-from voyager.pool import VoyagerPool
 from voyager.robotarget import RoboTarget
 from voyager.types import SetSpec, ShotSpec, TargetSpec
 
@@ -37,7 +35,7 @@ def m42(set_guid: str, **fields) -> TargetSpec:
 
 @pytest.fixture
 async def rt(voyager_sim):
-    pool = VoyagerPool(sim_settings(voyager_sim), 2)
+    pool = pool_from_settings(sim_settings(voyager_sim), 2)
     await pool.start()
     yield RoboTarget(pool)
     await pool.close()
@@ -116,7 +114,7 @@ async def test_multi_megabyte_jpg_is_read_through_get_shot_jpg_and_the_event_str
     # Full-size previews at quality 100: each JPG is ~3 MB, ~4 MB of Base64 on one line (§1).
     sim = await sim_factory(speed=0, start_time=EVENING, frame_width=3000, frame_height=2250, jpg_quality=100)
     settings = sim_settings(sim, command_timeout=30.0)
-    async with VoyagerPool(settings, 2) as pool, EventStream(settings, names={"NewJPGReady"}) as events:
+    async with pool_from_settings(settings, 2) as pool, event_stream_from_settings(settings, names={"NewJPGReady"}) as events:
         await events.wait_connected(10)
         rt = RoboTarget(pool)
         s = SetSpec(guid=_guid(), name="big", profile_name=sim.config.profile_name)
@@ -140,7 +138,7 @@ async def test_multi_megabyte_jpg_is_read_through_get_shot_jpg_and_the_event_str
 
 async def test_one_connection_multiplexes_concurrent_commands(voyager_sim):
     # Replies are matched by id and results by UID, so many commands can share one link.
-    async with VoyagerConnection.from_settings(sim_settings(voyager_sim)) as conn:
+    async with connection_from_settings(sim_settings(voyager_sim)) as conn:
         calls = [conn.send_command(wire.M_GET_TARGET, {"RefGuidSet": ""}) if i % 2
                  else conn.send_command(protocol.M_GET_FILTER_CONFIGURATION) for i in range(40)]
         results = await asyncio.gather(*calls)

@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from core.voyager_clients import connection_from_settings
 from tests.voyager.conftest import sim_settings
 from voyager import protocol, wire
 from voyager.client import VoyagerConnection
@@ -23,7 +24,7 @@ def _tasks_of(conn: VoyagerConnection) -> list[asyncio.Task]:
 
 
 async def test_connects_authenticates_and_enters_manager_mode(voyager_sim):
-    conn = VoyagerConnection.from_settings(sim_settings(voyager_sim))
+    conn = connection_from_settings(sim_settings(voyager_sim))
     await conn.connect()
     try:
         assert conn.version["Event"] == "Version"
@@ -38,7 +39,7 @@ async def test_connects_authenticates_and_enters_manager_mode(voyager_sim):
 
 
 async def test_wrong_password_is_rejected_and_the_link_closed(voyager_sim):
-    conn = VoyagerConnection.from_settings(sim_settings(voyager_sim, password="wrong"))
+    conn = connection_from_settings(sim_settings(voyager_sim, password="wrong"))
     with pytest.raises(VoyagerAuthError) as info:
         await conn.connect()
     assert info.value.message == "Authentication Rejected"
@@ -46,7 +47,7 @@ async def test_wrong_password_is_rejected_and_the_link_closed(voyager_sim):
 
 
 async def test_wrong_mac_words_fail_manager_mode(voyager_sim):
-    conn = VoyagerConnection.from_settings(sim_settings(voyager_sim, mac_words="a,b,c,d"))
+    conn = connection_from_settings(sim_settings(voyager_sim, mac_words="a,b,c,d"))
     with pytest.raises(VoyagerActionFailed) as info:
         await conn.connect()
     assert info.value.param_ret["ret"] == "ERROR : MAC Error"
@@ -55,7 +56,7 @@ async def test_wrong_mac_words_fail_manager_mode(voyager_sim):
 
 async def test_robotarget_command_with_a_wrong_mac_fails_with_mac_error(voyager_sim):
     # Authenticated but signing with the wrong words: the MAC check answers first (§5).
-    conn = VoyagerConnection.from_settings(sim_settings(voyager_sim, mac_words="x,y,z,w"), manager_mode=False)
+    conn = connection_from_settings(sim_settings(voyager_sim, mac_words="x,y,z,w"), manager_mode=False)
     await conn.connect()
     try:
         with pytest.raises(VoyagerActionFailed) as info:
@@ -80,7 +81,7 @@ async def test_connect_to_a_closed_port_fails_fast(voyager_sim):
 
 
 async def test_swallowed_reply_times_out_without_breaking_the_link(voyager_sim):
-    conn = VoyagerConnection.from_settings(sim_settings(voyager_sim))
+    conn = connection_from_settings(sim_settings(voyager_sim))
     await conn.connect()
     try:
         voyager_sim.faults.swallow_next = 1
@@ -93,7 +94,7 @@ async def test_swallowed_reply_times_out_without_breaking_the_link(voyager_sim):
 
 
 async def test_error_result_raises_action_failed_with_motivo(voyager_sim):
-    conn = VoyagerConnection.from_settings(sim_settings(voyager_sim))
+    conn = connection_from_settings(sim_settings(voyager_sim))
     await conn.connect()
     try:
         voyager_sim.faults.error_next = 1
@@ -106,7 +107,7 @@ async def test_error_result_raises_action_failed_with_motivo(voyager_sim):
 
 
 async def test_command_in_flight_when_the_link_drops_fails_and_is_not_resent(voyager_sim):
-    conn = VoyagerConnection.from_settings(sim_settings(voyager_sim))
+    conn = connection_from_settings(sim_settings(voyager_sim))
     await conn.connect()
     voyager_sim.faults.reply_delay = 5.0
     pending = asyncio.create_task(conn.send_command(wire.M_GET_TARGET, {"RefGuidSet": ""}, timeout=30))
@@ -125,7 +126,7 @@ async def test_command_in_flight_when_the_link_drops_fails_and_is_not_resent(voy
 
 
 async def test_shutdown_event_breaks_the_link(voyager_sim):
-    conn = VoyagerConnection.from_settings(sim_settings(voyager_sim))
+    conn = connection_from_settings(sim_settings(voyager_sim))
     await conn.connect()
     events = conn.subscribe()
     await voyager_sim.stop()
@@ -137,7 +138,7 @@ async def test_shutdown_event_breaks_the_link(voyager_sim):
 
 
 async def test_clean_close_sends_disconnect_and_leaves_no_tasks(voyager_sim):
-    conn = VoyagerConnection.from_settings(sim_settings(voyager_sim))
+    conn = connection_from_settings(sim_settings(voyager_sim))
     await conn.connect()
     assert len(_tasks_of(conn)) == 2 and len(voyager_sim.sessions) == 1
     await conn.close()
@@ -177,7 +178,7 @@ async def test_silent_server_is_detected_as_a_dead_link():
 @pytest.mark.timeout(120)
 async def test_keepalive_holds_an_idle_link_for_more_than_20_seconds(voyager_sim):
     # Real time, real protocol timings: the server drops a client silent for 15 s.
-    conn = VoyagerConnection.from_settings(sim_settings(voyager_sim))
+    conn = connection_from_settings(sim_settings(voyager_sim))
     await conn.connect()
     try:
         events = conn.subscribe()

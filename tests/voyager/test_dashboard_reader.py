@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from voyager import dashboard
-from voyager.simulator.telemetry import control_data
 
 
 @pytest.mark.parametrize(("raw", "value"), [
@@ -66,6 +65,6 @@ def test_weather_reads_safety_and_connection_flags():
 
 async def test_the_simulator_control_data_reads_back(night_sim):
     sim = await night_sim()
-    snap = dashboard.read_control_data(control_data(sim, sim.clock.now()))
+    snap = dashboard.read_control_data(sim.telemetry.control_data(sim.clock.now()))
     assert snap.voyager_status == 1 and snap.mount_parked is True and snap.cooler_state == 5
     assert snap.dec_j2000 == pytest.approx(90.0, abs=0.5)  # parked at the pole

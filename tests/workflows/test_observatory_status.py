@@ -8,10 +8,10 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.monitor import MonitorActivities
 from core.database import make_sessionmaker
+from core.voyager_clients import pool_from_settings
 from models.db import ObservatoryStatus
 from models.orders import MonitorWatchRequest
 from tests.workflows.support import order_settings, start_sim
-from voyager.pool import VoyagerPool
 from voyager.robotarget import RoboTarget
 
 
@@ -27,7 +27,7 @@ async def test_the_monitor_records_voyager_up_then_down(tmp_path, database_url, 
                          monitor_poll_interval=0.2)
     cfg.voyager.pool_acquire_timeout = 2.0  # a stopped simulator fails the poll in seconds, not 15
     telescope = cfg.orders.telescope
-    pool = VoyagerPool(cfg.voyager)
+    pool = pool_from_settings(cfg.voyager)
     await pool.start(strict=False)
     try:
         monitor = MonitorActivities(RoboTarget(pool), make_sessionmaker(engine), temporal_env.client, cfg,

@@ -17,13 +17,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from voyager import dashboard, protocol, wire
-from voyager.simulator import telemetry
 from voyager.protocol import ActionResultInt as R
-from voyager.simulator.faults import ERROR_RET
-from voyager.simulator.store import StoreError
+from voyager.simulator.clock import SimClock
+from voyager.simulator.config import SimulatorConfig
+from voyager.simulator.faults import ERROR_RET, Faults
+from voyager.simulator.scheduler import Scheduler
+from voyager.simulator.store import Store, StoreError
+from voyager.simulator.telemetry import Telemetry
 
 if TYPE_CHECKING:
-    from voyager.simulator.server import VoyagerSimulator
     from voyager.simulator.session import ClientSession
 
 Result = tuple[int, str, dict[str, Any]]
@@ -39,10 +41,15 @@ def _done(**fields: Any) -> Result:
 
 
 class Commands:
-    """The method table of one simulator."""
+    """The method table of one running simulator, over the parts the commands use: ``config``
+    (host name, MAC key, filters, DragScripts), ``faults``, the simulated ``clock``, the ``store``,
+    the ``scheduler`` (its lock, running session and aborts), ``telemetry`` (the mount) and
+    ``poke`` (called after the store changed, so the scheduler re-plans)."""
 
-    def __init__(self, sim: VoyagerSimulator) -> None:
-        self.sim = sim
+    def __init__(self, config: SimulatorConfig, faults: Faults, clock: SimClock, store: Store,
+                 scheduler: Scheduler, telemetry: Telemetry, poke: Callable[[], None]) -> None:
+        self.config, self.faults, self.clock = config, faults, clock
+        self.store, self.scheduler, self.telemetry, self.poke = store, scheduler, telemetry, poke
         self.handlers: dict[str, Handler] = {
             protocol.M_ABORT: self.abort_all,
             protocol.M_ACTION_ABORT: self.action_abort,
@@ -78,7 +85,7 @@ class Commands:
 
     async def run(self, s: ClientSession, method: str, req_id: int, params: dict[str, Any]) -> None:
         """Reply to one request and send its result (a task per request, cancelled on close)."""
-        faults = self.sim.faults
+        faults = self.faults
         if faults.take_swallow(method):
             return
         if faults.reply_delay > 0:
@@ -94,7 +101,7 @@ class Commands:
             return
         if faults.take_error(method):
             code, motivo, ret = R.FINISHED_ERROR, "Simulated fault", {wire.RET: ERROR_RET}
-        elif wire.needs_mac(method) and params.get(wire.P_MAC) != self._mac(s, req_id, uid):
+        elif wire.needs_mac(method) and not s.protocol.mac_ok(params, req_id):
             code, motivo, ret = R.FINISHED_ERROR, "MAC Error", {wire.RET: wire.RET_MAC_ERROR}
         elif wire.needs_mac(method) and not s.manager_mode:
             code, motivo, ret = R.FINISHED_ERROR, NO_MANAGER, {wire.RET: NO_MANAGER}
@@ -103,38 +110,35 @@ class Commands:
         else:
             try:
                 if method in MUTATING:
-                    async with self.sim.scheduler.lock:
+                    async with self.scheduler.lock:
                         code, motivo, ret = await handler(s, params)
-                        self.sim.store.save(self.sim.clock.now())
-                    self.sim.poke()
+                        self.store.save(self.clock.now())
+                    self.poke()
                 else:
                     code, motivo, ret = await handler(s, params)
             except StoreError as exc:
                 code, motivo, ret = R.FINISHED_ERROR, exc.ret, {wire.RET: exc.ret}
-        s.send(protocol.make_action_result(uid, code, motivo=motivo, param_ret=ret, host=self.sim.config.host_name,
-                                           inst=self.sim.config.inst, timestamp=s.timestamp()))
-
-    def _mac(self, s: ClientSession, req_id: int, uid: str) -> str:
-        return protocol.compute_mac(self.sim.config.mac_words, s.session_key, req_id, uid)
+        s.send(protocol.make_action_result(uid, code, motivo=motivo, param_ret=ret, host=self.config.host_name,
+                                           inst=self.config.inst, timestamp=s.timestamp()))
 
     def _store(self, apply: Callable[[Any, dict[str, Any]], None]) -> Handler:
         async def handler(s: ClientSession, params: dict[str, Any]) -> Result:
-            apply(self.sim.store, params)
+            apply(self.store, params)
             return _done()
         return handler
 
     def _list(self, read: Callable[[Any, dict[str, Any]], list[dict[str, Any]]]) -> Handler:
         async def handler(s: ClientSession, params: dict[str, Any]) -> Result:
-            return _done(**{wire.LIST: read(self.sim.store, params)})
+            return _done(**{wire.LIST: read(self.store, params)})
         return handler
 
     # ------------------------------------------------------------ public commands [P]
 
     async def abort_all(self, s: ClientSession, params: dict[str, Any]) -> Result:
-        async with self.sim.scheduler.lock:
-            self.sim.scheduler.abort(self.sim.clock.now(), "Aborted by Abort command")
-            self.sim.store.save(self.sim.clock.now())
-        self.sim.poke()
+        async with self.scheduler.lock:
+            self.scheduler.abort(self.clock.now(), "Aborted by Abort command")
+            self.store.save(self.clock.now())
+        self.poke()
         return _done()
 
     async def action_abort(self, s: ClientSession, params: dict[str, Any]) -> Result:
@@ -145,14 +149,14 @@ class Commands:
         return R.OK, "", {}
 
     async def get_status(self, s: ClientSession, params: dict[str, Any]) -> Result:
-        return R.OK, "", {wire.STATUS_KEY: "RUN" if self.sim.scheduler.active else "IDLE"}
+        return R.OK, "", {wire.STATUS_KEY: "RUN" if self.scheduler.active else "IDLE"}
 
     async def get_filters(self, s: ClientSession, params: dict[str, Any]) -> Result:
-        names = self.sim.config.filters
+        names = self.config.filters
         return R.OK, "", {wire.FILTER_NUM: len(names)} | {wire.filter_name_key(i + 1): n for i, n in enumerate(names)}
 
     async def get_profiles(self, s: ClientSession, params: dict[str, Any]) -> Result:
-        return R.OK, "", {wire.LIST: [dict(p) for p in self.sim.store.profiles]}
+        return R.OK, "", {wire.LIST: [dict(p) for p in self.store.profiles]}
 
     async def dashboard_mode(self, s: ClientSession, params: dict[str, Any]) -> Result:
         s.dashboard = bool(params.get(wire.DASHBOARD_IS_ON))
@@ -165,8 +169,8 @@ class Commands:
     async def mount_status(self, s: ClientSession, params: dict[str, Any]) -> Result:
         """The mount's state now (§4a ``RemoteMountStatusGetInfo``): the ControlData mount fields
         under their own names, plus ``FlipStatus`` and the hour angle."""
-        t = self.sim.clock.now()
-        m = await asyncio.to_thread(self.sim.mount.state, t, telemetry.tracked(self.sim))
+        t = self.clock.now()
+        m = await asyncio.to_thread(self.telemetry.mount.state, t, self.telemetry.tracked())
         return R.OK, "", {
             "IsConnected": True, "IsParked": m.parked, "IsTracking": m.tracking, "IsSlewing": False,
             "RA": dashboard.hms(m.ra_now), "DEC": dashboard.dms(m.dec_now),
@@ -177,13 +181,13 @@ class Commands:
         }
 
     async def list_dragscripts(self, s: ClientSession, params: dict[str, Any]) -> Result:
-        return R.OK, "", {wire.LIST: list(self.sim.config.dragscripts)}
+        return R.OK, "", {wire.LIST: list(self.config.dragscripts)}
 
     # ------------------------------------------------------------ RoboTarget [S]
 
     async def manager_mode(self, s: ClientSession, params: dict[str, Any]) -> Result:
-        expected = self._mac(s, params.get("_id", -1), str(params.get(wire.P_UID, "")))
-        if params.get(wire.P_MAC_KEY) != self.sim.config.mac_key or params.get(wire.P_HASH) != expected:
+        hash_ok = s.protocol.mac_ok(params, params.get("_id", -1), wire.P_HASH)
+        if params.get(wire.P_MAC_KEY) != self.config.mac_key or not hash_ok:
             s.manager_mode = False
             return R.FINISHED_ERROR, "MAC Error", {wire.RET: wire.RET_MAC_ERROR}
         s.manager_mode = True
@@ -191,10 +195,10 @@ class Commands:
 
     async def remove_target(self, s: ClientSession, params: dict[str, Any]) -> Result:
         guid = str(params.get(wire.REMOVE_TARGET_PARAMS["target_guid"], "")).lower()
-        self.sim.store.target(guid)  # raises "not found" before anything is aborted
-        self.sim.scheduler.abort(self.sim.clock.now(), "Aborted: target removed",
-                                 lambda t: t[wire.TARGET_FIELDS["guid"]] == guid)
-        self.sim.store.remove_target(guid)
+        self.store.target(guid)  # raises "not found" before anything is aborted
+        self.scheduler.abort(self.clock.now(), "Aborted: target removed",
+                             lambda t: t[wire.TARGET_FIELDS["guid"]] == guid)
+        self.store.remove_target(guid)
         return _done()
 
     async def remove_set(self, s: ClientSession, params: dict[str, Any]) -> Result:
@@ -212,15 +216,15 @@ class Commands:
         except (TypeError, ValueError):
             raise StoreError(wire.RET_ERROR_PREFIX + "Days must be an integer") from None
         profile = str(params.get(wire.GET_RUN_LIST_PARAMS["profile_name"], "") or "")
-        return _done(**{wire.LIST: self.sim.store.run_items(profile, days, self.sim.clock.now())})
+        return _done(**{wire.LIST: self.store.run_items(profile, days, self.clock.now())})
 
     async def get_shots_done(self, s: ClientSession, params: dict[str, Any]) -> Result:
-        items = self.sim.store.shot_done_items(params.get(wire.GET_SHOTS_DONE_PARAMS["session_guid"]))
+        items = self.store.shot_done_items(params.get(wire.GET_SHOTS_DONE_PARAMS["session_guid"]))
         return _done(**{wire.LIST: {wire.SHOTS_DONE_KEY: [_public(d) for d in items]}})
 
     async def get_shot_jpg(self, s: ClientSession, params: dict[str, Any]) -> Result:
         p = wire.GET_SHOT_JPG_PARAMS
-        done = self.sim.store.find_shot_done(params.get(p["shot_done_guid"]), str(params.get(p["fit_filename"]) or ""))
+        done = self.store.find_shot_done(params.get(p["shot_done_guid"]), str(params.get(p["fit_filename"]) or ""))
         path = Path(done["jpgfile"])
         try:
             data = await asyncio.to_thread(path.read_bytes)
@@ -234,7 +238,7 @@ class Commands:
         want_target = str(params.get(p["target_guid"]) or "").lower()
         want_set = str(params.get(p["set_guid"]) or "").lower()
         want_ttag, want_stag = str(params.get(p["target_tag"]) or ""), str(params.get(p["set_tag"]) or "")
-        sets = self.sim.store.sets
+        sets = self.store.sets
 
         def match(target: dict[str, Any]) -> bool:
             set_tag = sets.get(target[f["set_guid"]], {}).get(wire.ADD_SET_PARAMS["tag"], "")
@@ -243,7 +247,7 @@ class Commands:
                     and (not want_ttag or target.get(f["tag"]) == want_ttag)
                     and (not want_stag or set_tag == want_stag))
 
-        self.sim.scheduler.abort(self.sim.clock.now(), "Aborted by RemoteRoboTargetAbort", match)
+        self.scheduler.abort(self.clock.now(), "Aborted by RemoteRoboTargetAbort", match)
         return _done()
 
 

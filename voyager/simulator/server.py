@@ -26,7 +26,7 @@ import structlog
 
 from voyager import protocol
 from voyager.errors import VoyagerProtocolError
-from voyager.simulator import telemetry, transport
+from voyager.simulator import transport
 from voyager.simulator.clock import SimClock, to_epoch
 from voyager.simulator.commands import Commands
 from voyager.simulator.config import SimulatorConfig
@@ -37,6 +37,7 @@ from voyager.simulator.scheduler import Scheduler
 from voyager.simulator.session import ClientSession
 from voyager.simulator.sky import Sky
 from voyager.simulator.store import Store
+from voyager.simulator.telemetry import Telemetry
 
 log = structlog.get_logger(__name__)
 
@@ -50,13 +51,14 @@ class VoyagerSimulator:
         self.seed = config.seed if config.seed is not None else random.randrange(1 << 31)
         self.sky = Sky(config.latitude, config.longitude, config.elevation, config.grid_step)
         self.mount = Mount(config.latitude, config.longitude, config.elevation)
-        self.commands = Commands(self)
         self.sessions: set[ClientSession] = set()
         self.port = config.port
         self.clock: SimClock | None = None
         self.store: Store
         self.planner: Planner
         self.scheduler: Scheduler
+        self.telemetry: Telemetry
+        self.commands: Commands
         self._server: asyncio.Server | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self._nudge = asyncio.Event()
@@ -81,6 +83,9 @@ class VoyagerSimulator:
         self.planner = Planner(self.sky, store, self.faults, cfg.horizon_alt, cfg.cloud_probability, self.seed)
         self.scheduler = Scheduler(cfg, store, self.sky, self.planner, self.faults, self.emit, self.clock.now())
         self.scheduler.recover(self.clock.now())
+        # The parts get what they use, rebuilt with the store on every (re)start.
+        self.telemetry = Telemetry(cfg, self.seed, self.sky, self.mount, store, self.scheduler, self.planner)
+        self.commands = Commands(cfg, self.faults, self.clock, store, self.scheduler, self.telemetry, self.poke)
         self._server = await asyncio.start_server(self._on_client, cfg.host, self.port, limit=protocol.MAX_LINE)
         self.port = self._server.sockets[0].getsockname()[1]
         self._tasks = [asyncio.create_task(c) for c in (self._drive(), self._persist(), self._control(), self._weather(), self._dropper())]
@@ -139,7 +144,9 @@ class VoyagerSimulator:
             log.info("voyager_sim.upgrade_failed", error=str(exc))
             writer.close()
             return
-        session = ClientSession(self, reader, writer, framing, pending)
+        # Looked up per request: the method table is rebuilt on restart (and tests tap ``commands.run``).
+        session = ClientSession(self.config, self.clock, lambda *request: self.commands.run(*request),
+                                self.sessions.discard, reader, writer, framing, pending)
         self.sessions.add(session)
         await session.run()
 
@@ -244,14 +251,14 @@ class VoyagerSimulator:
             await asyncio.sleep(self.config.control_interval)
             if any(s.dashboard for s in self.sessions):
                 t = self.clock.now()
-                mount = await asyncio.to_thread(self.mount.state, t, telemetry.tracked(self))
-                self.emit("ControlData", t, True, **telemetry.control_data(self, t, mount))
+                mount = await asyncio.to_thread(self.mount.state, t, self.telemetry.tracked())
+                self.emit("ControlData", t, True, **self.telemetry.control_data(t, mount))
 
     async def _weather(self) -> None:
         while True:
             await asyncio.sleep(self.config.weather_interval)
             if any(s.dashboard for s in self.sessions):
-                self.emit("WeatherAndSafetyMonitorData", self.clock.now(), True, **telemetry.weather(self, self.clock.now()))
+                self.emit("WeatherAndSafetyMonitorData", self.clock.now(), True, **self.telemetry.weather(self.clock.now()))
 
     async def _dropper(self) -> None:
         last = time.monotonic()

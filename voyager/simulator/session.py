@@ -6,9 +6,10 @@ The same session runs over raw TCP (CR LF lines) or a WebSocket (text frames): t
 ``Version`` first (its ``Timestamp`` text is the SessionKey), the authentication window, ``authbase``
 replies or ``Authentication Rejected`` then close, ``Polling`` after ``poll_interval`` of sending
 silence, a drop after ``idle_timeout`` without a valid line, ``disconnect`` → reply 0 then close.
-Outgoing messages go through one queue and one writer task, so events never interleave inside a line.
-Commands run as tasks (so a delayed reply does not stop the reading of Polling); their handling
-is in ``commands.py``.
+Outgoing messages go through one queue and one writer task, so events never interleave inside a line
+(the writer sends whatever has queued up in one write). Commands run as tasks (so a delayed reply
+does not stop the reading of Polling); their handling is in ``commands.py``. The session key, the
+reading of requests and the MAC checks are ``voyager.protocol.ServerProtocol``'s.
 """
 
 from __future__ import annotations
@@ -17,19 +18,18 @@ import asyncio
 import base64
 import binascii
 import itertools
-import json
 import random
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import structlog
 
 from voyager import protocol
 from voyager.errors import VoyagerProtocolError
+from voyager.simulator.clock import SimClock
+from voyager.simulator.config import SimulatorConfig
 from voyager.simulator.transport import Framing, LineFraming
-
-if TYPE_CHECKING:
-    from voyager.simulator.server import VoyagerSimulator
 
 log = structlog.get_logger(__name__)
 VERSION_TEXT = "Release 2.3.14 - Built 2024-11-20 (Stellar simulator)"
@@ -39,15 +39,25 @@ MAX_QUEUE = 20000
 
 class ClientSession:
     """Server side of one connection. ``dashboard``: dashboard events wanted (§4); ``log_events``:
-    ``LogEvent`` lines wanted (``RemoteSetLogEvent``, §4a). ``framing``: CR LF lines or WebSocket
-    text frames (``transport.py``); ``pending``: bytes already read that belong to that framing."""
+    ``LogEvent`` lines wanted (``RemoteSetLogEvent``, §4a).
 
-    def __init__(self, sim: VoyagerSimulator, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+    ``config``: the simulator's settings (credentials, MAC words, keep-alive timings, host name);
+    ``clock``: the simulated clock (timestamps); ``run_command(session, method, id, params)``: runs
+    one command as a task (``Commands.run``); ``on_close(session)``: called when the session ends.
+    ``framing``: CR LF lines or WebSocket text frames (``transport.py``); ``pending``: bytes already
+    read that belong to that framing."""
+
+    def __init__(self, config: SimulatorConfig, clock: SimClock,
+                 run_command: Callable[[ClientSession, str, int, dict[str, Any]], Awaitable[None]],
+                 on_close: Callable[[ClientSession], None],
+                 reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                  framing: Framing | None = None, pending: bytes = b"") -> None:
-        self.sim = sim
+        self.clock = clock
+        self._run_command, self._on_close = run_command, on_close
         self.framing: Framing = framing or LineFraming()
         self._pending = pending
-        self.cfg = sim.config
+        self.cfg = config
+        self.protocol = protocol.ServerProtocol(config.mac_words)
         self.reader = reader
         self.writer = writer
         self.name = f"client-{next(_ids)}"
@@ -56,18 +66,22 @@ class ClientSession:
         self.manager_mode = False
         self.dashboard = False
         self.log_events = False
-        self.session_key = ""
         self.closed = asyncio.Event()
         self.inflight: dict[str, asyncio.Task[None]] = {}
         self._out: asyncio.Queue[bytes | None] = asyncio.Queue()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._last_rx = self._last_tx = self._opened = time.monotonic()
 
+    @property
+    def session_key(self) -> str:
+        """The Version Timestamp text this session issued (§2.1); "" before it is sent."""
+        return self.protocol.session_key or ""
+
     # ------------------------------------------------------------ output
 
     def timestamp(self, t: float | None = None) -> float:
         """Simulated epoch seconds printed with 1–5 decimals, as Voyager does (§2.1)."""
-        return round(self.sim.clock.now() if t is None else t, random.randint(1, 5))
+        return round(self.clock.now() if t is None else t, random.randint(1, 5))
 
     def send(self, msg: dict[str, Any]) -> None:
         """Queue one message (never blocks); dropped once the session is closing.
@@ -86,13 +100,22 @@ class ClientSession:
         self.send(protocol.make_event(name, self.cfg.host_name, self.cfg.inst, timestamp=self.timestamp(t), **fields))
 
     async def _writer_loop(self) -> None:
+        out = self._out
         while True:
-            data = await self._out.get()
+            data = await out.get()
+            # Whatever else has queued up goes out in the same write: one drain per batch, not per line.
+            chunks: list[bytes] = []
+            while data is not None:
+                chunks.append(self.framing.encode(data))
+                if out.empty():
+                    break
+                data = out.get_nowait()
+            if chunks:
+                self.writer.write(b"".join(chunks))
+                self._last_tx = time.monotonic()
             if data is None:
                 self.writer.write(self.framing.goodbye())
                 return
-            self.writer.write(self.framing.encode(data))
-            self._last_tx = time.monotonic()
             await self.writer.drain()
 
     # ------------------------------------------------------------ life cycle
@@ -104,10 +127,9 @@ class ClientSession:
         reader_task = asyncio.create_task(self._read_loop())
         self._tasks |= {writer_task, keepalive, reader_task}
         # Sub-millisecond jitter: even on a paused clock no two connections share a SessionKey.
-        ts = self.timestamp(self.sim.clock.now() + random.random() * 1e-3)
-        self.session_key = json.dumps(ts)  # the exact text of the Version Timestamp
-        self.send({"Event": protocol.E_VERSION, "Timestamp": ts, "Host": self.cfg.host_name, "Inst": self.cfg.inst,
-                   "VOYVersion": VERSION_TEXT, "VOYSubver": "", "MsgVersion": 1})
+        ts = self.timestamp(self.clock.now() + random.random() * 1e-3)
+        self.send(self.protocol.version_event(ts, self.cfg.host_name, self.cfg.inst,
+                                              VOYVersion=VERSION_TEXT, VOYSubver="", MsgVersion=1))
         log.info("voyager_sim.connected", client=self.name, peer=str(self.peer))
         try:
             await asyncio.wait({writer_task, reader_task, keepalive}, return_when=asyncio.FIRST_COMPLETED)
@@ -137,7 +159,7 @@ class ClientSession:
             self.writer.close()
         except Exception:  # noqa: BLE001 - transport already gone
             pass
-        self.sim.sessions.discard(self)
+        self._on_close(self)
         log.info("voyager_sim.disconnected", client=self.name)
 
     def abort(self) -> None:
@@ -146,7 +168,7 @@ class ClientSession:
         for task in [*self._tasks, *self.inflight.values()]:
             task.cancel()
         self.writer.transport.abort()
-        self.sim.sessions.discard(self)
+        self._on_close(self)
 
     async def _keepalive_loop(self) -> None:
         tick = min(self.cfg.poll_interval, self.cfg.idle_timeout, self.cfg.auth_window) / 5
@@ -184,24 +206,21 @@ class ClientSession:
                 return
             for line in lines:
                 try:
-                    msg = protocol.decode_line(line)
+                    request = self.protocol.receive_line(line)
                 except VoyagerProtocolError:
                     continue  # not valid: does not count for the idle cutoff
                 self._last_rx = time.monotonic()
-                if protocol.is_event(msg):
-                    continue  # client Polling
-                if not protocol.is_request(msg):
+                if request is None:
+                    continue  # client Polling, or no request at all
+                if isinstance(request, dict):
+                    self.send(request)  # the error reply to a malformed request
                     continue
-                if not await self._on_request(msg):
+                if not await self._on_request(request):
                     return
 
-    async def _on_request(self, msg: dict[str, Any]) -> bool:
+    async def _on_request(self, request: protocol.Request) -> bool:
         """Handle one request; False ends the session."""
-        method, req_id = msg.get("method"), msg.get("id")
-        params = msg.get("params") if isinstance(msg.get("params"), dict) else {}
-        if not isinstance(method, str) or not isinstance(req_id, int) or isinstance(req_id, bool):
-            self.send(protocol.make_reply_error(req_id if isinstance(req_id, int) else None, -32600, "Invalid Request"))
-            return True
+        method, req_id, params = request.method, request.id, request.params
         if method == protocol.M_AUTHENTICATE:
             return self._authenticate(req_id, params)
         if not self.authenticated:
@@ -210,7 +229,7 @@ class ClientSession:
         if method == protocol.M_DISCONNECT:
             self.send(protocol.make_reply_result(req_id, 0))
             return False
-        task = asyncio.create_task(self.sim.commands.run(self, method, req_id, params))
+        task = asyncio.create_task(self._run_command(self, method, req_id, params))
         # RemoteActionAbort's UID names the action to abort, so it is not tracked under it.
         key = f"id:{req_id}" if method == protocol.M_ACTION_ABORT else (str(params.get("UID", "")) or f"id:{req_id}")
         self.inflight[key] = task
