@@ -19,7 +19,7 @@ from api.event_hub import OrderEventHub, asyncpg_dsn
 from api import openapi
 from api.middleware import RequestGuardMiddleware
 from api.resources import Resources, TemporalHandle
-from api.routes import admin, credits, events, health, images, keys, orders, plans, pricing, support
+from api.routes import admin, credits, events, health, images, keys, orders, plans, pricing, support, telescope
 from api.routes import credit_packs, payments, stripe_webhook, subscriptions
 from api.rate_limits import SharedRateLimiter, StreamCap
 from api.security import RateLimiter
@@ -46,6 +46,7 @@ ROUTERS = [
     credit_packs.router,
     payments.router,
     stripe_webhook.router,
+    telescope.router,
 ]
 
 DESCRIPTION = """Observing time on robotic telescopes (Voyager RoboTarget).

@@ -211,6 +211,17 @@ class SiteSettings(BaseModel):
                                description="degrees: nothing is imaged lower, whatever an order's altitude minimum")
 
 
+class OpticsSettings(BaseModel):
+    """The telescope's optics and camera, from which ``core/optics.py`` derives the field of view
+    and the pixel scale (mosaic panels are laid out from the field of view, docs/mosaics.md).
+    Defaults: a 530 mm refractor with a 6248 × 4176 px, 3.76 µm sensor (1.46″/px, 2.54° × 1.70°)."""
+
+    focal_length_mm: float = Field(default=530.0, gt=0, description="millimetres")
+    sensor_width_px: int = Field(default=6248, ge=1, description="pixels")
+    sensor_height_px: int = Field(default=4176, ge=1, description="pixels")
+    pixel_size_um: float = Field(default=3.76, gt=0, description="micrometres")
+
+
 class BillingSettings(BaseModel):
     """Settlement thresholds (billing/settlement.py) and order lifetime."""
 
@@ -309,6 +320,7 @@ class Settings(BaseSettings):
     retention: RetentionSettings = RetentionSettings()
     backup: BackupSettings = BackupSettings()
     site: SiteSettings = SiteSettings()
+    optics: OpticsSettings = OpticsSettings()
     billing: BillingSettings = BillingSettings()
     api: ApiSettings = ApiSettings()
     orders: OrderSettings = OrderSettings()

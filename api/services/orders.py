@@ -1,7 +1,7 @@
 """Order creation and abort: validation, plan gate, observability, idempotency, workflow start.
 
 ``POST /api/orders`` checks, in this order, so nothing is held for a request that cannot run:
-field coherence (422) → catalogue lookup (422 ``unknown_target``) → plan gate (403
+field coherence (422; a mosaic's shot quantities must divide by its panel count) → catalogue lookup (422 ``unknown_target``) → plan gate (403
 ``plan_violation``) → observability from the site within the window (``core.ephemeris``, the
 simulated telescope's own sky; 422 ``target_never_observable``) → available credits (402
 ``credit_debt`` while the account owes credits, else 402 ``insufficient_credits``) → insert
@@ -41,8 +41,10 @@ from billing.manual_plans import expire_manual_plans
 from billing.plans import gate, pricing_input
 from billing.pricing import price, requested_integration_seconds
 from core.ephemeris import check_visibility
+from core.mosaic import MosaicSpec, Panel, plan_panels
+from core.optics import Optics
 from models.billing import PricedShot
-from models.db import Order, OrderShot
+from models.db import Order, OrderPanel, OrderShot
 from models.orders import NO_ABORT_STATUSES, OrderStatus
 from models.temporal_contract import ERR_ABORT_REFUSED
 from workflows.starter import AbortRefused, OrderWorkflowNotFound, abort_order, start_order_workflow
@@ -57,7 +59,10 @@ ORDER_HORIZON = timedelta(days=2 * 366)
 
 def request_hash(req: OrderCreate) -> str:
     """SHA-256 of the validated body, defaults filled in, keys sorted: equal bodies, equal hash."""
-    canonical = json.dumps(req.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    body = req.model_dump(mode="json")
+    if body.get("mosaic") is None:  # a body without a mosaic hashes as it did before mosaics existed
+        body.pop("mosaic", None)
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -94,7 +99,21 @@ def _field_errors(req: OrderCreate, filters: list[str], now: datetime) -> tuple[
             errors[name] = f"must be within {ORDER_HORIZON.days} days from now"
     if (req.c_ha_start is None) != (req.c_ha_end is None):
         errors["c_ha_end" if req.c_ha_end is None else "c_ha_start"] = "give both c_ha_start and c_ha_end, or neither"
+    if req.mosaic is not None:
+        panels = req.mosaic.columns * req.mosaic.rows
+        for i, shot in enumerate(req.shots):
+            if shot.quantity % panels:
+                errors[f"shots.{i}.quantity"] = _indivisible(shot.quantity, panels)
     return errors, canonical
+
+
+def _indivisible(quantity: int, panels: int) -> str:
+    """Why ``quantity`` frames cannot be a mosaic's shot line, naming the nearest valid quantities
+    (multiples of the panel count within 1–1000)."""
+    below, above = quantity // panels * panels, (quantity // panels + 1) * panels
+    nearest = [q for q in (below, above) if 0 < q <= 1000]
+    return (f"{quantity} frames do not split evenly over {panels} panels; nearest valid quantities: "
+            + " or ".join(str(q) for q in nearest))
 
 
 async def _find_by_key(session, customer_id: int, key: str) -> Order | None:
@@ -138,7 +157,11 @@ async def create_order(
         # the observability check runs in a thread and the ledger reads the balance on its own
         # connection (holding both at once starved the pool at concurrency 32).
         await session.rollback()
-        constraints = gate(plan.plan, req.gate_request())
+        mosaic = req.mosaic
+        asked = req.gate_request()
+        if mosaic is not None:
+            asked.mosaic_panels = mosaic.columns * mosaic.rows
+        constraints = gate(plan.plan, asked)
         lines = [PricedShot(filter=f, exposure=s.exposure, quantity=s.quantity) for f, s in zip(filters, req.shots)]
         charged = pricing_input(constraints, lines)
         cost = price(charged)
@@ -164,6 +187,15 @@ async def create_order(
         if balances.available < cost:
             raise InsufficientCredits(principal.customer_id, cost, balances.available)
 
+        panels: list[Panel] = []
+        layout = None
+        if mosaic is not None:
+            fov = Optics.from_settings(settings.optics).field_of_view
+            spec = MosaicSpec(mosaic.columns, mosaic.rows, mosaic.overlap_percent, mosaic.rotation_deg)
+            panels = await asyncio.to_thread(plan_panels, req.target_name, ra, dec, spec, fov)
+            layout = {**mosaic.model_dump(mode="json"),
+                      "field_of_view": {"width_deg": fov.width_deg, "height_deg": fov.height_deg}}
+
         order = Order(
             customer_id=principal.customer_id, idempotency_key=key, request_hash=digest, plan=plan.plan,
             status=OrderStatus.PENDING.value, target_name=req.target_name, ra_j2000=ra, dec_j2000=dec,
@@ -171,7 +203,7 @@ async def create_order(
             c_hfd_mean_limit=constraints.hfd_mean_limit, c_alt_min=req.c_alt_min, c_ha_start=req.c_ha_start,
             c_ha_end=req.c_ha_end, date_start=req.date_start, date_end=req.date_end, repeat=req.repeat, cost=cost,
             shots_total=sum(s.quantity for s in req.shots) * req.repeat,
-            requested_integration_seconds=float(requested_integration_seconds(charged)),
+            requested_integration_seconds=float(requested_integration_seconds(charged)), mosaic=layout,
         )
         session.add(order)
         try:
@@ -183,9 +215,16 @@ async def create_order(
             if existing is None:
                 raise
             return await _replay(res, existing, digest), False
-        for position, (name, shot) in enumerate(zip(filters, req.shots)):
-            session.add(OrderShot(order_id=order.id, position=position, filter=name, exposure=shot.exposure,
-                                  quantity=shot.quantity, bin=shot.bin, gain=shot.gain, offset=shot.offset))
+        for p in panels:
+            session.add(OrderPanel(order_id=order.id, panel_index=p.index, column=p.column, row=p.row, name=p.name,
+                                   ra_j2000=p.ra_j2000, dec_j2000=p.dec_j2000))
+        # A mosaic's shot list is split evenly: each panel gets quantity / panels of every line.
+        for panel in ([p.index for p in panels] or [None]):
+            share = len(panels) or 1
+            for position, (name, shot) in enumerate(zip(filters, req.shots)):
+                session.add(OrderShot(order_id=order.id, position=position, filter=name, exposure=shot.exposure,
+                                      quantity=shot.quantity // share, bin=shot.bin, gain=shot.gain,
+                                      offset=shot.offset, panel_index=panel))
         await session.commit()
         log.info("order.created", order_id=order.id, customer_id=principal.customer_id, cost=cost, plan=plan.plan)
     return await _start(res, order, keep_pending=key is not None), True
