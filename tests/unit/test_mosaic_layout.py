@@ -63,20 +63,27 @@ def test_adjacent_panels_are_a_field_of_view_less_the_overlap_apart(ra, dec, rot
 
 def test_orientation_follows_the_position_angle():
     """Rotation 0: column 1 is east (columns run west), row 1 north (rows run south); the grid's
-    'up' axis points to ``rotation_deg`` east of north."""
+    'up' axis points to ``rotation_deg`` east of north. Measured from the centre (a 1×3 and a 3×1
+    grid, whose middle panel is the target): away from it, meridians converge."""
+    centre = SkyCoord(ra=21.6417 * 15 * u.deg, dec=57.5 * u.deg)
     for rotation in (0.0, 45.0, 300.0):
-        panels = plan_panels("IC1396", 21.6417, 57.5, MosaicSpec(2, 2, 10, rotation), FOV)
-        p11, p21, p12 = panels[0], panels[1], panels[2]
-        up = sky(p12).position_angle(sky(p11)).deg  # from row 2 towards row 1
-        right = sky(p11).position_angle(sky(p21)).deg  # from column 1 towards column 2
-        assert (up - rotation + 180) % 360 - 180 == pytest.approx(0, abs=0.5)
-        assert (right - (rotation + 270)) % 360 == pytest.approx(0, abs=0.5) or \
-            (right - (rotation + 270)) % 360 == pytest.approx(360, abs=0.5)
+        column = plan_panels("IC1396", 21.6417, 57.5, MosaicSpec(1, 3, 10, rotation), FOV)
+        row = plan_panels("IC1396", 21.6417, 57.5, MosaicSpec(3, 1, 10, rotation), FOV)
+        assert sky(column[1]).separation(centre).arcsec < 1e-6 and sky(row[1]).separation(centre).arcsec < 1e-6
+        up = centre.position_angle(sky(column[0])).deg  # towards row 1
+        right = centre.position_angle(sky(row[2])).deg  # towards column 3
+        assert _angle(up - rotation) == pytest.approx(0, abs=1e-6)
+        assert _angle(right - (rotation + 270)) == pytest.approx(0, abs=1e-6)
+
+
+def _angle(deg: float) -> float:
+    """``deg`` folded into −180…180."""
+    return (deg + 180) % 360 - 180
 
 
 def test_near_the_pole_ra_arithmetic_would_be_wrong_but_the_layout_is_not():
-    """At Dec +89.5° a 2.3° step spans many hours of RA: the panels straddle the pole, and their
-    mutual separations still equal the step; naive RA/Dec offsets would put them 50× too close."""
+    """At Dec +89.5° a 2.3° step spans hours of RA (a step divided by cos Dec would be meaningless):
+    the panels surround the pole, and their mutual separations still equal the step."""
     panels = plan_panels("NCP", 2.5, 89.5, MosaicSpec(2, 2, 10, 0), FOV)
     across, down = _neighbours(panels, MosaicSpec(2, 2))
     for a, b in across:
@@ -84,9 +91,10 @@ def test_near_the_pole_ra_arithmetic_would_be_wrong_but_the_layout_is_not():
     for a, b in down:
         assert sky(a).separation(sky(b)).deg == pytest.approx(FOV.height_deg * 0.9, rel=2e-3)
     assert max(p.ra_j2000 for p in panels) - min(p.ra_j2000 for p in panels) > 3  # hours apart on the sky
-    # The northern row lies beyond the pole: its declinations are below the centre's 89.5°...
+    # The northern row lies beyond the pole: its declinations are below the centre's 89.5° and its
+    # RA about 12 h away, while every panel stays half a diagonal step from the centre.
     assert all(p.dec_j2000 < 89.5 for p in panels[:2])
-    # ...while every panel stays within half a diagonal step of the centre.
+    assert all(abs(_angle((p.ra_j2000 - 2.5) * 15)) > 90 for p in panels[:2])
     centre = SkyCoord(ra=2.5 * 15 * u.deg, dec=89.5 * u.deg)
     half_diagonal = math.hypot(FOV.width_deg, FOV.height_deg) * 0.9 / 2
     for p in panels:
