@@ -13,7 +13,7 @@ from astropy.coordinates import SkyCoord
 
 from core.optics import Optics
 from tests.api.conftest import auth
-from tests.api.test_order_e2e import stack_factory, wait_status  # noqa: F401 - the fixture
+from tests.api.test_order_e2e import wait_status
 from tests.mosaic.test_mosaic_api import SEED
 from voyager import wire
 
