@@ -14,6 +14,7 @@ from astropy.coordinates import SkyCoord
 from core.optics import Optics
 from tests.api.conftest import auth
 from tests.api.test_order_e2e import wait_status
+from tests.workflows.support import ledger_entries
 from tests.mosaic.test_mosaic_api import SEED
 from voyager import wire
 
@@ -56,6 +57,7 @@ async def test_quasar_mosaic_of_ic1396_images_four_panels_priced_and_settled_onc
         assert final["credits"] == {"cost": 189, "held": 189, "captured": 189, "refunded": 0}
         balances = await h.ledger.balances(c.customer_id)
         assert (balances.available, balances.held) == (0, 0)
+        assert sorted(e.kind for e in await ledger_entries(h.engine, order["id"])) == ["capture", "hold"]
 
         # Voyager got one Target per panel, in the customer's Set, at the panel's centre.
         targets = {t[wire.TARGET_FIELDS["name"]]: t for t in st.sim.store.targets.values()
@@ -85,6 +87,34 @@ async def test_quasar_mosaic_of_ic1396_images_four_panels_priced_and_settled_onc
         second = (await h.client.get(f"/api/orders/{order['id']}/images", params={"panel": 1, "limit": 200},
                                      headers=auth(c.api_key))).json()
         assert second["total"] >= 30 and {i["panel"] for i in second["items"]} == {"IC1396 P2-1"}
-        everything = (await h.client.get(f"/api/orders/{order['id']}/images", params={"limit": 500},
+        everything = (await h.client.get(f"/api/orders/{order['id']}/images", params={"limit": 200},
                                          headers=auth(c.api_key))).json()
         assert {i["panel"] for i in everything["items"]} == set(NAMES)
+
+
+async def test_aborting_a_mosaic_stops_every_panel_and_settles_once(stack_factory):
+    async with stack_factory(start_time=NEW_MOON_EVENING, speed=600.0, seeing_arcsec=1.0, seed=15) as st:
+        h = st.h
+        c = await h.customer(plan="quasar", credits=189)
+        r = await h.client.post("/api/orders", json=SEED, headers=auth(c.api_key))
+        assert r.status_code == 201, r.text
+        order = r.json()
+        await wait_status(h, c.api_key, order["id"], {"running"}, 240)
+        r = await h.client.post(f"/api/orders/{order['id']}/abort", json={"reason": "clouds forecast"},
+                                headers=auth(c.api_key))
+        assert r.status_code == 202, r.text
+        final = await wait_status(h, c.api_key, order["id"], {"aborted", "completed", "failed"}, 240)
+        assert final["status"] == "aborted", final["status_reason"]
+
+        # Every panel's Target is disabled, not only the one that was observing.
+        targets = [t for t in st.sim.store.targets.values() if str(t[wire.TARGET_FIELDS["name"]]).startswith("IC1396 P")]
+        assert len(targets) == 4 and all(t[wire.TARGET_FIELDS["status"]] == 1 for t in targets)
+        # One hold, resolved once: what was taken is captured, the rest released.
+        credits = final["credits"]
+        assert credits["held"] == 189 and credits["captured"] + credits["refunded"] == 189
+        assert credits["captured"] < 189
+        kinds = sorted(e.kind for e in await ledger_entries(h.engine, order["id"]))
+        assert kinds in (["capture", "hold", "release"], ["hold", "release"])
+        balances = await h.ledger.balances(c.customer_id)
+        assert (balances.available, balances.held) == (credits["refunded"], 0)
+        assert [x["name"] for x in final["report"]["panels"]] == NAMES
