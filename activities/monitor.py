@@ -2,7 +2,8 @@
 
 It polls RoboTarget's run list and the sessions of the recent runs (``RemoteRoboTargetGetRunList``,
 ``RemoteRoboTargetGetSessionListByRun``, docs/voyager-protocol.md §7), waking early on dashboard events
-(``Signal``, ``NewFITReady``; §4), maps each session to its order by target GUID (``order.target_guid``, or a mosaic panel's ``order_panel.target_guid``)
+(``Signal``, ``NewFITReady``; §4), maps each session to its order by target GUID (``order.target_guid``,
+or a mosaic panel's ``order_panel.target_guid``)
 and signals ``order-<id>``: ``session_started`` when it first sees a running session,
 ``session_ended`` when it sees it finished. Voyager's load is therefore one run-list poll per
 interval per telescope, whatever the number of waiting orders.
@@ -203,7 +204,8 @@ class MonitorActivities:
         async with self.sessionmaker() as db:
             live = Order.status.not_in([s.value for s in FINAL_STATUSES])  # type: ignore[attr-defined]
             orders = dict((await sql(db,
-                sa.select(Order.target_guid, Order.id).where(Order.target_guid.in_(targets)).where(live)  # type: ignore[union-attr]
+                sa.select(Order.target_guid, Order.id)
+                .where(Order.target_guid.in_(targets)).where(live)  # type: ignore[union-attr]
             )).all())
             # A mosaic's panels are Targets of their own (docs/mosaics.md).
             orders.update(dict((await sql(db,

@@ -197,7 +197,8 @@ class OrderWorkflow:
         # without panels draws exactly what it drew before mosaics existed (replay histories).
         target_guid = order.target_guid or str(workflow.uuid4())
         shot_guids = {str(s.id): s.shot_guid or str(workflow.uuid4()) for s in order.shots}
-        panel_guids = {str(p.panel_index): p.target_guid or (target_guid if p.panel_index == 0 else str(workflow.uuid4()))
+        panel_guids = {str(p.panel_index): p.target_guid or (target_guid if p.panel_index == 0
+                                                             else str(workflow.uuid4()))
                        for p in order.panels}
         self._guids = await self._db(
             OrderStoreActivities.assign_guids,

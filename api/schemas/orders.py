@@ -38,8 +38,10 @@ class MosaicIn(_In):
 
     columns: int = Field(ge=1, le=5, description="panels across, 1–5")
     rows: int = Field(ge=1, le=5, description="panels down, 1–5")
-    overlap_percent: float = Field(default=10.0, ge=0, le=50, description="percent of a panel shared with a neighbour, 0–50")
-    rotation_deg: float = Field(default=0.0, ge=0, lt=360, description="position angle of the grid, degrees east of north")
+    overlap_percent: float = Field(default=10.0, ge=0, le=50,
+                                   description="percent of a panel shared with a neighbour, 0–50")
+    rotation_deg: float = Field(default=0.0, ge=0, lt=360,
+                                description="position angle of the grid, degrees east of north")
 
 
 class OrderCreate(ConstraintsIn):

@@ -156,7 +156,8 @@ async def panel_names(session: AsyncSession, order_id: int) -> dict[str, str]:
     """A mosaic order's shot GUID → panel name (empty for a single-field order)."""
     rows = (await session.exec(
         select(OrderShot.shot_guid, OrderPanel.name)
-        .join(OrderPanel, (OrderPanel.order_id == OrderShot.order_id) & (OrderPanel.panel_index == OrderShot.panel_index))
+        .join(OrderPanel, (OrderPanel.order_id == OrderShot.order_id)
+              & (OrderPanel.panel_index == OrderShot.panel_index))
         .where(OrderShot.order_id == order_id)
     )).all()
     return {g: n for g, n in rows if g}

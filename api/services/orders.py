@@ -1,11 +1,13 @@
 """Order creation and abort: validation, plan gate, observability, idempotency, workflow start.
 
 ``POST /api/orders`` checks, in this order, so nothing is held for a request that cannot run:
-field coherence (422; a mosaic's shot quantities must divide by its panel count) → catalogue lookup (422 ``unknown_target``) → plan gate (403
-``plan_violation``) → observability from the site within the window (``core.ephemeris``, the
-simulated telescope's own sky; 422 ``target_never_observable``) → available credits (402
-``credit_debt`` while the account owes credits, else 402 ``insufficient_credits``) → insert
-Order + OrderShots → start ``OrderWorkflow`` (which prices again and holds the credits).
+field coherence (422; a mosaic's shot quantities must divide by its panel count, docs/mosaics.md) →
+catalogue lookup (422 ``unknown_target``) → plan gate (403 ``plan_violation``, mosaics too) →
+observability from the site within the window (``core.ephemeris``, the simulated telescope's own
+sky; 422 ``target_never_observable``) → available credits (402 ``credit_debt`` while the account
+owes credits, else 402 ``insufficient_credits``) → panel centres of a mosaic (``core.mosaic``) →
+insert Order + OrderShots (+ OrderPanels) → start ``OrderWorkflow`` (which prices again and holds
+the credits).
 """
 
 from __future__ import annotations

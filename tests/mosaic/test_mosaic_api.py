@@ -62,7 +62,8 @@ async def test_bad_mosaics_are_4xx_with_the_one_error_body_and_move_no_credit(
     api = mosaic_api
     c = await api.customer(plan=plan, credits=500)
     before = await api.ledger.balances(c.customer_id)
-    r = await api.client.post("/api/orders", json=body, headers={**auth(c.api_key), "Idempotency-Key": "m-" + case.replace(" ", "-")})
+    key = "m-" + case.replace(" ", "-")
+    r = await api.client.post("/api/orders", json=body, headers={**auth(c.api_key), "Idempotency-Key": key})
     assert r.status_code == status, r.text
     error = _one_error_body(r)
     assert error["code"] == code and says in error["fields"].get(field, ""), error
