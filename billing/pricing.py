@@ -85,14 +85,16 @@ def _ratio(f: Fraction) -> Decimal:
     return _dec(f, "0.0001").normalize()
 
 
-def estimate(plan: Plan | str | None, pricing: PricingInput, user_balance: int) -> Estimate:
+def estimate(plan: Plan | str | None, pricing: PricingInput, user_balance: int, *,
+             mosaic_panels: int = 0) -> Estimate:
     """Price ``pricing`` as ``plan`` will charge it and compare with ``user_balance`` (credits).
 
     The plan's rules apply first, exactly as for a real order: its constraints go through
     :func:`billing.plans.gate` (forbidden values raise PlanViolation; forced ones are applied, e.g.
     Quasar's moon-down, Nebula's free standard HFD) and :func:`billing.plans.pricing_input`.
     ``plan`` None = no active plan (pack credits, Stardust rules). Shape: docs/pricing.md §2,
-    ``POST /api/pricing/estimate``. Raises PlanViolation, UnknownPlan.
+    ``POST /api/pricing/estimate``. ``mosaic_panels``: a mosaic's panel count (gated: Quasar; the
+    price is the shot list's, docs/mosaics.md). Raises PlanViolation, UnknownPlan.
     """
     p = plans.get_plan(plan)
     constraints = plans.gate(p, OrderConstraints(
@@ -100,6 +102,7 @@ def estimate(plan: Plan | str | None, pricing: PricingInput, user_balance: int) 
         c_moon_down=pricing.c_moon_down,
         c_hfd_mean_limit=pricing.c_hfd_mean_limit,
         repeat=pricing.repeat,
+        mosaic_panels=mosaic_panels,
     ))
     charged = plans.pricing_input(constraints, pricing.shots)
     prio, moon, hfd = multipliers(charged)

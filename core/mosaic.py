@@ -54,6 +54,17 @@ class Panel:
     dec_j2000: float
 
 
+def split_refusal(quantity: int, panels: int) -> str | None:
+    """Why ``quantity`` frames of a shot line cannot be split evenly over ``panels`` panels, naming
+    the nearest valid quantities (multiples of ``panels`` within 1–1000); None when they can."""
+    if quantity % panels == 0:
+        return None
+    below, above = quantity // panels * panels, (quantity // panels + 1) * panels
+    nearest = [q for q in (below, above) if 0 < q <= 1000]
+    return (f"{quantity} frames do not split evenly over {panels} panels; nearest valid quantities: "
+            + " or ".join(str(q) for q in nearest))
+
+
 def panel_name(target_name: str, column: int, row: int) -> str:
     return f"{target_name} P{column}-{row}"
 

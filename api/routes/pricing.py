@@ -10,6 +10,7 @@ from api.schemas.pricing import EstimateMultipliers, EstimateRequest, EstimateRe
 from api.services.customers import effective_plan
 from api.services.order_schedule import estimate_window
 from billing.plans import get_plan
+from core.mosaic import split_refusal
 from billing.pricing import estimate
 from models.billing import PricingInput, PricedShot
 
@@ -31,6 +32,10 @@ async def post_estimate(body: EstimateRequest, me: PrincipalDep, res: ResourcesD
     filters = {f.lower() for f in res.settings.api.filter_list()}
     bad = {f"target.shots.{i}.filter": f"unknown filter {s.filter!r}"
            for i, s in enumerate(body.target.shots) if s.filter.lower() not in filters}
+    panels = body.target.mosaic.columns * body.target.mosaic.rows if body.target.mosaic else 0
+    for i, s in enumerate(body.target.shots if panels else []):
+        if refusal := split_refusal(s.quantity, panels):
+            bad[f"target.shots.{i}.quantity"] = refusal
     if bad:
         raise Unprocessable("invalid estimate request", fields=bad)
     plan = get_plan(body.subscription_plan) if body.subscription_plan else None
@@ -40,7 +45,7 @@ async def post_estimate(body: EstimateRequest, me: PrincipalDep, res: ResourcesD
                            repeat=t.repeat, shots=[PricedShot(filter=s.filter, exposure=s.exposure, quantity=s.quantity)
                                                    for s in t.shots])
     balances = await res.ledger.balances(me.customer_id)
-    e = estimate(plan_id, pricing, balances.available)
+    e = estimate(plan_id, pricing, balances.available, mosaic_panels=panels)
     where = {"next_window": await estimate_window(res.settings.site, t, get_plan(plan_id))} if t.has_target() else {}
     m = e.multipliers
     return EstimateResponse(success=True, estimation=Estimation(

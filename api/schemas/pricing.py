@@ -6,7 +6,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from api.schemas.common import StrictIn
 from api.schemas.constraints import ConstraintsIn
-from api.schemas.orders import NextWindow
+from api.schemas.orders import MosaicIn, NextWindow
 
 
 class EstimateShot(StrictIn):
@@ -36,6 +36,8 @@ class EstimateTarget(ConstraintsIn):
         return self.target_name is not None or (self.ra_j2000 is not None and self.dec_j2000 is not None)
 
     shots: list[EstimateShot] = Field(min_length=1, max_length=50)
+    mosaic: MosaicIn | None = Field(default=None, description="a mosaic (Quasar): priced as its whole shot list; "
+                                    "quantities must divide by the number of panels (docs/mosaics.md)")
 
 
 class EstimateRequest(StrictIn):

@@ -43,7 +43,7 @@ from billing.manual_plans import expire_manual_plans
 from billing.plans import gate, pricing_input
 from billing.pricing import price, requested_integration_seconds
 from core.ephemeris import check_visibility
-from core.mosaic import MosaicSpec, Panel, plan_panels
+from core.mosaic import MosaicSpec, Panel, plan_panels, split_refusal
 from core.optics import Optics
 from models.billing import PricedShot
 from models.db import Order, OrderPanel, OrderShot
@@ -104,18 +104,9 @@ def _field_errors(req: OrderCreate, filters: list[str], now: datetime) -> tuple[
     if req.mosaic is not None:
         panels = req.mosaic.columns * req.mosaic.rows
         for i, shot in enumerate(req.shots):
-            if shot.quantity % panels:
-                errors[f"shots.{i}.quantity"] = _indivisible(shot.quantity, panels)
+            if refusal := split_refusal(shot.quantity, panels):
+                errors[f"shots.{i}.quantity"] = refusal
     return errors, canonical
-
-
-def _indivisible(quantity: int, panels: int) -> str:
-    """Why ``quantity`` frames cannot be a mosaic's shot line, naming the nearest valid quantities
-    (multiples of the panel count within 1–1000)."""
-    below, above = quantity // panels * panels, (quantity // panels + 1) * panels
-    nearest = [q for q in (below, above) if 0 < q <= 1000]
-    return (f"{quantity} frames do not split evenly over {panels} panels; nearest valid quantities: "
-            + " or ".join(str(q) for q in nearest))
 
 
 async def _find_by_key(session, customer_id: int, key: str) -> Order | None:

@@ -110,3 +110,20 @@ async def test_telescope_shows_its_optics_and_field_of_view(make_api):
         assert t["field_of_view"]["width_deg"] == pytest.approx(1.14588, abs=1e-4)
         assert t["field_of_view"]["height_deg"] == pytest.approx(0.85942, abs=1e-4)
         assert (await api.client.get("/api/telescope")).status_code == 401
+
+
+async def test_the_estimate_prices_a_mosaic_as_its_shot_list_and_applies_the_same_refusals(mosaic_api):
+    api = mosaic_api
+    c = await api.customer(plan="quasar", credits=150)
+    target = {k: v for k, v in SEED.items()}
+    r = await api.client.post("/api/pricing/estimate", json={"target": target}, headers=auth(c.api_key))
+    assert r.status_code == 200, r.text
+    e = r.json()["estimation"]
+    assert (e["final_cost"], e["can_afford"], e["remaining_after"]) == (189, False, -39)
+    r = await api.client.post("/api/pricing/estimate", json={"target": target, "subscription_plan": "nebula"},
+                              headers=auth(c.api_key))
+    assert r.status_code == 403 and _one_error_body(r)["fields"]["mosaic"] == "mosaics need Quasar"
+    odd = {**target, "mosaic": {"columns": 3, "rows": 3}}
+    r = await api.client.post("/api/pricing/estimate", json={"target": odd}, headers=auth(c.api_key))
+    assert r.status_code == 422
+    assert _one_error_body(r)["fields"]["target.shots.0.quantity"].endswith("nearest valid quantities: 36 or 45")
