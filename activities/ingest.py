@@ -122,8 +122,11 @@ class IngestActivities:
         frames = 0
         days = max(self.settings.orders.monitor_run_days, self.settings.billing.order_default_lifetime_days + 1)
         async with heartbeating(lambda: {"frames": frames}):
+            targets = [req.target_guid, *(t for t in req.panel_target_guids if t != req.target_guid)]
             while True:
-                sessions = await self.rt.get_sessions_for_target(req.target_guid, self.settings.voyager.profile_name, days)
+                sessions = []
+                for guid in targets:  # a mosaic: every panel's Target
+                    sessions += await self.rt.get_sessions_for_target(guid, self.settings.voyager.profile_name, days)
                 if all(s.finished for s in sessions) or loop.time() >= until:
                     break
                 await asyncio.sleep(self.settings.orders.watch_poll_interval)

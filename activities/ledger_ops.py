@@ -62,6 +62,7 @@ class LedgerActivities:
                     c_ha_end=order.c_ha_end,
                     date_start=_aware(order.date_start),
                     date_end=_aware(order.date_end),
+                    mosaic_panels=len({s.panel_index for s in lines if s.panel_index is not None}),
                 ))
             except PlanViolation as exc:
                 raise ApplicationError(str(exc), exc.fields, type=ERR_PLAN_VIOLATION, non_retryable=True) from None

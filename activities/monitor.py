@@ -2,7 +2,8 @@
 
 It polls RoboTarget's run list and the sessions of the recent runs (``RemoteRoboTargetGetRunList``,
 ``RemoteRoboTargetGetSessionListByRun``, docs/voyager-protocol.md §7), waking early on dashboard events
-(``Signal``, ``NewFITReady``; §4), maps each session to its order by target GUID (``order.target_guid``)
+(``Signal``, ``NewFITReady``; §4), maps each session to its order by target GUID (``order.target_guid``,
+or a mosaic panel's ``order_panel.target_guid``)
 and signals ``order-<id>``: ``session_started`` when it first sees a running session,
 ``session_ended`` when it sees it finished. Voyager's load is therefore one run-list poll per
 interval per telescope, whatever the number of waiting orders.
@@ -48,7 +49,7 @@ from activities._db import db_unavailable, sql
 from activities._heartbeat import heartbeating
 from activities.observatory_status import ObservatoryStatusRecorder
 from core.settings import Settings
-from models.db import Order, VoyagerSession
+from models.db import Order, OrderPanel, VoyagerSession
 from models.orders import FINAL_STATUSES, MonitorWatchRequest, MonitorWatchResult, OrderStatus, SessionSignal
 from models.temporal_contract import order_workflow_id
 from voyager.errors import VoyagerError
@@ -201,10 +202,16 @@ class MonitorActivities:
         if not targets:
             return 0, 0, all(s.finished for s in sessions)
         async with self.sessionmaker() as db:
+            live = Order.status.not_in([s.value for s in FINAL_STATUSES])  # type: ignore[attr-defined]
             orders = dict((await sql(db,
-                sa.select(Order.target_guid, Order.id).where(Order.target_guid.in_(targets))  # type: ignore[union-attr]
-                .where(Order.status.not_in([s.value for s in FINAL_STATUSES]))  # type: ignore[attr-defined]
+                sa.select(Order.target_guid, Order.id)
+                .where(Order.target_guid.in_(targets)).where(live)  # type: ignore[union-attr]
             )).all())
+            # A mosaic's panels are Targets of their own (docs/mosaics.md).
+            orders.update(dict((await sql(db,
+                sa.select(OrderPanel.target_guid, OrderPanel.order_id).join(Order, Order.id == OrderPanel.order_id)
+                .where(OrderPanel.target_guid.in_(targets)).where(live)  # type: ignore[union-attr]
+            )).all()))
             rows = {r.session_guid: r for r in (await db.exec(
                 select(VoyagerSession).where(VoyagerSession.session_guid.in_([s.guid for s in sessions]))  # type: ignore[attr-defined]
             )).all()}

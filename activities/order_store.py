@@ -21,7 +21,7 @@ from temporalio.exceptions import ApplicationError
 from activities._db import sql
 from activities.progress import order_lines, refresh_progress
 from core.settings import Settings
-from models.db import Order, OrderEvent, ShotDone, VoyagerSession
+from models.db import Order, OrderEvent, OrderPanel, OrderShot, ShotDone, VoyagerSession
 from models.orders import (
     FINAL_STATUSES,
     AbortRecord,
@@ -33,6 +33,8 @@ from models.orders import (
     OrderReport,
     OrderSnapshot,
     OrderStatus,
+    PanelLine,
+    PanelReport,
     ShotLine,
     StatusChange,
     StatusChanged,
@@ -62,6 +64,46 @@ def status_event(order: Order, status: OrderStatus, reason: str, *, final: bool,
     if extra:
         payload.update(extra)
     return OrderEvent(order_id=order.id, kind="status", payload=payload, email_status="pending" if final else "none")
+
+
+async def order_panels(session: AsyncSession, order_id: int) -> list[OrderPanel]:
+    """A mosaic order's panels by index (empty for a single-field order)."""
+    return list((await session.exec(
+        select(OrderPanel).where(OrderPanel.order_id == order_id).order_by(OrderPanel.panel_index)
+    )).all())
+
+
+async def panel_reports(session: AsyncSession, order_id: int) -> list[PanelReport]:
+    """Per panel of a mosaic: accepted frames, rejected frames, integration and mean HFD per filter
+    (a frame belongs to the panel of its shot line)."""
+    panels = await order_panels(session, order_id)
+    if not panels:
+        return []
+    rows = (await sql(session,
+        sa.select(
+            OrderShot.panel_index, ShotDone.filter,
+            sa.func.count().filter(ShotDone.accepted.is_(True)),  # type: ignore[union-attr]
+            sa.func.count().filter(ShotDone.accepted.is_(False)),  # type: ignore[union-attr]
+            sa.func.coalesce(sa.func.sum(ShotDone.exposure).filter(ShotDone.accepted.is_(True)), 0.0),  # type: ignore[union-attr]
+            sa.func.avg(ShotDone.hfd).filter(ShotDone.accepted.is_(True)),  # type: ignore[union-attr]
+        )
+        .join(OrderShot, sa.and_(OrderShot.shot_guid == ShotDone.shot_guid, OrderShot.order_id == ShotDone.order_id))
+        .where(ShotDone.order_id == order_id)
+        .group_by(OrderShot.panel_index, ShotDone.filter)
+        .order_by(OrderShot.panel_index, ShotDone.filter)
+    )).all()
+    by_panel: dict[int, list[FilterReport]] = {}
+    for panel, f, acc, rej, secs, hfd in rows:
+        by_panel.setdefault(panel, []).append(FilterReport(
+            filter=f, frames=int(acc), frames_rejected=int(rej), integration_minutes=round(float(secs) / 60.0, 2),
+            mean_hfd=round(float(hfd), 3) if hfd is not None else None))
+    return [
+        PanelReport(panel_index=p.panel_index, name=p.name, column=p.column, row=p.row, ra_j2000=p.ra_j2000,
+                    dec_j2000=p.dec_j2000, filters=by_panel.get(p.panel_index, []),
+                    frames_accepted=sum(f.frames for f in by_panel.get(p.panel_index, [])),
+                    integration_minutes=round(sum(f.integration_minutes for f in by_panel.get(p.panel_index, [])), 2))
+        for p in panels
+    ]
 
 
 class OrderStoreActivities:
@@ -111,8 +153,13 @@ class OrderStoreActivities:
                 shots=[
                     ShotLine(id=s.id, position=s.position, filter=s.filter, exposure=s.exposure, quantity=s.quantity,
                              bin=s.bin, gain=s.gain, offset=s.offset, shot_guid=s.shot_guid,
-                             filter_index=s.filter_index)
+                             filter_index=s.filter_index, panel_index=s.panel_index)
                     for s in lines
+                ],
+                panels=[
+                    PanelLine(panel_index=p.panel_index, column=p.column, row=p.row, name=p.name,
+                              ra_j2000=p.ra_j2000, dec_j2000=p.dec_j2000, target_guid=p.target_guid)
+                    for p in await order_panels(session, ref.order_id)
                 ],
             )
 
@@ -154,9 +201,19 @@ class OrderStoreActivities:
                     line.shot_guid = proposal.shot_guids[key]
                     session.add(line)
                 shots[key] = line.shot_guid
+            panels: dict[str, str] = {}
+            for panel in await order_panels(session, proposal.order_id):
+                key = str(panel.panel_index)
+                if not panel.target_guid:
+                    if key not in proposal.panel_target_guids:
+                        raise ApplicationError(f"no GUID proposed for panel {key}", type=ERR_INVALID_ORDER,
+                                               non_retryable=True)
+                    panel.target_guid = proposal.panel_target_guids[key]
+                    session.add(panel)
+                panels[key] = panel.target_guid
             await session.commit()
             return GuidAssignment(order_id=proposal.order_id, set_guid=order.set_guid,
-                                  target_guid=order.target_guid, shot_guids=shots)
+                                  target_guid=order.target_guid, shot_guids=shots, panel_target_guids=panels)
 
     @activity.defn(name="order_store.record_abort")
     async def record_abort(self, record: AbortRecord) -> Done:
@@ -250,4 +307,5 @@ class OrderStoreActivities:
             abort_reason=order.abort_reason,
             jpg_dir=str(self.settings.images.jpg_dir / f"order_{order.id}"),
             fits_paths=[p for p in fits if p],
+            panels=await panel_reports(session, order.id),
         )

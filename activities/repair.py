@@ -46,7 +46,7 @@ from billing.ledger import Ledger
 from core.database import make_sessionmaker
 from core.settings import Settings
 from models.billing import SettlementOutcome
-from models.db import CreditHold, Order, OrderEvent
+from models.db import CreditHold, Order, OrderEvent, OrderPanel
 from models.orders import FINAL_STATUSES, FinalizeRequest, OrderProgress, OrderStatus, SettleRequest
 from models.repair import RepairInput, RepairItem, RepairReport
 from voyager import wire
@@ -56,7 +56,7 @@ from workflows.starter import order_workflow_id, start_order_workflow
 
 log = structlog.get_logger(__name__)
 ACTOR = "repair"
-ORDER, HOLD, EVENT = Order.__table__, CreditHold.__table__, OrderEvent.__table__
+ORDER, HOLD, EVENT, PANEL = Order.__table__, CreditHold.__table__, OrderEvent.__table__, OrderPanel.__table__
 FINAL = sorted(s.value for s in FINAL_STATUSES)
 #: Orders that never reached Voyager's scheduler: restarting their workflow loses nothing.
 RESTARTABLE = {OrderStatus.PENDING.value, OrderStatus.HELD.value}
@@ -190,12 +190,15 @@ class OrderRepair:
         notes: list[str] = []
         if row.target_guid and self.rt is not None:
             try:
-                await self._disable(row.target_guid, abort=True)
-                notes.append("target disabled")
+                targets = await self._order_targets(row.id, row.target_guid)  # a mosaic: every panel
+                for guid in targets:
+                    await self._disable(guid, abort=True)
+                notes.append("target disabled" if len(targets) == 1 else f"{len(targets)} panel targets disabled")
                 ingest = IngestActivities(self.rt, self.sessionmaker, self.settings)
                 days = max(self.settings.orders.monitor_run_days, self.settings.billing.order_default_lifetime_days + 1)
-                for s in await self.rt.get_sessions_for_target(row.target_guid, self.settings.voyager.profile_name, days):
-                    await ingest.ingest_session(row.id, s.guid)
+                for guid in targets:
+                    for s in await self.rt.get_sessions_for_target(guid, self.settings.voyager.profile_name, days):
+                        await ingest.ingest_session(row.id, s.guid)
             except _VOYAGER_DOWN as exc:
                 # Settle on what was ingested; the target check of a later run disables it.
                 notes.append(f"Voyager unreachable ({type(exc).__name__}), settled on frames already ingested")
@@ -228,6 +231,13 @@ class OrderRepair:
             with contextlib.suppress(VoyagerActionFailed, VoyagerRejected):  # nothing running
                 await self.rt.abort(target_guid=target_guid)
 
+    async def _order_targets(self, order_id: int, target_guid: str) -> list[str]:
+        """The order's Target GUID and, for a mosaic, its other panels' (docs/mosaics.md)."""
+        async with self.engine.connect() as conn:
+            panels = (await conn.execute(sa.select(PANEL.c.target_guid).where(
+                PANEL.c.order_id == order_id, PANEL.c.target_guid.is_not(None)))).scalars().all()
+        return [target_guid, *(g for g in panels if g != target_guid)]
+
     async def _targets(self, report: RepairReport, dry_run: bool) -> None:
         """Terminal orders whose target is still enabled in Voyager: disable them."""
         if self.rt is None:
@@ -241,9 +251,16 @@ class OrderRepair:
         if not enabled:
             return
         async with self.engine.connect() as conn:
-            rows = (await conn.execute(
+            rows = list((await conn.execute(
                 sa.select(ORDER.c.id, ORDER.c.customer_id, ORDER.c.status, ORDER.c.target_guid)
                 .where(ORDER.c.status.in_(FINAL), sa.func.lower(ORDER.c.target_guid).in_(enabled))
+                .order_by(ORDER.c.id))).all())
+            # A mosaic's other panels are Targets of their own.
+            rows += (await conn.execute(
+                sa.select(ORDER.c.id, ORDER.c.customer_id, ORDER.c.status, PANEL.c.target_guid)
+                .select_from(PANEL.join(ORDER, ORDER.c.id == PANEL.c.order_id))
+                .where(ORDER.c.status.in_(FINAL), sa.func.lower(PANEL.c.target_guid).in_(enabled),
+                       PANEL.c.target_guid != ORDER.c.target_guid)
                 .order_by(ORDER.c.id))).all()
         for row in rows:
             state = await self._workflow_state(row.id)

@@ -23,7 +23,7 @@ from activities._heartbeat import heartbeating
 from activities.link_wait import note_link_down
 from core.settings import Settings
 from models.db import CustomerSet
-from models.orders import StopTargetRequest, StopTargetResult, SubmitRequest, SubmitResult
+from models.orders import StopTargetRequest, StopTargetResult, SubmitPanel, SubmitRequest, SubmitResult
 from models.temporal_contract import ERR_INVALID_ORDER, ERR_VOYAGER_REFUSED
 from voyager import wire
 from voyager.errors import VoyagerActionFailed, VoyagerConnectionError, VoyagerRejected, VoyagerTimeout
@@ -87,28 +87,33 @@ class VoyagerActivities:
                     tag=req.set_tag, enabled=not (wanted and wanted.paused),
                     note=f"Stellar customer {req.customer_id}",
                 ))
-                step = "the target"
-                target_created = await self.rt.ensure_target(TargetSpec(
-                    guid=req.target_guid, set_guid=req.set_guid, name=req.target_name,
-                    ra_j2000=req.ra_j2000, dec_j2000=req.dec_j2000, pa=req.pa,
-                    base_sequence_guid=vs.base_sequence_guid, tag=f"order_{req.order_id}",
-                    note=f"Stellar order {req.order_id}", priority=c.priority,
-                    is_repeat=c.is_repeat, repeat=max(1, c.repeat), c_mask=c.c_mask, alt_min=c.alt_min,
-                    ha_start=c.ha_start, ha_end=c.ha_end, date_start=c.date_start, date_end=c.date_end,
-                    moon_down=c.moon_down, hfd_mean_limit=c.hfd_mean_limit,
-                ))
                 indexes: dict[str, int] = {}
                 created = 0
+                target_created = False
                 runs = max(1, c.repeat) if c.is_repeat else 1
-                for shot in req.shots:
-                    step = f"shot {shot.filter} {shot.exposure:g}s"
-                    index = filter_index(shot.filter, filters)
-                    indexes[shot.guid] = index
-                    created += await self.rt.ensure_shot(ShotSpec(
-                        guid=shot.guid, target_guid=req.target_guid, filter_index=index,
-                        num=shot.quantity * runs, exposure=shot.exposure, label=shot.filter,
-                        bin=shot.bin, gain=shot.gain, offset=shot.offset, order=shot.order,
-                    ))
+                # A mosaic submits one Target per panel (docs/mosaics.md); any other order its one Target.
+                targets = req.panels or [SubmitPanel(target_guid=req.target_guid, target_name=req.target_name,
+                                                     ra_j2000=req.ra_j2000, dec_j2000=req.dec_j2000, shots=req.shots)]
+                for target in targets:
+                    step = f"the target {target.target_name}"
+                    target_created = await self.rt.ensure_target(TargetSpec(
+                        guid=target.target_guid, set_guid=req.set_guid, name=target.target_name,
+                        ra_j2000=target.ra_j2000, dec_j2000=target.dec_j2000, pa=req.pa,
+                        base_sequence_guid=vs.base_sequence_guid, tag=f"order_{req.order_id}",
+                        note=f"Stellar order {req.order_id}", priority=c.priority,
+                        is_repeat=c.is_repeat, repeat=max(1, c.repeat), c_mask=c.c_mask, alt_min=c.alt_min,
+                        ha_start=c.ha_start, ha_end=c.ha_end, date_start=c.date_start, date_end=c.date_end,
+                        moon_down=c.moon_down, hfd_mean_limit=c.hfd_mean_limit,
+                    )) or target_created
+                    for shot in target.shots:
+                        step = f"shot {shot.filter} {shot.exposure:g}s of {target.target_name}"
+                        index = filter_index(shot.filter, filters)
+                        indexes[shot.guid] = index
+                        created += await self.rt.ensure_shot(ShotSpec(
+                            guid=shot.guid, target_guid=target.target_guid, filter_index=index,
+                            num=shot.quantity * runs, exposure=shot.exposure, label=shot.filter,
+                            bin=shot.bin, gain=shot.gain, offset=shot.offset, order=shot.order,
+                        ))
             except (VoyagerActionFailed, VoyagerRejected) as exc:
                 log.warning("order.submit_refused", order_id=req.order_id, step=step, error=str(exc))
                 raise _refused(exc, step) from None
@@ -140,20 +145,24 @@ class VoyagerActivities:
     async def _stop(self, req: StopTargetRequest) -> StopTargetResult:
         aborted = disabled = False
         details: list[str] = []
+        targets = [req.target_guid, *(t for t in req.panel_target_guids if t != req.target_guid)]
         async with heartbeating():
             if req.disable:
-                # Disable first: an abort alone would let the scheduler pick the target again.
-                try:
-                    await self.rt.enable_disable(req.target_guid, wire.OBJECT_TARGET, enable=False)
-                    disabled = True
-                except (VoyagerActionFailed, VoyagerRejected) as exc:
-                    details.append(f"disable: {exc}")
+                # Disable first (every panel of a mosaic): an abort alone would let the scheduler
+                # pick the target, or the mosaic's next panel, again.
+                for guid in targets:
+                    try:
+                        await self.rt.enable_disable(guid, wire.OBJECT_TARGET, enable=False)
+                        disabled = True
+                    except (VoyagerActionFailed, VoyagerRejected) as exc:
+                        details.append(f"disable {guid}: {exc}" if len(targets) > 1 else f"disable: {exc}")
             if req.abort:
-                try:
-                    await self.rt.abort(target_guid=req.target_guid)
-                    aborted = True
-                except (VoyagerActionFailed, VoyagerRejected) as exc:
-                    details.append(f"abort: {exc}")
+                for guid in targets:
+                    try:
+                        await self.rt.abort(target_guid=guid)
+                        aborted = True
+                    except (VoyagerActionFailed, VoyagerRejected) as exc:
+                        details.append(f"abort {guid}: {exc}" if len(targets) > 1 else f"abort: {exc}")
         log.info("order.target_stopped", order_id=req.order_id, target_guid=req.target_guid,
                  aborted=aborted, disabled=disabled, detail="; ".join(details))
         return StopTargetResult(aborted=aborted, disabled=disabled, detail="; ".join(details))

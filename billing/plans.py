@@ -13,6 +13,7 @@ Rules the gate applies (``gate``):
   charged; a tighter limit is refused), ``custom`` (Quasar: 1.5–4.0 px; a limit below 4.0 is a
   custom guarantee, charged ×1.5; none or 4.0 = the free standard 4.0). docs/pricing.md §4.
 * repeat ≥ 1; > 1 needs a plan with ``repeat`` (``Repeat`` = runs of the shot list, one per night; ``IsRepeat`` follows the plan: multi-night).
+* a mosaic (``mosaic_panels`` > 0) only on plans with ``mosaics`` (Quasar; docs/mosaics.md).
 * altitude min 0–90° (mask B, always on); hour-angle start/end −12…12 h, start < end (mask D/E),
   only on plans with ``ha_window`` (masks: Stardust "B", Nebula "BK", Quasar all); date window
   end after start (``C_DateStart``/``C_DateEnd`` epoch s, no mask letter in the protocol).
@@ -189,6 +190,8 @@ def gate(plan: Plan | str | None, order: OrderConstraints) -> VoyagerTargetConst
         mask += "K"
     if order.date_start and order.date_end and order.date_end <= order.date_start:
         errors["date_end"] = "date window end must be after its start"
+    if order.mosaic_panels and not p.mosaics:
+        errors["mosaic"] = f"mosaics need {_needs(lambda q: q.mosaics)}"
 
     if errors:
         raise PlanViolation(errors)

@@ -97,7 +97,7 @@ def _ratio(f: Fraction) -> Decimal:
 
 
 def estimate(plan: Plan | str | None, pricing: PricingInput, user_balance: int,
-             telescope_multiplier: Fraction | Decimal | int | None = None) -> Estimate:
+             telescope_multiplier: Fraction | Decimal | int | None = None, *, mosaic_panels: int = 0) -> Estimate:
     """Price ``pricing`` as ``plan`` will charge it and compare with ``user_balance`` (credits).
 
     The plan's rules apply first, exactly as for a real order: its constraints go through
@@ -105,7 +105,8 @@ def estimate(plan: Plan | str | None, pricing: PricingInput, user_balance: int,
     Quasar's moon-down, Nebula's free standard HFD) and :func:`billing.plans.pricing_input`.
     ``plan`` None = no active plan (pack credits, Stardust rules). ``telescope_multiplier``: the
     chosen telescope's (docs/pricing.md §8), then also in ``multipliers.telescope`` and ``total``;
-    None = the reference telescope, the seed shape. Shape: docs/pricing.md §2,
+    None = the reference telescope, the seed shape. ``mosaic_panels``: a mosaic's panel count
+    (gated: Quasar; the price is the shot list's, docs/mosaics.md). Shape: docs/pricing.md §2,
     ``POST /api/pricing/estimate``. Raises PlanViolation, UnknownPlan.
     """
     p = plans.get_plan(plan)
@@ -114,6 +115,7 @@ def estimate(plan: Plan | str | None, pricing: PricingInput, user_balance: int,
         c_moon_down=pricing.c_moon_down,
         c_hfd_mean_limit=pricing.c_hfd_mean_limit,
         repeat=pricing.repeat,
+        mosaic_panels=mosaic_panels,
     ))
     charged = plans.pricing_input(constraints, pricing.shots)
     prio, moon, hfd = multipliers(charged)

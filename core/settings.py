@@ -213,9 +213,11 @@ class SiteSettings(BaseModel):
 
 
 class OpticsSettings(BaseModel):
-    """The telescope's optics and camera: field of view and pixel scale (``core/optics.py``).
-
-    Seeds the first telescope row of an empty database (docs/telescopes.md)."""
+    """The telescope's optics and camera, from which ``core/optics.py`` derives the field of view
+    and the pixel scale (mosaic panels are laid out from the field of view, docs/mosaics.md).
+    Seeds the first telescope row of an empty database (docs/telescopes.md); each telescope row
+    then carries its own. Defaults: a 530 mm refractor with a 6248 × 4176 px, 3.76 µm sensor
+    (1.46″/px, 2.54° × 1.70°)."""
 
     focal_length_mm: float = Field(default=530.0, gt=0, description="millimetres")
     sensor_width_px: int = Field(default=6248, ge=1, description="pixels")

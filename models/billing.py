@@ -105,6 +105,7 @@ class OrderConstraints(BaseModel):
     c_ha_end: float | None = None
     date_start: AwareDatetime | None = None
     date_end: AwareDatetime | None = None
+    mosaic_panels: int = Field(default=0, description="panels of a mosaic order (docs/mosaics.md); 0 = not a mosaic")
 
 
 class VoyagerTargetConstraints(BaseModel):

@@ -274,6 +274,9 @@ class Order(SQLModel, table=True):
     price_multiplier: Decimal = Field(
         default=Decimal(1), sa_column=sa.Column(sa.Numeric(8, 4), nullable=False, server_default="1"))
     assignment_reason: str = Field(default="", max_length=2000)
+    #: A mosaic order's layout (docs/mosaics.md): ``{columns, rows, overlap_percent, rotation_deg,
+    #: field_of_view: {width_deg, height_deg}}``; null for a single-field order.
+    mosaic: Optional[dict] = _json()
     __table_args__ = (sa.UniqueConstraint("customer_id", "idempotency_key", name="uq_order_idempotency"),)
 
 
@@ -294,6 +297,26 @@ class OrderShot(SQLModel, table=True):
     shot_guid: Optional[str] = Field(default=None, max_length=36)
     done: int = 0
     accepted: int = 0
+    #: The mosaic panel (``order_panel.panel_index``) this line is imaged on; null outside mosaics.
+    panel_index: Optional[int] = None
+
+
+class OrderPanel(SQLModel, table=True):
+    """One panel of a mosaic order: its own RoboTarget Target in the customer's Set
+    (docs/mosaics.md). ``panel_index`` 0-based row by row; ``column``/``row`` 1-based; centre
+    ``ra_j2000`` hours / ``dec_j2000`` degrees; ``target_guid`` once the workflow assigned it."""
+
+    __tablename__ = "order_panel"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    order_id: int = Field(foreign_key="order.id", index=True)
+    panel_index: int
+    column: int
+    row: int
+    name: str = Field(max_length=220)
+    ra_j2000: float = Field(description="hours 0–24")
+    dec_j2000: float = Field(description="degrees −90…90")
+    target_guid: Optional[str] = Field(default=None, max_length=36, index=True)
+    __table_args__ = (sa.UniqueConstraint("order_id", "panel_index", name="uq_order_panel_index"),)
 
 
 class VoyagerSession(SQLModel, table=True):

@@ -121,8 +121,12 @@ class StatusQuery(_M):
 
 
 class SessionView(_M):
+    """A session the workflow knows of; ``target_guid``: the order's Target it images (a mosaic
+    has one per panel)."""
+
     session_guid: str
     run_guid: str = ""
+    target_guid: str = ""
     result: int = 0
     ended: bool = False
     ingested: bool = False
@@ -172,6 +176,20 @@ class ShotLine(_M):
     offset: int | None = None
     shot_guid: str | None = None
     filter_index: int | None = None
+    panel_index: int | None = None
+
+
+class PanelLine(_M):
+    """One ``OrderPanel`` row of a mosaic (docs/mosaics.md): ``panel_index`` 0-based, ``name`` like
+    ``IC1396 P2-1``, centre ``ra_j2000`` hours / ``dec_j2000`` degrees."""
+
+    panel_index: int
+    column: int
+    row: int
+    name: str
+    ra_j2000: float
+    dec_j2000: float
+    target_guid: str | None = None
 
 
 class OrderSnapshot(_M):
@@ -200,6 +218,7 @@ class OrderSnapshot(_M):
     set_guid: str | None = None
     target_guid: str | None = None
     shots: list[ShotLine]
+    panels: list[PanelLine] = Field(default_factory=list)
 
 
 class StatusChange(_M):
@@ -218,12 +237,14 @@ class StatusChanged(_M):
 
 class GuidAssignment(_M):
     """GUIDs proposed by the workflow (``workflow.uuid4()``) or already stored on the order.
-    ``shot_guids``: OrderShot id (as str, JSON keys) → shot GUID."""
+    ``shot_guids``: OrderShot id (as str, JSON keys) → shot GUID. ``panel_target_guids``: a
+    mosaic's panel index (as str) → its Target GUID (panel 0's is ``target_guid``)."""
 
     order_id: int
     set_guid: str
     target_guid: str
     shot_guids: dict[str, str]
+    panel_target_guids: dict[str, str] = Field(default_factory=dict)
 
 
 class AbortRecord(_M):
@@ -277,6 +298,21 @@ class OrderReport(_M):
     abort_reason: str | None = None
     jpg_dir: str = ""
     fits_paths: list[str] = Field(default_factory=list)
+    panels: list["PanelReport"] = Field(default_factory=list)
+
+
+class PanelReport(_M):
+    """One mosaic panel's part of ``Order.report``: its accepted frames and integration, per filter."""
+
+    panel_index: int
+    name: str
+    column: int
+    row: int
+    ra_j2000: float
+    dec_j2000: float
+    filters: list[FilterReport]
+    frames_accepted: int
+    integration_minutes: float
 
 
 # --------------------------------------------------------------------------- ledger activities
@@ -377,6 +413,18 @@ class SubmitRequest(_M):
     pa: float = 0.0
     constraints: TargetConstraints
     shots: list[SubmitShot]
+    panels: list["SubmitPanel"] = Field(default_factory=list)
+
+
+class SubmitPanel(_M):
+    """One mosaic panel to submit: its own Target (centre ``ra_j2000`` hours / ``dec_j2000``
+    degrees) and Shots. A request with panels submits these Targets instead of the top-level one."""
+
+    target_guid: str
+    target_name: str
+    ra_j2000: float
+    dec_j2000: float
+    shots: list[SubmitShot]
 
 
 class SubmitResult(_M):
@@ -398,6 +446,7 @@ class StopTargetRequest(_M):
     target_guid: str
     abort: bool = True
     disable: bool = True
+    panel_target_guids: list[str] = Field(default_factory=list)  # a mosaic's other panels, stopped too
 
 
 class StopTargetResult(_M):
@@ -449,10 +498,11 @@ class WatchSessionResult(_M):
 class SweepRequest(_M):
     """Ingest every session of a target (after an abort or at the deadline), first waiting up to
     ``orders.sweep_wait_for_end`` seconds for a session still running (an aborted one finishing its
-    exposure)."""
+    exposure). ``panel_target_guids``: a mosaic's other panels, swept too."""
 
     order_id: int
     target_guid: str
+    panel_target_guids: list[str] = Field(default_factory=list)
 
 
 class SweepResult(_M):

@@ -6,10 +6,11 @@ orders. Pure: no database, no settings.
 
 from __future__ import annotations
 
-import math
 import re
-from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
+
+from core.optics import Optics
 
 #: What ``POST /api/orders``'s ``telescope`` says to let Stellar choose (docs/telescopes.md §2).
 ANY = "any"
@@ -37,22 +38,7 @@ def site_task_queue(slug: str) -> str:
     return f"site-{slug}"
 
 
-@dataclass(frozen=True)
-class FieldOfView:
-    """``width_deg``/``height_deg``: degrees on the sky; ``scale_arcsec_px``: arcseconds per pixel."""
-
-    width_deg: float
-    height_deg: float
-    scale_arcsec_px: float
-
-
-def field_of_view(focal_length_mm: float, sensor_width_px: int, sensor_height_px: int,
-                  pixel_size_um: float) -> FieldOfView:
-    """Field of view and scale of a camera behind a focal length (small-angle plate scale
-    206.265″·µm/mm, exact angle for the field: 2·atan(size / 2f))."""
-    scale = 206.264806 * pixel_size_um / focal_length_mm
-
-    def side(px: int) -> float:
-        return math.degrees(2 * math.atan(px * pixel_size_um / 1000.0 / (2 * focal_length_mm)))
-
-    return FieldOfView(side(sensor_width_px), side(sensor_height_px), scale)
+def optics_of(t: Any) -> Optics:
+    """The optics of a telescope row (or anything with its four optics fields), as
+    :class:`core.optics.Optics`: field of view in degrees, scale in arcsec/px."""
+    return Optics(float(t.focal_length_mm), int(t.sensor_width_px), int(t.sensor_height_px), float(t.pixel_size_um))

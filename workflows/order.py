@@ -60,6 +60,7 @@ with workflow.unsafe.imports_passed_through():
         StatusChange,
         StatusQuery,
         StopTargetRequest,
+        SubmitPanel,
         SubmitRequest,
         SubmitShot,
         SweepRequest,
@@ -189,13 +190,21 @@ class OrderWorkflow:
 
         # 2. submit, under GUIDs stored first
         self._phase = "submitting"
+        # GUIDs are drawn in a fixed order (target, shots, then a mosaic's other panels): an order
+        # without panels draws exactly what it drew before mosaics existed (replay histories).
+        target_guid = order.target_guid or str(workflow.uuid4())
+        shot_guids = {str(s.id): s.shot_guid or str(workflow.uuid4()) for s in order.shots}
+        panel_guids = {str(p.panel_index): p.target_guid or (target_guid if p.panel_index == 0
+                                                             else str(workflow.uuid4()))
+                       for p in order.panels}
         self._guids = await self._db(
             OrderStoreActivities.assign_guids,
             GuidAssignment(
                 order_id=order.order_id,
                 set_guid=order.set_guid or set_guid_for(order.customer_id),
-                target_guid=order.target_guid or str(workflow.uuid4()),
-                shot_guids={str(s.id): s.shot_guid or str(workflow.uuid4()) for s in order.shots},
+                target_guid=target_guid,
+                shot_guids=shot_guids,
+                panel_target_guids=panel_guids,
             ),
         )
         self._submitted = True
@@ -250,7 +259,7 @@ class OrderWorkflow:
                 await self._set_status(OrderStatus.RUNNING, f"session {session.session_guid}")
             watch = workflow.start_activity_method(
                 IngestActivities.watch_session,
-                WatchSessionRequest(order_id=self._inp.order_id, target_guid=self._guids.target_guid,
+                WatchSessionRequest(order_id=self._inp.order_id, target_guid=session.target_guid or self._guids.target_guid,
                                     session_guid=session.session_guid, run_guid=session.run_guid,
                                     sweep_only=session.ended),
                 **opt.WATCH_SESSION,
@@ -359,7 +368,7 @@ class OrderWorkflow:
             await workflow.execute_activity_method(
                 VoyagerActivities.stop_target,
                 StopTargetRequest(order_id=self._inp.order_id, target_guid=self._guids.target_guid,
-                                  abort=abort, disable=True),
+                                  abort=abort, disable=True, panel_target_guids=self._other_panels()),
                 **opt.until_deadline(opt.VOYAGER_CONTROL, self._to_deadline()),
             )
         except ActivityError as err:
@@ -374,7 +383,8 @@ class OrderWorkflow:
         try:
             sweep = await workflow.execute_activity_method(
                 IngestActivities.sweep_target,
-                SweepRequest(order_id=self._inp.order_id, target_guid=self._guids.target_guid),
+                SweepRequest(order_id=self._inp.order_id, target_guid=self._guids.target_guid,
+                             panel_target_guids=self._other_panels()),
                 **opt.until_deadline(opt.SWEEP, self._to_deadline()),
             )
             self._progress = sweep.progress
@@ -382,6 +392,15 @@ class OrderWorkflow:
             # Voyager away past the deadline (and its grace): settle on what was ingested rather
             # than keep the hold open.
             workflow.logger.error("final ingest of order %s failed: %s", self._inp.order_id, err)
+
+    def _other_panels(self) -> list[str]:
+        """A mosaic's panel Targets other than ``target_guid`` (empty for a single-field order)."""
+        g = self._guids
+        return [] if g is None else [t for t in g.panel_target_guids.values() if t != g.target_guid]
+
+    def _owns_target(self, target_guid: str) -> bool:
+        g = self._guids
+        return g is None or target_guid == g.target_guid or target_guid in g.panel_target_guids.values()
 
     def _to_deadline(self) -> timedelta:
         return (self._deadline - workflow.now()) if self._deadline is not None else timedelta(0)
@@ -449,6 +468,24 @@ class OrderWorkflow:
     def _submit_request(self) -> SubmitRequest:
         order, hold, guids = self._order, self._hold, self._guids
         assert order is not None and hold is not None and guids is not None
+
+        def shots(panel: int | None) -> list[SubmitShot]:
+            lines = [s for s in order.shots if s.panel_index == panel]
+            return [SubmitShot(guid=guids.shot_guids[str(s.id)], filter=s.filter, exposure=s.exposure,
+                               quantity=s.quantity, bin=s.bin, gain=s.gain or 0, offset=s.offset or 0, order=i + 1)
+                    for i, s in enumerate(lines)]
+
+        if order.panels:  # a mosaic: one Target per panel, each with its share of the shots
+            return SubmitRequest(
+                order_id=order.order_id, customer_id=order.customer_id, set_guid=guids.set_guid,
+                set_tag=f"user_{order.customer_id}", set_name=f"User_{order.customer_id}",
+                target_guid=guids.target_guid, target_name=order.target_name,
+                ra_j2000=order.ra_j2000, dec_j2000=order.dec_j2000, pa=order.pa, constraints=hold.constraints,
+                shots=[],
+                panels=[SubmitPanel(target_guid=guids.panel_target_guids[str(p.panel_index)], target_name=p.name,
+                                    ra_j2000=p.ra_j2000, dec_j2000=p.dec_j2000, shots=shots(p.panel_index))
+                        for p in order.panels],
+            )
         return SubmitRequest(
             order_id=order.order_id, customer_id=order.customer_id, set_guid=guids.set_guid,
             set_tag=set_tag(order.customer_id), set_name=default_set_name(order.customer_id),
@@ -489,12 +526,13 @@ class OrderWorkflow:
         self._on_session(sig, ended=True)
 
     def _on_session(self, sig: SessionSignal, *, ended: bool) -> None:
-        if self._guids is not None and sig.target_guid != self._guids.target_guid:
+        if not self._owns_target(sig.target_guid):
             workflow.logger.warning("ignoring session %s of another target %s", sig.session_guid, sig.target_guid)
             return
         session = self._sessions.get(sig.session_guid)
         if session is None:
-            session = SessionView(session_guid=sig.session_guid, run_guid=sig.run_guid, result=sig.result)
+            session = SessionView(session_guid=sig.session_guid, run_guid=sig.run_guid, target_guid=sig.target_guid,
+                                  result=sig.result)
             self._sessions[sig.session_guid] = session
         if ended and not session.ended:
             session.ended, session.result, session.exit_text = True, sig.result, sig.exit_text

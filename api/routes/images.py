@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse
 
 from api.deps import PrincipalDep, ResourcesDep, SessionDep
@@ -20,9 +22,12 @@ router = APIRouter(tags=["images"])
 @router.get("/api/orders/{order_id}/images", response_model=ImagePage, summary="Frames of one of my orders",
             responses=errors(404))
 async def get_order_images(order_id: OrderId, me: PrincipalDep, session: SessionDep,
-                           limit: Limit = 100, offset: Offset = 0) -> ImagePage:
+                           limit: Limit = 100, offset: Offset = 0,
+                           panel: Annotated[int | None, Query(ge=0, le=24, description=
+                               "a mosaic panel's index (0-based, row by row): only its frames")] = None) -> ImagePage:
+    """Each frame of a mosaic names its ``panel`` (docs/mosaics.md)."""
     await order_views.get_order(session, order_id, me)
-    return await order_views.list_images(session, order_id, limit=limit, offset=offset)
+    return await order_views.list_images(session, order_id, limit=limit, offset=offset, panel=panel)
 
 
 @router.get("/api/orders/{order_id}/frames.zip", response_class=FileResponse,

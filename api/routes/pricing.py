@@ -15,6 +15,7 @@ from api.services.assignment import Assignment, Need, assign
 from api.services.customers import effective_plan
 from api.services.order_schedule import estimate_window, site_of, target_coordinates
 from billing.plans import get_plan
+from core.mosaic import split_refusal
 from billing.pricing import estimate
 from models.billing import PricingInput, PricedShot
 from models.telescopes import ANY
@@ -35,7 +36,8 @@ async def post_estimate(body: EstimateRequest, me: PrincipalDep, res: ResourcesD
     would show once placed (api/services/order_schedule.py), and ``telescope``: the one an order
     would get (``target.telescope``, default ``any``; docs/telescopes.md §2), whose multiplier is
     then in ``multipliers.telescope`` and ``final_cost``. 422 ``unknown_target`` for a name the
-    catalogue does not know; the telescope refusals of an order (404, 409, 422)."""
+    catalogue does not know; the telescope refusals of an order (404, 409, 422); a mosaic's quantities
+    must divide by its panel count (422, docs/mosaics.md)."""
     t = body.target
     named = t.telescope not in (None, ANY)
     offered = (service.filter_names(await service.by_slug(session, t.telescope)) if named else
@@ -43,6 +45,10 @@ async def post_estimate(body: EstimateRequest, me: PrincipalDep, res: ResourcesD
     filters = {f.lower() for f in offered or res.settings.api.filter_list()}
     bad = {f"target.shots.{i}.filter": f"unknown filter {s.filter!r}; the telescope(s) have {', '.join(offered)}"
            for i, s in enumerate(t.shots) if s.filter.lower() not in filters}
+    panels = t.mosaic.columns * t.mosaic.rows if t.mosaic else 0
+    for i, s in enumerate(t.shots if panels else []):
+        if refusal := split_refusal(s.quantity, panels):
+            bad[f"target.shots.{i}.quantity"] = refusal
     if bad:
         raise Unprocessable("invalid estimate request", fields=bad)
     plan = get_plan(body.subscription_plan) if body.subscription_plan else None
@@ -53,7 +59,8 @@ async def post_estimate(body: EstimateRequest, me: PrincipalDep, res: ResourcesD
     chosen = await _telescope(session, res, t, get_plan(plan_id)) if (t.has_target() or named) else None
     balances = await res.ledger.balances(me.customer_id)
     e = estimate(plan_id, pricing, balances.available,
-                 telescope_multiplier=chosen.telescope.price_multiplier if chosen else None)
+                 telescope_multiplier=chosen.telescope.price_multiplier if chosen else None,
+                 mosaic_panels=panels)
     extra: dict = {}
     if t.has_target():
         site = site_of(chosen.telescope) if chosen else res.settings.site

@@ -30,6 +30,20 @@ class ShotIn(_In):
     offset: int | None = Field(default=None, ge=0, le=10_000)
 
 
+class MosaicIn(_In):
+    """A mosaic around the target's centre (Quasar; docs/mosaics.md): ``columns`` × ``rows`` panels
+    (1–5 each), neighbours sharing ``overlap_percent`` (0–50) of a field of view, the grid turned by
+    ``rotation_deg`` (position angle, degrees east of north). Each panel is one RoboTarget Target
+    named ``<target> P<column>-<row>``; the shot list is the whole mosaic's, split evenly."""
+
+    columns: int = Field(ge=1, le=5, description="panels across, 1–5")
+    rows: int = Field(ge=1, le=5, description="panels down, 1–5")
+    overlap_percent: float = Field(default=10.0, ge=0, le=50,
+                                   description="percent of a panel shared with a neighbour, 0–50")
+    rotation_deg: float = Field(default=0.0, ge=0, lt=360,
+                                description="position angle of the grid, degrees east of north")
+
+
 class OrderCreate(ConstraintsIn):
     """``POST /api/orders``. Omit ``ra_j2000``/``dec_j2000`` to resolve ``target_name`` from the
     offline catalogue (Messier, NGC, IC); give both or neither. ``date_end`` must be after
@@ -50,6 +64,8 @@ class OrderCreate(ConstraintsIn):
     min_field_arcmin: float | None = Field(default=None, gt=0, le=1200,
                                            description="the field of view the order needs, arcminutes on the "
                                                        "short side; telescopes with a narrower one are skipped")
+    mosaic: MosaicIn | None = Field(default=None, description="Quasar: image a mosaic of panels instead of one field; "
+                                    "every shot quantity must divide by the number of panels")
 
 
 class FilterProgress(BaseModel):
@@ -63,6 +79,24 @@ class FilterProgress(BaseModel):
     mean_hfd: float | None = None
 
 
+class PanelProgress(BaseModel):
+    """One mosaic panel (docs/mosaics.md): ``panel_index`` 0-based row by row, ``name`` like
+    ``IC1396 P2-1`` (``P<column>-<row>``), centre ``ra_j2000`` hours / ``dec_j2000`` degrees; its
+    frames done / wanted, accepted, accepted integration (seconds) and the same per filter."""
+
+    panel_index: int
+    name: str
+    column: int
+    row: int
+    ra_j2000: float
+    dec_j2000: float
+    done: int
+    total: int
+    accepted: int
+    integration_seconds: float
+    per_filter: list[FilterProgress]
+
+
 class Progress(BaseModel):
     shots_done: int
     shots_total: int
@@ -71,6 +105,7 @@ class Progress(BaseModel):
     requested_integration_seconds: float
     mean_hfd: float | None = Field(default=None, description="mean HFD of accepted frames, px")
     per_filter: list[FilterProgress]
+    per_panel: list[PanelProgress] = Field(default_factory=list, description="a mosaic's panels; empty otherwise")
 
 
 class Credits(BaseModel):
@@ -102,6 +137,19 @@ class ImageOut(BaseModel):
     fits_url: str
     status: Literal["available", "expired"] = "available"
     expired_at: datetime | None = None
+    panel: str | None = Field(default=None, description="a mosaic frame's panel name, e.g. IC1396 P2-1")
+
+
+class MosaicOut(BaseModel):
+    """A mosaic order's layout (docs/mosaics.md): the request's ``columns``/``rows``/
+    ``overlap_percent``/``rotation_deg`` and the ``field_of_view`` {width_deg, height_deg} the panels
+    were laid out with."""
+
+    columns: int
+    rows: int
+    overlap_percent: float
+    rotation_deg: float
+    field_of_view: dict[str, float]
 
 
 class ShotOut(BaseModel):
@@ -168,7 +216,8 @@ class OrderOut(BaseModel):
     date_start: datetime | None
     date_end: datetime | None
     repeat: int
-    shots: list[ShotOut]
+    shots: list[ShotOut] = Field(description="the shot list as ordered (a mosaic's whole list, not per panel)")
+    mosaic: MosaicOut | None = Field(default=None, description="the mosaic layout; null for a single field")
     cost: int
     credits: Credits
     workflow_id: str | None

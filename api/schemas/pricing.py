@@ -6,7 +6,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from api.schemas.common import StrictIn
 from api.schemas.constraints import ConstraintsIn
-from api.schemas.orders import NextWindow
+from api.schemas.orders import MosaicIn, NextWindow
 from api.schemas.telescopes import AssignmentOut
 
 
@@ -42,6 +42,8 @@ class EstimateTarget(ConstraintsIn):
                                               "its multiplier and shown in the answer's telescope")
     min_field_arcmin: float | None = Field(default=None, gt=0, le=1200,
                                            description="field of view needed, arcminutes (short side)")
+    mosaic: MosaicIn | None = Field(default=None, description="a mosaic (Quasar): priced as its whole shot list; "
+                                    "quantities must divide by the number of panels (docs/mosaics.md)")
 
 
 class EstimateRequest(StrictIn):

@@ -26,7 +26,7 @@ from api.services.order_schedule import WAITING, constraints, site_of, site_sky
 from core import ephemeris
 from core.ephemeris import check_visibility
 from models.db import Order, Telescope
-from models.telescopes import ANY, TelescopeStatus, field_of_view
+from models.telescopes import ANY, TelescopeStatus, optics_of
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ def _judge(t: Telescope, need: Need, after: float) -> Verdict:
     if missing:
         return Verdict(t, f"{t.slug} has no {', '.join(missing)} filter (it has {', '.join(service.filter_names(t))})")
     if need.min_field_arcmin:
-        fov = field_of_view(t.focal_length_mm, t.sensor_width_px, t.sensor_height_px, t.pixel_size_um)
+        fov = optics_of(t).field_of_view
         short = min(fov.width_deg, fov.height_deg) * 60
         if short < need.min_field_arcmin:
             return Verdict(t, f"{t.slug}'s field of view ({short:.0f}′ on its short side) is narrower than the "

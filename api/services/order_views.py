@@ -19,13 +19,14 @@ from api.schemas.orders import (
     OrderOut,
     OrderPage,
     OrderSummary,
+    PanelProgress,
     Progress,
     ShotOut,
 )
 from api.security import Principal
 from api.services.order_schedule import Schedule, schedules
 from core.settings import Settings, SiteSettings
-from models.db import Customer, Order, OrderShot, ShotDone, Telescope
+from models.db import Customer, Order, OrderPanel, OrderShot, ShotDone, Telescope
 
 LATEST_FRAMES = 5
 
@@ -38,8 +39,9 @@ async def get_order(session: AsyncSession, order_id: int, principal: Principal |
     return order
 
 
-def image_out(row: ShotDone) -> ImageOut:
+def image_out(row: ShotDone, panel: str | None = None) -> ImageOut:
     return ImageOut(
+        panel=panel,
         id=row.id, order_id=row.order_id, filter=row.filter, exposure=row.exposure, hfd=row.hfd,
         accepted=row.accepted, taken_at=row.taken_at, filename=row.filename,
         jpg_url=f"/api/images/{row.id}.jpg" if row.jpg_path else None, fits_url=f"/api/images/{row.id}/fits",
@@ -86,6 +88,7 @@ async def _progress(session: AsyncSession, order: Order, shots: list[OrderShot])
         round(sum(h * n for h, n in hfd_weighted) / sum(n for _, n in hfd_weighted), 3) if hfd_weighted else None
     )
     return Progress(
+        per_panel=await _panel_progress(session, order, shots),
         shots_done=sum(p.done for p in per_filter),
         shots_total=sum(totals.values()),
         frames_accepted=accepted_total,
@@ -95,6 +98,69 @@ async def _progress(session: AsyncSession, order: Order, shots: list[OrderShot])
         mean_hfd=mean_hfd,
         per_filter=per_filter,
     )
+
+
+async def _panels(session: AsyncSession, order_id: int) -> list[OrderPanel]:
+    return list((await session.exec(
+        select(OrderPanel).where(OrderPanel.order_id == order_id).order_by(OrderPanel.panel_index))).all())
+
+
+async def _panel_progress(session: AsyncSession, order: Order, shots: list[OrderShot]) -> list[PanelProgress]:
+    """Per mosaic panel: frames of its shot lines (a frame belongs to the panel of its shot GUID)."""
+    panels = await _panels(session, order.id)
+    if not panels:
+        return []
+    frames = ShotDone.__table__.c
+    rows = (await session.exec(
+        select(frames.shot_guid, func.count(), func.sum(case((frames.accepted, 1), else_=0)),
+               func.coalesce(func.sum(case((frames.accepted, frames.exposure), else_=0.0)), 0.0),
+               func.avg(case((frames.accepted, frames.hfd), else_=None)))
+        .where(frames.order_id == order.id, frames.is_deleted.is_(False))
+        .group_by(frames.shot_guid)
+    )).all()
+    by_guid = {r[0]: (int(r[1]), int(r[2] or 0), float(r[3] or 0.0), r[4]) for r in rows}
+    out = []
+    for p in panels:
+        per_filter: dict[str, FilterProgress] = {}
+        for s in (s for s in shots if s.panel_index == p.panel_index):
+            n, acc, secs, hfd = by_guid.get(s.shot_guid, (0, 0, 0.0, None)) if s.shot_guid else (0, 0, 0.0, None)
+            f = per_filter.setdefault(s.filter, FilterProgress(filter=s.filter, done=0, total=0, accepted=0,
+                                                               integration_seconds=0.0))
+            f.done, f.total, f.accepted = f.done + n, f.total + s.quantity * order.repeat, f.accepted + acc
+            f.integration_seconds += secs
+            if hfd is not None:
+                f.mean_hfd = round(float(hfd), 3)
+        lines = list(per_filter.values())
+        out.append(PanelProgress(
+            panel_index=p.panel_index, name=p.name, column=p.column, row=p.row, ra_j2000=p.ra_j2000,
+            dec_j2000=p.dec_j2000, done=sum(f.done for f in lines), total=sum(f.total for f in lines),
+            accepted=sum(f.accepted for f in lines), integration_seconds=sum(f.integration_seconds for f in lines),
+            per_filter=lines))
+    return out
+
+
+def _ordered_shots(shots: list[OrderShot]) -> list[ShotOut]:
+    """The shot list as the customer ordered it: a mosaic's per-panel lines summed back by position."""
+    merged: dict[int, ShotOut] = {}
+    for s in shots:
+        line = merged.get(s.position)
+        if line is None:
+            merged[s.position] = ShotOut(filter=s.filter, exposure=s.exposure, quantity=s.quantity, bin=s.bin,
+                                         gain=s.gain, offset=s.offset)
+        else:
+            line.quantity += s.quantity
+    return [merged[k] for k in sorted(merged)]
+
+
+async def panel_names(session: AsyncSession, order_id: int) -> dict[str, str]:
+    """A mosaic order's shot GUID → panel name (empty for a single-field order)."""
+    rows = (await session.exec(
+        select(OrderShot.shot_guid, OrderPanel.name)
+        .join(OrderPanel, (OrderPanel.order_id == OrderShot.order_id)
+              & (OrderPanel.panel_index == OrderShot.panel_index))
+        .where(OrderShot.order_id == order_id)
+    )).all()
+    return {g: n for g, n in rows if g}
 
 
 async def order_out(session: AsyncSession, order: Order, settings: Settings, *, live_frames: bool = True,
@@ -113,20 +179,20 @@ async def order_out(session: AsyncSession, order: Order, settings: Settings, *, 
         .order_by(ShotDone.id.desc()).limit(LATEST_FRAMES)
     )).all()) if live_frames else []
     when = (await schedules(session, settings.site, [order]))[order.id] if schedule else Schedule()
+    names = await panel_names(session, order.id) if order.mosaic else {}
     return OrderOut(
         id=order.id, customer_id=order.customer_id, status=order.status, status_reason=order.status_reason,
         target_name=order.target_name, ra_j2000=order.ra_j2000, dec_j2000=order.dec_j2000, pa=order.pa,
         plan=order.plan, set_id=order.set_id, priority=order.priority, c_moon_down=order.c_moon_down,
         c_hfd_mean_limit=order.c_hfd_mean_limit, c_alt_min=order.c_alt_min, c_ha_start=order.c_ha_start,
         c_ha_end=order.c_ha_end, date_start=order.date_start, date_end=order.date_end, repeat=order.repeat,
-        shots=[ShotOut(filter=s.filter, exposure=s.exposure, quantity=s.quantity, bin=s.bin, gain=s.gain,
-                       offset=s.offset) for s in shots],
+        shots=_ordered_shots(shots), mosaic=order.mosaic,
         cost=order.cost,
         credits=Credits(cost=order.cost, held=order.credits_held, captured=order.credits_captured,
                         refunded=order.credits_refunded),
         workflow_id=order.workflow_id, workflow_url=_workflow_url(settings, order.workflow_id),
         progress=await _progress(session, order, shots),
-        latest_frames=[image_out(r) for r in latest],
+        latest_frames=[image_out(r, names.get(r.shot_guid or "")) for r in latest],
         report=order.report, aborted_by=order.aborted_by, abort_reason=order.abort_reason,
         created_at=order.created_at, updated_at=order.updated_at, finished_at=order.finished_at,
         next_window=when.next_window, orders_ahead=when.orders_ahead,
@@ -184,13 +250,20 @@ async def list_orders(
                      limit=limit, offset=offset)
 
 
-async def list_images(session: AsyncSession, order_id: int, *, limit: int, offset: int) -> ImagePage:
-    where = (ShotDone.order_id == order_id, ShotDone.is_deleted.is_(False))
+async def list_images(session: AsyncSession, order_id: int, *, limit: int, offset: int,
+                      panel: int | None = None) -> ImagePage:
+    """The order's frames, oldest first; ``panel``: only a mosaic panel's (its ``panel_index``)."""
+    where = [ShotDone.order_id == order_id, ShotDone.is_deleted.is_(False)]
+    if panel is not None:
+        where.append(ShotDone.shot_guid.in_(
+            select(OrderShot.shot_guid).where(OrderShot.order_id == order_id, OrderShot.panel_index == panel)))
     total = await session.scalar(select(func.count()).select_from(ShotDone).where(*where))
     rows = (await session.exec(
         select(ShotDone).where(*where).order_by(ShotDone.id).limit(limit).offset(offset)
     )).all()
-    return ImagePage(items=[image_out(r) for r in rows], total=int(total or 0), limit=limit, offset=offset)
+    names = await panel_names(session, order_id)
+    return ImagePage(items=[image_out(r, names.get(r.shot_guid or "")) for r in rows], total=int(total or 0),
+                     limit=limit, offset=offset)
 
 
 async def get_image(session: AsyncSession, image_id: int, principal: Principal) -> ShotDone:

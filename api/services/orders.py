@@ -2,13 +2,15 @@
 
 ``POST /api/orders`` checks, in this order, so nothing is held for a request that cannot run:
 the named telescope exists (404 ``unknown_telescope``) → field coherence (422; filters among the
-candidate telescopes') → catalogue lookup (422 ``unknown_target``) → ``set_id`` (403
-``sets_not_in_plan`` without Quasar, 404 ``set_not_found``; docs/sets.md) → plan gate (403
-``plan_violation``) → telescope assignment (api/services/assignment.py: 409
-``telescope_unavailable``, 422 for a filter it lacks, ``target_never_observable`` per telescope,
-``no_telescope_fits``) → available credits (402 ``credit_debt`` while the account owes credits, else
-402 ``insufficient_credits``) → insert Order + OrderShots with the telescope, its price multiplier
-and the reason → start ``OrderWorkflow`` (which prices again and holds the credits).
+candidate telescopes'; a mosaic's shot quantities must divide by its panel count, docs/mosaics.md)
+→ catalogue lookup (422 ``unknown_target``) → ``set_id`` (403 ``sets_not_in_plan`` without Quasar,
+404 ``set_not_found``; docs/sets.md) → plan gate (403 ``plan_violation``, mosaics too) → telescope
+assignment (api/services/assignment.py: 409 ``telescope_unavailable``, 422 for a filter it lacks,
+``target_never_observable`` per telescope, ``no_telescope_fits``) → available credits (402
+``credit_debt`` while the account owes credits, else 402 ``insufficient_credits``) → panel centres
+of a mosaic (``core.mosaic``, from the chosen telescope's field of view) → insert Order +
+OrderShots (+ OrderPanels) with the telescope, its price multiplier and the reason → start
+``OrderWorkflow`` (which prices again and holds the credits).
 """
 
 from __future__ import annotations
@@ -45,10 +47,11 @@ from billing.errors import CreditDebt, InsufficientCredits
 from billing.manual_plans import expire_manual_plans
 from billing.plans import gate, get_plan, pricing_input
 from billing.pricing import price, requested_integration_seconds
+from core.mosaic import MosaicSpec, Panel, plan_panels, split_refusal
 from models.billing import PricedShot
-from models.db import Order, OrderShot, Telescope
+from models.db import Order, OrderPanel, OrderShot, Telescope
 from models.orders import NO_ABORT_STATUSES, OrderStatus
-from models.telescopes import ANY
+from models.telescopes import ANY, optics_of
 from models.temporal_contract import ERR_ABORT_REFUSED
 from workflows.starter import AbortRefused, OrderWorkflowNotFound, abort_order, start_order_workflow
 
@@ -62,8 +65,11 @@ ORDER_HORIZON = timedelta(days=2 * 366)
 
 def request_hash(req: OrderCreate) -> str:
     """SHA-256 of the validated body, defaults filled in, keys sorted: equal bodies, equal hash."""
-    # ``set_id`` omitted hashes as before it existed: earlier keys keep replaying.
-    body = req.model_dump(mode="json", exclude={"set_id"} if req.set_id is None else None)
+    # Omitted ``set_id`` and ``mosaic`` hash as before they existed: earlier keys keep replaying.
+    body = req.model_dump(mode="json")
+    for optional in ("set_id", "mosaic"):
+        if body.get(optional) is None:
+            body.pop(optional, None)
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -103,6 +109,11 @@ def _field_errors(req: OrderCreate, filters: list[str], now: datetime,
             errors[name] = f"must be within {ORDER_HORIZON.days} days from now"
     if (req.c_ha_start is None) != (req.c_ha_end is None):
         errors["c_ha_end" if req.c_ha_end is None else "c_ha_start"] = "give both c_ha_start and c_ha_end, or neither"
+    if req.mosaic is not None:
+        panels = req.mosaic.columns * req.mosaic.rows
+        for i, shot in enumerate(req.shots):
+            if refusal := split_refusal(shot.quantity, panels):
+                errors[f"shots.{i}.quantity"] = refusal
     return errors, canonical
 
 
@@ -155,7 +166,11 @@ async def create_order(
             if not get_plan(plan.plan).sets:
                 await require_sets(session, principal)
             await find_set(session, principal.customer_id, req.set_id)
-        constraints = gate(plan.plan, req.gate_request())
+        mosaic = req.mosaic
+        asked = req.gate_request()
+        if mosaic is not None:
+            asked.mosaic_panels = mosaic.columns * mosaic.rows
+        constraints = gate(plan.plan, asked)
         start = max(req.date_start or now, now)
         end = req.date_end or now + timedelta(days=settings.billing.order_default_lifetime_days)
         # Which telescope, and whether its site can see the target (404/409/422 before anything is
@@ -166,6 +181,7 @@ async def create_order(
             end=end, date_start=req.date_start, date_end=req.date_end, min_field_arcmin=req.min_field_arcmin), now)
         # Plain values: the rollback below expires the row.
         telescope_id, slug, multiplier = chosen.telescope.id, chosen.telescope.slug, chosen.telescope.price_multiplier
+        optics = optics_of(chosen.telescope)
         # Nothing is written yet: end the read transaction so its pooled connection is free while
         # the ledger reads the balance on its own connection (holding both at once starved the pool
         # at concurrency 32).
@@ -182,6 +198,15 @@ async def create_order(
         if balances.available < cost:
             raise InsufficientCredits(principal.customer_id, cost, balances.available)
 
+        panels: list[Panel] = []
+        layout = None
+        if mosaic is not None:
+            fov = optics.field_of_view
+            spec = MosaicSpec(mosaic.columns, mosaic.rows, mosaic.overlap_percent, mosaic.rotation_deg)
+            panels = await asyncio.to_thread(plan_panels, req.target_name, ra, dec, spec, fov)
+            layout = {**mosaic.model_dump(mode="json"),
+                      "field_of_view": {"width_deg": fov.width_deg, "height_deg": fov.height_deg}}
+
         order = Order(
             customer_id=principal.customer_id, idempotency_key=key, request_hash=digest, plan=plan.plan,
             status=OrderStatus.PENDING.value, target_name=req.target_name, ra_j2000=ra, dec_j2000=dec,
@@ -191,7 +216,7 @@ async def create_order(
             shots_total=sum(s.quantity for s in req.shots) * req.repeat,
             requested_integration_seconds=float(requested_integration_seconds(charged)),
             telescope_id=telescope_id, price_multiplier=multiplier,
-            assignment_reason=chosen.reason,
+            assignment_reason=chosen.reason, mosaic=layout,
         )
         if req.set_id is not None:
             # FOR SHARE until the commit: a concurrent delete of the Set waits, then sees this order.
@@ -207,9 +232,16 @@ async def create_order(
             if existing is None:
                 raise
             return await _replay(res, existing, digest), False
-        for position, (name, shot) in enumerate(zip(filters, req.shots)):
-            session.add(OrderShot(order_id=order.id, position=position, filter=name, exposure=shot.exposure,
-                                  quantity=shot.quantity, bin=shot.bin, gain=shot.gain, offset=shot.offset))
+        for p in panels:
+            session.add(OrderPanel(order_id=order.id, panel_index=p.index, column=p.column, row=p.row, name=p.name,
+                                   ra_j2000=p.ra_j2000, dec_j2000=p.dec_j2000))
+        # A mosaic's shot list is split evenly: each panel gets quantity / panels of every line.
+        for panel in ([p.index for p in panels] or [None]):
+            share = len(panels) or 1
+            for position, (name, shot) in enumerate(zip(filters, req.shots)):
+                session.add(OrderShot(order_id=order.id, position=position, filter=name, exposure=shot.exposure,
+                                      quantity=shot.quantity // share, bin=shot.bin, gain=shot.gain,
+                                      offset=shot.offset, panel_index=panel))
         await session.commit()
         log.info("order.created", order_id=order.id, customer_id=principal.customer_id, cost=cost, plan=plan.plan,
                  telescope=slug)

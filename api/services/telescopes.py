@@ -21,7 +21,7 @@ from api.schemas.telescopes import (
 )
 from api.services.order_schedule import site_of, site_sky
 from models.db import Customer, Telescope
-from models.telescopes import TelescopeStatus, field_of_view
+from models.telescopes import TelescopeStatus, optics_of
 
 
 def filter_names(t: Telescope) -> list[str]:
@@ -106,14 +106,15 @@ def _dark_window(t: Telescope, now: datetime) -> DarkWindow | None:
 
 
 def _public_fields(t: Telescope, tonight: DarkWindow | None) -> dict:
-    fov = field_of_view(t.focal_length_mm, t.sensor_width_px, t.sensor_height_px, t.pixel_size_um)
+    optics = optics_of(t)
+    fov = optics.field_of_view
     return dict(
         slug=t.slug, name=t.name,
         site=SiteOut(name=t.site_name, latitude=t.latitude, longitude=t.longitude, elevation=t.elevation,
                      time_zone=t.time_zone, horizon_alt=t.horizon_alt),
         aperture_mm=t.aperture_mm, focal_length_mm=t.focal_length_mm,
         field_of_view=FieldOfViewOut(width_deg=round(fov.width_deg, 4), height_deg=round(fov.height_deg, 4),
-                                     scale_arcsec_px=round(fov.scale_arcsec_px, 4)),
+                                     scale_arcsec_px=round(optics.scale_arcsec_per_px, 4)),
         filters=filter_names(t), status=t.status, price_multiplier=t.price_multiplier, tonight=tonight)
 
 
