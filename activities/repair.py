@@ -44,15 +44,16 @@ from activities.order_store import OrderStoreActivities, lock_order
 from activities.progress import refresh_progress
 from billing.ledger import Ledger
 from core.database import make_sessionmaker
+from core.order_control import start_order_workflow
 from core.settings import Settings
 from models.billing import SettlementOutcome
 from models.db import CreditHold, Order, OrderEvent
 from models.orders import FINAL_STATUSES, FinalizeRequest, OrderProgress, OrderStatus, SettleRequest
 from models.repair import RepairInput, RepairItem, RepairReport
+from models.temporal_contract import order_workflow_id
 from voyager import wire
 from voyager.errors import VoyagerActionFailed, VoyagerConnectionError, VoyagerRejected, VoyagerTimeout
 from voyager.robotarget import RoboTarget
-from workflows.starter import order_workflow_id, start_order_workflow
 
 log = structlog.get_logger(__name__)
 ACTOR = "repair"

@@ -45,7 +45,7 @@ from models.billing import PricedShot
 from models.db import Order, OrderShot
 from models.orders import NO_ABORT_STATUSES, OrderStatus
 from models.temporal_contract import ERR_ABORT_REFUSED
-from workflows.starter import AbortRefused, OrderWorkflowNotFound, abort_order, start_order_workflow
+from core.order_control import AbortRefused, OrderWorkflowNotFound, abort_order, start_order_workflow
 
 log = structlog.get_logger(__name__)
 
@@ -208,7 +208,7 @@ async def _replay(res: Resources, order: Order, digest: str) -> Order:
 async def _start(res: Resources, order: Order, *, keep_pending: bool, restart_failed: bool = False) -> Order:
     """Start the order's workflow and record its id. On failure: 503; the order stays pending
     when an Idempotency-Key lets the client retry, else it is marked failed. ``restart_failed``:
-    see :func:`workflows.starter.start_order_workflow`."""
+    see :func:`core.order_control.start_order_workflow`."""
     try:
         client = await res.temporal.get()
         workflow_id = await start_order_workflow(

@@ -30,7 +30,7 @@ from tests.workflows.support import (
 from core.temporal import SA_ORDER_STATUS
 from voyager import wire
 from worker import monitor_workflow_id
-from workflows.starter import abort_order
+from core.order_control import abort_order
 
 pytestmark = pytest.mark.timeout(240)
 SHOTS = [{"filter": "L", "exposure": 60.0, "quantity": 6}, {"filter": "R", "exposure": 60.0, "quantity": 4}]

@@ -30,7 +30,7 @@ from tests.workflows.support import (
     wait_for,
 )
 from voyager import wire
-from workflows.starter import abort_order
+from core.order_control import abort_order
 
 pytestmark = pytest.mark.timeout(240)
 ROOT = Path(__file__).resolve().parents[2]

@@ -13,7 +13,7 @@ from tests.workflows.support import DAYTIME, create_customer, create_order, even
 from voyager import wire
 from models import temporal_contract as contract
 from workflows import _options as opt
-from workflows.starter import OrderWorkflowNotFound, abort_order, query_order_status
+from core.order_control import OrderWorkflowNotFound, abort_order, query_order_status
 
 pytestmark = pytest.mark.timeout(120)
 L5 = [{"filter": "L", "exposure": 60.0, "quantity": 5}]

@@ -25,7 +25,7 @@ from tests.workflows.support import (
     status_sequence,
 )
 from voyager import wire
-from workflows.starter import AbortRefused, abort_order, query_order_status
+from core.order_control import AbortRefused, abort_order, query_order_status
 
 pytestmark = pytest.mark.timeout(120)
 L10 = [{"filter": "L", "exposure": 60.0, "quantity": 10}]

@@ -1,6 +1,9 @@
-"""Client-side helpers to start and control ``OrderWorkflow`` (used by the API and the CLI).
+"""Client side of ``OrderWorkflow``: start it, abort it, query it (used by the API, the repair
+sweep and the CLI).
 
-Not a workflow file: it may import the Temporal client and ``core``. The API inserts the Order and
+Client code, not workflow code: it talks to the Temporal server through a ``Client`` and shares
+only the contract (``models/temporal_contract.py``) and the payloads (``models/orders.py``) with
+``workflows/order.py``. The API inserts the Order and
 OrderShot rows first, then calls :func:`start_order_workflow`; aborts go through the workflow's
 ``abort`` update (:func:`abort_order`), reads through its ``status`` query.
 """
@@ -32,7 +35,7 @@ from models.orders import (
 )
 
 class OrderControlError(Exception):
-    """Base of the starter's errors. ``code``: stable machine-readable id (for api/errors.py)."""
+    """Base of the order-control errors. ``code``: stable machine-readable id (for api/errors.py)."""
 
     code = "order_control_error"
 
