@@ -1,4 +1,4 @@
-"""The Temporal contract: the names that workflows, activities, the client side (starters), the worker and ``core`` share.
+"""The Temporal contract: the names that workflows, activities, starters, the worker and ``core`` share.
 
 Workflow type names, workflow-id functions, ``ApplicationError.type`` names and search-attribute
 keys, each defined once. A renamed workflow or error type is a change to deployed histories: the
