@@ -245,7 +245,7 @@ class OrderStoreActivities:
             cost=order.cost,
             credits_held=order.credits_held,
             credits_captured=order.credits_captured,
-            credits_refunded=order.credits_refunded,
+            credits_released=order.credits_released,
             aborted_by=order.aborted_by,
             abort_reason=order.abort_reason,
             jpg_dir=str(self.settings.images.jpg_dir / f"order_{order.id}"),

@@ -170,8 +170,8 @@ class OrderRepair:
                     outcome = SettlementOutcome.support_abort
                 res = await settle_order(self.ledger, self.sessionmaker, self.settings, SettleRequest(
                     order_id=row.id, outcome=outcome, reason=reason, release=row.status == "rejected"), actor=ACTOR)
-                item.credits_captured, item.credits_released = res.captured, res.refunded
-                item.detail = f"captured {res.captured}, released {res.refunded}"
+                item.credits_captured, item.credits_released = res.captured, res.released
+                item.detail = f"captured {res.captured}, released {res.released}"
             elif item.action == A_RESTART:
                 await start_order_workflow(self.client, row.id, customer_id=row.customer_id, plan=row.plan,
                                            target_name=row.target_name, task_queue=self.task_queue,
@@ -210,8 +210,8 @@ class OrderRepair:
         res = await settle_order(self.ledger, self.sessionmaker, self.settings, SettleRequest(
             order_id=row.id, outcome=outcome, reason=reason, release=status == OrderStatus.FAILED), actor=ACTOR)
         await self.store.finalize_order(FinalizeRequest(order_id=row.id, status=status, reason=reason))
-        item.credits_captured, item.credits_released = res.captured, res.refunded
-        item.detail = "; ".join([*notes, f"{status.value}: captured {res.captured}, released {res.refunded}"])
+        item.credits_captured, item.credits_released = res.captured, res.released
+        item.detail = "; ".join([*notes, f"{status.value}: captured {res.captured}, released {res.released}"])
 
     async def _progress(self, order_id: int) -> OrderProgress:
         """The order's progress recomputed from its ingested frames."""

@@ -113,7 +113,7 @@ class CreditHold(SQLModel, table=True):
     amount: int
     from_subscription: int = 0
     from_pack: int = 0
-    status: str = Field(default="open", max_length=16, description="open | settled | released")
+    status: str = Field(default="open", max_length=16, description="open | captured | released")
     captured: int = 0
     released: int = 0
     created_at: datetime = _ts()
@@ -173,7 +173,7 @@ class Order(SQLModel, table=True):
     cost: int = 0
     credits_held: int = 0
     credits_captured: int = 0
-    credits_refunded: int = 0
+    credits_released: int = 0
     workflow_id: Optional[str] = Field(default=None, max_length=255)
     set_guid: Optional[str] = Field(default=None, max_length=36)
     target_guid: Optional[str] = Field(default=None, max_length=36, index=True)

@@ -25,3 +25,19 @@ async def scratch_database(engine: AsyncEngine, database_url: str) -> AsyncItera
         yield make_url(database_url).set(database=name).render_as_string(hide_password=False)
     finally:
         await _autocommit(engine, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextlib.asynccontextmanager
+async def scratch_database_at(engine: AsyncEngine, database_url: str, revision: str) -> AsyncIterator[tuple[str, AsyncEngine]]:
+    """A scratch database migrated up to ``revision``: yields its URL and an engine on it (disposed,
+    and the database dropped, at the end). For tests that upgrade a database holding data."""
+    from core.database import make_engine
+    from core.migrate import upgrade_in_thread
+
+    async with scratch_database(engine, database_url) as url:
+        upgrade_in_thread(url, revision)
+        scratch = make_engine(url)
+        try:
+            yield url, scratch
+        finally:
+            await scratch.dispose()

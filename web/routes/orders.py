@@ -108,7 +108,7 @@ async def order_live(request: Request, order_id: int, me: MeDep, res: ResourcesD
 async def abort(request: Request, order_id: int, me: MeDep, res: ResourcesDep, session: SessionDep, _csrf: CsrfDep):
     order = await order_views.get_order(session, order_id, me)
     try:
-        result = await request_abort(res, order, "aborted by the customer (web)", requested_by=me.actor)
+        result = await request_abort(res, order, "aborted by the customer (web)", by=me)
         return render(request, "_abort_result.html", ok=True, result=result)
     except ApiError as exc:
         return render(request, "_abort_result.html", status_code=exc.status_code, ok=False, message=exc.message)
