@@ -23,8 +23,8 @@ def _rename_report_key(old: str, new: str) -> None:
         WHERE report ? '{old}'""")
     op.execute(f"""
         UPDATE order_event SET payload = jsonb_set(payload, '{{report}}',
-            (payload -> 'report' - '{old}') || jsonb_build_object('{new}', payload -> 'report' -> '{old}'))
-        WHERE jsonb_typeof(payload -> 'report') = 'object' AND payload -> 'report' ? '{old}'""")
+            ((payload -> 'report') - '{old}') || jsonb_build_object('{new}', (payload -> 'report') -> '{old}'))
+        WHERE jsonb_typeof(payload -> 'report') = 'object' AND (payload -> 'report') ? '{old}'""")
 
 
 def upgrade() -> None:
