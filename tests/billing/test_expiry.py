@@ -32,7 +32,7 @@ async def _state(ledger: Ledger, cid: int) -> tuple[int, int, int]:
     return b.subscription, b.pack, b.held
 
 
-async def test_held_subscription_credits_expire_on_release_and_on_settle(engine, sessionmaker):
+async def test_held_subscription_credits_expire_on_release_and_on_capture(engine, sessionmaker):
     ledger, cid = Ledger(engine), await _customer(sessionmaker)
     await ledger.grant(cid, 20, "subscription", f"t:{uuid.uuid4()}", "invoice", "in_1")
     await ledger.grant(cid, 10, "pack", f"t:{uuid.uuid4()}", "payment", "1")
