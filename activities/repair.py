@@ -48,7 +48,7 @@ from core.order_control import start_order_workflow
 from core.settings import Settings
 from models.billing import SettlementOutcome
 from models.db import CreditHold, Order, OrderEvent
-from models.orders import FINAL_STATUSES, FinalizeRequest, OrderProgress, OrderStatus, SettleRequest
+from models.orders import FINAL_STATUSES, AbortRole, FinalizeRequest, OrderProgress, OrderStatus, SettleRequest
 from models.repair import RepairInput, RepairItem, RepairReport
 from models.temporal_contract import order_workflow_id
 from voyager import wire
@@ -119,7 +119,7 @@ class OrderRepair:
         before = datetime.now(UTC) - timedelta(seconds=self.settings.repair.grace_seconds)
         query = (
             sa.select(ORDER.c.id, ORDER.c.customer_id, ORDER.c.status, ORDER.c.plan, ORDER.c.target_name,
-                      ORDER.c.target_guid, ORDER.c.aborted_by, HOLD.c.status.label("hold_status"))
+                      ORDER.c.target_guid, ORDER.c.abort_role, HOLD.c.status.label("hold_status"))
             .select_from(ORDER.outerjoin(HOLD, HOLD.c.order_id == ORDER.c.id))
             .where(ORDER.c.created_at < before,
                    sa.or_(ORDER.c.status.not_in(FINAL), HOLD.c.status == "open"))
@@ -166,12 +166,12 @@ class OrderRepair:
         try:
             if item.action == A_SETTLE:
                 outcome = OUTCOME_OF.get(row.status, SettlementOutcome.voyager_error)
-                if row.status == "aborted" and (row.aborted_by or "").lower().startswith(("support", "admin")):
+                if row.status == "aborted" and row.abort_role == AbortRole.SUPPORT.value:
                     outcome = SettlementOutcome.support_abort
                 res = await settle_order(self.ledger, self.sessionmaker, self.settings, SettleRequest(
                     order_id=row.id, outcome=outcome, reason=reason, release=row.status == "rejected"), actor=ACTOR)
                 item.credits_captured, item.credits_released = res.captured, res.released
-                item.detail = f"captured {res.captured}, released {res.released}"
+                item.detail = f"{outcome.value}: captured {res.captured}, released {res.released}"
             elif item.action == A_RESTART:
                 await start_order_workflow(self.client, row.id, customer_id=row.customer_id, plan=row.plan,
                                            target_name=row.target_name, task_queue=self.task_queue,

@@ -186,6 +186,8 @@ class Order(SQLModel, table=True):
     report: Optional[dict] = _json()
     aborted_by: Optional[str] = Field(default=None, max_length=255)
     abort_reason: Optional[str] = Field(default=None, max_length=2000)
+    abort_role: Optional[str] = Field(default=None, max_length=16,
+                                      description="customer | support: the kind of the abort that took effect")
     created_at: datetime = _ts()
     updated_at: datetime = _ts()
     finished_at: Optional[datetime] = _ts(nullable=True)

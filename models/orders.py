@@ -258,9 +258,13 @@ class GuidAssignment(_M):
 
 
 class AbortRecord(_M):
+    """The abort that took effect, for ``Order.aborted_by`` / ``abort_reason`` / ``abort_role``
+    (``role`` None: recorded before the field; :func:`abort_role` reads it)."""
+
     order_id: int
     requested_by: str
     reason: str
+    role: AbortRole | None = None
 
 
 class Done(_M):

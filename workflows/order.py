@@ -320,7 +320,8 @@ class OrderWorkflow:
         if self._abort is not None:
             await self._db(
                 OrderStoreActivities.record_abort,
-                AbortRecord(order_id=self._inp.order_id, requested_by=self._abort.requested_by, reason=self._abort.reason),
+                AbortRecord(order_id=self._inp.order_id, requested_by=self._abort.requested_by, reason=self._abort.reason,
+                            role=abort_role(self._abort)),
             )
         await self._stop_target(abort=True)
         await self._sweep()

@@ -1,6 +1,7 @@
 """Revision 0008_release_vocab upgrades a database that already holds a finished order, its resolved
 hold and its final report: the released credits keep their value under the ledger's word, a
-``settled`` hold reads ``captured``, and the stored report decodes under today's model."""
+``settled`` hold reads ``captured``, the stored report decodes under today's model, and an
+aborted order's kind becomes its explicit ``abort_role``."""
 
 from __future__ import annotations
 
@@ -26,14 +27,19 @@ async def test_upgrade_renames_refunded_to_released_and_keeps_every_value(engine
             cid = (await conn.execute(sa.text(
                 "INSERT INTO customer (email, name, created_at) VALUES ('old@example.com', '', now()) RETURNING id"
             ))).scalar_one()
-            oid = (await conn.execute(sa.text(
+            insert_order = sa.text(
                 """INSERT INTO "order" (customer_id, plan, status, status_reason, target_name, ra_j2000, dec_j2000,
                    pa, priority, c_moon_down, c_hfd_mean_limit, c_alt_min, repeat, cost, credits_held,
                    credits_captured, credits_refunded, shots_total, shots_done, frames_accepted,
-                   requested_integration_seconds, integration_seconds, report, created_at, updated_at, finished_at)
-                   VALUES (:c, 'nebula', 'partial', '', 'M42', 5.58, -5.39, 0, 2, false, 0, 30, 1, 4, 4, 3, 1,
-                   1, 1, 2, 1200, 600, CAST(:r AS jsonb), now(), now(), now()) RETURNING id"""),
-                {"c": cid, "r": json.dumps(OLD_REPORT)})).scalar_one()
+                   requested_integration_seconds, integration_seconds, report, aborted_by, created_at, updated_at,
+                   finished_at)
+                   VALUES (:c, 'nebula', 'aborted', '', 'M42', 5.58, -5.39, 0, 2, false, 0, 30, 1, 4, 4, 3, 1,
+                   1, 1, 2, 1200, 600, CAST(:r AS jsonb), :by, now(), now(), now()) RETURNING id""")
+            oid = (await conn.execute(insert_order, {"c": cid, "r": json.dumps(OLD_REPORT), "by": "Support:alice"})
+                   ).scalar_one()
+            # Until 0008 the kind of an abort was read from its requester's name.
+            for by in ("customer:7", "admin:root", None):
+                await conn.execute(insert_order, {"c": cid, "r": "null", "by": by})
             await conn.execute(sa.text(
                 "INSERT INTO order_event (order_id, kind, payload, email_status, created_at) "
                 "VALUES (:o, 'status', CAST(:p AS jsonb), 'sent', now())"),
@@ -65,6 +71,8 @@ async def test_upgrade_renames_refunded_to_released_and_keeps_every_value(engine
                 "SELECT payload FROM order_event WHERE order_id = :o"), {"o": oid})).scalar_one()
             hold = (await conn.execute(sa.text(
                 "SELECT status, captured, released FROM credit_hold WHERE order_id = :o"), {"o": oid})).one()
+            roles = dict((await conn.execute(sa.text(
+                'SELECT aborted_by, abort_role FROM "order" WHERE customer_id = :c'), {"c": cid})).all())
             columns = set((await conn.execute(sa.text(
                 "SELECT column_name FROM information_schema.columns WHERE table_name = 'order'"))).scalars())
             problems = await check_invariants(conn)
@@ -76,3 +84,4 @@ async def test_upgrade_renames_refunded_to_released_and_keeps_every_value(engine
         assert event["final"] is True and event["status"] == "partial"
         assert tuple(hold) == ("captured", 3, 1)
         assert problems == []
+        assert roles == {"Support:alice": "support", "customer:7": "customer", "admin:root": "support", None: None}

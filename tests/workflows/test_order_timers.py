@@ -141,7 +141,8 @@ async def test_the_abort_role_not_the_requester_name_decides_the_settlement_outc
         answer = await abort_order(stack.client, order_id, "role check", requested_by, role=role)
         result = await stack.result(handle)
         assert answer.first and result.status == OrderStatus.ABORTED
-        assert (await order_row(engine, order_id)).aborted_by == requested_by
+        row = await order_row(engine, order_id)
+        assert (row.aborted_by, row.abort_role) == (requested_by, role.value)
         by_role[role] = [r.outcome for r in await settle_requests(handle)]
     assert by_role == {AbortRole.CUSTOMER: [SettlementOutcome.customer_abort],
                        AbortRole.SUPPORT: [SettlementOutcome.support_abort]}
