@@ -124,7 +124,7 @@ class LedgerActivities:
 async def settle_order(ledger: Ledger, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings,
                        req: SettleRequest, *, actor: str) -> SettleResult:
     """Settle (or, with ``req.release``, release) the order's hold by its delivered frames, once,
-    and store captured/refunded credits on the order. ``actor``: who settles (ledger entries'
+    and store the captured/released credits on the order. ``actor``: who settles (ledger entries'
     ``actor``: ``order-workflow`` or ``repair``). Shared by :meth:`LedgerActivities.settle` and the
     repair sweep (activities/repair.py)."""
     async with sessionmaker() as session:
@@ -133,7 +133,7 @@ async def settle_order(ledger: Ledger, sessionmaker: async_sessionmaker[AsyncSes
         await session.commit()
     held = await ledger.get_hold(req.order_id)
     if held is None:
-        return SettleResult(order_id=req.order_id, held=0, captured=0, refunded=0,
+        return SettleResult(order_id=req.order_id, held=0, captured=0, released=0,
                             requested_seconds=progress.requested_integration_seconds,
                             accepted_seconds=progress.integration_seconds)
     requested = progress.requested_integration_seconds
@@ -144,19 +144,19 @@ async def settle_order(ledger: Ledger, sessionmaker: async_sessionmaker[AsyncSes
             res = await ledger.release(req.order_id, actor=actor, reason=reason)
         else:
             capture = credits_to_capture(held.amount, requested, accepted, req.outcome, settings.billing)
-            res = await ledger.settle(req.order_id, capture, actor=actor, reason=reason)
+            res = await ledger.capture(req.order_id, capture, actor=actor, reason=reason)
     except HoldNotFound:  # pragma: no cover - get_hold just found it
         raise ApplicationError(f"hold of order {req.order_id} vanished", type=ERR_INVALID_ORDER, non_retryable=True) from None
     async with sessionmaker() as session:
         order = await lock_order(session, req.order_id)
         order.credits_captured = res.captured
-        order.credits_refunded = res.released
+        order.credits_released = res.released
         order.updated_at = datetime.now(UTC)
         session.add(order)
         await session.commit()
     log.info("order.settled", order_id=req.order_id, outcome=req.outcome.value, held=res.held,
-             captured=res.captured, refunded=res.released, replayed=res.replayed, actor=actor)
-    return SettleResult(order_id=req.order_id, held=res.held, captured=res.captured, refunded=res.released,
+             captured=res.captured, released=res.released, replayed=res.replayed, actor=actor)
+    return SettleResult(order_id=req.order_id, held=res.held, captured=res.captured, released=res.released,
                         requested_seconds=requested, accepted_seconds=accepted)
 
 

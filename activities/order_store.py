@@ -25,6 +25,7 @@ from models.db import Order, OrderEvent, OrderPanel, OrderShot, ShotDone, Voyage
 from models.orders import (
     FINAL_STATUSES,
     AbortRecord,
+    AbortRequest,
     Done,
     FilterReport,
     FinalizeRequest,
@@ -38,6 +39,7 @@ from models.orders import (
     ShotLine,
     StatusChange,
     StatusChanged,
+    abort_role,
 )
 from models.temporal_contract import ERR_INVALID_ORDER, ERR_ORDER_NOT_FOUND
 
@@ -217,12 +219,14 @@ class OrderStoreActivities:
 
     @activity.defn(name="order_store.record_abort")
     async def record_abort(self, record: AbortRecord) -> Done:
-        """Record who aborted and why (the first abort only)."""
+        """Record who aborted, as what and why (the first abort only)."""
         async with self.sessionmaker() as session:
             order = await lock_order(session, record.order_id)
             if order.aborted_by is None:
                 order.aborted_by = record.requested_by or "unknown"
                 order.abort_reason = record.reason
+                order.abort_role = abort_role(
+                    AbortRequest(requested_by=record.requested_by, role=record.role)).value
                 session.add(order)
                 await session.commit()
         return Done()
@@ -302,7 +306,7 @@ class OrderStoreActivities:
             cost=order.cost,
             credits_held=order.credits_held,
             credits_captured=order.credits_captured,
-            credits_refunded=order.credits_refunded,
+            credits_released=order.credits_released,
             aborted_by=order.aborted_by,
             abort_reason=order.abort_reason,
             jpg_dir=str(self.settings.images.jpg_dir / f"order_{order.id}"),

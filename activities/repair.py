@@ -44,15 +44,16 @@ from activities.order_store import OrderStoreActivities, lock_order
 from activities.progress import refresh_progress
 from billing.ledger import Ledger
 from core.database import make_sessionmaker
+from core.order_control import start_order_workflow
 from core.settings import Settings
 from models.billing import SettlementOutcome
 from models.db import CreditHold, Order, OrderEvent, OrderPanel
-from models.orders import FINAL_STATUSES, FinalizeRequest, OrderProgress, OrderStatus, SettleRequest
+from models.orders import FINAL_STATUSES, AbortRole, FinalizeRequest, OrderProgress, OrderStatus, SettleRequest
 from models.repair import RepairInput, RepairItem, RepairReport
+from models.temporal_contract import order_workflow_id
 from voyager import wire
 from voyager.errors import VoyagerActionFailed, VoyagerConnectionError, VoyagerRejected, VoyagerTimeout
 from voyager.robotarget import RoboTarget
-from workflows.starter import order_workflow_id, start_order_workflow
 
 log = structlog.get_logger(__name__)
 ACTOR = "repair"
@@ -118,7 +119,7 @@ class OrderRepair:
         before = datetime.now(UTC) - timedelta(seconds=self.settings.repair.grace_seconds)
         query = (
             sa.select(ORDER.c.id, ORDER.c.customer_id, ORDER.c.status, ORDER.c.plan, ORDER.c.target_name,
-                      ORDER.c.target_guid, ORDER.c.aborted_by, HOLD.c.status.label("hold_status"))
+                      ORDER.c.target_guid, ORDER.c.abort_role, HOLD.c.status.label("hold_status"))
             .select_from(ORDER.outerjoin(HOLD, HOLD.c.order_id == ORDER.c.id))
             .where(ORDER.c.created_at < before,
                    sa.or_(ORDER.c.status.not_in(FINAL), HOLD.c.status == "open"))
@@ -165,12 +166,12 @@ class OrderRepair:
         try:
             if item.action == A_SETTLE:
                 outcome = OUTCOME_OF.get(row.status, SettlementOutcome.voyager_error)
-                if row.status == "aborted" and (row.aborted_by or "").lower().startswith(("support", "admin")):
+                if row.status == "aborted" and row.abort_role == AbortRole.SUPPORT.value:
                     outcome = SettlementOutcome.support_abort
                 res = await settle_order(self.ledger, self.sessionmaker, self.settings, SettleRequest(
                     order_id=row.id, outcome=outcome, reason=reason, release=row.status == "rejected"), actor=ACTOR)
-                item.credits_captured, item.credits_released = res.captured, res.refunded
-                item.detail = f"captured {res.captured}, released {res.refunded}"
+                item.credits_captured, item.credits_released = res.captured, res.released
+                item.detail = f"{outcome.value}: captured {res.captured}, released {res.released}"
             elif item.action == A_RESTART:
                 await start_order_workflow(self.client, row.id, customer_id=row.customer_id, plan=row.plan,
                                            target_name=row.target_name, task_queue=self.task_queue,
@@ -212,8 +213,8 @@ class OrderRepair:
         res = await settle_order(self.ledger, self.sessionmaker, self.settings, SettleRequest(
             order_id=row.id, outcome=outcome, reason=reason, release=status == OrderStatus.FAILED), actor=ACTOR)
         await self.store.finalize_order(FinalizeRequest(order_id=row.id, status=status, reason=reason))
-        item.credits_captured, item.credits_released = res.captured, res.refunded
-        item.detail = "; ".join([*notes, f"{status.value}: captured {res.captured}, released {res.refunded}"])
+        item.credits_captured, item.credits_released = res.captured, res.released
+        item.detail = "; ".join([*notes, f"{status.value}: captured {res.captured}, released {res.released}"])
 
     async def _progress(self, order_id: int) -> OrderProgress:
         """The order's progress recomputed from its ingested frames."""

@@ -69,7 +69,7 @@ async def snapshot(engine) -> Snapshot:
         "accounts": "SELECT customer_id, subscription_credits, pack_credits, held FROM credit_account",
         "ledger_entries": "SELECT id, customer_id, kind, amount, balance_after, held_after FROM ledger_entry",
         "holds": "SELECT order_id, status, captured, released FROM credit_hold",
-        "orders": 'SELECT id, status, credits_held, credits_captured, credits_refunded FROM "order"',
+        "orders": 'SELECT id, status, credits_held, credits_captured, credits_released FROM "order"',
         "payments": "SELECT id, status, credits FROM payment",
     }
     out: Snapshot = {}
@@ -125,10 +125,10 @@ class Writer:
         return order_id
 
     async def settle(self, order_id: int, capture: int) -> None:
-        result = await self.ledger.settle(order_id, capture, reason="drill settle")
+        result = await self.ledger.capture(order_id, capture, reason="drill settle")
         async with self.engine.begin() as conn:
             await conn.execute(sa.update(Order).where(Order.id == order_id).values(
-                status="completed", credits_captured=result.captured, credits_refunded=result.released,
+                status="completed", credits_captured=result.captured, credits_released=result.released,
                 finished_at=datetime.now(UTC)))
 
 
@@ -262,7 +262,7 @@ async def _populate(writer: Writer, sessionmaker, customers: int) -> tuple[str, 
                                   reason="drill subscription")
         first = await writer.order(customer_id, f"pop-{i}-a")
         await writer.order(customer_id, f"pop-{i}-b")
-        await writer.settle(first, 2)
+        await writer.capture(first, 2)
     return key, key_customer
 
 
@@ -329,7 +329,7 @@ async def run_drill(workdir: Path, *, duration: float = 60.0, marker_interval: f
                 cid = await writer.customer_with_payment(f"marker{k}")
                 order_id = await writer.order(cid, f"marker-{k}")
                 if previous is not None:
-                    await writer.settle(previous, 2)
+                    await writer.capture(previous, 2)
                 previous = order_id
                 done_at.append(datetime.now(UTC))
                 snapshots.append(await snapshot(engine))

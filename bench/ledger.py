@@ -99,7 +99,7 @@ async def _run(url: str, ops: int, concurrency: int) -> str:
         async def hold_settle(i: int) -> None:
             order = order_base + ops + i
             await ledger.hold(spread[i % ACCOUNTS], order, 2, actor="bench")
-            await ledger.settle(order, 1, actor="bench", reason="bench")
+            await ledger.capture(order, 1, actor="bench", reason="bench")
 
         rows = []
         for name, op in [

@@ -24,7 +24,7 @@ Expired stays expired: subscription credits that were held when the subscription
 returning to the balance.
 
 Two phases: ``hold`` moves credits available → held (subscription first: they expire; then pack),
-``settle`` captures part or all of it and releases the rest, ``release`` voids it all. **A partial
+``capture`` takes part or all of it and releases the rest, ``release`` voids it all. **A partial
 capture consumes the hold's subscription part first, then its pack part**, so whatever is released
 goes back preferably as pack credits, which never expire — the choice that is best for the
 customer. Released credits return to the bucket they came from.
@@ -32,7 +32,7 @@ customer. Released credits return to the bucket they came from.
 Exactly once: every operation carries an idempotency key with a UNIQUE constraint (the caller's key
 for grant/adjust/expire; ``order:<id>:…`` for holds and their resolution, plus the UNIQUE
 ``credit_hold.order_id``). A repeat returns the first result (``replayed=True``) and moves nothing;
-a hold is resolved once, and a later settle/release returns that first resolution.
+a hold is resolved once, and a later capture/release returns that first resolution.
 
 No overdraft: every mutation first takes ``SELECT … FOR UPDATE`` on the customer's account row,
 so operations on one customer are serialized and availability is checked and reserved atomically.
@@ -58,7 +58,7 @@ from billing.errors import (
     InvalidAmount,
     UnknownCustomer,
 )
-from models.billing import Balances, LedgerEntry, LedgerHold, LedgerResult, LedgerSettlement
+from models.billing import Balances, LedgerEntry, LedgerHold, LedgerResult, HoldResolution
 from models.db import CreditAccount, CreditHold, LedgerEntry
 
 log = structlog.get_logger(__name__)
@@ -383,7 +383,7 @@ class Ledger:
 
         return await self._tx(run)
 
-    async def settle(self, order_id: int, capture: int, actor: str = "system", reason: str = "") -> LedgerSettlement:
+    async def capture(self, order_id: int, capture: int, actor: str = "system", reason: str = "") -> HoldResolution:
         """Resolve the hold: capture ``capture`` credits (0 ≤ capture ≤ held; subscription part first)
         and release the rest to the buckets it came from. Exactly once: if the hold is already
         resolved, returns that first resolution (``replayed``) and moves nothing. Raises
@@ -392,13 +392,13 @@ class Ledger:
             raise InvalidAmount(f"capture must be ≥ 0, got {capture}")
         return await self._resolve(order_id, capture, actor, reason)
 
-    async def release(self, order_id: int, actor: str = "system", reason: str = "") -> LedgerSettlement:
+    async def release(self, order_id: int, actor: str = "system", reason: str = "") -> HoldResolution:
         """Void the hold: every held credit goes back to its bucket (status ``released``). Exactly
-        once, like :meth:`settle`. Raises HoldNotFound."""
+        once, like :meth:`capture`. Raises HoldNotFound."""
         return await self._resolve(order_id, None, actor, reason)
 
-    async def _resolve(self, order_id: int, capture: int | None, actor: str, reason: str) -> LedgerSettlement:
-        async def run(conn: AsyncConnection) -> LedgerSettlement:
+    async def _resolve(self, order_id: int, capture: int | None, actor: str, reason: str) -> HoldResolution:
+        async def run(conn: AsyncConnection) -> HoldResolution:
             found = (await conn.execute(sa.select(HOLD.c.customer_id).where(HOLD.c.order_id == order_id))).first()
             if found is None:
                 raise HoldNotFound(order_id)
@@ -406,7 +406,7 @@ class Ledger:
             before = await self._lock(conn, customer_id, create=False)  # account lock first, always
             h = (await conn.execute(sa.select(HOLD).where(HOLD.c.order_id == order_id).with_for_update())).one()
             if h.status != "open":
-                return self._settle_result(h, replayed=True)
+                return self._resolution(h, replayed=True)
             assert before is not None
             captured = 0 if capture is None else capture
             if captured > h.amount:
@@ -435,7 +435,7 @@ class Ledger:
                                         f"order:{order_id}:expire:subscription", "order", str(order_id), actor,
                                         f"subscription ended while held for order {order_id}"))
                 state = nxt
-            status = "released" if capture is None else "settled"
+            status = "released" if capture is None else "captured"
             await self._store(conn, customer_id, state)
             row = (await conn.execute(HOLD.update().where(HOLD.c.id == h.id).values(
                 status=status, captured=captured, released=h.amount - captured,
@@ -443,7 +443,7 @@ class Ledger:
             await conn.execute(ENTRY.insert().values(rows))  # one multi-row INSERT
             log.info(f"ledger.{status}", customer_id=customer_id, order_id=order_id, captured=captured,
                      released=h.amount - captured)
-            return self._settle_result(row, replayed=False)
+            return self._resolution(row, replayed=False)
 
         return await self._tx(run)
 
@@ -463,9 +463,9 @@ class Ledger:
                           status=row.status, replayed=replayed)
 
     @staticmethod
-    def _settle_result(row: Any, replayed: bool) -> LedgerSettlement:
+    def _resolution(row: Any, replayed: bool) -> HoldResolution:
         cap_sub = min(row.captured, row.from_subscription)  # the documented order: subscription first
-        return LedgerSettlement(
+        return HoldResolution(
             order_id=row.order_id, customer_id=row.customer_id, status=row.status, held=row.amount,
             captured=row.captured, released=row.released,
             captured_from_subscription=cap_sub, captured_from_pack=row.captured - cap_sub,

@@ -77,7 +77,7 @@ FROM credit_hold h LEFT JOIN moves m
   ON m.customer_id = h.customer_id AND m.reference_id = h.order_id::text
 WHERE ({cid_h})
   AND (h.from_subscription + h.from_pack <> h.amount OR h.amount <= 0
-       OR h.status NOT IN ('open', 'settled', 'released')
+       OR h.status NOT IN ('open', 'captured', 'released')
        OR (h.status = 'open' AND (h.captured <> 0 OR h.released <> 0))
        OR (h.status <> 'open' AND h.captured + h.released <> h.amount)
        OR COALESCE(m.held, 0) <> h.amount OR COALESCE(m.captured, 0) <> h.captured
@@ -148,10 +148,10 @@ async def check_invariants(db: AsyncEngine | AsyncConnection | AsyncSession,
                                                                f"!= {h.amount}"))
         if h.status == "open" and (h.captured or h.released):
             out.append(Violation("hold_open", h.customer_id, f"{who} is open but captured/released"))
-        elif h.status in ("settled", "released") and h.captured + h.released != h.amount:
+        elif h.status in ("captured", "released") and h.captured + h.released != h.amount:
             out.append(Violation("hold_resolved", h.customer_id,
                                  f"{who}: captured {h.captured} + released {h.released} != {h.amount}"))
-        elif h.status not in ("open", "settled", "released"):
+        elif h.status not in ("open", "captured", "released"):
             out.append(Violation("hold_status", h.customer_id, f"{who} has status {h.status!r}"))
         if (h.e_held, h.e_captured, h.e_released) != (h.amount, h.captured, h.released):
             out.append(Violation("hold_entries", h.customer_id,

@@ -24,7 +24,7 @@ class Thresholds(Protocol):
     """Anything with the two fractions: ``SettlementThresholds`` or ``core.settings.BillingSettings``."""
 
     complete_threshold: float
-    voyager_failure_refund_below: float
+    voyager_failure_release_below: float
 
 
 def credits_to_capture(
@@ -53,7 +53,7 @@ def credits_to_capture(
       ceil(held × fraction) in exact rational arithmetic.
 
     The 90 % and 50 % thresholds are settings (``STELLAR_BILLING__COMPLETE_THRESHOLD``,
-    ``STELLAR_BILLING__VOYAGER_FAILURE_REFUND_BELOW``); ``thresholds`` None = these defaults.
+    ``STELLAR_BILLING__VOYAGER_FAILURE_RELEASE_BELOW``); ``thresholds`` None = these defaults.
     ``outcome``: a :class:`SettlementOutcome` or its value. Raises ValueError on a negative hold or
     accepted integration, a non-positive requested integration, or an unknown outcome.
     """
@@ -75,7 +75,7 @@ def credits_to_capture(
     elif outcome in _PROPORTIONAL:
         capture = proportional
     elif outcome in _VOYAGER_FAILURE:
-        capture = 0 if fraction < _exact(t.voyager_failure_refund_below) else proportional
+        capture = 0 if fraction < _exact(t.voyager_failure_release_below) else proportional
     else:  # pragma: no cover - SettlementOutcome() above rejects anything else
         raise ValueError(f"unknown outcome {outcome!r}")
     return max(0, min(held, capture))

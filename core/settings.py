@@ -10,7 +10,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 STATE_DIR = Path(".stellar")
@@ -230,7 +230,12 @@ class BillingSettings(BaseModel):
     """Settlement thresholds (billing/settlement.py) and order lifetime."""
 
     complete_threshold: float = Field(default=0.90, ge=0, le=1, description="accepted fraction counted as complete")
-    voyager_failure_refund_below: float = Field(default=0.50, ge=0, le=1)
+    # The name before the ledger words were fixed still works, so existing deployments keep theirs.
+    voyager_failure_release_below: float = Field(
+        default=0.50, ge=0, le=1,
+        validation_alias=AliasChoices("voyager_failure_release_below", "voyager_failure_refund_below"),
+        description="a Voyager failure or expiry delivering less than this fraction releases the whole hold "
+                    "(deprecated alias: STELLAR_BILLING__VOYAGER_FAILURE_REFUND_BELOW)")
     order_default_lifetime_days: int = Field(default=30, ge=1)
     pending_payment_ttl_hours: int = Field(default=24, ge=1)
 

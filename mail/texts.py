@@ -26,16 +26,17 @@ def order_event_mail(settings: Settings, order_id: int, kind: str, payload: dict
         frames = report.get("frames_accepted", 0)
         minutes = report.get("integration_minutes", 0)
         captured = report.get("credits_captured", 0)
-        refunded = report.get("credits_refunded", 0)
+        # Reports stored before the ledger words were fixed say credits_refunded (docs/pricing.md §5).
+        released = report.get("credits_released", report.get("credits_refunded", 0))
         subject = f"Stellar — commande {order_id} ({target}) : {status} / order {order_id}: {status}"
         body = (
             f"Votre commande {order_id} ({target}) est terminée : {status}.\n"
             f"Images acceptées : {frames}, intégration : {minutes} min.\n"
-            f"Crédits débités : {captured}, remboursés : {refunded}.\n"
+            f"Crédits débités : {captured}, libérés : {released}.\n"
             f"Rapport et images : {link}\n\n"
             f"Your order {order_id} ({target}) has ended: {status}.\n"
             f"Frames accepted: {frames}, integration: {minutes} min.\n"
-            f"Credits captured: {captured}, refunded: {refunded}.\n"
+            f"Credits captured: {captured}, released: {released}.\n"
             f"Report and frames: {link}\n"
         )
         return subject, body

@@ -155,7 +155,7 @@ class SettlementThresholds(BaseModel):
     """Fractions of the requested integration (defaults = ``BillingSettings``)."""
 
     complete_threshold: float = Field(default=0.90, ge=0, le=1)
-    voyager_failure_refund_below: float = Field(default=0.50, ge=0, le=1)
+    voyager_failure_release_below: float = Field(default=0.50, ge=0, le=1)
 
 
 class SettlementInput(BaseModel):
@@ -180,12 +180,12 @@ class LedgerHold(BaseModel):
     amount: int
     from_subscription: int
     from_pack: int
-    status: Literal["open", "settled", "released"]
+    status: Literal["open", "captured", "released"]
     replayed: bool = False
 
 
-class LedgerSettlement(BaseModel):
-    """The one resolution of a hold in the ledger (``Ledger.settle`` / ``Ledger.release``) (``status`` settled or released).
+class HoldResolution(BaseModel):
+    """The one resolution of a hold in the ledger (``Ledger.capture`` / ``Ledger.release``) (``status`` captured or released).
 
     ``captured`` + ``released`` = ``held``. ``replayed``: the hold had already been resolved and this
     call returns that first resolution without moving anything.
@@ -193,7 +193,7 @@ class LedgerSettlement(BaseModel):
 
     order_id: int
     customer_id: int
-    status: Literal["settled", "released"]
+    status: Literal["captured", "released"]
     held: int
     captured: int
     released: int

@@ -114,7 +114,7 @@ class CreditHold(SQLModel, table=True):
     amount: int
     from_subscription: int = 0
     from_pack: int = 0
-    status: str = Field(default="open", max_length=16, description="open | settled | released")
+    status: str = Field(default="open", max_length=16, description="open | captured | released")
     captured: int = 0
     released: int = 0
     created_at: datetime = _ts()
@@ -246,7 +246,7 @@ class Order(SQLModel, table=True):
     cost: int = 0
     credits_held: int = 0
     credits_captured: int = 0
-    credits_refunded: int = 0
+    credits_released: int = 0
     workflow_id: Optional[str] = Field(default=None, max_length=255)
     set_guid: Optional[str] = Field(default=None, max_length=36)
     set_id: Optional[int] = Field(default=None, foreign_key="customer_set.id", index=True,
@@ -261,6 +261,8 @@ class Order(SQLModel, table=True):
     report: Optional[dict] = _json()
     aborted_by: Optional[str] = Field(default=None, max_length=255)
     abort_reason: Optional[str] = Field(default=None, max_length=2000)
+    abort_role: Optional[str] = Field(default=None, max_length=16,
+                                      description="customer | support: the kind of the abort that took effect")
     created_at: datetime = _ts()
     updated_at: datetime = _ts()
     finished_at: Optional[datetime] = _ts(nullable=True)

@@ -10,14 +10,22 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from models.billing import SettlementOutcome
 
 
 class _M(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def _released(name: str, old_name: str, **default: int) -> Any:
+    """A released-credits field that also reads its name from before the rename (``refunded``,
+    ``credits_refunded``): recorded workflow histories and stored ``Order.report`` JSON carry the
+    old name and must still decode. Credits are released, never refunded (docs/pricing.md §5)."""
+    return Field(validation_alias=AliasChoices(name, old_name), **default)
 
 
 # --------------------------------------------------------------------------- statuses
@@ -75,7 +83,7 @@ class OrderWorkflowResult(_M):
     cost: int = 0
     credits_held: int = 0
     credits_captured: int = 0
-    credits_refunded: int = 0
+    credits_released: int = _released("credits_released", "credits_refunded", default=0)
     frames_accepted: int = 0
     integration_seconds: float = 0.0
 
@@ -96,12 +104,35 @@ class SessionSignal(_M):
     exit_text: str = ""
 
 
+class AbortRole(StrEnum):
+    """Who asks for an abort; it decides the settlement outcome (``customer_abort`` or
+    ``support_abort``, docs/pricing.md §6)."""
+
+    CUSTOMER = "customer"
+    SUPPORT = "support"
+
+
 class AbortRequest(_M):
     """Payload of the ``abort`` update (API) and of the ``abort`` signal (Temporal UI / CLI):
-    ``{"reason": "...", "requested_by": "..."}``."""
+    ``{"reason": "...", "requested_by": "...", "role": "customer" | "support"}``.
+
+    ``requested_by`` is an audit name only (``order.aborted_by``); ``role`` decides the kind of
+    abort. ``role`` None: a payload sent before the field existed (recorded histories, an older API
+    during a rolling deploy): :func:`abort_role` reads it the way those workflows did."""
 
     reason: str = Field(default="", max_length=2000)
     requested_by: str = Field(default="", max_length=255)
+    role: AbortRole | None = None
+
+
+def abort_role(req: AbortRequest) -> AbortRole:
+    """The request's role; for a payload from before ``role`` existed, the reading of that time
+    (a ``support``/``admin`` audit name was a support abort) so in-flight orders settle as they would
+    have."""
+    if req.role is not None:
+        return req.role
+    legacy_support = req.requested_by.lower().startswith(("support", "admin"))
+    return AbortRole.SUPPORT if legacy_support else AbortRole.CUSTOMER
 
 
 class AbortResult(_M):
@@ -148,7 +179,7 @@ class OrderStatusView(_M):
     cost: int = 0
     credits_held: int = 0
     credits_captured: int = 0
-    credits_refunded: int = 0
+    credits_released: int = 0
     abort_requested_by: str | None = None
     abort_reason: str | None = None
     aborts_received: int = 0
@@ -248,9 +279,13 @@ class GuidAssignment(_M):
 
 
 class AbortRecord(_M):
+    """The abort that took effect, for ``Order.aborted_by`` / ``abort_reason`` / ``abort_role``
+    (``role`` None: recorded before the field; :func:`abort_role` reads it)."""
+
     order_id: int
     requested_by: str
     reason: str
+    role: AbortRole | None = None
 
 
 class Done(_M):
@@ -293,7 +328,7 @@ class OrderReport(_M):
     cost: int
     credits_held: int
     credits_captured: int
-    credits_refunded: int
+    credits_released: int = _released("credits_released", "credits_refunded")
     aborted_by: str | None = None
     abort_reason: str | None = None
     jpg_dir: str = ""
@@ -371,14 +406,13 @@ class SettleRequest(_M):
 
 
 class SettleResult(_M):
-    """Credits captured and released when the hold was resolved (``refunded``: the released credits,
-    a name the order workflow and the ``order`` row still carry); ``requested_seconds``
+    """Credits captured and released when the hold was resolved; ``requested_seconds``
     and ``accepted_seconds`` are the integration the settlement policy saw."""
 
     order_id: int
     held: int
     captured: int
-    refunded: int
+    released: int = _released("released", "refunded")
     requested_seconds: float
     accepted_seconds: float
 

@@ -341,7 +341,7 @@ async def _report(http: httpx.AsyncClient, settings: Settings, order: dict, cust
     console.rule(f"[bold]4. Order #{order['id']}: {order['status']}")
     c = order["credits"]
     console.print(f"credits: cost {c['cost']}, held {c['held']}, captured [bold]{c['captured']}[/bold], "
-                  f"released {c['refunded']}")
+                  f"released {c['released']}")
     report = order.get("report") or {}
     table = Table("filter", "frames", "integration (min)", "mean HFD", title="per-filter report")
     for row in report.get("filters", report.get("per_filter", [])):

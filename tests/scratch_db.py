@@ -34,3 +34,19 @@ async def insert_as_of_revision(conn: sa.ext.asyncio.AsyncConnection, row) -> in
     values = {c.name: getattr(row, c.name) for c in table.columns
               if getattr(row, c.name, None) is not None}
     return (await conn.execute(table.insert().values(**values).returning(table.c.id))).scalar_one()
+
+
+@contextlib.asynccontextmanager
+async def scratch_database_at(engine: AsyncEngine, database_url: str, revision: str) -> AsyncIterator[tuple[str, AsyncEngine]]:
+    """A scratch database migrated up to ``revision``: yields its URL and an engine on it (disposed,
+    and the database dropped, at the end). For tests that upgrade a database holding data."""
+    from core.database import make_engine
+    from core.migrate import upgrade_in_thread
+
+    async with scratch_database(engine, database_url) as url:
+        upgrade_in_thread(url, revision)
+        scratch = make_engine(url)
+        try:
+            yield url, scratch
+        finally:
+            await scratch.dispose()

@@ -69,7 +69,7 @@ async def test_order_event_insert_notifies(engine, database_url):
             oid = (await conn.execute(sa.text(
                 """INSERT INTO "order" (customer_id, plan, status, status_reason, target_name, ra_j2000,
                    dec_j2000, pa, priority, c_moon_down, c_hfd_mean_limit, c_alt_min, repeat, cost,
-                   credits_held, credits_captured, credits_refunded, shots_total, shots_done,
+                   credits_held, credits_captured, credits_released, shots_total, shots_done,
                    frames_accepted, requested_integration_seconds, integration_seconds, created_at,
                    updated_at) VALUES (:c, 'nebula', 'pending', '', 'M42', 5.58, -5.39, 0, 2, true, 0,
                    30, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, now(), now()) RETURNING id"""), {"c": cid})).scalar_one()

@@ -41,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
         AbortRecord,
         AbortRequest,
         AbortResult,
+        AbortRole,
         FinalizeRequest,
         GuidAssignment,
         HoldResult,
@@ -66,6 +67,7 @@ with workflow.unsafe.imports_passed_through():
         SweepRequest,
         WatchSessionRequest,
         WatchSessionResult,
+        abort_role,
     )
 
 SESSION_OK, SESSION_ABORTED, SESSION_ERROR = 1, 2, 3
@@ -150,7 +152,8 @@ class OrderWorkflow:
         resolves the hold."""
         if isinstance(err, asyncio.CancelledError) and self._settled is None and self._abort is None \
                 and self._phase not in ("stopping", "settling", "failing", "finalizing"):
-            self._abort = AbortRequest(reason="workflow cancelled from Temporal", requested_by="support (cancel)")
+            self._abort = AbortRequest(reason="workflow cancelled from Temporal", requested_by="support (cancel)",
+                                       role=AbortRole.SUPPORT)
             return await self._stop_and_settle()
         detail = (_failure(err)[1] if isinstance(err, (ActivityError, ApplicationError))
                   else "workflow cancelled" if isinstance(err, asyncio.CancelledError) else str(err) or type(err).__name__)
@@ -323,14 +326,14 @@ class OrderWorkflow:
         if self._abort is not None:
             await self._db(
                 OrderStoreActivities.record_abort,
-                AbortRecord(order_id=self._inp.order_id, requested_by=self._abort.requested_by, reason=self._abort.reason),
+                AbortRecord(order_id=self._inp.order_id, requested_by=self._abort.requested_by, reason=self._abort.reason,
+                            role=abort_role(self._abort)),
             )
         await self._stop_target(abort=True)
         await self._sweep()
         if aborted:
             assert self._abort is not None
-            who = self._abort.requested_by.lower()
-            outcome = (SettlementOutcome.support_abort if who.startswith(("support", "admin"))
+            outcome = (SettlementOutcome.support_abort if abort_role(self._abort) is AbortRole.SUPPORT
                        else SettlementOutcome.customer_abort)
         else:
             outcome = SettlementOutcome.expired
@@ -414,11 +417,11 @@ class OrderWorkflow:
         request = FinalizeRequest(order_id=self._inp.order_id, status=status, reason=reason)
         report: OrderReport = await self._db(OrderStoreActivities.finalize_order, request)
         self._status, self._reason, self._phase = status, reason, "done"
-        self._visibility(summary_extra={"captured": report.credits_captured, "refunded": report.credits_refunded})
+        self._visibility(summary_extra={"captured": report.credits_captured, "released": report.credits_released})
         return OrderWorkflowResult(
             order_id=self._inp.order_id, status=status, reason=reason, cost=report.cost,
             credits_held=report.credits_held, credits_captured=report.credits_captured,
-            credits_refunded=report.credits_refunded, frames_accepted=report.frames_accepted,
+            credits_released=report.credits_released, frames_accepted=report.frames_accepted,
             integration_seconds=round(report.integration_minutes * 60.0, 3),
         )
 
@@ -541,15 +544,17 @@ class OrderWorkflow:
 
     @workflow.signal(name="abort")
     def abort_signal(self, req: AbortRequest) -> None:
-        """Abort from the Temporal UI/CLI: ``{"reason": ..., "requested_by": ...}``. Ignored once
-        settling or done (the update says so; a signal cannot answer)."""
+        """Abort from the Temporal UI/CLI: ``{"reason": ..., "requested_by": ..., "role": ...}``; an
+        operator's tool, so a signal without requester is a support abort. Ignored once settling or
+        done (the update says so; a signal cannot answer)."""
         if self._status in NO_ABORT_STATUSES:
             workflow.logger.info("abort signal ignored: order is %s", self._status.value)
             return
         self._abort_signals += 1
         self._abort_candidates.append(
             ((1, f"{self._abort_signals:09d}"),
-             AbortRequest(reason=req.reason, requested_by=req.requested_by or "support (signal)")))
+             AbortRequest(reason=req.reason, requested_by=req.requested_by or "support (signal)",
+                          role=req.role if req.role or req.requested_by else AbortRole.SUPPORT)))
 
     @workflow.update(name="abort")
     async def abort_update(self, req: AbortRequest) -> AbortResult:
@@ -592,7 +597,7 @@ class OrderWorkflow:
             shot_guids=list(g.shot_guids.values()) if g else [],
             sessions=[v.model_copy() for v in self._sessions.values()], deadline=self._deadline,
             cost=h.cost if h else 0, credits_held=h.credits_held if h else 0,
-            credits_captured=s.captured if s else 0, credits_refunded=s.refunded if s else 0,
+            credits_captured=s.captured if s else 0, credits_released=s.released if s else 0,
             abort_requested_by=self._abort.requested_by if self._abort else None,
             abort_reason=self._abort.reason if self._abort else None, aborts_received=len(self._abort_candidates),
             shots_done=p.shots_done if p else 0, shots_total=p.shots_total if p else 0,

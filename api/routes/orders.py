@@ -77,7 +77,7 @@ async def post_abort(
     (unused credits released). 409 once the order is settling or finished."""
     order = await order_views.get_order(session, order_id, me)
     reason = (body.reason if body else "") or "aborted by the customer"
-    return await request_abort(res, order, reason, requested_by=me.actor)
+    return await request_abort(res, order, reason, by=me)
 
 
 @router.get("/{order_id}/abort-preview", response_model=AbortPreviewOut,

@@ -41,7 +41,7 @@ async def get_order(order_id: OrderId, _: SupportDep, res: ResourcesDep, session
 async def post_abort(order_id: OrderId, body: SupportAbortIn, staff: SupportDep, res: ResourcesDep,
                      session: SessionDep) -> AbortOut:
     order = await order_views.get_order(session, order_id)
-    return await request_abort(res, order, body.reason, requested_by=staff.actor)
+    return await request_abort(res, order, body.reason, by=staff)
 
 
 @router.post("/customers/{customer_id}/credits", response_model=AdjustOut,

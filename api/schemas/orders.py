@@ -109,14 +109,14 @@ class Progress(BaseModel):
 
 
 class Credits(BaseModel):
-    """Credits of one order: ``cost`` priced at creation; ``held``, then ``captured`` and released.
-    ``refunded`` is the credits *released* from the hold (not money returned after a payment: that
-    is a refund, docs/payments.md); the field keeps its published name."""
+    """Credits of one order: ``cost`` priced at creation; ``held``, then ``captured`` and
+    ``released`` (the ledger's words, docs/pricing.md §5: released credits go back to the balance;
+    a refund is money returned after a payment, docs/payments.md)."""
 
     cost: int
     held: int
     captured: int
-    refunded: int
+    released: int
 
 
 class ImageOut(BaseModel):

@@ -48,12 +48,12 @@ from billing.manual_plans import expire_manual_plans
 from billing.plans import gate, get_plan, pricing_input
 from billing.pricing import price, requested_integration_seconds
 from core.mosaic import MosaicSpec, Panel, plan_panels, split_refusal
+from core.order_control import AbortRefused, OrderWorkflowNotFound, abort_order, start_order_workflow
 from models.billing import PricedShot
 from models.db import Order, OrderPanel, OrderShot, Telescope
-from models.orders import NO_ABORT_STATUSES, OrderStatus
+from models.orders import NO_ABORT_STATUSES, AbortRole, OrderStatus
 from models.telescopes import ANY, optics_of
 from models.temporal_contract import ERR_ABORT_REFUSED
-from workflows.starter import AbortRefused, OrderWorkflowNotFound, abort_order, start_order_workflow
 
 log = structlog.get_logger(__name__)
 
@@ -266,7 +266,7 @@ async def _start(res: Resources, order: Order, *, keep_pending: bool, restart_fa
                  telescope: str | None = None) -> Order:
     """Start the order's workflow and record its id. On failure: 503; the order stays pending
     when an Idempotency-Key lets the client retry, else it is marked failed. ``restart_failed``:
-    see :func:`workflows.starter.start_order_workflow`."""
+    see :func:`core.order_control.start_order_workflow`."""
     try:
         client = await res.temporal.get()
         workflow_id = await start_order_workflow(
@@ -307,8 +307,9 @@ async def _set_fields(res: Resources, order: Order, **values) -> Order:
         return row
 
 
-async def request_abort(res: Resources, order: Order, reason: str, requested_by: str) -> AbortOut:
-    """Ask the order's workflow to abort (the ``abort`` update). Raises Conflict
+async def request_abort(res: Resources, order: Order, reason: str, by: Principal) -> AbortOut:
+    """Ask the order's workflow to abort (the ``abort`` update) on behalf of ``by``: its audit name
+    is the ``requested_by``, its role (support/admin or customer) the abort's role. Raises Conflict
     (``order_not_abortable``) once settling or finished, ServiceUnavailable without Temporal or when
     no worker answers within ``api.abort_timeout_seconds``."""
     if order.status in {s.value for s in NO_ABORT_STATUSES}:
@@ -317,7 +318,8 @@ async def request_abort(res: Resources, order: Order, reason: str, requested_by:
         raise domain_error(ERR_ABORT_REFUSED, f"order {order.id} has no running workflow")
     client = await res.temporal.get()
     try:
-        result = await asyncio.wait_for(abort_order(client, order.id, reason, requested_by),
+        role = AbortRole.SUPPORT if by.has_role("support") else AbortRole.CUSTOMER
+        result = await asyncio.wait_for(abort_order(client, order.id, reason, by.actor, role=role),
                                         res.settings.api.abort_timeout_seconds)
     except asyncio.TimeoutError:
         # No worker took the update in time; it stays queued and may still take effect.
@@ -331,6 +333,6 @@ async def request_abort(res: Resources, order: Order, reason: str, requested_by:
         raise domain_error(ERR_ABORT_REFUSED, f"order {order.id} cannot be aborted: {cause}") from None
     except RPCError as exc:
         raise domain_error(TEMPORAL_UNAVAILABLE, f"Temporal refused the abort: {exc.message}") from None
-    log.info("order.abort_requested", order_id=order.id, requested_by=requested_by, accepted=result.accepted)
+    log.info("order.abort_requested", order_id=order.id, requested_by=by.actor, role=role.value, accepted=result.accepted)
     return AbortOut(order_id=order.id, accepted=result.accepted, first=result.first, status=str(result.status),
                     requested_by=result.requested_by, reason=result.reason)

@@ -70,4 +70,4 @@ async def test_order_view_reports_progress_per_filter(api):
     assert (p["shots_done"], p["shots_total"], p["frames_accepted"], p["integration_seconds"]) == (4, 6, 3, 420.0)
     assert p["mean_hfd"] == round((2.5 * 2 + 2.5) / 3, 3)
     assert len(body["latest_frames"]) == 4 and body["latest_frames"][0]["filter"] == "Ha"
-    assert body["credits"] == {"cost": 3, "held": 0, "captured": 0, "refunded": 0}
+    assert body["credits"] == {"cost": 3, "held": 0, "captured": 0, "released": 0}

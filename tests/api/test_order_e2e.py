@@ -134,7 +134,7 @@ async def test_order_runs_and_the_stream_shows_live_frames(stack_factory):
 
         final = (await h.client.get(f"/api/orders/{order['id']}", headers=auth(c.api_key))).json()
         assert final["status"] == "completed"
-        assert final["credits"] == {"cost": 1, "held": 1, "captured": 1, "refunded": 0}
+        assert final["credits"] == {"cost": 1, "held": 1, "captured": 1, "released": 0}
         p = final["progress"]
         assert (p["shots_done"], p["shots_total"]) == (5, 5)
         assert p["per_filter"][0]["filter"] == "L" and p["per_filter"][0]["done"] == 5
@@ -186,7 +186,7 @@ async def test_customer_and_support_abort_a_waiting_order(stack_factory):
         assert r.json()["requested_by"] == f"customer:{c.email}"
         done = await wait_status(h, c.api_key, orders[0], FINAL, 90)
         assert done["status"] == "aborted" and done["abort_reason"] == "wrong target"
-        assert done["credits"]["captured"] == 0 and done["credits"]["refunded"] == 1
+        assert done["credits"]["captured"] == 0 and done["credits"]["released"] == 1
         r = await h.client.post(f"/api/orders/{orders[0]}/abort", headers=auth(c.api_key))
         assert r.status_code == 409 and r.json()["error"]["code"] == "order_not_abortable"
 

@@ -32,7 +32,7 @@ async def _state(ledger: Ledger, cid: int) -> tuple[int, int, int]:
     return b.subscription, b.pack, b.held
 
 
-async def test_held_subscription_credits_expire_on_release_and_on_settle(engine, sessionmaker):
+async def test_held_subscription_credits_expire_on_release_and_on_capture(engine, sessionmaker):
     ledger, cid = Ledger(engine), await _customer(sessionmaker)
     await ledger.grant(cid, 20, "subscription", f"t:{uuid.uuid4()}", "invoice", "in_1")
     await ledger.grant(cid, 10, "pack", f"t:{uuid.uuid4()}", "payment", "1")
@@ -45,7 +45,7 @@ async def test_held_subscription_credits_expire_on_release_and_on_settle(engine,
     await ledger.grant(cid, 60, "subscription", f"t:{uuid.uuid4()}", "invoice", "in_new")  # a new subscription's
     await ledger.release(released)
     assert await _state(ledger, cid) == (60, 6, 12)  # the 12 old subscription credits did not come back
-    res = await ledger.settle(settled, 5)  # 5 captured from the 8 subscription ones; 3 of them expire, 4 pack back
+    res = await ledger.capture(settled, 5)  # 5 captured from the 8 subscription ones; 3 of them expire, 4 pack back
     assert (res.released_to_subscription, res.released_to_pack) == (3, 4)
     assert await _state(ledger, cid) == (60, 10, 0)
     await ledger.release(released)  # a repeat resolves nothing again

@@ -173,8 +173,8 @@ async def test_partial_capture_takes_subscription_credits_first_and_releases_the
     cid = await funded(engine, ledger, subscription=4, pack=10)
     order = new_order_id()
     await ledger.hold(cid, order, 10)  # 4 subscription + 6 pack
-    s = await ledger.settle(order, 5, actor="order-workflow", reason="aborted by customer at 50 %")
-    assert (s.status, s.held, s.captured, s.released) == ("settled", 10, 5, 5)
+    s = await ledger.capture(order, 5, actor="order-workflow", reason="aborted by customer at 50 %")
+    assert (s.status, s.held, s.captured, s.released) == ("captured", 10, 5, 5)
     assert (s.captured_from_subscription, s.captured_from_pack) == (4, 1)
     assert (s.released_to_subscription, s.released_to_pack) == (0, 5)
     b = await ledger.balances(cid)
@@ -189,17 +189,17 @@ async def test_a_hold_is_resolved_exactly_once(engine, ledger):
     settled, released = new_order_id(), new_order_id()
     await ledger.hold(cid, settled, 10)
     await ledger.hold(cid, released, 10)
-    first = await ledger.settle(settled, 7)
-    assert (await ledger.settle(settled, 2)).model_dump(exclude={"replayed"}) == first.model_dump(exclude={"replayed"})
+    first = await ledger.capture(settled, 7)
+    assert (await ledger.capture(settled, 2)).model_dump(exclude={"replayed"}) == first.model_dump(exclude={"replayed"})
     after_release = await ledger.release(settled)
-    assert after_release.replayed and (after_release.status, after_release.captured) == ("settled", 7)
+    assert after_release.replayed and (after_release.status, after_release.captured) == ("captured", 7)
     r = await ledger.release(released, reason="Voyager error")
     assert (r.status, r.captured, r.released, r.replayed) == ("released", 0, 10, False)
-    late = await ledger.settle(released, 10)
+    late = await ledger.capture(released, 10)
     assert late.replayed and (late.status, late.captured) == ("released", 0)
     b = await ledger.balances(cid)
     assert (b.available, b.held) == (23, 0)
-    assert (await ledger.get_hold(settled)).status == "settled"
+    assert (await ledger.get_hold(settled)).status == "captured"
     await assert_consistent(engine, cid)
 
 
@@ -208,12 +208,12 @@ async def test_capture_above_the_hold_is_refused_and_the_hold_stays_open(engine,
     order = new_order_id()
     await ledger.hold(cid, order, 6)
     with pytest.raises(InvalidAmount):
-        await ledger.settle(order, 7)
+        await ledger.capture(order, 7)
     with pytest.raises(InvalidAmount):
-        await ledger.settle(order, -1)
+        await ledger.capture(order, -1)
     assert (await ledger.get_hold(order)).status == "open"
     with pytest.raises(HoldNotFound):
-        await ledger.settle(new_order_id(), 1)
+        await ledger.capture(new_order_id(), 1)
     with pytest.raises(HoldNotFound):
         await ledger.release(new_order_id())
 
@@ -248,7 +248,7 @@ async def test_concurrent_settle_and_release_resolve_the_hold_once(engine, ledge
     cid = await funded(engine, ledger, pack=50)
     order = new_order_id()
     await ledger.hold(cid, order, 10)
-    calls = [ledger.settle(order, 4) if i % 2 else ledger.release(order) for i in range(20)]
+    calls = [ledger.capture(order, 4) if i % 2 else ledger.release(order) for i in range(20)]
     results = await asyncio.gather(*calls)
     assert sum(not r.replayed for r in results) == 1
     first = next(r for r in results if not r.replayed)
@@ -296,7 +296,7 @@ async def test_invariants_hold_after_a_random_sequence_of_operations(engine, led
         elif op in ("settle", "release") and open_holds:
             order = rng.choice(sorted(open_holds))
             owner, amount = open_holds.pop(order)
-            res = await (ledger.settle(order, rng.randint(0, amount)) if op == "settle" else ledger.release(order))
+            res = await (ledger.capture(order, rng.randint(0, amount)) if op == "settle" else ledger.release(order))
             mo = model[owner]
             mo["held"] -= amount
             if order not in held_at_expiry:  # else those subscription credits expire on release

@@ -63,7 +63,7 @@ def test_ledger_check_accounts_for_debt(database_url, monkeypatch):
             ledger = Ledger(engine)
             await ledger.grant(cid, 10, "pack", f"cli:{uuid.uuid4()}", "payment", "cli")
             await ledger.hold(cid, cid * 1000 + 7, 8)
-            await ledger.settle(cid * 1000 + 7, 8)
+            await ledger.capture(cid * 1000 + 7, 8)
             async with engine.begin() as conn:
                 await Ledger.bound(conn).clawback(cid, "pack", 10, f"cli-claw:{cid}", "charge", "ch_cli")
         finally:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from models.orders import OrderStatus, OrderStatusView, StatusQuery
+from models.orders import AbortRole, OrderStatus, OrderStatusView, StatusQuery
 from tests.workflows.support import (
     DAYTIME,
     create_customer,
@@ -30,7 +30,7 @@ from tests.workflows.support import (
 from core.temporal import SA_ORDER_STATUS
 from voyager import wire
 from worker import monitor_workflow_id
-from workflows.starter import abort_order
+from core.order_control import abort_order
 
 pytestmark = pytest.mark.timeout(240)
 SHOTS = [{"filter": "L", "exposure": 60.0, "quantity": 6}, {"filter": "R", "exposure": 60.0, "quantity": 4}]
@@ -46,7 +46,7 @@ async def test_one_night_order_is_observed_ingested_settled_and_reported(tempora
 
     assert result.status == OrderStatus.COMPLETED, result.reason
     # 10 × (60 + 30) s = 0.25 h at priority 0 → 1 credit, all captured (every frame accepted).
-    assert (result.cost, result.credits_held, result.credits_captured, result.credits_refunded) == (1, 1, 1, 0)
+    assert (result.cost, result.credits_held, result.credits_captured, result.credits_released) == (1, 1, 1, 0)
     frames = await frames_of(engine, order_id)
     accepted = [f for f in frames if f.accepted]
     assert len({f.shot_done_guid for f in frames}) == len(frames)  # each frame once
@@ -121,7 +121,8 @@ async def test_abort_mid_session_stops_voyager_ingests_taken_frames_and_bills_th
         return len(await frames_of(engine, order_id)) >= 3
 
     await wait_for(three_frames, 120, "three frames ingested")
-    answer = await abort_order(stack.client, order_id, "seeing too poor for me", f"customer:{customer}")
+    answer = await abort_order(stack.client, order_id, "seeing too poor for me", f"customer:{customer}",
+                               role=AbortRole.CUSTOMER)
     result = await asyncio.wait_for(stack.result(handle), 90)
 
     assert answer.first and result.status == OrderStatus.ABORTED
@@ -132,7 +133,7 @@ async def test_abort_mid_session_stops_voyager_ingests_taken_frames_and_bills_th
     # 30 × 150 s = 1.25 h → 2 credits; an abort captures ceil(held × accepted fraction).
     held = result.credits_held
     assert result.credits_captured == -(-held * accepted // 30)
-    assert result.credits_captured + result.credits_refunded == held
+    assert result.credits_captured + result.credits_released == held
     row = await order_row(engine, order_id)
     assert row.aborted_by == f"customer:{customer}" and row.abort_reason == "seeing too poor for me"
     target = stack.sim.store.targets[row.target_guid]

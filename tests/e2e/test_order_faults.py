@@ -19,7 +19,7 @@ import pytest
 from temporalio.api.enums.v1 import EventType
 
 from core.settings import Settings
-from models.orders import OrderStatus
+from models.orders import AbortRole, OrderStatus
 from tests.workflows.support import (
     create_customer,
     create_order,
@@ -30,7 +30,7 @@ from tests.workflows.support import (
     wait_for,
 )
 from voyager import wire
-from workflows.starter import abort_order
+from core.order_control import abort_order
 
 pytestmark = pytest.mark.timeout(240)
 ROOT = Path(__file__).resolve().parents[2]
@@ -191,7 +191,7 @@ async def test_session_aborted_by_clouds_then_a_good_night_completes(temporal_en
     await save_history(handle, "order_clouds_then_clear")
 
 
-async def test_abort_while_submit_is_retrying_refunds_and_leaves_nothing_to_observe(temporal_env, order_stack, engine):
+async def test_abort_while_submit_is_retrying_releases_and_leaves_nothing_to_observe(temporal_env, order_stack, engine):
     stack = await order_stack(temporal_env, command_timeout=1.5)
     stack.sim.faults.swallow_methods.add(wire.M_ADD_TARGET)  # Voyager never answers the add
     customer = await create_customer(engine, credits=10)
@@ -203,11 +203,11 @@ async def test_abort_while_submit_is_retrying_refunds_and_leaves_nothing_to_obse
         return any(p.activity_type.name == "voyager.submit_target" and p.attempt >= 2 for p in pending)
 
     await wait_for(retrying, 60, "the submit activity retrying")
-    answer = await abort_order(stack.client, order_id, "wrong target", "support:bob")
+    answer = await abort_order(stack.client, order_id, "wrong target", "support:bob", role=AbortRole.SUPPORT)
     result = await asyncio.wait_for(stack.result(handle), 90)
 
     assert answer.first and result.status == OrderStatus.ABORTED
-    assert (result.credits_captured, result.credits_refunded) == (0, result.credits_held)
+    assert (result.credits_captured, result.credits_released) == (0, result.credits_held)
     row = await order_row(engine, order_id)
     target = stack.sim.store.targets.get(row.target_guid)
     assert target is None or target[wire.TARGET_FIELDS["status"]] == 1  # nothing left for Voyager to run
@@ -217,7 +217,7 @@ async def test_abort_while_submit_is_retrying_refunds_and_leaves_nothing_to_obse
     assert row.aborted_by == "support:bob"
 
 
-async def test_one_night_order_clouded_out_ends_partial_and_refunds_under_half(temporal_env, order_stack, engine):
+async def test_one_night_order_clouded_out_ends_partial_and_releases_under_half(temporal_env, order_stack, engine):
     stack = await order_stack(temporal_env, sim={"speed": 200.0})
     customer = await create_customer(engine, credits=20)
     # Stardust is one-shot (IsRepeat false): Voyager does not come back after the clouds.
@@ -235,8 +235,8 @@ async def test_one_night_order_clouded_out_ends_partial_and_refunds_under_half(t
     accepted = sum(f.accepted for f in frames)
     assert 2 <= accepted < 8
     assert result.status == OrderStatus.PARTIAL and "clouds" in result.reason.lower()
-    # A Voyager abort delivering under 50 % of the integration is refunded in full (settlement policy).
-    assert (result.credits_captured, result.credits_refunded) == (0, result.credits_held)
+    # A Voyager abort delivering under 50 % of the integration is released in full (settlement policy).
+    assert (result.credits_captured, result.credits_released) == (0, result.credits_held)
     row = await order_row(engine, order_id)
     assert stack.sim.store.targets[row.target_guid][wire.TARGET_FIELDS["status"]] == 1
     assert row.report["frames_accepted"] == accepted

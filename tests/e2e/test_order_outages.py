@@ -116,7 +116,7 @@ async def test_database_down_when_the_order_starts_delays_it_past_the_old_retry_
     result = await stack.result(handle)  # then waits for its window to end (daytime: nothing observed)
 
     assert result.status == OrderStatus.EXPIRED, result.reason
-    assert (result.credits_held, result.credits_captured, result.credits_refunded) == (1, 0, 1)
+    assert (result.credits_held, result.credits_captured, result.credits_released) == (1, 0, 1)
     assert sorted(e.kind for e in await ledger_entries(engine, order_id)) == ["hold", "release"]
     assert status_sequence(await events_of(engine, order_id)) == ["held", "submitted", "settling", "expired"]
 
@@ -265,7 +265,7 @@ async def test_workflow_cancelled_from_temporal_settles_as_a_support_abort(time_
     result = await stack.result(handle)
 
     assert result.status == OrderStatus.ABORTED and "cancelled" in result.reason
-    assert (result.credits_captured, result.credits_refunded) == (0, result.credits_held)
+    assert (result.credits_captured, result.credits_released) == (0, result.credits_held)
     row = await order_row(engine, order_id)
     assert row.aborted_by == "support (cancel)"
     assert stack.sim.store.targets[row.target_guid][wire.TARGET_FIELDS["status"]] == 1

@@ -135,7 +135,7 @@ async def test_a_claimed_message_waits_for_its_lease_then_another_sender_sends_i
 async def test_order_events_are_composed_once_and_marked_sent(outbox_db, outbox_sessions, sink):
     settings = mail_settings(sink.port)
     email = f"observer-{uuid.uuid4().hex[:6]}@example.com"
-    report = {"frames_accepted": 5, "integration_minutes": 5.0, "credits_captured": 12, "credits_refunded": 0}
+    report = {"frames_accepted": 5, "integration_minutes": 5.0, "credits_captured": 12, "credits_released": 0}
     _, order_id = await customer_with_order(outbox_sessions, email, events=[
         OrderEvent(kind="status", email_status="pending",
                    payload={"status": "completed", "reason": "", "target_name": "M42", "report": report}),

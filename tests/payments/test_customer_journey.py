@@ -47,7 +47,7 @@ async def test_subscribe_buy_order_cancel_and_see_every_movement(pay: PaymentHar
     ledger = Ledger(pay.engine)
     order_id = random.randint(10**9, 2 * 10**9)
     await ledger.hold(c.customer_id, order_id, 70, actor=f"customer:{c.email}")
-    await ledger.settle(order_id, 50, reason="observed 71% of the requested integration")
+    await ledger.capture(order_id, 50, reason="observed 71% of the requested integration")
     await pay.invariants_hold(c.customer_id)
 
     # Cancel: the plan and its credits stay until the period ends.

@@ -43,7 +43,7 @@ async def _charge(pay: PaymentHarness, payment: dict[str, Any]) -> dict[str, Any
 async def _spend(pay: PaymentHarness, customer_id: int, credits: int) -> None:
     order_id = random.randrange(10**12, 10**15)
     await pay.ledger.hold(customer_id, order_id, credits)
-    await pay.ledger.settle(order_id, credits)
+    await pay.ledger.capture(order_id, credits)
 
 
 async def _deliver(pay: PaymentHarness, event: dict[str, Any]) -> str:

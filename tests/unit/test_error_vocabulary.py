@@ -8,7 +8,7 @@ import re
 from api.errors import STATUS_BY_CODE, domain_error
 from billing import errors as billing_errors
 from models import temporal_contract as contract
-from workflows.starter import AbortRefused
+from core.order_control import AbortRefused
 
 TYPES = {name: value for name, value in vars(contract).items() if name.startswith("ERR_")}
 

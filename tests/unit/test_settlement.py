@@ -36,7 +36,7 @@ def test_aborts_and_partials_capture_the_ceiling_of_the_accepted_fraction(outcom
 
 
 @pytest.mark.parametrize("outcome", [O.voyager_abort, O.voyager_error, O.expired])
-def test_voyager_failures_refund_everything_under_half_delivered(outcome):
+def test_voyager_failures_release_everything_under_half_delivered(outcome):
     assert credits_to_capture(9, REQ, 5_999, outcome) == 0
     assert credits_to_capture(9, REQ, 6_000, outcome) == 5  # 4.5 → 5
     assert credits_to_capture(9, REQ, 12_000, outcome) == 9
@@ -48,7 +48,7 @@ def test_over_delivery_never_captures_more_than_held():
 
 
 def test_thresholds_come_from_settings():
-    strict = BillingSettings(complete_threshold=1.0, voyager_failure_refund_below=0.8)
+    strict = BillingSettings(complete_threshold=1.0, voyager_failure_release_below=0.8)
     assert credits_to_capture(100, 1000, 950, O.completed, strict) == 95
     assert credits_to_capture(100, 1000, 700, O.voyager_error, strict) == 0
     assert credits_to_capture(100, 1000, 700, O.voyager_error) == 70
@@ -84,8 +84,8 @@ fraction_st = st.floats(min_value=0, max_value=1, allow_nan=False)
 
 
 @given(held_st, requested_st, seconds, st.sampled_from(list(O)), fraction_st, fraction_st)
-def test_capture_is_between_zero_and_the_hold(held, requested, accepted, outcome, complete, refund_below):
-    t = SettlementThresholds(complete_threshold=complete, voyager_failure_refund_below=refund_below)
+def test_capture_is_between_zero_and_the_hold(held, requested, accepted, outcome, complete, release_below):
+    t = SettlementThresholds(complete_threshold=complete, voyager_failure_release_below=release_below)
     assert 0 <= credits_to_capture(held, requested, accepted, outcome, t) <= held
 
 

@@ -86,7 +86,7 @@ async def test_sign_up_subscribe_order_watch_abort_and_download(web_stack: WebAp
     assert await page.evaluate("window.__notReloaded === true")
     await screenshot(page, "4-order-aborted")
 
-    # The credits page: the hold, what was captured and the refund of the rest.
+    # The credits page: the hold, what was captured and the release of the rest.
     await page.goto(f"{base}/app/credits")
     rows = page.locator(f"tr:has(a[href='/app/orders/{order_id}'])")
     kinds = {await r.get_attribute("data-kind") for r in await rows.all()}

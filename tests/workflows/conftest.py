@@ -15,12 +15,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
+from core.order_control import start_order_workflow
 from core.settings import Settings
 from models.orders import OrderWorkflowResult
+from models.temporal_contract import order_workflow_id
 from tests.workflows.support import order_settings, start_sim, terminate_quietly
 from voyager.simulator import VoyagerSimulator
 from worker import monitor_workflow_id, open_worker
-from workflows.starter import order_workflow_id, start_order_workflow
 
 
 @dataclass

@@ -22,7 +22,9 @@ from temporalio.client import Client, WorkflowHandle
 from billing.ledger import Ledger
 from core.database import make_sessionmaker
 from core.settings import Settings, load_settings
+from core.temporal import DATA_CONVERTER
 from models.db import Customer, LedgerEntry, Order, OrderEvent, OrderShot, ShotDone
+from models.orders import SettleRequest
 from voyager.simulator import SimulatorConfig, VoyagerSimulator
 
 SIM_USER = "stellar"
@@ -144,6 +146,16 @@ async def wait_for(predicate: Callable[[], Awaitable[bool]], timeout: float, wha
 async def history_events(handle: WorkflowHandle) -> int:
     """Number of events in the workflow's history."""
     return len((await handle.fetch_history()).events)
+
+
+async def settle_requests(handle: WorkflowHandle) -> list[SettleRequest]:
+    """The inputs of every ``ledger.settle`` activity the workflow scheduled, from its history."""
+    out = []
+    for event in (await handle.fetch_history()).events:
+        attrs = event.activity_task_scheduled_event_attributes
+        if event.HasField("activity_task_scheduled_event_attributes") and attrs.activity_type.name == "ledger.settle":
+            out.extend(await DATA_CONVERTER.decode(attrs.input.payloads, [SettleRequest]))
+    return out
 
 
 async def save_history(handle: WorkflowHandle, name: str) -> None:

@@ -8,12 +8,12 @@ from datetime import timedelta
 import pytest
 
 from core import temporal as core_temporal
-from models.orders import OrderStatus, OrderStatusView, StatusQuery
+from models.orders import AbortRole, OrderStatus, OrderStatusView, StatusQuery
 from tests.workflows.support import DAYTIME, create_customer, create_order, events_of, ledger_entries, order_row, status_sequence
 from voyager import wire
 from models import temporal_contract as contract
 from workflows import _options as opt
-from workflows.starter import OrderWorkflowNotFound, abort_order, query_order_status
+from core.order_control import OrderWorkflowNotFound, abort_order, query_order_status
 
 pytestmark = pytest.mark.timeout(120)
 L5 = [{"filter": "L", "exposure": 60.0, "quantity": 5}]
@@ -39,7 +39,7 @@ async def test_voyager_refusal_fails_the_order_and_releases_the_hold(time_skippi
 
     assert result.status == OrderStatus.FAILED
     assert "Voyager refused the target" in result.reason and "Simulated fault" in result.reason
-    assert (result.credits_held, result.credits_captured, result.credits_refunded) == (1, 0, 1)
+    assert (result.credits_held, result.credits_captured, result.credits_released) == (1, 0, 1)
     assert sorted(e.kind for e in await ledger_entries(engine, order_id)) == ["hold", "release"]
     assert stack.sim.store.targets == {}
     row = await order_row(engine, order_id)
@@ -54,7 +54,7 @@ async def test_default_lifetime_expires_an_order_without_a_date_window(time_skip
     handle = await stack.start(order_id, customer)
     result = await stack.result(handle)
 
-    assert result.status == OrderStatus.EXPIRED and result.credits_refunded == 1
+    assert result.status == OrderStatus.EXPIRED and result.credits_released == 1
     view = await handle.query("status", StatusQuery(), result_type=OrderStatusView)
     started = (await handle.describe()).start_time
     lifetime = timedelta(days=stack.settings.billing.order_default_lifetime_days)
@@ -96,6 +96,7 @@ def test_local_database_attempts_stay_under_the_local_retry_threshold():
 
 async def test_control_of_an_unknown_order_says_not_found(time_skipping_env):
     with pytest.raises(OrderWorkflowNotFound):
-        await abort_order(time_skipping_env.client, 987654321, "no such order", "customer:1")
+        await abort_order(time_skipping_env.client, 987654321, "no such order", "customer:1",
+                          role=AbortRole.CUSTOMER)
     with pytest.raises(OrderWorkflowNotFound):
         await query_order_status(time_skipping_env.client, 987654321)

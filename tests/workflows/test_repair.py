@@ -213,7 +213,7 @@ async def test_open_hold_and_enabled_target_of_terminal_orders_are_mended(tempor
     assert "target still enabled in Voyager for a terminal order (failed)" in out
     assert stack.sim.store.target(guid)[TARGET_STATUS] == 1
     entries, holds, events = await money_and_events(engine, order_b)
-    assert [(h.status, h.captured, h.released) for h in holds] == [("settled", 0, 3)]  # nothing delivered
+    assert [(h.status, h.captured, h.released) for h in holds] == [("captured", 0, 3)]  # nothing delivered
     assert {(e.kind, e.actor) for e in entries} == {("hold", "test"), ("release", "repair")}
     assert [e.payload["action"] for e in events if e.kind == "repair"] == ["settle the hold by delivered frames"]
     assert (await order_row(engine, order_b)).status == "expired"

@@ -118,7 +118,7 @@ async def order_live(request: Request, order_id: int, me: MeDep, res: ResourcesD
 
 @router.get("/orders/{order_id}/abort-confirm")
 async def abort_confirm(request: Request, order_id: int, me: MeDep, res: ResourcesDep, session: SessionDep):
-    """The abort confirmation with the refund an abort gives now (``api.services.abort_preview``)."""
+    """The abort confirmation with the credits an abort releases now (``api.services.abort_preview``)."""
     order = await order_views.get_order(session, order_id, me)
     return render(request, "_abort_confirm.html", order_id=order_id, preview=await abort_preview(res, order, me))
 
@@ -134,7 +134,7 @@ async def abort_cancel(order_id: int, me: MeDep, session: SessionDep):
 async def abort(request: Request, order_id: int, me: MeDep, res: ResourcesDep, session: SessionDep, _csrf: CsrfDep):
     order = await order_views.get_order(session, order_id, me)
     try:
-        result = await request_abort(res, order, "aborted by the customer (web)", requested_by=me.actor)
+        result = await request_abort(res, order, "aborted by the customer (web)", by=me)
         return render(request, "_abort_result.html", ok=True, result=result)
     except ApiError as exc:
         return render(request, "_abort_result.html", status_code=exc.status_code, ok=False, message=exc.message)

@@ -80,7 +80,7 @@ async def support_abort(request: Request, order_id: int, staff: StaffDep, res: R
         return render(request, "_support_action.html", status_code=422, ok=False, field="reason",
                       message="a reason is required")
     try:
-        result = await request_abort(res, order, reason.strip(), requested_by=staff.actor)
+        result = await request_abort(res, order, reason.strip(), by=staff)
     except ApiError as exc:
         return render(request, "_support_action.html", status_code=exc.status_code, ok=False, message=exc.message,
                       code=exc.code)

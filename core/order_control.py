@@ -1,6 +1,9 @@
-"""Client-side helpers to start and control ``OrderWorkflow`` (used by the API and the CLI).
+"""Client side of ``OrderWorkflow``: start it, abort it, query it (used by the API, the repair
+sweep and the CLI).
 
-Not a workflow file: it may import the Temporal client and ``core``. The API inserts the Order and
+Client code, not workflow code: it talks to the Temporal server through a ``Client`` and shares
+only the contract (``models/temporal_contract.py``) and the payloads (``models/orders.py``) with
+``workflows/order.py``. The API inserts the Order and
 OrderShot rows first, then calls :func:`start_order_workflow`; aborts go through the workflow's
 ``abort`` update (:func:`abort_order`), reads through its ``status`` query.
 """
@@ -25,6 +28,7 @@ from models.temporal_contract import (
 from models.orders import (
     AbortRequest,
     AbortResult,
+    AbortRole,
     OrderStatus,
     OrderStatusView,
     OrderWorkflowInput,
@@ -33,7 +37,7 @@ from models.orders import (
 )
 
 class OrderControlError(Exception):
-    """Base of the starter's errors. ``code``: stable machine-readable id (for api/errors.py)."""
+    """Base of the order-control errors. ``code``: stable machine-readable id (for api/errors.py)."""
 
     code = "order_control_error"
 
@@ -110,19 +114,21 @@ def order_handle(client: Client, order_id: int) -> WorkflowHandle:
     return client.get_workflow_handle(order_workflow_id(order_id), result_type=OrderWorkflowResult)
 
 
-async def abort_order(client: Client, order_id: int, reason: str, requested_by: str) -> AbortResult:
+async def abort_order(client: Client, order_id: int, reason: str, requested_by: str, *,
+                      role: AbortRole) -> AbortResult:
     """Abort through the ``abort`` update; returns once the workflow accepted it (the effect —
     Voyager abort, final ingest, settlement — follows asynchronously; watch the status).
 
-    ``requested_by``: who asks, e.g. ``customer:42`` or ``support:alice@example.com`` (a
-    ``support``/``admin`` prefix settles as a support abort). Several aborts have one effect: later
+    ``requested_by``: who asks, for the audit (``customer:42``, ``support:alice@example.com``);
+    ``role``: the kind of abort, which decides the settlement outcome (customer or support abort,
+    docs/pricing.md §6). Several aborts have one effect: later
     ones return ``first=False`` with the first requester. Raises :class:`AbortRefused` once the order
     is settling or done, :class:`OrderWorkflowNotFound` when there is no such workflow.
     """
     handle = order_handle(client, order_id)
     try:
         return await handle.execute_update(
-            "abort", AbortRequest(reason=reason, requested_by=requested_by), result_type=AbortResult
+            "abort", AbortRequest(reason=reason, requested_by=requested_by, role=role), result_type=AbortResult
         )
     except WorkflowUpdateFailedError as exc:
         cause = exc.cause
