@@ -2,7 +2,7 @@
 renamed, deleted when empty; the default Set every customer's orders go to without ``set_id``.
 
 The ``customer_set`` row is the truth the API answers from; each change bumps its ``version`` and
-starts ``CustomerSetWorkflow`` (workflows/set_starter.py), whose activity carries it to Voyager —
+starts ``CustomerSetWorkflow`` (core/set_control.py), whose activity carries it to Voyager —
 the API has no Voyager link. A change Temporal could not take is answered anyway
 (``voyager_synced`` false) and started again by the next read or change of the Set.
 
@@ -34,7 +34,7 @@ from models.customer_sets import default_set_guid, default_set_name, set_tag
 from models.db import CustomerSet, Order
 from models.orders import FINAL_STATUSES
 from models.temporal_contract import ERR_SET_NOT_FOUND
-from workflows.set_starter import start_set_sync
+from core.set_control import start_set_sync
 
 log = structlog.get_logger(__name__)
 

@@ -1,6 +1,5 @@
-"""Client-side helper to start ``CustomerSetWorkflow`` (used by the API; docs/sets.md).
-
-Not a workflow file: it may import the Temporal client.
+"""Client-side helper to start ``CustomerSetWorkflow`` (used by the API; docs/sets.md), beside
+``core/order_control.py`` for orders: client code, never imported by a workflow.
 """
 
 from __future__ import annotations
