@@ -6,6 +6,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell sha1sum requirements.lock pyproject.toml | sha1sum | cut -c1-12)
 PIP    := $(BIN)/python -m pip --disable-pip-version-check --no-input -q
+# pytest-xdist workers for `make test`: each starts its own PostgreSQL and Temporal servers and takes
+# whole test files (--dist loadfile), so module fixtures and file order stay as written.
+TEST_WORKERS ?= 2
 
 .PHONY: demo test venv bench chaos drill dev lock clean
 
@@ -13,7 +16,7 @@ demo: venv  ## start the embedded stack and run a real M42 order end to end
 	$(BIN)/stellar demo $(ARGS)
 
 test: venv  ## run the whole test suite against real PostgreSQL, Temporal, simulator, localstripe
-	$(BIN)/pytest $(ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile $(ARGS)
 
 venv: $(STAMP)
 
