@@ -27,12 +27,13 @@ async def scratch_database(engine: AsyncEngine, database_url: str) -> AsyncItera
         await _autocommit(engine, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-async def insert_as_of_revision(conn: sa.ext.asyncio.AsyncConnection, row) -> int:
+async def insert_as_of_revision(conn: sa.ext.asyncio.AsyncConnection, row, **old_columns) -> int:
     """Insert an ORM ``row`` into a database at an older revision: only the columns its table has
-    there (today's models may have more), with the row's Python-side defaults; returns the new id."""
+    there (today's models may have more), with the row's Python-side defaults, plus ``old_columns``
+    (columns since renamed or dropped, e.g. ``credits_refunded=0``); returns the new id."""
     table = await conn.run_sync(lambda c: sa.Table(row.__tablename__, sa.MetaData(), autoload_with=c))
     values = {c.name: getattr(row, c.name) for c in table.columns
-              if getattr(row, c.name, None) is not None}
+              if getattr(row, c.name, None) is not None} | old_columns
     return (await conn.execute(table.insert().values(**values).returning(table.c.id))).scalar_one()
 
 

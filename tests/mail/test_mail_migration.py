@@ -21,7 +21,7 @@ async def test_upgrade_keeps_pending_order_events_and_the_sender_then_mails_them
                 cid = await insert_as_of_revision(conn, Customer(email="old@example.com"))
                 oid = await insert_as_of_revision(conn, Order(
                     customer_id=cid, target_name="M42", ra_j2000=5.588, dec_j2000=-5.39, status="completed",
-                    cost=12, shots_total=5))
+                    cost=12, shots_total=5), credits_refunded=0)  # credits_released since 0012
                 await insert_as_of_revision(conn, OrderEvent(
                     order_id=oid, kind="status", email_status="pending",
                     payload={"status": "completed", "target_name": "M42"}))

@@ -54,7 +54,7 @@ async def test_quasar_mosaic_of_ic1396_images_four_panels_priced_and_settled_onc
         final = await wait_status(h, c.api_key, order["id"], {"completed", "partial", "failed", "expired"}, 540)
         assert final["status"] == "completed", final["status_reason"]
         # One hold, captured once, whole.
-        assert final["credits"] == {"cost": 189, "held": 189, "captured": 189, "refunded": 0}
+        assert final["credits"] == {"cost": 189, "held": 189, "captured": 189, "released": 0}
         balances = await h.ledger.balances(c.customer_id)
         assert (balances.available, balances.held) == (0, 0)
         assert sorted(e.kind for e in await ledger_entries(h.engine, order["id"])) == ["capture", "hold"]
@@ -111,10 +111,10 @@ async def test_aborting_a_mosaic_stops_every_panel_and_settles_once(stack_factor
         assert len(targets) == 4 and all(t[wire.TARGET_FIELDS["status"]] == 1 for t in targets)
         # One hold, resolved once: what was taken is captured, the rest released.
         credits = final["credits"]
-        assert credits["held"] == 189 and credits["captured"] + credits["refunded"] == 189
+        assert credits["held"] == 189 and credits["captured"] + credits["released"] == 189
         assert credits["captured"] < 189
         kinds = sorted(e.kind for e in await ledger_entries(h.engine, order["id"]))
         assert kinds in (["capture", "hold", "release"], ["hold", "release"])
         balances = await h.ledger.balances(c.customer_id)
-        assert (balances.available, balances.held) == (credits["refunded"], 0)
+        assert (balances.available, balances.held) == (credits["released"], 0)
         assert [x["name"] for x in final["report"]["panels"]] == NAMES
