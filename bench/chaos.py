@@ -31,6 +31,7 @@ import asyncio
 import contextlib
 import dataclasses
 import math
+import subprocess
 import sys
 import tempfile
 import time
@@ -265,8 +266,20 @@ def promises_kept(inv: dict[str, Any]) -> bool:
             and not inv["workflows_bad"])
 
 
+def _commit() -> str:
+    """The code the run used: ``git describe``-style short hash, ``+dirty`` when the tree had changes."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                              check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (no git)"
+    return f"`{head}`" + (" +uncommitted changes" if dirty else "")
+
+
 def render(p: ChaosParams, system: ChaosSystem, ids: list[int], inv: dict[str, Any], started: datetime,
-           waited: float) -> str:
+           waited: float, commit: str = "") -> str:
     # The periodic drops last the whole run: recovery is measured from the last discrete fault.
     faults = [f for f in system.timeline if f.end is not None and f.when != "whole run"]
     last_fault = max((f.end for f in faults), default=started)
@@ -278,7 +291,7 @@ def render(p: ChaosParams, system: ChaosSystem, ids: list[int], inv: dict[str, A
     lines = [
         "# Chaos benchmark",
         "",
-        f"Run {started:%Y-%m-%d %H:%M} UTC, `python -m bench.chaos {args}`"
+        f"Run {started:%Y-%m-%d %H:%M} UTC on commit {commit or _commit()}, `python -m bench.chaos {args}`"
         + ("" if not differ else f" — **not the full benchmark: {', '.join(differ)} differ from the defaults**") + ".",
         "",
         f"{len(ids)} orders from {p.customers} Nebula customers through `POST /api/orders` (catalogue targets "
@@ -327,7 +340,7 @@ def render(p: ChaosParams, system: ChaosSystem, ids: list[int], inv: dict[str, A
 
 async def run(p: ChaosParams, tmp: Path) -> tuple[str, dict[str, Any]]:
     """The whole benchmark on a fresh system under ``tmp``; (markdown, invariants)."""
-    started = datetime.now(UTC)
+    started, commit = datetime.now(UTC), _commit()  # the code as it was when the run began
     async with open_chaos_system(tmp) as system:
         async with system.stack.deployment(
                 "chaos", sim={"speed": p.speed, "state_file": tmp / "voyager-sim.json"},
@@ -338,7 +351,7 @@ async def run(p: ChaosParams, tmp: Path) -> tuple[str, dict[str, Any]]:
             inv["drift_after"] = await _drift(system)
             if inv["not_terminal"]:
                 await system.stack.terminate([f"order-{i}" for i in ids])
-        return render(p, system, ids, inv, started, waited), inv
+        return render(p, system, ids, inv, started, waited, commit), inv
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -346,15 +359,24 @@ def main(argv: list[str] | None = None) -> int:
     for f in dataclasses.fields(ChaosParams):
         parser.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default)
     parser.add_argument("--out", type=Path, default=REPORT, help="markdown report (default bench/chaos.md)")
+    parser.add_argument("--keep", type=Path, default=None,
+                        help="run in this (new) directory and keep it: PostgreSQL data, Temporal SQLite file and "
+                             "child logs stay there for diagnosis (default: a temporary directory, deleted)")
     a = vars(parser.parse_args(argv))
     out = a.pop("out")
+    keep = a.pop("keep")
     params = ChaosParams(**a)
     from core.logging import configure_logging
 
     configure_logging("WARNING")
     stop_on_sigterm()
-    with tempfile.TemporaryDirectory(prefix="stellar-chaos-") as tmp:
-        text, inv = asyncio.run(run(params, Path(tmp)))
+    with contextlib.ExitStack() as dirs:
+        if keep is None:
+            tmp = Path(dirs.enter_context(tempfile.TemporaryDirectory(prefix="stellar-chaos-")))
+        else:
+            keep.mkdir(parents=True)  # a fresh directory: a previous run's data would mix into this one
+            tmp = keep.resolve()
+        text, inv = asyncio.run(run(params, tmp))
     out.write_text(text)
     print(text)
     return 0 if promises_kept(inv) else 1
