@@ -134,7 +134,8 @@ async def test_database_down_mid_session_delays_the_order_and_it_completes(tempo
     async def two_frames() -> bool:
         return len(await frames_of(engine, order_id)) >= 2
 
-    await wait_for(two_frames, 90, "two frames before the outage")
+    # The simulator starts at 16:00: about 50 s of daytime (at 150x) before the session starts.
+    await wait_for(two_frames, 180, "two frames before the outage")
     await asyncio.to_thread(outage_pg.stop)
     try:
         # Three minutes, as an operator meets it: far past the local attempts of a database step
