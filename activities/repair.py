@@ -97,9 +97,14 @@ class OrderRepair:
         report = RepairReport(dry_run=dry_run)
         rows = await self._candidates()
         report.checked = len(rows)
-        for row in rows:
-            state = await self._workflow_state(row.id)
+        for listed in rows:
+            state = await self._workflow_state(listed.id)
             if state == "running":
+                continue
+            # Read the order again now that its workflow is seen closed: the list may predate the
+            # workflow's last steps (it settled and ended the order meanwhile: nothing to repair).
+            row = await self._candidate(listed.id)
+            if row is None:
                 continue
             item = await self._decide(row, state)
             if item is None:
@@ -114,8 +119,9 @@ class OrderRepair:
 
     # ------------------------------------------------------------------ find
 
-    async def _candidates(self) -> list[Any]:
-        """Non-terminal orders, and terminal ones whose hold is open, past the grace period."""
+    async def _candidates(self, order_id: int | None = None) -> list[Any]:
+        """Non-terminal orders, and terminal ones whose hold is open, past the grace period (only
+        ``order_id`` when given)."""
         before = datetime.now(UTC) - timedelta(seconds=self.settings.repair.grace_seconds)
         query = (
             sa.select(ORDER.c.id, ORDER.c.customer_id, ORDER.c.status, ORDER.c.plan, ORDER.c.target_name,
@@ -125,8 +131,15 @@ class OrderRepair:
                    sa.or_(ORDER.c.status.not_in(FINAL), HOLD.c.status == "open"))
             .order_by(ORDER.c.id)
         )
+        if order_id is not None:
+            query = query.where(ORDER.c.id == order_id)
         async with self.engine.connect() as conn:
             return list((await conn.execute(query)).all())
+
+    async def _candidate(self, order_id: int) -> Any | None:
+        """The order as it is now, if it is still a candidate."""
+        rows = await self._candidates(order_id)
+        return rows[0] if rows else None
 
     async def _workflow_state(self, order_id: int) -> str:
         try:

@@ -31,6 +31,7 @@ import asyncio
 import contextlib
 import dataclasses
 import math
+import subprocess
 import sys
 import tempfile
 import time
@@ -123,12 +124,16 @@ async def scenario(system: ChaosSystem, p: ChaosParams) -> tuple[list[int], floa
     for n in range(p.voyager_drops):
         await asyncio.sleep(5)
         await system.drop_voyager(f"single drop {n + 1}")
+    observing = True
     if p.db_outages >= 2 or p.temporal_kills or kills < p.worker_kills:
-        await _wait_status(stack, ids, "running", 300)
+        observing = await _wait_status(stack, ids, "running", 300)
+    # The timeline says when no order was seen running (at high simulator speeds a session can
+    # start and end between two monitor polls): the fault then did not hit a session.
+    unseen = "" if observing else " (no order seen running within 300 s)"
     if p.db_outages >= 2:
-        await system.database_outage("mid-session", p.db_outage)
+        await system.database_outage("mid-session" + unseen, p.db_outage)
     for _ in range(p.temporal_kills):
-        await system.kill_temporal("sessions observing")
+        await system.kill_temporal("sessions observing" + unseen)
     if p.temporal_kills or p.db_outages >= 2:
         await asyncio.sleep(10)
         kill("after the Temporal restart")
@@ -163,14 +168,16 @@ async def _counts(system: ChaosSystem, ids: list[int]) -> dict[str, int]:
     return await system.stack.status_counts(ids)
 
 
-async def _wait_status(stack, ids: list[int], status: str, timeout: float) -> None:
+async def _wait_status(stack, ids: list[int], status: str, timeout: float) -> bool:
+    """Until an order of ``ids`` has ``status``; False when none had it within ``timeout`` s."""
     until = time.monotonic() + timeout
     while time.monotonic() < until:
         with contextlib.suppress(OSError, sa.exc.SQLAlchemyError):
             if (await stack.status_counts(ids)).get(status):
-                return
+                return True
         await asyncio.sleep(0.5)
     progress(f"chaos: no order {status} after {timeout:g} s; going on")
+    return False
 
 
 async def _wait_final(system: ChaosSystem, ids: list[int], timeout: float) -> None:
@@ -265,8 +272,20 @@ def promises_kept(inv: dict[str, Any]) -> bool:
             and not inv["workflows_bad"])
 
 
+def _commit() -> str:
+    """The code the run used: ``git describe``-style short hash, ``+dirty`` when the tree had changes."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                              check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (no git)"
+    return f"`{head}`" + (" +uncommitted changes" if dirty else "")
+
+
 def render(p: ChaosParams, system: ChaosSystem, ids: list[int], inv: dict[str, Any], started: datetime,
-           waited: float) -> str:
+           waited: float, commit: str = "") -> str:
     # The periodic drops last the whole run: recovery is measured from the last discrete fault.
     faults = [f for f in system.timeline if f.end is not None and f.when != "whole run"]
     last_fault = max((f.end for f in faults), default=started)
@@ -278,7 +297,7 @@ def render(p: ChaosParams, system: ChaosSystem, ids: list[int], inv: dict[str, A
     lines = [
         "# Chaos benchmark",
         "",
-        f"Run {started:%Y-%m-%d %H:%M} UTC, `python -m bench.chaos {args}`"
+        f"Run {started:%Y-%m-%d %H:%M} UTC on commit {commit or _commit()}, `python -m bench.chaos {args}`"
         + ("" if not differ else f" — **not the full benchmark: {', '.join(differ)} differ from the defaults**") + ".",
         "",
         f"{len(ids)} orders from {p.customers} Nebula customers through `POST /api/orders` (catalogue targets "
@@ -327,7 +346,7 @@ def render(p: ChaosParams, system: ChaosSystem, ids: list[int], inv: dict[str, A
 
 async def run(p: ChaosParams, tmp: Path) -> tuple[str, dict[str, Any]]:
     """The whole benchmark on a fresh system under ``tmp``; (markdown, invariants)."""
-    started = datetime.now(UTC)
+    started, commit = datetime.now(UTC), _commit()  # the code as it was when the run began
     async with open_chaos_system(tmp) as system:
         async with system.stack.deployment(
                 "chaos", sim={"speed": p.speed, "state_file": tmp / "voyager-sim.json"},
@@ -338,7 +357,7 @@ async def run(p: ChaosParams, tmp: Path) -> tuple[str, dict[str, Any]]:
             inv["drift_after"] = await _drift(system)
             if inv["not_terminal"]:
                 await system.stack.terminate([f"order-{i}" for i in ids])
-        return render(p, system, ids, inv, started, waited), inv
+        return render(p, system, ids, inv, started, waited, commit), inv
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -346,15 +365,24 @@ def main(argv: list[str] | None = None) -> int:
     for f in dataclasses.fields(ChaosParams):
         parser.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default)
     parser.add_argument("--out", type=Path, default=REPORT, help="markdown report (default bench/chaos.md)")
+    parser.add_argument("--keep", type=Path, default=None,
+                        help="run in this (new) directory and keep it: PostgreSQL data, Temporal SQLite file and "
+                             "child logs stay there for diagnosis (default: a temporary directory, deleted)")
     a = vars(parser.parse_args(argv))
     out = a.pop("out")
+    keep = a.pop("keep")
     params = ChaosParams(**a)
     from core.logging import configure_logging
 
     configure_logging("WARNING")
     stop_on_sigterm()
-    with tempfile.TemporaryDirectory(prefix="stellar-chaos-") as tmp:
-        text, inv = asyncio.run(run(params, Path(tmp)))
+    with contextlib.ExitStack() as dirs:
+        if keep is None:
+            tmp = Path(dirs.enter_context(tempfile.TemporaryDirectory(prefix="stellar-chaos-")))
+        else:
+            keep.mkdir(parents=True)  # a fresh directory: a previous run's data would mix into this one
+            tmp = keep.resolve()
+        text, inv = asyncio.run(run(params, tmp))
     out.write_text(text)
     print(text)
     return 0 if promises_kept(inv) else 1

@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError as FailureTimeout
 
 from workflows import _options as opt
 
@@ -83,10 +83,11 @@ def set_guid_for(customer_id: int) -> str:
     return default_set_guid(customer_id)
 
 
-def _failure(err: ActivityError | ApplicationError) -> tuple[str, str, Any]:
+def _failure(err: ActivityError | ApplicationError | FailureTimeout) -> tuple[str, str, Any]:
     """(ApplicationError type, message, first detail) of an activity failure's cause (a failed
-    local activity raises its ApplicationError itself, not wrapped in an ActivityError)."""
-    cause = err if isinstance(err, ApplicationError) else err.cause
+    local activity raises its ApplicationError itself, not wrapped in an ActivityError; a timed-out
+    one its TimeoutError, type "")."""
+    cause = err if isinstance(err, (ApplicationError, FailureTimeout)) else err.cause
     if isinstance(cause, ApplicationError):
         return cause.type or "", cause.message, cause.details[0] if cause.details else None
     return type(cause).__name__ if cause else "", str(cause or err), None
@@ -432,7 +433,11 @@ class OrderWorkflow:
         (non-retryable error) propagates."""
         try:
             return await workflow.execute_local_activity_method(activity, arg, **opt.DB_SHORT)
-        except (ActivityError, ApplicationError) as err:
+        except (ActivityError, ApplicationError, FailureTimeout) as err:
+            # A local activity whose last attempt timed out raises a bare TimeoutError when the
+            # workflow is replayed from its marker (a worker restart, a cache eviction), where the
+            # first execution went on to the patient activity: caught alike, or the replay takes
+            # another path (the guard) and the workflow is stuck on a nondeterminism error.
             # The local attempts' last failure may be marked non-retryable whatever its kind, so
             # permanence is judged by type: only the activities' own permanent failures stop here.
             if _failure(err)[0] in opt.NON_RETRYABLE:

@@ -44,6 +44,9 @@ from tests.workflows.support import (
 from voyager import wire
 
 pytestmark = pytest.mark.timeout(240)
+
+#: Seconds PostgreSQL is down mid-session: three minutes (docs/order-workflow.md, Failure handling).
+DB_OUTAGE_MID_SESSION = 180.0
 L5 = [{"filter": "L", "exposure": 60.0, "quantity": 5}]
 #: Attempts the old options allowed: a database step 10, the submit 8. The tests go past them.
 OLD_DB_ATTEMPTS, OLD_SUBMIT_ATTEMPTS = 10, 8
@@ -121,6 +124,7 @@ async def test_database_down_when_the_order_starts_delays_it_past_the_old_retry_
     assert status_sequence(await events_of(engine, order_id)) == ["held", "submitted", "settling", "expired"]
 
 
+@pytest.mark.timeout(480)
 async def test_database_down_mid_session_delays_the_order_and_it_completes(temporal_env, order_stack, engine, outage_pg):
     stack = await order_stack(temporal_env, sim={"speed": 150.0})
     customer = await create_customer(engine, credits=20)
@@ -130,11 +134,14 @@ async def test_database_down_mid_session_delays_the_order_and_it_completes(tempo
     async def two_frames() -> bool:
         return len(await frames_of(engine, order_id)) >= 2
 
-    await wait_for(two_frames, 90, "two frames before the outage")
+    # The simulator starts at 16:00: about 50 s of daytime (at 150x) before the session starts.
+    await wait_for(two_frames, 180, "two frames before the outage")
     await asyncio.to_thread(outage_pg.stop)
     try:
-        # Longer than the local attempts of a database step (about 10 s); Voyager keeps imaging.
-        await asyncio.sleep(20)
+        # Three minutes, as an operator meets it: far past the local attempts of a database step
+        # (about 10 s) and long enough for the patient retries to reach their 30 s back-off cap;
+        # Voyager keeps imaging (the session ends during the outage).
+        await asyncio.sleep(DB_OUTAGE_MID_SESSION)
     finally:
         await asyncio.to_thread(outage_pg.start)
     result = await asyncio.wait_for(stack.result(handle), 150)

@@ -35,7 +35,8 @@ def test_histories_cover_every_path():
     assert {"order_completed_one_night", "order_completed_three_nights", "order_expired_waiting",
             "order_aborted_waiting", "order_aborted_mid_session", "order_submit_retried",
             "order_clouds_then_clear", "observatory_monitor_running", "order_voyager_down_at_submit",
-            "order_watch_failed_three_times", "order_one_night_two_sessions"} <= names
+            "order_watch_failed_three_times", "order_one_night_two_sessions",
+            "order_local_db_step_timed_out_then_replayed"} <= names
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])

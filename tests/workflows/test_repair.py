@@ -275,3 +275,31 @@ async def test_bad_input_gives_a_clear_message_and_exit_code(temporal_env, order
     assert "cannot reach the database" in out and "nothing was changed" in out
     assert (await order_row(engine, order_id)).status == "pending"
     assert (await money_and_events(engine, order_id))[2] == []
+
+
+async def test_an_order_whose_workflow_ends_while_the_sweep_runs_is_left_alone(temporal_env, order_stack, engine):
+    """The sweep lists the orders, then looks at each workflow: one that settled and ended its order
+    in between (here: aborted, then done) needs no repair, although the list still says submitted."""
+    from activities.repair import OrderRepair
+
+    stack = await order_stack(temporal_env, sim={"speed": 0.0, "start_time": DAYTIME}, start_monitor=False)
+    order_id, handle = await submitted_order(stack, engine)
+    settings = stack.settings.model_copy(update={"repair": stack.settings.repair.model_copy(
+        update={"grace_seconds": 0.0})})
+
+    class WorkflowEndsMeanwhile(OrderRepair):
+        async def _workflow_state(self, oid: int) -> str:
+            if oid == order_id:  # the workflow's last steps land between the list and this look
+                await handle.signal("abort", {"reason": "customer called", "requested_by": "support:test"})
+                await asyncio.wait_for(handle.result(), 60)
+            return await super()._workflow_state(oid)
+
+    report = await WorkflowEndsMeanwhile(engine, stack.client, None, settings).run()
+
+    assert report.items == [], report
+    row = await order_row(engine, order_id)
+    assert row.status == OrderStatus.ABORTED.value
+    entries, holds, events = await money_and_events(engine, order_id)
+    assert len(holds) == 1 and holds[0].status != "open"
+    assert {e.actor for e in entries if e.kind != "hold"} == {"order-workflow"}  # settled by the workflow only
+    assert [e for e in events if e.kind == "repair"] == []
