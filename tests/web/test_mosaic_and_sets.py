@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import re
+import uuid
 from datetime import datetime, timedelta, timezone
 
 import httpx
 from sqlmodel import select
 
 from api.security import issue_key
-from models.db import CustomerSet, Order, OrderPanel, Subscription
+from models.db import CustomerSet, Order, OrderPanel, OrderShot, ShotDone, Subscription
 from tests.web.conftest import WebApp, new_email, screenshot
 from tests.web.pages import customer_id, grant_credits, sign_up
 
@@ -103,13 +104,36 @@ async def test_a_quasar_customer_orders_a_2x2_mosaic_into_a_set_made_on_the_sets
     assert await panel_rows.count() == 4
     assert "IC 1396 P2-1" in await panel_rows.nth(1).inner_text()
     assert "0 / 10" in await panel_rows.nth(1).inner_text()  # 40 frames over 4 panels
+
+    # Three frames of panel P2-1 arrive (as the workflow would ingest them: its shot line's GUID).
+    async with web.sessionmaker() as s:
+        line = (await s.exec(select(OrderShot).where(OrderShot.order_id == order_id,
+                                                     OrderShot.panel_index == 1))).one()
+        line.shot_guid = str(uuid.uuid4())
+        s.add(line)
+        for i, accepted in enumerate((True, True, False)):
+            s.add(ShotDone(order_id=order_id, session_guid=str(uuid.uuid4()), shot_done_guid=str(uuid.uuid4()),
+                           shot_guid=line.shot_guid, filter="L", exposure=600.0, hfd=2.0 + i, accepted=accepted,
+                           filename=f"p2-1-{i}.fit", taken_at=datetime.now(timezone.utc)))
+        await s.commit()
+    await page.reload()
+    cells = [await c.inner_text() for c in await panel_rows.nth(1).locator("td").all()]
+    assert cells[1:4] == ["3 / 10", "2", "20"] and cells[4] == "L 3/10"  # 2 accepted × 600 s = 20 min
+    assert "0 / 10" in await panel_rows.nth(0).inner_text()
     await screenshot(page, "order-mosaic-panels")
+
     await panel_rows.nth(1).get_by_role("link").click()
     await page.wait_for_url(re.compile(r".*/gallery\?panel=1$"))
     assert await page.get_by_label("Panel").input_value() == "1"
     assert [await o.inner_text() for o in await page.locator("#gallery-panel option").all()][1:] == \
         [p.name for p in panels]
+    frames = page.get_by_test_id("gallery-frame")
+    assert await frames.count() == 3
+    assert {await f.inner_text() for f in await page.get_by_test_id("frame-panel").all()} == {"IC 1396 P2-1"}
     await screenshot(page, "gallery-mosaic-panel")
+    await page.get_by_label("Panel").select_option(label="IC 1396 P1-1")  # htmx swaps the grid
+    await page.wait_for_url(re.compile(r".*panel=0"))
+    await page.get_by_test_id("gallery-count").filter(has_text="0 of 3 frames").wait_for()
 
     # The Set now holds an open order: it cannot be deleted (the API's rule and message).
     await page.goto(f"{web.url}/app/sets")
