@@ -182,3 +182,10 @@ async def test_a_quantity_that_does_not_split_over_the_panels_is_refused_beside_
     assert await error.inner_text() == ""
     async with web.sessionmaker() as s:  # the previews wrote nothing
         assert (await s.exec(select(Order).where(Order.customer_id == cid))).first() is None
+
+    # The Sets page's forms carry the CSRF token: a post without it is refused, nothing created.
+    refused = await page.request.post(f"{web.url}/app/sets", form={"name": "Forged"})
+    assert refused.status == 403
+    async with web.sessionmaker() as s:
+        assert (await s.exec(select(CustomerSet).where(CustomerSet.customer_id == cid,
+                                                       CustomerSet.name == "Forged"))).first() is None
