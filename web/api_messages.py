@@ -24,6 +24,19 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [(re.compile(p), m) for p, m in (
     (r"repeat needs (?P<plan>\w+)", N_("repeat needs %(plan)s")),
     (r"an hour-angle window needs (?P<plan>\w+)", N_("an hour-angle window needs %(plan)s")),
     (r"the plan does not allow this order", N_("the plan does not allow this order")),
+    (r"mosaics need (?P<plan>\w+)", N_("mosaics need %(plan)s")),
+    # core.mosaic.split_refusal (docs/mosaics.md)
+    (r"(?P<q>\d+) frames do not split evenly over (?P<n>\d+) panels; nearest valid quantities: (?P<valid>.*)",
+     N_("%(q)s frames do not split evenly over %(n)s panels; nearest valid quantities: %(valid)s")),
+    # api.services.sets (docs/sets.md)
+    (r"customer Sets are included in the (?P<plans>.*) plan; without it every order goes to your default Set",
+     N_("customer Sets are included in the %(plans)s plan; without it every order goes to your default Set")),
+    (r"no set (?P<id>\d+)", N_("no set %(id)s")),
+    (r"you already have a set named '(?P<name>.*)'", N_("you already have a set named '%(name)s'")),
+    (r"the default set cannot be deleted; orders without set_id go there",
+     N_("the default set cannot be deleted; orders without a set go there")),
+    (r"set (?P<id>\d+) still holds (?P<n>\d+) order\(s\) that have not ended; abort them or wait for them to end",
+     N_("set %(id)s still holds %(n)s order(s) that have not ended; abort them or wait for them to end")),
     # api.services.orders
     (r"order (?P<id>\d+) not found", N_("order %(id)s not found")),
     (r"order (?P<id>\d+) is (?P<status>\w+) and can no longer be aborted",

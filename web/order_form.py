@@ -6,8 +6,10 @@ function, and ``core.ephemeris.check_visibility`` with the window ``create_order
 page says why an order would be refused before it is sent. Options the plan does not allow are
 shown disabled with the plan that unlocks them (``billing.plans.locked_options``).
 
-Mosaic and set fields join the form when ``OrderCreate`` has them: a field here (parse_form's
-body, FORM_FIELDS) and its inputs in ``order_new.html``'s ``mosaic_and_sets`` block.
+Mosaic (docs/mosaics.md) and Set (docs/sets.md) fields are ``OrderCreate``'s ``mosaic`` and
+``set_id``; their inputs are ``order_new.html``'s ``mosaic_and_sets`` block. The estimate prices the
+mosaic (its quantity-divisibility refusal lands beside the shot quantity), and a chosen Set is
+checked with ``api.services.sets`` as ``create_order`` checks it.
 """
 
 from __future__ import annotations
@@ -28,16 +30,20 @@ from api.schemas.orders import OrderCreate
 from api.schemas.pricing import EstimateRequest, Estimation
 from api.security import Principal
 from api.services.customers import effective_plan
+from api.services.sets import find_set, require_sets
 from billing.errors import BillingError
 from billing.plans import get_plan
 from web.coordinates import parse_ra_dec
 from web.sky_chart import NightCurves, night_curves
 
 SHOT_LINES = 3
+#: ``MosaicIn``'s fields; the form's inputs are ``mosaic_<name>``, sent when ``mosaic_on`` is ticked.
+MOSAIC_FIELDS = ("columns", "rows", "overlap_percent", "rotation_deg")
 #: Form fields an error can be shown next to (ids of the inputs of ``order_new.html``).
 FORM_FIELDS = ("target_name", "ra_j2000", "dec_j2000", "priority", "c_moon_down", "c_hfd_mean_limit", "repeat",
                "shots",
-               *(f"shots.{i}.{n}" for i in range(SHOT_LINES) for n in ("filter", "exposure", "quantity")))
+               *(f"shots.{i}.{n}" for i in range(SHOT_LINES) for n in ("filter", "exposure", "quantity")),
+               "mosaic", *(f"mosaic.{n}" for n in MOSAIC_FIELDS), "set_id")
 #: Suggestions of the target field: the Messier catalogue (any OpenNGC name is accepted).
 SUGGESTIONS = [f"M{i}" for i in range(1, 111)] + ["NGC 7000", "NGC 6960", "NGC 2237", "IC 1396", "IC 434"]
 
@@ -83,6 +89,10 @@ def parse_form(form: Any) -> tuple[OrderCreate | None, dict[str, str]]:
         # The slider always has a value; it counts only when the customer asks for a custom limit.
         "c_hfd_mean_limit": form.get("c_hfd_mean_limit") or "0" if form.get("hfd_custom") == "on" else "0",
         "shots": shots}
+    if form.get("mosaic_on") == "on":
+        body["mosaic"] = {n: (form.get(f"mosaic_{n}") or "").strip() for n in MOSAIC_FIELDS}
+    if (set_id := (form.get("set_id") or "").strip()):  # empty: the default Set
+        body["set_id"] = set_id
     errors: dict[str, str] = {}
     if form.get("target_mode") == "coordinates":
         ra, dec, errors = parse_ra_dec(form.get("ra") or "", form.get("dec") or "")
@@ -119,13 +129,20 @@ async def preview(res: Resources, session, me: Principal, form: Any) -> Preview:
         est = await post_estimate(EstimateRequest.model_validate({"target": {
             "priority": order.priority, "c_moon_down": order.c_moon_down,
             "c_hfd_mean_limit": order.c_hfd_mean_limit, "repeat": order.repeat, "shots": [
-                {"filter": s.filter, "exposure": s.exposure, "quantity": s.quantity} for s in order.shots]}}),
+                {"filter": s.filter, "exposure": s.exposure, "quantity": s.quantity} for s in order.shots],
+            "mosaic": order.mosaic.model_dump() if order.mosaic else None}}),
             me, res, session)
         out.estimation = est.estimation
     except ApiError as exc:
         out.errors.update(exc.fields or {"form": exc.message})
     except BillingError as exc:
         out.errors.update(getattr(exc, "fields", None) or {"form": str(exc)})
+    if order.set_id is not None:  # create_order's refusals: 403 without Sets, 404 not the caller's
+        try:
+            await require_sets(session, me)
+            await find_set(session, me.customer_id, order.set_id)
+        except ApiError as exc:
+            out.errors["set_id"] = exc.message
     site, now = res.settings.site, datetime.now(timezone.utc)
     end = now + timedelta(days=res.settings.billing.order_default_lifetime_days)
     vis = await asyncio.to_thread(check_visibility, ra, dec, alt_min=order.c_alt_min,

@@ -20,8 +20,9 @@ from api.services.frame_zip import order_zip_response
 from api.services.orders import create_order, request_abort
 from billing.errors import BillingError
 from api.services.customers import effective_plan
+from api.services.sets import list_sets
 from billing.plans import CUSTOM_HFD_MIN_PX, STANDARD_HFD_PX, get_plan, locked_options
-from models.db import OrderEvent, ShotDone
+from models.db import OrderEvent, OrderPanel, ShotDone
 from web.deps import CsrfDep, MeDep
 from web.fits_summary import header_summary
 from web.hfd_chart import order_frames
@@ -45,9 +46,9 @@ async def orders_page(request: Request, me: MeDep, session: SessionDep):
     return render(request, "orders.html", orders=page.items)
 
 
-def _form_context(res, p=None, values=None, plan: str | None = None) -> dict:
+def _form_context(res, p=None, values=None, plan: str | None = None, sets=()) -> dict:
     rules = get_plan(plan)
-    return {"filters": res.settings.api.filter_list(), "suggestions": SUGGESTIONS, "lines": range(SHOT_LINES),
+    return {"sets": sets, "filters": res.settings.api.filter_list(), "suggestions": SUGGESTIONS, "lines": range(SHOT_LINES),
             "p": p, "v": values or {}, "render_svg": render_svg, "form_fields": FORM_FIELDS,
             "plan": rules, "locked": locked_options(rules), "hfd_min": CUSTOM_HFD_MIN_PX, "hfd_max": STANDARD_HFD_PX}
 
@@ -56,10 +57,18 @@ async def _plan_of(session, me) -> str | None:
     return (await effective_plan(session, me.customer_id)).plan
 
 
+async def _order_page_context(res, session, me, p=None, values=None) -> dict:
+    """The form's context with the customer's Sets (default first) when the plan has them."""
+    plan = await _plan_of(session, me)
+    sets = await list_sets(res, session, me) if get_plan(plan).sets else []
+    return _form_context(res, p=p, values=values, plan=plan, sets=sets)
+
+
 @router.get("/orders/new")
 async def new_order_page(request: Request, me: MeDep, res: ResourcesDep, session: SessionDep):
-    return render(request, "order_new.html", **_form_context(
-        res, values={"idem": str(uuid.uuid4()), "target_mode": "catalogue"}, plan=await _plan_of(session, me)))
+    values = {"idem": str(uuid.uuid4()), "target_mode": "catalogue", "mosaic_columns": "2", "mosaic_rows": "2",
+              "mosaic_overlap_percent": "10", "mosaic_rotation_deg": "0"}
+    return render(request, "order_new.html", **await _order_page_context(res, session, me, values=values))
 
 
 @router.post("/orders/preview")
@@ -86,7 +95,7 @@ async def submit_order(request: Request, me: MeDep, res: ResourcesDep, session: 
         except BillingError as exc:
             p.errors.update(getattr(exc, "fields", None) or {"form": str(exc)})
     return render(request, "order_new.html", status_code=422,
-                  **_form_context(res, p=p, values=values, plan=await _plan_of(session, me)))
+                  **await _order_page_context(res, session, me, p=p, values=values))
 
 
 async def _last_event_id(session, order_id: int) -> int:
@@ -143,18 +152,24 @@ async def abort(request: Request, order_id: int, me: MeDep, res: ResourcesDep, s
 @router.get("/orders/{order_id}/gallery")
 async def gallery(request: Request, order_id: int, me: MeDep, res: ResourcesDep, session: SessionDep,
                   filter_: Annotated[str, Query(alias="filter", max_length=40)] = "",
-                  state: Annotated[str, Query(pattern="^(|accepted|rejected)$")] = ""):
-    """Every frame, narrowed to one ``filter`` and/or ``state`` (accepted, rejected); htmx asks
-    for the same page and swaps the grid alone."""
+                  state: Annotated[str, Query(pattern="^(|accepted|rejected)$")] = "",
+                  panel: Annotated[str, Query(pattern="^([0-9]{1,2})?$")] = ""):
+    """Every frame, narrowed to one ``filter``, ``state`` (accepted, rejected) and/or a mosaic
+    ``panel`` (its index, as ``GET /api/orders/{id}/images?panel=``); htmx asks for the same page
+    and swaps the grid alone."""
     order = await order_views.get_order(session, order_id, me)
     page = await order_views.list_images(session, order_id, limit=1000, offset=0)
+    panels = (await session.exec(select(OrderPanel).where(OrderPanel.order_id == order_id)
+                                 .order_by(OrderPanel.panel_index))).all()
+    shown = (await order_views.list_images(session, order_id, limit=1000, offset=0, panel=int(panel))).items \
+        if panel else page.items
     filters = sorted({f.filter for f in page.items})
-    frames = [f for f in page.items if (not filter_ or f.filter == filter_)
+    frames = [f for f in shown if (not filter_ or f.filter == filter_)
               and (not state or f.accepted == (state == "accepted"))]
     rows = {r.id: r for r in (await session.exec(select(ShotDone).where(ShotDone.order_id == order_id))).all()}
     headers = {f.id: await header_summary(res.settings, rows[f.id]) for f in frames}
     return render(request, "gallery.html", order=order, frames=frames, headers=headers, filters=filters,
-                  total=len(page.items), q={"filter": filter_, "state": state})
+                  panels=panels, total=len(page.items), q={"filter": filter_, "state": state, "panel": panel})
 
 
 @router.get("/orders/{order_id}/frames.zip")
