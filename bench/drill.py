@@ -124,7 +124,8 @@ class Writer:
         await self.ledger.hold(customer_id, order_id, cost)
         return order_id
 
-    async def settle(self, order_id: int, capture: int) -> None:
+    async def capture(self, order_id: int, capture: int) -> None:
+        """Capture ``capture`` credits of the order's hold, release the rest, mark it completed."""
         result = await self.ledger.capture(order_id, capture, reason="drill settle")
         async with self.engine.begin() as conn:
             await conn.execute(sa.update(Order).where(Order.id == order_id).values(

@@ -16,8 +16,15 @@ from rich.console import Console
 from rich.table import Table
 
 app = typer.Typer(no_args_is_help=True, help="The network's telescopes: add, list, change, disable.")
-out = Console()
-err = Console(stderr=True)
+
+
+def out() -> Console:
+    """A console sized when the command runs (``COLUMNS`` then, not at import)."""
+    return Console()
+
+
+def err() -> Console:
+    return Console(stderr=True)
 
 
 def _filters(specs: list[str] | None) -> list[dict] | None:
@@ -54,17 +61,17 @@ def _call(action):
         return asyncio.run(_run(action))
     except ValidationError as exc:
         for field, reason in validation_fields(exc.errors()).items():
-            err.print(f"[red]{field}: {reason}[/red]")
+            err().print(f"[red]{field}: {reason}[/red]")
         raise typer.Exit(1) from None
     except ApiError as exc:
         details = "; ".join(f"{k}: {v}" for k, v in exc.fields.items())
-        err.print(f"[red]{exc.message}{' (' + details + ')' if details else ''}[/red]")
+        err().print(f"[red]{exc.message}{' (' + details + ')' if details else ''}[/red]")
         raise typer.Exit(1) from None
     except SettingsError as exc:
-        err.print(f"[red]{exc}[/red]")
+        err().print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
     except (OSError, ConnectionError) as exc:
-        err.print(f"[red]cannot reach the database: {exc}[/red]")
+        err().print(f"[red]cannot reach the database: {exc}[/red]")
         raise typer.Exit(2) from None
 
 
@@ -75,7 +82,7 @@ def _show(rows) -> None:
         table.add_row(t.slug, t.name, t.site.name, f"{t.site.latitude:.2f}", f"{t.site.longitude:.2f}",
                       f"{fov.width_deg:.2f}×{fov.height_deg:.2f}", f"{fov.scale_arcsec_px:.2f}",
                       " ".join(t.filters), str(t.price_multiplier), t.status)
-    out.print(table)
+    out().print(table)
 
 
 # Typer options shared by add and set: name → (flag, help).

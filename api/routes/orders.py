@@ -32,7 +32,7 @@ IdempotencyKey = Annotated[
     response_model=OrderOut,
     summary="Create an observation order",
     responses={200: {"model": OrderOut, "description": "replay of an earlier request with this Idempotency-Key"},
-               **errors(402, 403, 503)},
+               **errors(402, 403, 404, 409, 503)},
 )
 async def post_order(
     body: OrderCreate, me: PrincipalDep, res: ResourcesDep, session: SessionDep, response: Response,
@@ -40,7 +40,8 @@ async def post_order(
 ) -> OrderOut:
     """Validate, gate with the caller's plan, check the target rises above ``c_alt_min`` within the
     window, check credits, then start the order's workflow (which holds the credits). The answer's
-    ``next_window``/``orders_ahead`` are null: read them with ``GET /api/orders/{id}``."""
+    ``next_window``/``orders_ahead`` are null: read them with ``GET /api/orders/{id}``. 404 for an
+    unknown telescope or ``set_id``, 409 for a telescope not online (docs/telescopes.md)."""
     order, created = await create_order(res, me, body, idempotency_key)
     if not created:
         response.status_code = 200

@@ -203,11 +203,11 @@ class Commands:
 
     async def remove_set(self, s: ClientSession, params: dict[str, Any]) -> Result:
         guid = str(params.get(wire.REMOVE_SET_PARAMS["set_guid"], "")).lower()
-        if guid not in self.sim.store.sets:
+        if guid not in self.store.sets:
             raise StoreError(wire.RET_NOT_FOUND)
-        self.sim.scheduler.abort(self.sim.clock.now(), "Aborted: set removed",
+        self.scheduler.abort(self.clock.now(), "Aborted: set removed",
                                  lambda t: t[wire.TARGET_FIELDS["set_guid"]] == guid)
-        self.sim.store.remove_set(guid)
+        self.store.remove_set(guid)
         return _done()
 
     async def get_runs(self, s: ClientSession, params: dict[str, Any]) -> Result:
