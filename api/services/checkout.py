@@ -6,6 +6,11 @@ Checkout Session in ``payment`` mode whose session and PaymentIntent both carry
 ``stellar_payment_id`` / ``stellar_customer_id`` metadata. The customer pays on Stripe's page; the
 signed ``checkout.session.completed`` (and the PaymentIntent's ``payment_intent.succeeded``) grant
 the pack through the existing webhook path, under the one ledger key ``payment:<id>``.
+
+A plan: the customer's Stripe customer first (made once, as the ``subscribe`` update does), then a
+Checkout Session in ``subscription`` mode for the plan's Stripe Plan. No workflow update runs: the
+subscription's own webhooks (``customer.subscription.*``, ``invoice.paid``) reach the customer's
+``SubscriptionWorkflow`` like every Stripe fact and grant under ``invoice:<id>``.
 """
 
 from __future__ import annotations
@@ -16,7 +21,6 @@ from temporalio.exceptions import ApplicationError
 
 from activities.stripe_ops import StripeActivities
 from activities.subscription_store import SubscriptionStore
-
 from api.deps import Resources
 from api.errors import STATUS_BY_CODE
 from api.services.payments import PaymentFailed, create_pending_payment, current_subscription
