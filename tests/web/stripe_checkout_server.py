@@ -1,19 +1,30 @@
 """A small real HTTP server standing in for Stripe's Checkout (localstripe has none): it answers
 ``POST /v1/checkout/sessions`` with a session object, plus what subscribing asks first —
 ``POST /v1/customers`` and ``GET /v1/plans/<id>`` — and records every request (path, form,
-``Idempotency-Key``). Shapes: https://docs.stripe.com/api/checkout/sessions/object."""
+``Idempotency-Key``). Shapes: https://docs.stripe.com/api/checkout/sessions/object.
+
+``checkout_app``: the app with ``web.payment_flow=checkout`` against it, and the payments worker
+(signed webhooks then reach the real ``SubscriptionWorkflow``)."""
 
 from __future__ import annotations
 
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Iterator
+from typing import Any, AsyncIterator, Iterator
 from urllib.parse import parse_qsl
 
+import httpx
 import pytest
+import pytest_asyncio
+from temporalio.worker import Worker
 
+from api.app import create_app
+from billing.stripe_client import make_stripe_client
+from tests.api.conftest import api_settings, temporal_address
 from tests.conftest import free_port
+from tests.payments.conftest import WEBHOOK_SECRET
+from worker import PAYMENT_WORKFLOWS, payment_activities
 
 CHECKOUT_URL = "https://checkout.stripe.test/c/pay/cs_test_stellar"
 
@@ -78,3 +89,18 @@ class FakeStripeCheckout:
 def fake_stripe() -> Iterator[FakeStripeCheckout]:
     with FakeStripeCheckout() as fake:
         yield fake
+
+
+@pytest_asyncio.fixture
+async def checkout_app(database_url, engine, sessionmaker, temporal_env, task_queue, tmp_path,
+                       fake_stripe) -> AsyncIterator[tuple[Any, httpx.AsyncClient]]:
+    """(settings, an httpx client on the app at ``http://stellar.test``)."""
+    settings = api_settings(database_url, temporal_address(temporal_env), task_queue, tmp_path,
+                            stripe={"api_base": fake_stripe.url, "webhook_secret": WEBHOOK_SECRET},
+                            web={"payment_flow": "checkout"}, api={"public_url": "http://stellar.test"})
+    app = create_app(settings, engine=engine, sessionmaker=sessionmaker, temporal_client=temporal_env.client)
+    activities = payment_activities(settings, engine, make_stripe_client(settings.stripe))
+    async with Worker(temporal_env.client, task_queue=task_queue, workflows=PAYMENT_WORKFLOWS, activities=activities):
+        async with app.router.lifespan_context(app):
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://stellar.test") as c:
+                yield settings, c

@@ -13,33 +13,17 @@ import json
 import re
 import time
 import uuid
-from typing import Any, AsyncIterator
 
 import httpx
-import pytest_asyncio
 import sqlalchemy as sa
 
-from api.app import create_app
 from models.db import LedgerEntry, Payment
-from tests.api.conftest import api_settings, temporal_address
-from tests.payments.conftest import WEBHOOK_SECRET, eventually, sign
+from tests.payments.conftest import eventually, sign
 from tests.web.conftest import WebApp, new_email, screenshot
-from tests.web.stripe_checkout_server import CHECKOUT_URL, fake_stripe  # noqa: F401 (fixture)
+from tests.web.stripe_checkout_server import CHECKOUT_URL, checkout_app, fake_stripe  # noqa: F401 (fixtures)
 from tests.web.pages import sign_up
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-@pytest_asyncio.fixture
-async def checkout_app(database_url, engine, sessionmaker, temporal_env, task_queue, tmp_path,
-                       fake_stripe) -> AsyncIterator[tuple[Any, httpx.AsyncClient]]:
-    settings = api_settings(database_url, temporal_address(temporal_env), task_queue, tmp_path,
-                            stripe={"api_base": fake_stripe.url, "webhook_secret": WEBHOOK_SECRET},
-                            web={"payment_flow": "checkout"}, api={"public_url": "http://stellar.test"})
-    app = create_app(settings, engine=engine, sessionmaker=sessionmaker, temporal_client=temporal_env.client)
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://stellar.test") as c:
-            yield settings, c
 
 
 async def _csrf(client: httpx.AsyncClient, path: str) -> str:

@@ -19,39 +19,19 @@ import json
 import re
 import time
 import uuid
-from typing import Any, AsyncIterator
+from typing import Any
 
 import httpx
-import pytest_asyncio
 import sqlalchemy as sa
-from temporalio.worker import Worker
 
-from api.app import create_app
 from billing.plans import PLANS
-from billing.stripe_client import make_stripe_client
 from models.db import Customer, LedgerEntry, StripeEvent, Subscription
-from tests.api.conftest import api_settings, temporal_address
 from tests.payments import stripe_events
-from tests.payments.conftest import WEBHOOK_SECRET, eventually, sign
+from tests.payments.conftest import eventually, sign
 from tests.web.conftest import new_email
-from tests.web.stripe_checkout_server import CHECKOUT_URL, fake_stripe  # noqa: F401 (fixture)
-from worker import PAYMENT_WORKFLOWS, payment_activities
+from tests.web.stripe_checkout_server import CHECKOUT_URL, checkout_app, fake_stripe  # noqa: F401 (fixtures)
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-@pytest_asyncio.fixture
-async def checkout_app(database_url, engine, sessionmaker, temporal_env, task_queue, tmp_path,
-                       fake_stripe) -> AsyncIterator[tuple[Any, httpx.AsyncClient]]:  # noqa: F811
-    settings = api_settings(database_url, temporal_address(temporal_env), task_queue, tmp_path,
-                            stripe={"api_base": fake_stripe.url, "webhook_secret": WEBHOOK_SECRET},
-                            web={"payment_flow": "checkout"}, api={"public_url": "http://stellar.test"})
-    app = create_app(settings, engine=engine, sessionmaker=sessionmaker, temporal_client=temporal_env.client)
-    activities = payment_activities(settings, engine, make_stripe_client(settings.stripe))
-    async with Worker(temporal_env.client, task_queue=task_queue, workflows=PAYMENT_WORKFLOWS, activities=activities):
-        async with app.router.lifespan_context(app):
-            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://stellar.test") as c:
-                yield settings, c
 
 
 async def _csrf(client: httpx.AsyncClient, path: str) -> str:
