@@ -27,6 +27,7 @@ from billing.stripe_client import ensure_plans, idem, stripe_plan_id
 from billing.webhooks import (
     CUSTOMER_ID_METADATA,
     PAYMENT_ID_METADATA,
+    PLAN_METADATA,
     charge_fact,
     dispute_fact,
     invoice_fact,
@@ -152,7 +153,7 @@ class StripeActivities:
         try:
             sub = await self.client.v1.subscriptions.create_async(
                 {"customer": inp.stripe_customer_id, "items": [{"plan": stripe_plan_id(inp.plan)}],
-                 "metadata": {CUSTOMER_ID_METADATA: str(inp.customer_id), "stellar_plan": inp.plan}},
+                 "metadata": {CUSTOMER_ID_METADATA: str(inp.customer_id), PLAN_METADATA: inp.plan}},
                 idem("subscription", inp.customer_id, inp.request_id))
         except stripe.StripeError as exc:
             permanent = _permanent(exc)

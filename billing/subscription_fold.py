@@ -33,6 +33,29 @@ def is_current(s: SubscriptionState, sub: str | None) -> bool:
     return sub == s.stripe_subscription_id
 
 
+#: Facts that tell of a subscription's life (a Checkout-made one is adopted on the first of them).
+_ADOPTING_KINDS = ("subscription_updated", "invoice_paid", "invoice_payment_failed")
+
+
+def adopts(s: SubscriptionState, f: StripeFact) -> bool:
+    """``f`` tells of a new subscription made outside the ``subscribe`` update (Stripe Checkout)
+    after the current one is over (ended, or its first payment expired): it becomes current."""
+    sub = f.stripe_subscription_id
+    over = s.ended or s.stripe_status == "incomplete_expired"
+    return (bool(sub) and s.stripe_subscription_id is not None and over and sub != s.stripe_subscription_id
+            and sub not in s.ended_subscriptions and f.kind in _ADOPTING_KINDS)
+
+
+def _adopt(s: SubscriptionState, sub: str) -> None:
+    """Start over on ``sub``, as the ``subscribe`` update does, keeping what spans subscriptions."""
+    ended = s.ended_subscriptions + ([s.stripe_subscription_id] if s.stripe_subscription_id
+                                     and s.stripe_subscription_id not in s.ended_subscriptions else [])
+    fresh = SubscriptionState(customer_id=s.customer_id, stripe_customer_id=s.stripe_customer_id,
+                              stripe_subscription_id=sub, ended_subscriptions=ended, seen_events=s.seen_events)
+    for name in SubscriptionState.model_fields:
+        setattr(s, name, getattr(fresh, name))
+
+
 def expire_flag(s: SubscriptionState, f: StripeFact, plans: Mapping[str, PlanCredits] = PLANS) -> bool:
     """Whether applying ``f`` must expire the subscription credits: the current subscription ended,
     or a paid invoice of it arrives after it ended."""
@@ -51,6 +74,8 @@ def fold(s: SubscriptionState, f: StripeFact, plans: Mapping[str, PlanCredits] =
     sub = f.stripe_subscription_id
     if not sub or f.kind.startswith("payment_intent_"):
         return
+    if adopts(s, f):
+        _adopt(s, sub)
     if is_current(s, sub) and s.stripe_subscription_id is None:
         s.stripe_subscription_id = sub
     if sub != s.stripe_subscription_id:

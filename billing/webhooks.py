@@ -39,6 +39,7 @@ HANDLED_TYPES = (
 )
 PAYMENT_ID_METADATA = "stellar_payment_id"
 CUSTOMER_ID_METADATA = "stellar_customer_id"
+PLAN_METADATA = "stellar_plan"
 
 
 class WebhookSignatureError(ValueError):

@@ -12,6 +12,7 @@ from billing.plans import PLANS, plan_table
 from billing.webhooks import event_to_fact
 from models.payment_workflows import PlanTable, PlanTerms, SubscriptionState
 from models.payments import InvoiceLine
+from tests.payments import stripe_events
 from tests.payments.stripe_events import month, subscription_year
 from billing.subscription_fold import expire_flag, fold
 
@@ -98,3 +99,36 @@ def test_the_fold_decides_with_the_plan_table_it_is_given_not_the_deployed_one()
         fold(today, f)
     assert (s.plan, today.plan) == ("nebula", "quasar")  # Quasar is not a plan of the old table
     assert plan_table().by_id()["nebula"].monthly_credits == PLANS["nebula"].monthly_credits
+
+
+def test_a_subscription_made_by_checkout_after_the_last_one_ended_becomes_current_in_any_order():
+    # The subscribe update resets the state for the subscription it creates; one made on Stripe's
+    # Checkout page arrives only as facts, and must end in the same state whatever their order.
+    ended = _facts(end=True)
+    start, end = month(13)
+    new = [f for f in (event_to_fact(e) for e in [
+        stripe_events.event("customer.subscription.created", stripe_events.subscription(
+            "sub_fold0002", "cus_fold", "quasar", (start, end), status="active", customer_id=7), start),
+        stripe_events.event("invoice.paid", stripe_events.invoice(
+            "in_fold_new", "cus_fold", "sub_fold0002", [stripe_events.line("quasar", 11900, start, end)],
+            status="paid", reason="subscription_create", created=start, customer_id=7), start + 5),
+        stripe_events.event("customer.subscription.updated", stripe_events.subscription(
+            "sub_fold0002", "cus_fold", "quasar", (start, end), status="active", customer_id=7), start + 6),
+    ]) if f is not None]
+    before, _ = _fold_all(ended)
+    assert before.status() == "cancelled"
+    reference, _ = _fold_all(ended + new)
+    assert (reference.status(), reference.plan, reference.stripe_subscription_id) == ("active", "quasar", "sub_fold0002")
+    assert reference.paid_invoices == ["in_fold_new"] and (reference.period_start_ts, reference.period_end_ts) == (start, end)
+    assert "sub_fold0001" in reference.ended_subscriptions and not reference.cancel_at_period_end
+    rng = random.Random(15)
+    for _ in range(40):
+        late_old = rng.sample(ended, 5)  # the old subscription's facts again, mixed in
+        storm = new * 2 + late_old
+        rng.shuffle(storm)
+        state, _ = _fold_all(ended)
+        for f in storm:
+            # Never expire because of the new subscription's facts (the old one's may: a late paid invoice).
+            assert not (expire_flag(state, f) and f.stripe_subscription_id == "sub_fold0002")
+            fold(state, f)
+        assert _view(state) == _view(reference)

@@ -1,8 +1,9 @@
 """Buying a credit pack from the web app, both payment flows up to Stripe:
 
 * ``checkout`` (production): the page redirects to the Checkout Session's URL. Stripe's side is a
-  small real HTTP server started here that records ``POST /v1/checkout/sessions`` (localstripe has
-  no Checkout); the signed ``checkout.session.completed`` webhook then grants the pack once.
+  small real HTTP server that records ``POST /v1/checkout/sessions`` (localstripe has no Checkout;
+  ``tests/web/stripe_checkout_server.py``); the signed ``checkout.session.completed`` webhook then
+  grants the pack once.
 * ``card`` (embedded stack): Stripe's test card on our page, localstripe, the real worker.
 """
 
@@ -10,87 +11,19 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, AsyncIterator, Iterator
-from urllib.parse import parse_qsl
 
 import httpx
-import pytest
-import pytest_asyncio
 import sqlalchemy as sa
 
-from api.app import create_app
 from models.db import LedgerEntry, Payment
-from tests.api.conftest import api_settings, temporal_address
-from tests.conftest import free_port
-from tests.payments.conftest import WEBHOOK_SECRET, eventually, sign
+from tests.payments.conftest import eventually, sign
 from tests.web.conftest import WebApp, new_email, screenshot
+from tests.web.stripe_checkout_server import CHECKOUT_URL, checkout_app, fake_stripe  # noqa: F401 (fixtures)
 from tests.web.pages import sign_up
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-CHECKOUT_URL = "https://checkout.stripe.test/c/pay/cs_test_stellar"
-
-
-class FakeStripeCheckout:
-    """Answers ``POST /v1/checkout/sessions`` like Stripe (a session object) and records each request."""
-
-    def __init__(self) -> None:
-        self.requests: list[dict[str, Any]] = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
-                outer.requests.append({"path": self.path, "form": dict(parse_qsl(body)),
-                                       "idempotency_key": self.headers.get("Idempotency-Key")})
-                if self.path != "/v1/checkout/sessions":
-                    self.send_response(404)
-                    self.end_headers()
-                    return
-                answer = json.dumps({"id": f"cs_test_{len(outer.requests)}", "object": "checkout.session",
-                                     "mode": "payment", "status": "open", "payment_status": "unpaid",
-                                     "url": CHECKOUT_URL}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> "FakeStripeCheckout":
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def fake_stripe() -> Iterator[FakeStripeCheckout]:
-    with FakeStripeCheckout() as fake:
-        yield fake
-
-
-@pytest_asyncio.fixture
-async def checkout_app(database_url, engine, sessionmaker, temporal_env, task_queue, tmp_path,
-                       fake_stripe) -> AsyncIterator[tuple[Any, httpx.AsyncClient]]:
-    settings = api_settings(database_url, temporal_address(temporal_env), task_queue, tmp_path,
-                            stripe={"api_base": fake_stripe.url, "webhook_secret": WEBHOOK_SECRET},
-                            web={"payment_flow": "checkout"}, api={"public_url": "http://stellar.test"})
-    app = create_app(settings, engine=engine, sessionmaker=sessionmaker, temporal_client=temporal_env.client)
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://stellar.test") as c:
-            yield settings, c
 
 
 async def _csrf(client: httpx.AsyncClient, path: str) -> str:

@@ -1,9 +1,11 @@
-"""Plans (subscribe with a card) and credits (balance by bucket, held, ledger history).
+"""Plans (subscribe, change plan, cancel) and credits (balance by bucket, held, ledger history).
 
-Card entry: in the embedded stack Stripe is localstripe, which has no Checkout and accepts raw test
-card numbers, so the page takes the test card and makes the PaymentMethod server-side. Against real
-Stripe a card number must never reach our server (PCI DSS): the page then says payment by card is
-not available here (Checkout is not built yet).
+Subscribing follows the one switch ``web.payment_flow.payment_flow``: ``checkout`` (production)
+redirects to a Stripe Checkout Session in ``subscription`` mode (``api/services/checkout.py``); the
+subscription then arrives through the signed webhook, like every other Stripe fact, and Stripe
+sends the customer back to ``/app/plans?checkout=done``. ``card`` (the embedded stack: localstripe
+has no Checkout and accepts raw test card numbers) takes the test card on the page and runs the
+``subscribe`` update. Change plan and cancel are the subscription workflow's updates either way.
 """
 
 from __future__ import annotations
@@ -12,38 +14,49 @@ from typing import Annotated
 
 import stripe
 from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse
 
 from api.deps import ResourcesDep, SessionDep
 from api.errors import ApiError
 from api.services import credits as credit_service
 from api.services import payments
+from api.services.checkout import checkout_subscription
 from billing.plans import PLANS
 from billing.stripe_client import make_stripe_client
 from models.payment_workflows import CancelCommand, ChangePlanCommand, SubscribeCommand
 from models.payments import CancelResult, ChangePlanResult, SubscribeResult
 from web.deps import CsrfDep, MeDep
+from web.payment_flow import TEST_CARD, payment_flow
 from web.routes.accounts import see_other
 from web.templating import render
 
 router = APIRouter(prefix="/app")
 
-TEST_CARD = "4242424242424242"  # Stripe's documented always-succeeds test card
-
-
-def card_entry_allowed(res) -> bool:
-    return res.settings.stripe.is_localstripe()
+#: ``?checkout=`` of Stripe's return to the plans page: what the page says about it.
+CHECKOUT_RETURNS = ("done", "cancelled")
 
 
 @router.get("/plans")
-async def plans_page(request: Request, me: MeDep, res: ResourcesDep, session: SessionDep):
-    return await _plans_after(request, res, me)
+async def plans_page(request: Request, me: MeDep, res: ResourcesDep, session: SessionDep, checkout: str = ""):
+    """The plans; ``?checkout=done|cancelled`` is Stripe Checkout's return."""
+    return await _plans_after(request, res, me, checkout=checkout if checkout in CHECKOUT_RETURNS else None)
 
 
 @router.post("/plans/subscribe")
 async def subscribe(request: Request, me: MeDep, res: ResourcesDep, session: SessionDep, _csrf: CsrfDep,
                     plan: Annotated[str, Form()] = "", card_number: Annotated[str, Form()] = ""):
     error = None
-    if not card_entry_allowed(res):
+    flow = payment_flow(res.settings)
+    if flow == "checkout":
+        base = res.settings.api.public_url.rstrip("/")
+        try:
+            url = await checkout_subscription(res, me.customer_id, plan.strip().lower()[:32],
+                                              success_url=f"{base}/app/plans?checkout=done",
+                                              cancel_url=f"{base}/app/plans?checkout=cancelled")
+        except ApiError as exc:
+            return await _plans_after(request, res, me, error=exc.message, status_code=exc.status_code)
+        return RedirectResponse(url, status_code=303)
+    if flow != "card":
         error = "card_entry_unavailable"
     else:
         try:
@@ -64,10 +77,11 @@ async def subscribe(request: Request, me: MeDep, res: ResourcesDep, session: Ses
 
 
 async def _plans_after(request: Request, res, me, *, error: str | None = None, notice: str | None = None,
-                       status_code: int = 200):
+                       status_code: int = 200, checkout: str | None = None):
     current = await payments.current_subscription(res, me.customer_id)
     return render(request, "plans.html", status_code=status_code, plans=list(PLANS.values()), current=current,
-                  error=error, notice=notice, card_entry=card_entry_allowed(res), test_card=TEST_CARD)
+                  error=error, notice=notice, flow=payment_flow(res.settings), test_card=TEST_CARD,
+                  checkout=checkout)
 
 
 @router.post("/plans/change")

@@ -1,8 +1,5 @@
-"""Credit packs: the catalogue and buying one — Stripe Checkout, or the test card in the embedded stack.
-
-``web.payment_flow`` is the one switch (:func:`payment_flow`): ``checkout`` redirects to Stripe's
-payment page (a card number never reaches our server, PCI DSS); ``card`` takes Stripe's test card
-on our page and is honoured only against localstripe, which has no Checkout.
+"""Credit packs: the catalogue and buying one — Stripe Checkout, or the test card in the embedded
+stack (the switch: ``web.payment_flow.payment_flow``).
 """
 
 from __future__ import annotations
@@ -19,21 +16,12 @@ from api.services import payments
 from api.services.checkout import checkout_pack
 from billing import packs as pack_catalogue
 from billing.stripe_client import make_stripe_client
-from core.settings import Settings
 from web.deps import CsrfDep, MeDep
+from web.payment_flow import TEST_CARD, payment_flow
 from web.routes.accounts import see_other
-from web.routes.billing import TEST_CARD
 from web.templating import render
 
 router = APIRouter(prefix="/app")
-
-
-def payment_flow(settings: Settings) -> str:
-    """``checkout`` or ``card`` (``card`` only with localstripe; otherwise ``unavailable``)."""
-    flow = settings.web.payment_flow or ("card" if settings.stripe.is_localstripe() else "checkout")
-    if flow == "card" and not settings.stripe.is_localstripe():
-        return "unavailable"
-    return flow
 
 
 def _page(request: Request, res, *, error: str | None = None, status_code: int = 200, payment=None):
