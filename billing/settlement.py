@@ -105,7 +105,7 @@ def preview_settlement(
     thresholds: Thresholds | None = None,
 ) -> SettlementPreview:
     """The split :func:`credits_to_capture` gives for these numbers, without moving anything — e.g.
-    the refund an abort would give now (the abort confirmation of the API and the web app). An
+    the credits an abort would release now (the abort confirmation of the API and the web app). An
     order without requested integration releases its whole hold, as ``ledger.settle`` does.
     Raises ValueError as :func:`credits_to_capture` does (negative hold or accepted integration)."""
     if held < 0:
