@@ -58,6 +58,7 @@ from billing.errors import (
     InvalidAmount,
     UnknownCustomer,
 )
+from billing.host_earnings import credit_host_for_capture
 from models.billing import Balances, LedgerEntry, LedgerHold, LedgerResult, HoldResolution
 from models.db import CreditAccount, CreditHold, LedgerEntry
 
@@ -441,11 +442,19 @@ class Ledger:
                 status=status, captured=captured, released=h.amount - captured,
                 resolved_at=sa.func.now()).returning(*HOLD.c))).one()
             await conn.execute(ENTRY.insert().values(rows))  # one multi-row INSERT
+            if status == "captured":
+                await self._after_capture(conn, order_id, customer_id, cap_sub, cap_pack)
             log.info(f"ledger.{status}", customer_id=customer_id, order_id=order_id, captured=captured,
                      released=h.amount - captured)
             return self._resolution(row, replayed=False)
 
         return await self._tx(run)
+
+    @staticmethod
+    async def _after_capture(conn: AsyncConnection, order_id: int, customer_id: int, cap_sub: int,
+                             cap_pack: int) -> None:
+        """Host earnings of this capture, in its transaction (billing/host_earnings.py)."""
+        await credit_host_for_capture(conn, order_id, customer_id, {"subscription": cap_sub, "pack": cap_pack})
 
     @staticmethod
     async def _expired_since_hold(conn: AsyncConnection, customer_id: int, order_id: int) -> bool:

@@ -30,6 +30,7 @@ import structlog
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from billing.host_earnings import on_grant_reversed
 from billing.ledger import Ledger
 from models.db import Customer, InvoicePayment, LedgerEntry, Payment, PaymentDispute, PaymentReversal
 from models.payments import FactOutcome, StripeFact
@@ -139,12 +140,15 @@ async def _sync(conn: AsyncConnection, charge_id: str) -> int:
     reversed_cents = min(amount, r.refunded_cents + int(withdrawn)) if amount > 0 else 0
     target = granted * reversed_cents // amount if amount > 0 else 0
     delta = target - r.clawed_back
-    if delta == 0:
-        return 0
-    ledger = Ledger.bound(conn)
     key = f"reversal:{charge_id}:{r.moves + 1}"
     why = (f"charge {charge_id} reversed {reversed_cents} of {amount} cents: "
            f"{target} of the {granted} credits of {r.grant_key} taken back")
+    # The hosts' share follows the money reversed, even when it moves no whole credit.
+    await on_grant_reversed(conn, r.customer_id, r.grant_key, (reversed_cents, amount), delta,
+                            f"{key}:{reversed_cents}c", why)
+    if delta == 0:
+        return 0
+    ledger = Ledger.bound(conn)
     if delta > 0:
         await ledger.clawback(r.customer_id, r.bucket, delta, key, "charge", charge_id, ACTOR, why)
     else:

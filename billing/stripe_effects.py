@@ -32,6 +32,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from billing.allowance import invoice_allowance, invoice_plan
+from billing.grant_lots import record_grant_value
 from billing.ledger import Ledger
 from billing.reversals import apply_reversal, sync_grant
 from models.db import Customer, InvoicePayment, Payment, StripeEvent
@@ -132,7 +133,8 @@ async def _invoice_paid(conn: AsyncConnection, fact: StripeFact) -> FactOutcome:
         actor=ACTOR, reason=f"monthly credits, {plan} (invoice {fact.invoice_id})")
     out.credits = 0 if res.replayed else amount
     out.note = "replayed" if res.replayed else "granted"
-    if not res.replayed:
+    if not res.replayed:  # the invoice's amount paid buys its allowance (docs/host-earnings.md §1)
+        await record_grant_value(conn, invoice_key(fact.invoice_id), max(0, fact.amount_cents or 0), "subscription")
         out.credits += await sync_grant(conn, invoice_key(fact.invoice_id))
     return out
 
@@ -186,7 +188,8 @@ async def _payment_succeeded(conn: AsyncConnection, fact: StripeFact) -> FactOut
         stripe_payment_intent_id=sa.func.coalesce(PAYMENT.c.stripe_payment_intent_id, fact.payment_intent_id)))
     out.credits = 0 if res.replayed else total
     out.note = "replayed" if res.replayed else "granted"
-    if not res.replayed:
+    if not res.replayed:  # the pack's price buys its credits and bonus (docs/host-earnings.md §1)
+        await record_grant_value(conn, payment_key(p.id), p.amount_cents, "pack")
         out.credits += await sync_grant(conn, payment_key(p.id))
     return out
 

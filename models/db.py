@@ -41,6 +41,8 @@ class Customer(SQLModel, table=True):
     email: str = Field(sa_column=sa.Column(sa.String(320), nullable=False, unique=True))
     name: str = Field(default="", max_length=200)
     stripe_customer_id: Optional[str] = Field(default=None, sa_column=sa.Column(sa.String(255), unique=True))
+    #: A telescope host's Stripe Connect account (``acct_…``): payouts go there when Stripe is on.
+    stripe_connect_account_id: Optional[str] = Field(default=None, max_length=255)
     created_at: datetime = _ts()
 
 
@@ -541,3 +543,106 @@ class MailCursor(SQLModel, table=True):
     name: str = Field(primary_key=True, max_length=32)
     last_id: int = Field(default=0, sa_column=sa.Column(sa.BigInteger, nullable=False, server_default="0"))
     updated_at: datetime = _ts()
+
+
+# --- host earnings (docs/host-earnings.md) -----------------------------------------------------
+
+
+class CreditGrant(SQLModel, table=True):
+    """A lot of credits with its money value: one per grant (pack payment, subscription invoice,
+    support adjustment), consumed oldest first by captures (docs/host-earnings.md §1).
+
+    Per-credit value is the rational ``(value_cents − reversed_cents) / credits``; ``reversed_cents``
+    is the part of the payment a refund or lost dispute took back. ``consumed``: credits captured
+    from it; ``gone``: credits that left otherwise (expired, clawed back, adjusted away). A lot with
+    no ledger entry (``source`` unattributed) holds credits of no known grant, worth 0."""
+
+    __tablename__ = "credit_grant"
+    __table_args__ = (
+        sa.CheckConstraint("credits > 0", name="ck_grant_credits_positive"),
+        sa.CheckConstraint("value_cents >= 0 AND reversed_cents BETWEEN 0 AND value_cents", name="ck_grant_value"),
+        sa.CheckConstraint("consumed >= 0 AND gone >= 0 AND consumed + gone <= credits", name="ck_grant_not_over"),
+    )
+    id: Optional[int] = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    ledger_entry_id: Optional[int] = Field(default=None, foreign_key="ledger_entry.id", unique=True)
+    grant_key: str = Field(sa_column=sa.Column(sa.String(255), nullable=False, unique=True))
+    bucket: str = Field(max_length=16, description="subscription | pack")
+    source: str = Field(max_length=16, description="pack | subscription | support | promotion | unattributed")
+    credits: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    value_cents: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    reversed_cents: int = Field(default=0, sa_column=sa.Column(sa.BigInteger, nullable=False, server_default="0"))
+    consumed: int = Field(default=0, sa_column=sa.Column(sa.BigInteger, nullable=False, server_default="0"))
+    gone: int = Field(default=0, sa_column=sa.Column(sa.BigInteger, nullable=False, server_default="0"))
+    created_at: datetime = _ts()
+
+
+class CaptureAllocation(SQLModel, table=True):
+    """Which lots an order's captured credits came from (written in the capture transaction)."""
+
+    __tablename__ = "capture_allocation"
+    __table_args__ = (sa.UniqueConstraint("order_id", "grant_id", name="uq_capture_allocation"),
+                      sa.CheckConstraint("credits > 0", name="ck_allocation_positive"))
+    id: Optional[int] = Field(default=None, primary_key=True)
+    order_id: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False, index=True))
+    grant_id: int = Field(foreign_key="credit_grant.id", index=True)
+    credits: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    created_at: datetime = _ts()
+
+
+class HostPayout(SQLModel, table=True):
+    """Money paid to a host: a Stripe Connect transfer or an external one (bank transfer id)."""
+
+    __tablename__ = "host_payout"
+    __table_args__ = (sa.CheckConstraint("amount_cents > 0", name="ck_payout_positive"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    host_customer_id: int = Field(foreign_key="customer.id", index=True)
+    amount_cents: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    method: str = Field(max_length=16, description="stripe_connect | external")
+    reference: str = Field(max_length=255, description="the Stripe transfer id or the bank transfer id")
+    idempotency_key: str = Field(sa_column=sa.Column(sa.String(255), nullable=False, unique=True))
+    actor: str = Field(default="", max_length=255)
+    created_at: datetime = _ts()
+
+
+class HostEarningEntry(SQLModel, table=True):
+    """One leg of a double-entry host transfer: every ``transfer_key`` has two legs summing to 0,
+    ``host:<customer id>`` and ``stellar:host_share`` (earning, reversal) or ``stellar:payouts``
+    (payout). A host's due balance is the sum of its account's legs."""
+
+    __tablename__ = "host_earning_entry"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    idempotency_key: str = Field(sa_column=sa.Column(sa.String(255), nullable=False, unique=True))
+    transfer_key: str = Field(sa_column=sa.Column(sa.String(255), nullable=False, index=True))
+    account: str = Field(max_length=64, description="host:<id> | stellar:host_share | stellar:payouts")
+    host_customer_id: int = Field(foreign_key="customer.id", index=True)
+    kind: str = Field(max_length=16, description="earning | reversal | payout")
+    amount_cents: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False), description="signed")
+    order_id: Optional[int] = Field(default=None, sa_column=sa.Column(sa.BigInteger, nullable=True, index=True))
+    telescope_id: Optional[int] = Field(default=None, foreign_key="telescope.id")
+    customer_id: Optional[int] = Field(default=None, foreign_key="customer.id")
+    share_percent: Optional[int] = None
+    payout_id: Optional[int] = Field(default=None, foreign_key="host_payout.id")
+    reason: str = Field(default="", max_length=500)
+    created_at: datetime = _ts()
+
+
+class CustomerTelescopeTotal(SQLModel, table=True):
+    """A customer's totals on one telescope (first and last capture, credits captured, orders)."""
+
+    __tablename__ = "customer_telescope_total"
+    customer_id: int = Field(foreign_key="customer.id", primary_key=True)
+    telescope_id: int = Field(foreign_key="telescope.id", primary_key=True)
+    first_observation_at: datetime = _ts()
+    last_observation_at: datetime = _ts()
+    credits_captured: int = Field(default=0, sa_column=sa.Column(sa.BigInteger, nullable=False, server_default="0"))
+    orders: int = 0
+
+
+class HostCustomerAlias(SQLModel, table=True):
+    """The stable pseudonymous id under which a host sees one customer (random, never the e-mail)."""
+
+    __tablename__ = "host_customer_alias"
+    host_customer_id: int = Field(foreign_key="customer.id", primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id", primary_key=True)
+    alias: str = Field(sa_column=sa.Column(sa.String(32), nullable=False, unique=True))
