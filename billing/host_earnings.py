@@ -118,7 +118,9 @@ async def credit_host_for_capture(conn: AsyncConnection, order_id: int, customer
     if credits <= 0:
         return None
     allocations = await allocate_capture(conn, customer_id, order_id, captured)
-    telescope_id = (await conn.execute(sa.select(ORDER.c.telescope_id).where(ORDER.c.id == order_id))).scalar()
+    # Ledger order ids are bigint; an id beyond int4 is no order of the table (the ledger's own tests).
+    telescope_id = (await conn.execute(sa.select(ORDER.c.telescope_id).where(
+        ORDER.c.id == sa.literal(order_id, sa.BigInteger)))).scalar()
     if telescope_id is None:
         return None
     await _add_totals(conn, customer_id, telescope_id, credits)

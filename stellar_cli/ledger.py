@@ -29,20 +29,25 @@ def _url() -> str:
 
 
 async def _check(url: str, customer_id: int | None):
+    from billing.host_check import check_host_earnings
     from billing.ledger_check import check_invariants
     from core.database import make_engine
 
     engine = make_engine(url, pool_size=1)
     try:
-        return await check_invariants(engine, customer_id)
+        found = await check_invariants(engine, customer_id)
+        if customer_id is None:  # the host ledger spans customers: checked for the whole ledger
+            found += await check_host_earnings(engine)
+        return found
     finally:
         await engine.dispose()
 
 
 @app.command()
 def check(customer: Optional[int] = typer.Option(None, "--customer", "-c", help="only this customer id")) -> None:
-    """Verify balance = Σ entries and held = Σ open holds (and hold resolutions). Exit 1 on violation,
-    2 when the database cannot be reached."""
+    """Verify balance = Σ entries and held = Σ open holds (and hold resolutions), and, for the whole
+    ledger, the host earnings (billing/host_check.py). Exit 1 on violation, 2 when the database
+    cannot be reached."""
     url = _url()
     try:
         violations = asyncio.run(_check(url, customer))
