@@ -21,6 +21,7 @@ from api.middleware import RequestGuardMiddleware
 from api.resources import Resources, TemporalHandle
 from api.routes import admin, credits, events, health, images, keys, orders, plans, pricing, support, telescope
 from api.routes import credit_packs, payments, sets, stripe_webhook, subscriptions, telescopes
+from api.routes import host
 from api.rate_limits import SharedRateLimiter, StreamCap
 from api.security import RateLimiter
 from billing.ledger import Ledger
@@ -49,6 +50,7 @@ ROUTERS = [
     stripe_webhook.router,
     telescopes.router,
     telescope.router,
+    host.router,
 ]
 
 DESCRIPTION = """Observing time on robotic telescopes (Voyager RoboTarget).

@@ -170,6 +170,13 @@ UNKNOWN_TELESCOPE = "unknown_telescope"
 TELESCOPE_UNAVAILABLE = "telescope_unavailable"
 TELESCOPE_EXISTS = "telescope_exists"
 NO_TELESCOPE_FITS = "no_telescope_fits"
+#: Host earnings (docs/host-earnings.md): host figures asked by a customer who hosts nothing (403);
+#: a payout for a customer who hosts nothing, above the due balance, or by Stripe Connect when it is off (422).
+HOST_ONLY = "host_only"
+NOT_A_HOST = "not_a_host"
+PAYOUT_EXCEEDS_DUE = "payout_exceeds_due"
+PAYOUT_METHOD_UNAVAILABLE = "payout_method_unavailable"
+IDEMPOTENCY_KEY_REQUIRED = "idempotency_key_required"
 
 #: The one code → HTTP status table: domain errors (``billing.errors`` codes) and workflow failures
 #: (``ApplicationError.type``, models/temporal_contract.py) share their identifiers.
@@ -198,6 +205,11 @@ STATUS_BY_CODE: dict[str, int] = {
     TELESCOPE_UNAVAILABLE: 409,
     TELESCOPE_EXISTS: 409,
     NO_TELESCOPE_FITS: 422,
+    HOST_ONLY: 403,
+    NOT_A_HOST: 422,
+    PAYOUT_EXCEEDS_DUE: 422,
+    PAYOUT_METHOD_UNAVAILABLE: 422,
+    IDEMPOTENCY_KEY_REQUIRED: 422,
     contract.ERR_VOYAGER_REFUSED: 502,
     # payments and subscription commands
     contract.ERR_CARD_DECLINED: 402,
@@ -305,6 +317,8 @@ async def _billing_error(_: Request, exc: BillingError) -> JSONResponse:
         fields = {"Idempotency-Key": exc.detail}
     elif isinstance(exc, InvalidAmount):
         fields = {"amount": str(exc)}
+    elif exc.code == PAYOUT_EXCEEDS_DUE:
+        fields = {"amount_cents": f"above the {getattr(exc, 'due_cents', 0)} cents due"}
     return error_response(status, exc.code, message, fields)
 
 

@@ -33,6 +33,8 @@ ALLOC = CaptureAllocation.__table__
 ENTRY = LedgerEntry.__table__
 ACCOUNT = CreditAccount.__table__
 HOLD = CreditHold.__table__
+#: Unattributed lots first, then grants in ledger order (a lot may be recorded after later grants).
+_OLDEST_FIRST = (LOT.c.ledger_entry_id.is_not(None), LOT.c.ledger_entry_id, LOT.c.id)
 SOURCES = ("pack", "subscription", "support", "promotion", "unattributed")
 
 # The value of a grant nobody recorded, computed from what paid for it (also migration 0013's rule).
@@ -136,7 +138,7 @@ async def allocate_capture(conn: AsyncConnection, customer_id: int, order_id: in
         target = in_bucket + int(held) + k  # what the lots should hold just before this capture
         lots = (await conn.execute(sa.select(LOT).where(
             LOT.c.customer_id == customer_id, LOT.c.bucket == bucket, LOT.c.consumed + LOT.c.gone < LOT.c.credits)
-            .order_by(LOT.c.ledger_entry_id.is_not(None), LOT.c.id).with_for_update())).all()
+            .order_by(*_OLDEST_FIRST).with_for_update())).all()
         remaining = sum(lot.credits - lot.consumed - lot.gone for lot in lots)
         if remaining > target:
             await _take(conn, lots, remaining - target, "gone")
@@ -149,7 +151,7 @@ async def allocate_capture(conn: AsyncConnection, customer_id: int, order_id: in
             continue
         lots = (await conn.execute(sa.select(LOT).where(
             LOT.c.customer_id == customer_id, LOT.c.bucket == bucket, LOT.c.consumed + LOT.c.gone < LOT.c.credits)
-            .order_by(LOT.c.ledger_entry_id.is_not(None), LOT.c.id))).all()
+            .order_by(*_OLDEST_FIRST))).all()
         taken = await _take(conn, lots, k, "consumed")
         if taken:
             await conn.execute(ALLOC.insert().values([

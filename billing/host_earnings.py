@@ -75,7 +75,7 @@ class HostCredit:
     amount_cents: int
 
 
-async def _transfer(conn: AsyncConnection, key: str, kind: str, host: int, cents: int, *, order_id: int | None = None,
+async def post_transfer(conn: AsyncConnection, key: str, kind: str, host: int, cents: int, *, order_id: int | None = None,
                     telescope_id: int | None = None, customer_id: int | None = None, share: int | None = None,
                     payout_id: int | None = None, counter: str = SHARE_ACCOUNT, reason: str = "") -> bool:
     """Two legs under ``key``: ``host:<host>`` +cents, ``counter`` −cents. False if ``key`` exists."""
@@ -134,7 +134,7 @@ async def credit_host_for_capture(conn: AsyncConnection, order_id: int, customer
     value = sum((a.value for a in allocations), Fraction(0))
     grants = ", ".join(f"{a.credits} of {a.grant_key} ({a.value_cents - a.reversed_cents}¢/{a.grant_credits})"
                        for a in allocations)
-    await _transfer(conn, f"order:{order_id}:host_earning", "earning", t.host_customer_id, cents, order_id=order_id,
+    await post_transfer(conn, f"order:{order_id}:host_earning", "earning", t.host_customer_id, cents, order_id=order_id,
                     telescope_id=telescope_id, customer_id=customer_id, share=t.host_share_percent,
                     reason=f"{t.host_share_percent}% of {credits} credits worth {value} cents: {grants}")
     await conn.execute(EVENT.insert().values(order_id=order_id, kind=EVENT_KIND, email_status="none", payload={
@@ -165,7 +165,7 @@ async def regrade_orders_of_grant(conn: AsyncConnection, grant_id: int, key: str
             continue  # not on a hosted telescope: no host share to reverse
         target = host_share_cents(await allocations_of(conn, order_id), first.share_percent)
         delta = target - await _order_net(conn, order_id)
-        if delta and await _transfer(conn, f"{key}:order:{order_id}", "reversal", first.host_customer_id, delta,
+        if delta and await post_transfer(conn, f"{key}:order:{order_id}", "reversal", first.host_customer_id, delta,
                                      order_id=order_id, telescope_id=first.telescope_id,
                                      customer_id=first.customer_id, share=first.share_percent, reason=why):
             moved += delta

@@ -132,6 +132,10 @@ class StripeSettings(BaseModel):
         default=None,
         description="talk to localstripe (Plans, no proration_behavior); empty = when api_base is empty or loopback",
     )
+    connect_payouts: bool = Field(
+        default=False,
+        description="pay telescope hosts by Stripe Connect transfers (real Stripe only: localstripe has no "
+                    "/v1/transfers); off = payouts are recorded with an external reference")
 
     def uses_embedded_localstripe(self) -> bool:
         """Neither an API base nor a real key configured: the stack runs its own localstripe."""

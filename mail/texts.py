@@ -85,3 +85,29 @@ def credits_low_mail(settings: Settings, available: int, threshold: int) -> tupl
             f"Acheter un pack : {packs}\n\n"
             f"You have {available} credits available (fewer than {threshold}).\n"
             f"Buy a pack: {packs}\n")
+
+
+def _euros(cents: int) -> str:
+    sign = "-" if cents < 0 else ""
+    return f"{sign}{abs(cents) // 100}.{abs(cents) % 100:02d} €"
+
+
+def host_statement_mail(settings: Settings, month: str, lines: list, due_cents: int) -> tuple[str, str]:
+    """(subject, body) of a host's monthly statement: the month's entries (``StatementLine``: kind,
+    telescope, order, customer alias, credits, cents), their total and the balance due."""
+    link = f"{_base(settings)}/app/host/earnings?month={month}"
+    total = sum(ln.amount_cents for ln in lines)
+    rows = "\n".join(
+        f"  {ln.date}  {ln.kind:<9} {ln.telescope or '-':<12} "
+        f"{('#' + str(ln.order_id)) if ln.order_id else ln.reference:<14} {ln.customer or '':<16} {_euros(ln.amount_cents)}"
+        for ln in lines) or "  —"
+    subject = f"Stellar — relevé hôte {month} / host statement {month}"
+    body = (
+        f"Relevé de vos télescopes pour {month} :\n{rows}\n"
+        f"Total du mois : {_euros(total)}. Solde dû : {_euros(due_cents)}.\n"
+        f"Détail et CSV : {link}\n\n"
+        f"Your telescopes' statement for {month}: {len(lines)} line(s), month total {_euros(total)}, "
+        f"balance due {_euros(due_cents)}.\n"
+        f"Details and CSV: {link}\n"
+    )
+    return subject, body

@@ -106,6 +106,7 @@ def _register_optional() -> None:
         ("stellar_cli.backup", "restore", "restore"),
         ("stellar_cli.repair", "repair", "repair"),
         ("stellar_cli.telescopes", "app", "telescope"),
+        ("stellar_cli.host", "app", "host"),
     ]:
         try:
             mod = importlib.import_module(module)

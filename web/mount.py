@@ -15,7 +15,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from api.errors import ApiError
 from core.settings import Settings
 from web.password_reset import RequestLimiter
-from web.routes import accounts, billing, orders, packs, password_reset, sets, support
+from web.routes import accounts, billing, host, orders, packs, password_reset, sets, support
 from web.security import CsrfRefused, LoginThrottle, SignInRequired
 from web.templating import render
 
@@ -43,7 +43,7 @@ def mount_web(app: FastAPI, settings: Settings) -> None:
     app.state.web_reset_by_email = RequestLimiter(web.reset_requests_per_hour, 3600)
     app.state.web_reset_by_ip = RequestLimiter(10 * web.reset_requests_per_hour, 3600)
     for router in (accounts.router, billing.router, orders.router, packs.router, password_reset.router,
-                   sets.router, support.router):
+                   sets.router, support.router, host.router):
         app.include_router(router, include_in_schema=False)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=STATIC_DIR), name="web-static")
 
