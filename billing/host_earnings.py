@@ -156,7 +156,7 @@ async def regrade_orders_of_grant(conn: AsyncConnection, grant_id: int, key: str
     credits of it to its new floor (``reversal`` entries keyed ``<key>:order:<id>``). Returns the
     signed cents moved to hosts."""
     moved = 0
-    orders = (await conn.execute(sa.select(sa.distinct(ALLOC.c.order_id)).where(ALLOC.c.grant_id == grant_id)
+    orders = (await conn.execute(sa.select(ALLOC.c.order_id).distinct().where(ALLOC.c.grant_id == grant_id)
                                  .order_by(ALLOC.c.order_id))).scalars().all()
     for order_id in orders:
         first = (await conn.execute(sa.select(EARN).where(

@@ -275,3 +275,31 @@ async def test_two_hosts_twenty_orders_every_figure_to_the_cent(engine, database
         finally:
             get_settings.cache_clear()
         assert result.exit_code == 0 and "ledger OK" in result.output, result.output
+
+        # One statement e-mail per host and month through the outbox, exactly once.
+        from mail.host_statements import enqueue_host_statements, statement_key
+
+        for expected_queued in (2, 0):
+            async with api.engine.begin() as conn:
+                hosts_seen, queued = await enqueue_host_statements(conn, api.settings, month)
+            assert (hosts_seen, queued) == (2, expected_queued)
+        async with api.engine.connect() as conn:
+            mails = (await conn.execute(sa.text(
+                "SELECT source_key, to_address, body FROM mail_message WHERE source_key LIKE 'host_statement:%'"))).all()
+        assert sorted(m.source_key for m in mails) == sorted(statement_key(h, month) for h in hosts.values())
+        h1_mail = next(m for m in mails if m.source_key == statement_key(h1.customer_id, month))
+        assert h1_mail.to_address == h1.email and "4.08 €" in h1_mail.body  # the balance due after the payout
+        assert not any(api.customers[i].email in h1_mail.body for i in range(len(api.customers)))
+
+        # A host credit that breaks the rule makes `stellar ledger check` fail, naming the order.
+        async with api.engine.begin() as conn:
+            await conn.execute(sa.text(
+                "UPDATE host_earning_entry SET amount_cents = amount_cents + CASE WHEN account LIKE 'host:%' THEN 1 "
+                "ELSE -1 END WHERE transfer_key = :k"), {"k": f"order:{order_id[5]}:host_earning"})
+        get_settings.cache_clear()
+        try:
+            broken = await asyncio.to_thread(CliRunner().invoke, ledger_cli, ["check"])
+        finally:
+            get_settings.cache_clear()
+        assert broken.exit_code == 1
+        assert "host_credit" in broken.output and f"order {order_id[5]}" in broken.output, broken.output
