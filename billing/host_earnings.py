@@ -137,9 +137,10 @@ async def credit_host_for_capture(conn: AsyncConnection, order_id: int, customer
     await post_transfer(conn, f"order:{order_id}:host_earning", "earning", t.host_customer_id, cents, order_id=order_id,
                     telescope_id=telescope_id, customer_id=customer_id, share=t.host_share_percent,
                     reason=f"{t.host_share_percent}% of {credits} credits worth {value} cents: {grants}")
+    # The order's event stream is the buyer's: it says the host was credited, not the host's terms.
     await conn.execute(EVENT.insert().values(order_id=order_id, kind=EVENT_KIND, email_status="none", payload={
         "type": "HostEarningsCredited", "telescope": t.slug, "credits": credits,
-        "share_percent": t.host_share_percent, "amount_cents": cents}, created_at=sa.func.now()))
+        "transfer": f"order:{order_id}:host_earning"}, created_at=sa.func.now()))
     log.info("host.credited", order_id=order_id, host=t.host_customer_id, telescope=t.slug, credits=credits,
              share=t.host_share_percent, cents=cents)
     return HostCredit(order_id, telescope_id, t.host_customer_id, t.host_share_percent, credits, value, cents)

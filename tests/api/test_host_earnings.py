@@ -165,8 +165,9 @@ async def test_two_hosts_twenty_orders_every_figure_to_the_cent(engine, database
                                          .where(OrderEvent.__table__.c.kind == "host_earnings"))).all()
         assert {n: earned[order_id[n]] for n, *_ in ORDERS} == {n: cents for n, *_, cents in ORDERS}
         assert {n: shares[order_id[n]] for n, *_ in ORDERS} == {n: share for n, *_, share, _ in ORDERS}
-        assert {e.order_id: (e.payload["type"], e.payload["amount_cents"]) for e in events} == {
-            order_id[n]: ("HostEarningsCredited", cents) for n, *_, cents in ORDERS}
+        assert {e.order_id: (e.payload["type"], e.payload["credits"]) for e in events} == {
+            order_id[n]: ("HostEarningsCredited", captured) for n, _, _, _, captured, *_ in ORDERS}
+        assert not any("amount_cents" in e.payload or "share_percent" in e.payload for e in events)
 
         # A 20 % refund of D's pack after its credits were captured: the hosts give back their share of it.
         refund = await apply_fact(api.engine, StripeFact(

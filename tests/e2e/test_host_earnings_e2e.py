@@ -65,5 +65,5 @@ async def test_a_real_order_credits_the_host_its_share_of_the_pack_value(tempora
     assert [tuple(r) for r in legs] == [(f"host:{host_id}", "earning", 60, 40), ("stellar:host_share", "earning", -60, 40)]
     assert tuple(totals) == (1, 1)
     credited = [e for e in await events_of(engine, order_id) if e.kind == "host_earnings"]
-    assert [(e.payload["type"], e.payload["amount_cents"]) for e in credited] == [("HostEarningsCredited", 60)]
+    assert [(e.payload["type"], e.payload["credits"]) for e in credited] == [("HostEarningsCredited", 1)]
     assert [p for p in problems if f"order {order_id}" in p.detail] == []
