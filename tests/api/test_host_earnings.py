@@ -12,12 +12,14 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import re
 import uuid
 from collections import defaultdict
 from datetime import datetime, timezone
 from fractions import Fraction
 from math import floor
 
+import httpx
 import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
@@ -31,6 +33,7 @@ from models.payments import InvoiceLine, StripeFact
 from stellar_cli.ledger import app as ledger_cli
 from tests.api.conftest import auth
 from tests.api.telescope_network import CHILE, NEW_MEXICO, SPAIN, network_api
+from web.accounts import set_password
 
 # What each grant cost (cents) for its credits: docs/pricing.md §1 plans, billing/packs.json packs.
 GRANTS = {"inA": (2900, 20), "packA": (1500, 10), "inB": (5900, 60), "inC": (11900, 150), "packD": (6750, 55),
@@ -64,6 +67,7 @@ ORDERS = [
 # 1350 of packD's 6750 cents refunded: its credits are worth 5400/55 each from then on.
 AFTER_REFUND = {13: 589, 14: 834, 15: 441}  # floor(30 % × 20 × 5400/55), floor(50 % × 17 × …), floor(25 % × 18 × …)
 HOSTS = {"t1": "H1", "t2": "H1", "t3": "H2"}
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 def test_the_hand_computation_is_the_documented_rule():
@@ -252,6 +256,24 @@ async def test_two_hosts_twenty_orders_every_figure_to_the_cent(engine, database
                                           headers=auth(h1.api_key))).text)
         assert [(r["kind"], int(r["amount_cents"])) for r in rows if r["kind"] == "payout"] == [("payout", -5000)]
         assert sum(int(r["amount_cents"]) for r in rows) == 408
+
+        # The web app's page shows the same month, and its CSV is the API's.
+        async with api.sessionmaker() as s:
+            await set_password(s, h1.customer_id, "a long password")
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=api.app), base_url="http://stellar.test") as web:
+            page = await web.get("/app/sign-in")
+            token = CSRF.search(page.text).group(1)
+            signed = await web.post("/app/sign-in", data={"csrf_token": token, "email": h1.email,
+                                                          "password": "a long password"})
+            assert signed.status_code == 303, signed.text
+            html = await web.get("/app/host/earnings", params={"month": month})
+            assert html.status_code == 200, html.text
+            assert 'data-testid="month-total" data-cents="408"' in html.text
+            assert all(f">{c['customer']}<" in html.text for c in e1["customers"])
+            web_csv = await web.get("/app/host/earnings.csv", params={"month": month})
+            api_csv = await api.client.get("/api/host/earnings/statement.csv", params={"month": month},
+                                           headers=auth(h1.api_key))
+            assert web_csv.text == api_csv.text
 
         # Who may see what.
         assert (await api.client.get("/api/host/earnings", headers=auth(stranger.api_key))).status_code == 403
