@@ -13,6 +13,7 @@ from typing import Awaitable, Callable
 
 import sqlalchemy as sa
 import structlog
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from billing.errors import BillingError, IdempotencyConflict, InvalidAmount
@@ -118,9 +119,13 @@ async def record_payout(conn: AsyncConnection, host_customer_id: int, amount_cen
         reference = await stripe_transfer(host.stripe_connect_account_id, amount_cents, key)
     elif not reference:
         raise InvalidAmount("an external payout needs its reference (the bank transfer id)")
-    row = (await conn.execute(PAYOUT.insert().values(
-        host_customer_id=host_customer_id, amount_cents=amount_cents, method=method, reference=reference[:255],
-        idempotency_key=key, actor=actor[:255], created_at=sa.func.now()).returning(*PAYOUT.c))).one()
+    try:  # the key is taken by a concurrent payout to another host (same host: serialized by the lock)
+        async with conn.begin_nested():
+            row = (await conn.execute(PAYOUT.insert().values(
+                host_customer_id=host_customer_id, amount_cents=amount_cents, method=method, reference=reference[:255],
+                idempotency_key=key, actor=actor[:255], created_at=sa.func.now()).returning(*PAYOUT.c))).one()
+    except IntegrityError:
+        raise IdempotencyConflict(key, "first used by a concurrent payout") from None
     await post_transfer(conn, f"payout:{row.id}", "payout", host_customer_id, -amount_cents, payout_id=row.id,
                     counter=PAYOUT_ACCOUNT, reason=f"{method} {reference}")
     log.info("host.paid_out", host=host_customer_id, cents=amount_cents, method=method, reference=reference)
