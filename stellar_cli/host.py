@@ -26,6 +26,11 @@ async def _statements(month: str) -> tuple[int, int]:
         await engine.dispose()
 
 
+@app.callback()
+def host() -> None:
+    """Telescope hosts: monthly statements (a group, so ``stellar host statements`` keeps its name)."""
+
+
 @app.command()
 def statements(month: str = typer.Option(..., "--month", help="YYYY-MM (UTC)")) -> None:
     """Put one statement e-mail per host for MONTH in the outbox, once per host and month (a second

@@ -30,6 +30,7 @@ from billing.stripe_effects import apply_fact
 from core.settings import get_settings
 from models.db import OrderEvent, Payment
 from models.payments import InvoiceLine, StripeFact
+from stellar_cli.host import app as host_cli
 from stellar_cli.ledger import app as ledger_cli
 from tests.api.conftest import auth
 from tests.api.telescope_network import CHILE, NEW_MEXICO, SPAIN, network_api
@@ -321,6 +322,15 @@ async def test_two_hosts_twenty_orders_every_figure_to_the_cent(engine, database
         h1_mail = next(m for m in mails if m.source_key == statement_key(h1.customer_id, month))
         assert h1_mail.to_address == h1.email and "4.00 €" in h1_mail.body  # the balance due after the payouts
         assert not any(api.customers[i].email in h1_mail.body for i in range(len(api.customers)))
+        monkeypatch.setenv("STELLAR_DATABASE__URL", api.settings.database.effective_url())
+        get_settings.cache_clear()
+        try:
+            rerun = await asyncio.to_thread(CliRunner().invoke, host_cli, ["statements", "--month", month])
+            malformed = await asyncio.to_thread(CliRunner().invoke, host_cli, ["statements", "--month", "2026-13"])
+        finally:
+            get_settings.cache_clear()
+        assert rerun.exit_code == 0 and "0 statement(s) queued" in rerun.output and "2 host(s)" in rerun.output, rerun.output
+        assert malformed.exit_code == 1
 
         # A host credit that breaks the rule makes `stellar ledger check` fail, naming the order.
         async with api.engine.begin() as conn:
