@@ -159,7 +159,7 @@ _GROUPS = (
     ("client: pool, connection, protocol (voyager/)", ("voyager/",)),
     ("JSON (orjson / json)", ("orjson", "json/")),
     ("event loop, futures, sockets (asyncio)", ("asyncio", "selectors", "socket", "select.epoll", "_contextvars",
-                                                 "Future", "heapq")),
+                                                 "Future", "heapq", "collections.deque")),
     ("bench driver", ("bench/",)),
 )
 
