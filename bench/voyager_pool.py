@@ -7,14 +7,24 @@ One "round trip" through the pool = borrow a connection, send ``RemoteGetStatus`
 wait for the JSON-RPC reply AND the UID-matched ``RemoteActionResult``, give the connection back.
 The echo ceiling: the same number of connections as the pool, each request takes the next one
 round-robin (behind a FIFO lock), writes one request-sized line and reads one line back — no JSON,
-no second message, no events. Both servers run in this process, on the same loop, like the pool's.
-``main()`` prints a markdown table and returns it.
+no second message, no events.
+
+Fairness: both servers run in this process, on the same loop as their clients, so each row's time
+is client *and* server work, measured alike (the echo server's share is one ``readline`` and one
+``write``; the simulator's is decoding the request and encoding a reply and a result). Beside the
+rates, CPU µs per round trip (this process's CPU time / round trips) moves far less with the load
+of a shared machine than the rates do. A short cProfile of the pool at the goal's concurrency then
+says where a round trip's time goes: the client (``voyager/`` pool, connection, protocol), the
+simulator, JSON, and the event loop with its socket calls.
+``main()`` prints the markdown and returns it.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
+import pstats
 import statistics
 import tempfile
 import time
@@ -28,13 +38,18 @@ from voyager import protocol
 from voyager.simulator import SimulatorConfig, VoyagerSimulator
 
 CONCURRENCY = (1, 8, 64)
+#: The goal row (``make bench``): pool round trips at this concurrency ≥ this share of the echo's.
+GOAL_CONCURRENCY, GOAL_RATIO = 64, 0.5
 WORDS = ["bench1", "bench2", "bench3", "bench4"]
 #: Daylight at the default site: the simulator's scheduler stays idle during the measurement.
 NOON = datetime(2025, 6, 21, 12, 0, tzinfo=UTC)
 
 
-async def _measure(op: Callable[[], Awaitable[object]], concurrency: int, seconds: float) -> tuple[float, float, float]:
-    """Run ``op`` from ``concurrency`` workers for ``seconds``; return (ops/s, p50 ms, p99 ms)."""
+async def _measure(
+    op: Callable[[], Awaitable[object]], concurrency: int, seconds: float
+) -> tuple[float, float, float, float]:
+    """Run ``op`` from ``concurrency`` workers for ``seconds``; return (ops/s, p50 ms, p99 ms,
+    process CPU µs per op)."""
     latencies: list[float] = []
     stop_at = time.perf_counter() + seconds
 
@@ -46,14 +61,14 @@ async def _measure(op: Callable[[], Awaitable[object]], concurrency: int, second
 
     for _ in range(min(20, concurrency)):  # warm-up
         await op()
-    t_start = time.perf_counter()
+    t_start, cpu_start = time.perf_counter(), time.process_time()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
-    elapsed = time.perf_counter() - t_start
+    elapsed, cpu = time.perf_counter() - t_start, time.process_time() - cpu_start
     q = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else latencies * 99
-    return len(latencies) / elapsed, q[49] * 1e3, q[98] * 1e3
+    return len(latencies) / elapsed, q[49] * 1e3, q[98] * 1e3, cpu / len(latencies) * 1e6
 
 
-async def _echo_ceiling(size: int, line_len: int, concurrency: int, seconds: float) -> tuple[float, float, float]:
+async def _echo_ceiling(size: int, line_len: int, concurrency: int, seconds: float) -> tuple[float, float, float, float]:
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while line := await reader.readline():
@@ -114,20 +129,71 @@ async def run(seconds: float = 2.0, pool_size: int = 4) -> str:
                 p = await _measure(through_pool, c, seconds)
                 e = await _echo_ceiling(pool_size, request_len, c, seconds)
                 rows.append((c, p, e))
+            profile = await _profile(through_pool, GOAL_CONCURRENCY, min(seconds, 1.0))
         finally:
             await pool.close()
             await sim.stop()
     lines = [
         f"Voyager pool ({pool_size} connections, RemoteGetStatus reply + RemoteActionResult) vs bare "
-        f"asyncio line echo ({pool_size} connections, {request_len}-byte lines), {seconds:g} s per cell, loopback",
+        f"asyncio line echo ({pool_size} connections, {request_len}-byte lines), {seconds:g} s per cell, loopback; "
+        "both servers in this process, on their clients' loop (CPU µs = this process's CPU time per round trip, "
+        "client and server together)",
         "",
-        "| concurrency | pool rt/s | pool p50 ms | pool p99 ms | echo rt/s | echo p50 ms | echo p99 ms | pool/echo |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| concurrency | pool rt/s | pool p50 ms | pool p99 ms | pool CPU µs/rt | echo rt/s | echo p50 ms | "
+        "echo p99 ms | echo CPU µs/rt | pool/echo | goal |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for c, (prps, p50, p99), (erps, e50, e99) in rows:
+    for c, (prps, p50, p99, pcpu), (erps, e50, e99, ecpu) in rows:
+        goal = f"≥ {GOAL_RATIO:.0%}" if c == GOAL_CONCURRENCY else "—"
         lines.append(
-            f"| {c} | {prps:,.0f} | {p50:.2f} | {p99:.2f} | {erps:,.0f} | {e50:.2f} | {e99:.2f} | {prps / erps:.0%} |"
+            f"| {c} | {prps:,.0f} | {p50:.2f} | {p99:.2f} | {pcpu:.0f} | {erps:,.0f} | {e50:.2f} | {e99:.2f} | "
+            f"{ecpu:.0f} | {prps / erps:.0%} | {goal} |"
         )
+    lines += ["", profile]
+    return "\n".join(lines)
+
+
+#: Profile groups, first match wins: (name, substrings of a function's file or name).
+_GROUPS = (
+    ("simulator (voyager/simulator)", ("voyager/simulator/",)),
+    ("client: pool, connection, protocol (voyager/)", ("voyager/",)),
+    ("JSON (orjson / json)", ("orjson", "json/")),
+    ("event loop, futures, sockets (asyncio)", ("asyncio", "selectors", "socket", "select.epoll", "_contextvars",
+                                                 "Future", "heapq", "collections.deque")),
+    ("bench driver", ("bench/",)),
+)
+
+
+async def _profile(op: Callable[[], Awaitable[object]], concurrency: int, seconds: float) -> str:
+    """cProfile ``op`` at ``concurrency`` for ``seconds``; markdown: own time by group, top functions."""
+    profiler = cProfile.Profile()
+    profiler.enable()
+    try:
+        await _measure(op, concurrency, seconds)
+    finally:
+        profiler.disable()
+    stats = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
+    groups: dict[str, float] = {}
+    total = 0.0
+    top: list[tuple[float, str]] = []
+    for (path, line, name), (_, _, own, _, _) in stats.items():
+        total += own
+        where = f"{path}:{name}"
+        group = next((g for g, keys in _GROUPS if any(k in where for k in keys)), "other (pydantic, os.urandom, …)")
+        groups[group] = groups.get(group, 0.0) + own
+        short = path.split("/site-packages/")[-1].split("/lib/python3")[-1].lstrip("/")
+        top.append((own, f"`{short.rsplit('/', 2)[-2:][-1] if '/' in short else short}:{line} {name}`"))
+    top.sort(reverse=True)
+    lines = [
+        f"Where a pool round trip's time goes (cProfile, concurrency {concurrency}, {seconds:g} s; own time, "
+        "profiler overhead included):",
+        "",
+        "| part | share |",
+        "|---|---:|",
+        *(f"| {g} | {t / total:.0%} |" for g, t in sorted(groups.items(), key=lambda kv: -kv[1])),
+        "",
+        "Top functions by own time: " + ", ".join(f"{name} {own / total:.0%}" for own, name in top[:8]) + ".",
+    ]
     return "\n".join(lines)
 
 

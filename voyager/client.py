@@ -1,7 +1,8 @@
 """One Voyager Application Server connection (docs/voyager-protocol.md §1–§5).
 
-The I/O layer over ``voyager.protocol.ClientProtocol``: ``VoyagerConnection`` owns a socket, a
-reader task that feeds received bytes to the protocol and a keep-alive task; the protocol numbers,
+The I/O layer over ``voyager.protocol.ClientProtocol``: ``VoyagerConnection`` owns a socket whose
+asyncio protocol callback feeds received bytes straight to the sans-IO protocol (no reader task:
+a reply wakes its caller in the same loop step it arrives) and a keep-alive task; the protocol numbers,
 signs, matches and judges the commands. It is never reconnected: once broken it stays broken and
 every pending command fails with ``VoyagerConnectionError`` (never re-sent, §2.5);
 ``voyager/pool.py`` replaces broken connections. Configuration comes in as plain arguments (the
@@ -20,14 +21,13 @@ from typing import Any
 import structlog
 
 from voyager import protocol, wire
+from voyager.deadlines import Deadlines
 from voyager.errors import VoyagerConnectionError, VoyagerError, VoyagerTimeout
 from voyager.types import ActionResult
 
 log = structlog.get_logger(__name__)
 
 _ids = itertools.count(1)
-#: Bytes asked of the socket per read: several replies and results arrive in one chunk under load.
-READ_CHUNK = 256 * 1024
 
 
 class VoyagerConnection:
@@ -66,8 +66,9 @@ class VoyagerConnection:
         self.poll_interval, self.idle_timeout = poll_interval, idle_timeout
         self.name = name or f"voyager-{next(_ids)}"
         self.protocol = protocol.ClientProtocol(mac_words)
-        self._reader: asyncio.StreamReader | None = None
-        self._writer: asyncio.StreamWriter | None = None
+        self._transport: asyncio.Transport | None = None
+        self._link: _Link | None = None
+        self._deadlines = Deadlines()
         self._version: asyncio.Future[None] | None = None
         self._subscribers: list[asyncio.Queue[dict[str, Any] | None]] = []
         self._tasks: list[asyncio.Task[None]] = []
@@ -94,7 +95,7 @@ class VoyagerConnection:
     @property
     def is_usable(self) -> bool:
         """Connected, handshake done, not broken and not closing."""
-        return self._writer is not None and self._broken is None and not self._closing
+        return self._transport is not None and self._broken is None and not self._closing
 
     @property
     def broken(self) -> VoyagerError | None:
@@ -114,20 +115,20 @@ class VoyagerConnection:
         Raises VoyagerConnectionError (refused, dropped), VoyagerTimeout, VoyagerAuthError,
         VoyagerActionFailed (manager mode refused, e.g. a bad MAC). On failure the socket is closed.
         """
+        loop = asyncio.get_running_loop()
+        self._version = loop.create_future()  # before the socket: Version may come with the connect
         try:
-            self._reader, self._writer = await asyncio.wait_for(
-                asyncio.open_connection(self.host, self.port, limit=protocol.MAX_LINE), self.connect_timeout
+            self._transport, self._link = await asyncio.wait_for(
+                loop.create_connection(lambda: _Link(self), self.host, self.port), self.connect_timeout
             )
         except TimeoutError:
             raise VoyagerTimeout(f"connect to {self.host}:{self.port} timed out") from None
         except OSError as exc:
             raise VoyagerConnectionError(f"connect to {self.host}:{self.port} failed: {exc}") from exc
         try:
-            self._version = asyncio.get_running_loop().create_future()
-            self._tasks = [asyncio.create_task(self._read_loop(), name=f"{self.name}-reader")]
             await asyncio.wait_for(self._version, self.connect_timeout)
             self._last_recv = self._last_sent = time.monotonic()
-            self._tasks.append(asyncio.create_task(self._keepalive_loop(), name=f"{self.name}-keepalive"))
+            self._tasks = [asyncio.create_task(self._keepalive_loop(), name=f"{self.name}-keepalive")]
             await self._handshake()
         except BaseException as exc:
             await self._abort(exc if isinstance(exc, VoyagerError) else VoyagerConnectionError(str(exc)))
@@ -179,10 +180,11 @@ class VoyagerConnection:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        if self._writer is not None:
-            self._writer.close()
+        self._deadlines.close()
+        if self._transport is not None and self._link is not None:
+            self._transport.close()
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._writer.wait_closed(), 1.0)
+                await asyncio.wait_for(asyncio.shield(self._link.closed), 1.0)
 
     def _mark_broken(self, exc: VoyagerError) -> None:
         if self._broken is None:
@@ -200,8 +202,8 @@ class VoyagerConnection:
                 fut.set_exception(VoyagerConnectionError(f"link lost while waiting: {exc}"))
         for queue in self._subscribers:
             _put_dropping_oldest(queue, None)
-        if self._writer is not None:
-            self._writer.close()  # wakes the reader; the transport is gone either way
+        if self._transport is not None:
+            self._transport.close()  # the transport is gone either way
 
     # ------------------------------------------------------------ commands
 
@@ -221,34 +223,40 @@ class VoyagerConnection:
         ``ParamRet.ret == "DONE"`` (§3). Raises VoyagerRejected (error reply), VoyagerActionFailed,
         VoyagerTimeout, VoyagerConnectionError (link down or dropped: outcome unknown, not re-sent).
         """
-        if self._broken is not None or self._writer is None or (self._closing and method != protocol.M_DISCONNECT):
+        if self._broken is not None or self._transport is None or (self._closing and method != protocol.M_DISCONNECT):
             raise VoyagerConnectionError(f"connection {self.name} is not usable: {self._broken}")
         # Registered before the write: the result may overtake the reply (§3).
         call, line = self.protocol.send_request(method, params, expect_result=expect_result)
-        call.waiter = done = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        call.waiter = done = loop.create_future()
         try:
             await self._write(line)
-            async with asyncio.timeout(timeout if timeout is not None else self.command_timeout):
-                await done
+            # One timer for all the calls in flight (voyager/deadlines.py), not a timeout scope each.
+            self._deadlines.add(done, loop.time() + (timeout if timeout is not None else self.command_timeout))
+            await done
         except TimeoutError:
             if self._broken is not None:
                 raise VoyagerConnectionError(f"link lost while waiting for {call.waiting_for()}") from None
             raise VoyagerTimeout(f"timed out waiting for {call.waiting_for()}") from None
         finally:
+            self._deadlines.discard(done)
             self.protocol.forget(call)
         return call.outcome()
 
     async def _write(self, data: bytes) -> None:
-        # One write() call per whole line, so concurrent commands never interleave inside a line;
-        # drain() may be awaited by several tasks at once (Python ≥ 3.10), so no lock is needed.
-        writer = self._writer
-        if writer is None or self._broken is not None:
+        # One write() call per whole line, so concurrent commands never interleave inside a line.
+        # The transport sends at once or buffers; only past its high-water mark (asyncio pauses the
+        # protocol) does a writer wait, with a bound, until the buffer drains.
+        transport, link = self._transport, self._link
+        if transport is None or link is None or self._broken is not None:
             raise VoyagerConnectionError(f"connection {self.name} is down: {self._broken}")
         try:
-            writer.write(data)
-            await writer.drain()
-        except (OSError, RuntimeError) as exc:
-            err = VoyagerConnectionError(f"write failed: {exc}")
+            transport.write(data)
+            if link.paused:
+                async with asyncio.timeout(self.command_timeout):
+                    await link.drained()
+        except (OSError, RuntimeError, TimeoutError) as exc:
+            err = VoyagerConnectionError(f"write failed: {exc or 'the peer stopped reading'}")
             self._mark_broken(err)
             raise err from exc
         self._last_sent = time.monotonic()
@@ -270,26 +278,19 @@ class VoyagerConnection:
 
     # ------------------------------------------------------------ tasks
 
-    async def _read_loop(self) -> None:
-        assert self._reader is not None
-        reader, proto = self._reader, self.protocol
+    def _on_data(self, data: bytes) -> None:
+        """Bytes from the socket (``_Link.data_received``): feed the protocol, wake the callers."""
+        proto = self.protocol
+        seen = proto.received
         try:
-            while True:
-                try:
-                    data = await reader.read(READ_CHUNK)
-                except (OSError, ValueError) as exc:
-                    raise VoyagerConnectionError(f"read failed: {exc}") from exc
-                if not data:
-                    raise VoyagerConnectionError("connection closed by Voyager")
-                seen = proto.received
-                for item in proto.receive_data(data):
-                    self._on_received(item)
-                if proto.received != seen:
-                    self._last_recv = time.monotonic()
+            for item in proto.receive_data(data):
+                self._on_received(item)
         except VoyagerError as exc:
             if self._version is not None and not self._version.done():
                 self._version.set_exception(exc)  # connect() raises what broke the link, as it is
             self._mark_broken(exc if isinstance(exc, VoyagerConnectionError) else VoyagerConnectionError(str(exc)))
+        if proto.received != seen:
+            self._last_recv = time.monotonic()
 
     def _on_received(self, item: protocol.Received) -> None:
         if isinstance(item, protocol.CallComplete):
@@ -321,6 +322,49 @@ class VoyagerConnection:
             if now - self._last_sent >= self.poll_interval:
                 with contextlib.suppress(VoyagerConnectionError):
                     await self._write(protocol.encode_message(protocol.make_polling()))
+
+
+class _Link(asyncio.Protocol):
+    """The socket callbacks of one connection: bytes go to ``VoyagerConnection._on_data`` as they
+    arrive; ``paused``/``drained()`` follow the transport's write-buffer flow control; ``closed``
+    resolves when the socket is gone."""
+
+    def __init__(self, conn: VoyagerConnection) -> None:
+        self._conn = conn
+        self.paused = False
+        self._drain: asyncio.Future[None] | None = None
+        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def data_received(self, data: bytes) -> None:
+        self._conn._on_data(data)
+
+    def eof_received(self) -> bool:
+        self._conn._mark_broken(VoyagerConnectionError("connection closed by Voyager"))
+        return False  # close the transport
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        reason = f"read failed: {exc}" if exc else "connection closed by Voyager"
+        self._conn._mark_broken(VoyagerConnectionError(reason))
+        self.resume_writing()
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+    def pause_writing(self) -> None:
+        self.paused = True
+
+    def resume_writing(self) -> None:
+        self.paused = False
+        if self._drain is not None and not self._drain.done():
+            self._drain.set_result(None)
+        self._drain = None
+
+    async def drained(self) -> None:
+        """Return once the transport's write buffer fell below its low-water mark (or it closed)."""
+        if not self.paused:
+            return
+        if self._drain is None:
+            self._drain = asyncio.get_running_loop().create_future()
+        await asyncio.shield(self._drain)  # several writers may wait on the one future
 
 
 def _put_dropping_oldest(queue: asyncio.Queue[Any], item: Any) -> None:

@@ -11,13 +11,14 @@ import asyncio
 import contextlib
 import random
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import structlog
 
 from voyager import protocol
 from voyager.client import VoyagerConnection
+from voyager.deadlines import Deadlines
 from voyager.errors import VoyagerAuthError, VoyagerConnectionError, VoyagerError, VoyagerTimeout
 
 log = structlog.get_logger(__name__)
@@ -62,22 +63,45 @@ class _IdleConnections:
         self._conns.clear()
         return conns
 
-    async def get(self, deadline: float) -> VoyagerConnection:
-        """The next idle connection; raises TimeoutError at ``deadline`` (loop time)."""
+    async def get(self, deadline: float, deadlines: Deadlines) -> VoyagerConnection:
+        """The next idle connection; raises TimeoutError at ``deadline`` (loop time), watched by ``deadlines``."""
         if self._conns and not self._waiters:
             return self._conns.popleft()
-        waiter: asyncio.Future[VoyagerConnection] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[VoyagerConnection] = loop.create_future()
         self._waiters.append(waiter)
+        deadlines.add(waiter, deadline)  # one timer for all borrowers, not a timeout scope each
         try:
-            async with asyncio.timeout_at(deadline):
-                return await waiter
+            return await waiter
         except BaseException:
-            if waiter.done() and not waiter.cancelled():
+            if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
                 self.put(waiter.result())  # handed over just as we gave up: pass it on
             else:
                 with contextlib.suppress(ValueError):
                     self._waiters.remove(waiter)
             raise
+        finally:
+            deadlines.discard(waiter)
+
+
+class _Borrow:
+    """``async with pool.connection()``: a plain class, not a generator-based context manager,
+    because it runs once per command on the hot path."""
+
+    __slots__ = ("_pool", "_timeout", "_conn")
+
+    def __init__(self, pool: VoyagerPool, timeout: float) -> None:
+        self._pool, self._timeout = pool, timeout
+        self._conn: VoyagerConnection | None = None
+
+    async def __aenter__(self) -> VoyagerConnection:
+        self._conn = await self._pool._acquire(self._timeout)
+        return self._conn
+
+    async def __aexit__(self, *exc: object) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            self._pool._release(conn)
 
 
 class VoyagerPool:
@@ -105,6 +129,7 @@ class VoyagerPool:
         self.backoff_base, self.backoff_max = backoff_base, backoff_max
         self._factory = factory
         self._idle = _IdleConnections()
+        self._deadlines = Deadlines()
         self._live: set[VoyagerConnection] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closed = False
@@ -137,6 +162,7 @@ class VoyagerPool:
         """Stop background work and close every connection (each sends ``disconnect``)."""
         self._closed = True
         self._idle.fail_waiters(VoyagerConnectionError("the Voyager pool is closed"))
+        self._deadlines.close()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -163,19 +189,14 @@ class VoyagerPool:
 
     # ------------------------------------------------------------ borrowing
 
-    @contextlib.asynccontextmanager
-    async def connection(self, timeout: float | None = None) -> AsyncIterator[VoyagerConnection]:
+    def connection(self, timeout: float | None = None) -> _Borrow:
         """Borrow a usable connection for the ``async with`` body.
 
         ``timeout``: seconds to wait for a free one (default ``acquire_timeout``);
         raises VoyagerTimeout when none frees up, VoyagerConnectionError when the pool is closed.
         A connection that broke while borrowed is replaced, never handed out again.
         """
-        conn = await self._acquire(self.acquire_timeout if timeout is None else timeout)
-        try:
-            yield conn
-        finally:
-            self._release(conn)
+        return _Borrow(self, self.acquire_timeout if timeout is None else timeout)
 
     async def _acquire(self, timeout: float) -> VoyagerConnection:
         loop = asyncio.get_running_loop()
@@ -184,7 +205,7 @@ class VoyagerPool:
             if self._closed:
                 raise VoyagerConnectionError("the Voyager pool is closed")
             try:
-                conn = await self._idle.get(deadline)
+                conn = await self._idle.get(deadline, self._deadlines)
             except TimeoutError:
                 detail = f" (last error: {self.last_error})" if self.last_error else ""
                 raise VoyagerTimeout(f"no free Voyager connection within {timeout:g} s{detail}") from None

@@ -15,12 +15,14 @@ import base64
 import hashlib
 import itertools
 import json
+import os
 import re
 import time
-import uuid
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
+
+import orjson
 
 from voyager import wire
 from voyager.errors import VoyagerActionFailed, VoyagerAuthError, VoyagerProtocolError, VoyagerRejected
@@ -86,13 +88,26 @@ class ActionResultInt(IntEnum):
 # ---------------------------------------------------------------- encoding
 
 
-#: Built once: ``json.dumps`` with these options would build a new encoder for every message.
+#: The stdlib encoder, built once, for what orjson refuses (integers beyond 64 bits, non-str keys,
+#: float subclasses): the same compact UTF-8 text, so the fallback never changes a message's shape.
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
+def encode_json(value: Any) -> bytes:
+    """``value`` as compact UTF-8 JSON (no spaces, non-ASCII kept as is); orjson, else the stdlib.
+
+    Both sides write every message through here, so a float (e.g. the Version ``Timestamp``, whose
+    text is the session key, §2.1) has one spelling. Raises TypeError for what neither can encode.
+    """
+    try:
+        return orjson.dumps(value)
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        return _ENCODER.encode(value).encode("utf-8")
 
 
 def encode_message(msg: dict[str, Any]) -> bytes:
     """One JSON object on one line, UTF-8, CR LF terminated (§1)."""
-    return _ENCODER.encode(msg).encode("utf-8") + EOL
+    return encode_json(msg) + EOL
 
 
 def encode_request(method: str, params: dict[str, Any] | None, id: int) -> bytes:  # noqa: A002 - wire name
@@ -148,13 +163,17 @@ def decode_line(line: bytes) -> dict[str, Any]:
 
     Raises VoyagerProtocolError when the line is not a JSON object.
     """
-    text = line.decode("utf-8", errors="replace").strip()
     try:
-        msg = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise VoyagerProtocolError(f"not JSON: {text[:200]!r}") from exc
+        msg = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        # orjson refuses invalid UTF-8 and NaN/Infinity: read those as the stdlib does, leniently.
+        text = line.decode("utf-8", errors="replace").strip()
+        try:
+            msg = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise VoyagerProtocolError(f"not JSON: {text[:200]!r}") from exc
     if not isinstance(msg, dict):
-        raise VoyagerProtocolError(f"not a JSON object: {text[:200]!r}")
+        raise VoyagerProtocolError(f"not a JSON object: {line[:200].decode('utf-8', errors='replace')!r}")
     return msg
 
 
@@ -189,8 +208,17 @@ def is_request(msg: dict[str, Any]) -> bool:
 
 
 def new_uid() -> str:
-    """A fresh action UID (lower-case dashed UUID, §3)."""
-    return str(uuid.uuid4())
+    """A fresh action UID: a random (version 4) UUID, lower-case and dashed (§3).
+
+    What ``str(uuid.uuid4())`` returns, from the same ``os.urandom`` bytes, without building a
+    ``UUID`` object: one is made per command.
+    """
+    h = os.urandom(16).hex()
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
+
+
+#: RFC 4122 variant bits (10xx) on the first hex digit of the fourth group.
+_VARIANT = {d: "89ab"[int(d, 16) & 3] for d in "0123456789abcdef"}
 
 
 def compute_mac(words: list[str], session_key: str, request_id: int, uid: str) -> str:
@@ -525,7 +553,7 @@ class ServerProtocol(_SessionState):
 
     def version_event(self, timestamp: float, host: str, inst: int, **fields: Any) -> dict[str, Any]:
         """The ``Version`` event to send first; its Timestamp text becomes the session key (§2.1)."""
-        self.session_key = json.dumps(timestamp)  # the exact text encode_message will write
+        self.session_key = encode_json(timestamp).decode("ascii")  # the exact text encode_message writes
         return {"Event": E_VERSION, "Timestamp": timestamp, "Host": host, "Inst": inst, **fields}
 
     @staticmethod

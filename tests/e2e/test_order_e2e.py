@@ -150,9 +150,9 @@ async def test_waiting_orders_add_no_load_on_voyager(temporal_env, order_stack, 
     received: Counter[str] = Counter()
     run = stack.sim.commands.run
 
-    async def counting_run(session, method, req_id, params):  # test-side tap on the simulator's dispatch
+    def counting_run(session, method, req_id, params):  # test-side tap on the simulator's dispatch
         received[method] += 1
-        return await run(session, method, req_id, params)
+        return run(session, method, req_id, params)
 
     stack.sim.commands.run = counting_run
     customer = await create_customer(engine, credits=50)

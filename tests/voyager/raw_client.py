@@ -21,6 +21,8 @@ from voyager.simulator import VoyagerSimulator
 
 #: Afternoon at the OHP, three days before the new moon of 2026-01-18: a dark night follows.
 SIM_START = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
+#: Seconds a write may wait for the socket (a server that stopped reading fails the test, not hangs it).
+WRITE_TIMEOUT = 10.0
 # idle_timeout: these tests keep a client quiet while ``run_until`` computes whole nights, which on a
 # loaded machine outlasts Voyager's 15 s idle cutoff (tested on its own in test_client_session.py).
 NIGHT_DEFAULTS: dict[str, Any] = {"start_time": SIM_START, "speed": 0, "frame_width": 200, "frame_height": 150, "seed": 42,
@@ -56,7 +58,7 @@ class RawClient:
     async def _write(self, data: bytes) -> None:
         """Put one CR LF-terminated message on the wire (a WebSocket client frames it instead)."""
         self.writer.write(data)
-        await self.writer.drain()
+        await asyncio.wait_for(self.writer.drain(), WRITE_TIMEOUT)
 
     async def _readline(self) -> bytes:
         """The next message as one line; b"" at EOF."""

@@ -10,9 +10,9 @@ times against the RoboTarget session, weather and log lines.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
 from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
 from typing import Any
 
 import astropy.units as u
@@ -104,52 +104,79 @@ def keep_alive(client: RawClient) -> asyncio.Task[None]:
 
 
 class Dashboard:
-    """A third-party dashboard: reads everything, checks every event, keeps what it saw."""
+    """A third-party dashboard: reads everything as it comes, checks every event, keeps what it saw.
+
+    It reads all the time, in a task of its own, as real dashboards do: a client that stopped
+    reading while the test computes hours of night would stall the server's writes to it and, over
+    WebSocket, miss its own keep-alive pongs (queued behind the unread events) and drop the link.
+    Every wait below is bounded.
+    """
 
     def __init__(self, client: RawClient) -> None:
         self.c = client
         self.events: list[dict[str, Any]] = []
         self.errors: list[str] = []
+        self._inbox: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
         self._poller = keep_alive(client)
+        self._reader = asyncio.create_task(self._read_all())
+
+    async def _read_all(self) -> None:
+        while True:
+            try:
+                msg = await self.c.read(timeout=3600)
+            except (TimeoutError, ConnectionError):
+                msg = None
+            if msg is not None and "Event" in msg:
+                self.events.append(msg)
+                self.errors += problems(msg)
+            self._inbox.put_nowait(msg)
+            if msg is None:
+                return
 
     async def close(self) -> None:
         self._poller.cancel()
-        await self.c.close()
+        self._reader.cancel()
+        await asyncio.gather(self._poller, self._reader, return_exceptions=True)
+        await asyncio.wait_for(self.c.close(), 20)
 
-    def take(self, msg: dict[str, Any]) -> None:
-        if "Event" in msg:
-            self.events.append(msg)
-            self.errors += problems(msg)
+    async def next(self, timeout: float = 10.0) -> dict[str, Any]:
+        """The next message read (events are already checked and kept); fails when the link closed."""
+        msg = await asyncio.wait_for(self._inbox.get(), timeout)
+        assert msg is not None, "the dashboard's link closed"
+        return msg
+
+    async def wait_for(self, pred: Callable[[dict[str, Any]], bool], timeout: float = 10.0) -> dict[str, Any]:
+        """Read until a message matches ``pred`` (within ``timeout`` s in all)."""
+        async with asyncio.timeout(timeout):
+            while not pred(msg := await self.next(timeout)):
+                pass
+            return msg
 
     async def command(self, method: str, params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         req_id, uid = await self.c.request(method, params)
         reply = result = None
-        while reply is None or result is None:
-            msg = await self.c.read(10)
-            assert msg is not None, f"closed while waiting for {method}"
-            self.take(msg)
-            if protocol.is_reply(msg) and msg["id"] == req_id:
-                reply = msg
-            elif msg.get("Event") == protocol.E_ACTION_RESULT and msg.get("UID") == uid:
-                result = msg
+        # Bounded in all, not per message: ControlData arrives every 50 ms, so a per-read timeout
+        # alone would wait forever for an answer that never comes. Generous: the first mount
+        # status of a process warms astropy up, which takes seconds on a loaded machine.
+        async with asyncio.timeout(30):
+            while reply is None or result is None:
+                msg = await self.next()
+                if protocol.is_reply(msg) and msg["id"] == req_id:
+                    reply = msg
+                elif msg.get("Event") == protocol.E_ACTION_RESULT and msg.get("UID") == uid:
+                    result = msg
         return reply, result
 
     async def control_after(self, t: float) -> dict[str, Any]:
-        """The first ControlData stamped at or after simulated time ``t`` (everything read is checked)."""
-        while True:
-            msg = await self.c.read(10)
-            assert msg is not None, "closed"
-            self.take(msg)
-            # Timestamps are printed with 1–5 decimals (§2.1): one may read up to 0.05 s early.
-            if msg.get("Event") == "ControlData" and float(msg["Timestamp"]) >= t - 0.06:
-                return msg
+        """The first ControlData stamped at or after simulated time ``t``."""
+        # Timestamps are printed with 1–5 decimals (§2.1): one may read up to 0.05 s early.
+        return await self.wait_for(lambda m: m.get("Event") == "ControlData" and float(m["Timestamp"]) >= t - 0.06, 60)
 
     async def drain(self, seconds: float = 0.5) -> None:
-        """Read (and check) whatever comes for ``seconds`` (ControlData never lets the link go quiet)."""
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(seconds):
-                while (msg := await self.c.read(seconds)) is not None:
-                    self.take(msg)
+        """Let ``seconds`` of messages come in (ControlData never lets the link go quiet)."""
+        await asyncio.sleep(seconds)
+        while not self._inbox.empty():
+            assert self._inbox.get_nowait() is not None, "the dashboard's link closed"
 
 
 async def open_dashboard(sim, transport: str) -> Dashboard:
@@ -166,7 +193,7 @@ async def start_up(dash: Dashboard) -> dict[str, dict[str, Any]]:
         assert reply["result"] == 0 and result["ActionResultInt"] == 4, (method, reply, result)
         rets[method] = result["ParamRet"]
     req_id, _ = await dash.c.request("RemoteNoSuchMethod", {})
-    reply = await dash.c.wait_for(lambda m: protocol.is_reply(m) and m["id"] == req_id)
+    reply = await dash.wait_for(lambda m: protocol.is_reply(m) and m["id"] == req_id)
     assert reply["error"]["code"] == -32601  # as Voyager: JSON-RPC "Method not found", no result
     return rets
 
@@ -200,17 +227,18 @@ async def test_a_dashboard_follows_ten_minutes_of_night(night_sim, raw_client, t
         polling = keep_alive(manager)
         await add_target_with_shots(manager, [(0, 30, 60)])
         t = SIM_START + timedelta(hours=5)
-        while sim.scheduler.active is None:
-            assert t < SIM_START + timedelta(hours=16), "the target never started"
-            t += timedelta(minutes=10)
-            await sim.run_until(t)
+        async with asyncio.timeout(240):  # bounded: computing the evening takes seconds, not minutes
+            while sim.scheduler.active is None:
+                assert t < SIM_START + timedelta(hours=16), "the target never started"
+                t += timedelta(minutes=10)
+                await sim.run_until(t)
         session = await running_session(manager)
         polling.cancel()
         target = SkyCoord(ra=M42[0] * 15 * u.deg, dec=M42[1] * u.deg, frame="icrs")
 
         checked = 0
         for _ in range(30):  # 30 × 20 s = ten minutes of simulated night
-            await sim.advance(20)
+            await asyncio.wait_for(sim.advance(20), 60)
             e = await dash.control_after(sim.clock.now())
             ts = float(e["Timestamp"])
             assert e["VOYSTAT"] == 2 and e["SEQNAME"] == "M42" and e["MNTTRACK"] is True and e["MNTPARK"] is False

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import uuid
 
 import pytest
 
@@ -98,3 +99,22 @@ def test_wire_target_defaults_cover_every_mapped_field():
     assert set(wire.TARGET_FIELDS.values()) <= set(wire.TARGET_DEFAULTS)
     assert wire.needs_mac(wire.M_GET_SHOT_JPG) and not wire.needs_mac("RemoteGetStatus")
     assert wire.ROBOTARGET_METHODS == {m for m in wire.ROBOTARGET_METHODS if wire.needs_mac(m)}
+
+
+def test_encoding_is_compact_utf8_and_falls_back_to_the_stdlib_for_what_orjson_refuses():
+    assert protocol.encode_message({"Host": "OBS-é", "a": [1, 2.5]}) == '{"Host":"OBS-é","a":[1,2.5]}\r\n'.encode()
+    huge = 2**70  # beyond orjson's 64-bit integers: the stdlib writes it, unchanged
+    assert protocol.decode_line(protocol.encode_message({"n": huge})) == {"n": huge}
+    assert protocol.decode_line(b'{"x":NaN}')["x"] != protocol.decode_line(b'{"x":NaN}')["x"]  # read, as before
+
+
+def test_the_session_key_is_the_timestamp_text_as_written():
+    server = protocol.ServerProtocol(["a", "b", "c", "d"])
+    line = protocol.encode_message(server.version_event(1768478400.12345, "HOST", 1))
+    assert protocol.timestamp_text(line) == server.session_key == "1768478400.12345"
+
+
+def test_new_uids_are_random_version_4_uuids():
+    uids = {protocol.new_uid() for _ in range(1000)}
+    assert len(uids) == 1000
+    assert all(str(uuid.UUID(u)) == u and uuid.UUID(u).version == 4 for u in uids)

@@ -11,7 +11,7 @@ import asyncio
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.voyager.raw_client import RawClient
+from tests.voyager.raw_client import WRITE_TIMEOUT, RawClient
 from voyager import protocol
 
 
@@ -32,7 +32,7 @@ class WsClient(RawClient):
         return client
 
     async def _write(self, data: bytes) -> None:
-        await self.ws.send(data.rstrip(b"\r\n").decode("utf-8"))
+        await asyncio.wait_for(self.ws.send(data.rstrip(b"\r\n").decode("utf-8")), WRITE_TIMEOUT)
 
     async def _readline(self) -> bytes:
         try:
@@ -42,4 +42,7 @@ class WsClient(RawClient):
         return message.encode("utf-8") if isinstance(message, str) else message
 
     async def close(self) -> None:
-        await self.ws.close()
+        try:  # the close handshake has its own timeout, but not the write that starts it
+            await asyncio.wait_for(self.ws.close(), WRITE_TIMEOUT + 10)
+        except TimeoutError:
+            self.ws.transport.abort()

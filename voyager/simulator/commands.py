@@ -7,6 +7,9 @@ docs/voyager-protocol.md §3–§5 and §7: every command gets ``{"jsonrpc":"2.0
 answer ``ret`` "DONE" (ActionResultInt 4) or ``ret`` "ERROR : …" (ActionResultInt 5).
 ``RemoteActionAbort`` cancels a command still in flight (e.g. delayed by a fault): that UID then
 gets ActionResultInt 7; with nothing in flight the result is 4. Faults (``faults.py``) apply here.
+
+Quick commands (status, modes, store reads: the polls) are answered inside the step that read
+them when no fault is armed; the others run as a task of their own, which costs a task per request.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ if TYPE_CHECKING:
 
 Result = tuple[int, str, dict[str, Any]]
 Handler = Callable[["ClientSession", dict[str, Any]], Awaitable[Result]]
+QuickHandler = Callable[["ClientSession", dict[str, Any]], Result]
 #: RoboTarget commands that change the store: run under the scheduler lock, saved before the result.
 MUTATING = {wire.M_ADD_SET, wire.M_UPDATE_SET, wire.M_REMOVE_SET, wire.M_ADD_TARGET, wire.M_UPDATE_TARGET, wire.M_REMOVE_TARGET, wire.M_ADD_SHOT,
             wire.M_ABORT, wire.M_ENABLE_DISABLE}
@@ -50,16 +54,27 @@ class Commands:
                  scheduler: Scheduler, telemetry: Telemetry, poke: Callable[[], None]) -> None:
         self.config, self.faults, self.clock = config, faults, clock
         self.store, self.scheduler, self.telemetry, self.poke = store, scheduler, telemetry, poke
-        self.handlers: dict[str, Handler] = {
-            protocol.M_ABORT: self.abort_all,
-            protocol.M_ACTION_ABORT: self.action_abort,
+        #: Handlers that never wait: answered without a task of their own (see ``run``).
+        quick: dict[str, QuickHandler] = {
             protocol.M_GET_STATUS: self.get_status,
             protocol.M_GET_FILTER_CONFIGURATION: self.get_filters,
             protocol.M_GET_PROFILES: self.get_profiles,
             protocol.M_DASHBOARD_MODE: self.dashboard_mode,
             protocol.M_SET_LOG_EVENT: self.set_log_event,
-            protocol.M_MOUNT_STATUS: self.mount_status,
             protocol.M_LIST_DRAGSCRIPTS: self.list_dragscripts,
+            wire.M_GET_TARGET: self._list(lambda st, p: st.target_items(p.get(wire.GET_TARGET_PARAMS["set_guid"], ""))),
+            wire.M_GET_SHOT: self._list(lambda st, p: st.shot_items(p.get(wire.GET_SHOT_PARAMS["target_guid"]))),
+            wire.M_GET_RUN_LIST: self.get_runs,
+            wire.M_GET_SESSIONS_BY_RUN: self._list(
+                lambda st, p: [_public(s) for s in st.session_items(p.get(wire.GET_SESSIONS_BY_RUN_PARAMS["run_guid"]))]),
+            wire.M_GET_SHOTS_DONE: self.get_shots_done,
+        }
+        self._quick: dict[str, tuple[QuickHandler, Handler]] = {m: (fn, _awaitable(fn)) for m, fn in quick.items()}
+        #: Every method's handler (tests may swap one for a slower one: it then runs as a task).
+        self.handlers: dict[str, Handler] = {m: handler for m, (_, handler) in self._quick.items()} | {
+            protocol.M_ABORT: self.abort_all,
+            protocol.M_ACTION_ABORT: self.action_abort,
+            protocol.M_MOUNT_STATUS: self.mount_status,
             wire.M_MANAGER_MODE: self.manager_mode,
             wire.M_ADD_SET: self._store(lambda st, p: st.add_set(p)),
             wire.M_UPDATE_SET: self._store(lambda st, p: st.update_set(p)),
@@ -67,13 +82,7 @@ class Commands:
             wire.M_ADD_TARGET: self._store(lambda st, p: st.add_target(p)),
             wire.M_UPDATE_TARGET: self._store(lambda st, p: st.update_target(p)),
             wire.M_REMOVE_TARGET: self.remove_target,
-            wire.M_GET_TARGET: self._list(lambda st, p: st.target_items(p.get(wire.GET_TARGET_PARAMS["set_guid"], ""))),
             wire.M_ADD_SHOT: self._store(lambda st, p: st.add_shot(p)),
-            wire.M_GET_SHOT: self._list(lambda st, p: st.shot_items(p.get(wire.GET_SHOT_PARAMS["target_guid"]))),
-            wire.M_GET_RUN_LIST: self.get_runs,
-            wire.M_GET_SESSIONS_BY_RUN: self._list(
-                lambda st, p: [_public(s) for s in st.session_items(p.get(wire.GET_SESSIONS_BY_RUN_PARAMS["run_guid"]))]),
-            wire.M_GET_SHOTS_DONE: self.get_shots_done,
             wire.M_GET_SHOT_JPG: self.get_shot_jpg,
             wire.M_ABORT: self.robotarget_abort,
             wire.M_ENABLE_DISABLE: self._store(lambda st, p: st.enable_disable(
@@ -83,8 +92,31 @@ class Commands:
 
     # ------------------------------------------------------------ dispatch
 
-    async def run(self, s: ClientSession, method: str, req_id: int, params: dict[str, Any]) -> None:
-        """Reply to one request and send its result (a task per request, cancelled on close)."""
+    def run(self, s: ClientSession, method: str, req_id: int, params: dict[str, Any]) -> Awaitable[None] | None:
+        """Answer one request: its reply, then its result.
+
+        Returns None when it was answered at once (a quick handler, no fault armed), else the rest
+        as an awaitable, which the session runs as a task (cancelled on close).
+        """
+        quick = self._quick.get(method)
+        if quick is None or self.handlers.get(method) is not quick[1] or not self.faults.quiet:
+            return self._run(s, method, req_id, params)
+        s.send(protocol.make_reply_result(req_id, 0))
+        code, motivo, ret = self._refused(s, method, req_id, params) or _guarded(quick[0], s, params)
+        s.send(protocol.make_action_result(str(params.get(wire.P_UID, "")), code, motivo=motivo, param_ret=ret,
+                                           host=self.config.host_name, inst=self.config.inst, timestamp=s.timestamp()))
+        return None
+
+    def _refused(self, s: ClientSession, method: str, req_id: int, params: dict[str, Any]) -> Result | None:
+        """The result of a RoboTarget command that may not run: a bad MAC, then no manager mode (§5)."""
+        if wire.needs_mac(method):
+            if not s.protocol.mac_ok(params, req_id):
+                return R.FINISHED_ERROR, "MAC Error", {wire.RET: wire.RET_MAC_ERROR}
+            if not s.manager_mode:
+                return R.FINISHED_ERROR, NO_MANAGER, {wire.RET: NO_MANAGER}
+        return None
+
+    async def _run(self, s: ClientSession, method: str, req_id: int, params: dict[str, Any]) -> None:
         faults = self.faults
         if faults.take_swallow(method):
             return
@@ -101,10 +133,8 @@ class Commands:
             return
         if faults.take_error(method):
             code, motivo, ret = R.FINISHED_ERROR, "Simulated fault", {wire.RET: ERROR_RET}
-        elif wire.needs_mac(method) and not s.protocol.mac_ok(params, req_id):
-            code, motivo, ret = R.FINISHED_ERROR, "MAC Error", {wire.RET: wire.RET_MAC_ERROR}
-        elif wire.needs_mac(method) and not s.manager_mode:
-            code, motivo, ret = R.FINISHED_ERROR, NO_MANAGER, {wire.RET: NO_MANAGER}
+        elif refused := self._refused(s, method, req_id, params):
+            code, motivo, ret = refused
         elif method == wire.M_MANAGER_MODE:
             code, motivo, ret = await self.manager_mode(s, params | {"_id": req_id})
         else:
@@ -127,8 +157,8 @@ class Commands:
             return _done()
         return handler
 
-    def _list(self, read: Callable[[Any, dict[str, Any]], list[dict[str, Any]]]) -> Handler:
-        async def handler(s: ClientSession, params: dict[str, Any]) -> Result:
+    def _list(self, read: Callable[[Any, dict[str, Any]], list[dict[str, Any]]]) -> QuickHandler:
+        def handler(s: ClientSession, params: dict[str, Any]) -> Result:
             return _done(**{wire.LIST: read(self.store, params)})
         return handler
 
@@ -148,21 +178,21 @@ class Commands:
             return R.ABORTED, "Aborted by RemoteActionAbort", {}
         return R.OK, "", {}
 
-    async def get_status(self, s: ClientSession, params: dict[str, Any]) -> Result:
+    def get_status(self, s: ClientSession, params: dict[str, Any]) -> Result:
         return R.OK, "", {wire.STATUS_KEY: "RUN" if self.scheduler.active else "IDLE"}
 
-    async def get_filters(self, s: ClientSession, params: dict[str, Any]) -> Result:
+    def get_filters(self, s: ClientSession, params: dict[str, Any]) -> Result:
         names = self.config.filters
         return R.OK, "", {wire.FILTER_NUM: len(names)} | {wire.filter_name_key(i + 1): n for i, n in enumerate(names)}
 
-    async def get_profiles(self, s: ClientSession, params: dict[str, Any]) -> Result:
+    def get_profiles(self, s: ClientSession, params: dict[str, Any]) -> Result:
         return R.OK, "", {wire.LIST: [dict(p) for p in self.store.profiles]}
 
-    async def dashboard_mode(self, s: ClientSession, params: dict[str, Any]) -> Result:
+    def dashboard_mode(self, s: ClientSession, params: dict[str, Any]) -> Result:
         s.dashboard = bool(params.get(wire.DASHBOARD_IS_ON))
         return R.OK, "", {}
 
-    async def set_log_event(self, s: ClientSession, params: dict[str, Any]) -> Result:
+    def set_log_event(self, s: ClientSession, params: dict[str, Any]) -> Result:
         s.log_events = bool(params.get("IsOn"))
         return R.OK, "", {}
 
@@ -180,7 +210,7 @@ class Commands:
             "TimeToFlip": dashboard.duration(m.time_to_flip),
         }
 
-    async def list_dragscripts(self, s: ClientSession, params: dict[str, Any]) -> Result:
+    def list_dragscripts(self, s: ClientSession, params: dict[str, Any]) -> Result:
         return R.OK, "", {wire.LIST: list(self.config.dragscripts)}
 
     # ------------------------------------------------------------ RoboTarget [S]
@@ -210,7 +240,7 @@ class Commands:
         self.store.remove_set(guid)
         return _done()
 
-    async def get_runs(self, s: ClientSession, params: dict[str, Any]) -> Result:
+    def get_runs(self, s: ClientSession, params: dict[str, Any]) -> Result:
         try:
             days = int(params.get(wire.GET_RUN_LIST_PARAMS["days"], 0) or 0)
         except (TypeError, ValueError):
@@ -218,7 +248,7 @@ class Commands:
         profile = str(params.get(wire.GET_RUN_LIST_PARAMS["profile_name"], "") or "")
         return _done(**{wire.LIST: self.store.run_items(profile, days, self.clock.now())})
 
-    async def get_shots_done(self, s: ClientSession, params: dict[str, Any]) -> Result:
+    def get_shots_done(self, s: ClientSession, params: dict[str, Any]) -> Result:
         items = self.store.shot_done_items(params.get(wire.GET_SHOTS_DONE_PARAMS["session_guid"]))
         return _done(**{wire.LIST: {wire.SHOTS_DONE_KEY: [_public(d) for d in items]}})
 
@@ -249,6 +279,21 @@ class Commands:
 
         self.scheduler.abort(self.clock.now(), "Aborted by RemoteRoboTargetAbort", match)
         return _done()
+
+
+def _awaitable(fn: QuickHandler) -> Handler:
+    """A quick handler as a ``Handler`` (for the task path: when a fault is armed)."""
+    async def handler(s: ClientSession, params: dict[str, Any]) -> Result:
+        return fn(s, params)
+    return handler
+
+
+def _guarded(fn: QuickHandler, s: ClientSession, params: dict[str, Any]) -> Result:
+    """``fn``'s result, or the ``ERROR : …`` result of the StoreError it raised."""
+    try:
+        return fn(s, params)
+    except StoreError as exc:
+        return R.FINISHED_ERROR, exc.ret, {wire.RET: exc.ret}
 
 
 def _public(record: dict[str, Any]) -> dict[str, Any]:

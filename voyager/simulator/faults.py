@@ -48,6 +48,12 @@ class Faults:
             drop_interval=cfg.drop_interval,
         )
 
+    @property
+    def quiet(self) -> bool:
+        """No fault armed that touches a command's reply or result (delay, swallow, error)."""
+        return not (self.reply_delay > 0 or self.swallow_next or self.swallow_methods or self.error_next
+                    or self.error_methods)
+
     def take_swallow(self, method: str) -> bool:
         """True when this command's reply and result must be dropped (consumes ``swallow_next``)."""
         if method == protocol.M_DISCONNECT:

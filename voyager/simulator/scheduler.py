@@ -80,10 +80,20 @@ class Scheduler:
         self.now = now
         self.active: Active | None = None
         self.lock = asyncio.Lock()
+        #: The frame being rendered in a worker thread: a stop waits for its files (``settle``).
+        self._rendering: asyncio.Future[Any] | None = None
         self._wake = now  # next idle evaluation (simulated epoch s)
         self.has_pending = False
 
     # ------------------------------------------------------------ driving
+
+    async def settle(self, timeout: float = 10.0) -> None:
+        """Wait (at most ``timeout`` s) for a frame still being written by a worker thread."""
+        rendering = self._rendering
+        if rendering is not None and not rendering.done():
+            await asyncio.wait({rendering}, timeout=timeout)
+        if rendering is not None and rendering.done() and not rendering.cancelled():
+            rendering.exception()  # retrieved: its awaiter may have been cancelled meanwhile
 
     def poke(self, t: float) -> None:
         """Re-evaluate at ``t`` (a command changed the store)."""
@@ -354,7 +364,10 @@ class Scheduler:
                                 pa_deg=_num(target.get(F["pa"])), airmass=airmass(alt),
                                 site=(self.cfg.latitude, self.cfg.longitude, self.cfg.elevation))
         w, h = max(self.cfg.frame_width // binning, 16), max(self.cfg.frame_height // binning, 16)
-        rendered = await asyncio.to_thread(frames.render, spec, w, h, self.cfg.pixel_scale, self.cfg.jpg_quality)
+        self._rendering = asyncio.ensure_future(
+            asyncio.to_thread(frames.render, spec, w, h, self.cfg.pixel_scale, self.cfg.jpg_quality))
+        # Shielded: a cancelled driver leaves the thread writing files; settle() waits for it.
+        rendered = await asyncio.shield(self._rendering)
         jpg = rendered.jpg
         quality = dataclasses.replace(quality, starindex=rendered.starindex)
         limit = _num(target.get(F["hfd_mean_limit"]))

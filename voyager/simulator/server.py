@@ -126,6 +126,7 @@ class VoyagerSimulator:
         # The scheduler may be mid-step in a worker thread; let it finish before the store goes.
         async with self.scheduler.lock:
             pass
+        await self.scheduler.settle()  # a frame's files still being written by a worker thread
         with contextlib.suppress(Exception):
             await asyncio.wait_for(server.wait_closed(), 2.0)
 

@@ -6,9 +6,10 @@ The same session runs over raw TCP (CR LF lines) or a WebSocket (text frames): t
 ``Version`` first (its ``Timestamp`` text is the SessionKey), the authentication window, ``authbase``
 replies or ``Authentication Rejected`` then close, ``Polling`` after ``poll_interval`` of sending
 silence, a drop after ``idle_timeout`` without a valid line, ``disconnect`` → reply 0 then close.
-Outgoing messages go through one queue and one writer task, so events never interleave inside a line
-(the writer sends whatever has queued up in one write). Commands run as tasks (so a delayed reply
-does not stop the reading of Polling); their handling is in ``commands.py``. The session key, the
+Outgoing messages are whole lines collected during one loop step and written to the transport in one
+write at the end of it (a reply and its result go out together; nothing interleaves inside a line).
+Quick commands are answered in the reading step; the others run as tasks (so a delayed reply does
+not stop the reading of Polling); their handling is in ``commands.py``. The session key, the
 reading of requests and the MAC checks are ``voyager.protocol.ServerProtocol``'s.
 """
 
@@ -34,6 +35,8 @@ from voyager.simulator.transport import Framing, LineFraming
 log = structlog.get_logger(__name__)
 VERSION_TEXT = "Release 2.3.14 - Built 2024-11-20 (Stellar simulator)"
 _ids = itertools.count(1)
+#: Lines sent while the client has not taken the previous ones (the transport still buffers):
+#: past this many, a client that stopped reading is cut off.
 MAX_QUEUE = 20000
 
 
@@ -42,13 +45,13 @@ class ClientSession:
     ``LogEvent`` lines wanted (``RemoteSetLogEvent``, §4a).
 
     ``config``: the simulator's settings (credentials, MAC words, keep-alive timings, host name);
-    ``clock``: the simulated clock (timestamps); ``run_command(session, method, id, params)``: runs
-    one command as a task (``Commands.run``); ``on_close(session)``: called when the session ends.
+    ``clock``: the simulated clock (timestamps); ``run_command(session, method, id, params)``:
+    answers one command (``Commands.run``) and returns None, or what is left to run as a task; ``on_close(session)``: called when the session ends.
     ``framing``: CR LF lines or WebSocket text frames (``transport.py``); ``pending``: bytes already
     read that belong to that framing."""
 
     def __init__(self, config: SimulatorConfig, clock: SimClock,
-                 run_command: Callable[[ClientSession, str, int, dict[str, Any]], Awaitable[None]],
+                 run_command: Callable[[ClientSession, str, int, dict[str, Any]], Awaitable[None] | None],
                  on_close: Callable[[ClientSession], None],
                  reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                  framing: Framing | None = None, pending: bytes = b"") -> None:
@@ -68,7 +71,9 @@ class ClientSession:
         self.log_events = False
         self.closed = asyncio.Event()
         self.inflight: dict[str, asyncio.Task[None]] = {}
-        self._out: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self._out: list[bytes] = []  # lines of this loop step, written by _flush
+        self._flush_handle: asyncio.Handle | None = None
+        self._backlog = 0  # lines sent since the transport's buffer was last empty
         self._tasks: set[asyncio.Task[Any]] = set()
         self._last_rx = self._last_tx = self._opened = time.monotonic()
 
@@ -81,58 +86,50 @@ class ClientSession:
 
     def timestamp(self, t: float | None = None) -> float:
         """Simulated epoch seconds printed with 1–5 decimals, as Voyager does (§2.1)."""
-        return round(self.clock.now() if t is None else t, random.randint(1, 5))
+        return round(self.clock.now() if t is None else t, 1 + int(random.random() * 5))  # 1–5
 
     def send(self, msg: dict[str, Any]) -> None:
-        """Queue one message (never blocks); dropped once the session is closing.
+        """Queue one message for the end of this loop step (never blocks); dropped once closing.
 
         A client that stops reading while events keep coming is cut off past ``MAX_QUEUE`` lines.
         """
         if self.closed.is_set():
             return
-        if self._out.qsize() >= MAX_QUEUE:
-            log.warning("voyager_sim.slow_client_dropped", client=self.name, queued=self._out.qsize())
-            self.abort()
-            return
-        self._out.put_nowait(protocol.encode_message(msg))
+        self._out.append(protocol.encode_message(msg))
+        if self._flush_handle is None:
+            # Not a write per message: everything sent in this step leaves in one write().
+            self._flush_handle = asyncio.get_running_loop().call_soon(self._flush)
 
     def event(self, name: str, t: float | None = None, **fields: Any) -> None:
         self.send(protocol.make_event(name, self.cfg.host_name, self.cfg.inst, timestamp=self.timestamp(t), **fields))
 
-    async def _writer_loop(self) -> None:
-        out = self._out
-        while True:
-            data = await out.get()
-            # Whatever else has queued up goes out in the same write: one drain per batch, not per line.
-            chunks: list[bytes] = []
-            while data is not None:
-                chunks.append(self.framing.encode(data))
-                if out.empty():
-                    break
-                data = out.get_nowait()
-            if chunks:
-                self.writer.write(b"".join(chunks))
-                self._last_tx = time.monotonic()
-            if data is None:
-                self.writer.write(self.framing.goodbye())
-                return
-            await self.writer.drain()
+    def _flush(self) -> None:
+        self._flush_handle = None
+        lines, self._out = self._out, []
+        if not lines or self.writer.is_closing():
+            return
+        encode = self.framing.encode
+        self._backlog = self._backlog + len(lines) if self.writer.transport.get_write_buffer_size() else len(lines)
+        self.writer.write(b"".join([encode(line) for line in lines]))
+        self._last_tx = time.monotonic()
+        if self._backlog > MAX_QUEUE and self.writer.transport.get_write_buffer_size():
+            log.warning("voyager_sim.slow_client_dropped", client=self.name, queued=self._backlog)
+            self.abort()
 
     # ------------------------------------------------------------ life cycle
 
     async def run(self) -> None:
         """Serve the connection until it closes."""
-        writer_task = self._writer_task = asyncio.create_task(self._writer_loop())
         keepalive = asyncio.create_task(self._keepalive_loop())
         reader_task = asyncio.create_task(self._read_loop())
-        self._tasks |= {writer_task, keepalive, reader_task}
+        self._tasks |= {keepalive, reader_task}
         # Sub-millisecond jitter: even on a paused clock no two connections share a SessionKey.
         ts = self.timestamp(self.clock.now() + random.random() * 1e-3)
         self.send(self.protocol.version_event(ts, self.cfg.host_name, self.cfg.inst,
                                               VOYVersion=VERSION_TEXT, VOYSubver="", MsgVersion=1))
         log.info("voyager_sim.connected", client=self.name, peer=str(self.peer))
         try:
-            await asyncio.wait({writer_task, reader_task, keepalive}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({reader_task, keepalive}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             await self.close()
 
@@ -144,14 +141,15 @@ class ClientSession:
         current = asyncio.current_task()
         for task in list(self.inflight.values()):
             task.cancel()
-        if flush:
-            self._out.put_nowait(None)
-            writer = getattr(self, "_writer_task", None)
-            if writer is not None and writer is not current and not writer.done():
-                try:
-                    await asyncio.wait_for(asyncio.shield(writer), timeout)
-                except (TimeoutError, Exception):  # noqa: BLE001 - closing anyway
-                    pass
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+        if flush and not self.writer.is_closing():
+            self._flush()
+            self.writer.write(self.framing.goodbye())
+            try:
+                await asyncio.wait_for(self.writer.drain(), timeout)
+            except (TimeoutError, Exception):  # noqa: BLE001 - closing anyway
+                pass
         for task in self._tasks:
             if task is not current:
                 task.cancel()
@@ -165,6 +163,8 @@ class ClientSession:
     def abort(self) -> None:
         """Drop the link at once, without ``ShutDown`` (a network failure or a crash)."""
         self.closed.set()
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
         for task in [*self._tasks, *self.inflight.values()]:
             task.cancel()
         self.writer.transport.abort()
@@ -229,7 +229,10 @@ class ClientSession:
         if method == protocol.M_DISCONNECT:
             self.send(protocol.make_reply_result(req_id, 0))
             return False
-        task = asyncio.create_task(self._run_command(self, method, req_id, params))
+        rest = self._run_command(self, method, req_id, params)
+        if rest is None:
+            return True  # answered at once
+        task = asyncio.ensure_future(rest)
         # RemoteActionAbort's UID names the action to abort, so it is not tracked under it.
         key = f"id:{req_id}" if method == protocol.M_ACTION_ABORT else (str(params.get("UID", "")) or f"id:{req_id}")
         self.inflight[key] = task
