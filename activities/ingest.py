@@ -51,8 +51,10 @@ from voyager.types import ShotDone as VoyagerShotDone
 
 log = structlog.get_logger(__name__)
 _TRANSIENT = (VoyagerConnectionError, VoyagerTimeout)
-#: Polls without finding the session in its run before the watch gives up on it.
+#: Polls without finding the session in its run before the watch gives up on it, ``MISS_RETRY``
+#: seconds apart at most.
 MAX_MISSES = 5
+MISS_RETRY = 3.0
 #: Real seconds between two polls of a watch at least, however many events wake it (an accelerated
 #: simulator emits several a second; one poll ingests every frame listed so far).
 MIN_POLL_GAP = 0.05
@@ -114,7 +116,6 @@ class IngestActivities:
                         misses += 1
                         if misses >= (1 if req.sweep_only else MAX_MISSES):
                             return await self._watched(req, wire.SESSION_ERROR, "session not found in its run", frames)
-                        woken.set()  # the run may list it a moment later: poll again soon, not in `poll`
                     else:
                         misses = 0
                 except Exception as exc:
@@ -122,7 +123,8 @@ class IngestActivities:
                     if not (isinstance(exc, _TRANSIENT) or db_unavailable(exc)):
                         raise
                     log.warning("session.watch_waiting", order_id=req.order_id, error=str(exc))
-                await _wait_wake(woken, poll)
+                # A session its run does not list yet may appear a moment later: look again soon.
+                await _wait_wake(woken, min(poll, MISS_RETRY) if misses else poll)
 
     async def _watched(self, req: WatchSessionRequest, result: int, exit_text: str, frames: int) -> WatchSessionResult:
         """The watch's result; the order goes back to ``submitted`` when shots remain (``waiting_reason``)."""
