@@ -93,6 +93,7 @@ class WorkerDeps:
         sets = SetActivities(rt, self.settings, sessionmaker)
         wake = SessionWake((lambda: event_stream_from_settings(self.settings.voyager, names=WAKE_EVENTS))
                            if monitor_events else None)
+        self.owned.append(wake.close)
         ingest = IngestActivities(rt, sessionmaker, self.settings, wake)
         monitor = MonitorActivities(rt, sessionmaker, self.client, self.settings, events=monitor_events)
         repair = RepairActivities(self.engine, rt, self.settings)

@@ -1,7 +1,7 @@
 """Wake the session watches of a worker when Voyager announces a frame or a state change.
 
-One dashboard connection per worker process (``voyager.events.EventStream``), opened while at least
-one watch is subscribed and shared by all of them, whatever the number of orders observing. Each
+One dashboard connection per worker process (``voyager.events.EventStream``), opened with the first
+session watch and shared by all of them, whatever the number of orders observing. Each
 ``NewFITReady`` (a frame was written, after RoboTarget listed it as *shot done*) or ``Signal`` (a
 session started, stopped or ended: docs/voyager-protocol.md §4, §7) sets every subscriber's
 ``asyncio.Event``; the watch then polls RoboTarget at once instead of on its slow safety poll.
@@ -31,7 +31,10 @@ class SessionWake:
     """Fans dashboard events out to the session watches of this process.
 
     ``stream_factory``: builds an unstarted :class:`EventStream` (``core.voyager_clients.
-    event_stream_from_settings``); None = no events (every watch relies on its safety poll)."""
+    event_stream_from_settings``); None = no events (every watch relies on its safety poll). The
+    connection opens with the first watch and stays open (it reconnects by itself) until
+    :meth:`close`, which the worker calls when it stops: watches come and go every session, and a
+    connection opened and closed with each would race its own close."""
 
     def __init__(self, stream_factory: Callable[[], EventStream] | None) -> None:
         self._factory = stream_factory
@@ -51,11 +54,14 @@ class SessionWake:
             yield woken
         finally:
             self._subscribers.discard(woken)
-            if not self._subscribers and self._task is not None:
-                task, self._task = self._task, None
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+
+    async def close(self) -> None:
+        """Close the dashboard connection (idempotent)."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     async def _listen(self) -> None:
         assert self._factory is not None
