@@ -18,7 +18,11 @@ Billable actions are *estimated from the history* with Temporal Cloud's rules
 ``UpsertWorkflowSearchAttributes`` (attributes given at start are free). Memo upserts
 (``WorkflowPropertiesModified``) are not listed as actions. Not in the history, so not counted:
 queries, rejected updates, and **activity heartbeats** — estimated apart as 1 + the activity's
-run time ÷ a third of its heartbeat timeout (how often Stellar's activities heartbeat).
+run time ÷ its heartbeat period (a third of its heartbeat timeout, 2 min for the session watch),
+the session watch's run time being its session's length on Voyager's clock (real speed).
+
+The cost section prices actions + heartbeats per 1-night and 3-night order at a published hosted
+Temporal price (:data:`PRICE_PER_MILLION_ACTIONS`, :data:`PRICE_SOURCE`).
 """
 
 from __future__ import annotations
@@ -59,8 +63,9 @@ ACTION_KINDS = ("workflow", "activity attempts", "local-activity tasks", "timers
 @dataclass
 class HistoryCount:
     """One workflow's history: ``events``, ``actions`` by kind, estimated ``heartbeats`` (as run
-    here) and ``heartbeats_real`` (the session-bound activities at real speed), ``by_type``: events
-    by history event type (activities by name)."""
+    here) and ``heartbeats_real`` (every activity but the session watch as run here, plus the
+    watch's at real speed once :meth:`add_sessions` gave the sessions' lengths), ``by_type``:
+    events by history event type (activities by name)."""
 
     events: int
     actions: Counter = field(default_factory=Counter)
@@ -72,12 +77,17 @@ class HistoryCount:
     def billable(self) -> int:
         return sum(self.actions.values())
 
+    def add_sessions(self, seconds: list[float]) -> None:
+        """Add the session watch's heartbeats at real speed: one as it starts, then one every
+        ``WATCH_HEARTBEAT_EVERY`` s of each session (``seconds``: the sessions' lengths)."""
+        self.heartbeats_real += sum(1 + int(max(0.0, d) // WATCH_HEARTBEAT_EVERY) for d in seconds)
+
 
 #: Activities that heartbeat on a cadence of their own rather than a third of their timeout.
 HEARTBEAT_EVERY = {"ingest.watch_session": WATCH_HEARTBEAT_EVERY}
-#: Activities whose run time is the simulated session's (accelerated here): their heartbeats are
-#: also estimated at real speed (run time × the simulator's speed).
-SESSION_BOUND = frozenset({"ingest.watch_session", "ingest.wait_run_end"})
+#: The activity that lasts as long as a session: its heartbeats at real speed are estimated from the
+#: sessions' own (simulated) start and end in ``voyager_session``, not from its accelerated run time.
+SESSION_WATCH = "ingest.watch_session"
 
 
 def heartbeat_period(options: dict, activity: str = "") -> float:
@@ -105,9 +115,8 @@ def _event_kind(e, names: dict[int, str]) -> str:
     return kind
 
 
-def count_history(history: WorkflowHistory, speed: float = 1.0) -> HistoryCount:
-    """Events, estimated billable actions and heartbeats of one history (rules: module docstring);
-    ``speed``: the simulator's speed-up, for the real-time heartbeat estimate."""
+def count_history(history: WorkflowHistory) -> HistoryCount:
+    """Events, estimated billable actions and heartbeats of one history (rules: module docstring)."""
     events = list(history.events)
     started = {e.activity_task_started_event_attributes.scheduled_event_id: e
                for e in events if e.event_type == E.EVENT_TYPE_ACTIVITY_TASK_STARTED}
@@ -144,7 +153,8 @@ def count_history(history: WorkflowHistory, speed: float = 1.0) -> HistoryCount:
                 period = heartbeat_period({"heartbeat_timeout": hb}, name)
                 ran = (end.event_time.ToDatetime() - start.event_time.ToDatetime()).total_seconds()
                 out.heartbeats += 1 + int(ran // period)
-                out.heartbeats_real += 1 + int(ran * (speed if name in SESSION_BOUND else 1.0) // period)
+                if name != SESSION_WATCH:
+                    out.heartbeats_real += 1 + int(ran // period)
         elif e.event_type == E.EVENT_TYPE_MARKER_RECORDED:
             attrs = e.marker_recorded_event_attributes
             if attrs.marker_name == LOCAL_ACTIVITY_MARKER:
@@ -191,10 +201,16 @@ async def run(stack: BenchStack, speed: float = 1200.0, shots: list[dict] | None
                 "FROM shot_done WHERE order_id = ANY(:ids) GROUP BY order_id"), {"ids": list(ids.values())}))}
             statuses = dict((await conn.execute(sa.text(
                 'SELECT id, status FROM "order" WHERE id = ANY(:ids)'), {"ids": list(ids.values())})).all())
+            session_seconds: dict[int, list[float]] = {}
+            for r in (await conn.execute(sa.text(
+                    "SELECT order_id, started_at, ended_at FROM voyager_session WHERE order_id = ANY(:ids)"),
+                    {"ids": list(ids.values())})).all():
+                if r.started_at is not None and r.ended_at is not None:  # Voyager's (simulated) clock
+                    session_seconds.setdefault(r.order_id, []).append((r.ended_at - r.started_at).total_seconds())
         results: dict[str, HistoryCount] = {}
         for label, order_id in ids.items():
-            results[label] = count_history(await stack.client.get_workflow_handle(f"order-{order_id}").fetch_history(),
-                                           speed)
+            results[label] = count_history(await stack.client.get_workflow_handle(f"order-{order_id}").fetch_history())
+            results[label].add_sessions(session_seconds.get(order_id, []))
         await stack.terminate([f"order-{i}" for i in ids.values()])  # only if one did not finish
     ref = await reference(stack)
 
@@ -208,7 +224,8 @@ async def run(stack: BenchStack, speed: float = 1200.0, shots: list[dict] | None
         f"Same shots ({shot_text} a night), "
         f"M42, simulator at {speed:g}× (idle days fast-forwarded by the simulator). "
         f"Actions by kind: {' · '.join(ACTION_KINDS[:7])} (markers and child workflows: none). Heartbeats: "
-        f"estimated at real speed (a session watch's run time × {speed:g}, every other activity as it ran).",
+        f"estimated at real speed (the session watch's from the sessions' length on Voyager's clock, every other "
+        f"activity's as it ran).",
         "",
         "| workflow | status | sessions | frames taken (accepted) | history events | billable actions (history) | by kind | heartbeats (est.) |",
         "|---|---|---:|---:|---:|---:|---|---:|",

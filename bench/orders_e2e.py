@@ -39,6 +39,7 @@ from bench._processes import cpu_line, cpu_seconds, progress
 from bench._stack import FINAL, M42_EVENING, BenchStack, run_standalone
 from bench.ceiling_workflow import TwoActivities, noop
 from bench.frame_latency import frame_latency
+from core.settings import VoyagerSettings
 
 ORDER = {"target_name": "M42", "priority": 0, "shots": [{"filter": "L", "exposure": 1, "quantity": 1}]}
 SHOT_OVERHEAD = 30.0  # the simulator's default simulated seconds per frame on top of the exposure
@@ -96,7 +97,7 @@ async def run(stack: BenchStack, orders: int = 200, customers: int = 50, concurr
     customers = max(1, min(customers, orders))
     progress(f"orders e2e: starting simulator, worker and API ({orders} orders, {customers} customers)")
     async with stack.deployment("e2e", sim={"speed": speed}, voyager={"pool_size": voyager_pool}) as dep, \
-            frame_latency(dep.settings().voyager) as frames:
+            frame_latency(VoyagerSettings(**{k: v for k, v in dep.groups["voyager"].items() if v is not None})) as frames:
         assert dep.http is not None
         people = await stack.customers(customers, credits=math.ceil(orders / customers) + 2)
         warm = await dep.post_order(people[0].api_key, ORDER)

@@ -28,9 +28,8 @@ from typing import Any
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError as FailureTimeout
 
-from workflows import _options as opt
-
 with workflow.unsafe.imports_passed_through():
+    from workflows import _options as opt  # constants only: one copy per worker, not one per workflow
     from activities.ingest import IngestActivities
     from activities.ledger_ops import LedgerActivities
     from activities.order_store import OrderStoreActivities
