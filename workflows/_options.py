@@ -124,10 +124,11 @@ SWEEP: dict[str, Any] = dict(
 
 #: Wait, after a one-night order's session ended with work left, for Voyager to close the night's
 #: run (dawn): another session may come the same night (clouds that clear). Cancelled when the
-#: order ends otherwise; the deadline bounds it.
+#: order ends otherwise (TRY_CANCEL: nothing waits for its heartbeat); the deadline bounds it. Hours
+#: of waiting, so a heartbeat every 2 min (a third of the timeout), not every 20 s: billable actions.
 WAIT_RUN_END: dict[str, Any] = dict(
     start_to_close_timeout=timedelta(hours=20),
-    heartbeat_timeout=timedelta(seconds=60),
+    heartbeat_timeout=timedelta(minutes=6),
     retry_policy=_retry(0, initial=1.0, maximum=PATIENT_BACKOFF_CAP),
     cancellation_type=ActivityCancellationType.TRY_CANCEL,
 )
