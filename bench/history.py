@@ -207,12 +207,17 @@ async def run(stack: BenchStack, speed: float = 1200.0, shots: list[dict] | None
                 "FROM shot_done WHERE order_id = ANY(:ids) GROUP BY order_id"), {"ids": list(ids.values())}))}
             statuses = dict((await conn.execute(sa.text(
                 'SELECT id, status FROM "order" WHERE id = ANY(:ids)'), {"ids": list(ids.values())})).all())
+            # A session's length on Voyager's (simulated) clock: its start to its end as the monitor
+            # stored them, or, when the monitor has not stored the end yet, to its last frame's end.
             session_seconds: dict[int, list[float]] = {}
             for r in (await conn.execute(sa.text(
-                    "SELECT order_id, started_at, ended_at FROM voyager_session WHERE order_id = ANY(:ids)"),
+                    "SELECT d.order_id, d.session_guid, "
+                    "  extract(epoch FROM coalesce(v.ended_at, max(d.taken_at + d.exposure * interval '1 second'))"
+                    "                   - coalesce(v.started_at, min(d.taken_at))) AS seconds "
+                    "FROM shot_done d LEFT JOIN voyager_session v ON v.session_guid = d.session_guid "
+                    "WHERE d.order_id = ANY(:ids) GROUP BY d.order_id, d.session_guid, v.started_at, v.ended_at"),
                     {"ids": list(ids.values())})).all():
-                if r.started_at is not None and r.ended_at is not None:  # Voyager's (simulated) clock
-                    session_seconds.setdefault(r.order_id, []).append((r.ended_at - r.started_at).total_seconds())
+                session_seconds.setdefault(r.order_id, []).append(float(r.seconds or 0.0))
         results: dict[str, HistoryCount] = {}
         for label, order_id in ids.items():
             results[label] = count_history(await stack.client.get_workflow_handle(f"order-{order_id}").fetch_history())
