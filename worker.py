@@ -44,6 +44,7 @@ from activities.stripe_ops import StripeActivities
 from activities.subscription_store import SubscriptionStore
 from activities.repair import RepairActivities
 from activities.retention_ops import RetentionActivities
+from activities.session_wake import WAKE_EVENTS, SessionWake
 from activities.set_ops import SetActivities
 from activities.voyager_ops import VoyagerActivities
 from billing.ledger import Ledger
@@ -52,7 +53,7 @@ from core.database import make_engine, make_sessionmaker
 from core.schedules import ensure_data_care_schedules, ensure_reconciliation_schedule, ensure_repair_schedule
 from core.settings import Settings, SettingsError, check_production, get_settings
 from core.temporal import connect_temporal
-from core.voyager_clients import pool_from_settings
+from core.voyager_clients import event_stream_from_settings, pool_from_settings
 from mail.sender import MailSender
 from models.orders import MonitorInput
 from models.temporal_contract import monitor_workflow_id
@@ -82,14 +83,18 @@ class WorkerDeps:
     owned: list[Callable[[], Any]] = field(default_factory=list)
 
     def activities(self, *, monitor_events: bool = True) -> list[Callable[..., Any]]:
-        """Every activity of the order and monitor workflows, bound to these clients."""
+        """Every activity of the order and monitor workflows, bound to these clients;
+        ``monitor_events``: the monitor and the session watches are woken by dashboard events."""
         sessionmaker = make_sessionmaker(self.engine)
         rt = RoboTarget(self.pool)
         store = OrderStoreActivities(sessionmaker, self.settings)
         ledger = LedgerActivities(Ledger(self.engine), sessionmaker, self.settings)
         voyager = VoyagerActivities(rt, self.settings, sessionmaker)
         sets = SetActivities(rt, self.settings, sessionmaker)
-        ingest = IngestActivities(rt, sessionmaker, self.settings)
+        wake = SessionWake((lambda: event_stream_from_settings(self.settings.voyager, names=WAKE_EVENTS))
+                           if monitor_events else None)
+        self.owned.append(wake.close)
+        ingest = IngestActivities(rt, sessionmaker, self.settings, wake)
         monitor = MonitorActivities(rt, sessionmaker, self.client, self.settings, events=monitor_events)
         repair = RepairActivities(self.engine, rt, self.settings)
         retention = RetentionActivities(sessionmaker, self.settings)
@@ -165,7 +170,7 @@ async def open_worker(
 
     ``client``/``engine``: reuse the caller's (not closed here); ``task_queue`` default
     ``settings.temporal.task_queue``; ``start_monitor`` default ``settings.orders.start_monitor``;
-    ``monitor_events``: the monitor listens to dashboard events to poll early;
+    ``monitor_events``: the monitor and the session watches listen to dashboard events to poll early;
     ``start_repair``: create the ``order-repair`` schedule (unless ``repair.every_minutes`` is 0);
     ``start_mail``: run the outbox's SMTP sender beside the worker (default: when ``mail.host`` is set).
     Raises SettingsError on an unsafe production configuration (``core.settings.check_production``).

@@ -23,10 +23,10 @@ def heartbeat_interval(default: float = 5.0) -> float:
 
 
 @contextlib.asynccontextmanager
-async def heartbeating(details: Callable[[], Any] | None = None) -> AsyncIterator[None]:
-    """Heartbeat every :func:`heartbeat_interval` seconds (with ``details()`` if given) for the
-    duration of the ``async with`` body."""
-    interval = heartbeat_interval()
+async def heartbeating(details: Callable[[], Any] | None = None, *, every: float | None = None) -> AsyncIterator[None]:
+    """Heartbeat every ``every`` seconds (default :func:`heartbeat_interval`), with ``details()`` if
+    given, for the duration of the ``async with`` body; the first one at once."""
+    interval = every if every is not None else heartbeat_interval()
 
     async def beat() -> None:
         while True:

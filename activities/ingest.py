@@ -11,6 +11,7 @@ a frame twice. Polls and per-frame progress stay here, out of workflow history (
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import os
 from datetime import UTC, datetime
@@ -28,10 +29,13 @@ from activities._heartbeat import heartbeating
 from activities.link_wait import note_link_down
 from activities.order_store import lock_order
 from activities.progress import order_lines, refresh_progress
+from activities.session_status import move_night_status
+from activities.session_wake import SessionWake
 from core.settings import Settings
 from models.db import OrderEvent, OrderShot, ShotDone
 from models.orders import (
     OrderProgress,
+    OrderStatus,
     RunEndRequest,
     RunEndResult,
     SweepRequest,
@@ -47,54 +51,71 @@ from voyager.types import ShotDone as VoyagerShotDone
 
 log = structlog.get_logger(__name__)
 _TRANSIENT = (VoyagerConnectionError, VoyagerTimeout)
-#: Polls without finding the session in its run before the watch gives up on it.
+#: Polls without finding the session in its run before the watch gives up on it, ``MISS_RETRY``
+#: seconds apart at most.
 MAX_MISSES = 5
+MISS_RETRY = 3.0
+#: Real seconds between two polls of a watch at least, however many events wake it (an accelerated
+#: simulator emits several a second; one poll ingests every frame listed so far).
+MIN_POLL_GAP = 0.05
+#: Real seconds between the final sweep's polls at most while an aborted session finishes (its end
+#: wakes the sweep at once; this bounds the wait when that event is lost).
+SWEEP_POLL_CAP = 3.0
+#: Seconds between two heartbeats of a session watch: ≤ 30 an observing hour (billable actions).
+#: ``workflows/_options.py`` ``WATCH_SESSION`` gives it a heartbeat timeout with a margin above this.
+WATCH_HEARTBEAT_EVERY = 120.0
 
 
 class IngestActivities:
     """``robotarget`` on the worker's pool; ``settings.images.jpg_dir`` for previews,
-    ``settings.orders`` for poll intervals."""
+    ``settings.orders`` for poll intervals; ``wake``: the worker's dashboard-event fan-out (None =
+    poll only)."""
 
-    def __init__(self, robotarget: RoboTarget, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings) -> None:
+    def __init__(self, robotarget: RoboTarget, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings,
+                 wake: SessionWake | None = None) -> None:
         self.rt = robotarget
         self.sessionmaker = sessionmaker
         self.settings = settings
+        self.wake = wake or SessionWake(None)
 
     # ------------------------------------------------------------------ activities
 
     @activity.defn(name="ingest.watch_session")
     async def watch_session(self, req: WatchSessionRequest) -> WatchSessionResult:
-        """Ingest the session's frames every ``orders.watch_poll_interval`` seconds until Voyager
-        lists it as finished (``result`` 1 OK, 2 aborted, 3 error), then once more, and return.
-        A session its run does not list (``MAX_MISSES`` polls, one with ``sweep_only``) ends as an
-        error after its frames are ingested.
+        """Ingest the session's frames as Voyager announces them (``NewFITReady``/``Signal``
+        dashboard events wake the watch, ``activities/session_wake.py``), and at least every
+        ``orders.watch_poll_interval`` seconds (the safety poll for events lost on a dropped link),
+        until Voyager lists the session as finished (``result`` 1 OK, 2 aborted, 3 error), then once
+        more, and return. A session its run does not list (``MAX_MISSES`` polls, one with
+        ``sweep_only``) ends as an error after its frames are ingested.
 
-        A dropped Voyager link, a timeout or the database unreachable is waited out (the pool
-        reconnects) while heartbeating; the activity only ends by the session ending, by
+        Heartbeats every ``WATCH_HEARTBEAT_EVERY`` seconds (``workflows/_options.py``): billable, so
+        few; an abort does not wait for them (the workflow does not wait for the watch to
+        acknowledge its cancellation). A dropped Voyager link, a timeout or the database unreachable
+        is waited out (the pool reconnects); the activity only ends by the session ending, by
         cancellation, by a refusal or bug, or by a worker death (then Temporal retries it after
         ``heartbeat_timeout`` and ingest resumes where the database says)."""
         poll = self.settings.orders.watch_poll_interval
         frames = misses = 0
-        async with heartbeating(lambda: {"frames": frames}):
+        running = req.sweep_only or not req.running_reason  # the ``running`` status is written (or not wanted)
+        async with self.wake.subscribe() as woken, heartbeating(lambda: {"frames": frames}, every=WATCH_HEARTBEAT_EVERY):
             while True:
+                woken.clear()  # an event during this poll triggers the next one
                 try:
+                    if not running:
+                        await move_night_status(self.sessionmaker, req.order_id, OrderStatus.RUNNING, req.running_reason)
+                        running = True
                     frames += await self.ingest_session(req.order_id, req.session_guid)
                     info = await self._session(req.run_guid, req.session_guid)
                     if info is not None and info.finished:
                         frames += await self.ingest_session(req.order_id, req.session_guid)
-                        progress = await self.progress(req.order_id)
                         log.info("session.watched", order_id=req.order_id, session_guid=req.session_guid,
                                  result=info.result, frames=frames)
-                        return WatchSessionResult(session_guid=req.session_guid, ended=True, result=info.result,
-                                                  exit_text=info.exit_text, frames_ingested=frames, progress=progress)
+                        return await self._watched(req, info.result, info.exit_text, frames)
                     if info is None:
                         misses += 1
                         if misses >= (1 if req.sweep_only else MAX_MISSES):
-                            progress = await self.progress(req.order_id)
-                            return WatchSessionResult(session_guid=req.session_guid, ended=True,
-                                                      result=wire.SESSION_ERROR,
-                                                      exit_text="session not found in its run",
-                                                      frames_ingested=frames, progress=progress)
+                            return await self._watched(req, wire.SESSION_ERROR, "session not found in its run", frames)
                     else:
                         misses = 0
                 except Exception as exc:
@@ -102,7 +123,17 @@ class IngestActivities:
                     if not (isinstance(exc, _TRANSIENT) or db_unavailable(exc)):
                         raise
                     log.warning("session.watch_waiting", order_id=req.order_id, error=str(exc))
-                await asyncio.sleep(poll)
+                # A session its run does not list yet may appear a moment later: look again soon.
+                await _wait_wake(woken, min(poll, MISS_RETRY) if misses else poll)
+
+    async def _watched(self, req: WatchSessionRequest, result: int, exit_text: str, frames: int) -> WatchSessionResult:
+        """The watch's result; the order goes back to ``submitted`` when shots remain (``waiting_reason``)."""
+        progress = await self.progress(req.order_id)
+        if req.waiting_reason and not progress.all_done:
+            await move_night_status(self.sessionmaker, req.order_id, OrderStatus.SUBMITTED,
+                                    f"{req.waiting_reason} ({exit_text})")
+        return WatchSessionResult(session_guid=req.session_guid, ended=True, result=result, exit_text=exit_text,
+                                  frames_ingested=frames, progress=progress)
 
     @activity.defn(name="ingest.sweep_target")
     async def sweep_target(self, req: SweepRequest) -> SweepResult:
@@ -121,7 +152,7 @@ class IngestActivities:
         until = loop.time() + self.settings.orders.sweep_wait_for_end
         frames = 0
         days = max(self.settings.orders.monitor_run_days, self.settings.billing.order_default_lifetime_days + 1)
-        async with heartbeating(lambda: {"frames": frames}):
+        async with self.wake.subscribe() as woken, heartbeating(lambda: {"frames": frames}):
             targets = [req.target_guid, *(t for t in req.panel_target_guids if t != req.target_guid)]
             while True:
                 sessions = []
@@ -129,7 +160,8 @@ class IngestActivities:
                     sessions += await self.rt.get_sessions_for_target(guid, self.settings.voyager.profile_name, days)
                 if all(s.finished for s in sessions) or loop.time() >= until:
                     break
-                await asyncio.sleep(self.settings.orders.watch_poll_interval)
+                woken.clear()
+                await _wait_wake(woken, min(self.settings.orders.watch_poll_interval, SWEEP_POLL_CAP))
             for s in sessions:
                 frames += await self.ingest_session(req.order_id, s.guid)
         progress = await self.progress(req.order_id)
@@ -242,6 +274,13 @@ class IngestActivities:
         log.info("frame.ingested", order_id=order_id, shot_done_guid=frame.guid, filter=filter_name,
                  hfd=frame.hfd, accepted=accepted, shots_done=progress.shots_done, shots_total=progress.shots_total)
         return 1
+
+
+async def _wait_wake(woken: asyncio.Event, timeout: float) -> None:
+    """Until ``woken`` is set (not sooner than ``MIN_POLL_GAP``) or ``timeout`` seconds passed."""
+    await asyncio.sleep(min(MIN_POLL_GAP, timeout))
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(woken.wait(), max(0.0, timeout - MIN_POLL_GAP))
 
 
 def _line_of(frame: VoyagerShotDone, lines: list[OrderShot]) -> OrderShot | None:

@@ -4,8 +4,9 @@ It polls RoboTarget's run list and the sessions of the recent runs (``RemoteRobo
 ``RemoteRoboTargetGetSessionListByRun``, docs/voyager-protocol.md §7), waking early on dashboard events
 (``Signal``, ``NewFITReady``; §4), maps each session to its order by target GUID (``order.target_guid``,
 or a mosaic panel's ``order_panel.target_guid``)
-and signals ``order-<id>``: ``session_started`` when it first sees a running session,
-``session_ended`` when it sees it finished. Voyager's load is therefore one run-list poll per
+and signals ``order-<id>`` once per session: ``session_started`` when it first sees it running
+(the order's watch then follows it to its end), ``session_ended`` when it first sees it already
+finished (a session it never saw running: short, or during an outage). Voyager's load is therefore one run-list poll per
 interval per telescope, whatever the number of waiting orders.
 
 Each session's last signalled state is kept in ``voyager_session`` (the row is written *after* the
@@ -222,10 +223,12 @@ class MonitorActivities:
             if order_id is None:
                 continue
             seen += 1
-            if row is not None and (row.result != 0 or not s.finished):
-                if row.result == 0 and row.progress != s.progress:
+            if row is not None:
+                # Signalled already. ``session_started`` sends the order's own watch to the session,
+                # and the watch sees it end: the end costs no second signal (history, billing).
+                if row.result == 0 and (s.finished or row.progress != s.progress):
                     await self._store(s, run, order_id)
-                continue  # already signalled in this state
+                continue
             signal = "session_ended" if s.finished else "session_started"
             if await self._signal(order_id, signal, s, run):
                 sent += 1

@@ -18,7 +18,11 @@ Billable actions are *estimated from the history* with Temporal Cloud's rules
 ``UpsertWorkflowSearchAttributes`` (attributes given at start are free). Memo upserts
 (``WorkflowPropertiesModified``) are not listed as actions. Not in the history, so not counted:
 queries, rejected updates, and **activity heartbeats** — estimated apart as 1 + the activity's
-run time ÷ a third of its heartbeat timeout (how often Stellar's activities heartbeat).
+run time ÷ its heartbeat period (a third of its heartbeat timeout, 2 min for the session watch),
+the session watch's run time being its session's length on Voyager's clock (real speed).
+
+The cost section prices actions + heartbeats per 1-night and 3-night order at a published hosted
+Temporal price (:data:`PRICE_PER_MILLION_ACTIONS`, :data:`PRICE_SOURCE`).
 """
 
 from __future__ import annotations
@@ -36,6 +40,10 @@ from temporalio.worker import Worker
 from bench._processes import progress
 from bench._stack import BenchStack, run_standalone
 from bench.ceiling_workflow import TwoActivities, noop
+from bench.frame_latency import frame_latency
+from bench.orders_e2e import SSE_GOAL, pct
+from core.settings import VoyagerSettings
+from activities.ingest import WATCH_HEARTBEAT_EVERY
 from worker import HEARTBEAT_THROTTLE
 from workflows import _options as opt
 
@@ -43,29 +51,71 @@ E = EventType
 LOCAL_ACTIVITY_MARKER = "core_local_activity"
 SHOTS = [{"filter": "L", "exposure": 60, "quantity": 3}, {"filter": "R", "exposure": 60, "quantity": 2}]
 FRAME_TOLERANCE = 10  # events by which signal timing varies (session seen running or only ended)
+#: Goals (bench report): history events an extra night adds, heartbeats an observing hour.
+NIGHT_GOAL = 8
+HEARTBEAT_GOAL = 30
+#: The published hosted-Temporal price the cost section uses, and where it is published.
+PRICE_PER_MILLION_ACTIONS = 50.0
+PRICE_SOURCE = ("Temporal Cloud pay-as-you-go list price, first 5 M actions of a month, and every volume on the "
+                "Developer plan (docs.temporal.io/cloud/pricing, the pricing in force since February 2025; "
+                "read 2026-12-01)")
 ACTION_KINDS = ("workflow", "activity attempts", "local-activity tasks", "timers", "signals", "updates",
                 "search-attribute upserts", "markers", "child workflows")
 
 
 @dataclass
 class HistoryCount:
-    """One workflow's history: ``events``, ``actions`` by kind, estimated ``heartbeats``."""
+    """One workflow's history: ``events``, ``actions`` by kind, estimated ``heartbeats`` (as run
+    here) and ``heartbeats_real`` (every activity but the session watch as run here, plus the
+    watch's at real speed once :meth:`add_sessions` gave the sessions' lengths), ``by_type``:
+    events by history event type (activities by name)."""
 
     events: int
     actions: Counter = field(default_factory=Counter)
     heartbeats: int = 0
+    heartbeats_real: int = 0
+    by_type: Counter = field(default_factory=Counter)
 
     @property
     def billable(self) -> int:
         return sum(self.actions.values())
 
+    def add_sessions(self, seconds: list[float]) -> None:
+        """Add the session watch's heartbeats at real speed: one as it starts, then one every
+        ``WATCH_HEARTBEAT_EVERY`` s of each session (``seconds``: the sessions' lengths)."""
+        self.heartbeats_real += sum(1 + int(max(0.0, d) // WATCH_HEARTBEAT_EVERY) for d in seconds)
 
-def heartbeat_period(options: dict) -> float:
-    """Seconds between heartbeats reaching the server for an activity with these options: Stellar's
-    activities heartbeat every third of the heartbeat timeout (activities/_heartbeat.py), and the SDK
-    sends at most one per throttle interval (min(``worker.HEARTBEAT_THROTTLE``, 0.8 × timeout))."""
+
+#: Activities that heartbeat on a cadence of their own rather than a third of their timeout.
+HEARTBEAT_EVERY = {"ingest.watch_session": WATCH_HEARTBEAT_EVERY}
+#: The activity that lasts as long as a session: its heartbeats at real speed are estimated from the
+#: sessions' own (simulated) start and end in ``voyager_session``, not from its accelerated run time.
+SESSION_WATCH = "ingest.watch_session"
+
+
+def heartbeat_period(options: dict, activity: str = "") -> float:
+    """Seconds between heartbeats reaching the server for ``activity`` with these options: Stellar's
+    activities heartbeat every third of the heartbeat timeout (activities/_heartbeat.py) unless
+    :data:`HEARTBEAT_EVERY` names them, and the SDK sends at most one per throttle interval
+    (min(``worker.HEARTBEAT_THROTTLE``, 0.8 × timeout))."""
     timeout = options["heartbeat_timeout"].total_seconds()
-    return max(timeout / 3, min(HEARTBEAT_THROTTLE.total_seconds(), 0.8 * timeout))
+    every = HEARTBEAT_EVERY.get(activity, timeout / 3)
+    return max(every, min(HEARTBEAT_THROTTLE.total_seconds(), 0.8 * timeout))
+
+
+def _event_kind(e, names: dict[int, str]) -> str:
+    """A short name of the event's type; activity events carry their activity's name."""
+    kind = E.Name(e.event_type).removeprefix("EVENT_TYPE_").lower()
+    if e.HasField("activity_task_scheduled_event_attributes"):
+        return f"{kind} {e.activity_task_scheduled_event_attributes.activity_type.name}"
+    for attr in ("activity_task_started_event_attributes", "activity_task_completed_event_attributes",
+                 "activity_task_failed_event_attributes", "activity_task_canceled_event_attributes",
+                 "activity_task_timed_out_event_attributes", "activity_task_cancel_requested_event_attributes"):
+        if e.HasField(attr):
+            return f"{kind} {names.get(getattr(e, attr).scheduled_event_id, '?')}"
+    if e.HasField("workflow_execution_signaled_event_attributes"):
+        return f"{kind} {e.workflow_execution_signaled_event_attributes.signal_name}"
+    return kind
 
 
 def count_history(history: WorkflowHistory) -> HistoryCount:
@@ -80,6 +130,9 @@ def count_history(history: WorkflowHistory) -> HistoryCount:
             if e.HasField(attr):
                 closed[getattr(e, attr).scheduled_event_id] = e
     out = HistoryCount(events=len(events))
+    names = {e.event_id: e.activity_task_scheduled_event_attributes.activity_type.name
+             for e in events if e.event_type == E.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED}
+    out.by_type.update(_event_kind(e, names) for e in events)
     la_tasks: set[int] = set()
     simple = {
         E.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED: "workflow",
@@ -96,11 +149,15 @@ def count_history(history: WorkflowHistory) -> HistoryCount:
         elif e.event_type == E.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
             start = started.get(e.event_id)
             out.actions["activity attempts"] += max(1, start.activity_task_started_event_attributes.attempt) if start else 1
-            hb = e.activity_task_scheduled_event_attributes.heartbeat_timeout.ToTimedelta().total_seconds()
+            hb = e.activity_task_scheduled_event_attributes.heartbeat_timeout.ToTimedelta()
             end = closed.get(e.event_id)
-            if hb > 0 and start is not None and end is not None:
+            if hb.total_seconds() > 0 and start is not None and end is not None:
+                name = names[e.event_id]
+                period = heartbeat_period({"heartbeat_timeout": hb}, name)
                 ran = (end.event_time.ToDatetime() - start.event_time.ToDatetime()).total_seconds()
-                out.heartbeats += 1 + int(ran // (hb / 3))
+                out.heartbeats += 1 + int(ran // period)
+                if name != SESSION_WATCH:
+                    out.heartbeats_real += 1 + int(ran // period)
         elif e.event_type == E.EVENT_TYPE_MARKER_RECORDED:
             attrs = e.marker_recorded_event_attributes
             if attrs.marker_name == LOCAL_ACTIVITY_MARKER:
@@ -132,11 +189,14 @@ async def run(stack: BenchStack, speed: float = 1200.0, shots: list[dict] | None
         f"3 nights, {per_night} frames a night (repeat 3)": {"shots": shots, "repeat": 3},
     }
     progress("history: starting simulator, worker and API; 3 orders")
-    async with stack.deployment("history", sim={"speed": speed}) as dep:
+    async with stack.deployment("history", sim={"speed": speed}) as dep, \
+            frame_latency(VoyagerSettings(**{k: v for k, v in dep.groups["voyager"].items() if v is not None})) as frames:
+        assert dep.http is not None
         (customer,) = await stack.customers(1, credits=30)
         ids = {}
         for label, extra in plan.items():
             ids[label] = (await dep.post_order(customer.api_key, {"target_name": "M42", "priority": 0, **extra}))["id"]
+            frames.follow(dep.http, customer.api_key, ids[label])
         await dep.wait_final(list(ids.values()), 60, label="history: submitted",
                              statuses=("submitted", "running", "settling", "completed", "partial", "failed"))
         counts = await dep.wait_final(list(ids.values()), timeout, label="history")
@@ -147,21 +207,38 @@ async def run(stack: BenchStack, speed: float = 1200.0, shots: list[dict] | None
                 "FROM shot_done WHERE order_id = ANY(:ids) GROUP BY order_id"), {"ids": list(ids.values())}))}
             statuses = dict((await conn.execute(sa.text(
                 'SELECT id, status FROM "order" WHERE id = ANY(:ids)'), {"ids": list(ids.values())})).all())
+            # A session's length on Voyager's (simulated) clock: its start to its end as the monitor
+            # stored them, or, when the monitor has not stored the end yet, to its last frame's end.
+            session_seconds: dict[int, list[float]] = {}
+            for r in (await conn.execute(sa.text(
+                    "SELECT d.order_id, d.session_guid, "
+                    "  extract(epoch FROM coalesce(v.ended_at, max(d.taken_at + d.exposure * interval '1 second'))"
+                    "                   - coalesce(v.started_at, min(d.taken_at))) AS seconds "
+                    "FROM shot_done d LEFT JOIN voyager_session v ON v.session_guid = d.session_guid "
+                    "WHERE d.order_id = ANY(:ids) GROUP BY d.order_id, d.session_guid, v.started_at, v.ended_at"),
+                    {"ids": list(ids.values())})).all():
+                session_seconds.setdefault(r.order_id, []).append(float(r.seconds or 0.0))
         results: dict[str, HistoryCount] = {}
         for label, order_id in ids.items():
             results[label] = count_history(await stack.client.get_workflow_handle(f"order-{order_id}").fetch_history())
+            results[label].add_sessions(session_seconds.get(order_id, []))
         await stack.terminate([f"order-{i}" for i in ids.values()])  # only if one did not finish
+        await frames.close()
+    sse = frames.latencies()
     ref = await reference(stack)
 
     def row(label: str, h: HistoryCount, nights: str, frames: str, status: str) -> str:
         kinds = " · ".join(f"{h.actions[k]}" for k in ACTION_KINDS[:7])
-        return f"| {label} | {status} | {nights} | {frames} | {h.events} | {h.billable} | {kinds} | {h.heartbeats} |"
+        return (f"| {label} | {status} | {nights} | {frames} | {h.events} | {h.billable} | {kinds} | "
+                f"{h.heartbeats_real} |")
 
     shot_text = ", ".join(f"{s['filter']} {s['quantity']}×{s['exposure']} s" for s in shots)
     lines = [
         f"Same shots ({shot_text} a night), "
         f"M42, simulator at {speed:g}× (idle days fast-forwarded by the simulator). "
-        f"Actions by kind: {' · '.join(ACTION_KINDS[:7])} (markers and child workflows: none).",
+        f"Actions by kind: {' · '.join(ACTION_KINDS[:7])} (markers and child workflows: none). Heartbeats: "
+        f"estimated at real speed (the session watch's from the sessions' length on Voyager's clock, every other "
+        f"activity's as it ran).",
         "",
         "| workflow | status | sessions | frames taken (accepted) | history events | billable actions (history) | by kind | heartbeats (est.) |",
         "|---|---|---:|---:|---:|---:|---|---:|",
@@ -176,24 +253,72 @@ async def run(stack: BenchStack, speed: float = 1200.0, shots: list[dict] | None
     nights3 = rows[ids[list(plan)[2]]].sessions if ids[list(plan)[2]] in rows else 0
     extra = max(nights3 - 1, 1)
     frames_delta = many.events - one.events
+    per_night = (three.events - many.events) / extra
     verdict = ("Frames do not add history" if abs(frames_delta) <= FRAME_TOLERANCE else
                "**Frames add history** (per-frame events belong in the database, not in the workflow)")
-    watch, monitor = heartbeat_period(opt.WATCH_SESSION), heartbeat_period(opt.MONITOR_WATCH)
+    watch, monitor = heartbeat_period(opt.WATCH_SESSION, "ingest.watch_session"), heartbeat_period(opt.MONITOR_WATCH)
     lines += [
         "",
         f"{verdict}: 3× the frames in one night change the count by {frames_delta:+d} events "
         f"({many.billable - one.billable:+d} actions; up to ±{FRAME_TOLERANCE} come from whether the monitor saw a "
         f"session running before it ended). Nights add a constant: the 3-night order has "
         f"{three.events - many.events:+d} events ({three.billable - many.billable:+d} actions) more than the "
-        f"1-night order of as many frames, {(three.events - many.events) / extra:.0f} events and "
-        f"{(three.billable - many.billable) / extra:.0f} actions per extra night (signals, one session watch, "
-        f"status changes). Statuses: {', '.join(f'{s} {n}' for s, n in sorted(counts.items()))}.",
+        f"1-night order of as many frames, **{per_night:.0f} events** and "
+        f"{(three.billable - many.billable) / extra:.0f} actions per extra night (goal ≤ +{NIGHT_GOAL} events). "
+        f"Statuses: {', '.join(f'{s} {n}' for s, n in sorted(counts.items()))}.",
+        "",
+        "Where an extra night's events go (3-night order − 1-night order of as many frames, ÷ extra nights; "
+        "activity events by activity, signals by name):",
+        "",
+        "| event | per extra night |",
+        "|---|---:|",
+        *(f"| {kind} | {n / extra:+.1f} |" for kind, n in sorted(((k, three.by_type[k] - many.by_type[k])
+                                                                    for k in three.by_type | many.by_type),
+                                                                   key=lambda kn: (-kn[1], kn[0])) if n),
+        "",
+        f"A night is a workflow task for the monitor's `session_started` signal (4 events, with the signal), the "
+        f"session watch (activity scheduled/started/completed, then the workflow task its result wakes: 6) and the "
+        f"`OrderStatus` search attribute set to `running` and back to `submitted` (2); the watch writes the status "
+        f"rows itself and the monitor does not signal the end of a session whose start it signalled. The floor with "
+        f"one watch activity a night is 10 events: below that the watch would have to outlive the night, "
+        f"heartbeating through the day.",
+        "",
+        f"Frames of these three orders (sessions of several frames, each watched as it runs, no burst of "
+        f"orders): **frame taken → SSE event delivered p50 {pct(sse, 50):.2f} s, p99 {pct(sse, 99):.2f} s** over "
+        f"{len(sse)} frames (goal ≤ {SSE_GOAL:g} s; measured as in section 1).",
         "",
         f"Heartbeats are not history but are billable. The session watch heartbeats every {watch:g} s while a "
-        f"session runs, so a real-time night costs about {3600 / watch:,.0f} actions per observing hour per order "
-        f"(the accelerated sessions here last about a second); the observatory monitor adds one every "
-        f"{monitor:g} s per telescope ({3600 / monitor:,.0f} an hour), whatever the number of orders.",
+        f"session runs: **{3600 / watch:,.0f} an observing hour** per order (goal ≤ {HEARTBEAT_GOAL}); frames do "
+        f"not wait for heartbeats (dashboard events wake the watch: frame → SSE latency in section 1), nor do aborts "
+        f"(the workflow cancels the watch without waiting for it, docs/order-workflow.md). The observatory monitor "
+        f"adds one every {monitor:g} s per telescope ({3600 / monitor:,.0f} an hour), whatever the number of orders.",
+        "",
+        cost_section({"1-night order": many, "3-night order": three}, monitor),
     ]
+    return "\n".join(lines)
+
+
+def cost_section(orders: dict[str, HistoryCount], monitor_period: float) -> str:
+    """Markdown: billable actions per order (history + real-time heartbeats) and their price per
+    1,000 orders at :data:`PRICE_PER_MILLION_ACTIONS`."""
+    lines = [
+        "### Cost on a hosted Temporal",
+        "",
+        f"Price: **${PRICE_PER_MILLION_ACTIONS:g} per million actions** — {PRICE_SOURCE}. Actions per order = the "
+        f"billable actions of its history + its heartbeats at real speed (estimated as above); queries are not "
+        f"counted (the API does not query workflows).",
+        "",
+        "| order | actions (history) | heartbeats | actions in all | per 1,000 orders |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for label, h in orders.items():
+        total = h.billable + h.heartbeats_real
+        lines.append(f"| {label} | {h.billable} | {h.heartbeats_real} | {total} | "
+                     f"${total * 1000 * PRICE_PER_MILLION_ACTIONS / 1e6:,.2f} |")
+    per_hour = 3600 / monitor_period
+    lines += ["", f"Shared by every order of a telescope: its observatory monitor, {per_hour:,.0f} heartbeats an hour "
+              f"plus a continue-as-new about hourly (≈ ${per_hour * 24 * 30 * PRICE_PER_MILLION_ACTIONS / 1e6:,.2f} a "
+              f"telescope-month in heartbeats)."]
     return "\n".join(lines)
 
 

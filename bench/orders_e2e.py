@@ -11,6 +11,11 @@ observatory monitor signals the session, the frame is ingested, the order settle
 Measured from the first POST to the last order's ``finished_at``. One warm-up order runs first and
 is not counted.
 
+Profile: the median time each order spent between its status changes (``order_event`` rows:
+created → held → submitted → running → settling → final), and frame taken → SSE event delivered
+(bench/frame_latency.py) on up to ``SSE_SAMPLE`` orders, each followed by an SSE stream opened
+right after its POST.
+
 Ceiling: the same number of ``BenchTwoActivities`` workflows (bench/ceiling_workflow.py), started
 ``concurrency`` at a time on the same Temporal server, run by a worker in this process.
 The simulated telescope is a serial resource too: its floor is orders × (exposure + 30 s
@@ -33,9 +38,17 @@ from temporalio.worker import Worker
 from bench._processes import cpu_line, cpu_seconds, progress
 from bench._stack import FINAL, M42_EVENING, BenchStack, run_standalone
 from bench.ceiling_workflow import TwoActivities, noop
+from bench.frame_latency import frame_latency
+from core.settings import VoyagerSettings
 
 ORDER = {"target_name": "M42", "priority": 0, "shots": [{"filter": "L", "exposure": 1, "quantity": 1}]}
 SHOT_OVERHEAD = 30.0  # the simulator's default simulated seconds per frame on top of the exposure
+#: Orders whose frames are followed to their SSE stream (every k-th order; more streams load the API).
+SSE_SAMPLE = 50
+#: The status milestones of an order, in order; "final" is its ``finished_at``.
+MILESTONES = ("pending", "held", "submitted", "running", "settling", "final")
+#: Goal: frames reach the SSE stream within this many seconds of being taken.
+SSE_GOAL = 2.0
 
 
 def pct(values: list[float], q: int) -> float:
@@ -83,7 +96,9 @@ async def run(stack: BenchStack, orders: int = 200, customers: int = 50, concurr
     ``STELLAR_VOYAGER__POOL_SIZE`` (None = the default)."""
     customers = max(1, min(customers, orders))
     progress(f"orders e2e: starting simulator, worker and API ({orders} orders, {customers} customers)")
-    async with stack.deployment("e2e", sim={"speed": speed}, voyager={"pool_size": voyager_pool}) as dep:
+    async with stack.deployment("e2e", sim={"speed": speed}, voyager={"pool_size": voyager_pool}) as dep, \
+            frame_latency(VoyagerSettings(**{k: v for k, v in dep.groups["voyager"].items() if v is not None})) as frames:
+        assert dep.http is not None
         people = await stack.customers(customers, credits=math.ceil(orders / customers) + 2)
         warm = await dep.post_order(people[0].api_key, ORDER)
         await dep.wait_final([warm["id"]], 120, label="warm-up order")
@@ -92,11 +107,16 @@ async def run(stack: BenchStack, orders: int = 200, customers: int = 50, concurr
         wall0 = datetime.now(UTC)
         cpu0 = cpu_seconds(dep.worker, dep.api)
         t0 = time.perf_counter()
+        every = max(1, math.ceil(orders / SSE_SAMPLE))
 
         async def post(i: int) -> tuple[int, float]:
             t = time.perf_counter()
-            body = await dep.post_order(people[i % customers].api_key, ORDER)
-            return body["id"], time.perf_counter() - t
+            key = people[i % customers].api_key
+            body = await dep.post_order(key, ORDER)
+            elapsed = time.perf_counter() - t
+            if i % every == 0:
+                frames.follow(dep.http, key, body["id"])
+            return body["id"], elapsed
 
         posted = await bounded(concurrency, list(range(orders)), post)
         post_s = time.perf_counter() - t0
@@ -106,8 +126,11 @@ async def run(stack: BenchStack, orders: int = 200, customers: int = 50, concurr
         async with stack.engine.connect() as conn:
             rows = (await conn.execute(sa.text(
                 'SELECT status, created_at, finished_at FROM "order" WHERE id = ANY(:ids)'), {"ids": ids})).all()
+            phases = await phase_profile(conn, ids)
         if sum(counts.get(s, 0) for s in FINAL) < orders:  # timed out: stop what still runs
             await stack.terminate([f"order-{i}" for i in ids])
+        await frames.close()
+    sse = frames.latencies()
 
     finished = [r for r in rows if r.finished_at is not None]
     elapsed = max((r.finished_at - wall0).total_seconds() for r in finished) if finished else math.nan
@@ -134,13 +157,48 @@ async def run(stack: BenchStack, orders: int = 200, customers: int = 50, concurr
         "",
         f"Final statuses: {statuses}. The {orders} POSTs took {post_s:.1f} s "
         f"({orders / post_s:.0f}/s; p50 {pct(post_lat, 50) * 1e3:.0f} ms, p99 {pct(post_lat, 99) * 1e3:.0f} ms). "
-        f"Per-order time: POST → `finished_at`; it includes the session watch's 3 s poll "
-        f"(`STELLAR_ORDERS__WATCH_POLL_INTERVAL`, production default) when the monitor saw the session running. "
+        f"Per-order time: POST → `finished_at`. "
         f"The simulated telescope alone needs ≥ {floor:.1f} s for "
         f"{orders} frames of (1 + {SHOT_OVERHEAD:g}) s at {speed:g}× (one session at a time).",
         "",
         cpu + ".",
+        "",
+        "Where an order's time goes (median seconds between its status changes, orders counted in brackets; "
+        "`running` is absent when the monitor first saw the session already ended):",
+        "",
+        "| " + " | ".join(f"{a} → {b}" for a, b in phases) + " |",
+        "|" + "---:|" * len(phases),
+        "| " + " | ".join(f"{v:.2f} ({n})" if n else "–" for v, n in phases.values()) + " |",
+        "",
+        f"**Frame taken → SSE event delivered**: p50 **{pct(sse, 50):.2f} s**, p99 **{pct(sse, 99):.2f} s**, "
+        f"max {max(sse, default=math.nan):.2f} s over {len(sse)} frames of {len(frames.streams)} orders followed "
+        f"(every {every}th order; goal ≤ {SSE_GOAL:g} s). Taken = the simulator's `NewFITReady`, delivered = the "
+        f"`progress` event on `GET /api/orders/{{id}}/events` (bench/frame_latency.py)"
+        + (f"; {frames.stream_errors} streams broke." if frames.stream_errors else "."),
     ])
+
+
+async def phase_profile(conn, ids: list[int]) -> dict[tuple[str, str], tuple[float, int]]:
+    """(from, to) milestone → (median seconds, orders that passed both) over ``ids``, from the
+    orders' ``status`` events and ``finished_at``: each consecutive pair, and submitted → settling
+    (waiting for the telescope and the session, whether or not ``running`` was recorded)."""
+    marks: dict[int, dict[str, datetime]] = {}
+    for r in (await conn.execute(sa.text(
+            "SELECT order_id, payload->>'status' AS status, min(created_at) AS at FROM order_event "
+            "WHERE kind = 'status' AND order_id = ANY(:ids) GROUP BY 1, 2"), {"ids": ids})).all():
+        marks.setdefault(r.order_id, {})[r.status if r.status in MILESTONES else "final"] = r.at
+    for r in (await conn.execute(sa.text(
+            'SELECT id, created_at, finished_at FROM "order" WHERE id = ANY(:ids)'), {"ids": ids})).all():
+        m = marks.setdefault(r.id, {})
+        m["pending"] = r.created_at
+        if r.finished_at is not None:
+            m["final"] = r.finished_at
+    pairs = [*zip(MILESTONES, MILESTONES[1:]), ("submitted", "settling")]
+    out: dict[tuple[str, str], tuple[float, int]] = {}
+    for a, b in pairs:
+        spans = [(m[b] - m[a]).total_seconds() for m in marks.values() if a in m and b in m]
+        out[(a, b)] = (statistics.median(spans) if spans else math.nan, len(spans))
+    return out
 
 
 def main(argv: list[str] | None = None) -> str:

@@ -11,6 +11,10 @@ customers. The worker's RSS (psutil) is read: idle after start (its observatory 
 with one order waiting (the workflow sandbox loaded once), and with every order waiting. Per order
 = (all − one) ÷ (orders − 1). The worker keeps at most 1,000 workflows in its cache (the Temporal
 SDK's default ``max_cached_workflows``); past that, evicted workflows use no memory until they wake.
+
+Ceiling: a worker process running nothing but a bare workflow that waits for a signal
+(bench/bare_worker.py, same SDK defaults), read the same way with as many workflows waiting, in
+the same run: the least the SDK keeps per cached waiting workflow.
 """
 
 from __future__ import annotations
@@ -18,11 +22,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
+import sys
 import time
+import uuid
 
 import psutil
 
-from bench._processes import cpu_line, cpu_seconds, progress
+from bench._processes import ChildProcess, cpu_line, cpu_seconds, progress
+from bench.ceiling_workflow import BareWaiting
 from bench._stack import DAYTIME, BenchStack, run_standalone
 from bench.orders_e2e import bounded
 
@@ -39,6 +46,38 @@ async def settled_rss(pid: int, seconds: float = 3.0) -> int:
         await asyncio.sleep(1.0)
         rss = proc.memory_info().rss
     return rss
+
+
+async def bare_ceiling(stack: BenchStack, n: int, concurrency: int = 16, timeout: float = 120.0) -> tuple[int, int, int]:
+    """RSS (bytes) of a bare worker process (bench/bare_worker.py): idle, with one and with ``n``
+    ``BenchBareWaiting`` workflows waiting (each answered a query, so each ran its first task)."""
+    queue = f"bench-bare-{uuid.uuid4().hex[:6]}"
+    child = ChildProcess("bare worker", [sys.executable, "-m", "bench.bare_worker", stack.temporal_address,
+                                         stack.client.namespace, queue], {}, stack.tmp / f"{queue}.log")
+    ids = [f"{queue}-{i}" for i in range(n)]
+    child.start()
+    try:
+        loop = asyncio.get_running_loop()
+        until = loop.time() + timeout
+        while "bare worker ready" not in child.log_tail():
+            child.check_alive()
+            if loop.time() > until:
+                raise RuntimeError(f"bare worker not ready within {timeout:g} s:\n{child.log_tail()}")
+            await asyncio.sleep(0.2)
+        idle = await settled_rss(child.pid)
+
+        async def wait_one(i: int) -> None:
+            handle = await stack.client.start_workflow(BareWaiting.run, i, id=ids[i], task_queue=queue)
+            await handle.query(BareWaiting.waiting)
+
+        await wait_one(0)
+        one = await settled_rss(child.pid)
+        await bounded(concurrency, list(range(1, n)), wait_one)
+        full = await settled_rss(child.pid)
+    finally:
+        await asyncio.to_thread(child.stop)
+        await stack.terminate(ids)
+    return idle, one, full
 
 
 async def run(stack: BenchStack, orders: int = 1000, concurrency: int = 16, customers: int = 50,
@@ -72,19 +111,28 @@ async def run(stack: BenchStack, orders: int = 1000, concurrency: int = 16, cust
         await asyncio.to_thread(dep.worker.stop)  # before terminating: a terminated order would wake its cached workflow
         await stack.terminate([f"order-{i}" for i in ids])
 
+    progress(f"worker memory: ceiling, a bare worker with {orders} bare waiting workflows")
+    b_idle, b_one, b_full = await bare_ceiling(stack, orders, concurrency)
     per_order = (full - one) / max(1, waiting - 1)
+    per_bare = (b_full - b_one) / max(1, orders - 1)
+    ratio = f"{per_order / per_bare:.1f}×" if per_bare > 0 else "n/a (below the RSS noise)"
     statuses = ", ".join(f"{s} {n}" for s, n in sorted(counts.items()))
     return "\n".join([
         f"Worker = `python worker.py` (one process); simulator clock paused at {DAYTIME:%Y-%m-%d %H:%M} UTC so "
-        f"orders wait; M42, L 1×60 s; {customers} customers.",
+        f"orders wait; M42, L 1×60 s; {customers} customers. Ceiling: `python -m bench.bare_worker` (one process, "
+        f"same SDK defaults) holding as many bare workflows waiting for a signal.",
         "",
-        "| worker state | open orders | RSS MiB | vs idle |",
+        "| worker state | open workflows | RSS MiB | vs idle |",
         "|---|---:|---:|---:|",
-        f"| ceiling: idle (monitor running, no order) | 0 | {idle / MiB:.1f} | ceiling |",
+        f"| ceiling: bare worker idle | 0 | {b_idle / MiB:.1f} | ceiling |",
+        f"| ceiling: one bare workflow waiting | 1 | {b_one / MiB:.1f} | {(b_one - b_idle) / MiB:+.1f} MiB |",
+        f"| ceiling: every bare workflow waiting | {orders} | {b_full / MiB:.1f} | {(b_full - b_idle) / MiB:+.1f} MiB |",
+        f"| Stellar worker idle (monitor running, no order) | 0 | {idle / MiB:.1f} | — |",
         f"| one order waiting (workflow sandbox loaded) | 1 | {one / MiB:.1f} | {(one - idle) / MiB:+.1f} MiB |",
         f"| every order waiting for its night | {waiting} | {full / MiB:.1f} | {(full - idle) / MiB:+.1f} MiB |",
         "",
-        f"Per waiting order: {per_order / 1024:.1f} KiB ((all − one) ÷ {max(1, waiting - 1)}). "
+        f"**Per waiting order: {per_order / 1024:.1f} KiB** ((all − one) ÷ {max(1, waiting - 1)}) vs "
+        f"{per_bare / 1024:.1f} KiB per bare waiting workflow: **{ratio}** (goal ≤ 2×). "
         f"Statuses when measured: {statuses}. {orders - 1} POSTs took {post_s:.1f} s; all waiting after "
         f"{fill_s:.1f} s. {cpu}.",
     ])

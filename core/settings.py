@@ -259,7 +259,10 @@ class OrderSettings(BaseModel):
         default=600.0, gt=0,
         description="seconds between two catch-up passes over every waiting order's whole life (also one at the "
                     "start of every watch activity and after a failed poll)")
-    watch_poll_interval: float = Field(default=3.0, gt=0, description="seconds between shot-done polls during a session")
+    watch_poll_interval: float = Field(
+        default=20.0, gt=0,
+        description="seconds between shot-done polls during a session when no dashboard event (a frame written, a "
+                    "session state change) wakes the watch first: the safety poll for events lost on a dropped link")
     sweep_wait_for_end: float = Field(default=900.0, ge=0, description="seconds to wait for an aborted session to end")
     start_monitor: bool = Field(default=True, description="the worker starts the telescope's monitor workflow")
 

@@ -494,13 +494,22 @@ class StopTargetResult(_M):
 
 class WatchSessionRequest(_M):
     """Watch one session until it ends, ingesting each new frame (``watch_session``).
-    ``sweep_only``: the session already ended — ingest what it produced and return."""
+    ``sweep_only``: the session already ended — ingest what it produced and return.
+
+    The night's two status changes are written by the watch itself, not as workflow steps (two
+    history events and two billable actions a night fewer, docs/order-workflow.md):
+    ``running_reason``: set the order ``running`` with this reason as the watch starts (empty:
+    leave it); ``waiting_reason``: when the session ends with shots left, set it back to
+    ``submitted`` with ``"<waiting_reason> (<exit text>)"`` (empty: leave it). Either only moves an
+    order that is ``submitted`` or ``running``: a watch finishing after an abort never undoes it."""
 
     order_id: int
     target_guid: str
     session_guid: str
     run_guid: str
     sweep_only: bool = False
+    running_reason: str = ""
+    waiting_reason: str = ""
 
 
 class OrderProgress(_M):

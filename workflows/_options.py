@@ -99,15 +99,19 @@ VOYAGER_CONTROL: dict[str, Any] = dict(
 )
 
 #: Watch one session (a night at most) ingesting each frame. Heartbeats are billable actions and
-#: run all night: every 20 s (a third of the timeout) is 180 an observing hour, while a dead worker
-#: is still noticed within a minute and an abort reaches the watch within 20 s. Voyager and
-#: database outages are waited out inside the attempt; what still fails it three times (a refusal,
-#: a bug) goes back to the workflow, which watches the session again later (``WATCH_RETRY_*``).
+#: run all night: the watch sends one every 2 min (``activities/ingest.py`` WATCH_HEARTBEAT_EVERY),
+#: 30 an observing hour, so a dead worker is noticed within 3 min (its frames wait in Voyager and are
+#: ingested by the next attempt, none lost). Frames do not wait for heartbeats: dashboard events wake
+#: the watch. Nor do aborts: TRY_CANCEL, the workflow stops and sweeps the target at once (ingest is
+#: idempotent, so the old watch finishing meanwhile doubles nothing) while the cancellation reaches
+#: the watch at its next heartbeat or it returns when the aborted session ends. Voyager and database
+#: outages are waited out inside the attempt; what still fails it three times (a refusal, a bug) goes
+#: back to the workflow, which watches the session again later (``WATCH_RETRY_*``).
 WATCH_SESSION: dict[str, Any] = dict(
     start_to_close_timeout=timedelta(hours=20),
-    heartbeat_timeout=timedelta(seconds=60),
+    heartbeat_timeout=timedelta(minutes=3),
     retry_policy=_retry(3, initial=1.0, maximum=30.0),
-    cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+    cancellation_type=ActivityCancellationType.TRY_CANCEL,
 )
 
 #: Ingest every session of the target before settling. Retries without a limit within
@@ -120,10 +124,11 @@ SWEEP: dict[str, Any] = dict(
 
 #: Wait, after a one-night order's session ended with work left, for Voyager to close the night's
 #: run (dawn): another session may come the same night (clouds that clear). Cancelled when the
-#: order ends otherwise; the deadline bounds it.
+#: order ends otherwise (TRY_CANCEL: nothing waits for its heartbeat); the deadline bounds it. Hours
+#: of waiting, so a heartbeat every 2 min (a third of the timeout), not every 20 s: billable actions.
 WAIT_RUN_END: dict[str, Any] = dict(
     start_to_close_timeout=timedelta(hours=20),
-    heartbeat_timeout=timedelta(seconds=60),
+    heartbeat_timeout=timedelta(minutes=6),
     retry_policy=_retry(0, initial=1.0, maximum=PATIENT_BACKOFF_CAP),
     cancellation_type=ActivityCancellationType.TRY_CANCEL,
 )

@@ -7,8 +7,10 @@ jobs and the stale-target sweep):
 2. store GUIDs from ``workflow.uuid4()`` on the order, then submit Set/Target/Shots to RoboTarget
    (``failed`` + hold released when Voyager refuses);
 3. wait — a condition on signals, no activity, no poll — until the observatory monitor signals a
-   session of our target; one heartbeating activity then ingests that session's frames (progress
-   lives in the database, not in this history);
+   session of our target; one activity then ingests that session's frames as Voyager announces
+   them and writes the night's ``running``/``submitted`` status changes (progress lives in the
+   database, not in this history: a night costs one signal, one activity, two search-attribute
+   upserts);
 4. repeat while shots remain and the plan allows more nights (``is_repeat``);
 5. settle with ``billing.settlement``, disable the target, write the report, final status.
 
@@ -26,9 +28,8 @@ from typing import Any
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError as FailureTimeout
 
-from workflows import _options as opt
-
 with workflow.unsafe.imports_passed_through():
+    from workflows import _options as opt  # constants only: one copy per worker, not one per workflow
     from activities.ingest import IngestActivities
     from activities.ledger_ops import LedgerActivities
     from activities.order_store import OrderStoreActivities
@@ -71,6 +72,9 @@ with workflow.unsafe.imports_passed_through():
     )
 
 SESSION_OK, SESSION_ABORTED, SESSION_ERROR = 1, 2, 3
+#: Reasons of the ``submitted`` status after a session that ended with shots left (+ its exit text).
+_WAITING_NEXT_NIGHT = "waiting for the next night"
+_WAITING_REST_OF_NIGHT = "waiting for the rest of the night"
 _SESSION_OUTCOME = {
     SESSION_OK: SettlementOutcome.partial,
     SESSION_ABORTED: SettlementOutcome.voyager_abort,
@@ -258,14 +262,18 @@ class OrderWorkflow:
                 if last is not None and self._night_over is not None and self._night_over.done():
                     return last
                 continue  # a failed watch's back-off elapsed before it is due: wait again
-            if not session.ended:
+            repeat = self._hold.constraints.is_repeat
+            running = "" if session.ended else f"session {session.session_guid}"
+            if running:
                 self._phase = "observing"
-                await self._set_status(OrderStatus.RUNNING, f"session {session.session_guid}")
+                self._night_status(OrderStatus.RUNNING, running)
+            # The watch writes the night's two status changes itself (WatchSessionRequest).
             watch = workflow.start_activity_method(
                 IngestActivities.watch_session,
                 WatchSessionRequest(order_id=self._inp.order_id, target_guid=session.target_guid or self._guids.target_guid,
                                     session_guid=session.session_guid, run_guid=session.run_guid,
-                                    sweep_only=session.ended),
+                                    sweep_only=session.ended, running_reason=running,
+                                    waiting_reason=_WAITING_NEXT_NIGHT if repeat else _WAITING_REST_OF_NIGHT),
                 **opt.WATCH_SESSION,
             )
             try:
@@ -286,7 +294,7 @@ class OrderWorkflow:
             self._progress = res.progress
             if res.progress.all_done:
                 return SettlementOutcome.completed, OrderStatus.COMPLETED, "every shot done"
-            if not self._hold.constraints.is_repeat:
+            if not repeat:
                 # A one-night order: Voyager does not come back to it on a later night (planner repeat
                 # rule), but may the same night; it ends when that night's run is closed.
                 outcome = _SESSION_OUTCOME.get(res.result, SettlementOutcome.voyager_error)
@@ -296,9 +304,9 @@ class OrderWorkflow:
                     self._night_over = workflow.start_activity_method(
                         IngestActivities.wait_run_end,
                         RunEndRequest(order_id=self._inp.order_id, run_guid=session.run_guid), **opt.WAIT_RUN_END)
-                await self._set_status(OrderStatus.SUBMITTED, f"waiting for the rest of the night ({res.exit_text})")
+                self._night_status(OrderStatus.SUBMITTED, f"{_WAITING_REST_OF_NIGHT} ({res.exit_text})")
                 continue
-            await self._set_status(OrderStatus.SUBMITTED, f"waiting for the next night ({res.exit_text})")
+            self._night_status(OrderStatus.SUBMITTED, f"{_WAITING_NEXT_NIGHT} ({res.exit_text})")
 
     async def _wait_for_work(self) -> None:
         """Until a session is due, the night of a one-night order is over, or an interruption; wakes
@@ -452,6 +460,16 @@ class OrderWorkflow:
         self._visibility()
         await self._db(OrderStoreActivities.set_status,
                        StatusChange(order_id=self._inp.order_id, status=status, reason=reason))
+
+    def _night_status(self, status: OrderStatus, reason: str) -> None:
+        """A status change the session watch writes to the database (``running`` as it starts,
+        ``submitted`` when it ends with shots left): here only the workflow's own status and the
+        ``OrderStatus`` search attribute (one event when the status changes; the memo keeps the
+        life cycle's milestones, not every night)."""
+        changed = status is not self._status
+        self._status, self._reason = status, reason
+        if changed:
+            workflow.upsert_search_attributes([contract.SA_ORDER_STATUS.value_set(status.value)])
 
     def _visibility(self, *, initial: bool = False, summary_extra: dict[str, Any] | None = None) -> None:
         updates = [contract.SA_ORDER_STATUS.value_set(self._status.value)]

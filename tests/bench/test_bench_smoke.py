@@ -5,6 +5,7 @@ whose structure and numbers make sense. No timing thresholds: speed is measured 
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import uuid
@@ -55,13 +56,20 @@ async def test_bare_two_activity_workflow_history_counts_17_events_and_3_actions
 async def test_orders_end_to_end_settles_every_order_beside_the_ceiling(stack):
     text = await orders_e2e.run(stack, orders=3, customers=2, concurrency=2, timeout=240)
 
-    header, ceiling, stellar = rows(text)
+    header, ceiling, stellar, phases, spans = rows(text)
     assert header[0] == "run" and ceiling[0].startswith("ceiling") and stellar[0].startswith("Stellar order")
     assert number(ceiling[1]) == 3 and number(ceiling[3]) > 0
     assert number(stellar[1]) == 3, text  # every order reached a final status
     assert number(stellar[3]) > 0 and number(stellar[4]) <= number(stellar[5])  # p50 ≤ p99
     assert "Final statuses: completed 3." in text
     assert "CPU used in the window: " in text
+    # where the time goes: every order passed pending → held → submitted, and settled
+    assert phases[:3] == ["pending → held", "held → submitted", "submitted → running"]
+    assert spans[0].endswith("(3)") and spans[1].endswith("(3)") and spans[-1].endswith("(3)"), text
+    # every frame of the 3 followed orders was seen taken and then delivered on its SSE stream
+    sse = re.search(r"p50 \*\*([\d.]+) s\*\*, p99 \*\*([\d.]+) s\*\*, max [\d.]+ s over (\d+) frames of 3 orders", text)
+    assert sse is not None, text
+    assert int(sse.group(3)) == 3 and 0 < float(sse.group(1)) <= float(sse.group(2))
 
 
 async def test_history_does_not_grow_with_frames_and_counts_actions(stack):
@@ -69,13 +77,25 @@ async def test_history_does_not_grow_with_frames_and_counts_actions(stack):
 
     table = rows(text)
     assert table[0][:5] == ["workflow", "status", "sessions", "frames taken (accepted)", "history events"]
-    ref, one, three_frames, three_nights = table[1:]
+    ref, one, three_frames, three_nights = table[1:5]
     assert (number(ref[4]), number(ref[5])) == (17, 3)
     for row in (one, three_frames, three_nights):
         assert row[1] == "completed", text
         assert 0 < number(row[5]) < number(row[4])  # fewer billable actions than events
     assert abs(number(three_frames[4]) - number(one[4])) <= 10  # frames do not add history
     assert number(three_nights[2]) >= 3 and number(three_nights[4]) > number(three_frames[4])
+    # where a night's events go: one session watch a night
+    night = {r[0]: number(r[1]) for r in table if r[0].startswith("activity_task_")}
+    assert night.get("activity_task_scheduled ingest.watch_session", 0) >= 1, text
+    assert "**30 an observing hour**" in text
+    # the cost section prices both orders, heartbeats included
+    cost = {r[0]: r for r in table if r[0] in ("1-night order", "3-night order")}
+    assert set(cost) == {"1-night order", "3-night order"}, text
+    for r in cost.values():
+        assert number(r[3]) == number(r[1]) + number(r[2]) and number(r[2]) >= 1
+        assert number(r[4].lstrip("$")) == pytest.approx(number(r[3]) * 0.05, abs=0.01)  # $50 per million
+    assert number(cost["3-night order"][3]) > number(cost["1-night order"][3])
+    assert "$50 per million actions" in text
 
 
 async def test_api_latency_measures_every_endpoint_at_each_concurrency(stack):
@@ -94,11 +114,16 @@ async def test_api_latency_measures_every_endpoint_at_each_concurrency(stack):
 async def test_worker_memory_reports_rss_idle_and_with_waiting_orders(stack):
     text = await worker_memory.run(stack, orders=3, customers=2, timeout=240)
 
-    header, idle, one, full = rows(text)
-    assert header[:3] == ["worker state", "open orders", "RSS MiB"]
+    header, b_idle, b_one, b_full, idle, one, full = rows(text)
+    assert header[:3] == ["worker state", "open workflows", "RSS MiB"]
+    assert b_idle[0].startswith("ceiling") and b_full[0].startswith("ceiling") and not idle[0].startswith("ceiling")
+    assert number(b_idle[1]) == 0 and number(b_one[1]) == 1 and number(b_full[1]) == 3, text
     assert number(idle[1]) == 0 and number(one[1]) == 1 and number(full[1]) == 3, text
     assert all(number(r[2]) > 30 for r in (idle, one, full))  # a Python worker is tens of MiB
+    assert all(number(r[2]) > 10 for r in (b_idle, b_one, b_full))
+    assert number(b_idle[2]) < number(idle[2])  # the bare worker loads less than Stellar's
     assert "Statuses when measured: submitted 3." in text
+    assert re.search(r"KiB per bare waiting workflow: \*\*(-?[\d.]+×|n/a [^*]+)\*\* \(goal ≤ 2×\)", text), text
 
 
 def test_report_command_writes_machine_facts_and_sections(tmp_path):

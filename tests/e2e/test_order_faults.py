@@ -30,6 +30,7 @@ from tests.workflows.support import (
     wait_for,
 )
 from voyager import wire
+from workflows._options import WATCH_SESSION
 from core.order_control import abort_order
 
 pytestmark = pytest.mark.timeout(240)
@@ -77,6 +78,7 @@ def _settings_env(settings: Settings, temporal_address: str, task_queue: str) ->
     return env
 
 
+@pytest.mark.timeout(540)  # the watch's heartbeat timeout (3 min) passes before it is retried
 async def test_worker_killed_mid_watch_resumes_without_losing_or_doubling_frames(temporal_env, order_stack, engine, tmp_path):
     stack = await order_stack(temporal_env, sim={"speed": 150.0}, start_worker=False)
     address = temporal_env.client.service_client.config.target_host
@@ -103,7 +105,8 @@ async def test_worker_killed_mid_watch_resumes_without_losing_or_doubling_frames
     killed_at = len(await frames_of(engine, order_id))
     await stack.start_worker(start_monitor=True)
 
-    result = await asyncio.wait_for(stack.result(handle), 150)
+    # The dead worker's watch is retried once its heartbeat timeout (3 min: WATCH_SESSION) passes.
+    result = await asyncio.wait_for(stack.result(handle), 150 + WATCH_SESSION["heartbeat_timeout"].total_seconds())
 
     assert result.status == OrderStatus.COMPLETED, result.reason
     frames = await _assert_frames_once(stack, engine, order_id)

@@ -1,0 +1,41 @@
+"""The night's status changes of an order, written by its session watch (``running`` ⇄ ``submitted``).
+
+A workflow step per change would cost a local-activity marker and a billable action each, twice a
+night; the watch that starts and ends with the session writes them instead (docs/order-workflow.md,
+step 3). The workflow keeps the same status in memory and in its ``OrderStatus`` search attribute.
+Only an order that is ``submitted`` or ``running`` moves: a watch still finishing after an abort or
+the deadline (it is cancelled without waiting) never overwrites ``settling`` or a final status.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import structlog
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from activities.order_store import lock_order, status_event
+from models.orders import OrderStatus
+
+log = structlog.get_logger(__name__)
+
+#: The statuses the watch moves between.
+NIGHT_STATUSES = (OrderStatus.SUBMITTED.value, OrderStatus.RUNNING.value)
+
+
+async def move_night_status(sessionmaker: async_sessionmaker[AsyncSession], order_id: int, status: OrderStatus,
+                            reason: str) -> bool:
+    """Set ``status`` (``running`` or ``submitted``) with ``reason`` and its ``status`` OrderEvent,
+    once; returns True when it changed. Nothing happens when the order already has ``status`` or is
+    no longer ``submitted``/``running``. Raises what the database raises (the watch waits outages out)."""
+    async with sessionmaker() as session:
+        order = await lock_order(session, order_id)
+        if order.status == status.value or order.status not in NIGHT_STATUSES:
+            return False
+        order.status, order.status_reason, order.updated_at = status.value, reason, datetime.now(UTC)
+        session.add(order)
+        session.add(status_event(order, status, reason, final=False))
+        await session.commit()
+    log.info("order.status_changed", order_id=order_id, status=status.value)
+    return True

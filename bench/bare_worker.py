@@ -1,0 +1,38 @@
+"""A worker process that runs nothing but ``BenchBareWaiting`` (bench/ceiling_workflow.py): the
+memory ceiling of bench/worker_memory.py, a worker holding as many bare waiting workflows as
+Stellar's worker holds waiting orders.
+
+    python -m bench.bare_worker ADDRESS NAMESPACE TASK_QUEUE
+
+The same SDK defaults as ``worker.py`` (sandboxed workflows, ``max_cached_workflows`` 1,000); runs
+until SIGINT/SIGTERM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from bench.ceiling_workflow import BareWaiting
+
+
+async def main(address: str, namespace: str, task_queue: str) -> int:
+    client = await Client.connect(address, namespace=namespace)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    async with Worker(client, task_queue=task_queue, workflows=[BareWaiting]):
+        print("bare worker ready", flush=True)
+        await stop.wait()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main(*sys.argv[1:4])))
