@@ -65,7 +65,7 @@ async def _attempts(handle, activity_type: str) -> list[int]:
 def _settings_env(settings: Settings, temporal_address: str, task_queue: str) -> dict[str, str]:
     """The ``STELLAR_*`` environment that makes ``python worker.py`` use these settings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("STELLAR_")}
-    for group in ("database", "voyager", "images", "orders", "billing"):
+    for group in ("database", "voyager", "images", "image_store", "orders", "billing"):
         for key, value in getattr(settings, group).model_dump().items():
             if value is None:
                 continue
