@@ -14,6 +14,7 @@ import pytest
 
 from bench._s3 import local_s3
 from core.settings import ImageStoreSettings, StorageSettings
+from tests.workflows.conftest import order_stack  # noqa: F401  (the order-workflow fixture)
 
 
 @pytest.fixture(scope="session")
