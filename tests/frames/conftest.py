@@ -14,6 +14,7 @@ import pytest
 
 from bench._s3 import local_s3
 from core.settings import ImageStoreSettings, StorageSettings
+from tests.api.conftest import api, make_api  # noqa: F401  (an app, with settings overrides)
 from tests.workflows.conftest import order_stack  # noqa: F401  (the order-workflow fixture)
 
 

@@ -14,10 +14,11 @@ from pathlib import Path
 
 import boto3
 
-from core.frame_store import frame_key, sha256_of, store_frame_file
+from core.frame_store import frame_key, frame_store, sha256_of, store_frame_file
 from core.object_store import open_store
 from core.settings import ImageStoreSettings
 from tests.frames.conftest import store_group
+from web.fits_summary import header_summary
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -108,3 +109,37 @@ def test_an_upload_killed_mid_way_leaves_no_partial_object(image_store: ImageSto
     retried = store_frame_file(store, key, big)
     assert retried.uploaded and (retried.sha256, retried.size) == sha256_of(big)
     assert store.head(key).size == big.stat().st_size
+
+
+async def test_api_answers_404_for_a_missing_object_and_503_when_the_store_is_unreachable(make_api, tmp_path):
+    from core.processes import free_port
+    from tests.api.conftest import auth
+
+    async with make_api() as api:
+        store = frame_store(api.settings)
+        c = await api.customer()
+        order = await api.insert_order(c.customer_id, status="completed")
+        header = b"".join(f"{card:<80}".encode() for card in (
+            "SIMPLE  =                    T", "BITPIX  =                   16", "NAXIS   =                    0",
+            "OBJECT  = 'M42     '", "EXPTIME =                 60.0", "END"))
+        kept = store_frame_file(store, frame_key(order.id, "kept", "fits"), header.ljust(2880, b" "))
+        frame = await api.insert_frame(order.id, filter="L", exposure=60, accepted=True, filename="M42_1.fit",
+                                       fits_key=kept.key, fits_sha256=kept.sha256)
+        lost = await api.insert_frame(order.id, filter="L", exposure=60, accepted=True, filename="M42_2.fit",
+                                      fits_key=frame_key(order.id, "lost", "fits"), jpg_key=frame_key(order.id, "lost", "jpg"))
+        r = await api.client.get(f"/api/images/{frame.id}/fits", headers=auth(c.api_key))
+        assert r.status_code == 200 and r.content == header.ljust(2880, b" ")
+        assert r.headers["content-length"] == "2880"
+        assert await header_summary(api.settings, frame) == {"OBJECT": "M42", "EXPTIME": "60.0"}
+        r = await api.client.get(f"/api/images/{lost.id}/fits", headers=auth(c.api_key))
+        assert r.status_code == 404 and r.json()["error"]["code"] == "fits_not_found"
+        r = await api.client.get(f"/api/images/{lost.id}.jpg", headers=auth(c.api_key))
+        assert r.status_code == 404 and r.json()["error"]["code"] == "image_not_available"
+
+    dead = {"url": "s3://nowhere/frames", "endpoint": f"http://127.0.0.1:{free_port()}", "allow_http": True,
+            "access_key_id": "k", "secret_access_key": "s", "timeout": 2.0}
+    async with make_api(image_store=dead) as api:
+        r = await api.client.get(f"/api/images/{frame.id}/fits", headers=auth(c.api_key))
+        assert r.status_code == 503 and r.json()["error"]["code"] == "image_store_unavailable"
+        r = await api.client.get(f"/api/orders/{order.id}/frames.zip", headers=auth(c.api_key))
+        assert r.status_code == 503 and r.json()["error"]["code"] == "image_store_unavailable"
