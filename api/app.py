@@ -19,7 +19,7 @@ from api.event_hub import OrderEventHub, asyncpg_dsn
 from api import openapi
 from api.middleware import RequestGuardMiddleware
 from api.resources import Resources, TemporalHandle
-from api.routes import admin, credits, events, health, images, keys, orders, plans, pricing, support, telescope
+from api.routes import admin, credits, events, health, images, keys, orders, plans, pricing, support
 from api.routes import credit_packs, payments, sets, stripe_webhook, subscriptions, telescopes
 from api.rate_limits import SharedRateLimiter, StreamCap
 from api.security import RateLimiter
@@ -48,7 +48,6 @@ ROUTERS = [
     payments.router,
     stripe_webhook.router,
     telescopes.router,
-    telescope.router,
 ]
 
 DESCRIPTION = """Observing time on robotic telescopes (Voyager RoboTarget).
