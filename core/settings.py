@@ -158,7 +158,9 @@ class StripeSettings(BaseModel):
 
 
 class ImageSettings(BaseModel):
-    """Where ingested frames go: JPG previews we store, FITS files Voyager writes."""
+    """Frame files on disk. ``fit_dir``: where the ingest reaches the FITS files Voyager writes
+    (beside Voyager; docs/frames.md). ``jpg_dir``: previews of frames ingested before the image
+    store (today's frames are in ``image_store``); both also serve such older frames' downloads."""
 
     jpg_dir: Path = STATE_DIR / "jpg"
     fit_dir: Path = STATE_DIR / "fits"
