@@ -1,7 +1,7 @@
 """Frames travel through the image store end to end (docs/frames.md), on both backends: an order
 runs on the Voyager simulator with a real worker; the ingest uploads each frame's FITS and JPG; an
-API with directories of its own — Voyager's FIT directory deleted, nothing shared but the store —
-serves the FITS, the JPG and the zip with the recorded SHA-256. A store that refuses uploads makes
+API process with directories of its own — Voyager's FIT directory deleted, nothing shared but the
+database and the store — serves the FITS, the JPG and the zip with the recorded SHA-256. A store that refuses uploads makes
 the frames wait unbilled; once it accepts them the order completes, each frame billed once."""
 
 from __future__ import annotations
@@ -11,19 +11,24 @@ import contextlib
 import hashlib
 import io
 import shutil
+import sys
 import tempfile
 import uuid
 import zipfile
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import boto3
 import httpx
 import pytest
 
-from api.app import create_app
+from api.services.customers import create_customer as create_api_customer
+from bench._processes import ChildProcess, settings_env, wait_http
+from billing.ledger import Ledger
+from core.processes import free_port
 from core.settings import ImageStoreSettings, StorageSettings
 from models.orders import OrderStatus
-from tests.api.conftest import ApiHarness, api_settings, auth, temporal_address
+from tests.api.conftest import auth, temporal_address
 from tests.frames.conftest import store_group
 from tests.workflows.support import create_customer, create_order, frames_of, ledger_entries, order_row, wait_for
 
@@ -32,18 +37,30 @@ SHOTS = [{"filter": "L", "exposure": 60.0, "quantity": 3}]
 
 
 @contextlib.asynccontextmanager
-async def api_elsewhere(database_url, engine, sessionmaker, temporal_env, task_queue, image_store: ImageStoreSettings):
-    """An API whose every directory is its own (a fresh temporary tree), sharing only the store."""
+async def api_process(database_url: str, temporal_env, task_queue: str,
+                      image_store: ImageStoreSettings) -> AsyncIterator[tuple[httpx.AsyncClient, Path]]:
+    """The API as a process of its own (uvicorn), every directory of it fresh (state, JPG, FIT):
+    it shares nothing with the ingesting side but the database and the image store. Yields a
+    client on it and its directory tree."""
     own = Path(tempfile.mkdtemp(prefix="stellar-api-host-"))
-    settings = api_settings(database_url, temporal_address(temporal_env), task_queue, own,
-                            image_store=store_group(image_store))
-    app = create_app(settings, engine=engine, sessionmaker=sessionmaker, temporal_client=temporal_env.client)
+    port = free_port()
+    env = settings_env({
+        "state_dir": own / "state",  # type: ignore[dict-item]
+        "database": {"url": database_url},
+        "temporal": {"address": temporal_address(temporal_env), "task_queue": task_queue},
+        "images": {"jpg_dir": own / "jpg", "fit_dir": own / "fits"},
+        "image_store": store_group(image_store),
+        "api": {"host": "127.0.0.1", "port": port, "public_url": f"http://127.0.0.1:{port}"},
+    })
+    api = ChildProcess("api", [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host",
+                               "127.0.0.1", "--port", str(port), "--log-level", "warning"], env, own / "api.log")
+    api.start()
     try:
-        async with app.router.lifespan_context(app):
-            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://stellar.test") as c:
-                yield ApiHarness(app=app, client=c, settings=settings, sessionmaker=sessionmaker, engine=engine,
-                                 task_queue=task_queue, tmp=own)
+        await wait_http(api, f"http://127.0.0.1:{port}/api/subscriptions/plans")
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60.0) as client:
+            yield client, own
     finally:
+        await asyncio.to_thread(api.stop)
         shutil.rmtree(own, ignore_errors=True)
 
 
@@ -54,43 +71,48 @@ async def _start_stack(order_stack, temporal_env, image_store: ImageStoreSetting
     return stack
 
 
-async def test_a_frames_fits_is_downloadable_from_an_api_sharing_no_directory_with_the_ingest(
+async def test_a_frames_fits_is_downloadable_from_an_api_process_sharing_no_directory_with_the_ingest(
         image_store, temporal_env, order_stack, database_url, engine, sessionmaker, task_queue):
     stack = await _start_stack(order_stack, temporal_env, image_store)
-    async with api_elsewhere(database_url, engine, sessionmaker, temporal_env, task_queue, image_store) as api:
-        c = await api.customer(plan="nebula", credits=10)
-        order_id = await create_order(engine, c.customer_id, SHOTS)
-        result = await asyncio.wait_for(stack.result(await stack.start(order_id, c.customer_id)), 150)
-        assert result.status == OrderStatus.COMPLETED, result.reason
-        assert result.credits_captured == result.cost == 1
+    c = await create_api_customer(sessionmaker, email=f"frames-{uuid.uuid4().hex[:10]}@example.com", name="F",
+                                  plan="nebula")
+    await Ledger(engine).grant(c.customer_id, 10, "pack", f"test-grant-{uuid.uuid4()}", "admin", "test")
+    order_id = await create_order(engine, c.customer_id, SHOTS)
+    result = await asyncio.wait_for(stack.result(await stack.start(order_id, c.customer_id)), 150)
+    assert result.status == OrderStatus.COMPLETED, result.reason
+    assert result.credits_captured == result.cost == 1
 
-        frames = [f for f in await frames_of(engine, order_id) if f.accepted]
-        assert len(frames) == 3 and all(f.fits_key and f.fits_sha256 and f.jpg_key for f in frames)
-        voyager_side = {f.id: Path(f.fits_path).read_bytes() for f in frames}
-        assert all(hashlib.sha256(voyager_side[f.id]).hexdigest() == f.fits_sha256 for f in frames)
-        # Nothing of the ingesting side is left on this "host": Voyager's FIT directory is gone.
-        shutil.rmtree(stack.sim.config.fit_dir)
-        assert not any(Path(f.fits_path).exists() for f in frames)
-        assert not api.settings.images.fit_dir.exists() and not api.settings.images.jpg_dir.exists()
+    frames = [f for f in await frames_of(engine, order_id) if f.accepted]
+    assert len(frames) == 3 and all(f.fits_key and f.fits_sha256 and f.jpg_key for f in frames)
+    voyager_side = {f.id: Path(f.fits_path).read_bytes() for f in frames}
+    assert all(hashlib.sha256(voyager_side[f.id]).hexdigest() == f.fits_sha256 for f in frames)
+    # Nothing of the ingesting side is left: Voyager's FIT directory is gone.
+    shutil.rmtree(stack.sim.config.fit_dir)
+    assert not any(Path(f.fits_path).exists() for f in frames)
 
-        listed = (await api.client.get(f"/api/orders/{order_id}/images", headers=auth(c.api_key))).json()["items"]
+    async with api_process(database_url, temporal_env, task_queue, image_store) as (api, own):
+        key = auth(c.api_key)
+        listed = (await api.get(f"/api/orders/{order_id}/images", headers=key)).json()["items"]
         assert {i["fits_sha256"] for i in listed} == {f.fits_sha256 for f in frames}
         for f in frames:
-            r = await api.client.get(f"/api/images/{f.id}/fits", headers=auth(c.api_key))
+            r = await api.get(f"/api/images/{f.id}/fits", headers=key)
             assert r.status_code == 200, r.text
             assert r.headers["content-type"] == "application/fits" and f.filename in r.headers["content-disposition"]
             assert r.content == voyager_side[f.id] and hashlib.sha256(r.content).hexdigest() == f.fits_sha256
-            jpg = await api.client.get(f"/api/images/{f.id}.jpg", headers=auth(c.api_key))
+            jpg = await api.get(f"/api/images/{f.id}.jpg", headers=key)
             assert jpg.status_code == 200 and jpg.content[:2] == b"\xff\xd8"
             assert hashlib.sha256(jpg.content).hexdigest() == f.jpg_sha256
 
-        r = await api.client.get(f"/api/orders/{order_id}/frames.zip", headers=auth(c.api_key))
+        r = await api.get(f"/api/orders/{order_id}/frames.zip", headers=key)
         assert r.status_code == 200 and r.headers["content-type"] == "application/zip"
         with zipfile.ZipFile(io.BytesIO(r.content)) as zf:
             assert zf.testzip() is None
             for f in frames:
                 assert zf.read(f"fits/{f.filename}") == voyager_side[f.id]
-            assert sum(n.startswith("jpg/") for n in zf.namelist()) == len(await frames_of(engine, order_id))
+            kept = [f for f in await frames_of(engine, order_id) if not f.is_deleted]  # Voyager's rejects: not in it
+            assert sum(n.startswith("jpg/") for n in zf.namelist()) == len(kept)
+        # The API host never had a FIT or JPG directory: everything came from the store.
+        assert not (own / "fits").exists() and not (own / "jpg").exists()
 
 
 async def test_frames_wait_unbilled_while_the_store_refuses_them_then_are_billed_once(
