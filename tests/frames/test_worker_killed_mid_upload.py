@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import signal
-import subprocess
-import sys
 import uuid
 
 import boto3
@@ -17,7 +14,7 @@ import pytest
 from core.frame_store import frame_store
 from core.settings import ImageStoreSettings, StorageSettings
 from models.orders import OrderStatus
-from tests.e2e.test_order_faults import ROOT, _assert_frames_once, _assert_settled_once, _settings_env
+from tests.e2e.test_order_faults import _assert_frames_once, _assert_settled_once, kill_now, worker_process
 from tests.workflows.support import create_customer, create_order, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
@@ -36,11 +33,7 @@ async def test_a_worker_killed_mid_upload_leaves_no_partial_object_and_bills_eac
     s3 = boto3.client("s3", endpoint_url=s3_server.endpoint, region_name="us-east-1",
                       aws_access_key_id=s3_server.access_key_id.get_secret_value(),
                       aws_secret_access_key=s3_server.secret_access_key.get_secret_value())
-    address = temporal_env.client.service_client.config.target_host
-    log = (tmp_path / "worker.log").open("w")
-    proc = subprocess.Popen([sys.executable, str(ROOT / "worker.py")], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                            env=_settings_env(stack.settings, address, stack.task_queue))
-    try:
+    with worker_process(stack, tmp_path) as proc:
         customer = await create_customer(engine, credits=20)
         order_id = await create_order(engine, customer, [{"filter": "L", "exposure": 60.0, "quantity": 4}])
         handle = await stack.start(order_id, customer)
@@ -51,13 +44,7 @@ async def test_a_worker_killed_mid_upload_leaves_no_partial_object_and_bills_eac
                         .get("Uploads"))
 
         await wait_for(upload_open, 150, "a FITS upload under way", interval=0.01)
-        proc.send_signal(signal.SIGKILL)  # mid-upload: its multipart upload stays open, never completed
-        proc.wait(10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
-        log.close()
+        kill_now(proc)  # mid-upload: its multipart upload stays open, never completed
     [killed] = s3.list_multipart_uploads(Bucket="stellar-frames", Prefix=f"{prefix}/frames/{order_id}/")["Uploads"]
     killed_key = killed["Key"].removeprefix(f"{prefix}/")
     assert frame_store(stack.settings).head(killed_key) is None  # no partial object
