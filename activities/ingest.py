@@ -1,11 +1,14 @@
 """Session ingest: one heartbeating activity per session writes each new frame exactly once.
 
-Per frame (a RoboTarget *shot done*, docs/voyager-protocol.md §7): fetch its JPG preview
-(``RemoteRoboTargetGetShotJpg``) into ``images.jpg_dir/order_<id>/<guid>.jpg``, record its FITS path
-(``path``/``filename`` as Voyager wrote it), and in one transaction insert the ``shot_done`` row
-(``ON CONFLICT (shot_done_guid) DO NOTHING``), recompute the order's progress and insert a
-``progress`` OrderEvent — so a retried activity, a second watcher or a final sweep can never ingest
-a frame twice. Polls and per-frame progress stay here, out of workflow history (docs/order-workflow.md, step 3).
+Per frame (a RoboTarget *shot done*, docs/voyager-protocol.md §7): read its FITS where Voyager wrote
+it (``path``/``filename``; this process runs beside Voyager, else ``images.fit_dir`` reaches it),
+fetch its JPG preview (``RemoteRoboTargetGetShotJpg``), upload both with their SHA-256 to the image
+store (``frames/<order_id>/<guid>.fits|.jpg``, docs/frames.md), and only then, in one transaction,
+insert the ``shot_done`` row with the object keys (``ON CONFLICT (shot_done_guid) DO NOTHING``),
+recompute the order's progress and insert a ``progress`` OrderEvent. Progress and the settlement
+count rows, so a frame is billed only once its files are stored; a retried activity re-uploads
+nothing (same key, same hash) and can never ingest a frame twice. Polls and per-frame progress stay
+here, out of workflow history (docs/order-workflow.md, step 3).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import contextlib
 import math
 import os
 from datetime import UTC, datetime
-from pathlib import Path
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 import structlog
@@ -31,6 +34,9 @@ from activities.order_store import lock_order
 from activities.progress import order_lines, refresh_progress
 from activities.session_status import move_night_status
 from activities.session_wake import SessionWake
+from core.frame_files import fits_path
+from core.frame_store import StoredFile, frame_key, frame_store, store_frame_file
+from core.object_store import ObjectStoreError
 from core.settings import Settings
 from models.db import OrderEvent, OrderShot, ShotDone
 from models.orders import (
@@ -51,6 +57,8 @@ from voyager.types import ShotDone as VoyagerShotDone
 
 log = structlog.get_logger(__name__)
 _TRANSIENT = (VoyagerConnectionError, VoyagerTimeout)
+#: Waited out by the session watch like Voyager's link: the image store unreachable or refusing.
+_WAITED_OUT = (*_TRANSIENT, ObjectStoreError)
 #: Polls without finding the session in its run before the watch gives up on it, ``MISS_RETRY``
 #: seconds apart at most.
 MAX_MISSES = 5
@@ -66,10 +74,23 @@ SWEEP_POLL_CAP = 3.0
 WATCH_HEARTBEAT_EVERY = 120.0
 
 
+@dataclass(frozen=True)
+class FrameFiles:
+    """A frame's files once stored: the FITS (None when Voyager deleted a rejected frame's file)
+    and the JPG (None when Voyager has no preview)."""
+
+    fits: StoredFile | None
+    jpg: StoredFile | None
+
+
+class FitsUnreadable(RuntimeError):
+    """The FITS file Voyager reported is not readable on this host (the frame waits, unbilled)."""
+
+
 class IngestActivities:
-    """``robotarget`` on the worker's pool; ``settings.images.jpg_dir`` for previews,
-    ``settings.orders`` for poll intervals; ``wake``: the worker's dashboard-event fan-out (None =
-    poll only)."""
+    """``robotarget`` on the pool beside Voyager; ``settings.image_store`` for the frames' files,
+    ``settings.images.fit_dir`` where Voyager's FITS files are, ``settings.orders`` for poll
+    intervals; ``wake``: the worker's dashboard-event fan-out (None = poll only)."""
 
     def __init__(self, robotarget: RoboTarget, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings,
                  wake: SessionWake | None = None) -> None:
@@ -120,7 +141,7 @@ class IngestActivities:
                         misses = 0
                 except Exception as exc:
                     # Voyager or the database unreachable is waited out; anything else fails the attempt.
-                    if not (isinstance(exc, _TRANSIENT) or db_unavailable(exc)):
+                    if not (isinstance(exc, _WAITED_OUT) or db_unavailable(exc)):
                         raise
                     log.warning("session.watch_waiting", order_id=req.order_id, error=str(exc))
                 # A session its run does not list yet may appear a moment later: look again soon.
@@ -209,7 +230,9 @@ class IngestActivities:
 
     async def ingest_session(self, order_id: int, session_guid: str) -> int:
         """Ingest the frames of one session not yet in ``shot_done``; returns how many were new.
-        Raises VoyagerConnectionError / VoyagerTimeout (the caller retries later)."""
+        A frame whose FITS is not readable here is left out (logged ``frame.fits_unreadable``) and
+        tried again at the next call. Raises VoyagerConnectionError / VoyagerTimeout /
+        ObjectStoreError (the caller retries later); frames stored before that are kept."""
         done = await self.rt.get_shots_done(session_guid)
         if not done:
             return 0
@@ -221,29 +244,52 @@ class IngestActivities:
         count = 0
         for frame in sorted((d for d in done if d.guid not in known), key=lambda d: (d.taken_at is None, d.taken_at)):
             line = _line_of(frame, lines)
-            jpg = await self._store_jpg(order_id, frame)
-            count += await self._insert(order_id, session_guid, frame, line, jpg)
+            try:
+                files = await self._store_files(order_id, frame)
+            except FitsUnreadable as exc:
+                log.error("frame.fits_unreadable", order_id=order_id, shot_done_guid=frame.guid, error=str(exc))
+                continue
+            count += await self._insert(order_id, session_guid, frame, line, files)
         return count
 
-    async def _store_jpg(self, order_id: int, frame: VoyagerShotDone) -> str | None:
-        """Fetch and write the preview; None when Voyager has none (the frame is still ingested)."""
+    async def _store_files(self, order_id: int, frame: VoyagerShotDone) -> FrameFiles:
+        """Upload the frame's FITS and JPG to the image store (each skipped when already there).
+        Raises FitsUnreadable for an accepted frame whose FITS is not here, ObjectStoreError."""
+        recorded = _recorded_fits(frame)
+        source = fits_path(self.settings, recorded)
+        store = frame_store(self.settings)
+        fits = None
+        if source is not None:
+            try:
+                fits = await asyncio.to_thread(store_frame_file, store, frame_key(order_id, frame.guid, "fits"), source)
+            except OSError as exc:  # Voyager still writing or moving it: try again at the next poll
+                raise FitsUnreadable(f"{recorded}: {exc}") from exc
+        elif not frame.is_deleted:  # Voyager deletes a rejected frame's file: nothing to store then
+            raise FitsUnreadable(f"{recorded or '(no path)'} is not on this host (images.fit_dir "
+                                 f"{self.settings.images.fit_dir})")
+        jpg = None
+        data = await self._fetch_jpg(order_id, frame)
+        if data:
+            jpg = await asyncio.to_thread(store_frame_file, store, frame_key(order_id, frame.guid, "jpg"), data)
+        log.info("frame.stored", order_id=order_id, shot_done_guid=frame.guid,
+                 fits_key=fits.key if fits else None, fits_uploaded=bool(fits and fits.uploaded),
+                 jpg_key=jpg.key if jpg else None)
+        return FrameFiles(fits, jpg)
+
+    async def _fetch_jpg(self, order_id: int, frame: VoyagerShotDone) -> bytes | None:
+        """The preview Voyager rendered; None when it has none (the frame is still ingested)."""
         try:
-            data = await self.rt.get_shot_jpg(frame.guid, frame.filename)
+            return await self.rt.get_shot_jpg(frame.guid, frame.filename) or None
         except (VoyagerActionFailed, VoyagerRejected) as exc:
             log.warning("frame.jpg_unavailable", order_id=order_id, shot_done_guid=frame.guid, error=str(exc))
             return None
-        if not data:
-            return None
-        folder = Path(self.settings.images.jpg_dir) / f"order_{order_id}"
-        path = folder / f"{frame.guid}.jpg"
-        await asyncio.to_thread(_write_atomic, path, data)
-        return str(path)
 
     async def _insert(self, order_id: int, session_guid: str, frame: VoyagerShotDone, line: OrderShot | None,
-                      jpg: str | None) -> int:
+                      files: FrameFiles) -> int:
         accepted = not frame.is_deleted
         filter_name = line.filter if line else _filter_name(frame.filter_index)
-        fits = os.path.join(frame.path, frame.filename) if frame.path else frame.filename
+        fits = _recorded_fits(frame)
+        stored_fits, stored_jpg = files.fits, files.jpg
         async with self.sessionmaker() as session:
             order = await lock_order(session, order_id)  # serializes concurrent ingests of one order
             row_id = (await sql(session,
@@ -252,7 +298,11 @@ class IngestActivities:
                     shot_done_guid=frame.guid, shot_guid=line.shot_guid if line else (frame.ref_guid_shot or None),
                     filter=filter_name, exposure=frame.exposure, bin=frame.bin, hfd=_finite(frame.hfd),
                     star_index=_finite(frame.star_index), adu_min=_finite(frame.min), adu_max=_finite(frame.max),
-                    adu_mean=_finite(frame.mean), filename=frame.filename, fits_path=fits or None, jpg_path=jpg,
+                    adu_mean=_finite(frame.mean), filename=frame.filename, fits_path=fits or None,
+                    fits_key=stored_fits.key if stored_fits else None,
+                    fits_sha256=stored_fits.sha256 if stored_fits else None,
+                    jpg_key=stored_jpg.key if stored_jpg else None,
+                    jpg_sha256=stored_jpg.sha256 if stored_jpg else None,
                     taken_at=frame.taken_at, is_deleted=frame.is_deleted, accepted=accepted,
                     ingested_at=datetime.now(UTC),
                 ).on_conflict_do_nothing(index_elements=["shot_done_guid"]).returning(ShotDone.__table__.c.id)
@@ -266,7 +316,8 @@ class IngestActivities:
                     "id": row_id, "shot_done_guid": frame.guid, "session_guid": session_guid, "filter": filter_name,
                     "exposure": frame.exposure, "hfd": _finite(frame.hfd), "accepted": accepted,
                     "taken_at": frame.taken_at.isoformat() if frame.taken_at else None,
-                    "jpg": jpg is not None, "fits_path": fits,
+                    "jpg": stored_jpg is not None, "fits_path": fits,
+                    "fits_key": stored_fits.key if stored_fits else None,
                 },
                 "progress": progress.model_dump(mode="json"),
             }))
@@ -306,8 +357,6 @@ def _finite(value: float | None) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+def _recorded_fits(frame: VoyagerShotDone) -> str:
+    """The FITS path as Voyager reported it (``path`` joined with ``filename``)."""
+    return os.path.join(frame.path, frame.filename) if frame.path else frame.filename

@@ -20,6 +20,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities._db import sql
 from activities.progress import order_lines, refresh_progress
+from core.frame_store import FRAMES_PREFIX, frame_store
 from core.settings import Settings
 from models.db import Order, OrderEvent, OrderPanel, OrderShot, ShotDone, VoyagerSession
 from models.orders import (
@@ -309,7 +310,7 @@ class OrderStoreActivities:
             credits_released=order.credits_released,
             aborted_by=order.aborted_by,
             abort_reason=order.abort_reason,
-            jpg_dir=str(self.settings.images.jpg_dir / f"order_{order.id}"),
+            jpg_dir=f"{frame_store(self.settings).description}/{FRAMES_PREFIX}/{order.id}/",
             fits_paths=[p for p in fits if p],
             panels=await panel_reports(session, order.id),
         )

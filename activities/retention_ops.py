@@ -28,6 +28,7 @@ from activities._db import sql
 from activities.order_store import lock_order
 from billing.disputes import order_payment_in_dispute
 from core.frame_files import fits_path, jpg_path
+from core.frame_store import frame_store
 from core.settings import Settings
 from models.data_care import (
     RetentionDeleteResult,
@@ -71,7 +72,7 @@ def deletion_due(order: Order, as_of: datetime, days: int, notice_days: int) -> 
 
 class RetentionActivities:
     """Database and file side of ``RetentionWorkflow``. ``settings``: the defaults
-    (``retention``), the image directories, the public URL for the zip link."""
+    (``retention``), the image store and directories, the public URL for the zip link."""
 
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings) -> None:
         self.sessionmaker = sessionmaker
@@ -134,8 +135,20 @@ class RetentionActivities:
         return ""
 
     def _remove(self, row: ShotDone) -> tuple[int, int]:
+        """Delete the frame's objects in the image store (docs/frames.md) and, for a frame ingested
+        before the store, its files on this host; returns (files, bytes) deleted. Raises
+        ObjectStoreError (the activity is retried; a deleted object is simply gone the next time)."""
         files = size = 0
-        for path in (jpg_path(self.settings, row.jpg_path), fits_path(self.settings, row.fits_path or row.filename)):
+        keys = [k for k in (row.jpg_key, row.fits_key) if k]
+        if keys:
+            store = frame_store(self.settings)
+            present = [(k, m) for k, m in ((k, store.head(k)) for k in keys) if m is not None]
+            store.delete([k for k, _ in present])  # only present ones: a local store refuses a missing key
+            files += len(present)
+            size += sum(m.size for _, m in present)
+        legacy = (jpg_path(self.settings, row.jpg_path) if not row.jpg_key else None,
+                  fits_path(self.settings, row.fits_path or row.filename) if not row.fits_key else None)
+        for path in legacy:
             if path is not None:
                 size += path.stat().st_size
                 path.unlink(missing_ok=True)

@@ -19,7 +19,7 @@ from api.event_hub import OrderEventHub, asyncpg_dsn
 from api import openapi
 from api.middleware import RequestGuardMiddleware
 from api.resources import Resources, TemporalHandle
-from api.routes import admin, credits, events, health, images, keys, orders, plans, pricing, support, telescope
+from api.routes import admin, credits, events, health, images, keys, orders, plans, pricing, support
 from api.routes import credit_packs, payments, sets, stripe_webhook, subscriptions, telescopes
 from api.routes import host
 from api.rate_limits import SharedRateLimiter, StreamCap
@@ -49,7 +49,6 @@ ROUTERS = [
     payments.router,
     stripe_webhook.router,
     telescopes.router,
-    telescope.router,
     host.router,
 ]
 

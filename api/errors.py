@@ -29,7 +29,8 @@ alike; :func:`domain_error` builds the answer for a code. Statuses:
 * 502 Stripe or Voyager unreachable or refusing (``stripe_unavailable``, ``stripe_rejected``,
   ``payment_unavailable``, ``voyager_refused``, and any workflow failure type not in the table);
 * 503 ``service_unavailable`` / ``temporal_unavailable`` (Temporal's RPC errors) /
-  ``workflow_unresponsive`` (no worker took an update in time).
+  ``workflow_unresponsive`` (no worker took an update in time) / ``image_store_unavailable``
+  (the object store holding frames, docs/frames.md).
 
 No input produces a 500: unexpected exceptions are logged and answered with ``internal_error``.
 """
@@ -159,6 +160,7 @@ TARGET_NEVER_OBSERVABLE = "target_never_observable"
 IDEMPOTENCY_KEY_MISMATCH = "idempotency_key_mismatch"
 TEMPORAL_UNAVAILABLE = "temporal_unavailable"
 WORKFLOW_UNRESPONSIVE = "workflow_unresponsive"
+IMAGE_STORE_UNAVAILABLE = "image_store_unavailable"
 #: Customer Sets (api/services/sets.py): the plan has none (403, naming Quasar), the default Set
 #: cannot be deleted, a Set with orders not yet ended cannot be deleted, a live name is taken (409).
 SETS_NOT_IN_PLAN = "sets_not_in_plan"
@@ -228,6 +230,7 @@ STATUS_BY_CODE: dict[str, int] = {
     # the backends
     TEMPORAL_UNAVAILABLE: 503,
     WORKFLOW_UNRESPONSIVE: 503,
+    IMAGE_STORE_UNAVAILABLE: 503,
 }
 
 _CLASS_BY_STATUS: dict[int, type[ApiError]] = {
@@ -374,7 +377,7 @@ ERRORS: dict[int, dict[str, Any]] = {
     415: _resp("request body is not application/json"),
     422: _resp("validation error (per-field reasons)"),
     429: _resp("rate limit exceeded; see Retry-After"),
-    503: _resp("a backing service (database, Temporal) is unreachable"),
+    503: _resp("a backing service (database, Temporal, the image store) is unreachable"),
 }
 
 

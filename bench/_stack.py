@@ -200,6 +200,7 @@ class BenchStack:
             "database": {"url": self.database_url, **(database or {})},
             "temporal": {"address": self.temporal_address, "task_queue": f"bench-{name}-{run}"},
             "images": {"jpg_dir": base / "jpg", "fit_dir": base / "fits"},
+            "image_store": {"local_dir": base / "image-store"},
             "orders": {"telescope": f"bench-{name}-{run}", **(orders or {})},
             "voyager": {"port": 1},  # nothing listens there unless a simulator is started
             "repair": {"every_minutes": 0, **(repair or {})},

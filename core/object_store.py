@@ -1,8 +1,13 @@
 """Stellar's object store: a local directory by default, S3-compatible in production (``obstore``).
 
 One small surface — put/get a file or bytes, list a prefix, delete — over ``obstore``'s
-``LocalStore`` and ``S3Store``, configured by ``settings.storage`` (``core/settings.py``
-``StorageSettings``). Backups live under ``backups/``; frames can live beside them later.
+``LocalStore`` and ``S3Store``, configured by a ``StorageSettings`` group (``core/settings.py``):
+``settings.storage`` holds backups under ``backups/``, ``settings.image_store`` the frames under
+``frames/`` (``core/frame_store.py``, docs/frames.md).
+
+Every put is atomic, so a reader (or a process killed mid-upload) never leaves a partial object:
+a local put writes a staging file beside the key and renames it; an S3 put is one request, or a
+multipart upload that no reader sees before it completes.
 
 Keys are ``/``-separated paths relative to the store's root (or the S3 bucket's prefix). Every
 call is blocking; async callers run it in a thread. Any failure to reach the store raises
@@ -12,6 +17,7 @@ loudly, never hang for minutes or look like success.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -71,6 +77,40 @@ class ObjectStore:
         except Exception as exc:  # noqa: BLE001
             raise self._fail("get", key, exc) from exc
 
+    def head(self, key: str) -> StoredObject | None:
+        """The object's size and date, or None when ``key`` does not exist."""
+        try:
+            m = obstore.head(self._store, key)
+        except FileNotFoundError:
+            return None
+        except Exception as exc:  # noqa: BLE001
+            raise self._fail("head", key, exc) from exc
+        return StoredObject(m["path"], m["size"], m["last_modified"])
+
+    def get_head_bytes(self, key: str, length: int) -> bytes:
+        """The object's first ``length`` bytes (all of it when shorter). Raises ObjectStoreError."""
+        try:
+            return bytes(obstore.get_range(self._store, key, start=0, length=length))
+        except Exception as exc:  # noqa: BLE001
+            raise self._fail("get", key, exc) from exc
+
+    def iter_bytes(self, key: str, chunk_size: int = 1024 * 1024) -> Iterator[bytes]:
+        """The object's content in chunks of about ``chunk_size`` bytes. Raises ObjectStoreError."""
+        try:
+            for chunk in obstore.get(self._store, key).stream(min_chunk_size=chunk_size):
+                yield bytes(chunk)
+        except Exception as exc:  # noqa: BLE001
+            raise self._fail("get", key, exc) from exc
+
+    async def stream(self, key: str, chunk_size: int = 1024 * 1024) -> AsyncIterator[bytes]:
+        """As :meth:`iter_bytes`, for an event loop (an HTTP response streams it)."""
+        try:
+            result = await obstore.get_async(self._store, key)
+            async for chunk in result.stream(min_chunk_size=chunk_size):
+                yield bytes(chunk)
+        except Exception as exc:  # noqa: BLE001
+            raise self._fail("get", key, exc) from exc
+
     def get_file(self, key: str, path: Path) -> None:
         """Download ``key`` to ``path`` in chunks (large base backups do not pass through memory)."""
         path = Path(path)
@@ -104,17 +144,23 @@ class ObjectStore:
             raise self._fail("delete", keys[0], exc) from exc
 
 
+def _local(directory: Path) -> ObjectStore:
+    root = Path(directory).resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    return ObjectStore(LocalStore(root, mkdir=True), str(root))
+
+
 def open_store(cfg: StorageSettings) -> ObjectStore:
     """The store ``cfg`` describes: ``url`` ``s3://bucket[/prefix]`` (with ``endpoint``, keys,
-    ``allow_http`` for a local S3-compatible server), else the local directory ``local_dir``
-    (created). Raises ObjectStoreError for another URL scheme."""
+    ``allow_http`` for a local S3-compatible server), ``file:///path`` (that directory, created),
+    else the local directory ``local_dir`` (created). Raises ObjectStoreError for another URL."""
     if not cfg.url:
-        root = Path(cfg.local_dir).resolve()
-        root.mkdir(parents=True, exist_ok=True)
-        return ObjectStore(LocalStore(root, mkdir=True), str(root))
+        return _local(cfg.local_dir)
     parsed = urlparse(cfg.url)
+    if parsed.scheme == "file" and parsed.path:
+        return _local(Path(parsed.path))
     if parsed.scheme != "s3" or not parsed.netloc:
-        raise ObjectStoreError(f"STELLAR_STORAGE__URL must be s3://bucket[/prefix], not {cfg.url!r}")
+        raise ObjectStoreError(f"a store URL is s3://bucket[/prefix] or file:///path, not {cfg.url!r}")
     config: dict[str, str] = {"region": cfg.region}
     if cfg.endpoint:
         config["endpoint"] = cfg.endpoint

@@ -162,7 +162,9 @@ class StripeSettings(BaseModel):
 
 
 class ImageSettings(BaseModel):
-    """Where ingested frames go: JPG previews we store, FITS files Voyager writes."""
+    """Frame files on disk. ``fit_dir``: where the ingest reaches the FITS files Voyager writes
+    (beside Voyager; docs/frames.md). ``jpg_dir``: previews of frames ingested before the image
+    store (today's frames are in ``image_store``); both also serve such older frames' downloads."""
 
     jpg_dir: Path = STATE_DIR / "jpg"
     fit_dir: Path = STATE_DIR / "fits"
@@ -171,11 +173,12 @@ class ImageSettings(BaseModel):
 class StorageSettings(BaseModel):
     """The object store that holds backups (``backups/``): a local directory, or S3-compatible.
 
-    ``url`` empty → the local directory ``local_dir``; ``s3://bucket[/prefix]`` → S3 (or any
-    S3-compatible server at ``endpoint``). See ``core/object_store.py``.
+    ``url`` empty → the local directory ``local_dir``; ``file:///path`` → that directory;
+    ``s3://bucket[/prefix]`` → S3 (or any S3-compatible server at ``endpoint``). See
+    ``core/object_store.py``.
     """
 
-    url: str = Field(default="", description="s3://bucket[/prefix]; empty = the local directory local_dir")
+    url: str = Field(default="", description="s3://bucket[/prefix] or file:///path; empty = the local directory local_dir")
     local_dir: Path = STATE_DIR / "store"
     endpoint: str | None = Field(default=None, description="S3-compatible endpoint URL; empty = AWS")
     region: str = "us-east-1"
@@ -183,6 +186,14 @@ class StorageSettings(BaseModel):
     secret_access_key: SecretStr = SecretStr("")
     allow_http: bool = Field(default=False, description="allow a plain-HTTP endpoint (a local S3 server)")
     timeout: float = Field(default=30.0, gt=0, description="seconds per request")
+
+
+class ImageStoreSettings(StorageSettings):
+    """The object store that holds every frame's FITS and JPG (``frames/<order_id>/…``), written by
+    the ingest beside Voyager and read by the API wherever it runs (docs/frames.md). Same fields as
+    ``storage``; by default a local directory under the state directory."""
+
+    local_dir: Path = STATE_DIR / "frames"
 
 
 class RetentionSettings(BaseModel):
@@ -369,6 +380,7 @@ class Settings(BaseSettings):
     stripe: StripeSettings = StripeSettings()
     images: ImageSettings = ImageSettings()
     storage: StorageSettings = StorageSettings()
+    image_store: ImageStoreSettings = ImageStoreSettings()
     retention: RetentionSettings = RetentionSettings()
     backup: BackupSettings = BackupSettings()
     site: SiteSettings = SiteSettings()

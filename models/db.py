@@ -359,6 +359,13 @@ class ShotDone(SQLModel, table=True):
     filename: str = Field(default="", max_length=500)
     fits_path: Optional[str] = Field(default=None, max_length=1000)
     jpg_path: Optional[str] = Field(default=None, max_length=1000)
+    #: The frame's files in the image store (docs/frames.md): keys and hex SHA-256 of the content.
+    #: Set when the row is inserted, which is only after both uploads; empty on frames ingested
+    #: before the store (they keep ``fits_path``/``jpg_path``) and for a FITS Voyager deleted.
+    fits_key: Optional[str] = Field(default=None, max_length=300)
+    fits_sha256: Optional[str] = Field(default=None, max_length=64)
+    jpg_key: Optional[str] = Field(default=None, max_length=300)
+    jpg_sha256: Optional[str] = Field(default=None, max_length=64)
     taken_at: Optional[datetime] = _ts(nullable=True)
     is_deleted: bool = False
     accepted: bool = False

@@ -331,7 +331,8 @@ class OrderReport(_M):
     credits_released: int = _released("credits_released", "credits_refunded")
     aborted_by: str | None = None
     abort_reason: str | None = None
-    jpg_dir: str = ""
+    jpg_dir: str = Field(default="", description="where the frames' files are: the image store's "
+                         "frames/<order_id>/ (docs/frames.md); a directory for reports written before it")
     fits_paths: list[str] = Field(default_factory=list)
     panels: list["PanelReport"] = Field(default_factory=list)
 

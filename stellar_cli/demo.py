@@ -24,6 +24,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from core.frame_store import FRAMES_PREFIX, frame_store
 from core.logging import configure_logging
 from core.settings import Settings, get_settings
 
@@ -349,11 +350,14 @@ async def _report(http: httpx.AsyncClient, settings: Settings, order: dict, cust
                       f"{row.get('integration_minutes', 0):.1f}",
                       f"{row['mean_hfd']:.2f}" if row.get("mean_hfd") else "-")
     console.print(table)
-    jpg_dir = Path(report.get("jpg_dir") or settings.images.jpg_dir)
+    store = frame_store(settings)
+    stored = store.list(f"{FRAMES_PREFIX}/{order['id']}/")
     fits = report.get("fits_paths") or []
-    fits_dir = Path(fits[0]).parent if fits else settings.images.fit_dir
-    console.print(f"JPG previews: {jpg_dir.resolve()}  ({len(list(jpg_dir.glob('*.jpg')))} files)")
-    console.print(f"FITS files:   {fits_dir.resolve()}  ({len(fits)} accepted frames)")
+    console.print(f"image store:  {store.description}/{FRAMES_PREFIX}/{order['id']}/  "
+                  f"({sum(o.key.endswith('.fits') for o in stored)} FITS, "
+                  f"{sum(o.key.endswith('.jpg') for o in stored)} JPG; docs/frames.md)")
+    console.print(f"FITS as Voyager wrote them: {Path(fits[0]).parent if fits else settings.images.fit_dir}  "
+                  f"({len(fits)} accepted frames)")
     if order.get("workflow_url"):
         console.print(f"Temporal UI:  {order['workflow_url']}")
     balance = (await http.get("/api/credits")).json()

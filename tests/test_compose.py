@@ -38,3 +38,17 @@ def test_temporal_ui_is_loopback_only_and_read_only_by_default():
 def test_api_health_check_uses_readiness_not_voyager():
     api = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["api"]
     assert "/health/ready" in " ".join(api["healthcheck"]["test"])
+
+
+def test_frames_go_to_the_minio_service_from_every_stellar_service():
+    spec = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = spec["services"]
+    tag = services["minio"]["image"].split(":", 1)[1]
+    assert tag.startswith("RELEASE.") and tag != "latest"  # pinned
+    assert "frames" in spec["volumes"]
+    for name in ("api", "worker"):
+        env = services[name]["environment"]
+        assert env["STELLAR_IMAGE_STORE__URL"].startswith("s3://stellar-frames")
+        assert env["STELLAR_IMAGE_STORE__ENDPOINT"] == "http://minio:9000"
+        assert services[name]["depends_on"]["minio-setup"]["condition"] == "service_completed_successfully"
+    assert "stellar-frames" in " ".join(services["minio-setup"]["command"])

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 
 from api.deps import AdminDep, SessionDep
 from api.errors import errors
-from api.schemas.telescopes import TelescopeIn, TelescopeList, TelescopeOut, TelescopeUpdate
+from api.schemas.telescopes import TelescopeIn, TelescopeList, TelescopeOut, TelescopePublic, TelescopeUpdate
 from api.services import telescopes as service
 
 router = APIRouter(tags=["telescopes"])
@@ -22,6 +22,15 @@ async def get_telescopes(session: SessionDep) -> TelescopeList:
     tonight's dark window at its site. Public (no key)."""
     rows = await service.all_telescopes(session, include_retired=False)
     return TelescopeList(items=await service.public_views(rows))
+
+
+@router.get("/api/telescopes/{slug}", response_model=TelescopePublic, summary="One telescope of the network",
+            responses=errors(404))
+async def get_telescope(slug: str, session: SessionDep) -> TelescopePublic:
+    """As in the listing: site, field of view (degrees) and pixel scale (arcsec/px) from its optics,
+    filters, status, tonight's dark window. Public (no key). 404 ``unknown_telescope``."""
+    [view] = await service.public_views([await service.by_slug(session, slug)])
+    return view
 
 
 @router.get("/api/admin/telescopes", response_model=list[TelescopeOut], summary="Every telescope, retired too",

@@ -135,6 +135,8 @@ class ImageOut(BaseModel):
     filename: str
     jpg_url: str | None
     fits_url: str
+    fits_sha256: str | None = Field(default=None, description="hex SHA-256 of the FITS file as stored "
+                                    "(docs/frames.md); empty for frames ingested before the image store")
     status: Literal["available", "expired"] = "available"
     expired_at: datetime | None = None
     panel: str | None = Field(default=None, description="a mosaic frame's panel name, e.g. IC1396 P2-1")

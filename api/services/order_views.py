@@ -44,7 +44,8 @@ def image_out(row: ShotDone, panel: str | None = None) -> ImageOut:
         panel=panel,
         id=row.id, order_id=row.order_id, filter=row.filter, exposure=row.exposure, hfd=row.hfd,
         accepted=row.accepted, taken_at=row.taken_at, filename=row.filename,
-        jpg_url=f"/api/images/{row.id}.jpg" if row.jpg_path else None, fits_url=f"/api/images/{row.id}/fits",
+        jpg_url=f"/api/images/{row.id}.jpg" if (row.jpg_key or row.jpg_path) else None,
+        fits_url=f"/api/images/{row.id}/fits", fits_sha256=row.fits_sha256,
         status="expired" if row.expired_at else "available", expired_at=row.expired_at,
     )
 

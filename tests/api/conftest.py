@@ -109,6 +109,7 @@ def api_settings(database_url: str, temporal_host: str, task_queue: str, tmp: Pa
         "database": {"url": database_url},
         "temporal": {"address": temporal_host, "task_queue": task_queue},
         "images": {"jpg_dir": tmp / "jpg", "fit_dir": tmp / "fits"},
+        "image_store": {"local_dir": tmp / "image-store"},
         "voyager": {"port": 1},  # nothing listens there unless a test starts the simulator
         "api": {"sse_heartbeat_seconds": 1.0, "health_timeout_seconds": 2.0},
     }

@@ -12,7 +12,7 @@ ISSUE_5 = {
     ("post", "/api/admin/customers"), ("post", "/api/keys/rotate"), ("get", "/health"),
 }
 HEALTH = {"/health", "/health/live", "/health/ready"}
-PUBLIC = {*HEALTH, "/api/subscriptions/plans", "/api/credit-packs", "/api/stripe/webhook", "/api/telescopes"}
+PUBLIC = {*HEALTH, "/api/subscriptions/plans", "/api/credit-packs", "/api/stripe/webhook", "/api/telescopes", "/api/telescopes/{slug}"}
 
 
 async def test_openapi_describes_every_endpoint_error_and_the_bearer_scheme(api):

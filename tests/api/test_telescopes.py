@@ -61,6 +61,24 @@ async def test_admin_adds_changes_and_disables_telescopes(net):
     assert {t["slug"] for t in every} == {"main", "spain", "chile"}
 
 
+async def test_one_telescope_shows_its_optics_field_of_view_and_scale_and_the_singular_route_is_gone(net):
+    admin = await net.customer(role="admin")
+    await add_sites(net, admin.api_key, {**SPAIN, "slug": "wide", "focal_length_mm": 1000.0, "sensor_width_px": 4000,
+                                         "sensor_height_px": 3000, "pixel_size_um": 5.0})
+    r = await net.client.get("/api/telescopes/wide")  # public, like the listing
+    assert r.status_code == 200, r.text
+    t = r.json()
+    assert t == next(i for i in (await net.client.get("/api/telescopes")).json()["items"] if i["slug"] == "wide")
+    # 5 µm at 1000 mm = 1.0313″/px; 20 mm × 15 mm → 1.1459° × 0.8594°.
+    assert t["focal_length_mm"] == 1000.0
+    assert t["field_of_view"]["scale_arcsec_px"] == pytest.approx(1.0313, abs=1e-4)
+    assert t["field_of_view"]["width_deg"] == pytest.approx(1.1459, abs=1e-4)
+    assert t["field_of_view"]["height_deg"] == pytest.approx(0.8594, abs=1e-4)
+    r = await net.client.get("/api/telescopes/nowhere")
+    assert r.status_code == 404 and r.json()["error"]["code"] == "unknown_telescope"
+    assert (await net.client.get("/api/telescope", headers=auth(admin.api_key))).status_code == 404
+
+
 @pytest.mark.parametrize("change, field", [
     ({"host_share_percent": 101}, "host_share_percent"),
     ({"host_share_percent": -1}, "host_share_percent"),

@@ -68,7 +68,10 @@ def test_demo_runs_a_real_m42_order_to_completion_twice_on_the_same_state(tmp_pa
     # The order's e-mail left the outbox through the worker's sender into the stack's SMTP sink.
     assert f"the order's e-mail (SMTP sink): {tmp_path / '.stellar' / 'mail' / 'new'}" in first
     assert list((tmp_path / ".stellar" / "fits").rglob("*.fit")), "no FITS file was written"
-    assert list((tmp_path / ".stellar" / "jpg").rglob("*.jpg")), "no JPG preview was stored"
+    # The embedded image store (docs/frames.md): the frames' FITS and JPG under frames/<order_id>/.
+    assert list((tmp_path / ".stellar" / "frames" / "frames").rglob("*.fits")), "no FITS file was stored"
+    assert list((tmp_path / ".stellar" / "frames" / "frames").rglob("*.jpg")), "no JPG preview was stored"
+    assert "image store:" in first
 
     second = _run_demo(tmp_path, env)  # same data dir, fresh customer
     assert "Order #2: completed" in second, second[-3000:]

@@ -8,6 +8,7 @@ four times the frames (a longer night), and of a 3-night order of the same shots
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections import Counter
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from tests.workflows.support import (
     status_sequence,
     wait_for,
 )
+from core.frame_store import frame_store
 from core.temporal import SA_ORDER_STATUS
 from voyager import wire
 from worker import monitor_workflow_id
@@ -51,9 +53,16 @@ async def test_one_night_order_is_observed_ingested_settled_and_reported(tempora
     accepted = [f for f in frames if f.accepted]
     assert len({f.shot_done_guid for f in frames}) == len(frames)  # each frame once
     assert sorted(f.filter for f in accepted) == ["L"] * 6 + ["R"] * 4  # rejected ones were retaken
-    for f in frames:
-        assert f.jpg_path and Path(f.jpg_path).read_bytes()[:2] == b"\xff\xd8"  # a real JPG
-        assert f.fits_path and Path(f.fits_path).exists()
+    store = frame_store(stack.settings)
+    for f in frames:  # both files in the image store, under their keys, with their SHA-256
+        assert f.jpg_key == f"frames/{order_id}/{f.shot_done_guid}.jpg"
+        assert store.get_bytes(f.jpg_key)[:2] == b"\xff\xd8"  # a real JPG
+        assert f.jpg_sha256 == hashlib.sha256(store.get_bytes(f.jpg_key)).hexdigest()
+        assert f.fits_path and Path(f.fits_path).exists()  # where Voyager wrote it
+        if f.accepted:
+            assert f.fits_key == f"frames/{order_id}/{f.shot_done_guid}.fits"
+            assert store.get_bytes(f.fits_key) == Path(f.fits_path).read_bytes()
+            assert f.fits_sha256 == hashlib.sha256(Path(f.fits_path).read_bytes()).hexdigest()
     row = await order_row(engine, order_id)
     assert (row.status, row.shots_done, row.shots_total, row.frames_accepted) == ("completed", 10, 10, 10)
     assert row.integration_seconds == 600.0 and row.mean_hfd and row.finished_at

@@ -8,10 +8,12 @@ unique by GUID and match what Voyager took).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +68,7 @@ async def _attempts(handle, activity_type: str) -> list[int]:
 def _settings_env(settings: Settings, temporal_address: str, task_queue: str) -> dict[str, str]:
     """The ``STELLAR_*`` environment that makes ``python worker.py`` use these settings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("STELLAR_")}
-    for group in ("database", "voyager", "images", "orders", "billing"):
+    for group in ("database", "voyager", "images", "image_store", "orders", "billing"):
         for key, value in getattr(settings, group).model_dump().items():
             if value is None:
                 continue
@@ -78,14 +80,32 @@ def _settings_env(settings: Settings, temporal_address: str, task_queue: str) ->
     return env
 
 
+@contextlib.contextmanager
+def worker_process(stack, tmp_path: Path) -> Iterator[subprocess.Popen]:
+    """``python worker.py`` on ``stack``'s settings and queue (log: ``tmp_path/worker.log``); killed
+    at the end of the block if still alive."""
+    address = stack.client.service_client.config.target_host
+    with (tmp_path / "worker.log").open("w") as log:
+        proc = subprocess.Popen([sys.executable, str(ROOT / "worker.py")], cwd=ROOT, stdout=log,
+                                stderr=subprocess.STDOUT, env=_settings_env(stack.settings, address, stack.task_queue))
+        try:
+            yield proc
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
+
+
+def kill_now(proc: subprocess.Popen) -> None:
+    """SIGKILL: no graceful shutdown, its activities just vanish."""
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
+
+
 @pytest.mark.timeout(540)  # the watch's heartbeat timeout (3 min) passes before it is retried
 async def test_worker_killed_mid_watch_resumes_without_losing_or_doubling_frames(temporal_env, order_stack, engine, tmp_path):
     stack = await order_stack(temporal_env, sim={"speed": 150.0}, start_worker=False)
-    address = temporal_env.client.service_client.config.target_host
-    log = (tmp_path / "worker.log").open("w")
-    proc = subprocess.Popen([sys.executable, str(ROOT / "worker.py")], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                            env=_settings_env(stack.settings, address, stack.task_queue))
-    try:
+    with worker_process(stack, tmp_path) as proc:
         customer = await create_customer(engine, credits=20)
         order_id = await create_order(engine, customer, [{"filter": "L", "exposure": 120.0, "quantity": 20}])
         handle = await stack.start(order_id, customer)
@@ -95,13 +115,7 @@ async def test_worker_killed_mid_watch_resumes_without_losing_or_doubling_frames
             return len(await frames_of(engine, order_id)) >= 2
 
         await wait_for(two_frames, 90, "two frames ingested by the first worker")
-        proc.send_signal(signal.SIGKILL)  # no graceful shutdown: its activities just vanish
-        proc.wait(10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
-        log.close()
+        kill_now(proc)
     killed_at = len(await frames_of(engine, order_id))
     await stack.start_worker(start_monitor=True)
 

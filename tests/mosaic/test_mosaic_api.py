@@ -1,5 +1,5 @@
 """``POST /api/orders`` with a ``mosaic``: the refusals (each a 4xx with the one error body, no
-order written, no credit moved), the stored layout and panel lines, and ``GET /api/telescope``.
+order written, no credit moved), the stored layout and panel lines.
 No worker runs here (tests/mosaic/test_mosaic_e2e.py runs a mosaic for real)."""
 
 from __future__ import annotations
@@ -94,22 +94,6 @@ async def test_a_quasar_mosaic_stores_its_layout_and_splits_the_shot_list_per_pa
     assert [(p.column, p.row) for p in panels] == [(1, 1), (2, 1), (1, 2), (2, 2)]
     assert sorted((line.panel_index, line.filter, line.quantity) for line in lines) == sorted(
         (i, f, 10) for i in range(4) for f in ("Ha", "OIII", "SII"))
-
-
-async def test_telescope_shows_its_optics_and_field_of_view(make_api):
-    async with make_api(optics={"focal_length_mm": 1000, "sensor_width_px": 4000, "sensor_height_px": 3000,
-                                "pixel_size_um": 5.0}) as api:
-        c = await api.customer(plan="stardust")
-        r = await api.client.get("/api/telescope", headers=auth(c.api_key))
-        assert r.status_code == 200, r.text
-        t = r.json()
-        assert t["optics"] == {"focal_length_mm": 1000.0, "sensor_width_px": 4000, "sensor_height_px": 3000,
-                               "pixel_size_um": 5.0}
-        # 5 µm at 1000 mm = 1.0313″/px; 20 mm × 15 mm → 1.1459° × 0.8594°.
-        assert t["scale_arcsec_per_px"] == pytest.approx(1.0313, abs=1e-4)
-        assert t["field_of_view"]["width_deg"] == pytest.approx(1.14588, abs=1e-4)
-        assert t["field_of_view"]["height_deg"] == pytest.approx(0.85942, abs=1e-4)
-        assert (await api.client.get("/api/telescope")).status_code == 401
 
 
 async def test_the_estimate_prices_a_mosaic_as_its_shot_list_and_applies_the_same_refusals(mosaic_api):

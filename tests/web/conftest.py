@@ -112,6 +112,7 @@ async def web_stack(database_url, engine, sessionmaker, temporal_env, task_queue
                  "mac_key": cfg.mac_key, "mac_words": ",".join(cfg.mac_words), "profile_name": cfg.profile_name,
                  "pool_size": 3, "command_timeout": 10.0},
         images={"jpg_dir": tmp_path / "jpg", "fit_dir": cfg.fit_dir},
+        image_store={"local_dir": tmp_path / "image-store"},
         orders={"telescope": f"web-{task_queue[-8:]}", "monitor_poll_interval": 0.5, "watch_poll_interval": 0.3,
                 "sweep_wait_for_end": 20.0},
         stripe={"api_base": localstripe.url, "webhook_secret": WEBHOOK_SECRET, "localstripe_compat": True},

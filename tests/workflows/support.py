@@ -70,6 +70,7 @@ def order_settings(sim: VoyagerSimulator, database_url: str, tmp_path: Path, *, 
             "pool_size": 3, "connect_timeout": 5.0, "command_timeout": command_timeout, "pool_acquire_timeout": pool_acquire_timeout,
         },
         images={"jpg_dir": tmp_path / "jpg", "fit_dir": cfg.fit_dir},
+        image_store={"local_dir": tmp_path / "image-store"},
         orders={
             "telescope": f"t-{uuid.uuid4().hex[:8]}", "monitor_poll_interval": 0.5, "watch_poll_interval": 0.3,
             "sweep_wait_for_end": 20.0, "monitor_run_for": 600.0, **orders,

@@ -7,7 +7,7 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request
-from fastapi.responses import FileResponse, HTMLResponse, StreamingResponse
+from fastapi.responses import HTMLResponse, StreamingResponse
 from sqlalchemy import func
 from sqlmodel import select
 
@@ -175,7 +175,7 @@ async def gallery(request: Request, order_id: int, me: MeDep, res: ResourcesDep,
 @router.get("/orders/{order_id}/frames.zip")
 async def frames_zip(order_id: int, me: MeDep, res: ResourcesDep, session: SessionDep):
     """The order's zip of JPG previews and FITS files: ``GET /api/orders/{id}/frames.zip`` for the
-    web session (the same builder; 410 ``image_expired`` after retention, 404 when none is here)."""
+    web session (the same builder; 410 ``image_expired`` after retention, 404 when none can be read)."""
     await order_views.get_order(session, order_id, me)
     return await order_zip_response(res.settings, session, order_id)
 
@@ -183,11 +183,10 @@ async def frames_zip(order_id: int, me: MeDep, res: ResourcesDep, session: Sessi
 @router.get("/images/{image_id}.jpg")
 async def image_jpg(image_id: int, me: MeDep, res: ResourcesDep, session: SessionDep):
     row = await order_views.get_image(session, image_id, me)
-    return FileResponse(jpg_file(res.settings, row), media_type="image/jpeg")
+    return (await jpg_file(res.settings, row)).response(res.settings, download=False)
 
 
 @router.get("/images/{image_id}/fits")
 async def image_fits(image_id: int, me: MeDep, res: ResourcesDep, session: SessionDep):
     row = await order_views.get_image(session, image_id, me)
-    path = fits_file(res.settings, row)
-    return FileResponse(path, media_type="application/fits", filename=path.name)
+    return (await fits_file(res.settings, row)).response(res.settings, download=True)

@@ -13,7 +13,6 @@ import uuid
 from typing import Annotated, get_args
 
 from fastapi import APIRouter, Form, Query, Request
-from fastapi.responses import FileResponse
 from pydantic import ValidationError
 from sqlmodel import select
 
@@ -115,4 +114,4 @@ async def support_jpg(image_id: int, staff: StaffDep, res: ResourcesDep, session
     row = await session.get(ShotDone, image_id)
     if row is None or row.is_deleted:
         raise NotFound(f"image {image_id} not found")
-    return FileResponse(jpg_file(res.settings, row), media_type="image/jpeg")
+    return (await jpg_file(res.settings, row)).response(res.settings, download=False)
