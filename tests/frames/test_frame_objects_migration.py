@@ -1,4 +1,4 @@
-"""Revision 0013_frame_objects upgrades a database holding frames ingested before the image store:
+"""Revision 0014_frame_objects upgrades a database holding frames ingested before the image store:
 they keep every value, their object keys and hashes are empty, and the API still serves their
 files from this host's directories (docs/frames.md §Frames from before the store)."""
 
@@ -15,8 +15,8 @@ from tests.scratch_db import insert_as_of_revision, scratch_database_at
 
 
 async def test_upgrade_keeps_frames_with_paths_and_empty_keys(engine, database_url):
-    # 0012_release_vocab: the revision before 0013_frame_objects.
-    async with scratch_database_at(engine, database_url, "0012_release_vocab") as (url, eng):
+    # 0013_host_earnings: the revision before 0014_frame_objects.
+    async with scratch_database_at(engine, database_url, "0013_host_earnings") as (url, eng):
         async with eng.begin() as conn:
             cid = await insert_as_of_revision(conn, Customer(email="old@example.com"))
             oid = await insert_as_of_revision(conn, Order(
@@ -25,7 +25,7 @@ async def test_upgrade_keeps_frames_with_paths_and_empty_keys(engine, database_u
             await insert_as_of_revision(conn, ShotDone(
                 order_id=oid, session_guid="s", shot_done_guid=str(uuid.uuid4()), filter="Ha", exposure=300,
                 hfd=2.1, filename="a.fit", fits_path="/x/a.fit", jpg_path="a.jpg", accepted=True))
-        upgrade_in_thread(url, "0013_frame_objects")
+        upgrade_in_thread(url, "0014_frame_objects")
         async with eng.connect() as conn:
             frame = (await conn.execute(sa.text(
                 "SELECT filter, hfd, fits_path, jpg_path, fits_key, fits_sha256, jpg_key, jpg_sha256 "

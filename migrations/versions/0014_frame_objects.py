@@ -5,15 +5,15 @@ uploads a frame's files to the image store (``frames/<order_id>/<guid>.fits|.jpg
 before it inserts the row. Frames ingested before keep their ``fits_path``/``jpg_path`` and empty
 keys; nothing is moved.
 
-Revision ID: 0013_frame_objects
-Revises: 0012_release_vocab
+Revision ID: 0014_frame_objects
+Revises: 0013_host_earnings
 """
 from alembic import op
 import sqlalchemy as sa
 import sqlmodel
 
-revision = "0013_frame_objects"
-down_revision = "0012_release_vocab"
+revision = "0014_frame_objects"
+down_revision = "0013_host_earnings"
 branch_labels = None
 depends_on = None
 
