@@ -60,7 +60,7 @@ from billing.errors import (
     InvalidAmount,
     UnknownCustomer,
 )
-from billing.ledger_sql import HOLD_ONE_STATEMENT, LOCK_HOLD, settle_write
+from billing.ledger_sql import HOLD_ONE_STATEMENT, LOCK_HOLD, SETTLE_WRITE, settle_params
 from models.billing import Balances, LedgerEntry, LedgerHold, LedgerResult, HoldResolution
 from models.db import CreditAccount, CreditHold, LedgerEntry
 
@@ -431,9 +431,9 @@ class Ledger:
                 state = nxt
             status = "released" if capture is None else "captured"
             # Account, hold and entries in one statement (billing/ledger_sql.py).
-            row = (await conn.execute(settle_write(
-                customer_id, h.id, dict(subscription_credits=state.subscription, pack_credits=state.pack,
-                                        held=state.held, debt=state.debt),
+            row = (await conn.execute(SETTLE_WRITE, settle_params(
+                customer_id, h.id, dict(subscription=state.subscription, pack=state.pack, held=state.held,
+                                        debt=state.debt),
                 dict(status=status, captured=captured, released=h.amount - captured), rows))).one()
             log.info(f"ledger.{status}", customer_id=customer_id, order_id=order_id, captured=captured,
                      released=h.amount - captured)

@@ -4,7 +4,7 @@ A hold is one statement: lock the account row, check the order has no hold yet, 
 available credits, move them available → held (subscription first), insert the hold and its
 entries. A settle (capture or release) is two: :data:`LOCK_HOLD` locks the account, then the hold
 (the ledger's lock order, so concurrent operations cannot deadlock) and reads both; the caller
-computes the entries and writes account, hold and entries in one statement (:func:`settle_write`).
+computes the entries and writes account, hold and entries in one statement (:data:`SETTLE_WRITE`).
 
 Why ``SELECT … FOR UPDATE`` inside the statement and the arithmetic on the locked row: under READ
 COMMITTED the row lock waits for a concurrent writer and then returns the row's latest version, and
@@ -18,11 +18,6 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from models.db import CreditAccount, CreditHold, LedgerEntry
-
-ACCOUNT = CreditAccount.__table__
-HOLD = CreditHold.__table__
-ENTRY = LedgerEntry.__table__
 
 #: Parameters: customer_id, order_id, amount (≥ 1), actor, reason, reference_id (the order id as
 #: text), key_subscription / key_pack (the entries' idempotency keys). One row back: ``new_*`` set
@@ -96,15 +91,41 @@ FOR UPDATE OF h
 """)
 
 
-def settle_write(customer_id: int, hold_id: int, account: dict[str, int], hold: dict[str, Any],
-                 entries: list[dict[str, Any]]) -> sa.Update:
-    """One statement: ``UPDATE credit_hold … RETURNING *`` with the account's new ``account``
-    values (subscription_credits, pack_credits, held, debt) and the ``entries`` rows (in order) as
-    data-modifying CTEs. ``hold``: the hold's new status, captured, released."""
-    account_update = (ACCOUNT.update().where(ACCOUNT.c.customer_id == customer_id)
-                      .values(**account, updated_at=sa.func.now()).cte("account_update"))
-    stmt = (HOLD.update().where(HOLD.c.id == hold_id).values(**hold, resolved_at=sa.func.now())
-            .returning(*HOLD.c).add_cte(account_update))
-    if entries:
-        stmt = stmt.add_cte(ENTRY.insert().values(entries).cte("entries"))
-    return stmt
+#: The entry columns :func:`settle_write` takes as arrays (one element per entry, in order).
+_ENTRY_ARRAYS = (("kind", "text"), ("bucket", "text"), ("amount", "bigint"), ("balance_before", "bigint"),
+                 ("balance_after", "bigint"), ("held_before", "bigint"), ("held_after", "bigint"),
+                 ("reference_type", "text"), ("reference_id", "text"), ("idempotency_key", "text"),
+                 ("actor", "text"), ("reason", "text"))
+_COLUMNS = ", ".join(name for name, _ in _ENTRY_ARRAYS)
+
+#: One statement of a fixed shape (compiled once, whatever the number of entries): the account's
+#: new values, the entries from arrays (``unnest … WITH ORDINALITY``: ids in the given order), and
+#: the hold's resolution, ``RETURNING`` the hold row.
+SETTLE_WRITE = sa.text(f"""
+WITH account_update AS (
+    UPDATE credit_account
+    SET subscription_credits = CAST(:subscription AS bigint), pack_credits = CAST(:pack AS bigint),
+        held = CAST(:held AS bigint), debt = CAST(:debt AS bigint), updated_at = now()
+    WHERE customer_id = CAST(:customer_id AS integer)
+), entries AS (
+    INSERT INTO ledger_entry (customer_id, {_COLUMNS}, created_at)
+    SELECT CAST(:customer_id AS integer), {_COLUMNS}, now()
+    FROM unnest({", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in _ENTRY_ARRAYS)})
+         WITH ORDINALITY AS e({_COLUMNS}, position)
+    ORDER BY e.position
+)
+UPDATE credit_hold
+SET status = CAST(:status AS varchar), captured = CAST(:captured AS integer),
+    released = CAST(:released AS integer), resolved_at = now()
+WHERE id = CAST(:hold_id AS integer)
+RETURNING id, customer_id, order_id, amount, from_subscription, from_pack, status, captured, released
+""")
+
+
+def settle_params(customer_id: int, hold_id: int, account: dict[str, int], hold: dict[str, Any],
+                  entries: list[dict[str, Any]]) -> dict[str, Any]:
+    """Parameters of :data:`SETTLE_WRITE`. ``account``: the new subscription, pack, held, debt;
+    ``hold``: the new status, captured, released; ``entries``: rows as ``Ledger._entry`` builds
+    them (their ``customer_id`` and ``created_at`` are the statement's)."""
+    return {"customer_id": customer_id, "hold_id": hold_id, **account, **hold,
+            **{name: [e[name] for e in entries] for name, _ in _ENTRY_ARRAYS}}
