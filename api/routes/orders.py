@@ -45,7 +45,8 @@ async def post_order(
     order, created = await create_order(res, me, body, idempotency_key)
     if not created:
         response.status_code = 200
-    return await order_views.order_out(session, order, res.settings, schedule=False)
+    # A new order has taken no frame yet: no query for them.
+    return await order_views.order_out(session, order, res.settings, schedule=False, live_frames=not created)
 
 
 @router.get("", response_model=OrderPage, summary="List my orders", responses=errors())

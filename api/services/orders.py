@@ -21,6 +21,7 @@ import json
 from datetime import datetime, timedelta, timezone
 
 import structlog
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 from temporalio.client import WorkflowUpdateFailedError
@@ -44,6 +45,7 @@ from api.services.assignment import Need, assign
 from api.services.customers import effective_plan
 from api.services.sets import find_set, require_sets
 from billing.errors import CreditDebt, InsufficientCredits
+from billing.ledger import Ledger
 from billing.manual_plans import expire_manual_plans
 from billing.plans import gate, get_plan, pricing_input
 from billing.pricing import price, requested_integration_seconds
@@ -144,8 +146,9 @@ async def create_order(
 
         # The filters any candidate telescope has: a name none of them knows is a field error here;
         # one the chosen telescope lacks is the assignment's (api/services/assignment.py).
-        if req.telescope == ANY:
-            offered = list(dict.fromkeys(f for t in await telescopes.online(session) for f in telescopes.filter_names(t)))
+        online = await telescopes.online(session) if req.telescope == ANY else None
+        if online is not None:
+            offered = list(dict.fromkeys(f for t in online for f in telescopes.filter_names(t)))
             owner = "the online telescopes have"
         else:
             offered = telescopes.filter_names(await telescopes.by_slug(session, req.telescope))
@@ -178,21 +181,21 @@ async def create_order(
         chosen = await assign(session, req.telescope, Need(
             target_name=req.target_name, ra_j2000=ra, dec_j2000=dec, filters=filters, c_alt_min=req.c_alt_min,
             c_moon_down=constraints.moon_down, c_ha_start=req.c_ha_start, c_ha_end=req.c_ha_end, start=start,
-            end=end, date_start=req.date_start, date_end=req.date_end, min_field_arcmin=req.min_field_arcmin), now)
-        # Plain values: the rollback below expires the row.
+            end=end, date_start=req.date_start, date_end=req.date_end, min_field_arcmin=req.min_field_arcmin), now,
+            online=online)
+        # Plain values: a rollback expires the row.
         telescope_id, slug, multiplier = chosen.telescope.id, chosen.telescope.slug, chosen.telescope.price_multiplier
         optics = optics_of(chosen.telescope)
-        # Nothing is written yet: end the read transaction so its pooled connection is free while
-        # the ledger reads the balance on its own connection (holding both at once starved the pool
-        # at concurrency 32).
-        await session.rollback()
         lines = [PricedShot(filter=f, exposure=s.exposure, quantity=s.quantity) for f, s in zip(filters, req.shots)]
         charged = pricing_input(constraints, lines)
         cost = price(charged, multiplier)
 
         if plan.manual_lapsed:  # its subscription credits expire before anything is spent
+            await session.rollback()  # nothing written yet; the expiry takes the account lock itself
             await expire_manual_plans(res.engine, principal.customer_id)
-        balances = await res.ledger.balances(principal.customer_id)
+        # The balance is read on this session's connection, in its transaction: one pooled
+        # connection per request (two at once starved the pool at concurrency 32).
+        balances = await Ledger.bound(await session.connection()).balances(principal.customer_id)
         if balances.debt > 0:  # a refund or dispute took back spent credits: 402 that says so
             raise CreditDebt(principal.customer_id, cost, balances.available, balances.debt)
         if balances.available < cost:
@@ -297,13 +300,12 @@ async def _slug_of(res: Resources, order: Order) -> str:
 
 
 async def _set_fields(res: Resources, order: Order, **values) -> Order:
+    """Set ``values`` on the order and return the row as stored: one ``UPDATE … RETURNING``."""
     async with res.sessionmaker() as session:
-        row = await session.get(Order, order.id)
-        for k, v in values.items():
-            setattr(row, k, v)
-        row.updated_at = datetime.now(timezone.utc)
+        row = (await session.exec(
+            update(Order).where(Order.id == order.id).values(**values, updated_at=datetime.now(timezone.utc))
+            .returning(Order))).scalars().one()
         await session.commit()
-        await session.refresh(row)
         return row
 
 
