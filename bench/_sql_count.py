@@ -17,7 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 @dataclass
 class SqlCount:
     """Totals while counting. ``statements``: cursor executions (BEGIN/COMMIT excluded);
-    ``transactions``: BEGINs; ``checkouts``: pool checkouts."""
+    ``transactions``: BEGINs (a statement run in autocommit is a transaction of its own and sends
+    none); ``checkouts``: pool checkouts."""
 
     statements: int = 0
     transactions: int = 0
@@ -39,8 +40,9 @@ def count_sql(engine: AsyncEngine) -> Iterator[SqlCount]:
     def on_execute(*_args) -> None:
         counted.statements += 1
 
-    def on_begin(*_args) -> None:
-        counted.transactions += 1
+    def on_begin(conn, *_args) -> None:
+        if conn.get_execution_options().get("isolation_level") != "AUTOCOMMIT":  # no BEGIN is sent then
+            counted.transactions += 1
 
     def on_checkout(*_args) -> None:
         counted.checkouts += 1

@@ -36,7 +36,8 @@ a hold is resolved once, and a later capture/release returns that first resoluti
 
 No overdraft: every mutation first takes ``SELECT … FOR UPDATE`` on the customer's account row,
 so operations on one customer are serialized and availability is checked and reserved atomically.
-The hot path takes it inside its statements: a hold is one statement, a capture or release two
+The hot path takes it inside its statements: a hold is one statement (a transaction of its own,
+without BEGIN and COMMIT), a capture or release two
 (billing/ledger_sql.py), each operation one transaction.
 """
 
@@ -127,14 +128,19 @@ class Ledger:
 
     # -- plumbing ---------------------------------------------------------------------------
 
-    async def _tx(self, fn: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+    async def _tx(self, fn: Callable[[AsyncConnection], Awaitable[T]], *, one_statement: bool = False) -> T:
         """Run ``fn`` in a transaction (a savepoint when bound); a unique violation (a concurrent
-        first call with the same key) is retried once, and the retry sees that first call's result."""
+        first call with the same key) is retried once, and the retry sees that first call's result.
+        ``one_statement``: ``fn`` sends a single statement, which PostgreSQL runs as a transaction
+        of its own, so unbound it runs without BEGIN and COMMIT (two round trips fewer)."""
         for attempt in (1, 2):
             try:
                 if self._conn is not None:
                     async with self._conn.begin_nested():
                         return await fn(self._conn)
+                if one_statement:
+                    async with self.engine.connect() as conn:
+                        return await fn(await conn.execution_options(isolation_level="AUTOCOMMIT"))
                 async with self.engine.begin() as conn:
                     return await fn(conn)
             except IntegrityError as exc:
@@ -376,7 +382,7 @@ class Ledger:
                               from_subscription=row.new_from_subscription, from_pack=row.new_from_pack,
                               status="open", replayed=False)
 
-        return await self._tx(run)
+        return await self._tx(run, one_statement=True)
 
     async def capture(self, order_id: int, capture: int, actor: str = "system", reason: str = "") -> HoldResolution:
         """Resolve the hold: capture ``capture`` credits (0 ≤ capture ≤ held; subscription part first)

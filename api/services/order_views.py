@@ -107,6 +107,8 @@ async def _panels(session: AsyncSession, order_id: int) -> list[OrderPanel]:
 
 async def _panel_progress(session: AsyncSession, order: Order, shots: list[OrderShot]) -> list[PanelProgress]:
     """Per mosaic panel: frames of its shot lines (a frame belongs to the panel of its shot GUID)."""
+    if not order.mosaic:  # only a mosaic order has panels: no query for the others
+        return []
     panels = await _panels(session, order.id)
     if not panels:
         return []
