@@ -22,6 +22,7 @@ from sqlalchemy import BigInteger, Integer, Row, Select, String, delete, literal
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from core.database import autocommit
 from models.db import RateLimitCounter
 
 _COUNTER = RateLimitCounter.__table__
@@ -66,7 +67,7 @@ class SharedRateLimiter:
             select(literal(key, String), literal(start, BigInteger), literal(1, Integer)).select_from(found),
         )).returning(_COUNTER.c.hits).cte("counted")
         stmt = select(found, select(counted.c.hits).scalar_subquery().label("hits"))
-        async with self.engine.begin() as conn:
+        async with autocommit(self.engine) as conn:  # one statement: no BEGIN/COMMIT to send
             row = (await conn.execute(stmt)).first()
             await self._purge(conn, start)
         if row is None:

@@ -110,9 +110,9 @@ async def measure(call: Callable[[int], Awaitable[httpx.Response]], n: int, conc
 
 
 async def run(stack: BenchStack, requests: int = 300, concurrency: tuple[int, ...] = (1, 32),
-              pool_size: int | None = None, profile_requests: int = 30) -> str:
+              pool_size: int | None = None, profile_requests: int | None = None) -> str:
     """Measure every endpoint at every concurrency, then profile ``profile_requests`` POSTs
-    (bench/api_profile.py); returns the markdown section. ``pool_size``:
+    (bench/api_profile.py; default min(30, ``requests``)); returns the markdown section. ``pool_size``:
     ``STELLAR_DATABASE__POOL_SIZE`` of both apps (None = the default)."""
     progress(f"api latency: starting the API and the bare app ({requests} requests per cell)")
     async with stack.engine.begin() as conn:
@@ -174,7 +174,8 @@ async def run(stack: BenchStack, requests: int = 300, concurrency: tuple[int, ..
                                          "errors": errors, "ceiling": name.startswith("ceiling")})
                         created += [oid for _, oid in owned]
                 progress("api latency: profiling POST /api/orders in this process")
-                profile, profiled = await profile_post(dep.settings(), stack.client, keys, ORDER, profile_requests)
+                profile, profiled = await profile_post(dep.settings(), stack.client, keys, ORDER,
+                                                       profile_requests or min(30, requests))
                 created += profiled
             finally:
                 bare.stop()

@@ -49,6 +49,7 @@ from billing.ledger import Ledger
 from billing.manual_plans import expire_manual_plans
 from billing.plans import gate, get_plan, pricing_input
 from billing.pricing import price, requested_integration_seconds
+from core.database import autocommit_session
 from core.mosaic import MosaicSpec, Panel, plan_panels, split_refusal
 from core.order_control import AbortRefused, OrderWorkflowNotFound, abort_order, start_order_workflow
 from models.billing import PricedShot
@@ -300,8 +301,9 @@ async def _slug_of(res: Resources, order: Order) -> str:
 
 
 async def _set_fields(res: Resources, order: Order, **values) -> Order:
-    """Set ``values`` on the order and return the row as stored: one ``UPDATE … RETURNING``."""
-    async with res.sessionmaker() as session:
+    """Set ``values`` on the order and return the row as stored: one ``UPDATE … RETURNING``, its
+    own transaction."""
+    async with autocommit_session(res.engine) as session:
         row = (await session.exec(
             update(Order).where(Order.id == order.id).values(**values, updated_at=datetime.now(timezone.utc))
             .returning(Order))).scalars().one()
