@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 import structlog
@@ -126,11 +127,22 @@ async def _find_by_key(session, customer_id: int, key: str) -> Order | None:
     ).first()
 
 
+@dataclass(frozen=True)
+class CreatedOrder:
+    """What :func:`create_order` returns. ``created`` False: a replay of an earlier request with the
+    same ``Idempotency-Key`` and body (that order, unchanged; ``shots``/``telescope`` None). For a
+    new order, ``shots``: the rows written, in position order; ``telescope``: its slug."""
+
+    order: Order
+    created: bool
+    shots: list[OrderShot] | None = None
+    telescope: str | None = None
+
+
 async def create_order(
     res: Resources, principal: Principal, req: OrderCreate, idempotency_key: str | None
-) -> tuple[Order, bool]:
-    """Create and start an order. Returns (order row, created); ``created`` False = an earlier
-    request with the same ``Idempotency-Key`` and body (that order is returned unchanged).
+) -> CreatedOrder:
+    """Create and start an order (:class:`CreatedOrder`).
 
     Raises Unprocessable (validation, ``unknown_target``, ``target_never_observable``,
     ``idempotency_key_mismatch``), PlanViolation, InsufficientCredits, ServiceUnavailable.
@@ -143,7 +155,7 @@ async def create_order(
         if key:
             existing = await _find_by_key(session, principal.customer_id, key)
             if existing is not None:
-                return await _replay(res, existing, digest), False
+                return CreatedOrder(await _replay(res, existing, digest), False)
 
         # The filters any candidate telescope has: a name none of them knows is a field error here;
         # one the chosen telescope lacks is the assignment's (api/services/assignment.py).
@@ -235,21 +247,24 @@ async def create_order(
             existing = await _find_by_key(session, principal.customer_id, key) if key else None
             if existing is None:
                 raise
-            return await _replay(res, existing, digest), False
+            return CreatedOrder(await _replay(res, existing, digest), False)
         for p in panels:
             session.add(OrderPanel(order_id=order.id, panel_index=p.index, column=p.column, row=p.row, name=p.name,
                                    ra_j2000=p.ra_j2000, dec_j2000=p.dec_j2000))
         # A mosaic's shot list is split evenly: each panel gets quantity / panels of every line.
+        written: list[OrderShot] = []
         for panel in ([p.index for p in panels] or [None]):
             share = len(panels) or 1
             for position, (name, shot) in enumerate(zip(filters, req.shots)):
-                session.add(OrderShot(order_id=order.id, position=position, filter=name, exposure=shot.exposure,
-                                      quantity=shot.quantity // share, bin=shot.bin, gain=shot.gain,
-                                      offset=shot.offset, panel_index=panel))
+                written.append(OrderShot(order_id=order.id, position=position, filter=name, exposure=shot.exposure,
+                                         quantity=shot.quantity // share, bin=shot.bin, gain=shot.gain,
+                                         offset=shot.offset, panel_index=panel))
+        session.add_all(written)
         await session.commit()
         log.info("order.created", order_id=order.id, customer_id=principal.customer_id, cost=cost, plan=plan.plan,
                  telescope=slug)
-    return await _start(res, order, keep_pending=key is not None, telescope=slug), True
+    started = await _start(res, order, keep_pending=key is not None, telescope=slug)
+    return CreatedOrder(started, True, sorted(written, key=lambda s: s.position), slug)
 
 
 async def _replay(res: Resources, order: Order, digest: str) -> Order:
