@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from bench._sql_count import count_sql
-from billing.errors import CreditDebt, IdempotencyConflict, InsufficientCredits
+from billing.errors import CreditDebt, InsufficientCredits
 from billing.ledger import Ledger
 from tests.billing.test_ledger import assert_consistent, funded, key, new_customer, new_order_id
 
@@ -66,18 +66,6 @@ async def test_a_hold_refused_moves_nothing_and_says_why(engine, ledger):
         holds = (await conn.execute(sa.text("SELECT count(*) FROM credit_hold WHERE customer_id = :c"),
                                     {"c": cid})).scalar_one()
     assert holds == 0
-    await assert_consistent(engine, cid)
-
-
-async def test_a_repeated_hold_with_another_amount_is_a_conflict_and_moves_nothing(engine, ledger):
-    cid = await funded(engine, ledger, pack=10)
-    order = new_order_id()
-    await ledger.hold(cid, order, 3)
-    with pytest.raises(IdempotencyConflict):
-        await ledger.hold(cid, order, 4)
-    again = await ledger.hold(cid, order, 3)
-    assert again.replayed and (again.from_pack, again.status) == (3, "open")
-    assert (await ledger.balances(cid)).held == 3
     await assert_consistent(engine, cid)
 
 
