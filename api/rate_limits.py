@@ -2,7 +2,8 @@
 
 * :class:`SharedRateLimiter` — per API key, a fixed-window counter in PostgreSQL
   (``rate_limit_counter``): every API process counts in the same row, so N replicas do not
-  multiply the limit. One upsert per request; rows of past windows are deleted as it goes. A fixed
+  multiply the limit. One upsert per request, in the same statement as the API key lookup
+  (:meth:`SharedRateLimiter.hit_if`); rows of past windows are deleted as it goes. A fixed
   window lets a client burst up to twice the limit across a window boundary, never more.
 * :class:`StreamCap` — open Server-Sent Event streams per key, in this process (a stream holds a
   process's resources, not the database's).
