@@ -3,7 +3,8 @@ thread's Python stack (``sys._current_frames``), the way py-spy samples a proces
 work handed to threads (the astropy checks run in ``asyncio.to_thread``) is seen as well as the event
 loop's. :meth:`StackSampler.summary` names where the busy samples fall: by package of the innermost
 frame, and Stellar's functions inclusive. An event loop waiting in ``select`` and executor threads
-waiting for work count as idle.
+waiting for work count as idle; SQLAlchemy's greenlets leave a statement's asyncpg frame visible
+while its answer is awaited, so those samples read as "in a PostgreSQL statement".
 """
 
 from __future__ import annotations
@@ -38,9 +39,10 @@ class StackSampler:
         self.samples = 0
         self.idle = 0
         self.ticks = 0  # sampling rounds
-        self.loop_busy = 0  # rounds in which the event loop thread was busy
+        self.loop: Counter[str] = Counter()  # event loop thread: "database" / "python" rounds
         self.by_package: Counter[str] = Counter()
         self.inclusive: Counter[str] = Counter()
+        self.functions: Counter[str] = Counter()  # innermost function outside the standard library
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="bench-sampler", daemon=True)
 
@@ -65,8 +67,6 @@ class StackSampler:
                 if (Path(code.co_filename).name, code.co_name) in _IDLE:
                     self.idle += 1
                     continue
-                if ident == self._loop_thread:
-                    self.loop_busy += 1
                 seen: set[str] = set()
                 innermost = None  # the innermost frame outside the standard library
                 f = frame
@@ -75,6 +75,7 @@ class StackSampler:
                     pkg = _package(c.co_filename)
                     if innermost is None and pkg != "python":
                         innermost = pkg
+                        self.functions[f"{pkg}:{Path(c.co_filename).name}:{c.co_name}"] += 1
                     if pkg in OWN:
                         name = f"{Path(c.co_filename).relative_to(ROOT)}:{c.co_name}"
                         if name not in seen:
@@ -82,6 +83,8 @@ class StackSampler:
                             self.inclusive[name] += 1
                     f = f.f_back
                 self.by_package[innermost or "asyncio/stdlib"] += 1
+                if ident == self._loop_thread:
+                    self.loop[("database" if innermost == "asyncpg" else "python")] += 1
 
     def summary(self, top: int = 8) -> list[str]:
         """Markdown lines: the event loop's busy share, busy samples (every thread) by package of the
@@ -89,8 +92,13 @@ class StackSampler:
         busy = sum(self.by_package.values()) or 1
         packages = ", ".join(f"{p} {n / busy:.0%}" for p, n in self.by_package.most_common(top))
         own = ", ".join(f"`{k}` {n / busy:.0%}" for k, n in self.inclusive.most_common(top))
-        return [f"event loop thread busy in {self.loop_busy / max(self.ticks, 1):.0%} of the samples, "
-                "waiting for the network (PostgreSQL, Temporal) in the rest",
+        ticks = max(self.ticks, 1)
+        return [f"event loop thread: {self.loop['database'] / ticks:.0%} of the samples in a PostgreSQL "
+                "statement (asyncpg; SQLAlchemy's greenlet shows its wait for the answer there), "
+                f"{self.loop['python'] / ticks:.0%} running other Python, the rest waiting in `select` "
+                "(Temporal, HTTP)",
                 f"busy samples by package (innermost frame outside the standard library): {packages}",
+                "busiest functions there: " + ", ".join(f"`{k}` {n / busy:.0%}"
+                                                        for k, n in self.functions.most_common(top)),
                 f"Stellar functions on the stack (inclusive, share of busy samples): {own}"]
 
