@@ -14,7 +14,7 @@ from temporalio.client import Client
 
 from api.errors import Forbidden, RateLimited, Unauthorized
 from api.resources import Resources
-from api.security import Principal, authenticate
+from api.security import Principal, authenticate_counted
 from core.settings import Settings
 
 bearer_scheme = HTTPBearer(
@@ -76,13 +76,11 @@ async def current_principal(
         raise RateLimited(retry_after)
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("missing API key: send Authorization: Bearer sk_...")
-    # A short-lived session of its own: the key lookup must not hold the request's session open.
-    async with resources.sessionmaker() as session:
-        principal = await authenticate(session, credentials.credentials)
+    # One statement on a connection of its own: the key lookup and the shared per-key count.
+    principal, retry_after = await authenticate_counted(resources.rate_limiter, credentials.credentials)
     if principal is None:
         resources.auth_failures.check(ip)
         raise Unauthorized("invalid or revoked API key", code="invalid_api_key")
-    retry_after = await resources.rate_limiter.hit(f"key:{principal.key_hash}")
     if retry_after is not None:
         raise RateLimited(retry_after)
     return principal

@@ -2,7 +2,8 @@
 
 * :class:`SharedRateLimiter` — per API key, a fixed-window counter in PostgreSQL
   (``rate_limit_counter``): every API process counts in the same row, so N replicas do not
-  multiply the limit. One upsert per request; rows of past windows are deleted as it goes. A fixed
+  multiply the limit. One upsert per request, in the same statement as the API key lookup
+  (:meth:`SharedRateLimiter.hit_if`); rows of past windows are deleted as it goes. A fixed
   window lets a client burst up to twice the limit across a window boundary, never more.
 * :class:`StreamCap` — open Server-Sent Event streams per key, in this process (a stream holds a
   process's resources, not the database's).
@@ -18,10 +19,11 @@ import math
 import time
 from typing import AsyncIterator, Callable
 
-from sqlalchemy import delete
+from sqlalchemy import BigInteger, Integer, Row, Select, String, delete, literal, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from core.database import autocommit
 from models.db import RateLimitCounter
 
 _COUNTER = RateLimitCounter.__table__
@@ -48,14 +50,43 @@ class SharedRateLimiter:
         now = self.clock()
         start = int(now // self.window) * self.window
         stmt = pg_insert(_COUNTER).values(key=key, window_start=start, hits=1)
-        stmt = stmt.on_conflict_do_update(index_elements=[_COUNTER.c.key, _COUNTER.c.window_start],
-                                          set_={"hits": _COUNTER.c.hits + 1}).returning(_COUNTER.c.hits)
+        stmt = self._count(stmt).returning(_COUNTER.c.hits)
         async with self.engine.begin() as conn:
             hits = (await conn.execute(stmt)).scalar_one()
-            if self._purged_window != start:
-                # Once per window per process: earlier windows can no longer refuse anything.
-                await conn.execute(delete(_COUNTER).where(_COUNTER.c.window_start < start))
-                self._purged_window = start
+            await self._purge(conn, start)
+        return self._retry_after(hits, start, now)
+
+    async def hit_if(self, key: str, query: Select) -> tuple[Row | None, int | None]:
+        """Run ``query`` (at most one row) and, only when it finds a row, count one request of
+        ``key`` — one statement, one round trip (the API key lookup, ``api.security``). Returns
+        (the row, with a ``hits`` column added, or None; ``Retry-After`` as :meth:`hit`)."""
+        now = self.clock()
+        start = int(now // self.window) * self.window
+        found = query.cte("found")
+        counted = self._count(pg_insert(_COUNTER).from_select(
+            ["key", "window_start", "hits"],
+            select(literal(key, String), literal(start, BigInteger), literal(1, Integer)).select_from(found),
+        )).returning(_COUNTER.c.hits).cte("counted")
+        stmt = select(found, select(counted.c.hits).scalar_subquery().label("hits"))
+        async with autocommit(self.engine) as conn:  # one statement: no BEGIN/COMMIT to send
+            row = (await conn.execute(stmt)).first()
+            await self._purge(conn, start)
+        if row is None:
+            return None, None
+        return row, self._retry_after(row.hits, start, now)
+
+    @staticmethod
+    def _count(stmt):
+        return stmt.on_conflict_do_update(index_elements=[_COUNTER.c.key, _COUNTER.c.window_start],
+                                          set_={"hits": _COUNTER.c.hits + 1})
+
+    async def _purge(self, conn, start: int) -> None:
+        if self._purged_window != start:
+            # Once per window per process: earlier windows can no longer refuse anything.
+            await conn.execute(delete(_COUNTER).where(_COUNTER.c.window_start < start))
+            self._purged_window = start
+
+    def _retry_after(self, hits: int, start: int, now: float) -> int | None:
         if hits <= self.limit:
             return None
         return max(1, math.ceil(start + self.window - now))

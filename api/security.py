@@ -19,6 +19,7 @@ from sqlalchemy import update
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from api.rate_limits import SharedRateLimiter
 from models.db import ApiKey, Customer
 
 ROLES = ("customer", "support", "admin")
@@ -83,22 +84,29 @@ async def issue_key(session: AsyncSession, customer_id: int, role: str) -> tuple
     return row, clear
 
 
-async def authenticate(session: AsyncSession, key: str) -> Principal | None:
-    """The principal of a clear key, or None when unknown or revoked."""
-    if not key.startswith(KEY_PREFIX) or len(key) > 200:
-        return None
-    digest = hash_api_key(key)
-    row = (
-        await session.exec(
-            select(ApiKey.id, ApiKey.role, Customer.id, Customer.email)
+def _lookup(digest: str):
+    """The live key of ``digest`` with its customer: (key_id, role, customer_id, email)."""
+    return (select(ApiKey.id.label("key_id"), ApiKey.role, Customer.id.label("customer_id"), Customer.email)
             .join(Customer, Customer.id == ApiKey.customer_id)
-            .where(ApiKey.key_hash == digest, ApiKey.revoked_at.is_(None))
-        )
-    ).first()
+            .where(ApiKey.key_hash == digest, ApiKey.revoked_at.is_(None)))
+
+
+def _plausible(key: str) -> bool:
+    return key.startswith(KEY_PREFIX) and len(key) <= 200
+
+
+async def authenticate_counted(limiter: SharedRateLimiter, key: str) -> tuple[Principal | None, int | None]:
+    """The principal of a clear key (None when unknown or revoked) and, for a live key, one
+    request counted against its shared per-key limit (``key:<hash>``, api/rate_limits.py), in one statement. Returns (principal or None,
+    ``Retry-After`` seconds when over the limit, else None); an unknown key counts nothing."""
+    if not _plausible(key):
+        return None, None
+    digest = hash_api_key(key)
+    row, retry_after = await limiter.hit_if(f"key:{digest}", _lookup(digest))
     if row is None:
-        return None
-    key_id, role, customer_id, email = row
-    return Principal(customer_id=customer_id, email=email, role=role, key_id=key_id, key_hash=digest)
+        return None, None
+    return Principal(customer_id=row.customer_id, email=row.email, role=row.role, key_id=row.key_id,
+                     key_hash=digest), retry_after
 
 
 async def rotate_key(session: AsyncSession, principal: Principal) -> tuple[ApiKey, str]:

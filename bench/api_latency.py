@@ -28,6 +28,7 @@ import sqlalchemy as sa
 from fastapi import FastAPI
 
 from bench._processes import ChildProcess, free_port, progress, settings_env, wait_http
+from bench.api_profile import profile_post
 from bench._stack import BenchStack, run_standalone
 from bench.orders_e2e import pct
 
@@ -109,8 +110,9 @@ async def measure(call: Callable[[int], Awaitable[httpx.Response]], n: int, conc
 
 
 async def run(stack: BenchStack, requests: int = 300, concurrency: tuple[int, ...] = (1, 32),
-              pool_size: int | None = None) -> str:
-    """Measure every endpoint at every concurrency; returns the markdown section. ``pool_size``:
+              pool_size: int | None = None, profile_requests: int | None = None) -> str:
+    """Measure every endpoint at every concurrency, then profile ``profile_requests`` POSTs
+    (bench/api_profile.py; default min(30, ``requests``)); returns the markdown section. ``pool_size``:
     ``STELLAR_DATABASE__POOL_SIZE`` of both apps (None = the default)."""
     progress(f"api latency: starting the API and the bare app ({requests} requests per cell)")
     async with stack.engine.begin() as conn:
@@ -118,7 +120,8 @@ async def run(stack: BenchStack, requests: int = 300, concurrency: tuple[int, ..
                                    "payload jsonb NOT NULL, created_at timestamptz NOT NULL DEFAULT now())"))
     rows: list[dict] = []
     created: list[int] = []
-    database = {"url": stack.database_url, "pool_size": pool_size}
+    profile: list[str] = []
+    database = {"url": stack.database_url, **({"pool_size": pool_size} if pool_size else {})}
     try:
         async with stack.deployment("latency", worker=False, database=database) as dep:
             port = free_port()
@@ -170,6 +173,10 @@ async def run(stack: BenchStack, requests: int = 300, concurrency: tuple[int, ..
                             rows.append({"name": name, "c": c, "n": requests, "elapsed": elapsed, "lat": lat,
                                          "errors": errors, "ceiling": name.startswith("ceiling")})
                         created += [oid for _, oid in owned]
+                progress("api latency: profiling POST /api/orders in this process")
+                profile, profiled = await profile_post(dep.settings(), stack.client, keys, ORDER,
+                                                       profile_requests or min(30, requests))
+                created += profiled
             finally:
                 bare.stop()
     finally:
@@ -195,11 +202,36 @@ async def run(stack: BenchStack, requests: int = 300, concurrency: tuple[int, ..
         errors = ", ".join(f"{n} × {k}" for k, n in r["errors"].most_common()) or "0"
         lines.append(f"| {r['name']} | {r['c']} | {r['n'] / r['elapsed']:,.0f} | {p50 * 1e3:.1f} | "
                      f"{pct(r['lat'], 99) * 1e3:.1f} | {vs} | {errors} |")
+    lines += ["", *goals(rows), "", *profile]
     if any(r["errors"] for r in rows):
         lines += ["", "Errors are answers other than 201/200; their time is in the percentiles. "
                   "`503 database_unavailable` is the API's answer to a database error, a pool timeout included "
                   "(SQLAlchemy waits 30 s for a free connection)."]
     return "\n".join(lines)
+
+
+def goals(rows: list[dict]) -> list[str]:
+    """The POST rows against their goals (docs of the bench report): p50 at concurrency 1 within 5×
+    the bare INSERT's, throughput at the highest concurrency at least 40 % of the bare INSERT's."""
+    def cell(name: str, c: int) -> dict | None:
+        return next((r for r in rows if r["name"] == name and r["c"] == c), None)
+
+    out = ["| measurement | Stellar | ceiling | ratio | goal |", "|---|---:|---:|---:|---:|"]
+    levels = sorted({r["c"] for r in rows})
+    if not levels:
+        return []
+    first, last = levels[0], levels[-1]
+    api, bare = cell("POST /api/orders", first), cell("ceiling: bare POST, one INSERT", first)
+    if api and bare:
+        a, b = pct(api["lat"], 50), pct(bare["lat"], 50)
+        out.append(f"| POST /api/orders p50, concurrency {first} | {a * 1e3:.1f} ms | {b * 1e3:.1f} ms | "
+                   f"{a / b:.1f}× | ≤ 5× |")
+    api, bare = cell("POST /api/orders", last), cell("ceiling: bare POST, one INSERT", last)
+    if api and bare:
+        a, b = api["n"] / api["elapsed"], bare["n"] / bare["elapsed"]
+        out.append(f"| POST /api/orders throughput, concurrency {last} | {a:,.0f}/s | {b:,.0f}/s | {a / b:.0%} | "
+                   "≥ 40 % |")
+    return out
 
 
 def main(argv: list[str] | None = None) -> str:

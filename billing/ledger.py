@@ -36,6 +36,9 @@ a hold is resolved once, and a later capture/release returns that first resoluti
 
 No overdraft: every mutation first takes ``SELECT … FOR UPDATE`` on the customer's account row,
 so operations on one customer are serialized and availability is checked and reserved atomically.
+The hot path takes it inside its statements: a hold is one statement (a transaction of its own,
+without BEGIN and COMMIT), a capture or release two
+(billing/ledger_sql.py), each operation one transaction.
 """
 
 from __future__ import annotations
@@ -59,6 +62,7 @@ from billing.errors import (
     UnknownCustomer,
 )
 from billing.host_earnings import credit_host_for_capture
+from billing.ledger_sql import HOLD_ONE_STATEMENT, LOCK_HOLD, SETTLE_WRITE, settle_params
 from models.billing import Balances, LedgerEntry, LedgerHold, LedgerResult, HoldResolution
 from models.db import CreditAccount, CreditHold, LedgerEntry
 
@@ -125,14 +129,19 @@ class Ledger:
 
     # -- plumbing ---------------------------------------------------------------------------
 
-    async def _tx(self, fn: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+    async def _tx(self, fn: Callable[[AsyncConnection], Awaitable[T]], *, one_statement: bool = False) -> T:
         """Run ``fn`` in a transaction (a savepoint when bound); a unique violation (a concurrent
-        first call with the same key) is retried once, and the retry sees that first call's result."""
+        first call with the same key) is retried once, and the retry sees that first call's result.
+        ``one_statement``: ``fn`` sends a single statement, which PostgreSQL runs as a transaction
+        of its own, so unbound it runs without BEGIN and COMMIT (two round trips fewer)."""
         for attempt in (1, 2):
             try:
                 if self._conn is not None:
                     async with self._conn.begin_nested():
                         return await fn(self._conn)
+                if one_statement:
+                    async with self.engine.connect() as conn:
+                        return await fn(await conn.execution_options(isolation_level="AUTOCOMMIT"))
                 async with self.engine.begin() as conn:
                     return await fn(conn)
             except IntegrityError as exc:
@@ -350,39 +359,31 @@ class Ledger:
             raise InvalidAmount(f"a hold must be ≥ 1 credit, got {amount}")
 
         async def run(conn: AsyncConnection) -> LedgerHold:
-            before = await self._lock(conn, customer_id, create=False)
-            prior = (await conn.execute(sa.select(HOLD).where(HOLD.c.order_id == order_id))).first()
-            if prior is not None:
-                if (prior.customer_id, prior.amount) != (customer_id, amount):
+            # One round trip: lock, checks, move, hold row and entries (billing/ledger_sql.py).
+            row = (await conn.execute(HOLD_ONE_STATEMENT, {
+                "customer_id": customer_id, "order_id": order_id, "amount": amount, "actor": actor,
+                "reason": f"hold for order {order_id}", "reference_id": str(order_id),
+                "key_subscription": f"order:{order_id}:hold:subscription",
+                "key_pack": f"order:{order_id}:hold:pack"})).one()
+            if row.prior_customer_id is not None:
+                if (row.prior_customer_id, row.prior_amount) != (customer_id, amount):
                     raise IdempotencyConflict(f"order:{order_id}:hold", f"order {order_id} holds "
-                                              f"{prior.amount} for customer {prior.customer_id}")
-                return self._hold_result(prior, replayed=True)
-            available = before.available if before else 0
-            if before is not None and before.debt > 0:
-                raise CreditDebt(customer_id, amount, available, before.debt)
-            if before is None or available < amount:
+                                              f"{row.prior_amount} for customer {row.prior_customer_id}")
+                return LedgerHold(order_id=order_id, customer_id=customer_id, amount=amount,
+                                  from_subscription=row.prior_from_subscription, from_pack=row.prior_from_pack,
+                                  status=row.prior_status, replayed=True)
+            if row.new_from_subscription is None:
+                available = row.subscription + row.pack - row.debt if row.has_account else 0
+                if row.has_account and row.debt > 0:
+                    raise CreditDebt(customer_id, amount, available, row.debt)
                 raise InsufficientCredits(customer_id, amount, available)
-            from_sub = min(amount, before.subscription)
-            parts = [("subscription", from_sub), ("pack", amount - from_sub)]
-            rows, state = [], before
-            for bucket, part in parts:
-                if part:
-                    nxt = state.add(bucket, -part, held=part)
-                    rows.append(self._entry(customer_id, "hold", bucket, state, nxt,
-                                            f"order:{order_id}:hold:{bucket}", "order", str(order_id), actor,
-                                            f"hold for order {order_id}"))
-                    state = nxt
-            await self._store(conn, customer_id, state)
-            row = (await conn.execute(HOLD.insert().values(
-                customer_id=customer_id, order_id=order_id, amount=amount, from_subscription=from_sub,
-                from_pack=amount - from_sub, status="open", captured=0, released=0,
-                created_at=sa.func.now()).returning(*HOLD.c))).one()
-            await conn.execute(ENTRY.insert().values(rows))  # one multi-row INSERT
             log.info("ledger.held", customer_id=customer_id, order_id=order_id, amount=amount,
-                     from_subscription=from_sub)
-            return self._hold_result(row, replayed=False)
+                     from_subscription=row.new_from_subscription)
+            return LedgerHold(order_id=order_id, customer_id=customer_id, amount=amount,
+                              from_subscription=row.new_from_subscription, from_pack=row.new_from_pack,
+                              status="open", replayed=False)
 
-        return await self._tx(run)
+        return await self._tx(run, one_statement=True)
 
     async def capture(self, order_id: int, capture: int, actor: str = "system", reason: str = "") -> HoldResolution:
         """Resolve the hold: capture ``capture`` credits (0 ≤ capture ≤ held; subscription part first)
@@ -400,15 +401,14 @@ class Ledger:
 
     async def _resolve(self, order_id: int, capture: int | None, actor: str, reason: str) -> HoldResolution:
         async def run(conn: AsyncConnection) -> HoldResolution:
-            found = (await conn.execute(sa.select(HOLD.c.customer_id).where(HOLD.c.order_id == order_id))).first()
-            if found is None:
+            # One round trip locks the account, then the hold (account lock first, always).
+            h = (await conn.execute(LOCK_HOLD, {"order_id": order_id})).first()
+            if h is None:
                 raise HoldNotFound(order_id)
-            customer_id = found.customer_id
-            before = await self._lock(conn, customer_id, create=False)  # account lock first, always
-            h = (await conn.execute(sa.select(HOLD).where(HOLD.c.order_id == order_id).with_for_update())).one()
             if h.status != "open":
                 return self._resolution(h, replayed=True)
-            assert before is not None
+            customer_id = h.customer_id
+            before = _State(h.account_subscription, h.account_pack, h.account_held, h.account_debt)
             captured = 0 if capture is None else capture
             if captured > h.amount:
                 raise InvalidAmount(f"capture {captured} exceeds the {h.amount} credits held for order {order_id}")
@@ -437,11 +437,11 @@ class Ledger:
                                         f"subscription ended while held for order {order_id}"))
                 state = nxt
             status = "released" if capture is None else "captured"
-            await self._store(conn, customer_id, state)
-            row = (await conn.execute(HOLD.update().where(HOLD.c.id == h.id).values(
-                status=status, captured=captured, released=h.amount - captured,
-                resolved_at=sa.func.now()).returning(*HOLD.c))).one()
-            await conn.execute(ENTRY.insert().values(rows))  # one multi-row INSERT
+            # Account, hold and entries in one statement (billing/ledger_sql.py).
+            row = (await conn.execute(SETTLE_WRITE, settle_params(
+                customer_id, h.id, dict(subscription=state.subscription, pack=state.pack, held=state.held,
+                                        debt=state.debt),
+                dict(status=status, captured=captured, released=h.amount - captured), rows))).one()
             if status == "captured":
                 await self._after_capture(conn, order_id, customer_id, cap_sub, cap_pack)
             log.info(f"ledger.{status}", customer_id=customer_id, order_id=order_id, captured=captured,

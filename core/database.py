@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from contextlib import asynccontextmanager
+from typing import AsyncIterator
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 
@@ -19,3 +22,20 @@ def make_engine(url: str, pool_size: int = 10) -> AsyncEngine:
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+
+
+@asynccontextmanager
+async def autocommit(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A pooled connection on which every statement is a transaction of its own: no BEGIN and
+    COMMIT round trips. For a single write statement (a CTE included) — several statements here
+    do not commit or roll back together."""
+    async with engine.connect() as conn:
+        yield await conn.execution_options(isolation_level="AUTOCOMMIT")
+
+
+@asynccontextmanager
+async def autocommit_session(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
+    """An ORM session on :func:`autocommit`'s connection (its ``commit()`` sends nothing)."""
+    async with autocommit(engine) as conn:
+        async with AsyncSession(bind=conn, expire_on_commit=False) as session:
+            yield session

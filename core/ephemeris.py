@@ -7,8 +7,9 @@ the simulated telescope does (it images only when the target is observable) and 
 * :data:`ASTRO_TWILIGHT` — darkness means the sun below −18°, for all three;
 * :func:`sun_moon_altitude` — sun and moon altitude at one instant (the demo);
 * :func:`check_visibility` — a fast go/no-go scan of a whole date window (the API's feasibility
-  check): astropy's sun at 6-hour knots, altitudes from hour angles with mean sidereal time, about
-  10–50 ms per call (measured; more on a loaded machine) for windows up to :data:`MAX_WINDOW`;
+  check): astropy's sun at 6-hour knots (computed once per 32-day block and kept), altitudes from
+  hour angles with mean sidereal time, about 1 ms per call once the blocks are kept (astropy's
+  ``get_sun`` was most of the former 10–50 ms) for windows up to :data:`MAX_WINDOW`;
 * :class:`Sky` / :class:`Night` — one night at a time on a grid (default 3 min), sun, moon and
   target altitudes vectorized and cached (the simulator's scheduler, ``voyager/simulator/sky.py``);
 * :class:`Constraints` / :func:`observable_cells` — where on a night's grid a target may be imaged
@@ -394,15 +395,38 @@ def _gmst_hours(jd: np.ndarray) -> np.ndarray:
     return (18.697374558 + 24.06570982441908 * (jd - 2451545.0)) % 24.0
 
 
-def _sun_radec(start: datetime, span: float, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Sun RA/Dec (degrees) at ``offsets`` s after ``start``: astropy at 6-hourly knots, interpolated
-    (the sun moves about 1°/day, so the interpolation error is far below the twilight margin)."""
-    knots = np.arange(0.0, span + SUN_KNOT + 1e-9, SUN_KNOT)
+#: Days of sun positions computed per astropy call and kept (:func:`_sun_block`).
+SUN_BLOCK_DAYS = 32
+
+
+@lru_cache(maxsize=128)  # 128 blocks: 11 years of sun positions, a few hundred KiB
+def _sun_block(index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sun (epoch s, RA degrees, Dec degrees) at the :data:`SUN_KNOT` knots of block ``index`` —
+    ``SUN_BLOCK_DAYS`` days from epoch 0, both ends included — from astropy (apparent, geocentric).
+    The sun is the same for every site and target, so the API computes each block once per process
+    instead of once per request."""
+    per = int(SUN_BLOCK_DAYS * DAY / SUN_KNOT)
+    epochs = (index * per + np.arange(per + 1)) * SUN_KNOT
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # dates past the bundled IERS predictions: harmless here
-        sun = get_sun(Time(start) + knots * u.s)
-    ra = np.unwrap(np.radians(sun.ra.deg))
-    return np.degrees(np.interp(offsets, knots, ra)) % 360.0, np.interp(offsets, knots, sun.dec.deg)
+        sun = get_sun(Time(epochs, format="unix", scale="utc"))
+    return epochs, np.asarray(sun.ra.deg), np.asarray(sun.dec.deg)
+
+
+def _sun_radec(start: datetime, span: float, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sun RA/Dec (degrees) at ``offsets`` s after ``start``: astropy at 6-hourly knots on a fixed
+    grid (kept per :data:`SUN_BLOCK_DAYS` block, :func:`_sun_block`), interpolated (the sun moves
+    about 1°/day: the interpolation error is below 0.01°, tests/unit/test_sun_cache.py)."""
+    t0 = start.timestamp()
+    block = SUN_BLOCK_DAYS * DAY
+    blocks = [_sun_block(i) for i in range(math.floor(t0 / block), math.floor((t0 + span) / block) + 1)]
+    # Consecutive blocks share their boundary knot: keep it once.
+    epochs = np.concatenate([b[0][:-1] for b in blocks[:-1]] + [blocks[-1][0]])
+    ra = np.concatenate([b[1][:-1] for b in blocks[:-1]] + [blocks[-1][1]])
+    dec = np.concatenate([b[2][:-1] for b in blocks[:-1]] + [blocks[-1][2]])
+    at = t0 + offsets
+    ra_unwrapped = np.unwrap(np.radians(ra))
+    return np.degrees(np.interp(at, epochs, ra_unwrapped)) % 360.0, np.interp(at, epochs, dec)
 
 
 def _altitude(latitude: float, dec_deg: np.ndarray, hour_angle_h: np.ndarray) -> np.ndarray:

@@ -42,10 +42,13 @@ async def post_order(
     window, check credits, then start the order's workflow (which holds the credits). The answer's
     ``next_window``/``orders_ahead`` are null: read them with ``GET /api/orders/{id}``. 404 for an
     unknown telescope or ``set_id``, 409 for a telescope not online (docs/telescopes.md)."""
-    order, created = await create_order(res, me, body, idempotency_key)
-    if not created:
+    result = await create_order(res, me, body, idempotency_key)
+    if not result.created:
         response.status_code = 200
-    return await order_views.order_out(session, order, res.settings, schedule=False)
+        return await order_views.order_out(session, result.order, res.settings, schedule=False)
+    # A new order has no frames yet and its shots and telescope are known: no query for them.
+    return await order_views.order_out(session, result.order, res.settings, schedule=False, fresh=True,
+                                       shots=result.shots, telescope=result.telescope)
 
 
 @router.get("", response_model=OrderPage, summary="List my orders", responses=errors())

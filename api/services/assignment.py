@@ -135,15 +135,17 @@ def _refuse(verdicts: list[Verdict], need: Need):
     return domain_error(NO_TELESCOPE_FITS, f"no online telescope can take this order: {message}", fields=fields)
 
 
-async def assign(session: AsyncSession, telescope: str, need: Need, now: datetime | None = None) -> Assignment:
+async def assign(session: AsyncSession, telescope: str, need: Need, now: datetime | None = None, *,
+                 online: list[Telescope] | None = None) -> Assignment:
     """The telescope for an order naming ``telescope`` (a slug or ``any``), and the reason shown on it.
 
     Raises NotFound ``unknown_telescope``; Conflict ``telescope_unavailable`` (not online: names its
     status and the online telescopes that fit); Unprocessable: a filter the named telescope lacks
     (``shots.N.filter``, listing its filters), ``target_never_observable`` (why, per telescope),
-    ``no_telescope_fits`` (why, per telescope)."""
+    ``no_telescope_fits`` (why, per telescope). ``online``: the online telescopes, when the caller
+    has just read them (one query less)."""
     if telescope == ANY:
-        rows = await service.online(session)
+        rows = online if online is not None else await service.online(session)
         verdicts = await judge(session, rows, need, now)
         fitting = [v for v in verdicts if v.problem is None]
         if not fitting:

@@ -57,9 +57,10 @@ def _workflow_url(settings: Settings, workflow_id: str | None) -> str | None:
     return f"{base}/namespaces/{settings.temporal.namespace}/workflows/{workflow_id}"
 
 
-async def _progress(session: AsyncSession, order: Order, shots: list[OrderShot]) -> Progress:
+async def _progress(session: AsyncSession, order: Order, shots: list[OrderShot], *, fresh: bool = False) -> Progress:
+    """``fresh``: the order was just created and has no frame yet (no query for them)."""
     frames = ShotDone.__table__.c
-    rows = (
+    rows = [] if fresh else (
         await session.exec(
             select(
                 frames.filter,
@@ -108,6 +109,8 @@ async def _panels(session: AsyncSession, order_id: int) -> list[OrderPanel]:
 
 async def _panel_progress(session: AsyncSession, order: Order, shots: list[OrderShot]) -> list[PanelProgress]:
     """Per mosaic panel: frames of its shot lines (a frame belongs to the panel of its shot GUID)."""
+    if not order.mosaic:  # only a mosaic order has panels: no query for the others
+        return []
     panels = await _panels(session, order.id)
     if not panels:
         return []
@@ -165,17 +168,22 @@ async def panel_names(session: AsyncSession, order_id: int) -> dict[str, str]:
 
 
 async def order_out(session: AsyncSession, order: Order, settings: Settings, *, live_frames: bool = True,
-                    schedule: bool = True) -> OrderOut:
+                    schedule: bool = True, fresh: bool = False, shots: list[OrderShot] | None = None,
+                    telescope: str | None = None) -> OrderOut:
     """The full view of ``order``: constraints, credits, progress, latest frames, report, and while
     it waits its ``next_window``/``orders_ahead`` (api/services/order_schedule.py).
     ``live_frames`` False leaves ``latest_frames`` empty (an order still running, seen without the
     live dashboard: api/services/dashboard.py). ``schedule`` False leaves ``next_window`` and
     ``orders_ahead`` null (the ``POST /api/orders`` answer: its latency stays free of the ephemeris;
-    the estimate gave the window before the order, GET gives it after)."""
-    shots = list((await session.exec(
-        select(OrderShot).where(OrderShot.order_id == order.id).order_by(OrderShot.position, OrderShot.id)
-    )).all())
-    latest = list((await session.exec(
+    the estimate gave the window before the order, GET gives it after). For an order just created
+    (the ``POST`` answer) the caller says so (``fresh``: it has no frames) and passes what it wrote
+    (``shots``, in position order; ``telescope``: the slug), so a single-field order's answer needs
+    no query at all."""
+    if shots is None:
+        shots = list((await session.exec(
+            select(OrderShot).where(OrderShot.order_id == order.id).order_by(OrderShot.position, OrderShot.id)
+        )).all())
+    latest = [] if fresh else list((await session.exec(
         select(ShotDone).where(ShotDone.order_id == order.id, ShotDone.is_deleted.is_(False))
         .order_by(ShotDone.id.desc()).limit(LATEST_FRAMES)
     )).all()) if live_frames else []
@@ -192,12 +200,13 @@ async def order_out(session: AsyncSession, order: Order, settings: Settings, *, 
         credits=Credits(cost=order.cost, held=order.credits_held, captured=order.credits_captured,
                         released=order.credits_released),
         workflow_id=order.workflow_id, workflow_url=_workflow_url(settings, order.workflow_id),
-        progress=await _progress(session, order, shots),
+        progress=await _progress(session, order, shots, fresh=fresh),
         latest_frames=[image_out(r, names.get(r.shot_guid or "")) for r in latest],
         report=order.report, aborted_by=order.aborted_by, abort_reason=order.abort_reason,
         created_at=order.created_at, updated_at=order.updated_at, finished_at=order.finished_at,
         next_window=when.next_window, orders_ahead=when.orders_ahead,
-        telescope=(await _slugs(session, [order])).get(order.telescope_id), assignment_reason=order.assignment_reason,
+        telescope=telescope if telescope is not None else (await _slugs(session, [order])).get(order.telescope_id),
+        assignment_reason=order.assignment_reason,
     )
 
 

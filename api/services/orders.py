@@ -18,9 +18,11 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 import structlog
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 from temporalio.client import WorkflowUpdateFailedError
@@ -44,9 +46,11 @@ from api.services.assignment import Need, assign
 from api.services.customers import effective_plan
 from api.services.sets import find_set, require_sets
 from billing.errors import CreditDebt, InsufficientCredits
+from billing.ledger import Ledger
 from billing.manual_plans import expire_manual_plans
 from billing.plans import gate, get_plan, pricing_input
 from billing.pricing import price, requested_integration_seconds
+from core.database import autocommit_session
 from core.mosaic import MosaicSpec, Panel, plan_panels, split_refusal
 from core.order_control import AbortRefused, OrderWorkflowNotFound, abort_order, start_order_workflow
 from models.billing import PricedShot
@@ -123,11 +127,22 @@ async def _find_by_key(session, customer_id: int, key: str) -> Order | None:
     ).first()
 
 
+@dataclass(frozen=True)
+class CreatedOrder:
+    """What :func:`create_order` returns. ``created`` False: a replay of an earlier request with the
+    same ``Idempotency-Key`` and body (that order, unchanged; ``shots``/``telescope`` None). For a
+    new order, ``shots``: the rows written, in position order; ``telescope``: its slug."""
+
+    order: Order
+    created: bool
+    shots: list[OrderShot] | None = None
+    telescope: str | None = None
+
+
 async def create_order(
     res: Resources, principal: Principal, req: OrderCreate, idempotency_key: str | None
-) -> tuple[Order, bool]:
-    """Create and start an order. Returns (order row, created); ``created`` False = an earlier
-    request with the same ``Idempotency-Key`` and body (that order is returned unchanged).
+) -> CreatedOrder:
+    """Create and start an order (:class:`CreatedOrder`).
 
     Raises Unprocessable (validation, ``unknown_target``, ``target_never_observable``,
     ``idempotency_key_mismatch``), PlanViolation, InsufficientCredits, ServiceUnavailable.
@@ -140,12 +155,13 @@ async def create_order(
         if key:
             existing = await _find_by_key(session, principal.customer_id, key)
             if existing is not None:
-                return await _replay(res, existing, digest), False
+                return CreatedOrder(await _replay(res, existing, digest), False)
 
         # The filters any candidate telescope has: a name none of them knows is a field error here;
         # one the chosen telescope lacks is the assignment's (api/services/assignment.py).
-        if req.telescope == ANY:
-            offered = list(dict.fromkeys(f for t in await telescopes.online(session) for f in telescopes.filter_names(t)))
+        online = await telescopes.online(session) if req.telescope == ANY else None
+        if online is not None:
+            offered = list(dict.fromkeys(f for t in online for f in telescopes.filter_names(t)))
             owner = "the online telescopes have"
         else:
             offered = telescopes.filter_names(await telescopes.by_slug(session, req.telescope))
@@ -178,21 +194,21 @@ async def create_order(
         chosen = await assign(session, req.telescope, Need(
             target_name=req.target_name, ra_j2000=ra, dec_j2000=dec, filters=filters, c_alt_min=req.c_alt_min,
             c_moon_down=constraints.moon_down, c_ha_start=req.c_ha_start, c_ha_end=req.c_ha_end, start=start,
-            end=end, date_start=req.date_start, date_end=req.date_end, min_field_arcmin=req.min_field_arcmin), now)
-        # Plain values: the rollback below expires the row.
+            end=end, date_start=req.date_start, date_end=req.date_end, min_field_arcmin=req.min_field_arcmin), now,
+            online=online)
+        # Plain values: a rollback expires the row.
         telescope_id, slug, multiplier = chosen.telescope.id, chosen.telescope.slug, chosen.telescope.price_multiplier
         optics = optics_of(chosen.telescope)
-        # Nothing is written yet: end the read transaction so its pooled connection is free while
-        # the ledger reads the balance on its own connection (holding both at once starved the pool
-        # at concurrency 32).
-        await session.rollback()
         lines = [PricedShot(filter=f, exposure=s.exposure, quantity=s.quantity) for f, s in zip(filters, req.shots)]
         charged = pricing_input(constraints, lines)
         cost = price(charged, multiplier)
 
         if plan.manual_lapsed:  # its subscription credits expire before anything is spent
+            await session.rollback()  # nothing written yet; the expiry takes the account lock itself
             await expire_manual_plans(res.engine, principal.customer_id)
-        balances = await res.ledger.balances(principal.customer_id)
+        # The balance is read on this session's connection, in its transaction: one pooled
+        # connection per request (two at once starved the pool at concurrency 32).
+        balances = await Ledger.bound(await session.connection()).balances(principal.customer_id)
         if balances.debt > 0:  # a refund or dispute took back spent credits: 402 that says so
             raise CreditDebt(principal.customer_id, cost, balances.available, balances.debt)
         if balances.available < cost:
@@ -231,21 +247,24 @@ async def create_order(
             existing = await _find_by_key(session, principal.customer_id, key) if key else None
             if existing is None:
                 raise
-            return await _replay(res, existing, digest), False
+            return CreatedOrder(await _replay(res, existing, digest), False)
         for p in panels:
             session.add(OrderPanel(order_id=order.id, panel_index=p.index, column=p.column, row=p.row, name=p.name,
                                    ra_j2000=p.ra_j2000, dec_j2000=p.dec_j2000))
         # A mosaic's shot list is split evenly: each panel gets quantity / panels of every line.
+        written: list[OrderShot] = []
         for panel in ([p.index for p in panels] or [None]):
             share = len(panels) or 1
             for position, (name, shot) in enumerate(zip(filters, req.shots)):
-                session.add(OrderShot(order_id=order.id, position=position, filter=name, exposure=shot.exposure,
-                                      quantity=shot.quantity // share, bin=shot.bin, gain=shot.gain,
-                                      offset=shot.offset, panel_index=panel))
+                written.append(OrderShot(order_id=order.id, position=position, filter=name, exposure=shot.exposure,
+                                         quantity=shot.quantity // share, bin=shot.bin, gain=shot.gain,
+                                         offset=shot.offset, panel_index=panel))
+        session.add_all(written)
         await session.commit()
         log.info("order.created", order_id=order.id, customer_id=principal.customer_id, cost=cost, plan=plan.plan,
                  telescope=slug)
-    return await _start(res, order, keep_pending=key is not None, telescope=slug), True
+    started = await _start(res, order, keep_pending=key is not None, telescope=slug)
+    return CreatedOrder(started, True, sorted(written, key=lambda s: s.position), slug)
 
 
 async def _replay(res: Resources, order: Order, digest: str) -> Order:
@@ -297,13 +316,13 @@ async def _slug_of(res: Resources, order: Order) -> str:
 
 
 async def _set_fields(res: Resources, order: Order, **values) -> Order:
-    async with res.sessionmaker() as session:
-        row = await session.get(Order, order.id)
-        for k, v in values.items():
-            setattr(row, k, v)
-        row.updated_at = datetime.now(timezone.utc)
+    """Set ``values`` on the order and return the row as stored: one ``UPDATE … RETURNING``, its
+    own transaction."""
+    async with autocommit_session(res.engine) as session:
+        row = (await session.exec(
+            update(Order).where(Order.id == order.id).values(**values, updated_at=datetime.now(timezone.utc))
+            .returning(Order))).scalars().one()
         await session.commit()
-        await session.refresh(row)
         return row
 
 

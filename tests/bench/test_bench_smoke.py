@@ -101,7 +101,8 @@ async def test_history_does_not_grow_with_frames_and_counts_actions(stack):
 async def test_api_latency_measures_every_endpoint_at_each_concurrency(stack):
     text = await api_latency.run(stack, requests=6, concurrency=(1, 4))
 
-    table = rows(text)[1:]
+    measured, goals, *_ = text.split("\n\n| ")[1:]
+    table = rows("| " + measured)[1:]
     assert [(r[0], r[1]) for r in table] == [
         (name, c) for c in ("1", "4") for name in (
             "ceiling: bare POST, one INSERT", "POST /api/orders", "ceiling: bare GET, one-row SELECT",
@@ -109,6 +110,14 @@ async def test_api_latency_measures_every_endpoint_at_each_concurrency(stack):
     for r in table:
         assert number(r[2]) > 0 and 0 < number(r[3]) <= number(r[4]), r
         assert r[6] == "0", r  # no error answers
+    goal_rows = rows("| " + goals)
+    assert [r[0] for r in goal_rows[1:]] == ["POST /api/orders p50, concurrency 1",
+                                             "POST /api/orders throughput, concurrency 4"]
+    assert all(r[4] in ("≤ 5×", "≥ 40 %") for r in goal_rows[1:])
+    profile = text.split("Profile of `POST /api/orders`", 1)[1]
+    per_request = number(profile.split("SQL per request ", 1)[1])
+    assert 1 <= per_request < 40, profile  # statements counted per POST
+    assert "Stellar functions on the stack" in profile and "create_order" in profile
 
 
 async def test_worker_memory_reports_rss_idle_and_with_waiting_orders(stack):

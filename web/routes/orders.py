@@ -88,7 +88,7 @@ async def submit_order(request: Request, me: MeDep, res: ResourcesDep, session: 
     values = dict(form)
     if p.order is not None and not p.errors:
         try:
-            order, _ = await create_order(res, me, p.order, str(form.get("idem") or "") or None)
+            order = (await create_order(res, me, p.order, str(form.get("idem") or "") or None)).order
             return see_other(f"/app/orders/{order.id}")
         except ApiError as exc:
             p.errors.update(exc.fields or {"form": exc.message})

@@ -1,0 +1,49 @@
+"""Where one ``POST /api/orders`` spends its time: the API in this process (``create_app`` behind
+httpx's ASGI transport, the same settings, database and Temporal server as the bench's child API),
+``requests`` orders one at a time while SQLAlchemy event listeners count statements, transactions
+and connection checkouts (bench/_sql_count.py) and a stack sampler records where the threads are
+(bench/_sampler.py). bench/api_latency.py prints the result under its table.
+"""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+from temporalio.client import Client
+
+from api.app import create_app
+from bench._sampler import StackSampler
+from bench._sql_count import count_sql
+from core.settings import Settings
+
+
+async def profile_post(settings: Settings, client: Client, headers: list[dict[str, str]], body: dict,
+                       requests: int = 30) -> tuple[list[str], list[int]]:
+    """Returns (markdown lines, ids of the orders created — their workflows are left to the caller)."""
+    app = create_app(settings, temporal_client=client)
+    created: list[int] = []
+    async with app.router.lifespan_context(app):
+        engine = app.state.resources.engine
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench") as http:
+
+            async def post(i: int) -> None:
+                r = await http.post("/api/orders", json=body, headers=headers[i % len(headers)])
+                if r.status_code != 201:
+                    raise RuntimeError(f"POST /api/orders answered {r.status_code}: {r.text[:300]}")
+                created.append(r.json()["id"])
+
+            for i in range(3):  # warm-up: prepared statements, nights of the sky computed
+                await post(i)
+            with count_sql(engine) as counted, StackSampler() as sampler:
+                t0 = time.perf_counter()
+                for i in range(requests):
+                    await post(i)
+                elapsed = time.perf_counter() - t0
+    lines = [
+        f"Profile of `POST /api/orders` in the bench process ({requests} requests, one at a time, "
+        f"{elapsed / requests * 1e3:.1f} ms each here): SQL per request {counted.per(requests)}.",
+        "",
+        *(f"* {line}" for line in sampler.summary()),
+    ]
+    return lines, created
