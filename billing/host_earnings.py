@@ -109,25 +109,29 @@ async def _add_totals(conn: AsyncConnection, customer_id: int, telescope_id: int
 
 async def credit_host_for_capture(conn: AsyncConnection, order_id: int, customer_id: int,
                                   captured: dict[str, int]) -> HostCredit | None:
-    """The capture side of host earnings, in the capture's transaction (``Ledger.capture``): allocate
-    the captured credits to their lots, add them to the customer↔telescope totals and credit the
-    telescope's host its share (entry ``earning``, a ``HostEarningsCredited`` order event).
+    """The capture side of host earnings, in the capture's transaction (``Ledger.capture``): add the
+    captured credits to the customer↔telescope totals and, on a telescope with a host, allocate them
+    to their lots and credit the host its share (entry ``earning``, a ``HostEarningsCredited`` order event).
     ``captured``: credits per bucket. Returns None when nothing was captured or the telescope has no
     host. Exactly once per order (the ledger resolves a hold once; the transfer key is the order's)."""
     credits = sum(captured.values())
     if credits <= 0:
         return None
-    allocations = await allocate_capture(conn, customer_id, order_id, captured)
     # Ledger order ids are bigint; an id beyond int4 is no order of the table (the ledger's own tests).
-    telescope_id = (await conn.execute(sa.select(ORDER.c.telescope_id).where(
-        ORDER.c.id == sa.literal(order_id, sa.BigInteger)))).scalar()
-    if telescope_id is None:
+    t = (await conn.execute(
+        sa.select(ORDER.c.telescope_id, TELESCOPE.c.host_customer_id, TELESCOPE.c.host_share_percent, TELESCOPE.c.slug)
+        .join(TELESCOPE, TELESCOPE.c.id == ORDER.c.telescope_id)
+        .where(ORDER.c.id == sa.literal(order_id, sa.BigInteger)))).first()
+    if t is None:
         return None
+    telescope_id = t.telescope_id
     await _add_totals(conn, customer_id, telescope_id, credits)
-    t = (await conn.execute(sa.select(TELESCOPE.c.host_customer_id, TELESCOPE.c.host_share_percent, TELESCOPE.c.slug)
-                            .where(TELESCOPE.c.id == telescope_id))).one()
     if t.host_customer_id is None:
+        # No host, nothing earned: the lots are not allocated here. The credits this capture spent
+        # are written off oldest first at the next hosted capture (grant_lots.allocate_capture),
+        # the same lots this allocation would have consumed.
         return None
+    allocations = await allocate_capture(conn, customer_id, order_id, captured)
     await alias_for(conn, t.host_customer_id, customer_id)
     exact = host_share_exact(allocations, t.host_share_percent)
     cents = floor(exact)
