@@ -93,6 +93,19 @@ def worker() -> None:
     sys.exit(asyncio.run(worker_main()) or 0)
 
 
+@app.command("site-worker")
+def site_worker(
+    telescope: str = typer.Option(..., "--telescope", help="slug of the telescope beside whose Voyager this runs"),
+) -> None:
+    """Run a telescope's site worker (network mode, docs/network.md): task queue site-<slug>, the
+    only link to that Voyager (STELLAR_VOYAGER__* of this environment). Exit 2: unknown or retired slug."""
+    import asyncio
+
+    from site_worker import main as site_main
+
+    sys.exit(asyncio.run(site_main(telescope)) or 0)
+
+
 def _register_optional() -> None:
     """Sub-apps owned by other modules, registered when present."""
     import importlib
