@@ -37,12 +37,14 @@ def _main() -> None:
 def dev(
     no_api: bool = typer.Option(False, "--no-api", help="do not start the API"),
     no_worker: bool = typer.Option(False, "--no-worker", help="do not start the worker"),
+    network: bool = typer.Option(False, "--network", help="three simulated observatories, each with its site worker "
+                                                          "(docs/network.md) instead of one telescope"),
 ) -> None:
     """Start the embedded stack on loopback and keep it running until Ctrl-C."""
     from core.processes import StackError
     from core.stack import Stack
 
-    stack = Stack(_settings(), api=not no_api, worker=not no_worker)
+    stack = Stack(_settings(), api=not no_api, worker=not no_worker, network=network)
     try:
         stack.start()
     except StackError as exc:
