@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import signal
 import sys
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -34,7 +33,7 @@ from core.voyager_clients import pool_from_settings
 from models.db import Telescope
 from models.telescopes import TelescopeStatus, site_task_queue
 from voyager.robotarget import RoboTarget
-from worker import HEARTBEAT_THROTTLE, site_activities
+from worker import HEARTBEAT_THROTTLE, site_activities, stop_on_signals
 
 log = structlog.get_logger(__name__)
 
@@ -121,11 +120,7 @@ async def main(telescope: str) -> int:
         print(f"stellar site-worker: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level, settings.log_json)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals()
     try:
         async with open_site_worker(settings, telescope):
             await stop.wait()

@@ -297,13 +297,18 @@ async def main() -> int:
         print(f"stellar worker: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level, settings.log_json)
+    await run_worker(settings, stop=stop_on_signals())
+    return 0
+
+
+def stop_on_signals() -> asyncio.Event:
+    """An event set by SIGINT or SIGTERM (where the loop supports signal handlers)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
-    await run_worker(settings, stop=stop)
-    return 0
+    return stop
 
 
 if __name__ == "__main__":

@@ -29,12 +29,12 @@ from core.order_control import start_order_workflow
 from core.settings import load_settings
 from models.db import Order, Telescope
 from models.orders import OrderStatus, OrderWorkflowResult
-from models.temporal_contract import monitor_workflow_id, order_workflow_id
+from models.telescopes import site_task_queue
+from models.temporal_contract import order_workflow_id
 from tests.workflows.support import create_customer, create_order, start_sim, terminate_quietly
 from voyager.simulator import VoyagerSimulator
 from worker import ensure_monitor, open_worker
 from workflows import _options as opt
-from models.telescopes import site_task_queue
 
 ROOT = Path(__file__).resolve().parents[2]
 OMEGA_CEN = {"target_name": "NGC 5139", "ra_j2000": 13.4467, "dec_j2000": -47.479}
