@@ -36,6 +36,7 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from activities.backup_ops import BackupActivities
@@ -137,20 +138,36 @@ WORKFLOWS: list[type] = [OrderWorkflow, ObservatoryMonitorWorkflow, RepairWorkfl
 #: Heartbeats reach the server at least this often, so a cancellation (an abort during a long
 #: activity) is delivered within seconds rather than 0.8 × the heartbeat timeout.
 HEARTBEAT_THROTTLE = timedelta(seconds=2)
+#: Memo key of a monitor workflow: the queue its watch runs on ("" = the workflow's own).
+MONITOR_ROUTE = "site_queue"
 
 
 async def ensure_monitor(client: Client, telescope: str, task_queue: str, site_queue: str | None = None) -> str:
     """Start the telescope's monitor workflow unless it runs (USE_EXISTING); returns its id.
-    ``site_queue``: where its watch activity runs (network mode), None = ``task_queue``."""
+    ``site_queue``: where its watch activity runs (network mode), None = ``task_queue``.
+
+    The route is in the memo (``site_queue``, carried over continue-as-new): a running monitor
+    routed otherwise — the install switched between the single-telescope shape and network mode —
+    would watch a queue no worker polls, so it is terminated and started again routed as wanted
+    (its catch-up pass then signals whatever ran meanwhile)."""
     workflow_id = monitor_workflow_id(telescope)
-    await client.start_workflow(
-        ObservatoryMonitorWorkflow.run,
-        MonitorInput(telescope=telescope, site_queue=site_queue),
-        id=workflow_id,
-        task_queue=task_queue,
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-    )
+    route = site_queue or ""
+    for _ in range(2):
+        await client.start_workflow(
+            ObservatoryMonitorWorkflow.run,
+            MonitorInput(telescope=telescope, site_queue=site_queue),
+            id=workflow_id,
+            task_queue=task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+            memo={MONITOR_ROUTE: route},
+        )
+        memo = await (await client.get_workflow_handle(workflow_id).describe()).memo()
+        if memo.get(MONITOR_ROUTE, "") == route:
+            break
+        log.info("monitor.rerouted", workflow_id=workflow_id, was=memo.get(MONITOR_ROUTE, ""), now=route)
+        with contextlib.suppress(RPCError):  # already gone: the next start creates it
+            await client.get_workflow_handle(workflow_id).terminate(reason=f"re-routed to {route or task_queue}")
     return workflow_id
 
 

@@ -129,7 +129,9 @@ async def _run(settings: Settings, timeout: float, *, network: bool = False) -> 
         est = estimate["estimation"]
         console.print(f"estimate: base {est['base_cost']} h × {est['multipliers']['total']} → "
                       f"[bold]{est['final_cost']} credits[/bold] (balance {est['user_balance']})")
-        order = await _place(http, {**DEMO_ORDER, "telescope": FOLLOWED_SITE} if network else DEMO_ORDER)
+        # Named: the single-telescope stack's worker drives its one Voyager whatever the order says,
+        # so the order must say that telescope, even when the database also knows the network's.
+        order = await _place(http, {**DEMO_ORDER, "telescope": FOLLOWED_SITE if network else settings.orders.telescope})
         console.print(f"order #{order['id']} for {order['target_name']} at RA {order['ra_j2000']:.3f} h, "
                       f"Dec {order['dec_j2000']:+.2f}° (resolved from the catalogue); workflow "
                       f"[bold]{order['workflow_id']}[/bold]")
