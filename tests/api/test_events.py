@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from models.db import Order, OrderEvent
 from tests.api.conftest import auth
 from tests.api.sse import read_sse
 
@@ -31,8 +32,14 @@ async def test_stream_replays_then_follows_live_rows_and_ends_on_final_status(ap
             # Idle: heartbeat comments keep the connection alive (1 s in tests).
             msg = await asyncio.wait_for(anext(messages), 5)
             assert msg.comment
-            await api.set_order(order.id, status="completed")
-            done = await api.insert_event(order.id, "status", {"status": "completed"})
+            # The final status and its event commit together, as finalize_order writes them: a
+            # stream that sees the status in between would end before the event.
+            async with api.sessionmaker() as s:
+                (await s.get(Order, order.id)).status = "completed"
+                done = OrderEvent(order_id=order.id, kind="status", payload={"status": "completed"})
+                s.add(done)
+                await s.commit()
+                await s.refresh(done)
             rest = [m async for m in messages if not m.comment]
             assert [m.id for m in rest] == [done.id] and rest[0].data["status"] == "completed"
     assert [m.data["order_id"] for m in received] == [order.id] * 3
