@@ -2,12 +2,15 @@
 
     python worker.py            # or: stellar worker
 
-Builds, once per process: the PostgreSQL engine + session maker, the credit ledger, the Voyager
-pool (``core.voyager_clients.pool_from_settings``, which reconnects in the background, so the worker starts
-even while Voyager is down) and the Temporal client (``core.temporal.connect_temporal``). Registers
+Builds, once per process: the PostgreSQL engine + session maker, the credit ledger, the Temporal
+client (``core.temporal.connect_temporal``) and, in the single-telescope shape only, the Voyager
+pool (``core.voyager_clients.pool_from_settings``, which reconnects in the background, so the worker
+starts even while Voyager is down) with the Voyager activities (:func:`site_activities`). In network
+mode (``orders.site_workers``, docs/network.md) it builds no Voyager client at all: each telescope's
+``stellar site-worker`` (``site_worker.py``) runs those activities on ``site-<slug>``. Registers
 ``OrderWorkflow`` and ``ObservatoryMonitorWorkflow`` and the payment workflows with their activities on
-``settings.temporal.task_queue``, and makes sure the telescope's monitor workflow runs
-(``ensure_monitor``; one per telescope however many workers start), the daily Stripe
+``settings.temporal.task_queue``, and makes sure the monitor workflows run (``ensure_monitor``; one
+per telescope however many workers start; in network mode one per telescope not retired), the daily Stripe
 reconciliation, frame-retention and database-backup schedules and the ``order-repair`` schedule
 (every ``repair.every_minutes``) exist, and runs the e-mail outbox's SMTP sender
 (``mail/sender.py``) when ``mail.host`` is set. This is the one place that registers workflows and
@@ -28,14 +31,18 @@ from typing import Any
 
 import stripe
 import structlog
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from activities.backup_ops import BackupActivities
 from activities.ingest import IngestActivities
 from activities.ledger_ops import LedgerActivities
+from activities.link_wait import SiteWaitActivities
 from activities.monitor import MonitorActivities
 from activities.order_store import OrderStoreActivities
 from activities.payment_store import PaymentStore
@@ -46,6 +53,7 @@ from activities.repair import RepairActivities
 from activities.retention_ops import RetentionActivities
 from activities.session_wake import WAKE_EVENTS, SessionWake
 from activities.set_ops import SetActivities
+from activities.set_sites import SetSiteActivities
 from activities.voyager_ops import VoyagerActivities
 from billing.ledger import Ledger
 from billing.stripe_client import make_stripe_client
@@ -55,7 +63,9 @@ from core.settings import Settings, SettingsError, check_production, get_setting
 from core.temporal import connect_temporal
 from core.voyager_clients import event_stream_from_settings, pool_from_settings
 from mail.sender import MailSender
+from models.db import Telescope
 from models.orders import MonitorInput
+from models.telescopes import TelescopeStatus, site_task_queue
 from models.temporal_contract import monitor_workflow_id
 from voyager.pool import VoyagerPool
 from voyager.robotarget import RoboTarget
@@ -79,36 +89,52 @@ class WorkerDeps:
     settings: Settings
     client: Client
     engine: AsyncEngine
-    pool: VoyagerPool
+    pool: VoyagerPool | None  # None in network mode: no Voyager link here
     owned: list[Callable[[], Any]] = field(default_factory=list)
 
     def activities(self, *, monitor_events: bool = True) -> list[Callable[..., Any]]:
-        """Every activity of the order and monitor workflows, bound to these clients;
-        ``monitor_events``: the monitor and the session watches are woken by dashboard events."""
+        """Every activity of the order and monitor workflows, bound to these clients (the Voyager
+        ones only with a pool); ``monitor_events``: the monitor and the session watches are woken
+        by dashboard events."""
         sessionmaker = make_sessionmaker(self.engine)
-        rt = RoboTarget(self.pool)
+        rt = RoboTarget(self.pool) if self.pool is not None else None
         store = OrderStoreActivities(sessionmaker, self.settings)
         ledger = LedgerActivities(Ledger(self.engine), sessionmaker, self.settings)
-        voyager = VoyagerActivities(rt, self.settings, sessionmaker)
-        sets = SetActivities(rt, self.settings, sessionmaker)
-        wake = SessionWake((lambda: event_stream_from_settings(self.settings.voyager, names=WAKE_EVENTS))
-                           if monitor_events else None)
-        self.owned.append(wake.close)
-        ingest = IngestActivities(rt, sessionmaker, self.settings, wake)
-        monitor = MonitorActivities(rt, sessionmaker, self.client, self.settings, events=monitor_events)
+        site_wait = SiteWaitActivities(sessionmaker)
+        set_sites = SetSiteActivities(sessionmaker, self.settings)
+        # Without a Voyager link the repair sweep neither checks nor stops targets (its report says so).
         repair = RepairActivities(self.engine, rt, self.settings)
         retention = RetentionActivities(sessionmaker, self.settings)
         backup = BackupActivities(self.settings)
+        voyager = ([] if rt is None else
+                   site_activities(rt, sessionmaker, self.client, self.settings, self.owned, monitor_events=monitor_events))
         return [
             store.load_order, store.set_status, store.assign_guids, store.record_abort, store.finalize_order,
-            ledger.price_and_hold, ledger.settle,
-            voyager.submit_target, voyager.stop_target, sets.sync_set,
-            ingest.watch_session, ingest.sweep_target, ingest.wait_run_end,
-            monitor.watch_observatory,
+            ledger.price_and_hold, ledger.settle, site_wait.note_site_wait, set_sites.sites_of_set,
+            *voyager,
             repair.sweep,
             retention.scan, retention.notify, retention.delete_frames,
             backup.base_backup, backup.prune,
         ]
+
+
+def site_activities(rt: RoboTarget, sessionmaker: async_sessionmaker[AsyncSession], client: Client, settings: Settings,
+                    owned: list[Callable[[], Any]], *, monitor_events: bool = True) -> list[Callable[..., Any]]:
+    """The Voyager-facing activities (submit, stop/disable, Set sync, watch a session, sweep, wait
+    for the run's end, the monitor's watch) on ``rt``: what a site worker runs (``site_worker.py``),
+    and the worker itself in the single-telescope shape. ``settings.orders.telescope`` names the
+    telescope, ``settings.voyager.profile_name`` its profile; ``monitor_events``: the monitor and the
+    session watches are woken by dashboard events (one shared connection, its closer appended to
+    ``owned``)."""
+    voyager = VoyagerActivities(rt, settings, sessionmaker)
+    sets = SetActivities(rt, settings, sessionmaker)
+    wake = SessionWake((lambda: event_stream_from_settings(settings.voyager, names=WAKE_EVENTS))
+                       if monitor_events else None)
+    owned.append(wake.close)
+    ingest = IngestActivities(rt, sessionmaker, settings, wake)
+    monitor = MonitorActivities(rt, sessionmaker, client, settings, events=monitor_events)
+    return [voyager.submit_target, voyager.stop_target, sets.sync_set,
+            ingest.watch_session, ingest.sweep_target, ingest.wait_run_end, monitor.watch_observatory]
 
 
 #: The payment workflows (docs/payments.md); tests run them on a worker of their own.
@@ -119,20 +145,46 @@ WORKFLOWS: list[type] = [OrderWorkflow, ObservatoryMonitorWorkflow, RepairWorkfl
 #: Heartbeats reach the server at least this often, so a cancellation (an abort during a long
 #: activity) is delivered within seconds rather than 0.8 × the heartbeat timeout.
 HEARTBEAT_THROTTLE = timedelta(seconds=2)
+#: Memo key of a monitor workflow: the queue its watch runs on ("" = the workflow's own).
+MONITOR_ROUTE = "site_queue"
 
 
-async def ensure_monitor(client: Client, telescope: str, task_queue: str) -> str:
-    """Start the telescope's monitor workflow unless it runs (USE_EXISTING); returns its id."""
+async def ensure_monitor(client: Client, telescope: str, task_queue: str, site_queue: str | None = None) -> str:
+    """Start the telescope's monitor workflow unless it runs (USE_EXISTING); returns its id.
+    ``site_queue``: where its watch activity runs (network mode), None = ``task_queue``.
+
+    The route is in the memo (``site_queue``, carried over continue-as-new): a running monitor
+    routed otherwise — the install switched between the single-telescope shape and network mode —
+    would watch a queue no worker polls, so it is terminated and started again routed as wanted
+    (its catch-up pass then signals whatever ran meanwhile)."""
     workflow_id = monitor_workflow_id(telescope)
-    await client.start_workflow(
-        ObservatoryMonitorWorkflow.run,
-        MonitorInput(telescope=telescope),
-        id=workflow_id,
-        task_queue=task_queue,
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-    )
+    route = site_queue or ""
+    for _ in range(2):
+        await client.start_workflow(
+            ObservatoryMonitorWorkflow.run,
+            MonitorInput(telescope=telescope, site_queue=site_queue),
+            id=workflow_id,
+            task_queue=task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+            memo={MONITOR_ROUTE: route},
+        )
+        memo = await (await client.get_workflow_handle(workflow_id).describe()).memo()
+        if memo.get(MONITOR_ROUTE, "") == route:
+            break
+        log.info("monitor.rerouted", workflow_id=workflow_id, was=memo.get(MONITOR_ROUTE, ""), now=route)
+        with contextlib.suppress(RPCError):  # already gone: the next start creates it
+            await client.get_workflow_handle(workflow_id).terminate(reason=f"re-routed to {route or task_queue}")
     return workflow_id
+
+
+async def ensure_site_monitors(client: Client, engine: AsyncEngine, task_queue: str) -> list[str]:
+    """Network mode: one monitor per telescope that is not retired (maintenance keeps its orders),
+    its watch on ``site-<slug>``; returns the workflow ids."""
+    async with make_sessionmaker(engine)() as session:
+        slugs = (await session.exec(select(Telescope.slug).where(Telescope.status != TelescopeStatus.RETIRED.value)
+                                    .order_by(Telescope.slug))).all()
+    return [await ensure_monitor(client, slug, task_queue, site_task_queue(slug)) for slug in slugs]
 
 
 def payment_activities(settings: Settings, engine: AsyncEngine,
@@ -184,9 +236,12 @@ async def open_worker(
     if engine is None:
         engine = make_engine(settings.database.effective_url(), settings.database.pool_size)
         owned.append(engine.dispose)
-    pool = pool_from_settings(settings.voyager)
-    await pool.start(strict=False)
-    owned.append(pool.close)
+    network = settings.orders.site_workers
+    pool = None
+    if not network:  # the single-telescope shape: this worker is also the telescope's site worker
+        pool = pool_from_settings(settings.voyager)
+        await pool.start(strict=False)
+        owned.append(pool.close)
     deps = WorkerDeps(settings, client, engine, pool, owned)
     worker = Worker(
         client,
@@ -199,9 +254,13 @@ async def open_worker(
     )
     try:
         async with worker:
-            log.info("worker.started", task_queue=queue, telescope=settings.orders.telescope)
+            log.info("worker.started", task_queue=queue, telescope=None if network else settings.orders.telescope,
+                     network=network)
             if settings.orders.start_monitor if start_monitor is None else start_monitor:
-                await ensure_monitor(client, settings.orders.telescope, queue)
+                if network:
+                    await ensure_site_monitors(client, engine, queue)
+                else:
+                    await ensure_monitor(client, settings.orders.telescope, queue)
             if start_reconciliation:
                 await ensure_reconciliation_schedule(client, queue)
                 await ensure_data_care_schedules(client, queue, settings)
@@ -262,13 +321,18 @@ async def main() -> int:
         print(f"stellar worker: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level, settings.log_json)
+    await run_worker(settings, stop=stop_on_signals())
+    return 0
+
+
+def stop_on_signals() -> asyncio.Event:
+    """An event set by SIGINT or SIGTERM (where the loop supports signal handlers)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
-    await run_worker(settings, stop=stop)
-    return 0
+    return stop
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ from temporalio import activity
 
 from activities._db import db_unavailable, sql
 from activities._heartbeat import heartbeating
-from activities.link_wait import note_link_down
+from activities.link_wait import clear_site_wait, note_link_down
 from activities.order_store import lock_order
 from activities.progress import order_lines, refresh_progress
 from activities.session_status import move_night_status
@@ -118,6 +118,7 @@ class IngestActivities:
         ``heartbeat_timeout`` and ingest resumes where the database says)."""
         poll = self.settings.orders.watch_poll_interval
         frames = misses = 0
+        await clear_site_wait(self.sessionmaker, req.order_id, activity.info().task_queue)
         running = req.sweep_only or not req.running_reason  # the ``running`` status is written (or not wanted)
         async with self.wake.subscribe() as woken, heartbeating(lambda: {"frames": frames}, every=WATCH_HEARTBEAT_EVERY):
             while True:
@@ -162,6 +163,7 @@ class IngestActivities:
         ``orders.sweep_wait_for_end`` seconds for a session still running (an aborted one finishing
         its current exposure) so its last frames are not lost. Voyager unreachable: recorded on the
         order (``activities/link_wait.py``) and raised, so the activity's retry policy waits."""
+        await clear_site_wait(self.sessionmaker, req.order_id, activity.info().task_queue)
         try:
             return await self._sweep(req)
         except _TRANSIENT as exc:

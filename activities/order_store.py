@@ -22,7 +22,7 @@ from activities._db import sql
 from activities.progress import order_lines, refresh_progress
 from core.frame_store import FRAMES_PREFIX, frame_store
 from core.settings import Settings
-from models.db import Order, OrderEvent, OrderPanel, OrderShot, ShotDone, VoyagerSession
+from models.db import Order, OrderEvent, OrderPanel, OrderShot, ShotDone, Telescope, VoyagerSession
 from models.orders import (
     FINAL_STATUSES,
     AbortRecord,
@@ -42,6 +42,7 @@ from models.orders import (
     StatusChanged,
     abort_role,
 )
+from models.telescopes import site_task_queue
 from models.temporal_contract import ERR_INVALID_ORDER, ERR_ORDER_NOT_FOUND
 
 log = structlog.get_logger(__name__)
@@ -119,8 +120,11 @@ class OrderStoreActivities:
 
     @activity.defn(name="order_store.load_order")
     async def load_order(self, ref: OrderRef) -> OrderSnapshot:
-        """The order and its shot lines; records the workflow id on the row. Raises non-retryable
-        ``OrderNotFound`` or ``InvalidOrder`` (no shot lines)."""
+        """The order and its shot lines; records the workflow id on the row. ``telescope``: the
+        order's telescope slug (``orders.telescope`` for an order without one); ``site_queue``: in
+        network mode (``orders.site_workers``) ``site-<slug>``, where its Voyager activities run,
+        else None (docs/network.md). Raises non-retryable ``OrderNotFound`` or ``InvalidOrder``
+        (no shot lines)."""
         async with self.sessionmaker() as session:
             order = await lock_order(session, ref.order_id)
             lines = await order_lines(session, ref.order_id)
@@ -131,7 +135,12 @@ class OrderStoreActivities:
                 session.add(order)
                 await session.commit()
             created = _aware(order.created_at) or datetime.now(UTC)
+            slug = self.settings.orders.telescope
+            if order.telescope_id is not None:
+                slug = (await session.exec(select(Telescope.slug).where(Telescope.id == order.telescope_id))).one()
             return OrderSnapshot(
+                telescope=slug,
+                site_queue=site_task_queue(slug) if self.settings.orders.site_workers else None,
                 order_id=order.id,
                 customer_id=order.customer_id,
                 plan=order.plan,

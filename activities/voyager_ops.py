@@ -20,7 +20,7 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from activities._heartbeat import heartbeating
-from activities.link_wait import note_link_down
+from activities.link_wait import clear_site_wait, note_link_down
 from core.settings import Settings
 from models.db import CustomerSet
 from models.orders import StopTargetRequest, StopTargetResult, SubmitPanel, SubmitRequest, SubmitResult
@@ -74,6 +74,7 @@ class VoyagerActivities:
         propagate and are retried."""
         c = req.constraints
         vs = self.settings.voyager
+        await clear_site_wait(self.sessionmaker, req.order_id, activity.info().task_queue)
         async with heartbeating():
             try:
                 step = "RemoteGetFilterConfiguration"
@@ -136,6 +137,7 @@ class VoyagerActivities:
         (``RemoteRoboTargetEnableDisableObject``), so Voyager never observes it again. A refusal
         (unknown GUID, nothing running) is reported in ``detail``, not raised: the target may never
         have been created. Connection errors and timeouts propagate (retried)."""
+        await clear_site_wait(self.sessionmaker, req.order_id, activity.info().task_queue)
         try:
             return await self._stop(req)
         except (VoyagerConnectionError, VoyagerTimeout) as exc:

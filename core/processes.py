@@ -75,11 +75,14 @@ class Child:
     env: dict[str, str] = field(default_factory=dict)
     ready: Callable[["Child"], None] | None = None
     proc: subprocess.Popen | None = None
+    #: Variables of this process's environment not passed on (names starting with one of these).
+    withhold: tuple[str, ...] = ()
 
     def start(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         logf = open(self.log_path, "ab")
-        env = {**os.environ, **self.env}
+        env = {k: v for k, v in os.environ.items() if not (self.withhold and k.startswith(self.withhold))}
+        env.update(self.env)
         self.proc = subprocess.Popen(self.argv, stdout=logf, stderr=subprocess.STDOUT, env=env,
                                      start_new_session=True)
         log.info("stack.starting", component=self.name, pid=self.proc.pid, log=str(self.log_path))

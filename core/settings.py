@@ -58,6 +58,14 @@ class TemporalSettings(BaseModel):
     ui_port: int = Field(default=8233, ge=1, le=65535)
     embedded_db_file: Path = STATE_DIR / "temporal.sqlite"
     ui_url: str = Field(default="http://127.0.0.1:8233", description="base URL of the Temporal Web UI for links")
+    # mTLS to a remote Temporal (docs/network.md §3): a site worker dials out, nothing dials in.
+    tls_client_cert: Path | None = Field(default=None, description="PEM client certificate; set = connect with TLS")
+    tls_client_key: Path | None = Field(default=None, description="PEM private key of the client certificate")
+    tls_server_ca: Path | None = Field(default=None, description="PEM CA that signed the server's certificate; empty = system roots")
+    tls_server_name: str | None = Field(default=None, description="server name to verify; empty = the address's host")
+
+    def uses_tls(self) -> bool:
+        return bool(self.tls_client_cert or self.tls_server_ca)
 
     def effective_address(self) -> str:
         return self.address or f"127.0.0.1:{self.embedded_port}"
@@ -276,6 +284,11 @@ class OrderSettings(BaseModel):
                     "session state change) wakes the watch first: the safety poll for events lost on a dropped link")
     sweep_wait_for_end: float = Field(default=900.0, ge=0, description="seconds to wait for an aborted session to end")
     start_monitor: bool = Field(default=True, description="the worker starts the telescope's monitor workflow")
+    site_workers: bool = Field(
+        default=False,
+        description="network mode (docs/network.md): every Voyager activity runs on its telescope's `stellar "
+                    "site-worker` (task queue site-<slug>) and the central worker holds no Voyager link; "
+                    "false = the single-telescope shape: the worker drives STELLAR_VOYAGER__* itself")
 
 
 class RepairSettings(BaseModel):
@@ -447,6 +460,24 @@ def production_problems(settings: Settings) -> list[str]:
             problems.append(f"{name}: is the built-in development value; set the real secret")
     if not production:
         return problems
+    if not settings.orders.site_workers:  # network mode: the site workers hold the Voyager links
+        problems += voyager_problems(settings)
+    if not settings.web.session_secret.get_secret_value():
+        # A random per-process secret signs out every customer at each restart and breaks
+        # sign-in across several API processes.
+        problems.append("STELLAR_WEB__SESSION_SECRET: must be set in production (signs the web app's session cookie)")
+    if not settings.mail.host:
+        problems.append("STELLAR_MAIL__HOST: must name the SMTP server in production (empty = the dev sink)")
+    return problems
+
+
+def voyager_problems(settings: Settings) -> list[str]:
+    """In production, what the process that drives Voyager (the worker in the single-telescope
+    shape, else each site worker) must not start without: host, MAC key and words, a password when
+    a user is set. One ``VARIABLE: why`` line each."""
+    if not is_production(settings):
+        return []
+    problems = []
     v = settings.voyager
     if not v.host:
         problems.append("STELLAR_VOYAGER__HOST: must name the Voyager PC in production (empty = simulator)")
@@ -456,12 +487,6 @@ def production_problems(settings: Settings) -> list[str]:
         problems.append("STELLAR_VOYAGER__MAC_WORDS: the four RoboTarget licence MAC words are missing")
     if v.username and not v.password.get_secret_value():
         problems.append("STELLAR_VOYAGER__PASSWORD: STELLAR_VOYAGER__USERNAME is set but the password is empty")
-    if not settings.web.session_secret.get_secret_value():
-        # A random per-process secret signs out every customer at each restart and breaks
-        # sign-in across several API processes.
-        problems.append("STELLAR_WEB__SESSION_SECRET: must be set in production (signs the web app's session cookie)")
-    if not settings.mail.host:
-        problems.append("STELLAR_MAIL__HOST: must name the SMTP server in production (empty = the dev sink)")
     return problems
 
 

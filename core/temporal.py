@@ -9,7 +9,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from temporalio.client import Client
+from temporalio.client import Client, TLSConfig
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from core.settings import Settings
@@ -29,11 +29,27 @@ DATA_CONVERTER = pydantic_data_converter
 
 
 async def connect_temporal(settings: Settings) -> Client:
-    """Connect to ``settings.temporal`` with the pydantic data converter."""
+    """Connect to ``settings.temporal`` with the pydantic data converter; over mutual TLS when a
+    client certificate or a server CA is configured (docs/network.md §3)."""
     return await Client.connect(
         settings.temporal.effective_address(),
         namespace=settings.temporal.namespace,
         data_converter=DATA_CONVERTER,
+        tls=tls_config(settings),
+    )
+
+
+def tls_config(settings: Settings) -> TLSConfig | bool:
+    """``TLSConfig`` from ``STELLAR_TEMPORAL__TLS_*`` (PEM files read now), or False (plain TCP).
+    Raises OSError when a configured file cannot be read."""
+    t = settings.temporal
+    if not t.uses_tls():
+        return False
+    return TLSConfig(
+        server_root_ca_cert=t.tls_server_ca.read_bytes() if t.tls_server_ca else None,
+        client_cert=t.tls_client_cert.read_bytes() if t.tls_client_cert else None,
+        client_private_key=t.tls_client_key.read_bytes() if t.tls_client_key else None,
+        domain=t.tls_server_name or None,
     )
 
 

@@ -51,3 +51,11 @@ class SetSyncResult(_M):
     action: str
     version: int
     paused: bool
+
+
+class SetSites(_M):
+    """Where ``CustomerSetWorkflow`` carries a change (docs/network.md §2): ``site_queues`` — the
+    ``site-<slug>`` queues of the telescopes the Set has orders on — in network mode; None in the
+    single-telescope shape (the worker's own queue)."""
+
+    site_queues: list[str] | None = None

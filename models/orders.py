@@ -250,6 +250,18 @@ class OrderSnapshot(_M):
     target_guid: str | None = None
     shots: list[ShotLine]
     panels: list[PanelLine] = Field(default_factory=list)
+    #: The slug of the order's telescope, and in network mode its site worker's task queue
+    #: ``site-<slug>`` where every Voyager activity of the order runs; None = the workflow's own
+    #: queue (the single-telescope shape, docs/network.md). Read once, so replay-safe.
+    telescope: str = ""
+    site_queue: str | None = None
+
+
+class SiteWait(_M):
+    """The order waits for its telescope's site worker (``waiting for site <slug> since …``)."""
+
+    order_id: int
+    telescope: str
 
 
 class StatusChange(_M):
@@ -577,6 +589,9 @@ class MonitorInput(_M):
 
     telescope: str
     iterations: int = 0  # completed watch activities, carried over continue-as-new
+    #: ``site-<telescope>`` in network mode (its watch runs on that site worker); None = the
+    #: workflow's own queue (the single-telescope shape, docs/network.md).
+    site_queue: str | None = None
 
 
 class MonitorWatchRequest(_M):

@@ -1,16 +1,23 @@
-"""``stellar demo`` (``make demo``): one real observation order through the whole system.
+"""``stellar demo`` (``make demo``): real observation orders through the whole system.
 
-Starts the embedded stack (or uses a running one with ``--existing-stack``), subscribes a fresh
+Starts the embedded stack — by default the network of three simulated observatories (southern
+Spain, New Mexico, Chile; each its own simulator and ``stellar site-worker`` process, the worker in
+network mode: docs/network.md), with ``--single`` the one-telescope stack — or uses a running one
+with ``--existing-stack``; subscribes a fresh
 demo customer to Nebula through the real Stripe flow (localstripe, signed webhooks, credits granted
 once), orders M42 — resolved from the catalogue — with L 10×60 s, R/G/B 5×120 s, Ha 10×300 s,
 moon-down, priority 2, and follows it live over the API's Server-Sent Events until it is settled:
 held → submitted → running → completed, each frame with its HFD and the moon's altitude at the
-moment it was taken. Exits 0 when the order completed and the ledger invariants hold.
+moment it was taken. On the network, M42 is ordered on ``spain`` and, at the same time, the
+southern globular cluster NGC 5139 (Dec −47°) with ``telescope: any``, which only Chile can see:
+both run at once, each on its site worker. Exits 0 when the orders completed and the ledger
+invariants hold.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import secrets
 import time
@@ -43,6 +50,13 @@ DEMO_ORDER = {
     ],
 }
 FINAL = {"completed", "partial", "aborted", "expired", "failed", "rejected"}
+#: The network demo's second order: a southern target only Chile can see, placed with ``any``.
+SOUTHERN_ORDER = {
+    "target_name": "NGC 5139", "ra_j2000": 13.4467, "dec_j2000": -47.479, "telescope": "any",
+    "shots": [{"filter": "L", "exposure": 60, "quantity": 5}],
+}
+#: Where the network demo's followed order (M42) runs.
+FOLLOWED_SITE = "spain"
 
 
 class DemoFailed(RuntimeError):
@@ -52,8 +66,9 @@ class DemoFailed(RuntimeError):
 def demo(
     existing_stack: bool = typer.Option(False, "--existing-stack", help="use a stack already started by `stellar dev`"),
     timeout: float = typer.Option(170.0, help="seconds the order may take before the demo gives up"),
+    single: bool = typer.Option(False, "--single", help="one telescope (today's single-site stack) instead of the network of three"),
 ) -> None:
-    """Run one real M42 order end to end and show it live."""
+    """Run real orders end to end on the network of three simulated observatories (--single: one) and show them live."""
     from core.processes import StackError
     from core.stack import Stack
 
@@ -64,14 +79,14 @@ def demo(
     try:
         if not existing_stack:
             console.rule("[bold]Starting the embedded stack")
-            stack = Stack(settings)
+            stack = Stack(settings, network=not single)
             stack.start()
-            settings = _settings_for(settings, stack.env)
+            settings = _settings_for(settings, stack.env, network=not single)
             summary = Table(show_header=False, box=None)
             for k, v in stack.summary().items():
                 summary.add_row(f"[cyan]{k}", v)
             console.print(summary)
-        code = asyncio.run(_run(settings, timeout))
+        code = asyncio.run(_run(settings, timeout, network=not single))
     except (StackError, DemoFailed) as exc:
         console.print(f"[red]demo failed: {exc}[/red]")
         code = 1
@@ -82,17 +97,25 @@ def demo(
     raise typer.Exit(code)
 
 
-def _settings_for(settings: Settings, env: dict[str, str]) -> Settings:
-    """The demo process's settings pointed at the services the stack started."""
+def _settings_for(settings: Settings, env: dict[str, str], *, network: bool = False) -> Settings:
+    """The demo process's settings pointed at the services the stack started; on the network, the
+    sky and the telescope clock shown are those of the followed order's site (``spain``)."""
+    from core.network_sites import NETWORK_SITES
+
     data = settings.model_dump()
     data["database"]["url"] = env["STELLAR_DATABASE__URL"]
     data["temporal"]["address"] = env["STELLAR_TEMPORAL__ADDRESS"]
     data["stripe"]["api_base"] = env["STELLAR_STRIPE__API_BASE"]
-    data["voyager"]["host"] = env["STELLAR_VOYAGER__HOST"]
+    data["voyager"]["host"] = env.get("STELLAR_VOYAGER__HOST", "127.0.0.1")
+    if network:
+        site = next(s for s in NETWORK_SITES if s.slug == FOLLOWED_SITE)
+        data["voyager"]["port"] = settings.voyager.port + site.port_offset
+        data["site"].update(name=site.site_name, latitude=site.latitude, longitude=site.longitude,
+                            elevation=site.elevation, time_zone=site.time_zone)
     return Settings.model_validate(data)
 
 
-async def _run(settings: Settings, timeout: float) -> int:
+async def _run(settings: Settings, timeout: float, *, network: bool = False) -> int:
     base = f"http://{settings.api.host}:{settings.api.port}"
     async with httpx.AsyncClient(base_url=base, timeout=30) as http:
         await _wait_healthy(http)
@@ -107,21 +130,52 @@ async def _run(settings: Settings, timeout: float) -> int:
         est = estimate["estimation"]
         console.print(f"estimate: base {est['base_cost']} h × {est['multipliers']['total']} → "
                       f"[bold]{est['final_cost']} credits[/bold] (balance {est['user_balance']})")
-        r = await http.post("/api/orders", json=DEMO_ORDER, headers={"Idempotency-Key": f"demo-{uuid.uuid4()}"})
-        if r.status_code != 201:
-            raise DemoFailed(f"POST /api/orders answered {r.status_code}: {r.text}")
-        order = r.json()
+        # Named: the single-telescope stack's worker drives its one Voyager whatever the order says,
+        # so the order must say that telescope, even when the database also knows the network's.
+        order = await _place(http, {**DEMO_ORDER, "telescope": FOLLOWED_SITE if network else settings.orders.telescope})
         console.print(f"order #{order['id']} for {order['target_name']} at RA {order['ra_j2000']:.3f} h, "
                       f"Dec {order['dec_j2000']:+.2f}° (resolved from the catalogue); workflow "
                       f"[bold]{order['workflow_id']}[/bold]")
         console.print(f"follow it live in the browser: {base}/app/orders/{order['id']}")
+        southern = None
+        if network:
+            console.rule("[bold]2b. At the same time: NGC 5139 (Dec −47°), telescope any")
+            southern = await _place(http, SOUTHERN_ORDER)
+            console.print(f"order #{southern['id']} for {southern['target_name']} → telescope "
+                          f"[bold]{southern.get('telescope')}[/bold]: {southern.get('assignment_reason', '')}")
+            ui = settings.temporal.ui_url.rstrip("/")
+            console.print(f"Temporal UI, one telescope's orders (search attribute Telescope): "
+                          f"{ui}/namespaces/{settings.temporal.namespace}/workflows?query=Telescope%3D%22chile%22")
         console.rule("[bold]3. Live: the order as the telescope observes it")
-        frames = await _follow(http, settings, order["id"], timeout)
+        frames = await _follow(http, settings, order["id"], timeout,
+                               also=[southern["id"]] if southern else [])
         moon_ok = _check_moon_down(frames)
         final = (await http.get(f"/api/orders/{order['id']}")).json()
         ok = await _report(http, settings, final, customer_id)
+        if southern is not None:
+            ok = await _await_other(http, southern["id"], timeout) and ok
         await _show_mail(settings, email)
         return 0 if ok and moon_ok else 1
+
+
+async def _place(http: httpx.AsyncClient, body: dict) -> dict:
+    r = await http.post("/api/orders", json=body, headers={"Idempotency-Key": f"demo-{uuid.uuid4()}"})
+    if r.status_code != 201:
+        raise DemoFailed(f"POST /api/orders answered {r.status_code}: {r.text}")
+    return r.json()
+
+
+async def _await_other(http: httpx.AsyncClient, order_id: int, timeout: float) -> bool:
+    """Wait for the network demo's second order to settle; True when it completed."""
+    deadline = time.monotonic() + timeout
+    order = (await http.get(f"/api/orders/{order_id}")).json()
+    while order["status"] not in FINAL and time.monotonic() < deadline:
+        await asyncio.sleep(1.0)
+        order = (await http.get(f"/api/orders/{order_id}")).json()
+    p = order.get("progress") or {}
+    console.print(f"order #{order_id} {order['target_name']} on {order.get('telescope')}: [bold]{order['status']}[/bold] "
+                  f"({p.get('shots_done', 0)}/{p.get('shots_total', 0)} frames, captured {order['credits']['captured']})")
+    return order["status"] == "completed"
 
 
 async def _show_mail(settings: Settings, email: str, seconds: float = 20) -> None:
@@ -222,7 +276,10 @@ def _status_line(history: list[str]) -> str:
     return " → ".join(f"[bold]{s}[/bold]" if i == len(history) - 1 else s for i, s in enumerate(history))
 
 
-async def _follow(http: httpx.AsyncClient, settings: Settings, order_id: int, timeout: float) -> list[dict]:
+async def _follow(http: httpx.AsyncClient, settings: Settings, order_id: int, timeout: float,
+                  also: list[int] | None = None) -> list[dict]:
+    """Show ``order_id`` live until it is final; ``also``: other orders shown by one status line
+    each (the network demo's order running on another site at the same time)."""
     from core import ephemeris  # the simulator's own sky: what is shown is what it images by
 
     def sun_moon_altitude(when: datetime) -> tuple[float, float]:
@@ -235,10 +292,23 @@ async def _follow(http: httpx.AsyncClient, settings: Settings, order_id: int, ti
     progress: dict = {}
     sim_clock = {"t": None}
     deadline = time.monotonic() + timeout
+    others: dict[int, str] = {}
+
+    async def poll_others() -> None:
+        while True:
+            for other in also or []:
+                with contextlib.suppress(httpx.HTTPError, KeyError, ValueError):
+                    o = (await http.get(f"/api/orders/{other}")).json()
+                    p = o.get("progress") or {}
+                    others[other] = (f"meanwhile order #{other} {o['target_name']} on [bold]{o.get('telescope')}[/bold]: "
+                                     f"{o['status']} ({p.get('shots_done', 0)}/{p.get('shots_total', 0)} frames)")
+            await asyncio.sleep(1.0)
 
     def render() -> Table:
         outer = Table.grid(padding=(0, 1))
         outer.add_row(f"status: {_status_line(history) or '…'}")
+        for line in others.values():
+            outer.add_row(line)
         if sim_clock["t"]:
             t = sim_clock["t"]
             sun, moon = sun_moon_altitude(t)
@@ -264,6 +334,7 @@ async def _follow(http: httpx.AsyncClient, settings: Settings, order_id: int, ti
         return outer
 
     clock_task = asyncio.create_task(_watch_sim_clock(settings, sim_clock))
+    others_task = asyncio.create_task(poll_others())
     last_id = 0
     fetched = 0.0
     try:
@@ -302,6 +373,7 @@ async def _follow(http: httpx.AsyncClient, settings: Settings, order_id: int, ti
             raise DemoFailed(f"order {order_id} not finished after {timeout:.0f} s (status {history[-1:]})")
     finally:
         clock_task.cancel()
+        others_task.cancel()
 
 
 async def _sse(resp: httpx.Response):

@@ -37,12 +37,14 @@ def _main() -> None:
 def dev(
     no_api: bool = typer.Option(False, "--no-api", help="do not start the API"),
     no_worker: bool = typer.Option(False, "--no-worker", help="do not start the worker"),
+    network: bool = typer.Option(False, "--network", help="three simulated observatories, each with its site worker "
+                                                          "(docs/network.md) instead of one telescope"),
 ) -> None:
     """Start the embedded stack on loopback and keep it running until Ctrl-C."""
     from core.processes import StackError
     from core.stack import Stack
 
-    stack = Stack(_settings(), api=not no_api, worker=not no_worker)
+    stack = Stack(_settings(), api=not no_api, worker=not no_worker, network=network)
     try:
         stack.start()
     except StackError as exc:
@@ -91,6 +93,19 @@ def worker() -> None:
     from worker import main as worker_main
 
     sys.exit(asyncio.run(worker_main()) or 0)
+
+
+@app.command("site-worker")
+def site_worker(
+    telescope: str = typer.Option(..., "--telescope", help="slug of the telescope beside whose Voyager this runs"),
+) -> None:
+    """Run a telescope's site worker (network mode, docs/network.md): task queue site-<slug>, the
+    only link to that Voyager (STELLAR_VOYAGER__* of this environment). Exit 2: unknown or retired slug."""
+    import asyncio
+
+    from site_worker import main as site_main
+
+    sys.exit(asyncio.run(site_main(telescope)) or 0)
 
 
 def _register_optional() -> None:

@@ -145,6 +145,20 @@ def until_deadline(options: dict[str, Any], remaining: timedelta) -> dict[str, A
     return {**options, "schedule_to_close_timeout": max(remaining, VOYAGER_GRACE)}
 
 
+#: Network mode (docs/network.md §2): a Voyager activity on a site queue that no site worker picks
+#: up within this long means the site worker is down; the order then says it waits for the site and
+#: schedules the activity again, for as long as it takes (the deadline or an abort ends the wait).
+SITE_PICKUP = timedelta(seconds=30)
+
+
+def on_site(options: dict[str, Any], site_queue: str | None) -> dict[str, Any]:
+    """``options`` routed to ``site_queue`` (``site-<slug>``) with :data:`SITE_PICKUP` as the
+    schedule-to-start timeout; unchanged when ``site_queue`` is None (the single-telescope shape)."""
+    if site_queue is None:
+        return options
+    return {**options, "task_queue": site_queue, "schedule_to_start_timeout": SITE_PICKUP}
+
+
 #: The observatory monitor's long watch (returns after ``orders.monitor_run_for``, ≤ 90 min).
 MONITOR_WATCH: dict[str, Any] = dict(
     start_to_close_timeout=timedelta(hours=2),

@@ -26,12 +26,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError as FailureTimeout
+from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError as FailureTimeout, TimeoutType
 
 with workflow.unsafe.imports_passed_through():
     from workflows import _options as opt  # constants only: one copy per worker, not one per workflow
     from activities.ingest import IngestActivities
     from activities.ledger_ops import LedgerActivities
+    from activities.link_wait import SiteWaitActivities
     from activities.order_store import OrderStoreActivities
     from activities.voyager_ops import VoyagerActivities
     from models import temporal_contract as contract
@@ -59,6 +60,7 @@ with workflow.unsafe.imports_passed_through():
         SessionView,
         SettleRequest,
         SettleResult,
+        SiteWait,
         StatusChange,
         StatusQuery,
         StopTargetRequest,
@@ -95,6 +97,12 @@ def _failure(err: ActivityError | ApplicationError | FailureTimeout) -> tuple[st
     if isinstance(cause, ApplicationError):
         return cause.type or "", cause.message, cause.details[0] if cause.details else None
     return type(cause).__name__ if cause else "", str(cause or err), None
+
+
+def _not_picked_up(err: ActivityError) -> bool:
+    """True when no worker took the activity within its schedule-to-start timeout (a site worker
+    that is down, network mode)."""
+    return isinstance(err.cause, FailureTimeout) and err.cause.type == TimeoutType.SCHEDULE_TO_START
 
 
 @workflow.defn(name=contract.ORDER_WORKFLOW)
@@ -216,9 +224,9 @@ class OrderWorkflow:
             ),
         )
         self._submitted = True
-        submit = workflow.start_activity_method(VoyagerActivities.submit_target, self._submit_request(), **opt.VOYAGER_SUBMIT)
         try:
-            submitted = await self._unless_interrupted(submit)
+            submitted = await self._on_site(VoyagerActivities.submit_target, self._submit_request(), opt.VOYAGER_SUBMIT,
+                                            interruptible=True)
         except ActivityError as err:
             # Only a refusal arrives here: Voyager unreachable is retried until the deadline/abort.
             kind, message, _ = _failure(err)
@@ -268,16 +276,15 @@ class OrderWorkflow:
                 self._phase = "observing"
                 self._night_status(OrderStatus.RUNNING, running)
             # The watch writes the night's two status changes itself (WatchSessionRequest).
-            watch = workflow.start_activity_method(
-                IngestActivities.watch_session,
-                WatchSessionRequest(order_id=self._inp.order_id, target_guid=session.target_guid or self._guids.target_guid,
-                                    session_guid=session.session_guid, run_guid=session.run_guid,
-                                    sweep_only=session.ended, running_reason=running,
-                                    waiting_reason=_WAITING_NEXT_NIGHT if repeat else _WAITING_REST_OF_NIGHT),
-                **opt.WATCH_SESSION,
-            )
             try:
-                res: WatchSessionResult | None = await self._unless_interrupted(watch)
+                res: WatchSessionResult | None = await self._on_site(
+                    IngestActivities.watch_session,
+                    WatchSessionRequest(order_id=self._inp.order_id,
+                                        target_guid=session.target_guid or self._guids.target_guid,
+                                        session_guid=session.session_guid, run_guid=session.run_guid,
+                                        sweep_only=session.ended, running_reason=running,
+                                        waiting_reason=_WAITING_NEXT_NIGHT if repeat else _WAITING_REST_OF_NIGHT),
+                    opt.WATCH_SESSION, interruptible=True)
             except ActivityError as err:
                 failures = self._session_failures.get(session.session_guid, 0) + 1
                 self._session_failures[session.session_guid] = failures
@@ -301,9 +308,13 @@ class OrderWorkflow:
                 status = OrderStatus.PARTIAL if res.progress.frames_accepted > 0 else OrderStatus.FAILED
                 last = outcome, status, res.exit_text or "session ended with shots remaining"
                 if self._night_over is None:
-                    self._night_over = workflow.start_activity_method(
-                        IngestActivities.wait_run_end,
-                        RunEndRequest(order_id=self._inp.order_id, run_guid=session.run_guid), **opt.WAIT_RUN_END)
+                    night = RunEndRequest(order_id=self._inp.order_id, run_guid=session.run_guid)
+                    if self._site_queue() is None:
+                        self._night_over = workflow.start_activity_method(
+                            IngestActivities.wait_run_end, night, **opt.WAIT_RUN_END)
+                    else:  # a site worker down meanwhile is waited for, not taken for dawn
+                        self._night_over = asyncio.create_task(
+                            self._on_site(IngestActivities.wait_run_end, night, opt.WAIT_RUN_END))
                 self._night_status(OrderStatus.SUBMITTED, f"{_WAITING_REST_OF_NIGHT} ({res.exit_text})")
                 continue
             self._night_status(OrderStatus.SUBMITTED, f"{_WAITING_NEXT_NIGHT} ({res.exit_text})")
@@ -377,11 +388,11 @@ class OrderWorkflow:
         if not self._submitted or self._guids is None:
             return
         try:
-            await workflow.execute_activity_method(
+            await self._on_site(
                 VoyagerActivities.stop_target,
                 StopTargetRequest(order_id=self._inp.order_id, target_guid=self._guids.target_guid,
                                   abort=abort, disable=True, panel_target_guids=self._other_panels()),
-                **opt.until_deadline(opt.VOYAGER_CONTROL, self._to_deadline()),
+                opt.VOYAGER_CONTROL, until_deadline=True,
             )
         except ActivityError as err:
             # Voyager away past the deadline (and its grace): settle anyway; the repair sweep
@@ -393,17 +404,49 @@ class OrderWorkflow:
         if not self._submitted or self._guids is None:
             return
         try:
-            sweep = await workflow.execute_activity_method(
+            sweep = await self._on_site(
                 IngestActivities.sweep_target,
                 SweepRequest(order_id=self._inp.order_id, target_guid=self._guids.target_guid,
                              panel_target_guids=self._other_panels()),
-                **opt.until_deadline(opt.SWEEP, self._to_deadline()),
+                opt.SWEEP, until_deadline=True,
             )
             self._progress = sweep.progress
         except ActivityError as err:
             # Voyager away past the deadline (and its grace): settle on what was ingested rather
             # than keep the hold open.
             workflow.logger.error("final ingest of order %s failed: %s", self._inp.order_id, err)
+
+    def _site_queue(self) -> str | None:
+        return self._order.site_queue if self._order is not None else None
+
+    async def _on_site(self, activity: Any, arg: Any, options: dict[str, Any], *, interruptible: bool = False,
+                       until_deadline: bool = False) -> Any:
+        """A Voyager activity on the order's site queue (network mode) or the workflow's own.
+
+        A site worker that does not pick the activity up within ``SITE_PICKUP`` is down: the order
+        says ``waiting for site <slug> since …`` (a local activity, once per wait; the site activity
+        clears it as it starts) and the activity is scheduled again — until it runs, an
+        interruption (``interruptible``: then None, as :meth:`_unless_interrupted`) or, with
+        ``until_deadline``, the deadline and its grace (then the timeout propagates). In the
+        single-telescope shape this is exactly one activity, as before."""
+        give_up = workflow.now() + max(self._to_deadline(), opt.VOYAGER_GRACE)
+        noted = False
+        while True:
+            run_options = options
+            if until_deadline:  # the first attempt gets max(time to deadline, grace), the next ones what is left
+                run_options = {**options, "schedule_to_close_timeout": max(give_up - workflow.now(), timedelta(seconds=1))}
+            handle = workflow.start_activity_method(activity, arg, **opt.on_site(run_options, self._site_queue()))
+            try:
+                return await (self._unless_interrupted(handle) if interruptible else handle)
+            except ActivityError as err:
+                if self._site_queue() is None or not _not_picked_up(err) or (until_deadline and workflow.now() >= give_up):
+                    raise
+            if not noted and self._order is not None:
+                noted = True
+                await self._db(SiteWaitActivities.note_site_wait,
+                               SiteWait(order_id=self._inp.order_id, telescope=self._order.telescope))
+            if interruptible and self._interrupted():
+                return None
 
     def _other_panels(self) -> list[str]:
         """A mosaic's panel Targets other than ``target_guid`` (empty for a single-field order)."""

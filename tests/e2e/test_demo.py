@@ -37,8 +37,8 @@ def _demo_env(state: Path) -> dict[str, str]:
     return env
 
 
-def _run_demo(cwd: Path, env: dict[str, str]) -> str:
-    r = subprocess.run([sys.executable, "-m", "stellar_cli", "demo"], cwd=cwd, env=env,
+def _run_demo(cwd: Path, env: dict[str, str], *args: str) -> str:
+    r = subprocess.run([sys.executable, "-m", "stellar_cli", "demo", *args], cwd=cwd, env=env,
                        capture_output=True, text=True, timeout=400)
     out = r.stdout + r.stderr
     assert r.returncode == 0, out[-6000:]
@@ -72,6 +72,11 @@ def test_demo_runs_a_real_m42_order_to_completion_twice_on_the_same_state(tmp_pa
     assert list((tmp_path / ".stellar" / "frames" / "frames").rglob("*.fits")), "no FITS file was stored"
     assert list((tmp_path / ".stellar" / "frames" / "frames").rglob("*.jpg")), "no JPG preview was stored"
     assert "image store:" in first
+    # The network (docs/network.md): M42 on spain, NGC 5139 placed with ``any`` ran in Chile at once.
+    assert "→ telescope chile: any: chile" in first, first[-4000:]
+    assert "order #2 NGC 5139 on chile: completed" in first, first[-4000:]
+    assert "query=Telescope%3D%22chile%22" in first
+    assert list((tmp_path / ".stellar" / "fits" / "chile").rglob("*.fit")), "Chile's simulator wrote no FITS"
 
-    second = _run_demo(tmp_path, env)  # same data dir, fresh customer
-    assert "Order #2: completed" in second, second[-3000:]
+    second = _run_demo(tmp_path, env, "--single")  # same data dir, fresh customer, the one-telescope stack
+    assert "Order #3: completed" in second, second[-3000:]
