@@ -34,12 +34,17 @@ def format_event(row: OrderEvent) -> str:
 
 
 async def _rows_after(res: Resources, order_id: int, after: int) -> tuple[list[OrderEvent], str]:
-    """Event rows after id ``after`` (ascending) and the order's current status."""
+    """Event rows after id ``after`` (ascending) and the order's current status.
+
+    The status is read first: a final status commits with its event (``finalize_order``), and each
+    statement sees what was committed before it started, so a final status read here guarantees its
+    event is among the rows. Read the other way round, a commit between the two statements would end
+    the stream without its last event."""
     async with res.sessionmaker() as session:
+        status = await session.scalar(select(Order.status).where(Order.id == order_id))
         rows = list((await session.exec(
             select(OrderEvent).where(OrderEvent.order_id == order_id, OrderEvent.id > after).order_by(OrderEvent.id)
         )).all())
-        status = await session.scalar(select(Order.status).where(Order.id == order_id))
     return rows, status or ""
 
 

@@ -66,10 +66,11 @@ async def test_orders_end_to_end_settles_every_order_beside_the_ceiling(stack):
     # where the time goes: every order passed pending → held → submitted, and settled
     assert phases[:3] == ["pending → held", "held → submitted", "submitted → running"]
     assert spans[0].endswith("(3)") and spans[1].endswith("(3)") and spans[-1].endswith("(3)"), text
-    # every frame of the 3 followed orders was seen taken and then delivered on its SSE stream
+    # every frame of the 3 followed orders was seen taken and then delivered on its SSE stream (one
+    # shot each; a frame Voyager rejects is taken again, so there may be more frames than shots)
     sse = re.search(r"p50 \*\*([\d.]+) s\*\*, p99 \*\*([\d.]+) s\*\*, max [\d.]+ s over (\d+) frames of 3 orders", text)
     assert sse is not None, text
-    assert int(sse.group(3)) == 3 and 0 < float(sse.group(1)) <= float(sse.group(2))
+    assert int(sse.group(3)) >= 3 and 0 < float(sse.group(1)) <= float(sse.group(2))
 
 
 async def test_history_does_not_grow_with_frames_and_counts_actions(stack):
