@@ -38,6 +38,7 @@ from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.service import RPCError
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.backup_ops import BackupActivities
 from activities.ingest import IngestActivities
@@ -142,11 +143,26 @@ PAYMENT_WORKFLOWS: list[type] = [SubscriptionWorkflow, PackPaymentWorkflow, Reco
 #: Workflows this worker runs: orders, the observatory monitor, repair, payments, retention and backups.
 WORKFLOWS: list[type] = [OrderWorkflow, ObservatoryMonitorWorkflow, RepairWorkflow, *PAYMENT_WORKFLOWS,
                          RetentionWorkflow, BackupWorkflow, CustomerSetWorkflow]
+#: Modules the workflow sandbox takes from the worker process instead of importing them again for
+#: every workflow run: each is deterministic and side-effect-free at import and keeps no mutable
+#: module state. ``workflows`` is among them: a workflow file imports only the standard library,
+#: ``temporalio`` and these modules, and keeps its state on the workflow instance, so one copy per
+#: worker serves every run (a sandboxed copy of ``workflows/order.py`` per waiting order was most of
+#: its memory, bench/worker_memory.py). The sandbox's call restrictions then no longer see workflow
+#: code on a worker; the replay tests (tests/replay) load the workflow files in the SDK's default,
+#: fully restricted sandbox, so a non-deterministic call still fails there (docs/conventions.md).
+SANDBOX_PASSTHROUGH: tuple[str, ...] = ("workflows", "models", "activities", "pydantic", "pydantic_core")
 #: Heartbeats reach the server at least this often, so a cancellation (an abort during a long
 #: activity) is delivered within seconds rather than 0.8 × the heartbeat timeout.
 HEARTBEAT_THROTTLE = timedelta(seconds=2)
 #: Memo key of a monitor workflow: the queue its watch runs on ("" = the workflow's own).
 MONITOR_ROUTE = "site_queue"
+
+
+def workflow_runner() -> SandboxedWorkflowRunner:
+    """The SDK's sandbox with :data:`SANDBOX_PASSTHROUGH` added to its default passthrough modules."""
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(*SANDBOX_PASSTHROUGH))
 
 
 async def ensure_monitor(client: Client, telescope: str, task_queue: str, site_queue: str | None = None) -> str:
@@ -249,6 +265,7 @@ async def open_worker(
         workflows=[*WORKFLOWS, *extra_workflows],
         activities=[*deps.activities(monitor_events=monitor_events), *payment_activities(settings, engine),
                     *extra_activities],
+        workflow_runner=workflow_runner(),
         max_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
         default_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
     )

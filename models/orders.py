@@ -324,6 +324,20 @@ class FilterReport(_M):
     mean_hfd: float | None = None
 
 
+class PanelReport(_M):
+    """One mosaic panel's part of ``Order.report``: its accepted frames and integration, per filter."""
+
+    panel_index: int
+    name: str
+    column: int
+    row: int
+    ra_j2000: float
+    dec_j2000: float
+    filters: list[FilterReport]
+    frames_accepted: int
+    integration_minutes: float
+
+
 class OrderReport(_M):
     """``Order.report`` (JSON) and the final notification's payload."""
 
@@ -346,21 +360,9 @@ class OrderReport(_M):
     jpg_dir: str = Field(default="", description="where the frames' files are: the image store's "
                          "frames/<order_id>/ (docs/frames.md); a directory for reports written before it")
     fits_paths: list[str] = Field(default_factory=list)
-    panels: list["PanelReport"] = Field(default_factory=list)
+    panels: list[PanelReport] = Field(default_factory=list)
 
 
-class PanelReport(_M):
-    """One mosaic panel's part of ``Order.report``: its accepted frames and integration, per filter."""
-
-    panel_index: int
-    name: str
-    column: int
-    row: int
-    ra_j2000: float
-    dec_j2000: float
-    filters: list[FilterReport]
-    frames_accepted: int
-    integration_minutes: float
 
 
 # --------------------------------------------------------------------------- ledger activities
@@ -444,6 +446,17 @@ class SubmitShot(_M):
     order: int = 1
 
 
+class SubmitPanel(_M):
+    """One mosaic panel to submit: its own Target (centre ``ra_j2000`` hours / ``dec_j2000``
+    degrees) and Shots. A request with panels submits these Targets instead of the top-level one."""
+
+    target_guid: str
+    target_name: str
+    ra_j2000: float
+    dec_j2000: float
+    shots: list[SubmitShot]
+
+
 class SubmitRequest(_M):
     """Everything ``submit_target`` sends: the customer's Set, the Target, its Shots (Voyager
     protocol, docs/voyager-protocol.md §7–§8). GUIDs were stored on the order before this activity runs."""
@@ -460,18 +473,7 @@ class SubmitRequest(_M):
     pa: float = 0.0
     constraints: TargetConstraints
     shots: list[SubmitShot]
-    panels: list["SubmitPanel"] = Field(default_factory=list)
-
-
-class SubmitPanel(_M):
-    """One mosaic panel to submit: its own Target (centre ``ra_j2000`` hours / ``dec_j2000``
-    degrees) and Shots. A request with panels submits these Targets instead of the top-level one."""
-
-    target_guid: str
-    target_name: str
-    ra_j2000: float
-    dec_j2000: float
-    shots: list[SubmitShot]
+    panels: list[SubmitPanel] = Field(default_factory=list)
 
 
 class SubmitResult(_M):
