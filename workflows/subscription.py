@@ -96,6 +96,10 @@ class SubscriptionWorkflow:
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 # The next run decides with the plan table deployed now (an activity result).
                 plans = await workflow.execute_activity_method(SubscriptionStore.plan_table, **DB_CALL)
+                # An update accepted while that activity ran would be lost by continue-as-new (the
+                # caller gets AcceptedUpdateCompletedWorkflow): let it finish first. Nothing awaits
+                # between this wait and the call, so no other update slips in.
+                await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(SubscriptionWorkflowInput(
                     customer_id=self.state.customer_id, plans=plans, state=self.state, pending=self._facts))
 

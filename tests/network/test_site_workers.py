@@ -245,5 +245,8 @@ async def test_three_sites_run_their_own_orders_and_a_dead_site_delays_only_its_
                 await sim.stop()
     # Every connection each simulator saw came from its own site worker, never from this process
     # (the central worker).
+    # A connection closed before its owner was looked up (a site worker killed or reconnecting)
+    # shows no owner; every owner found is the site's own worker, never this process.
     for key, s in seen.items():
-        assert s.pids and set(s.pids) <= set(pids[key]), (key, s.pids, pids[key], os.getpid())
+        known = [p for p in s.pids if p is not None]
+        assert known and set(known) <= set(pids[key]) and s.pids.count(None) <= 2, (key, s.pids, pids[key], os.getpid())
