@@ -10,7 +10,7 @@ import pytest
 
 from bench.chaos import SMOKE, ChaosParams, run
 
-pytestmark = [pytest.mark.chaos, pytest.mark.timeout(420)]
+pytestmark = [pytest.mark.chaos, pytest.mark.timeout(600)]
 
 
 async def test_chaos_smoke_orders_and_credits_survive_a_worker_kill_a_database_outage_and_a_voyager_drop(tmp_path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlmodel import select
 
-from models.db import Order
+from models.db import Order, Telescope
 from tests.web.conftest import WebApp, new_email, screenshot
 from tests.web.pages import sign_up
 
@@ -17,6 +17,25 @@ async def _fill(page, target: str) -> None:
 
 
 async def test_unaffordable_and_infeasible_orders_say_why_before_submit(web: WebApp, page):
+    # The page orders on ``any`` telescope: other tests of this database may have left southern
+    # telescopes online, which can see 47 Tucanae. Only the reference observatory is online here.
+    async with web.sessionmaker() as s:
+        others = (await s.exec(select(Telescope).where(Telescope.slug != web.settings.orders.telescope,
+                                                       Telescope.status == "online"))).all()
+        for t in others:
+            t.status = "maintenance"
+        await s.commit()
+        parked = [t.id for t in others]
+    try:
+        await _unaffordable_and_infeasible(web, page)
+    finally:
+        async with web.sessionmaker() as s:
+            for t in (await s.exec(select(Telescope).where(Telescope.id.in_(parked)))).all():
+                t.status = "online"
+            await s.commit()
+
+
+async def _unaffordable_and_infeasible(web: WebApp, page) -> None:
     await sign_up(page, web.url, new_email())  # no plan, no credits
     await page.goto(f"{web.url}/app/orders/new")
     await _fill(page, "M42")
