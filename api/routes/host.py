@@ -73,6 +73,4 @@ async def post_payout(
     p = await record_payout(conn, body.host_customer_id, body.amount_cents, body.method, body.reference,
                             idempotency_key, staff.actor, stripe_transfer(res.settings))
     await session.commit()
-    return PayoutOut(id=p.id, host_customer_id=p.host_customer_id, amount_cents=p.amount_cents, method=p.method,
-                     reference=p.reference, due_after_cents=p.due_after_cents, created_at=p.created_at,
-                     replayed=p.replayed)
+    return PayoutOut.model_validate(p)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.schemas.common import StrictIn
 
@@ -111,6 +111,10 @@ class PayoutIn(StrictIn):
 
 
 class PayoutOut(BaseModel):
+    """A recorded payout (``billing.host_payouts.PayoutResult``, read by attribute)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
     id: int
     host_customer_id: int
     amount_cents: int
