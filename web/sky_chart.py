@@ -72,18 +72,21 @@ def night_start(now: datetime, longitude: float) -> datetime:
 
 
 def night_curves(ra_hours: float, dec_deg: float, *, alt_min: float, moon_down: bool, latitude: float,
-                 longitude: float, elevation: float, now: datetime | None = None) -> NightCurves:
-    """Altitudes over the night containing ``now`` (default: the present), from
-    :class:`core.ephemeris.Sky`. ``ra_hours``: J2000 hours; angles in degrees; ``elevation``:
-    metres. A first call per night costs astropy time (about 0.1–0.5 s): call it off the event loop."""
+                 longitude: float, elevation: float, horizon_alt: float = 0.0,
+                 now: datetime | None = None) -> NightCurves:
+    """Altitudes over the night containing ``now`` (default: the present) at the site (``latitude``,
+    ``longitude``: degrees; ``elevation``: metres; ``horizon_alt``: degrees, the site's floor), from
+    :class:`core.ephemeris.Sky`. ``ra_hours``: J2000 hours; angles in degrees. The chart's minimum
+    altitude is the higher of ``alt_min`` and ``horizon_alt``, as the telescope applies it. A first
+    call per night costs astropy time (about 0.1–0.5 s): call it off the event loop."""
     sky = _sky(latitude, longitude, elevation)
     night = sky.night((now or datetime.now(timezone.utc)).timestamp())
     target = sky.target_alt(night, ra_hours, dec_deg)
     moon = sky.moon_alt(night)
     ok = observable_cells(sky, night, Constraints(ra_hours=ra_hours, dec_deg=dec_deg, alt_min=alt_min,
-                                                  moon_down=moon_down))
+                                                  horizon_alt=horizon_alt, moon_down=moon_down))
     return NightCurves(datetime.fromtimestamp(night.start, timezone.utc), np.asarray(target), np.asarray(moon),
-                       np.asarray(night.sun_alt), np.asarray(ok), alt_min, moon_down)
+                       np.asarray(night.sun_alt), np.asarray(ok), max(alt_min, horizon_alt), moon_down)
 
 
 def _x(i: int, n: int) -> float:

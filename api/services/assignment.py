@@ -64,8 +64,12 @@ class Verdict:
 
 @dataclass(frozen=True)
 class Assignment:
+    """The telescope chosen, the reason shown on the order, and its next observable interval
+    there (epoch s; None when none lies within the look-ahead)."""
+
     telescope: Telescope
     reason: str
+    window: tuple[float, float] | None = None
 
 
 def missing_filters(t: Telescope, wanted: list[str]) -> list[str]:
@@ -155,7 +159,7 @@ async def assign(session: AsyncSession, telescope: str, need: Need, now: datetim
         reason = (f"any: {best.telescope.slug} at {best.telescope.site_name}, {_when(best.window)}, "
                   f"{best.orders_ahead} order(s) waiting there; {others} other telescope(s) fit, "
                   f"{len(verdicts) - len(fitting)} online one(s) do not")
-        return Assignment(best.telescope, reason)
+        return Assignment(best.telescope, reason, best.window)
 
     row = await service.by_slug(session, telescope)
     if row.status != TelescopeStatus.ONLINE.value:
@@ -173,4 +177,4 @@ async def assign(session: AsyncSession, telescope: str, need: Need, now: datetim
     (verdict,) = await judge(session, [row], need, now)
     if verdict.problem is not None:
         raise _refuse([verdict], need)
-    return Assignment(row, f"named: {row.slug} at {row.site_name}, {_when(verdict.window)}")
+    return Assignment(row, f"named: {row.slug} at {row.site_name}, {_when(verdict.window)}", verdict.window)

@@ -53,7 +53,7 @@ from billing.pricing import price, requested_integration_seconds
 from core.database import autocommit_session
 from core.mosaic import MosaicSpec, Panel, plan_panels, split_refusal
 from core.order_control import AbortRefused, OrderWorkflowNotFound, abort_order, start_order_workflow
-from models.billing import PricedShot
+from models.billing import PricedShot, VoyagerTargetConstraints
 from models.db import Order, OrderPanel, OrderShot, Telescope
 from models.orders import NO_ABORT_STATUSES, AbortRole, OrderStatus
 from models.telescopes import ANY, optics_of
@@ -121,6 +121,31 @@ def _field_errors(req: OrderCreate, filters: list[str], now: datetime,
     return errors, canonical
 
 
+def gate_order(plan_id: str | None, req: OrderCreate) -> VoyagerTargetConstraints:
+    """``req`` checked against the plan ``plan_id`` (a mosaic counts its panels), as
+    :func:`billing.plans.gate` maps it: the constraints the order runs with (moon-down forced on
+    Quasar). Raises PlanViolation (docs/pricing.md §3)."""
+    asked = req.gate_request()
+    if req.mosaic is not None:
+        asked.mosaic_panels = req.mosaic.columns * req.mosaic.rows
+    return gate(plan_id, asked)
+
+
+def order_need(req: OrderCreate, *, ra_j2000: float, dec_j2000: float, filters: list[str], moon_down: bool,
+               now: datetime, lifetime_days: int) -> Need:
+    """What the order ``req`` asks of a telescope (api/services/assignment.py): ``ra_j2000`` hours,
+    ``dec_j2000`` degrees (resolved from the catalogue when ``req`` has none); ``filters``: its shot
+    lines' filter names; ``moon_down``: as the plan gate forces it (:func:`gate_order`); the window
+    from ``now`` (aware UTC) or ``date_start`` to ``date_end``, else ``lifetime_days`` from now.
+    ``POST /api/orders`` and the web app's new-order preview both judge an order with it."""
+    start = max(req.date_start or now, now)
+    end = req.date_end or now + timedelta(days=lifetime_days)
+    return Need(target_name=req.target_name, ra_j2000=ra_j2000, dec_j2000=dec_j2000, filters=filters,
+                c_alt_min=req.c_alt_min, c_moon_down=moon_down, c_ha_start=req.c_ha_start, c_ha_end=req.c_ha_end,
+                start=start, end=end, date_start=req.date_start, date_end=req.date_end,
+                min_field_arcmin=req.min_field_arcmin)
+
+
 async def _find_by_key(session, customer_id: int, key: str) -> Order | None:
     return (
         await session.exec(select(Order).where(Order.customer_id == customer_id, Order.idempotency_key == key))
@@ -183,19 +208,12 @@ async def create_order(
                 await require_sets(session, principal)
             await find_set(session, principal.customer_id, req.set_id)
         mosaic = req.mosaic
-        asked = req.gate_request()
-        if mosaic is not None:
-            asked.mosaic_panels = mosaic.columns * mosaic.rows
-        constraints = gate(plan.plan, asked)
-        start = max(req.date_start or now, now)
-        end = req.date_end or now + timedelta(days=settings.billing.order_default_lifetime_days)
+        constraints = gate_order(plan.plan, req)
         # Which telescope, and whether its site can see the target (404/409/422 before anything is
         # written or held).
-        chosen = await assign(session, req.telescope, Need(
-            target_name=req.target_name, ra_j2000=ra, dec_j2000=dec, filters=filters, c_alt_min=req.c_alt_min,
-            c_moon_down=constraints.moon_down, c_ha_start=req.c_ha_start, c_ha_end=req.c_ha_end, start=start,
-            end=end, date_start=req.date_start, date_end=req.date_end, min_field_arcmin=req.min_field_arcmin), now,
-            online=online)
+        chosen = await assign(session, req.telescope, order_need(
+            req, ra_j2000=ra, dec_j2000=dec, filters=filters, moon_down=constraints.moon_down, now=now,
+            lifetime_days=settings.billing.order_default_lifetime_days), now, online=online)
         # Plain values: a rollback expires the row.
         telescope_id, slug, multiplier = chosen.telescope.id, chosen.telescope.slug, chosen.telescope.price_multiplier
         optics = optics_of(chosen.telescope)

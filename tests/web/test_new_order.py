@@ -1,5 +1,5 @@
 """The new-order page says why an order cannot run before it is sent: not enough credits, or a
-target that never rises high enough. Nothing is ordered."""
+target that never rises high enough (the order button is then disabled). Nothing is ordered."""
 
 from __future__ import annotations
 
@@ -58,14 +58,18 @@ async def _unaffordable_and_infeasible(web: WebApp, page) -> None:
     assert await three.is_disabled() and "needs Quasar" in await three.inner_text()
     await screenshot(page, "new-order-field-errors")
 
-    # 47 Tucanae (Dec −72°) never rises at the observatory (latitude 44° N).
+    # 47 Tucanae (Dec −72°) never rises at the observatory (latitude 44° N): the API's reason is
+    # beside the target, and the order cannot be sent.
     await _fill(page, "NGC 104")
-    await page.get_by_test_id("infeasible").wait_for(timeout=30_000)
+    await page.get_by_test_id("error-target_name").filter(has_text="never rises").wait_for(timeout=30_000)
+    assert await page.locator("#submit-order").is_disabled()
+    assert await page.get_by_test_id("assigned-telescope").count() == 0
     await screenshot(page, "new-order-infeasible")
 
-    # Submitting anyway answers the page again with the API's reason, and no order exists.
-    await page.get_by_role("button", name="Order", exact=True).click()
-    await page.get_by_test_id("order-errors").wait_for()
-    assert "never rises" in await page.get_by_test_id("order-errors").inner_text()
+    # Sent anyway (by script, past the disabled button): the page answers again with the reason,
+    # and no order exists.
+    async with page.expect_navigation():
+        await page.evaluate("document.getElementById('order-form').submit()")
+    assert "never rises" in await page.get_by_test_id("error-target_name").inner_text()
     async with web.sessionmaker() as s:
         assert (await s.exec(select(Order).where(Order.target_name == "NGC 104"))).all() == []

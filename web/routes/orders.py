@@ -23,11 +23,12 @@ from api.services.customers import effective_plan
 from api.services.sets import list_sets
 from billing.plans import CUSTOM_HFD_MIN_PX, STANDARD_HFD_PX, get_plan, locked_options
 from models.db import OrderEvent, OrderPanel, ShotDone
+from models.telescopes import ANY
 from web.deps import CsrfDep, MeDep
 from web.fits_summary import header_summary
 from web.hfd_chart import order_frames
 from web.live import order_live_html
-from web.order_form import FORM_FIELDS, SHOT_LINES, SUGGESTIONS, preview
+from web.order_form import FORM_FIELDS, SHOT_LINES, SUGGESTIONS, offered_telescopes, preview
 from web.routes.accounts import see_other
 from web.sky_chart import render_svg
 from web.templating import render
@@ -46,9 +47,9 @@ async def orders_page(request: Request, me: MeDep, session: SessionDep):
     return render(request, "orders.html", orders=page.items)
 
 
-def _form_context(res, p=None, values=None, plan: str | None = None, sets=()) -> dict:
+def _form_context(res, p=None, values=None, plan: str | None = None, sets=(), telescopes=()) -> dict:
     rules = get_plan(plan)
-    return {"sets": sets, "filters": res.settings.api.filter_list(), "suggestions": SUGGESTIONS, "lines": range(SHOT_LINES),
+    return {"sets": sets, "telescopes": telescopes, "filters": res.settings.api.filter_list(), "suggestions": SUGGESTIONS, "lines": range(SHOT_LINES),
             "p": p, "v": values or {}, "render_svg": render_svg, "form_fields": FORM_FIELDS,
             "plan": rules, "locked": locked_options(rules), "hfd_min": CUSTOM_HFD_MIN_PX, "hfd_max": STANDARD_HFD_PX}
 
@@ -58,15 +59,17 @@ async def _plan_of(session, me) -> str | None:
 
 
 async def _order_page_context(res, session, me, p=None, values=None) -> dict:
-    """The form's context with the customer's Sets (default first) when the plan has them."""
+    """The form's context with the customer's Sets (default first) when the plan has them, and the
+    telescopes the selector offers besides ``any``."""
     plan = await _plan_of(session, me)
     sets = await list_sets(res, session, me) if get_plan(plan).sets else []
-    return _form_context(res, p=p, values=values, plan=plan, sets=sets)
+    return _form_context(res, p=p, values=values, plan=plan, sets=sets,
+                         telescopes=await offered_telescopes(session))
 
 
 @router.get("/orders/new")
 async def new_order_page(request: Request, me: MeDep, res: ResourcesDep, session: SessionDep):
-    values = {"idem": str(uuid.uuid4()), "target_mode": "catalogue", "mosaic_columns": "2", "mosaic_rows": "2",
+    values = {"idem": str(uuid.uuid4()), "target_mode": "catalogue", "telescope": ANY, "mosaic_columns": "2", "mosaic_rows": "2",
               "mosaic_overlap_percent": "10", "mosaic_rotation_deg": "0"}
     return render(request, "order_new.html", **await _order_page_context(res, session, me, values=values))
 
