@@ -216,7 +216,9 @@ async def _wait_healthy(http: httpx.AsyncClient, seconds: float = 60) -> None:
             r = await http.get("/health/ready")
             if r.status_code == 200:
                 checks = r.json()["checks"]
-                console.print("health: " + ", ".join(f"{k} {status}" for k, status in checks.items()))
+                voyagers = checks.pop("voyagers", {})  # per telescope, after the summary
+                console.print("health: " + ", ".join(f"{k} {status}" for k, status in checks.items())
+                              + "".join(f", voyager {slug} {status}" for slug, status in voyagers.items()))
                 return
             last = r.text
         except httpx.HTTPError as exc:
