@@ -37,6 +37,27 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [(re.compile(p), m) for p, m in (
      N_("the default set cannot be deleted; orders without a set go there")),
     (r"set (?P<id>\d+) still holds (?P<n>\d+) order\(s\) that have not ended; abort them or wait for them to end",
      N_("set %(id)s still holds %(n)s order(s) that have not ended; abort them or wait for them to end")),
+    # api.services.assignment (docs/telescopes.md §2): the reason for a telescope, and why one cannot take an order
+    (r"any: (?P<slug>[a-z][a-z0-9-]*) at (?P<site>.*), next observable window (?P<t>[\d-]+ [\d:]+) UTC, "
+     r"(?P<n>\d+) order\(s\) waiting there; (?P<others>\d+) other telescope\(s\) fit, (?P<unfit>\d+) online one\(s\) do not",
+     N_("any: %(slug)s at %(site)s, next observable window %(t)s UTC, %(n)s order(s) waiting there; "
+        "%(others)s other telescope(s) fit, %(unfit)s online one(s) do not")),
+    (r"any: (?P<slug>[a-z][a-z0-9-]*) at (?P<site>.*), no observable window in the look-ahead yet, "
+     r"(?P<n>\d+) order\(s\) waiting there; (?P<others>\d+) other telescope\(s\) fit, (?P<unfit>\d+) online one\(s\) do not",
+     N_("any: %(slug)s at %(site)s, no observable window in the look-ahead yet, %(n)s order(s) waiting there; "
+        "%(others)s other telescope(s) fit, %(unfit)s online one(s) do not")),
+    (r"named: (?P<slug>[a-z][a-z0-9-]*) at (?P<site>.*), next observable window (?P<t>[\d-]+ [\d:]+) UTC",
+     N_("named: %(slug)s at %(site)s, next observable window %(t)s UTC")),
+    (r"named: (?P<slug>[a-z][a-z0-9-]*) at (?P<site>.*), no observable window in the look-ahead yet",
+     N_("named: %(slug)s at %(site)s, no observable window in the look-ahead yet")),
+    (r"(?P<target>[^;]*) never rises above (?P<floor>-?[\d.]+)° in darkness at (?P<site>[^;]*) \((?P<slug>[a-z][a-z0-9-]*)\) "
+     r"between (?P<start>[\d-]+ [\d:]+) and (?P<end>[\d-]+ [\d:]+) UTC \(at best (?P<best>-?[\d.]+)°\)",
+     N_("%(target)s never rises above %(floor)s° in darkness at %(site)s (%(slug)s) between %(start)s and %(end)s UTC "
+        "(at best %(best)s°)")),
+    (r"(?P<target>[^;]*) never rises above (?P<floor>-?[\d.]+)° in darkness at (?P<site>[^;]*) \((?P<slug>[a-z][a-z0-9-]*)\) "
+     r"between (?P<start>[\d-]+ [\d:]+) and (?P<end>[\d-]+ [\d:]+) UTC \(never in darkness\)",
+     N_("%(target)s never rises above %(floor)s° in darkness at %(site)s (%(slug)s) between %(start)s and %(end)s UTC "
+        "(never in darkness)")),
     # api.services.orders
     (r"order (?P<id>\d+) not found", N_("order %(id)s not found")),
     (r"order (?P<id>\d+) is (?P<status>\w+) and can no longer be aborted",
@@ -82,10 +103,7 @@ STATUSES = {
 }
 
 
-def translate_message(message: str | None, gettext: Callable[[str], str]) -> str:
-    """``message`` in the catalog's language when its shape is known, else unchanged."""
-    if not message:
-        return ""
+def _translate_one(message: str, gettext: Callable[[str], str]) -> str | None:
     for pattern, msgid in _PATTERNS:
         m = pattern.fullmatch(message)
         if m:
@@ -93,7 +111,21 @@ def translate_message(message: str | None, gettext: Callable[[str], str]) -> str
             if "status" in values:
                 values["status"] = gettext(STATUSES.get(values["status"], values["status"]))
             return gettext(msgid) % values
-    return message
+    return None
+
+
+def translate_message(message: str | None, gettext: Callable[[str], str]) -> str:
+    """``message`` in the catalog's language when its shape is known, else unchanged. A message of
+    several parts joined by ``"; "`` (the assignment's refusal, one part per telescope) has each
+    known part translated."""
+    if not message:
+        return ""
+    whole = _translate_one(message, gettext)
+    if whole is not None:
+        return whole
+    if "; " not in message:
+        return message
+    return "; ".join(_translate_one(part, gettext) or part for part in message.split("; "))
 
 
 def translate_status(status: str | None, gettext: Callable[[str], str]) -> str:

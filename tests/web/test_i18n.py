@@ -54,3 +54,25 @@ def test_api_messages_and_statuses_are_translated_by_shape():
     assert translate_message("priority 3 needs Quasar", en) == "priority 3 needs Quasar"
     # A message of no known shape is shown as the API wrote it.
     assert translate_message("something new from the API", fr) == "something new from the API"
+
+
+def test_the_telescope_assignment_reads_french():
+    from web.api_messages import translate_message
+    from web.i18n import translations
+
+    fr = translations("fr").gettext
+    reason = ("any: chile at Cerro Tololo, Chile, next observable window 2026-12-02 01:07 UTC, 0 order(s) waiting "
+              "there; 1 other telescope(s) fit, 2 online one(s) do not")
+    assert translate_message(reason, fr) == (
+        "au choix : chile à Cerro Tololo, Chile, prochaine fenêtre d'observation 2026-12-02 01:07 UTC, 0 commande(s) "
+        "en attente là-bas ; 1 autre(s) télescope(s) conviennent, 2 en ligne ne conviennent pas")
+    # A refusal names every telescope: each part is translated.
+    ohp = ("NGC 104 never rises above 30° in darkness at OHP (main) between 2026-12-01 16:31 and 2026-12-31 16:31 "
+           "UTC (at best -26.0°)")
+    dark = ("NGC 104 never rises above 30° in darkness at Polar (polar-1) between 2026-06-01 00:00 and "
+            "2026-06-30 00:00 UTC (never in darkness)")
+    assert translate_message(f"{ohp}; {dark}", fr) == (
+        "NGC 104 ne dépasse jamais 30° de nuit à OHP (main) entre 2026-12-01 16:31 et 2026-12-31 16:31 UTC "
+        "(au mieux -26.0°); NGC 104 ne dépasse jamais 30° de nuit à Polar (polar-1) entre 2026-06-01 00:00 et "
+        "2026-06-30 00:00 UTC (jamais de nuit)")
+    assert translate_message(f"{ohp}; something new", fr).endswith("; something new")
