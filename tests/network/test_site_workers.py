@@ -6,8 +6,8 @@ is assigned to, and runs only in, Chile; the New Mexico site worker is killed (`
 ``OUTAGE_SECONDS`` (longer than ``SITE_PICKUP``): only its orders wait, saying ``waiting for site …``,
 and complete after its restart; every connection each simulator saw came from its own site worker.
 
-The outage is 45 s in the suite, to keep it short; ``STELLAR_TEST_SITE_OUTAGE_SECONDS=180`` runs the
-3-minute outage of docs/network.md (the test's timeout grows with it).
+The outage is 45 s in the suite, to keep it short; ``STELLAR_TEST_SITE_OUTAGE_SECONDS=180`` runs a
+3-minute one (docs/network.md §5; the test's timeout grows with it).
 """
 
 from __future__ import annotations
