@@ -124,7 +124,7 @@ def _field_errors(req: OrderCreate, filters: list[str], now: datetime,
 def gate_order(plan_id: str | None, req: OrderCreate) -> VoyagerTargetConstraints:
     """``req`` checked against the plan ``plan_id`` (a mosaic counts its panels), as
     :func:`billing.plans.gate` maps it: the constraints the order runs with (moon-down forced on
-    Quasar). Raises PlanViolation (docs/pricing.md §3)."""
+    Quasar). Raises PlanViolation (docs/pricing.md §4)."""
     asked = req.gate_request()
     if req.mosaic is not None:
         asked.mosaic_panels = req.mosaic.columns * req.mosaic.rows
