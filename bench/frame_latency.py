@@ -9,7 +9,7 @@ woken by the event, RoboTarget polled, the JPG fetched, the ``shot_done`` row an
 committed, PostgreSQL's NOTIFY, the API's catch-up query and the HTTP stream.
 
 :func:`frame_waits` splits that path where a frame can wait (:data:`WAIT_STAGES`), from the wall
-clock of the same machine: the order's workflow history (the monitor's signal, the session watch
+clock of the same machine: the order's workflow history (the monitor's signal, the submit's return, the session watch
 scheduled and started) and the ``shot_done`` row's ``ingested_at``. A watch already running when
 the frame is taken (it was woken by the frame) waits in none of the first three stages.
 """
@@ -38,13 +38,16 @@ from core.voyager_clients import event_stream_from_settings
 #: Where a frame waits between taken and delivered, in order (:func:`frame_waits`).
 WAIT_STAGES = (
     ("taken → signalled", "the observatory monitor's poll, then its signal to the order"),
-    ("signalled → watch scheduled", "the order's workflow task (the worker's workflow-task queue)"),
+    ("signalled → submit returned", "the order's own submit still running when its session came: Voyager ran "
+                                    "the target before the submit activity returned"),
+    ("submit returned → watch scheduled", "the order's workflow task (the worker's workflow-task queue)"),
     ("watch scheduled → started", "the activity task queue and the worker's activity slots"),
     ("watch started → stored", "the watch polling RoboTarget, fetching the JPG, storing files, the insert"),
     ("stored → delivered", "the commit's NOTIFY, the API's catch-up query, the HTTP stream"),
 )
 #: Activities that ingest a session's frames as it runs or once it ended.
 _WATCHES = ("ingest.watch_session", "ingest.sweep_target")
+_SUBMIT = "voyager.submit_target"
 
 
 @dataclass
@@ -127,7 +130,7 @@ async def frame_waits(rec: FrameLatency, engine: AsyncEngine,
         # The signal, schedule and start of the watch that ingested the frame: the last of each at or
         # before the frame was stored.
         instants = [taken]
-        for kind in ("signalled", "scheduled", "started"):
+        for kind in ("signalled", "submitted", "scheduled", "started"):
             at = [t for k, t in order_marks if k == kind and t <= float(r.stored)]
             instants.append(max(at) if at else instants[-1])
         instants += [float(r.stored), rec.wall(delivered[r.fits_path])]
@@ -140,10 +143,12 @@ async def frame_waits(rec: FrameLatency, engine: AsyncEngine,
 
 
 def _watch_marks(history: WorkflowHistory) -> list[tuple[str, float]]:
-    """(``signalled``/``scheduled``/``started``, POSIX seconds) of a workflow history: session
-    signals, and the schedule and start of its session watches and sweeps."""
+    """(``signalled``/``submitted``/``scheduled``/``started``, POSIX seconds) of a workflow history:
+    session signals, the submit's completion, and the schedule and start of its session watches
+    and sweeps."""
     e_type = EventType
     watches: set[int] = set()
+    submits: set[int] = set()
     marks: list[tuple[str, float]] = []
     for e in history.events:
         at = e.event_time.ToDatetime().timestamp() if e.event_time else math.nan
@@ -154,6 +159,12 @@ def _watch_marks(history: WorkflowHistory) -> list[tuple[str, float]]:
                 e.activity_task_scheduled_event_attributes.activity_type.name in _WATCHES:
             watches.add(e.event_id)
             marks.append(("scheduled", at))
+        elif e.event_type == e_type.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED and \
+                e.activity_task_scheduled_event_attributes.activity_type.name == _SUBMIT:
+            submits.add(e.event_id)
+        elif e.event_type == e_type.EVENT_TYPE_ACTIVITY_TASK_COMPLETED and \
+                e.activity_task_completed_event_attributes.scheduled_event_id in submits:
+            marks.append(("submitted", at))
         elif e.event_type == e_type.EVENT_TYPE_ACTIVITY_TASK_STARTED and \
                 e.activity_task_started_event_attributes.scheduled_event_id in watches:
             marks.append(("started", at))
