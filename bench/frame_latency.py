@@ -9,9 +9,10 @@ woken by the event, RoboTarget polled, the JPG fetched, the ``shot_done`` row an
 committed, PostgreSQL's NOTIFY, the API's catch-up query and the HTTP stream.
 
 :func:`frame_waits` splits that path where a frame can wait (:data:`WAIT_STAGES`), from the wall
-clock of the same machine: the order's workflow history (the monitor's signal, the submit's return, the session watch
-scheduled and started) and the ``shot_done`` row's ``ingested_at``. A watch already running when
-the frame is taken (it was woken by the frame) waits in none of the first three stages.
+clock of the same machine: the order's workflow history (the monitor's signal, the submit's
+return, the session watch scheduled and started) and the ``shot_done`` row's ``ingested_at``. A
+watch already running when the frame is taken (it was woken by the frame) waits in none of the
+stages before "watch started".
 """
 
 from __future__ import annotations
