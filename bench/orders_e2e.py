@@ -211,6 +211,7 @@ def history_profile(histories: dict[int, WorkflowHistory]) -> list[str]:
         return []
     n = len(histories)
     events = wfts = 0
+    wft_lost: Counter = Counter()  # workflow tasks that timed out or failed: each is done again
     acts: Counter = Counter()
     locals_: Counter = Counter()
     for h in histories.values():
@@ -218,6 +219,8 @@ def history_profile(histories: dict[int, WorkflowHistory]) -> list[str]:
             events += 1
             if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
                 wfts += 1
+            elif e.event_type in (EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT, EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED):
+                wft_lost[EventType.Name(e.event_type).removeprefix("EVENT_TYPE_WORKFLOW_TASK_").lower()] += 1
             elif e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
                 acts[e.activity_task_scheduled_event_attributes.activity_type.name] += 1
             elif e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED:
@@ -227,7 +230,8 @@ def history_profile(histories: dict[int, WorkflowHistory]) -> list[str]:
         return ", ".join(f"`{k}` {v / n:.1f}" for k, v in sorted(c.items(), key=lambda kv: (-kv[1], kv[0])))
 
     return [f"Per order (mean of the {n} followed orders' histories): {events / n:.1f} history events, "
-            f"{wfts / n:.1f} workflow tasks; {sum(acts.values()) / n:.1f} activities ({per(acts)}); "
+            f"{wfts / n:.1f} workflow tasks completed ({per(wft_lost) or 'none'} timed out or failed, each then run "
+            f"again); {sum(acts.values()) / n:.1f} activities ({per(acts)}); "
             f"{sum(locals_.values()) / n:.1f} local activities ({per(locals_)}).", ""]
 
 
