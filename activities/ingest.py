@@ -127,10 +127,11 @@ class IngestActivities:
                     if not running:
                         await move_night_status(self.sessionmaker, req.order_id, OrderStatus.RUNNING, req.running_reason)
                         running = True
-                    frames += await self.ingest_session(req.order_id, req.session_guid)
+                    # The session's state first, then its frames: a session seen finished has listed
+                    # every frame by then, so one ingest after it is the last one needed.
                     info = await self._session(req.run_guid, req.session_guid)
+                    frames += await self.ingest_session(req.order_id, req.session_guid)
                     if info is not None and info.finished:
-                        frames += await self.ingest_session(req.order_id, req.session_guid)
                         log.info("session.watched", order_id=req.order_id, session_guid=req.session_guid,
                                  result=info.result, frames=frames)
                         return await self._watched(req, info.result, info.exit_text, frames)
@@ -217,11 +218,11 @@ class IngestActivities:
     async def _session(self, run_guid: str, session_guid: str) -> SessionInfo | None:
         """The session as its run lists it; None when the run or the session is unknown."""
         try:
-            sessions = await self.rt.get_sessions_by_run(run_guid)
+            sessions = await self.rt.get_sessions_by_run(run_guid, session_guid=session_guid)
         except (VoyagerActionFailed, VoyagerRejected) as exc:
             log.warning("session.run_unknown", run_guid=run_guid, error=str(exc))
             return None
-        return next((s for s in sessions if s.guid == session_guid), None)
+        return next(iter(sessions), None)
 
     async def progress(self, order_id: int) -> OrderProgress:
         async with self.sessionmaker() as session:

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import sqlalchemy as sa
 import structlog
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities._db import sql
 from activities.order_store import lock_order
 from activities.progress import order_lines, refresh_progress
 from billing import plans, pricing
@@ -23,6 +25,7 @@ from billing.ledger import Ledger
 from billing.settlement import credits_to_capture
 from core.settings import Settings
 from models.billing import OrderConstraints, PricedShot
+from models.db import Order
 from models.orders import HoldResult, OrderRef, SettleRequest, SettleResult, Shortfall, TargetConstraints
 from models.temporal_contract import ERR_INSUFFICIENT_CREDITS, ERR_INVALID_ORDER, ERR_PLAN_VIOLATION
 
@@ -147,12 +150,9 @@ async def settle_order(ledger: Ledger, sessionmaker: async_sessionmaker[AsyncSes
             res = await ledger.capture(req.order_id, capture, actor=actor, reason=reason)
     except HoldNotFound:  # pragma: no cover - get_hold just found it
         raise ApplicationError(f"hold of order {req.order_id} vanished", type=ERR_INVALID_ORDER, non_retryable=True) from None
-    async with sessionmaker() as session:
-        order = await lock_order(session, req.order_id)
-        order.credits_captured = res.captured
-        order.credits_released = res.released
-        order.updated_at = datetime.now(UTC)
-        session.add(order)
+    async with sessionmaker() as session:  # one UPDATE: the row was found and locked above
+        await sql(session, sa.update(Order.__table__).where(Order.__table__.c.id == req.order_id).values(
+            credits_captured=res.captured, credits_released=res.released, updated_at=datetime.now(UTC)))
         await session.commit()
     log.info("order.settled", order_id=req.order_id, outcome=req.outcome.value, held=res.held,
              captured=res.captured, released=res.released, replayed=res.replayed, actor=actor)

@@ -33,8 +33,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-from collections.abc import Iterable
+from collections.abc import Coroutine, Iterable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 import structlog
@@ -64,6 +65,11 @@ WAKE_EVENTS = frozenset({"Signal", "NewFITReady", "ShutDown"})
 #: Real seconds between two polls at least, however many events wake the monitor (an accelerated
 #: simulator emits several per second).
 MIN_POLL_GAP = 0.2
+#: Signals (each with its ``voyager_session`` row) in flight at once in one poll. A burst of orders
+#: ends sessions faster than one signal round trip after another can announce them (a frame then
+#: waited for the monitor, not for the telescope: bench/report.md, section 1); the rows' database
+#: connections stay within the worker's pool.
+SIGNAL_CONCURRENCY = 8
 #: Statuses of an order that waits for a session or is in one: what the catch-up looks for.
 WAITING_STATUSES = (OrderStatus.SUBMITTED.value, OrderStatus.RUNNING.value)
 
@@ -216,7 +222,8 @@ class MonitorActivities:
             rows = {r.session_guid: r for r in (await db.exec(
                 select(VoyagerSession).where(VoyagerSession.session_guid.in_([s.guid for s in sessions]))  # type: ignore[attr-defined]
             )).all()}
-        seen = sent = 0
+        seen = 0
+        steps = []
         for s in sessions:
             order_id = orders.get(s.ref_guid_target)
             row = rows.get(s.guid)
@@ -227,13 +234,17 @@ class MonitorActivities:
                 # Signalled already. ``session_started`` sends the order's own watch to the session,
                 # and the watch sees it end: the end costs no second signal (history, billing).
                 if row.result == 0 and (s.finished or row.progress != s.progress):
-                    await self._store(s, run, order_id)
+                    steps.append(self._update_row(s, run, order_id))
                 continue
-            signal = "session_ended" if s.finished else "session_started"
-            if await self._signal(order_id, signal, s, run):
-                sent += 1
-            await self._store(s, run, order_id)
+            steps.append(self._signal_and_store(order_id, "session_ended" if s.finished else "session_started", s, run))
+        sent = sum(await _all_of(steps, SIGNAL_CONCURRENCY))
         return seen, sent, all(s.finished for s in sessions)
+
+    async def _signal_and_store(self, order_id: int, name: str, s: SessionInfo, run: RunInfo) -> int:
+        """Signal, then write the row (a crash between the two re-sends the signal); 1 when sent."""
+        sent = await self._signal(order_id, name, s, run)
+        await self._store(s, run, order_id)
+        return int(sent)
 
     async def _signal(self, order_id: int, name: str, s: SessionInfo, run: RunInfo) -> bool:
         handle = self.client.get_workflow_handle(order_workflow_id(order_id))
@@ -260,3 +271,24 @@ class MonitorActivities:
                 set_={k: values[k] for k in ("ended_at", "result", "exit_text", "progress")},
             ))
             await db.commit()
+
+    async def _update_row(self, s: SessionInfo, run: RunInfo, order_id: int) -> int:
+        """A signalled session's row brought up to date (no signal: 0 sent)."""
+        await self._store(s, run, order_id)
+        return 0
+
+
+async def _all_of(steps: list[Coroutine[Any, Any, int]], limit: int) -> list[int]:
+    """Run ``steps`` at most ``limit`` at a time, every one to its end; then raise the first
+    failure, if any (the poll's caller waits outages out; what succeeded is recorded)."""
+    gate = asyncio.Semaphore(limit)
+
+    async def one(step: Coroutine[Any, Any, int]) -> int:
+        async with gate:
+            return await step
+
+    results = await asyncio.gather(*(one(step) for step in steps), return_exceptions=True)
+    for r in results:
+        if isinstance(r, BaseException):
+            raise r
+    return [r for r in results if isinstance(r, int)]

@@ -294,14 +294,15 @@ class OrderStoreActivities:
                 .order_by(ShotDone.taken_at, ShotDone.id)
             )
         ).scalars().all()
-        sessions = (
-            await sql(session, sa.select(sa.func.count()).select_from(VoyagerSession).where(VoyagerSession.order_id == order.id))
-        ).scalar_one()
-        seen_sessions = (
-            await sql(session,
-                sa.select(sa.func.count(sa.distinct(ShotDone.session_guid))).where(ShotDone.order_id == order.id)
-            )
-        ).scalar_one()
+        # Sessions the monitor recorded and sessions that delivered frames, in one statement.
+        sessions, seen_sessions = (
+            await sql(session, sa.select(
+                sa.select(sa.func.count()).select_from(VoyagerSession)
+                .where(VoyagerSession.order_id == order.id).scalar_subquery(),
+                sa.select(sa.func.count(sa.distinct(ShotDone.session_guid)))
+                .where(ShotDone.order_id == order.id).scalar_subquery(),
+            ))
+        ).one()
         return OrderReport(
             order_id=order.id,
             status=req.status,

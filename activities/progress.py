@@ -43,25 +43,25 @@ async def refresh_progress(session: AsyncSession, order: Order) -> OrderProgress
     """
     assert order.id is not None
     lines = await order_lines(session, order.id)
+    accepted = ShotDone.accepted.is_(True)  # type: ignore[union-attr]
+    # One statement: per shot line its frames and accepted frames, and the sum and count of the
+    # accepted frames' HFD, from which the order's mean HFD follows (avg = Σ sums ÷ Σ counts).
     stats = (
         await sql(session,
             sa.select(
                 ShotDone.shot_guid,
                 sa.func.count(),
-                sa.func.count().filter(ShotDone.accepted.is_(True)),  # type: ignore[union-attr]
+                sa.func.count().filter(accepted),
+                sa.func.sum(ShotDone.hfd).filter(accepted),
+                sa.func.count(ShotDone.hfd).filter(accepted),
             )
             .where(ShotDone.order_id == order.id)
             .group_by(ShotDone.shot_guid)
         )
     ).all()
-    per_shot = {guid: (int(done), int(acc)) for guid, done, acc in stats}
-    hfd = (
-        await sql(session,
-            sa.select(sa.func.avg(ShotDone.hfd)).where(
-                ShotDone.order_id == order.id, ShotDone.accepted.is_(True)  # type: ignore[union-attr]
-            )
-        )
-    ).scalar()
+    per_shot = {guid: (int(done), int(acc)) for guid, done, acc, _sum, _n in stats}
+    hfd_n = sum(int(n) for *_, n in stats)
+    hfd = sum(float(total or 0.0) for *_, total, _n in stats) / hfd_n if hfd_n else None
     total = done_capped = accepted_all = taken_all = 0
     integration = 0.0
     for line in lines:

@@ -26,19 +26,23 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import math
 import statistics
 import time
 import uuid
+from collections import Counter
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowHistory
 from temporalio.worker import Worker
 
 from bench._processes import cpu_line, cpu_seconds, progress
 from bench._stack import FINAL, M42_EVENING, BenchStack, run_standalone
 from bench.ceiling_workflow import TwoActivities, noop
-from bench.frame_latency import frame_latency
+from bench.frame_latency import WAIT_STAGES, fetch_histories, frame_latency, frame_waits, waits_table
 from core.settings import VoyagerSettings
 
 ORDER = {"target_name": "M42", "priority": 0, "shots": [{"filter": "L", "exposure": 1, "quantity": 1}]}
@@ -106,8 +110,10 @@ async def run(stack: BenchStack, orders: int = 200, customers: int = 50, concurr
         progress(f"orders e2e: posting {orders} orders, {concurrency} at a time")
         wall0 = datetime.now(UTC)
         cpu0 = cpu_seconds(dep.worker, dep.api)
+        xacts0 = await transactions(stack)
         t0 = time.perf_counter()
         every = max(1, math.ceil(orders / SSE_SAMPLE))
+        followed: list[int] = []
 
         async def post(i: int) -> tuple[int, float]:
             t = time.perf_counter()
@@ -116,6 +122,7 @@ async def run(stack: BenchStack, orders: int = 200, customers: int = 50, concurr
             elapsed = time.perf_counter() - t
             if i % every == 0:
                 frames.follow(dep.http, key, body["id"])
+                followed.append(body["id"])
             return body["id"], elapsed
 
         posted = await bounded(concurrency, list(range(orders)), post)
@@ -123,6 +130,7 @@ async def run(stack: BenchStack, orders: int = 200, customers: int = 50, concurr
         ids = [i for i, _ in posted]
         counts = await dep.wait_final(ids, timeout, label="orders e2e")
         cpu = cpu_line(cpu0, cpu_seconds(dep.worker, dep.api), time.perf_counter() - t0)
+        xacts = await transactions(stack) - xacts0
         async with stack.engine.connect() as conn:
             rows = (await conn.execute(sa.text(
                 'SELECT status, created_at, finished_at FROM "order" WHERE id = ANY(:ids)'), {"ids": ids})).all()
@@ -130,6 +138,8 @@ async def run(stack: BenchStack, orders: int = 200, customers: int = 50, concurr
         if sum(counts.get(s, 0) for s in FINAL) < orders:  # timed out: stop what still runs
             await stack.terminate([f"order-{i}" for i in ids])
         await frames.close()
+        histories = await fetch_histories(stack.client, followed)
+        waits = await frame_waits(frames, stack.engine, histories)
     sse = frames.latencies()
 
     finished = [r for r in rows if r.finished_at is not None]
@@ -175,7 +185,62 @@ async def run(stack: BenchStack, orders: int = 200, customers: int = 50, concurr
         f"(every {every}th order; goal ≤ {SSE_GOAL:g} s). Taken = the simulator's `NewFITReady`, delivered = the "
         f"`progress` event on `GET /api/orders/{{id}}/events` (bench/frame_latency.py)"
         + (f"; {frames.stream_errors} streams broke." if frames.stream_errors else "."),
+        "",
+        f"Where those frames wait ({len(waits[WAIT_STAGES[0][0]])} frames; the instants come from the orders' "
+        "workflow histories and the `shot_done` rows, bench/frame_latency.py):",
+        "",
+        *waits_table(waits),
+        "",
+        *history_profile(histories),
+        f"PostgreSQL transactions committed in the window (worker, API, monitor and this bench's polls): "
+        f"{xacts:,} ({xacts / max(orders, 1):.0f} an order).",
     ])
+
+
+async def transactions(stack: BenchStack) -> int:
+    """Transactions committed or rolled back in the bench database so far (``pg_stat_database``)."""
+    async with stack.engine.connect() as conn:
+        return int((await conn.execute(sa.text(
+            "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()"))).scalar())
+
+
+def history_profile(histories: dict[int, WorkflowHistory]) -> list[str]:
+    """Markdown lines: what the followed orders asked of Temporal and of the worker, per order:
+    history events, workflow tasks, activities and local activities by name."""
+    if not histories:
+        return []
+    n = len(histories)
+    events = wfts = 0
+    wft_lost: Counter = Counter()  # workflow tasks that timed out or failed: each is done again
+    acts: Counter = Counter()
+    locals_: Counter = Counter()
+    for h in histories.values():
+        for e in h.events:
+            events += 1
+            if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+                wfts += 1
+            elif e.event_type in (EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT, EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED):
+                wft_lost[EventType.Name(e.event_type).removeprefix("EVENT_TYPE_WORKFLOW_TASK_").lower()] += 1
+            elif e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+                acts[e.activity_task_scheduled_event_attributes.activity_type.name] += 1
+            elif e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED:
+                locals_[_local_activity_name(e.marker_recorded_event_attributes)] += 1
+
+    def per(c: Counter) -> str:
+        return ", ".join(f"`{k}` {v / n:.1f}" for k, v in sorted(c.items(), key=lambda kv: (-kv[1], kv[0])))
+
+    return [f"Per order (mean of the {n} followed orders' histories): {events / n:.1f} history events, "
+            f"{wfts / n:.1f} workflow tasks completed ({per(wft_lost) or 'none'} timed out or failed, each then run "
+            f"again); {sum(acts.values()) / n:.1f} activities ({per(acts)}); "
+            f"{sum(locals_.values()) / n:.1f} local activities ({per(locals_)}).", ""]
+
+
+def _local_activity_name(attrs) -> str:
+    """The activity type a local-activity marker records ("?" when it cannot be read)."""
+    try:
+        return json.loads(attrs.details["data"].payloads[0].data).get("activity_type", "?")
+    except (KeyError, IndexError, ValueError, AttributeError):
+        return "?"
 
 
 async def phase_profile(conn, ids: list[int]) -> dict[tuple[str, str], tuple[float, int]]:

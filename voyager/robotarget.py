@@ -161,16 +161,24 @@ class RoboTarget:
         params = wire.to_wire(wire.GET_RUN_LIST_PARAMS, {"profile_name": profile_name, "days": days})
         return [RunInfo.from_wire(i) for i in await self._list(wire.M_GET_RUN_LIST, params)]
 
-    async def get_sessions_by_run(self, run_guid: str) -> list[SessionInfo]:
-        """``RemoteRoboTargetGetSessionListByRun``."""
+    async def get_sessions_by_run(self, run_guid: str, *, session_guid: str | None = None,
+                                  target_guid: str | None = None) -> list[SessionInfo]:
+        """``RemoteRoboTargetGetSessionListByRun``; only the session ``session_guid`` / the sessions
+        of ``target_guid`` when given. A night's run lists every order's sessions, so the filter runs
+        on the wire items, before any is decoded (a busy night's watches decoded them all per poll)."""
         params = wire.to_wire(wire.GET_SESSIONS_BY_RUN_PARAMS, {"run_guid": run_guid})
-        return [SessionInfo.from_wire(i) for i in await self._list(wire.M_GET_SESSIONS_BY_RUN, params)]
+        items = await self._list(wire.M_GET_SESSIONS_BY_RUN, params)
+        if session_guid is not None:
+            items = [i for i in items if i.get(wire.SESSION_ITEM["guid"]) == session_guid]
+        if target_guid is not None:
+            items = [i for i in items if i.get(wire.SESSION_ITEM["ref_guid_target"]) == target_guid]
+        return [SessionInfo.from_wire(i) for i in items]
 
     async def get_sessions_for_target(self, target_guid: str, profile_name: str, days: int = 1) -> list[SessionInfo]:
         """Every session of ``target_guid`` in the runs of the last ``days`` days, oldest first."""
         sessions: list[SessionInfo] = []
         for run in await self.get_run_list(profile_name, days):
-            sessions += [s for s in await self.get_sessions_by_run(run.guid) if s.ref_guid_target == target_guid]
+            sessions += await self.get_sessions_by_run(run.guid, target_guid=target_guid)
         return sorted(sessions, key=lambda s: (s.start is None, s.start))
 
     async def get_shots_done(self, session_guid: str) -> list[ShotDone]:

@@ -56,7 +56,7 @@ async def test_bare_two_activity_workflow_history_counts_17_events_and_3_actions
 async def test_orders_end_to_end_settles_every_order_beside_the_ceiling(stack):
     text = await orders_e2e.run(stack, orders=3, customers=2, concurrency=2, timeout=240)
 
-    header, ceiling, stellar, phases, spans = rows(text)
+    header, ceiling, stellar, phases, spans = rows(text)[:5]
     assert header[0] == "run" and ceiling[0].startswith("ceiling") and stellar[0].startswith("Stellar order")
     assert number(ceiling[1]) == 3 and number(ceiling[3]) > 0
     assert number(stellar[1]) == 3, text  # every order reached a final status
@@ -71,6 +71,11 @@ async def test_orders_end_to_end_settles_every_order_beside_the_ceiling(stack):
     sse = re.search(r"p50 \*\*([\d.]+) s\*\*, p99 \*\*([\d.]+) s\*\*, max [\d.]+ s over (\d+) frames of 3 orders", text)
     assert sse is not None, text
     assert int(sse.group(3)) >= 3 and 0 < float(sse.group(1)) <= float(sse.group(2))
+    # where those frames waited: every stage, its shares adding up to the whole latency
+    waits = {r[0].split(" (")[0]: r for r in rows(text)[5:] if " → " in r[0]}
+    assert list(waits) == [label for label, _ in orders_e2e.WAIT_STAGES], text
+    assert sum(number(r[3].rstrip("%")) for r in waits.values()) == pytest.approx(100, abs=len(waits))
+    assert "activities (" in text and "`ingest.watch_session`" in text, text
 
 
 async def test_history_does_not_grow_with_frames_and_counts_actions(stack):
@@ -89,6 +94,12 @@ async def test_history_does_not_grow_with_frames_and_counts_actions(stack):
     night = {r[0]: number(r[1]) for r in table if r[0].startswith("activity_task_")}
     assert night.get("activity_task_scheduled ingest.watch_session", 0) >= 1, text
     assert "**30 an observing hour**" in text
+    # a whole night, part by part: one signal, one watch, at most two OrderStatus upserts (none when the
+    # monitor first saw the short session already ended); the floor without them
+    parts = {r[0]: number(r[1]) for r in table if r[0] in history.NIGHT_PARTS}
+    assert parts[history.NIGHT_PARTS[0]] == 1 and parts[history.NIGHT_PARTS[2]] == 3, text
+    assert 0 <= parts[history.NIGHT_PARTS[3]] <= 2, text
+    assert re.search(r"without the flip a night is [\d.]+ events", text), text
     # the cost section prices both orders, heartbeats included
     cost = {r[0]: r for r in table if r[0] in ("1-night order", "3-night order")}
     assert set(cost) == {"1-night order", "3-night order"}, text

@@ -136,6 +136,32 @@ async def test_multi_megabyte_jpg_is_read_through_get_shot_jpg_and_the_event_str
         assert len(event.data["Base64Data"]) > 2_600_000
 
 
+@pytest.mark.timeout(180)
+async def test_a_runs_session_list_is_filtered_by_session_or_target(sim_factory):
+    # A night's run lists every target's sessions; a watch asks for its own session only.
+    sim = await sim_factory(speed=0, start_time=EVENING, frame_width=120, frame_height=90)
+    async with pool_from_settings(sim_settings(sim), 2) as pool:
+        rt = RoboTarget(pool)
+        s = SetSpec(guid=_guid(), name="two", profile_name=sim.config.profile_name)
+        targets = [m42(s.guid), m42(s.guid, name="M42 bis")]
+        await rt.add_set(s)
+        for t in targets:
+            await rt.add_target(t)
+            await rt.add_shot(ShotSpec(guid=_guid(), target_guid=t.guid, filter_index=0, num=1, exposure=60))
+        await sim.run_until(NEXT_MORNING)
+
+        [run] = [r for r in await rt.get_run_list(sim.config.profile_name, days=2)
+                 if len(await rt.get_sessions_by_run(r.guid)) == 2]
+        every = await rt.get_sessions_by_run(run.guid)
+        assert {x.ref_guid_target for x in every} == {t.guid for t in targets}
+        first = every[0]
+        assert await rt.get_sessions_by_run(run.guid, session_guid=first.guid) == [first]
+        assert await rt.get_sessions_by_run(run.guid, session_guid=_guid()) == []
+        [mine] = await rt.get_sessions_by_run(run.guid, target_guid=targets[1].guid)
+        assert mine.ref_guid_target == targets[1].guid and mine.finished
+        assert await rt.get_sessions_for_target(targets[1].guid, sim.config.profile_name, days=2) == [mine]
+
+
 async def test_one_connection_multiplexes_concurrent_commands(voyager_sim):
     # Replies are matched by id and results by UID, so many commands can share one link.
     async with connection_from_settings(sim_settings(voyager_sim)) as conn:
