@@ -24,7 +24,9 @@ from datetime import datetime, timedelta, timezone
 import structlog
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
@@ -42,7 +44,7 @@ from api.resources import Resources
 from api.schemas.orders import AbortOut, OrderCreate
 from api.security import Principal
 from api.services import telescopes
-from api.services.assignment import Need, assign
+from api.services.assignment import Need, assign, online_with_queues
 from api.services.customers import effective_plan
 from api.services.sets import find_set, require_sets
 from billing.errors import CreditDebt, InsufficientCredits
@@ -50,14 +52,14 @@ from billing.ledger import Ledger
 from billing.manual_plans import expire_manual_plans
 from billing.plans import gate, get_plan, pricing_input
 from billing.pricing import price, requested_integration_seconds
-from core.database import autocommit_session
+from core.database import autocommit_on, autocommit_session
 from core.mosaic import MosaicSpec, Panel, plan_panels, split_refusal
 from core.order_control import AbortRefused, OrderWorkflowNotFound, abort_order, start_order_workflow
 from models.billing import PricedShot
 from models.db import Order, OrderPanel, OrderShot, Telescope
 from models.orders import NO_ABORT_STATUSES, AbortRole, OrderStatus
 from models.telescopes import ANY, optics_of
-from models.temporal_contract import ERR_ABORT_REFUSED
+from models.temporal_contract import ERR_ABORT_REFUSED, order_workflow_id
 
 log = structlog.get_logger(__name__)
 
@@ -140,9 +142,14 @@ class CreatedOrder:
 
 
 async def create_order(
-    res: Resources, principal: Principal, req: OrderCreate, idempotency_key: str | None
+    res: Resources, principal: Principal, req: OrderCreate, idempotency_key: str | None,
+    connection: AsyncConnection | None = None,
 ) -> CreatedOrder:
     """Create and start an order (:class:`CreatedOrder`).
+
+    ``connection``: the request's own connection, idle (``POST /api/orders`` authenticated on it,
+    api/deps.py); the order's transaction and the workflow id's recording run there too. None: a
+    session of the pool's.
 
     Raises Unprocessable (validation, ``unknown_target``, ``target_never_observable``,
     ``idempotency_key_mismatch``), PlanViolation, InsufficientCredits, ServiceUnavailable.
@@ -151,15 +158,19 @@ async def create_order(
     digest = request_hash(req)
     settings = res.settings
     now = datetime.now(timezone.utc)
-    async with res.sessionmaker() as session:
+    opened = (AsyncSession(bind=connection, expire_on_commit=False) if connection is not None
+              else res.sessionmaker())
+    async with opened as session:
         if key:
             existing = await _find_by_key(session, principal.customer_id, key)
             if existing is not None:
-                return CreatedOrder(await _replay(res, existing, digest), False)
+                await session.commit()  # ends the read: the connection is idle again for _start
+                return CreatedOrder(await _replay(res, existing, digest, connection), False)
 
         # The filters any candidate telescope has: a name none of them knows is a field error here;
-        # one the chosen telescope lacks is the assignment's (api/services/assignment.py).
-        online = await telescopes.online(session) if req.telescope == ANY else None
+        # one the chosen telescope lacks is the assignment's (api/services/assignment.py). The
+        # online telescopes come with their waiting orders (the assignment's tie-break): one query.
+        online, queues = await online_with_queues(session) if req.telescope == ANY else (None, None)
         if online is not None:
             offered = list(dict.fromkeys(f for t in online for f in telescopes.filter_names(t)))
             owner = "the online telescopes have"
@@ -195,7 +206,7 @@ async def create_order(
             target_name=req.target_name, ra_j2000=ra, dec_j2000=dec, filters=filters, c_alt_min=req.c_alt_min,
             c_moon_down=constraints.moon_down, c_ha_start=req.c_ha_start, c_ha_end=req.c_ha_end, start=start,
             end=end, date_start=req.date_start, date_end=req.date_end, min_field_arcmin=req.min_field_arcmin), now,
-            online=online)
+            online=online, queues=queues)
         # Plain values: a rollback expires the row.
         telescope_id, slug, multiplier = chosen.telescope.id, chosen.telescope.slug, chosen.telescope.price_multiplier
         optics = optics_of(chosen.telescope)
@@ -247,7 +258,11 @@ async def create_order(
             existing = await _find_by_key(session, principal.customer_id, key) if key else None
             if existing is None:
                 raise
-            return CreatedOrder(await _replay(res, existing, digest), False)
+            await session.commit()
+            return CreatedOrder(await _replay(res, existing, digest, connection), False)
+        # The workflow id is the order's business key: recorded in this transaction (with the shots'
+        # INSERT, below) rather than by an UPDATE after the start; a failed start clears it (_start).
+        order.workflow_id = order_workflow_id(order.id)
         for p in panels:
             session.add(OrderPanel(order_id=order.id, panel_index=p.index, column=p.column, row=p.row, name=p.name,
                                    ra_j2000=p.ra_j2000, dec_j2000=p.dec_j2000))
@@ -263,11 +278,12 @@ async def create_order(
         await session.commit()
         log.info("order.created", order_id=order.id, customer_id=principal.customer_id, cost=cost, plan=plan.plan,
                  telescope=slug)
-    started = await _start(res, order, keep_pending=key is not None, telescope=slug)
+    started = await _start(res, order, keep_pending=key is not None, telescope=slug, connection=connection,
+                           recorded=True)
     return CreatedOrder(started, True, sorted(written, key=lambda s: s.position), slug)
 
 
-async def _replay(res: Resources, order: Order, digest: str) -> Order:
+async def _replay(res: Resources, order: Order, digest: str, connection: AsyncConnection | None = None) -> Order:
     if order.request_hash != digest:
         raise domain_error(
             IDEMPOTENCY_KEY_MISMATCH,
@@ -277,15 +293,18 @@ async def _replay(res: Resources, order: Order, digest: str) -> Order:
     if order.status == OrderStatus.PENDING.value:
         # Never started, or its workflow closed before holding anything (e.g. the database was
         # down when it loaded the order): start it again. A running one is just found.
-        return await _start(res, order, keep_pending=True, restart_failed=True)
+        return await _start(res, order, keep_pending=True, restart_failed=True, connection=connection)
     return order
 
 
 async def _start(res: Resources, order: Order, *, keep_pending: bool, restart_failed: bool = False,
-                 telescope: str | None = None) -> Order:
-    """Start the order's workflow and record its id. On failure: 503; the order stays pending
-    when an Idempotency-Key lets the client retry, else it is marked failed. ``restart_failed``:
-    see :func:`core.order_control.start_order_workflow`."""
+                 telescope: str | None = None, connection: AsyncConnection | None = None,
+                 recorded: bool = False) -> Order:
+    """Start the order's workflow and record its id (``recorded``: already written with the
+    order). On failure: 503, the id cleared; the order stays pending when an Idempotency-Key lets
+    the client retry, else it is marked failed. ``restart_failed``: see
+    :func:`core.order_control.start_order_workflow`. ``connection``: an idle connection to write on
+    (else a pooled one)."""
     try:
         client = await res.temporal.get()
         workflow_id = await start_order_workflow(
@@ -295,15 +314,19 @@ async def _start(res: Resources, order: Order, *, keep_pending: bool, restart_fa
         )
     except (ApiError, RPCError, RuntimeError, OSError) as exc:
         log.warning("order.start_failed", order_id=order.id, error=str(exc))
-        if not keep_pending:
-            await _set_fields(res, order, status=OrderStatus.FAILED.value,
-                              status_reason="could not start the order workflow: Temporal unreachable")
+        failed = {} if keep_pending else {
+            "status": OrderStatus.FAILED.value,
+            "status_reason": "could not start the order workflow: Temporal unreachable"}
+        if failed or order.workflow_id is not None:
+            await _set_fields(res, order, connection, workflow_id=None, **failed)
         raise domain_error(
             TEMPORAL_UNAVAILABLE,
             f"order {order.id} was recorded but its workflow could not be started"
             + ("; retry with the same Idempotency-Key" if keep_pending else ""),
         ) from None
-    return await _set_fields(res, order, workflow_id=workflow_id)
+    if recorded and order.workflow_id == workflow_id:
+        return order
+    return await _set_fields(res, order, connection, workflow_id=workflow_id)
 
 
 async def _slug_of(res: Resources, order: Order) -> str:
@@ -315,13 +338,16 @@ async def _slug_of(res: Resources, order: Order) -> str:
         return row.slug if row else ""
 
 
-async def _set_fields(res: Resources, order: Order, **values) -> Order:
+async def _set_fields(res: Resources, order: Order, connection: AsyncConnection | None = None, **values) -> Order:
     """Set ``values`` on the order and return the row as stored: one ``UPDATE … RETURNING``, its
-    own transaction."""
+    own transaction (autocommit; on ``connection`` when given — it must be idle)."""
+    stmt = update(Order).where(Order.id == order.id).values(**values, updated_at=datetime.now(timezone.utc))
+    if connection is not None:
+        async with autocommit_on(connection) as conn:
+            async with AsyncSession(bind=conn, expire_on_commit=False) as session:
+                return (await session.exec(stmt.returning(Order))).scalars().one()
     async with autocommit_session(res.engine) as session:
-        row = (await session.exec(
-            update(Order).where(Order.id == order.id).values(**values, updated_at=datetime.now(timezone.utc))
-            .returning(Order))).scalars().one()
+        row = (await session.exec(stmt.returning(Order))).scalars().one()
         await session.commit()
         return row
 
