@@ -9,13 +9,13 @@ from typing import Annotated, AsyncIterator
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
 
 from api.errors import Forbidden, RateLimited, Unauthorized
 from api.resources import Resources
 from api.security import Principal, authenticate_counted, plausible_key
+from core.database import RequestConnection
 from core.settings import Settings
 
 bearer_scheme = HTTPBearer(
@@ -49,32 +49,10 @@ async def get_session(resources: ResourcesDep) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 
 
-class RequestConnection:
-    """One pooled connection for a whole request, checked out on first use (a request refused
-    before it touches the database costs no checkout) and returned when the request ends."""
-
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
-        self._conn: AsyncConnection | None = None
-
-    async def get(self) -> AsyncConnection:
-        if self._conn is None:
-            self._conn = await self._engine.connect()
-        return self._conn
-
-    def session(self, conn: AsyncConnection) -> AsyncSession:
-        """An ORM session on ``conn`` (the session begins and commits its own transactions there)."""
-        return AsyncSession(bind=conn, expire_on_commit=False)
-
-    async def close(self) -> None:
-        if self._conn is not None:
-            conn, self._conn = self._conn, None
-            await conn.close()
-
-
 async def get_request_connection(resources: ResourcesDep) -> AsyncIterator[RequestConnection]:
-    """The request's one connection (:class:`RequestConnection`): for routes whose authentication,
-    rate-limit count and work share it (``POST /api/orders``: one pool checkout instead of three)."""
+    """The request's one connection (:class:`core.database.RequestConnection`), given back at the
+    latest when the request ends: for routes whose authentication, rate-limit count and work share
+    it (``POST /api/orders``: one pool checkout instead of three)."""
     held = RequestConnection(resources.engine)
     try:
         yield held
@@ -117,7 +95,7 @@ async def principal_on_request_connection(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
     held: RequestConnectionDep,
 ) -> Principal:
-    """:func:`current_principal` on the request's own connection (:class:`RequestConnection`): the
+    """:func:`current_principal` on the request's own connection (``RequestConnection``): the
     key lookup and count are committed on it in autocommit before the route's transaction begins
     there, so a request refused or failed later is still counted, and nothing else it wrote stays."""
     return await _authenticate(request, resources, credentials, held)

@@ -72,3 +72,25 @@ async def autocommit_on(conn: AsyncConnection) -> AsyncIterator[AsyncConnection]
     finally:
         await conn.commit()  # closes SQLAlchemy's autobegun transaction; nothing is sent in autocommit
         await conn.execution_options(isolation_level=conn.default_isolation_level)
+
+
+class RequestConnection:
+    """One pooled connection for a request, checked out on first :meth:`get` (a request refused
+    before it touches the database costs no checkout) and given back by :meth:`close` — as soon as
+    the request's database work is done (``POST /api/orders`` gives it back before it calls
+    Temporal), else when the request ends (api/deps.py). A :meth:`get` after :meth:`close` checks
+    out another."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._conn: AsyncConnection | None = None
+
+    async def get(self) -> AsyncConnection:
+        if self._conn is None:
+            self._conn = await self._engine.connect()
+        return self._conn
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            await conn.close()

@@ -35,23 +35,22 @@ IdempotencyKey = Annotated[
                **errors(402, 403, 404, 409, 503)},
 )
 async def post_order(
-    body: OrderCreate, me: RequestPrincipalDep, res: ResourcesDep, held: RequestConnectionDep, response: Response,
-    idempotency_key: IdempotencyKey = None,
+    body: OrderCreate, me: RequestPrincipalDep, res: ResourcesDep, held: RequestConnectionDep, session: SessionDep,
+    response: Response, idempotency_key: IdempotencyKey = None,
 ) -> OrderOut:
     """Validate, gate with the caller's plan, check the target rises above ``c_alt_min`` within the
     window, check credits, then start the order's workflow (which holds the credits). The answer's
     ``next_window``/``orders_ahead`` are null: read them with ``GET /api/orders/{id}``. 404 for an
     unknown telescope or ``set_id``, 409 for a telescope not online (docs/telescopes.md)."""
-    # One connection for the whole request: the key's lookup and count, the order's transaction.
-    conn = await held.get()
-    result = await create_order(res, me, body, idempotency_key, connection=conn)
-    async with held.session(conn) as session:
-        if not result.created:
-            response.status_code = 200
-            return await order_views.order_out(session, result.order, res.settings, schedule=False)
-        # A new order has no frames yet and its shots and telescope are known: no query for them.
-        return await order_views.order_out(session, result.order, res.settings, schedule=False, fresh=True,
-                                           shots=result.shots, telescope=result.telescope)
+    # One connection for the key's lookup and count and the order's transaction, given back before
+    # the workflow's start; ``session`` connects only if the answer needs a query (a replay).
+    result = await create_order(res, me, body, idempotency_key, held=held)
+    if not result.created:
+        response.status_code = 200
+        return await order_views.order_out(session, result.order, res.settings, schedule=False)
+    # A new order has no frames yet and its shots and telescope are known: no query for them.
+    return await order_views.order_out(session, result.order, res.settings, schedule=False, fresh=True,
+                                       shots=result.shots, telescope=result.telescope)
 
 
 @router.get("", response_model=OrderPage, summary="List my orders", responses=errors())

@@ -16,15 +16,16 @@ OrderShots (+ OrderPanels) with the telescope, its price multiplier and the reas
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 import structlog
-from sqlalchemy import update
+from sqlalchemy import insert, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import WorkflowUpdateFailedError
@@ -52,7 +53,7 @@ from billing.ledger import Ledger
 from billing.manual_plans import expire_manual_plans
 from billing.plans import gate, get_plan, pricing_input
 from billing.pricing import price, requested_integration_seconds
-from core.database import autocommit_on, autocommit_session
+from core.database import RequestConnection, autocommit_session
 from core.mosaic import MosaicSpec, Panel, plan_panels, split_refusal
 from core.order_control import AbortRefused, OrderWorkflowNotFound, abort_order, start_order_workflow
 from models.billing import PricedShot
@@ -143,13 +144,13 @@ class CreatedOrder:
 
 async def create_order(
     res: Resources, principal: Principal, req: OrderCreate, idempotency_key: str | None,
-    connection: AsyncConnection | None = None,
+    held: RequestConnection | None = None,
 ) -> CreatedOrder:
     """Create and start an order (:class:`CreatedOrder`).
 
-    ``connection``: the request's own connection, idle (``POST /api/orders`` authenticated on it,
-    api/deps.py); the order's transaction and the workflow id's recording run there too. None: a
-    session of the pool's.
+    ``held``: the request's own connection (``POST /api/orders`` authenticated on it, api/deps.py),
+    idle: the order's transaction runs there, and it is given back before the workflow's start (a
+    Temporal round trip holds no database connection). None: a session of the pool's.
 
     Raises Unprocessable (validation, ``unknown_target``, ``target_never_observable``,
     ``idempotency_key_mismatch``), PlanViolation, InsufficientCredits, ServiceUnavailable.
@@ -158,14 +159,17 @@ async def create_order(
     digest = request_hash(req)
     settings = res.settings
     now = datetime.now(timezone.utc)
-    opened = (AsyncSession(bind=connection, expire_on_commit=False) if connection is not None
+    opened = (AsyncSession(bind=await held.get(), expire_on_commit=False) if held is not None
               else res.sessionmaker())
-    async with opened as session:
+    async with contextlib.AsyncExitStack() as done:
+        if held is not None:
+            done.push_async_callback(held.close)  # after the session: nothing is left to ask the database
+        session = await done.enter_async_context(opened)
         if key:
             existing = await _find_by_key(session, principal.customer_id, key)
             if existing is not None:
-                await session.commit()  # ends the read: the connection is idle again for _start
-                return CreatedOrder(await _replay(res, existing, digest, connection), False)
+                await done.aclose()
+                return CreatedOrder(await _replay(res, existing, digest), False)
 
         # The filters any candidate telescope has: a name none of them knows is a field error here;
         # one the chosen telescope lacks is the assignment's (api/services/assignment.py). The
@@ -258,11 +262,8 @@ async def create_order(
             existing = await _find_by_key(session, principal.customer_id, key) if key else None
             if existing is None:
                 raise
-            await session.commit()
-            return CreatedOrder(await _replay(res, existing, digest, connection), False)
-        # The workflow id is the order's business key: recorded in this transaction (with the shots'
-        # INSERT, below) rather than by an UPDATE after the start; a failed start clears it (_start).
-        order.workflow_id = order_workflow_id(order.id)
+            await done.aclose()
+            return CreatedOrder(await _replay(res, existing, digest), False)
         for p in panels:
             session.add(OrderPanel(order_id=order.id, panel_index=p.index, column=p.column, row=p.row, name=p.name,
                                    ra_j2000=p.ra_j2000, dec_j2000=p.dec_j2000))
@@ -274,16 +275,28 @@ async def create_order(
                 written.append(OrderShot(order_id=order.id, position=position, filter=name, exposure=shot.exposure,
                                          quantity=shot.quantity // share, bin=shot.bin, gain=shot.gain,
                                          offset=shot.offset, panel_index=panel))
-        session.add_all(written)
+        if panels:
+            await session.flush()  # the panels before the shot lines that name them
+        # One statement: the shot lines, and (a CTE) the workflow id — the order's business key,
+        # recorded in this transaction rather than by an UPDATE after the start; a failed start
+        # clears it (_start).
+        workflow_id = order_workflow_id(order.id)
+        recorded = update(Order).where(Order.id == order.id).values(workflow_id=workflow_id).cte("recorded")
+        await session.exec(insert(OrderShot).values([_row(shot) for shot in written]).add_cte(recorded))
+        set_committed_value(order, "workflow_id", workflow_id)
         await session.commit()
         log.info("order.created", order_id=order.id, customer_id=principal.customer_id, cost=cost, plan=plan.plan,
                  telescope=slug)
-    started = await _start(res, order, keep_pending=key is not None, telescope=slug, connection=connection,
-                           recorded=True)
+    started = await _start(res, order, keep_pending=key is not None, telescope=slug, recorded=True)
     return CreatedOrder(started, True, sorted(written, key=lambda s: s.position), slug)
 
 
-async def _replay(res: Resources, order: Order, digest: str, connection: AsyncConnection | None = None) -> Order:
+def _row(shot: OrderShot) -> dict:
+    """``shot``'s column values for a Core INSERT (its id left to the database)."""
+    return {c.name: getattr(shot, c.name) for c in OrderShot.__table__.columns if c.name != "id"}
+
+
+async def _replay(res: Resources, order: Order, digest: str) -> Order:
     if order.request_hash != digest:
         raise domain_error(
             IDEMPOTENCY_KEY_MISMATCH,
@@ -293,18 +306,16 @@ async def _replay(res: Resources, order: Order, digest: str, connection: AsyncCo
     if order.status == OrderStatus.PENDING.value:
         # Never started, or its workflow closed before holding anything (e.g. the database was
         # down when it loaded the order): start it again. A running one is just found.
-        return await _start(res, order, keep_pending=True, restart_failed=True, connection=connection)
+        return await _start(res, order, keep_pending=True, restart_failed=True)
     return order
 
 
 async def _start(res: Resources, order: Order, *, keep_pending: bool, restart_failed: bool = False,
-                 telescope: str | None = None, connection: AsyncConnection | None = None,
-                 recorded: bool = False) -> Order:
+                 telescope: str | None = None, recorded: bool = False) -> Order:
     """Start the order's workflow and record its id (``recorded``: already written with the
     order). On failure: 503, the id cleared; the order stays pending when an Idempotency-Key lets
     the client retry, else it is marked failed. ``restart_failed``: see
-    :func:`core.order_control.start_order_workflow`. ``connection``: an idle connection to write on
-    (else a pooled one)."""
+    :func:`core.order_control.start_order_workflow`."""
     try:
         client = await res.temporal.get()
         workflow_id = await start_order_workflow(
@@ -318,7 +329,7 @@ async def _start(res: Resources, order: Order, *, keep_pending: bool, restart_fa
             "status": OrderStatus.FAILED.value,
             "status_reason": "could not start the order workflow: Temporal unreachable"}
         if failed or order.workflow_id is not None:
-            await _set_fields(res, order, connection, workflow_id=None, **failed)
+            await _set_fields(res, order, workflow_id=None, **failed)
         raise domain_error(
             TEMPORAL_UNAVAILABLE,
             f"order {order.id} was recorded but its workflow could not be started"
@@ -326,7 +337,7 @@ async def _start(res: Resources, order: Order, *, keep_pending: bool, restart_fa
         ) from None
     if recorded and order.workflow_id == workflow_id:
         return order
-    return await _set_fields(res, order, connection, workflow_id=workflow_id)
+    return await _set_fields(res, order, workflow_id=workflow_id)
 
 
 async def _slug_of(res: Resources, order: Order) -> str:
@@ -338,16 +349,13 @@ async def _slug_of(res: Resources, order: Order) -> str:
         return row.slug if row else ""
 
 
-async def _set_fields(res: Resources, order: Order, connection: AsyncConnection | None = None, **values) -> Order:
+async def _set_fields(res: Resources, order: Order, **values) -> Order:
     """Set ``values`` on the order and return the row as stored: one ``UPDATE … RETURNING``, its
-    own transaction (autocommit; on ``connection`` when given — it must be idle)."""
-    stmt = update(Order).where(Order.id == order.id).values(**values, updated_at=datetime.now(timezone.utc))
-    if connection is not None:
-        async with autocommit_on(connection) as conn:
-            async with AsyncSession(bind=conn, expire_on_commit=False) as session:
-                return (await session.exec(stmt.returning(Order))).scalars().one()
+    own transaction."""
     async with autocommit_session(res.engine) as session:
-        row = (await session.exec(stmt.returning(Order))).scalars().one()
+        row = (await session.exec(
+            update(Order).where(Order.id == order.id).values(**values, updated_at=datetime.now(timezone.utc))
+            .returning(Order))).scalars().one()
         await session.commit()
         return row
 
