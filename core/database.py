@@ -67,11 +67,10 @@ async def autocommit_on(conn: AsyncConnection) -> AsyncIterator[AsyncConnection]
     if conn.in_transaction():
         raise RuntimeError("autocommit_on needs a connection without an open transaction")
     await conn.execution_options(isolation_level="AUTOCOMMIT")
-    try:
-        yield conn
-    finally:
-        await conn.commit()  # closes SQLAlchemy's autobegun transaction; nothing is sent in autocommit
-        await conn.execution_options(isolation_level=conn.default_isolation_level)
+    yield conn
+    # On an error the caller gives the connection back as it is: the pool resets its isolation level.
+    await conn.commit()  # closes SQLAlchemy's autobegun transaction; nothing is sent in autocommit
+    await conn.execution_options(isolation_level=conn.default_isolation_level)
 
 
 class RequestConnection:

@@ -34,7 +34,7 @@ async def test_a_checkout_costs_one_empty_query_and_no_transaction(database_url)
     eng = make_engine(database_url, pool_size=1)
     sent: list[str] = []
     try:
-        async with eng.connect() as conn:  # the pool's first connection (a new one is not pinged)
+        async with eng.connect() as conn:  # the pool's first connection: the logger starts after its checkout
             raw = await conn.get_raw_connection()
             raw.driver_connection.add_query_logger(lambda record: sent.append(record.query))
         async with eng.connect() as conn:  # the same connection again, pinged on its way out of the pool
