@@ -14,7 +14,8 @@ from temporalio.client import Client
 
 from api.errors import Forbidden, RateLimited, Unauthorized
 from api.resources import Resources
-from api.security import Principal, authenticate_counted
+from api.security import Principal, authenticate_counted, plausible_key
+from core.database import RequestConnection
 from core.settings import Settings
 
 bearer_scheme = HTTPBearer(
@@ -48,6 +49,20 @@ async def get_session(resources: ResourcesDep) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 
 
+async def get_request_connection(resources: ResourcesDep) -> AsyncIterator[RequestConnection]:
+    """The request's one connection (:class:`core.database.RequestConnection`), given back at the
+    latest when the request ends: for routes whose authentication, rate-limit count and work share
+    it (``POST /api/orders``: one pool checkout instead of three)."""
+    held = RequestConnection(resources.engine)
+    try:
+        yield held
+    finally:
+        await held.close()
+
+
+RequestConnectionDep = Annotated[RequestConnection, Depends(get_request_connection)]
+
+
 async def get_temporal(resources: ResourcesDep) -> Client:
     """Raises ServiceUnavailable (503) when Temporal cannot be reached."""
     return await resources.temporal.get()
@@ -70,14 +85,33 @@ async def current_principal(
     """The caller of a ``Bearer sk_…`` key. 401 when missing/unknown/revoked; 429 (``Retry-After``)
     over the client IP's limits — checked first, in memory, so a flood of invalid keys costs no
     database query once over ``api.auth_failures_per_minute`` — or over the key's shared limit."""
+    # One statement on a connection of its own: the key lookup and the shared per-key count.
+    return await _authenticate(request, resources, credentials, None)
+
+
+async def principal_on_request_connection(
+    request: Request,
+    resources: ResourcesDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+    held: RequestConnectionDep,
+) -> Principal:
+    """:func:`current_principal` on the request's own connection (``RequestConnection``): the
+    key lookup and count are committed on it in autocommit before the route's transaction begins
+    there, so a request refused or failed later is still counted, and nothing else it wrote stays."""
+    return await _authenticate(request, resources, credentials, held)
+
+
+async def _authenticate(request: Request, resources: Resources,
+                        credentials: HTTPAuthorizationCredentials | None,
+                        held: RequestConnection | None) -> Principal:
     ip = client_ip(request)
     retry_after = resources.ip_limiter.check(ip) or resources.auth_failures.blocked(ip)
     if retry_after is not None:
         raise RateLimited(retry_after)
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("missing API key: send Authorization: Bearer sk_...")
-    # One statement on a connection of its own: the key lookup and the shared per-key count.
-    principal, retry_after = await authenticate_counted(resources.rate_limiter, credentials.credentials)
+    conn = await held.get() if held is not None and plausible_key(credentials.credentials) else None
+    principal, retry_after = await authenticate_counted(resources.rate_limiter, credentials.credentials, conn)
     if principal is None:
         resources.auth_failures.check(ip)
         raise Unauthorized("invalid or revoked API key", code="invalid_api_key")
@@ -87,6 +121,8 @@ async def current_principal(
 
 
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
+#: The caller, authenticated on the request's one connection (:func:`principal_on_request_connection`).
+RequestPrincipalDep = Annotated[Principal, Depends(principal_on_request_connection)]
 
 
 def require_role(role: str):

@@ -21,9 +21,9 @@ from typing import AsyncIterator, Callable
 
 from sqlalchemy import BigInteger, Integer, Row, Select, String, delete, literal, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from core.database import autocommit
+from core.database import autocommit, autocommit_on
 from models.db import RateLimitCounter
 
 _COUNTER = RateLimitCounter.__table__
@@ -56,10 +56,16 @@ class SharedRateLimiter:
             await self._purge(conn, start)
         return self._retry_after(hits, start, now)
 
-    async def hit_if(self, key: str, query: Select) -> tuple[Row | None, int | None]:
+    async def hit_if(self, key: str, query: Select,
+                     conn: AsyncConnection | None = None) -> tuple[Row | None, int | None]:
         """Run ``query`` (at most one row) and, only when it finds a row, count one request of
         ``key`` — one statement, one round trip (the API key lookup, ``api.security``). Returns
-        (the row, with a ``hits`` column added, or None; ``Retry-After`` as :meth:`hit`)."""
+        (the row, with a ``hits`` column added, or None; ``Retry-After`` as :meth:`hit`).
+
+        ``conn``: the request's own connection, idle (no transaction open); the statement runs on
+        it in autocommit, so the count stays committed whatever the request does next (a refused
+        or failed request still counted), and the request's transaction then uses the same
+        connection (one pool checkout per request). None: a pooled connection of its own."""
         now = self.clock()
         start = int(now // self.window) * self.window
         found = query.cte("found")
@@ -68,9 +74,10 @@ class SharedRateLimiter:
             select(literal(key, String), literal(start, BigInteger), literal(1, Integer)).select_from(found),
         )).returning(_COUNTER.c.hits).cte("counted")
         stmt = select(found, select(counted.c.hits).scalar_subquery().label("hits"))
-        async with autocommit(self.engine) as conn:  # one statement: no BEGIN/COMMIT to send
-            row = (await conn.execute(stmt)).first()
-            await self._purge(conn, start)
+        # One statement: no BEGIN/COMMIT to send.
+        async with (autocommit_on(conn) if conn is not None else autocommit(self.engine)) as on:
+            row = (await on.execute(stmt)).first()
+            await self._purge(on, start)
         if row is None:
             return None, None
         return row, self._retry_after(row.hits, start, now)

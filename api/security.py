@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -91,18 +92,22 @@ def _lookup(digest: str):
             .where(ApiKey.key_hash == digest, ApiKey.revoked_at.is_(None)))
 
 
-def _plausible(key: str) -> bool:
+def plausible_key(key: str) -> bool:
+    """Shaped like a Stellar key (``sk_…``, at most 200 characters): worth a database lookup."""
     return key.startswith(KEY_PREFIX) and len(key) <= 200
 
 
-async def authenticate_counted(limiter: SharedRateLimiter, key: str) -> tuple[Principal | None, int | None]:
+async def authenticate_counted(limiter: SharedRateLimiter, key: str,
+                               conn: AsyncConnection | None = None) -> tuple[Principal | None, int | None]:
     """The principal of a clear key (None when unknown or revoked) and, for a live key, one
-    request counted against its shared per-key limit (``key:<hash>``, api/rate_limits.py), in one statement. Returns (principal or None,
-    ``Retry-After`` seconds when over the limit, else None); an unknown key counts nothing."""
-    if not _plausible(key):
+    request counted against its shared per-key limit (``key:<hash>``, api/rate_limits.py), in one
+    statement, committed at once. Returns (principal or None, ``Retry-After`` seconds when over the
+    limit, else None); an unknown key counts nothing. ``conn``: the request's idle connection to
+    run on (:meth:`SharedRateLimiter.hit_if`), else a pooled one of its own."""
+    if not plausible_key(key):
         return None, None
     digest = hash_api_key(key)
-    row, retry_after = await limiter.hit_if(f"key:{digest}", _lookup(digest))
+    row, retry_after = await limiter.hit_if(f"key:{digest}", _lookup(digest), conn)
     if row is None:
         return None, None
     return Principal(customer_id=row.customer_id, email=row.email, role=row.role, key_id=row.key_id,

@@ -10,7 +10,9 @@ the same PostgreSQL with the same SQLAlchemy pool size (``STELLAR_DATABASE__POOL
 key, plan gate, catalogue lookup of M42, observability check, credit check, INSERT order + shot,
 start ``OrderWorkflow`` on the Temporal server. No worker polls that task queue, so what is measured
 is the API alone, not the API competing with a busy worker (see the end-to-end bench for that). Keys
-rotate over 64 customers so the per-key rate limit (600/min) never answers 429.
+rotate over 64 customers so the per-key rate limit (600/min) never answers 429. One more row posts
+the same body while three more telescopes at other sites (Spain, New Mexico, Chile) are online:
+``telescope: any`` then judges four sites per order (api/services/assignment.py).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import asyncio
 import json
 import sys
 import time
+import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
 
@@ -31,10 +34,41 @@ from bench._processes import ChildProcess, free_port, progress, settings_env, wa
 from bench.api_profile import profile_post
 from bench._stack import BenchStack, run_standalone
 from bench.orders_e2e import pct
+from models.db import Telescope
 
 ORDER = {"target_name": "M42", "priority": 0, "shots": [{"filter": "L", "exposure": 60, "quantity": 10}]}
 KEYS = 64
 BARE_TABLE = "bench_bare"
+ANY4 = "POST /api/orders, any of 4 online telescopes"
+#: Sites of the three telescopes put online beside the bench's own for the ``any`` row (name,
+#: latitude, longitude, elevation m, time zone): M42 rises at all four, so each is judged in full.
+EXTRA_SITES = (("Sierra de los Filabres", 37.22, -2.55, 2168.0, "Europe/Madrid"),
+               ("Mayhill", 32.90, -105.53, 2225.0, "America/Denver"),
+               ("Rio Hurtado", -30.53, -70.85, 1710.0, "America/Santiago"))
+
+
+async def add_extra_telescopes(stack: BenchStack) -> list[int]:
+    """Three telescopes at :data:`EXTRA_SITES`, LRGB, written retired (not a candidate yet); returns
+    their ids for :func:`set_status`."""
+    tag = uuid.uuid4().hex[:6]
+    ids = []
+    async with stack.sessionmaker() as s:
+        for i, (site, lat, lon, elevation, tz) in enumerate(EXTRA_SITES):
+            t = Telescope(slug=f"bench-any-{tag}-{i}", name=f"{site} refractor", site_name=site, latitude=lat,
+                          longitude=lon, elevation=elevation, time_zone=tz, horizon_alt=15.0, aperture_mm=106.0,
+                          focal_length_mm=530.0, sensor_width_px=6248, sensor_height_px=4176, pixel_size_um=3.76,
+                          filters=[{"name": n, "index": k} for k, n in enumerate("LRGB")],
+                          voyager_profile=f"bench-any-{tag}-{i}.v2y", status="retired")
+            s.add(t)
+            await s.flush()
+            ids.append(t.id)
+        await s.commit()
+    return ids
+
+
+async def set_status(stack: BenchStack, ids: list[int], status: str) -> None:
+    async with stack.engine.begin() as conn:
+        await conn.execute(sa.update(Telescope).where(Telescope.id.in_(ids)).values(status=status))
 
 
 def bare_app() -> FastAPI:
@@ -132,7 +166,8 @@ async def run(stack: BenchStack, requests: int = 300, concurrency: tuple[int, ..
             bare.start()
             try:
                 await wait_http(bare, f"http://127.0.0.1:{port}/docs")
-                people = await stack.customers(KEYS, credits=10)
+                people = await stack.customers(KEYS, credits=40)
+                extra = await add_extra_telescopes(stack)
                 keys = [{"Authorization": f"Bearer {c.api_key}"} for c in people]
                 assert dep.http is not None
                 api = dep.http
@@ -165,11 +200,18 @@ async def run(stack: BenchStack, requests: int = 300, concurrency: tuple[int, ..
 
                         for name, call, ok in (("ceiling: bare POST, one INSERT", bare_post, 201),
                                                ("POST /api/orders", post, 201),
+                                               (ANY4, post, 201),
                                                ("ceiling: bare GET, one-row SELECT", bare_get, 200),
                                                ("GET /api/orders/{id}", get, 200)):
                             if call is get and not owned:
                                 continue  # no order was created: nothing to read
-                            lat, elapsed, _, errors = await measure(call, requests, c, ok)
+                            if name == ANY4:  # the three other sites online for this row only
+                                await set_status(stack, extra, "online")
+                            try:
+                                lat, elapsed, _, errors = await measure(call, requests, c, ok)
+                            finally:
+                                if name == ANY4:
+                                    await set_status(stack, extra, "retired")
                             rows.append({"name": name, "c": c, "n": requests, "elapsed": elapsed, "lat": lat,
                                          "errors": errors, "ceiling": name.startswith("ceiling")})
                         created += [oid for _, oid in owned]

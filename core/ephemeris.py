@@ -101,6 +101,7 @@ class Sky:
                  keep_nights: int = 8) -> None:
         self.latitude = latitude
         self.longitude = longitude
+        self.elevation = elevation
         self.step = step
         self.location = EarthLocation(lat=latitude * u.deg, lon=longitude * u.deg, height=elevation * u.m)
         # Local mean solar noon in UTC seconds of day: nights are cut there, so one night is one run.
@@ -436,6 +437,28 @@ def _altitude(latitude: float, dec_deg: np.ndarray, hour_angle_h: np.ndarray) ->
     return np.degrees(np.arcsin(np.clip(sin_alt, -1.0, 1.0)))
 
 
+#: Julian date of the Unix epoch (UTC).
+_UNIX_EPOCH_JD = 2440587.5
+
+
+def visibility_grid(start: datetime, end: datetime) -> tuple[float, float, int] | None:
+    """The samples :func:`check_visibility` takes in ``start…end`` (aware datetimes): (first sample,
+    epoch s; step, s; count), or None for an empty window. The window is cut to :data:`MAX_WINDOW`;
+    the step is at least :data:`MIN_STEP`, at most ``span / MAX_SAMPLES`` rounded up to whole minutes,
+    and samples sit on multiples of the step since the epoch: the grid — hence the answer — is the
+    same for every ``start`` between two samples, which lets callers keep answers
+    (api/services/sky_verdicts.py). A window holding no multiple of the step is sampled at its start."""
+    end = min(end, start + MAX_WINDOW)
+    if end <= start:
+        return None
+    t0, t1 = start.timestamp(), end.timestamp()
+    step = math.ceil(max(MIN_STEP.total_seconds(), (t1 - t0) / MAX_SAMPLES) / 60.0) * 60.0
+    first = math.ceil(t0 / step) * step
+    if first > t1:
+        return t0, step, 1
+    return first, step, int((t1 - first) // step) + 1
+
+
 def check_visibility(
     ra_hours: float,
     dec_deg: float,
@@ -454,19 +477,19 @@ def check_visibility(
 
     ``ra_hours``: J2000 hours 0–24; ``dec_deg``, ``alt_min``, ``latitude``, ``longitude`` (east +):
     degrees (site elevation is irrelevant at this precision); ``start``/``end``: aware UTC
-    datetimes (the window is cut to ``MAX_WINDOW`` and sampled on at most ``MAX_SAMPLES`` points,
-    at least ``MIN_STEP`` apart); ``ha_start``/``ha_end``: hours −12…12 (a window may wrap through
+    datetimes (the window is cut to ``MAX_WINDOW`` and sampled on at most ``MAX_SAMPLES`` + 1 points,
+    at least ``MIN_STEP`` apart, on the fixed grid of :func:`visibility_grid`); ``ha_start``/``ha_end``: hours −12…12 (a window may wrap through
     ±12). Precession and refraction are left out: under half a degree, well inside a go/no-go check.
     """
-    end = min(end, start + MAX_WINDOW)
-    if end <= start:
+    grid = visibility_grid(start, end)
+    if grid is None:
         return Visibility(False, None, None)
-    span = (end - start).total_seconds()
-    step = max(MIN_STEP.total_seconds(), span / MAX_SAMPLES)
-    offsets = np.arange(0.0, span + 1e-9, step)
-    jd = Time(start).jd + offsets / 86400.0
+    first_sample, step, samples = grid
+    offsets = np.arange(samples) * step
+    start = datetime.fromtimestamp(first_sample, UTC)
+    jd = first_sample / DAY + _UNIX_EPOCH_JD + offsets / DAY
     lst = (_gmst_hours(jd) + longitude / 15.0) % 24.0
-    sun_ra, sun_dec = _sun_radec(start, span, offsets)
+    sun_ra, sun_dec = _sun_radec(start, float(offsets[-1]), offsets)
     sun_alt = _altitude(latitude, sun_dec, (lst - sun_ra / 15.0 + 12.0) % 24.0 - 12.0)
     hour_angle = (lst - ra_hours + 12.0) % 24.0 - 12.0
     target_alt = _altitude(latitude, np.full_like(hour_angle, dec_deg), hour_angle)

@@ -6,8 +6,9 @@ is at least the order's ``min_field_arcmin`` (if given), and the target is obser
 under the order's constraints within the order's window (:func:`core.ephemeris.check_visibility`,
 floor = max(``c_alt_min``, the site's ``horizon_alt``)). Among fitting telescopes ``any`` takes the
 earliest :func:`core.ephemeris.next_window` (the site's night grid), ties broken by fewer waiting
-orders on that telescope, then by slug. Nothing here writes: the caller raises before any credit
-moves.
+orders on that telescope, then by slug. Both sky answers are kept per site, target, constraints
+and time cell (api/services/sky_verdicts.py), so a burst of orders does not recompute them. Nothing
+here writes: the caller raises before any credit moves.
 """
 
 from __future__ import annotations
@@ -21,10 +22,9 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api.errors import NO_TELESCOPE_FITS, TARGET_NEVER_OBSERVABLE, TELESCOPE_UNAVAILABLE, Unprocessable, domain_error
+from api.services import sky_verdicts
 from api.services import telescopes as service
 from api.services.order_schedule import WAITING, constraints, site_of, site_sky
-from core import ephemeris
-from core.ephemeris import check_visibility
 from models.db import Order, Telescope
 from models.telescopes import ANY, TelescopeStatus, optics_of
 
@@ -88,8 +88,9 @@ def _judge(t: Telescope, need: Need, after: float) -> Verdict:
             return Verdict(t, f"{t.slug}'s field of view ({short:.0f}′ on its short side) is narrower than the "
                               f"{need.min_field_arcmin:g}′ the order needs")
     floor = max(need.c_alt_min, t.horizon_alt)
-    v = check_visibility(need.ra_j2000, need.dec_j2000, alt_min=floor, start=need.start, end=need.end,
-                         latitude=t.latitude, longitude=t.longitude, ha_start=need.c_ha_start, ha_end=need.c_ha_end)
+    v = sky_verdicts.visibility(need.ra_j2000, need.dec_j2000, alt_min=floor, start=need.start, end=need.end,
+                                latitude=t.latitude, longitude=t.longitude, ha_start=need.c_ha_start,
+                                ha_end=need.c_ha_end)
     if not v.observable:
         best = "never in darkness" if v.best_altitude is None else f"at best {v.best_altitude}°"
         return Verdict(t, f"{need.target_name} never rises above {floor:g}° in darkness at {t.site_name} "
@@ -99,7 +100,7 @@ def _judge(t: Telescope, need: Need, after: float) -> Verdict:
     c = constraints(site, ra_j2000=need.ra_j2000, dec_j2000=need.dec_j2000, c_alt_min=need.c_alt_min,
                     c_moon_down=need.c_moon_down, c_ha_start=need.c_ha_start, c_ha_end=need.c_ha_end,
                     date_start=need.date_start, date_end=need.date_end)
-    return Verdict(t, window=ephemeris.next_window(site_sky(site), c, after))
+    return Verdict(t, window=sky_verdicts.window(site_sky(site), c, after))
 
 
 async def _orders_ahead(session: AsyncSession, ids: list[int]) -> dict[int, int]:
@@ -110,10 +111,25 @@ async def _orders_ahead(session: AsyncSession, ids: list[int]) -> dict[int, int]
     return {tid: n for tid, n in rows}
 
 
-async def judge(session: AsyncSession, rows: list[Telescope], need: Need, now: datetime | None = None) -> list[Verdict]:
-    """Every telescope of ``rows`` judged for ``need`` (the astropy work in one thread)."""
+async def online_with_queues(session: AsyncSession) -> tuple[list[Telescope], dict[int, int]]:
+    """The online telescopes, by slug, and the orders waiting on each (telescope id → count, absent
+    when none), in one query: what ``any`` needs of the database (:func:`assign`'s ``online`` and
+    ``queues``)."""
+    waiting = (select(sa.func.count()).where(Order.telescope_id == Telescope.id,
+                                             Order.status.in_(WAITING))  # type: ignore[union-attr,attr-defined]
+               .correlate(Telescope).scalar_subquery())
+    rows = (await session.exec(
+        select(Telescope, waiting.label("waiting")).where(Telescope.status == TelescopeStatus.ONLINE.value)
+        .order_by(Telescope.slug))).all()
+    return [t for t, _ in rows], {t.id: n for t, n in rows if n}
+
+
+async def judge(session: AsyncSession, rows: list[Telescope], need: Need, now: datetime | None = None,
+                queues: dict[int, int] | None = None) -> list[Verdict]:
+    """Every telescope of ``rows`` judged for ``need`` (the astropy work in one thread). ``queues``:
+    waiting orders per telescope id when the caller has read them (:func:`online_with_queues`)."""
     after = (now or datetime.now(UTC)).timestamp()
-    ahead = await _orders_ahead(session, [t.id for t in rows]) if rows else {}
+    ahead = queues if queues is not None else await _orders_ahead(session, [t.id for t in rows]) if rows else {}
     verdicts = await asyncio.to_thread(lambda: [_judge(t, need, after) for t in rows])
     return [Verdict(v.telescope, v.problem, v.sky, v.window, ahead.get(v.telescope.id, 0)) for v in verdicts]
 
@@ -140,17 +156,18 @@ def _refuse(verdicts: list[Verdict], need: Need):
 
 
 async def assign(session: AsyncSession, telescope: str, need: Need, now: datetime | None = None, *,
-                 online: list[Telescope] | None = None) -> Assignment:
+                 online: list[Telescope] | None = None, queues: dict[int, int] | None = None) -> Assignment:
     """The telescope for an order naming ``telescope`` (a slug or ``any``), and the reason shown on it.
 
     Raises NotFound ``unknown_telescope``; Conflict ``telescope_unavailable`` (not online: names its
     status and the online telescopes that fit); Unprocessable: a filter the named telescope lacks
     (``shots.N.filter``, listing its filters), ``target_never_observable`` (why, per telescope),
     ``no_telescope_fits`` (why, per telescope). ``online``: the online telescopes, when the caller
-    has just read them (one query less)."""
+    has just read them (one query less); ``queues``: with them, their waiting orders
+    (:func:`online_with_queues`: one more query less)."""
     if telescope == ANY:
         rows = online if online is not None else await service.online(session)
-        verdicts = await judge(session, rows, need, now)
+        verdicts = await judge(session, rows, need, now, queues if online is not None else None)
         fitting = [v for v in verdicts if v.problem is None]
         if not fitting:
             raise _refuse(verdicts, need)

@@ -16,15 +16,18 @@ OrderShots (+ OrderPanels) with the telescope, its price multiplier and the reas
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 import structlog
-from sqlalchemy import update
+from sqlalchemy import insert, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
@@ -42,7 +45,7 @@ from api.resources import Resources
 from api.schemas.orders import AbortOut, OrderCreate
 from api.security import Principal
 from api.services import telescopes
-from api.services.assignment import Need, assign
+from api.services.assignment import Need, assign, online_with_queues
 from api.services.customers import effective_plan
 from api.services.sets import find_set, require_sets
 from billing.errors import CreditDebt, InsufficientCredits
@@ -50,14 +53,14 @@ from billing.ledger import Ledger
 from billing.manual_plans import expire_manual_plans
 from billing.plans import gate, get_plan, pricing_input
 from billing.pricing import price, requested_integration_seconds
-from core.database import autocommit_session
+from core.database import RequestConnection, autocommit_session
 from core.mosaic import MosaicSpec, Panel, plan_panels, split_refusal
 from core.order_control import AbortRefused, OrderWorkflowNotFound, abort_order, start_order_workflow
 from models.billing import PricedShot, VoyagerTargetConstraints
 from models.db import Order, OrderPanel, OrderShot, Telescope
 from models.orders import NO_ABORT_STATUSES, AbortRole, OrderStatus
 from models.telescopes import ANY, optics_of
-from models.temporal_contract import ERR_ABORT_REFUSED
+from models.temporal_contract import ERR_ABORT_REFUSED, order_workflow_id
 
 log = structlog.get_logger(__name__)
 
@@ -165,9 +168,14 @@ class CreatedOrder:
 
 
 async def create_order(
-    res: Resources, principal: Principal, req: OrderCreate, idempotency_key: str | None
+    res: Resources, principal: Principal, req: OrderCreate, idempotency_key: str | None,
+    held: RequestConnection | None = None,
 ) -> CreatedOrder:
     """Create and start an order (:class:`CreatedOrder`).
+
+    ``held``: the request's own connection (``POST /api/orders`` authenticated on it, api/deps.py),
+    idle: the order's transaction runs there, and it is given back before the workflow's start (a
+    Temporal round trip holds no database connection). None: a session of the pool's.
 
     Raises Unprocessable (validation, ``unknown_target``, ``target_never_observable``,
     ``idempotency_key_mismatch``), PlanViolation, InsufficientCredits, ServiceUnavailable.
@@ -176,15 +184,22 @@ async def create_order(
     digest = request_hash(req)
     settings = res.settings
     now = datetime.now(timezone.utc)
-    async with res.sessionmaker() as session:
+    opened = (AsyncSession(bind=await held.get(), expire_on_commit=False) if held is not None
+              else res.sessionmaker())
+    async with contextlib.AsyncExitStack() as done:
+        if held is not None:
+            done.push_async_callback(held.close)  # after the session: nothing is left to ask the database
+        session = await done.enter_async_context(opened)
         if key:
             existing = await _find_by_key(session, principal.customer_id, key)
             if existing is not None:
+                await done.aclose()
                 return CreatedOrder(await _replay(res, existing, digest), False)
 
         # The filters any candidate telescope has: a name none of them knows is a field error here;
-        # one the chosen telescope lacks is the assignment's (api/services/assignment.py).
-        online = await telescopes.online(session) if req.telescope == ANY else None
+        # one the chosen telescope lacks is the assignment's (api/services/assignment.py). The
+        # online telescopes come with their waiting orders (the assignment's tie-break): one query.
+        online, queues = await online_with_queues(session) if req.telescope == ANY else (None, None)
         if online is not None:
             offered = list(dict.fromkeys(f for t in online for f in telescopes.filter_names(t)))
             owner = "the online telescopes have"
@@ -213,7 +228,7 @@ async def create_order(
         # written or held).
         chosen = await assign(session, req.telescope, order_need(
             req, ra_j2000=ra, dec_j2000=dec, filters=filters, moon_down=constraints.moon_down, now=now,
-            lifetime_days=settings.billing.order_default_lifetime_days), now, online=online)
+            lifetime_days=settings.billing.order_default_lifetime_days), now, online=online, queues=queues)
         # Plain values: a rollback expires the row.
         telescope_id, slug, multiplier = chosen.telescope.id, chosen.telescope.slug, chosen.telescope.price_multiplier
         optics = optics_of(chosen.telescope)
@@ -265,6 +280,7 @@ async def create_order(
             existing = await _find_by_key(session, principal.customer_id, key) if key else None
             if existing is None:
                 raise
+            await done.aclose()
             return CreatedOrder(await _replay(res, existing, digest), False)
         for p in panels:
             session.add(OrderPanel(order_id=order.id, panel_index=p.index, column=p.column, row=p.row, name=p.name,
@@ -277,12 +293,25 @@ async def create_order(
                 written.append(OrderShot(order_id=order.id, position=position, filter=name, exposure=shot.exposure,
                                          quantity=shot.quantity // share, bin=shot.bin, gain=shot.gain,
                                          offset=shot.offset, panel_index=panel))
-        session.add_all(written)
+        if panels:
+            await session.flush()  # the panels before the shot lines that name them
+        # One statement: the shot lines, and (a CTE) the workflow id — the order's business key,
+        # recorded in this transaction rather than by an UPDATE after the start; a failed start
+        # clears it (_start).
+        workflow_id = order_workflow_id(order.id)
+        recorded = update(Order).where(Order.id == order.id).values(workflow_id=workflow_id).cte("recorded")
+        await session.exec(insert(OrderShot).values([_row(shot) for shot in written]).add_cte(recorded))
+        set_committed_value(order, "workflow_id", workflow_id)
         await session.commit()
         log.info("order.created", order_id=order.id, customer_id=principal.customer_id, cost=cost, plan=plan.plan,
                  telescope=slug)
-    started = await _start(res, order, keep_pending=key is not None, telescope=slug)
+    started = await _start(res, order, keep_pending=key is not None, telescope=slug, recorded=True)
     return CreatedOrder(started, True, sorted(written, key=lambda s: s.position), slug)
+
+
+def _row(shot: OrderShot) -> dict:
+    """``shot``'s column values for a Core INSERT (its id left to the database)."""
+    return {c.name: getattr(shot, c.name) for c in OrderShot.__table__.columns if c.name != "id"}
 
 
 async def _replay(res: Resources, order: Order, digest: str) -> Order:
@@ -300,10 +329,11 @@ async def _replay(res: Resources, order: Order, digest: str) -> Order:
 
 
 async def _start(res: Resources, order: Order, *, keep_pending: bool, restart_failed: bool = False,
-                 telescope: str | None = None) -> Order:
-    """Start the order's workflow and record its id. On failure: 503; the order stays pending
-    when an Idempotency-Key lets the client retry, else it is marked failed. ``restart_failed``:
-    see :func:`core.order_control.start_order_workflow`."""
+                 telescope: str | None = None, recorded: bool = False) -> Order:
+    """Start the order's workflow and record its id (``recorded``: already written with the
+    order). On failure: 503, the id cleared; the order stays pending when an Idempotency-Key lets
+    the client retry, else it is marked failed. ``restart_failed``: see
+    :func:`core.order_control.start_order_workflow`."""
     try:
         client = await res.temporal.get()
         workflow_id = await start_order_workflow(
@@ -313,14 +343,18 @@ async def _start(res: Resources, order: Order, *, keep_pending: bool, restart_fa
         )
     except (ApiError, RPCError, RuntimeError, OSError) as exc:
         log.warning("order.start_failed", order_id=order.id, error=str(exc))
-        if not keep_pending:
-            await _set_fields(res, order, status=OrderStatus.FAILED.value,
-                              status_reason="could not start the order workflow: Temporal unreachable")
+        failed = {} if keep_pending else {
+            "status": OrderStatus.FAILED.value,
+            "status_reason": "could not start the order workflow: Temporal unreachable"}
+        if failed or order.workflow_id is not None:
+            await _set_fields(res, order, workflow_id=None, **failed)
         raise domain_error(
             TEMPORAL_UNAVAILABLE,
             f"order {order.id} was recorded but its workflow could not be started"
             + ("; retry with the same Idempotency-Key" if keep_pending else ""),
         ) from None
+    if recorded and order.workflow_id == workflow_id:
+        return order
     return await _set_fields(res, order, workflow_id=workflow_id)
 
 
