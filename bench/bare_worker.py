@@ -2,10 +2,10 @@
 memory ceiling of bench/worker_memory.py, a worker holding as many bare waiting workflows as
 Stellar's worker holds waiting orders.
 
-    python -m bench.bare_worker ADDRESS NAMESPACE TASK_QUEUE [SNAPSHOT_DIR]
+    python -m bench.bare_worker ADDRESS NAMESPACE TASK_QUEUE [STATS_DIR]
 
 The same SDK defaults as ``worker.py`` (sandboxed workflows, ``max_cached_workflows`` 1,000); runs
-until SIGINT/SIGTERM. With ``SNAPSHOT_DIR``, SIGUSR1 traces and writes heap snapshots there
+until SIGINT/SIGTERM. With ``STATS_DIR``, SIGUSR1 writes heap statistics there
 (bench/heap_worker.py).
 """
 
@@ -21,18 +21,18 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from bench.ceiling_workflow import BareWaiting
-from bench.heap_worker import install_snapshot_handler
+from bench.heap_worker import install_stats_handler
 
 
-async def main(address: str, namespace: str, task_queue: str, snapshot_dir: str | None = None) -> int:
+async def main(address: str, namespace: str, task_queue: str, stats_dir: str | None = None) -> int:
     client = await Client.connect(address, namespace=namespace)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
-    if snapshot_dir:
-        install_snapshot_handler(Path(snapshot_dir))
+    if stats_dir:
+        install_stats_handler(Path(stats_dir))
     async with Worker(client, task_queue=task_queue, workflows=[BareWaiting]):
         print("bare worker ready", flush=True)
         await stop.wait()

@@ -1,20 +1,25 @@
 """Worker resident memory with 1,000 open orders waiting for their night (bench report "Worker memory"), beside the
-same worker process idle.
+same worker process idle, and where it goes.
 
     .venv/bin/python -m bench.worker_memory [--orders 1000] [--concurrency 16]
 
-The worker (``python worker.py``) and the API run as child processes; the Voyager simulator runs
-here with its clock paused at midsummer noon (nothing is observable and, paused, it never
-fast-forwards), so every order is held, submitted to RoboTarget and then waits on its workflow
-condition — the state of an order before its night. Orders (M42, L 1×60 s) are POSTed by 50
-customers. The worker's RSS (psutil) is read: idle after start (its observatory monitor running),
-with one order waiting (the workflow sandbox loaded once), and with every order waiting. Per order
-= (all − one) ÷ (orders − 1). The worker keeps at most 1,000 workflows in its cache (the Temporal
+The worker (``worker.main``, what ``python worker.py`` runs, started as ``python -m
+bench.heap_worker`` for its heap-statistics signal handler) and the API run as child processes; the
+Voyager simulator runs here with its clock paused at midsummer noon (nothing is observable and,
+paused, it never fast-forwards), so every order is held, submitted to RoboTarget and then waits on
+its workflow condition — the state of an order before its night. Orders (M42, L 1×60 s) are POSTed
+by 50 customers. The worker's RSS (psutil) is read: idle after start (its observatory monitor
+running), with one order waiting (the workflow sandbox loaded once), and with every order waiting;
+after each of the last two, the worker's heap statistics (bench/heap_worker.py). Per order =
+(all − one) ÷ (orders − 1). The worker keeps at most 1,000 workflows in its cache (the Temporal
 SDK's default ``max_cached_workflows``); past that, evicted workflows use no memory until they wake.
 
 Ceiling: a worker process running nothing but a bare workflow that waits for a signal
-(bench/bare_worker.py, same SDK defaults), read the same way with as many workflows waiting, in
-the same run: the least the SDK keeps per cached waiting workflow.
+(bench/bare_worker.py, same SDK defaults, same hook), read the same way with as many workflows
+waiting, in the same run: the least the SDK keeps per cached waiting workflow. The breakdown
+(bench/memory_breakdown.py) sets the two side by side: Python's small-object heap, the objects the
+garbage collector tracks by type, the rest of the RSS (the SDK's Rust core, large blocks, slack)
+and the history bytes each waiting workflow was fed.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
+from temporalio.service import RPCError
 
 from bench._processes import ChildProcess, cpu_line, cpu_seconds, progress
 from bench._stack import DAYTIME, BenchStack, run_standalone
@@ -56,46 +62,44 @@ async def settled_rss(pid: int, seconds: float = 3.0) -> int:
     return rss
 
 
-async def _snapshot(child: ChildProcess, n: int, timeout: float = 120.0) -> Path:
-    """Ask a traced worker (bench/heap_worker.py, bench/bare_worker.py) for heap snapshot ``n``
-    (SIGUSR1); returns its path once written."""
+async def _stats(child: ChildProcess, n: int, timeout: float = 120.0) -> Path:
+    """Ask a worker started with the heap hook (bench/heap_worker.py, bench/bare_worker.py) for its
+    heap statistics ``n`` (SIGUSR1); returns their path once written."""
     os.kill(child.pid, signal.SIGUSR1)
     loop = asyncio.get_running_loop()
     until = loop.time() + timeout
     while True:
-        match = re.search(rf"heap snapshot (\S+heap-{n}\.snap)", child.log_tail(20000))
+        match = re.search(rf"heap stats (\S+heap-{n}\.json)", child.log_tail(20000))
         if match:
             return Path(match.group(1))
         child.check_alive()
         if loop.time() > until:
-            raise RuntimeError(f"{child.name}: no heap snapshot {n} within {timeout:g} s:\n{child.log_tail()}")
+            raise RuntimeError(f"{child.name}: no heap stats {n} within {timeout:g} s:\n{child.log_tail()}")
         await asyncio.sleep(0.5)
 
 
 @dataclass
 class Filled:
-    """One worker filled with waiting workflows: RSS (bytes) idle, with one and with all waiting;
-    ``heap``: the Python-heap diff between one and all (traced runs only); ``history``: the
-    histories of a sample of the waiting workflows; ``waiting``: how many waited at the end."""
+    """One worker filled with waiting workflows: RSS (bytes) idle, with one and with all waiting
+    (each read before the heap statistics of that moment); ``heap``: the Python heap's growth
+    between one and all; ``history``: the histories of a sample of the waiting workflows;
+    ``waiting``: how many waited at the end."""
 
     idle: int
     one: int
     full: int
     waiting: int
-    heap: HeapDiff | None = None
-    history: HistorySize | None = None
+    heap: HeapDiff
+    history: HistorySize
     note: str = ""
 
 
-async def bare_ceiling(stack: BenchStack, n: int, concurrency: int = 16, timeout: float = 120.0,
-                       traced: bool = False) -> Filled:
+async def bare_ceiling(stack: BenchStack, n: int, concurrency: int = 16, timeout: float = 120.0) -> Filled:
     """A bare worker process (bench/bare_worker.py) idle, with one and with ``n``
-    ``BenchBareWaiting`` workflows waiting (each answered a query, so each ran its first task);
-    ``traced``: under tracemalloc, with the heap diff (its RSS then includes tracing's own)."""
+    ``BenchBareWaiting`` workflows waiting (each answered a query, so each ran its first task)."""
     queue = f"bench-bare-{uuid.uuid4().hex[:6]}"
-    argv = [sys.executable, "-m", "bench.bare_worker", stack.temporal_address, stack.client.namespace, queue]
-    if traced:
-        argv.append(str(stack.tmp / f"{queue}-heap"))
+    argv = [sys.executable, "-m", "bench.bare_worker", stack.temporal_address, stack.client.namespace, queue,
+            str(stack.tmp / f"{queue}-heap")]
     child = ChildProcess("bare worker", argv, {}, stack.tmp / f"{queue}.log")
     ids = [f"{queue}-{i}" for i in range(n)]
     child.start()
@@ -111,38 +115,42 @@ async def bare_ceiling(stack: BenchStack, n: int, concurrency: int = 16, timeout
 
         async def wait_one(i: int) -> None:
             handle = await stack.client.start_workflow(BareWaiting.run, i, id=ids[i], task_queue=queue)
-            await handle.query(BareWaiting.waiting)
+            for attempt in range(3):  # a query can time out on a loaded machine; the workflow still runs
+                try:
+                    await handle.query(BareWaiting.waiting)
+                    return
+                except RPCError:
+                    if attempt == 2:
+                        raise
 
         await wait_one(0)
         one = await settled_rss(child.pid)
-        snap_one = await _snapshot(child, 1) if traced else None
+        stats_one = await _stats(child, 1)
         await bounded(concurrency, list(range(1, n)), wait_one)
         full = await settled_rss(child.pid)
-        heap = heap_diff(snap_one, await _snapshot(child, 2), n) if snap_one is not None else None
-        history = None if traced else await history_size(stack.client, ids[:HISTORY_SAMPLE])
+        heap = heap_diff(stats_one, await _stats(child, 2), n)
+        history = await history_size(stack.client, ids[:HISTORY_SAMPLE])
     finally:
         await asyncio.to_thread(child.stop)
         await stack.terminate(ids)
     return Filled(idle, one, full, n, heap, history)
 
 
-async def fill_orders(stack: BenchStack, orders: int, concurrency: int, customers: int, timeout: float,
-                      traced: bool = False) -> Filled:
-    """Stellar's worker (``python worker.py``; ``traced``: bench/heap_worker.py, the same worker
-    under tracemalloc) idle, with one and with ``orders`` orders waiting for their night."""
-    name = "heap" if traced else "memory"
-    snapshots = stack.tmp / f"{name}-{uuid.uuid4().hex[:6]}"
-    argv = [sys.executable, "-m", "bench.heap_worker", str(snapshots)] if traced else None
-    async with stack.deployment(name, sim={"speed": 0.0, "start_time": DAYTIME}, worker_argv=argv) as dep:
+async def fill_orders(stack: BenchStack, orders: int, concurrency: int, customers: int, timeout: float) -> Filled:
+    """Stellar's worker (``worker.main`` with the heap hook: ``python -m bench.heap_worker``) idle,
+    with one and with ``orders`` orders waiting for their night."""
+    stats_dir = stack.tmp / f"memory-heap-{uuid.uuid4().hex[:6]}"
+    argv = [sys.executable, "-m", "bench.heap_worker", str(stats_dir)]
+    async with stack.deployment("memory", sim={"speed": 0.0, "start_time": DAYTIME}, worker_argv=argv) as dep:
         assert dep.worker is not None
         people = await stack.customers(customers, credits=math.ceil(orders / customers) + 1)
         idle = await settled_rss(dep.worker.pid)
         first = await dep.post_order(people[0].api_key, ORDER)
-        await dep.wait_final([first["id"]], 120, label=f"{name}: first order", statuses=WAITING)
+        await dep.wait_final([first["id"]], 120, label="memory: first order", statuses=WAITING)
         one = await settled_rss(dep.worker.pid)
-        snap_one = await _snapshot(dep.worker, 1) if traced else None
+        stats_one = await _stats(dep.worker, 1)
 
-        progress(f"worker {name}: posting {orders - 1} more orders, {concurrency} at a time")
+        progress(f"worker memory: posting {orders - 1} more orders, {concurrency} at a time")
         cpu0 = cpu_seconds(dep.worker, dep.api)
         t0 = time.perf_counter()
 
@@ -151,13 +159,13 @@ async def fill_orders(stack: BenchStack, orders: int, concurrency: int, customer
 
         ids = [first["id"], *await bounded(concurrency, list(range(orders - 1)), post)]
         post_s = time.perf_counter() - t0
-        counts = await dep.wait_final(ids, timeout, label=f"{name}: waiting orders", statuses=WAITING)
+        counts = await dep.wait_final(ids, timeout, label="memory: waiting orders", statuses=WAITING)
         fill_s = time.perf_counter() - t0
         cpu = cpu_line(cpu0, cpu_seconds(dep.worker, dep.api), fill_s)
         waiting = counts.get("submitted", 0)
         full = await settled_rss(dep.worker.pid)
-        heap = heap_diff(snap_one, await _snapshot(dep.worker, 2), waiting) if snap_one is not None else None
-        history = None if traced else await history_size(stack.client, [f"order-{i}" for i in ids[:HISTORY_SAMPLE]])
+        heap = heap_diff(stats_one, await _stats(dep.worker, 2), waiting)
+        history = await history_size(stack.client, [f"order-{i}" for i in ids[:HISTORY_SAMPLE]])
         await asyncio.to_thread(dep.worker.stop)  # before terminating: a terminated order would wake its cached workflow
         await stack.terminate([f"order-{i}" for i in ids])
     statuses = ", ".join(f"{s} {n}" for s, n in sorted(counts.items()))
@@ -171,66 +179,63 @@ def _per(f: Filled) -> float:
     return (f.full - f.one) / max(1, f.waiting - 1)
 
 
-def breakdown(order: Filled, bare: Filled, order_heap: HeapDiff, bare_heap: HeapDiff) -> list[str]:
+def breakdown(o: Filled, b: Filled) -> list[str]:
     """The markdown of where a waiting order's memory goes, beside a bare waiting workflow's."""
     KiB = 1024
-    hist_o, hist_b = order.history, bare.history
-    assert hist_o is not None and hist_b is not None
-    rss_o, rss_b = _per(order), _per(bare)
-    lines = [
-        f"Where it goes, per waiting workflow. Python heap: `tracemalloc` snapshot diff between one and "
-        f"{order_heap.workflows} waiting in the same worker traced from the first snapshot on (bench/heap_worker.py; bare: "
-        f"bench/bare_worker.py traced), a separate fill of its own, so tracing's own memory stays out of the "
-        f"RSS rows above. Outside the Python heap = RSS growth − heap growth: the SDK's core (Rust: each "
-        f"cached run's state machines and the history it was fed), allocator slack, thread arenas. History: "
-        f"the events each workflow's history holds when it waits (protobuf bytes, mean of "
-        f"{hist_o.sampled} orders / {hist_b.sampled} bare workflows).",
+    rss_o, rss_b = _per(o), _per(b)
+
+    def row(label: str, x: float, y: float, unit: str = "KiB") -> str:
+        if unit == "KiB":
+            return f"| {label} | {x / KiB:.1f} KiB | {y / KiB:.1f} KiB | {(x - y) / KiB:+.1f} KiB |"
+        return f"| {label} | {x:,.0f} | {y:,.0f} | {x - y:+,.0f} |"
+
+    return [
+        f"Where it goes, per waiting workflow past the first, read in the same workers at the same moments "
+        f"as the RSS (each worker writes its heap statistics on a signal, after the RSS is read: "
+        f"bench/heap_worker.py). pymalloc = bytes in Python's small-object blocks (every allocation ≤ 512 B: "
+        f"most objects, small dict tables, short strings); GC objects = what the garbage collector tracks "
+        f"(instances, dicts, coroutines, tasks, models…), `sys.getsizeof` each, their own allocation only. "
+        f"RSS − pymalloc = the SDK's core (Rust: each cached run's state machines and the history it was fed), "
+        f"Python's allocations over 512 B, allocator slack. History: the events a waiting workflow's history "
+        f"holds (protobuf bytes, mean of {o.history.sampled} orders / {b.history.sampled} bare workflows).",
         "",
         "| per waiting workflow | Stellar order | bare workflow | order − bare |",
         "|---|---:|---:|---:|",
-        f"| RSS growth | {rss_o / KiB:.1f} KiB | {rss_b / KiB:.1f} KiB | {(rss_o - rss_b) / KiB:+.1f} KiB |",
-        f"| Python heap (tracemalloc) | {order_heap.total / KiB:.1f} KiB | {bare_heap.total / KiB:.1f} KiB | "
-        f"{(order_heap.total - bare_heap.total) / KiB:+.1f} KiB |",
-        f"| Python heap blocks | {order_heap.blocks:,.0f} | {bare_heap.blocks:,.0f} | "
-        f"{order_heap.blocks - bare_heap.blocks:+,.0f} |",
-        f"| outside the Python heap (RSS − heap) | {(rss_o - order_heap.total) / KiB:.1f} KiB | "
-        f"{(rss_b - bare_heap.total) / KiB:.1f} KiB | "
-        f"{((rss_o - order_heap.total) - (rss_b - bare_heap.total)) / KiB:+.1f} KiB |",
-        f"| history: events / bytes | {hist_o.events:.0f} / {hist_o.total / KiB:.1f} KiB | "
-        f"{hist_b.events:.0f} / {hist_b.total / KiB:.1f} KiB | {(hist_o.total - hist_b.total) / KiB:+.1f} KiB |",
+        row("RSS growth", rss_o, rss_b),
+        row("pymalloc (Python allocations ≤ 512 B)", o.heap.pymalloc, b.heap.pymalloc),
+        row("RSS − pymalloc", rss_o - o.heap.pymalloc, rss_b - b.heap.pymalloc),
+        row("GC objects (getsizeof)", o.heap.object_bytes, b.heap.object_bytes),
+        row("GC objects (count)", o.heap.objects, b.heap.objects, unit="n"),
+        row("Python memory blocks (count)", o.heap.blocks, b.heap.blocks, unit="n"),
+        row("history bytes", o.history.total, b.history.total),
+        row("history events", o.history.events, b.history.events, unit="n"),
         "",
-        "Heap per waiting order by where it was allocated (the innermost Stellar frame, else the library): "
-        + ", ".join(f"{k} {v / KiB:.1f} KiB" for k, v in order_heap.by_origin)
-        + "; by allocating library: " + ", ".join(f"{k} {v / KiB:.1f} KiB" for k, v in order_heap.by_library)
-        + ". Bare workflow by library: " + ", ".join(f"{k} {v / KiB:.1f} KiB" for k, v in bare_heap.by_library) + ".",
+        "GC objects that grew most per waiting order: "
+        + ", ".join(f"{k} {n:.1f}× {z / KiB:.2f} KiB" for k, n, z in o.heap.by_type)
+        + "; per bare workflow: " + ", ".join(f"{k} {n:.1f}× {z / KiB:.2f} KiB" for k, n, z in b.heap.by_type) + ".",
         "",
-        "History bytes per waiting order by event type: "
-        + ", ".join(f"{k} {n:.0f}× {b / KiB:.2f} KiB" for k, n, b in hist_o.by_type) + ".",
+        "History of a waiting order by event type (events, bytes): "
+        + ", ".join(f"{k} {n:.0f}× {z / KiB:.2f} KiB" for k, n, z in o.history.by_type) + ".",
     ]
-    return lines
 
 
 async def run(stack: BenchStack, orders: int = 1000, concurrency: int = 16, customers: int = 50,
-              timeout: float = 600.0, heap_orders: int = 200) -> str:
-    """Fill the worker with ``orders`` waiting orders, then the bare ceiling, then the traced
-    passes with ``heap_orders`` each; returns the markdown section."""
+              timeout: float = 600.0) -> str:
+    """Fill the worker with ``orders`` waiting orders, then the bare ceiling; returns the markdown
+    section."""
     orders = max(2, orders)
-    heap_orders = max(2, min(heap_orders, orders))
     customers = max(1, min(customers, orders))
     progress(f"worker memory: starting simulator (paused), worker and API; {orders} orders to wait")
     o = await fill_orders(stack, orders, concurrency, customers, timeout)
     progress(f"worker memory: ceiling, a bare worker with {orders} bare waiting workflows")
     b = await bare_ceiling(stack, orders, concurrency)
-    progress(f"worker memory: Python heap, traced workers with {heap_orders} waiting orders / bare workflows")
-    o_heap = (await fill_orders(stack, heap_orders, concurrency, min(customers, heap_orders), timeout, traced=True)).heap
-    b_heap = (await bare_ceiling(stack, heap_orders, concurrency, traced=True)).heap
-    assert o_heap is not None and b_heap is not None
     per_order, per_bare = _per(o), _per(b)
     ratio = f"{per_order / per_bare:.1f}×" if per_bare > 0 else "n/a (below the RSS noise)"
     return "\n".join([
-        f"Worker = `python worker.py` (one process); simulator clock paused at {DAYTIME:%Y-%m-%d %H:%M} UTC so "
+        f"Worker = `worker.main` as `python worker.py` runs it, in `python -m bench.heap_worker` (one process; "
+        f"a signal handler writes heap statistics); simulator clock paused at {DAYTIME:%Y-%m-%d %H:%M} UTC so "
         f"orders wait; M42, L 1×60 s; {customers} customers. Ceiling: `python -m bench.bare_worker` (one process, "
-        f"same SDK defaults) holding as many bare workflows waiting for a signal.",
+        f"same SDK defaults, same hook) holding as many bare workflows waiting for a signal.",
         "",
         "| worker state | open workflows | RSS MiB | vs idle |",
         "|---|---:|---:|---:|",
@@ -244,7 +249,7 @@ async def run(stack: BenchStack, orders: int = 1000, concurrency: int = 16, cust
         f"**Per waiting order: {per_order / 1024:.1f} KiB** ((all − one) ÷ {max(1, o.waiting - 1)}) vs "
         f"{per_bare / 1024:.1f} KiB per bare waiting workflow: **{ratio}** (goal ≤ 2×). {o.note}",
         "",
-        *breakdown(o, b, o_heap, b_heap),
+        *breakdown(o, b),
     ])
 
 
@@ -254,9 +259,8 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--orders", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--timeout", type=float, default=600.0)
-    parser.add_argument("--heap-orders", type=int, default=200, help="waiting workflows of the traced passes")
     a = parser.parse_args(argv)
-    return run_standalone(run, orders=a.orders, concurrency=a.concurrency, timeout=a.timeout, heap_orders=a.heap_orders)
+    return run_standalone(run, orders=a.orders, concurrency=a.concurrency, timeout=a.timeout)
 
 
 if __name__ == "__main__":
