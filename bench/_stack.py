@@ -188,9 +188,11 @@ class BenchStack:
                          api: bool = True, orders: dict[str, Any] | None = None,
                          database: dict[str, Any] | None = None,
                          voyager: dict[str, Any] | None = None,
-                         repair: dict[str, Any] | None = None) -> AsyncIterator[Deployment]:
+                         repair: dict[str, Any] | None = None,
+                         worker_argv: list[str] | None = None) -> AsyncIterator[Deployment]:
         """Start the simulator (``sim``: SimulatorConfig overrides; None = no simulator), then the
         worker and the API as child processes; yield the :class:`Deployment`; stop them all.
+        ``worker_argv``: how the worker is started (default ``python worker.py``).
         ``orders``/``database``/``voyager``/``repair``: settings of those groups for the children
         (no repair schedule unless ``repair`` asks: the tests share a database between benches)."""
         run = uuid.uuid4().hex[:6]
@@ -208,7 +210,8 @@ class BenchStack:
         dep = Deployment(name, self, groups, base)
         async with contextlib.AsyncExitStack() as exits:
             try:
-                await self._start(dep, exits, sim=sim, worker=worker, api=api, voyager=voyager)
+                await self._start(dep, exits, sim=sim, worker=worker, api=api, voyager=voyager,
+                                  worker_argv=worker_argv)
                 yield dep
             except Exception:
                 for child in (dep.worker, dep.api):  # a crashed child says why in its log
@@ -217,7 +220,8 @@ class BenchStack:
                 raise
 
     async def _start(self, dep: Deployment, exits: contextlib.AsyncExitStack, *, sim: dict[str, Any] | None,
-                     worker: bool, api: bool, voyager: dict[str, Any] | None) -> None:
+                     worker: bool, api: bool, voyager: dict[str, Any] | None,
+                     worker_argv: list[str] | None = None) -> None:
         """Start what :meth:`deployment` asked for, registering each stop on ``exits``."""
         groups, name, base = dep.groups, dep.name, dep.base
         if sim is not None:
@@ -232,7 +236,7 @@ class BenchStack:
                                  "password": cfg.password, "mac_key": cfg.mac_key, "mac_words": ",".join(cfg.mac_words),
                                  "profile_name": cfg.profile_name, **(voyager or {})}
         if worker:
-            dep.worker = ChildProcess(f"{name} worker", [sys.executable, str(ROOT / "worker.py")],
+            dep.worker = ChildProcess(f"{name} worker", worker_argv or [sys.executable, str(ROOT / "worker.py")],
                                       settings_env(groups), base / "worker.log")
             exits.push_async_callback(asyncio.to_thread, dep.worker.stop)
             dep.worker.start()

@@ -2,10 +2,11 @@
 memory ceiling of bench/worker_memory.py, a worker holding as many bare waiting workflows as
 Stellar's worker holds waiting orders.
 
-    python -m bench.bare_worker ADDRESS NAMESPACE TASK_QUEUE
+    python -m bench.bare_worker ADDRESS NAMESPACE TASK_QUEUE [STATS_DIR]
 
 The same SDK defaults as ``worker.py`` (sandboxed workflows, ``max_cached_workflows`` 1,000); runs
-until SIGINT/SIGTERM.
+until SIGINT/SIGTERM. With ``STATS_DIR``, SIGUSR1 writes heap statistics there
+(bench/heap_worker.py).
 """
 
 from __future__ import annotations
@@ -14,20 +15,24 @@ import asyncio
 import contextlib
 import signal
 import sys
+from pathlib import Path
 
 from temporalio.client import Client
 from temporalio.worker import Worker
 
 from bench.ceiling_workflow import BareWaiting
+from bench.heap_worker import install_stats_handler
 
 
-async def main(address: str, namespace: str, task_queue: str) -> int:
+async def main(address: str, namespace: str, task_queue: str, stats_dir: str | None = None) -> int:
     client = await Client.connect(address, namespace=namespace)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
+    if stats_dir:
+        install_stats_handler(Path(stats_dir))
     async with Worker(client, task_queue=task_queue, workflows=[BareWaiting]):
         print("bare worker ready", flush=True)
         await stop.wait()
@@ -35,4 +40,4 @@ async def main(address: str, namespace: str, task_queue: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main(*sys.argv[1:4])))
+    sys.exit(asyncio.run(main(*sys.argv[1:5])))

@@ -1,20 +1,25 @@
 """Worker resident memory with 1,000 open orders waiting for their night (bench report "Worker memory"), beside the
-same worker process idle.
+same worker process idle, and where it goes.
 
     .venv/bin/python -m bench.worker_memory [--orders 1000] [--concurrency 16]
 
-The worker (``python worker.py``) and the API run as child processes; the Voyager simulator runs
-here with its clock paused at midsummer noon (nothing is observable and, paused, it never
-fast-forwards), so every order is held, submitted to RoboTarget and then waits on its workflow
-condition — the state of an order before its night. Orders (M42, L 1×60 s) are POSTed by 50
-customers. The worker's RSS (psutil) is read: idle after start (its observatory monitor running),
-with one order waiting (the workflow sandbox loaded once), and with every order waiting. Per order
-= (all − one) ÷ (orders − 1). The worker keeps at most 1,000 workflows in its cache (the Temporal
+The worker (``worker.main``, what ``python worker.py`` runs, started as ``python -m
+bench.heap_worker`` for its heap-statistics signal handler) and the API run as child processes; the
+Voyager simulator runs here with its clock paused at midsummer noon (nothing is observable and,
+paused, it never fast-forwards), so every order is held, submitted to RoboTarget and then waits on
+its workflow condition — the state of an order before its night. Orders (M42, L 1×60 s) are POSTed
+by 50 customers. The worker's RSS (psutil) is read: idle after start (its observatory monitor
+running), with one order waiting (the workflow sandbox loaded once), and with every order waiting;
+after each of the last two, the worker's heap statistics (bench/heap_worker.py). Per order =
+(all − one) ÷ (orders − 1). The worker keeps at most 1,000 workflows in its cache (the Temporal
 SDK's default ``max_cached_workflows``); past that, evicted workflows use no memory until they wake.
 
 Ceiling: a worker process running nothing but a bare workflow that waits for a signal
-(bench/bare_worker.py, same SDK defaults), read the same way with as many workflows waiting, in
-the same run: the least the SDK keeps per cached waiting workflow.
+(bench/bare_worker.py, same SDK defaults, same hook), read the same way with as many workflows
+waiting, in the same run: the least the SDK keeps per cached waiting workflow. The breakdown
+(bench/memory_breakdown.py) sets the two side by side: Python's small-object heap, the objects the
+garbage collector tracks by type, the rest of the RSS (the SDK's Rust core, large blocks, slack)
+and the history bytes each waiting workflow was fed.
 """
 
 from __future__ import annotations
@@ -22,20 +27,29 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
+import os
+import re
+import signal
 import sys
 import time
 import uuid
+from dataclasses import dataclass
+from pathlib import Path
 
 import psutil
+from temporalio.service import RPCError
 
 from bench._processes import ChildProcess, cpu_line, cpu_seconds, progress
-from bench.ceiling_workflow import BareWaiting
 from bench._stack import DAYTIME, BenchStack, run_standalone
+from bench.ceiling_workflow import BareWaiting
+from bench.memory_breakdown import HeapDiff, HistorySize, heap_diff, history_size
 from bench.orders_e2e import bounded
 
 ORDER = {"target_name": "M42", "priority": 0, "shots": [{"filter": "L", "exposure": 60, "quantity": 1}]}
 WAITING = ("submitted",)
 MiB = 1024 * 1024
+#: Waiting workflows whose history is read for the breakdown (each one a fetch).
+HISTORY_SAMPLE = 20
 
 
 async def settled_rss(pid: int, seconds: float = 3.0) -> int:
@@ -48,12 +62,45 @@ async def settled_rss(pid: int, seconds: float = 3.0) -> int:
     return rss
 
 
-async def bare_ceiling(stack: BenchStack, n: int, concurrency: int = 16, timeout: float = 120.0) -> tuple[int, int, int]:
-    """RSS (bytes) of a bare worker process (bench/bare_worker.py): idle, with one and with ``n``
+async def _stats(child: ChildProcess, n: int, timeout: float = 120.0) -> Path:
+    """Ask a worker started with the heap hook (bench/heap_worker.py, bench/bare_worker.py) for its
+    heap statistics ``n`` (SIGUSR1); returns their path once written."""
+    os.kill(child.pid, signal.SIGUSR1)
+    loop = asyncio.get_running_loop()
+    until = loop.time() + timeout
+    while True:
+        match = re.search(rf"heap stats (\S+heap-{n}\.json)", child.log_tail(20000))
+        if match:
+            return Path(match.group(1))
+        child.check_alive()
+        if loop.time() > until:
+            raise RuntimeError(f"{child.name}: no heap stats {n} within {timeout:g} s:\n{child.log_tail()}")
+        await asyncio.sleep(0.5)
+
+
+@dataclass
+class Filled:
+    """One worker filled with waiting workflows: RSS (bytes) idle, with one and with all waiting
+    (each read before the heap statistics of that moment); ``heap``: the Python heap's growth
+    between one and all; ``history``: the histories of a sample of the waiting workflows;
+    ``waiting``: how many waited at the end."""
+
+    idle: int
+    one: int
+    full: int
+    waiting: int
+    heap: HeapDiff
+    history: HistorySize
+    note: str = ""
+
+
+async def bare_ceiling(stack: BenchStack, n: int, concurrency: int = 16, timeout: float = 120.0) -> Filled:
+    """A bare worker process (bench/bare_worker.py) idle, with one and with ``n``
     ``BenchBareWaiting`` workflows waiting (each answered a query, so each ran its first task)."""
     queue = f"bench-bare-{uuid.uuid4().hex[:6]}"
-    child = ChildProcess("bare worker", [sys.executable, "-m", "bench.bare_worker", stack.temporal_address,
-                                         stack.client.namespace, queue], {}, stack.tmp / f"{queue}.log")
+    argv = [sys.executable, "-m", "bench.bare_worker", stack.temporal_address, stack.client.namespace, queue,
+            str(stack.tmp / f"{queue}-heap")]
+    child = ChildProcess("bare worker", argv, {}, stack.tmp / f"{queue}.log")
     ids = [f"{queue}-{i}" for i in range(n)]
     child.start()
     try:
@@ -68,31 +115,40 @@ async def bare_ceiling(stack: BenchStack, n: int, concurrency: int = 16, timeout
 
         async def wait_one(i: int) -> None:
             handle = await stack.client.start_workflow(BareWaiting.run, i, id=ids[i], task_queue=queue)
-            await handle.query(BareWaiting.waiting)
+            for attempt in range(3):  # a query can time out on a loaded machine; the workflow still runs
+                try:
+                    await handle.query(BareWaiting.waiting)
+                    return
+                except RPCError:
+                    if attempt == 2:
+                        raise
 
         await wait_one(0)
         one = await settled_rss(child.pid)
+        stats_one = await _stats(child, 1)
         await bounded(concurrency, list(range(1, n)), wait_one)
         full = await settled_rss(child.pid)
+        heap = heap_diff(stats_one, await _stats(child, 2), n)
+        history = await history_size(stack.client, ids[:HISTORY_SAMPLE])
     finally:
         await asyncio.to_thread(child.stop)
         await stack.terminate(ids)
-    return idle, one, full
+    return Filled(idle, one, full, n, heap, history)
 
 
-async def run(stack: BenchStack, orders: int = 1000, concurrency: int = 16, customers: int = 50,
-              timeout: float = 600.0) -> str:
-    """Fill the worker with ``orders`` waiting orders; returns the markdown section."""
-    orders = max(2, orders)
-    customers = max(1, min(customers, orders))
-    progress(f"worker memory: starting simulator (paused), worker and API; {orders} orders to wait")
-    async with stack.deployment("memory", sim={"speed": 0.0, "start_time": DAYTIME}) as dep:
+async def fill_orders(stack: BenchStack, orders: int, concurrency: int, customers: int, timeout: float) -> Filled:
+    """Stellar's worker (``worker.main`` with the heap hook: ``python -m bench.heap_worker``) idle,
+    with one and with ``orders`` orders waiting for their night."""
+    stats_dir = stack.tmp / f"memory-heap-{uuid.uuid4().hex[:6]}"
+    argv = [sys.executable, "-m", "bench.heap_worker", str(stats_dir)]
+    async with stack.deployment("memory", sim={"speed": 0.0, "start_time": DAYTIME}, worker_argv=argv) as dep:
         assert dep.worker is not None
         people = await stack.customers(customers, credits=math.ceil(orders / customers) + 1)
         idle = await settled_rss(dep.worker.pid)
         first = await dep.post_order(people[0].api_key, ORDER)
         await dep.wait_final([first["id"]], 120, label="memory: first order", statuses=WAITING)
         one = await settled_rss(dep.worker.pid)
+        stats_one = await _stats(dep.worker, 1)
 
         progress(f"worker memory: posting {orders - 1} more orders, {concurrency} at a time")
         cpu0 = cpu_seconds(dep.worker, dep.api)
@@ -108,33 +164,92 @@ async def run(stack: BenchStack, orders: int = 1000, concurrency: int = 16, cust
         cpu = cpu_line(cpu0, cpu_seconds(dep.worker, dep.api), fill_s)
         waiting = counts.get("submitted", 0)
         full = await settled_rss(dep.worker.pid)
+        heap = heap_diff(stats_one, await _stats(dep.worker, 2), waiting)
+        history = await history_size(stack.client, [f"order-{i}" for i in ids[:HISTORY_SAMPLE]])
         await asyncio.to_thread(dep.worker.stop)  # before terminating: a terminated order would wake its cached workflow
         await stack.terminate([f"order-{i}" for i in ids])
-
-    progress(f"worker memory: ceiling, a bare worker with {orders} bare waiting workflows")
-    b_idle, b_one, b_full = await bare_ceiling(stack, orders, concurrency)
-    per_order = (full - one) / max(1, waiting - 1)
-    per_bare = (b_full - b_one) / max(1, orders - 1)
-    ratio = f"{per_order / per_bare:.1f}×" if per_bare > 0 else "n/a (below the RSS noise)"
     statuses = ", ".join(f"{s} {n}" for s, n in sorted(counts.items()))
+    note = (f"Statuses when measured: {statuses}. {orders - 1} POSTs took {post_s:.1f} s; all waiting after "
+            f"{fill_s:.1f} s. {cpu}.")
+    return Filled(idle, one, full, waiting, heap, history, note)
+
+
+def _per(f: Filled) -> float:
+    """RSS growth (bytes) per waiting workflow past the first."""
+    return (f.full - f.one) / max(1, f.waiting - 1)
+
+
+def breakdown(o: Filled, b: Filled) -> list[str]:
+    """The markdown of where a waiting order's memory goes, beside a bare waiting workflow's."""
+    KiB = 1024
+    rss_o, rss_b = _per(o), _per(b)
+
+    def row(label: str, x: float, y: float, unit: str = "KiB") -> str:
+        if unit == "KiB":
+            return f"| {label} | {x / KiB:.1f} KiB | {y / KiB:.1f} KiB | {(x - y) / KiB:+.1f} KiB |"
+        return f"| {label} | {x:,.0f} | {y:,.0f} | {x - y:+,.0f} |"
+
+    return [
+        f"Where it goes, per waiting workflow past the first, read in the same workers at the same moments "
+        f"as the RSS (each worker writes its heap statistics on a signal, after the RSS is read: "
+        f"bench/heap_worker.py). pymalloc = bytes in Python's small-object blocks (every allocation ≤ 512 B: "
+        f"most objects, small dict tables, short strings); GC objects = what the garbage collector tracks "
+        f"(instances, dicts, coroutines, tasks, models…), `sys.getsizeof` each, their own allocation only. "
+        f"RSS − pymalloc = the SDK's core (Rust: each cached run's state machines and the history it was fed), "
+        f"Python's allocations over 512 B, allocator slack. History: the events a waiting workflow's history "
+        f"holds (protobuf bytes, mean of {o.history.sampled} orders / {b.history.sampled} bare workflows).",
+        "",
+        "| per waiting workflow | Stellar order | bare workflow | order − bare |",
+        "|---|---:|---:|---:|",
+        row("RSS growth", rss_o, rss_b),
+        row("pymalloc (Python allocations ≤ 512 B)", o.heap.pymalloc, b.heap.pymalloc),
+        row("RSS − pymalloc", rss_o - o.heap.pymalloc, rss_b - b.heap.pymalloc),
+        row("GC objects (getsizeof)", o.heap.object_bytes, b.heap.object_bytes),
+        row("GC objects (count)", o.heap.objects, b.heap.objects, unit="n"),
+        row("Python memory blocks (count)", o.heap.blocks, b.heap.blocks, unit="n"),
+        row("history bytes", o.history.total, b.history.total),
+        row("history events", o.history.events, b.history.events, unit="n"),
+        "",
+        "GC objects that grew most per waiting order: "
+        + ", ".join(f"{k} {n:.1f}× {z / KiB:.2f} KiB" for k, n, z in o.heap.by_type)
+        + "; per bare workflow: " + ", ".join(f"{k} {n:.1f}× {z / KiB:.2f} KiB" for k, n, z in b.heap.by_type) + ".",
+        "",
+        "History of a waiting order by event type (events, bytes): "
+        + ", ".join(f"{k} {n:.0f}× {z / KiB:.2f} KiB" for k, n, z in o.history.by_type) + ".",
+    ]
+
+
+async def run(stack: BenchStack, orders: int = 1000, concurrency: int = 16, customers: int = 50,
+              timeout: float = 600.0) -> str:
+    """Fill the worker with ``orders`` waiting orders, then the bare ceiling; returns the markdown
+    section."""
+    orders = max(2, orders)
+    customers = max(1, min(customers, orders))
+    progress(f"worker memory: starting simulator (paused), worker and API; {orders} orders to wait")
+    o = await fill_orders(stack, orders, concurrency, customers, timeout)
+    progress(f"worker memory: ceiling, a bare worker with {orders} bare waiting workflows")
+    b = await bare_ceiling(stack, orders, concurrency)
+    per_order, per_bare = _per(o), _per(b)
+    ratio = f"{per_order / per_bare:.1f}×" if per_bare > 0 else "n/a (below the RSS noise)"
     return "\n".join([
-        f"Worker = `python worker.py` (one process); simulator clock paused at {DAYTIME:%Y-%m-%d %H:%M} UTC so "
+        f"Worker = `worker.main` as `python worker.py` runs it, in `python -m bench.heap_worker` (one process; "
+        f"a signal handler writes heap statistics); simulator clock paused at {DAYTIME:%Y-%m-%d %H:%M} UTC so "
         f"orders wait; M42, L 1×60 s; {customers} customers. Ceiling: `python -m bench.bare_worker` (one process, "
-        f"same SDK defaults) holding as many bare workflows waiting for a signal.",
+        f"same SDK defaults, same hook) holding as many bare workflows waiting for a signal.",
         "",
         "| worker state | open workflows | RSS MiB | vs idle |",
         "|---|---:|---:|---:|",
-        f"| ceiling: bare worker idle | 0 | {b_idle / MiB:.1f} | ceiling |",
-        f"| ceiling: one bare workflow waiting | 1 | {b_one / MiB:.1f} | {(b_one - b_idle) / MiB:+.1f} MiB |",
-        f"| ceiling: every bare workflow waiting | {orders} | {b_full / MiB:.1f} | {(b_full - b_idle) / MiB:+.1f} MiB |",
-        f"| Stellar worker idle (monitor running, no order) | 0 | {idle / MiB:.1f} | — |",
-        f"| one order waiting (workflow sandbox loaded) | 1 | {one / MiB:.1f} | {(one - idle) / MiB:+.1f} MiB |",
-        f"| every order waiting for its night | {waiting} | {full / MiB:.1f} | {(full - idle) / MiB:+.1f} MiB |",
+        f"| ceiling: bare worker idle | 0 | {b.idle / MiB:.1f} | ceiling |",
+        f"| ceiling: one bare workflow waiting | 1 | {b.one / MiB:.1f} | {(b.one - b.idle) / MiB:+.1f} MiB |",
+        f"| ceiling: every bare workflow waiting | {orders} | {b.full / MiB:.1f} | {(b.full - b.idle) / MiB:+.1f} MiB |",
+        f"| Stellar worker idle (monitor running, no order) | 0 | {o.idle / MiB:.1f} | — |",
+        f"| one order waiting (workflow sandbox loaded) | 1 | {o.one / MiB:.1f} | {(o.one - o.idle) / MiB:+.1f} MiB |",
+        f"| every order waiting for its night | {o.waiting} | {o.full / MiB:.1f} | {(o.full - o.idle) / MiB:+.1f} MiB |",
         "",
-        f"**Per waiting order: {per_order / 1024:.1f} KiB** ((all − one) ÷ {max(1, waiting - 1)}) vs "
-        f"{per_bare / 1024:.1f} KiB per bare waiting workflow: **{ratio}** (goal ≤ 2×). "
-        f"Statuses when measured: {statuses}. {orders - 1} POSTs took {post_s:.1f} s; all waiting after "
-        f"{fill_s:.1f} s. {cpu}.",
+        f"**Per waiting order: {per_order / 1024:.1f} KiB** ((all − one) ÷ {max(1, o.waiting - 1)}) vs "
+        f"{per_bare / 1024:.1f} KiB per bare waiting workflow: **{ratio}** (goal ≤ 2×). {o.note}",
+        "",
+        *breakdown(o, b),
     ])
 
 

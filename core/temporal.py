@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 
 from temporalio.client import Client, TLSConfig
-from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.contrib.pydantic import PydanticJSONPlainPayloadConverter
+from temporalio.converter import CompositePayloadConverter, DataConverter, DefaultPayloadConverter, JSONPlainPayloadConverter
 
 from core.settings import Settings
 
@@ -25,7 +26,26 @@ from models.temporal_contract import (  # noqa: F401 - SA_* re-exported for read
     SEARCH_ATTRIBUTES,
 )
 
-DATA_CONVERTER = pydantic_data_converter
+#: The pydantic JSON converter of the whole process: its cache of ``TypeAdapter``s (one per type
+#: hint, up to 1,024) serves every payload converter below.
+PYDANTIC_JSON_CONVERTER = PydanticJSONPlainPayloadConverter()
+
+
+class PydanticPayloadConverter(CompositePayloadConverter):
+    """``temporalio.contrib.pydantic``'s payload converter (pydantic models ↔ ``json/plain``, the
+    SDK's other encodings unchanged) sharing one pydantic JSON converter per process.
+
+    The worker builds a payload converter for every workflow run it holds; the SDK's own class
+    builds a JSON converter with an empty ``TypeAdapter`` cache each time, so every waiting order
+    kept its own adapters for its inputs and results (bench/worker_memory.py). The payloads are
+    the same bytes either way: old histories decode unchanged."""
+
+    def __init__(self) -> None:
+        super().__init__(*(PYDANTIC_JSON_CONVERTER if isinstance(c, JSONPlainPayloadConverter) else c
+                           for c in DefaultPayloadConverter.default_encoding_payload_converters))
+
+
+DATA_CONVERTER = DataConverter(payload_converter_class=PydanticPayloadConverter)
 
 
 async def connect_temporal(settings: Settings) -> Client:

@@ -66,6 +66,7 @@ with workflow.unsafe.imports_passed_through():
         StopTargetRequest,
         SubmitPanel,
         SubmitRequest,
+        SubmitResult,
         SubmitShot,
         SweepRequest,
         WatchSessionRequest,
@@ -113,7 +114,11 @@ class OrderWorkflow:
         self._status = OrderStatus.PENDING
         self._phase = "starting"
         self._reason = ""
+        # The order as loaded, until its submit is built: then only what later steps read stays
+        # (a waiting order's memory, bench/worker_memory.py).
         self._order: OrderSnapshot | None = None
+        self._telescope: str | None = None
+        self._site: str | None = None  # the site worker's queue (network mode), else None
         self._hold: HoldResult | None = None
         self._guids: GuidAssignment | None = None
         self._submitted = False  # a submit attempt ran: the target may exist in Voyager
@@ -138,6 +143,7 @@ class OrderWorkflow:
         deadline_timer = arbiter = None
         try:
             self._order = await self._db(OrderStoreActivities.load_order, OrderRef(order_id=inp.order_id))
+            self._telescope, self._site = self._order.telescope, self._order.site_queue
             # The deadline runs on the workflow's clock: the date window end, else the default lifetime
             # from the workflow's start (this replaces the former platform's 24 h stale-target sweep).
             self._deadline = self._order.date_end or (
@@ -224,16 +230,16 @@ class OrderWorkflow:
             ),
         )
         self._submitted = True
+        del order  # the submit request is the snapshot's last reader (_submit)
         try:
-            submitted = await self._on_site(VoyagerActivities.submit_target, self._submit_request(), opt.VOYAGER_SUBMIT,
-                                            interruptible=True)
+            submitted = await self._submit() is not None
         except ActivityError as err:
             # Only a refusal arrives here: Voyager unreachable is retried until the deadline/abort.
             kind, message, _ = _failure(err)
             if kind == contract.ERR_VOYAGER_REFUSED:
                 return await self._fail(message)
             return await self._fail(f"could not submit the order to Voyager: {message}")
-        if submitted is None:
+        if not submitted:
             return await self._stop_and_settle()
         await self._set_status(OrderStatus.SUBMITTED)
 
@@ -384,6 +390,12 @@ class OrderWorkflow:
             pass
         return None
 
+    async def _submit(self) -> SubmitResult | None:
+        """Submit the order to Voyager (None: interrupted first). The loaded snapshot is dropped once
+        the request is built: nothing later reads it, and a waiting order should not carry it."""
+        request, self._order = self._submit_request(), None
+        return await self._on_site(VoyagerActivities.submit_target, request, opt.VOYAGER_SUBMIT, interruptible=True)
+
     async def _stop_target(self, *, abort: bool) -> None:
         if not self._submitted or self._guids is None:
             return
@@ -417,7 +429,7 @@ class OrderWorkflow:
             workflow.logger.error("final ingest of order %s failed: %s", self._inp.order_id, err)
 
     def _site_queue(self) -> str | None:
-        return self._order.site_queue if self._order is not None else None
+        return self._site
 
     async def _on_site(self, activity: Any, arg: Any, options: dict[str, Any], *, interruptible: bool = False,
                        until_deadline: bool = False) -> Any:
@@ -441,10 +453,10 @@ class OrderWorkflow:
             except ActivityError as err:
                 if self._site_queue() is None or not _not_picked_up(err) or (until_deadline and workflow.now() >= give_up):
                     raise
-            if not noted and self._order is not None:
+            if not noted and self._telescope is not None:
                 noted = True
                 await self._db(SiteWaitActivities.note_site_wait,
-                               SiteWait(order_id=self._inp.order_id, telescope=self._order.telescope))
+                               SiteWait(order_id=self._inp.order_id, telescope=self._telescope))
             if interruptible and self._interrupted():
                 return None
 

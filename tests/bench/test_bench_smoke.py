@@ -157,7 +157,8 @@ async def test_api_latency_measures_every_endpoint_at_each_concurrency(own_db_st
 async def test_worker_memory_reports_rss_idle_and_with_waiting_orders(stack):
     text = await worker_memory.run(stack, orders=3, customers=2, timeout=240)
 
-    header, b_idle, b_one, b_full, idle, one, full = rows(text)
+    table = rows(text)
+    header, b_idle, b_one, b_full, idle, one, full = table[:7]
     assert header[:3] == ["worker state", "open workflows", "RSS MiB"]
     assert b_idle[0].startswith("ceiling") and b_full[0].startswith("ceiling") and not idle[0].startswith("ceiling")
     assert number(b_idle[1]) == 0 and number(b_one[1]) == 1 and number(b_full[1]) == 3, text
@@ -167,6 +168,15 @@ async def test_worker_memory_reports_rss_idle_and_with_waiting_orders(stack):
     assert number(b_idle[2]) < number(idle[2])  # the bare worker loads less than Stellar's
     assert "Statuses when measured: submitted 3." in text
     assert re.search(r"KiB per bare waiting workflow: \*\*(-?[\d.]+×|n/a [^*]+)\*\* \(goal ≤ 2×\)", text), text
+    # where it goes: the heap statistics and histories of both workers, side by side
+    where = {r[0]: r[1:] for r in table[7:]}
+    assert table[7][:3] == ["per waiting workflow", "Stellar order", "bare workflow"]
+    assert {"RSS growth", "pymalloc (Python allocations ≤ 512 B)", "RSS − pymalloc", "GC objects (count)",
+            "history bytes", "history events"} <= set(where), text
+    # a waiting order's history (start, hold, submit, status markers) is longer than a bare one's
+    assert number(where["history events"][0]) > number(where["history events"][1]) >= 3, text
+    assert number(where["history bytes"][0]) > number(where["history bytes"][1]) > 0, text
+    assert "GC objects that grew most per waiting order: " in text
 
 
 def test_report_command_writes_machine_facts_and_sections(tmp_path):

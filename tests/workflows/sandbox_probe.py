@@ -28,3 +28,13 @@ class SandboxProbe:
     async def run(self) -> dict[str, int]:
         """``id()`` of each :data:`PROBED` object as the sandbox sees it."""
         return {name: id(get()) for name, get in PROBED.items()}
+
+
+@workflow.defn(name="TestConverterProbe")
+class ConverterProbe:
+    """Takes and returns a model of ``models`` (passed through): its payloads are decoded by the
+    run's own payload converter, as an order's are."""
+
+    @workflow.run
+    async def run(self, ref: models.orders.OrderRef) -> models.orders.OrderRef:
+        return ref
