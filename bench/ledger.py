@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import itertools
 import os
 import pstats
 import socket
@@ -111,8 +112,9 @@ def _round_trips(engine) -> list[int]:
 
 
 async def _profile(op: Callable[[int], Awaitable[object]], ops: range, concurrency: int) -> dict[str, float]:
-    """Run ``op`` over ``ops`` under cProfile: own time share by package of this process's CPU."""
-    profiler = cProfile.Profile()
+    """Run ``op`` over ``ops`` under cProfile on a CPU-time clock (waiting for PostgreSQL and the
+    machine's other processes do not count): own time share by package of this process's CPU."""
+    profiler = cProfile.Profile(time.process_time)
     profiler.enable()
     try:
         await _timed(op, ops, concurrency)
@@ -143,7 +145,8 @@ async def _run(url: str, ops: int, concurrency: int) -> str:
         run = uuid.uuid4().hex[:8]
         for cid in (hot, *spread):
             await ledger.grant(cid, 2 * ops, "pack", f"bench:{run}:{cid}", "admin", "bench")
-        order_base = int(time.time() * 1000) * 100_000  # unique order ids across runs
+        # Unique order ids across runs, one per operation whatever the sizes.
+        order_ids = itertools.count(int(time.time() * 1000) * 100_000)
 
         async def ceiling(cid_for: Callable[[int], int], on=engine) -> Callable[[int], Awaitable[object]]:
             async def op(i: int) -> None:
@@ -152,10 +155,10 @@ async def _run(url: str, ops: int, concurrency: int) -> str:
             return op
 
         async def hold_hot(i: int) -> None:
-            await ledger.hold(hot, order_base + i, 1, actor="bench")
+            await ledger.hold(hot, next(order_ids), 1, actor="bench")
 
         async def hold_settle(i: int, through: Ledger = ledger) -> None:
-            order = order_base + ops + i
+            order = next(order_ids)
             await through.hold(spread[i % ACCOUNTS], order, 2, actor="bench")
             await through.capture(order, 1, actor="bench", reason="bench")
 
@@ -180,7 +183,7 @@ async def _run(url: str, ops: int, concurrency: int) -> str:
         sample = min(ops, 20)
         with count_sql(engine) as per_hold:
             for i in range(sample):
-                await ledger.hold(hot, order_base + 3 * ops + i, 1, actor="bench")
+                await ledger.hold(hot, next(order_ids), 1, actor="bench")
         with count_sql(engine) as per_pair:
             for i in range(sample):
                 await hold_settle(ops + i)
@@ -239,7 +242,7 @@ async def _run(url: str, ops: int, concurrency: int) -> str:
         f"**{cpu['pair'][0]:.0f} µs in this process** (SQLAlchemy, asyncpg, the ledger) and "
         f"**{cpu['pair'][1]:.0f} µs in PostgreSQL**, vs {cpu['ceiling'][0]:.0f} µs and {cpu['ceiling'][1]:.0f} µs "
         f"per ceiling UPDATE ({len(window)} operations at concurrency {concurrency}; both share the machine's "
-        "cores). This process's own time by package (cProfile, "
+        "cores). This process's own CPU time by package (cProfile, "
         f"{len(window)} pairs): " + ", ".join(f"{k} {v:.0%}" for k, v in list(profile.items())[:6]) + ".",
         "",
         "The ceiling is a pre-ping, BEGIN, the UPDATE and COMMIT. `Ledger.hold` is a pre-ping and one statement "

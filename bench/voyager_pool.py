@@ -53,16 +53,16 @@ async def _measure(
     """Run ``op`` from ``concurrency`` workers for ``seconds``; return (ops/s, p50 ms, p99 ms,
     process CPU µs per op)."""
     latencies: list[float] = []
-    stop_at = time.perf_counter() + seconds
 
     async def worker() -> None:
-        while time.perf_counter() < stop_at:
+        while time.perf_counter() < stop_at or not latencies:  # one op at least, however slow the machine
             t0 = time.perf_counter()
             await op()
             latencies.append(time.perf_counter() - t0)
 
     for _ in range(min(20, concurrency)):  # warm-up
         await op()
+    stop_at = time.perf_counter() + seconds  # after the warm-up: it is not measured
     t_start, cpu_start = time.perf_counter(), time.process_time()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     elapsed, cpu = time.perf_counter() - t_start, time.process_time() - cpu_start
@@ -241,8 +241,9 @@ async def _profile(op: Callable[[], Awaitable[object]], concurrency: int, second
         "A pool round trip is two messages back (the reply and the UID-matched result: two JSON encodes on the "
         "simulator, two decodes on the client, plus the request's encode and decode) where the echo returns its "
         "line untouched; beyond that both do the same loop work — a task wake-up for the reply, one for the "
-        "borrower or lock waiter next in line, one for the server's read — so what remains is the Python work "
-        "of each step (framing, matching, the success rules, the simulator's command table), spread thin:",
+        "borrower or lock waiter next in line, one for the server's read — plus the simulator's flush callback "
+        "(what a loop step sent leaves in one write), so what remains is the Python work of each step (framing, "
+        "matching, the success rules, the simulator's command table), spread thin:",
         "",
         "| part (pool, own time) | share |",
         "|---|---:|",

@@ -7,8 +7,7 @@ The same session runs over raw TCP (CR LF lines) or a WebSocket (text frames): t
 replies or ``Authentication Rejected`` then close, ``Polling`` after ``poll_interval`` of sending
 silence, a drop after ``idle_timeout`` without a valid line, ``disconnect`` → reply 0 then close.
 Outgoing messages are whole lines collected during one loop step and written to the transport in one
-write at the end of it — what the requests of one read chunk answered, at the end of that chunk's
-reading (a reply and its result go out together; nothing interleaves inside a line).
+write at the end of it (a reply and its result go out together; nothing interleaves inside a line).
 Quick commands are answered in the reading step; the others run as tasks (so a delayed reply does
 not stop the reading of Polling); their handling is in ``commands.py``. The session key, the
 reading of requests and the MAC checks are ``voyager.protocol.ServerProtocol``'s.
@@ -74,7 +73,6 @@ class ClientSession:
         self.inflight: dict[str, asyncio.Task[None]] = {}
         self._out: list[bytes] = []  # lines of this loop step, written by _flush
         self._flush_handle: asyncio.Handle | None = None
-        self._reading = False  # answering a read chunk: it flushes at its end (_read_loop)
         self._backlog = 0  # lines sent since the transport's buffer was last empty
         self._tasks: set[asyncio.Task[Any]] = set()
         self._last_rx = self._last_tx = self._opened = time.monotonic()
@@ -98,7 +96,7 @@ class ClientSession:
         if self.closed.is_set():
             return
         self._out.append(protocol.encode_message(msg))
-        if self._flush_handle is None and not self._reading:
+        if self._flush_handle is None:
             # Not a write per message: everything sent in this step leaves in one write().
             self._flush_handle = asyncio.get_running_loop().call_soon(self._flush)
 
@@ -206,27 +204,19 @@ class ClientSession:
                 self.writer.write(control)
             if self.framing.closed:
                 return
-            # What this chunk's requests answer leaves in one write at its end, without a loop
-            # callback per chunk: the quick commands' replies and results are queued by then.
-            self._reading = True
-            try:
-                for line in lines:
-                    try:
-                        request = self.protocol.receive_line(line)
-                    except VoyagerProtocolError:
-                        continue  # not valid: does not count for the idle cutoff
-                    self._last_rx = time.monotonic()
-                    if request is None:
-                        continue  # client Polling, or no request at all
-                    if isinstance(request, dict):
-                        self.send(request)  # the error reply to a malformed request
-                        continue
-                    if not self._on_request(request):
-                        return
-            finally:
-                self._reading = False
-                if self._out and self._flush_handle is None and not self.closed.is_set():
-                    self._flush()
+            for line in lines:
+                try:
+                    request = self.protocol.receive_line(line)
+                except VoyagerProtocolError:
+                    continue  # not valid: does not count for the idle cutoff
+                self._last_rx = time.monotonic()
+                if request is None:
+                    continue  # client Polling, or no request at all
+                if isinstance(request, dict):
+                    self.send(request)  # the error reply to a malformed request
+                    continue
+                if not self._on_request(request):
+                    return
 
     def _on_request(self, request: protocol.Request) -> bool:
         """Handle one request (never waits: slow commands become tasks); False ends the session."""
