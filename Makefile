@@ -7,8 +7,10 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell sha1sum requirements.lock pyproject.toml | sha1sum | cut -c1-12)
 PIP    := $(BIN)/python -m pip --disable-pip-version-check --no-input -q
 # pytest-xdist workers for `make test`: each starts its own PostgreSQL and Temporal servers and takes
-# whole test files (--dist loadfile), so module fixtures and file order stay as written.
-TEST_WORKERS ?= 2
+# whole test files (--dist loadfile), so module fixtures and file order stay as written. Three on two
+# cores: the longest tests mostly wait (a killed worker's 3 min heartbeat timeout, outages), so a third
+# worker fills those waits.
+TEST_WORKERS ?= 3
 
 .PHONY: demo test venv bench chaos drill dev lock clean
 

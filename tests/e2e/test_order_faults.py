@@ -235,7 +235,9 @@ async def test_abort_while_submit_is_retrying_releases_and_leaves_nothing_to_obs
 
 
 async def test_one_night_order_clouded_out_ends_partial_and_releases_under_half(temporal_env, order_stack, engine):
-    stack = await order_stack(temporal_env, sim={"speed": 200.0})
+    # 120 s frames at 50× are 2.4 s apart: the clouds come well before the 8th frame even when a
+    # loaded machine notices the second frame late.
+    stack = await order_stack(temporal_env, sim={"speed": 50.0})
     customer = await create_customer(engine, credits=20)
     # Stardust is one-shot (IsRepeat false): Voyager does not come back after the clouds.
     order_id = await create_order(engine, customer, [{"filter": "Ha", "exposure": 120.0, "quantity": 16}], plan="stardust")
