@@ -14,15 +14,20 @@ for the ceiling, whose bare UPDATEs write no entries).
 * ``Ledger.hold`` (1 credit): lock the account row, idempotency lookup, update, hold row, entries;
 * ``Ledger.hold`` + ``Ledger.settle`` across 100 accounts: one order's full two-phase life.
 
-The invariant check runs on the bench's customers at the end. ``main()`` prints a markdown table
-and returns it.
+Then, for the hold + settle pair beside its ceiling: round trips per operation (statements,
+BEGIN/COMMIT and the pool's pre-ping, counted), CPU per operation in this process and in PostgreSQL,
+and a cProfile of this process by package. The invariant check runs on the bench's customers at the
+end. ``main()`` prints a markdown table and returns it.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
+import itertools
 import os
+import pstats
 import socket
 import sys
 import tempfile
@@ -31,6 +36,7 @@ import uuid
 from pathlib import Path
 from typing import Awaitable, Callable
 
+import psutil
 import sqlalchemy as sa
 
 if __package__ in (None, ""):  # `python bench/ledger.py` as well as `python -m bench.ledger`
@@ -40,6 +46,7 @@ from bench._sql_count import count_sql  # noqa: E402
 from billing.ledger import Ledger  # noqa: E402
 from billing.ledger_check import check_invariants  # noqa: E402
 from core.database import make_engine  # noqa: E402
+from bench._sampler import _package  # noqa: E402
 from core.logging import configure_logging  # noqa: E402
 
 ACCOUNTS = 100
@@ -72,6 +79,56 @@ async def _customers(engine, n: int) -> list[int]:
         return [r[0] for r in rows]
 
 
+def _postgres_cpu() -> float:
+    """CPU seconds used so far by the PostgreSQL server processes this process started (0 when the
+    database is not this process's child)."""
+    total = 0.0
+    for p in psutil.Process().children(recursive=True):
+        try:
+            if "postgres" in p.name():
+                t = p.cpu_times()
+                total += t.user + t.system
+        except psutil.Error:
+            pass
+    return total
+
+
+def _round_trips(engine) -> list[int]:
+    """A one-element counter of the round trips of every connection of ``engine``: its prepared
+    statements (SQLAlchemy's ``before_cursor_execute``; prepared once per connection, then one round
+    trip each) and the simple queries asyncpg's query logger sees — BEGIN, COMMIT, ROLLBACK and the
+    pool's pre-ping. The logger is attached when a connection opens: use it on a fresh engine."""
+    sent = [0]
+
+    def count(*_args) -> None:
+        sent[0] += 1
+
+    def attach(dbapi_conn, _record) -> None:
+        dbapi_conn.driver_connection.add_query_logger(count)
+
+    sa.event.listen(engine.sync_engine, "connect", attach)
+    sa.event.listen(engine.sync_engine, "before_cursor_execute", count)
+    return sent
+
+
+async def _profile(op: Callable[[int], Awaitable[object]], ops: range, concurrency: int) -> dict[str, float]:
+    """Run ``op`` over ``ops`` under cProfile on a CPU-time clock (waiting for PostgreSQL and the
+    machine's other processes do not count): own time share by package of this process's CPU."""
+    profiler = cProfile.Profile(time.process_time)
+    profiler.enable()
+    try:
+        await _timed(op, ops, concurrency)
+    finally:
+        profiler.disable()
+    shares: dict[str, float] = {}
+    for (path, _, _), (_, _, own, _, _) in pstats.Stats(profiler).stats.items():  # type: ignore[attr-defined]
+        package = "asyncio/stdlib" if path.startswith("~") or "/lib/python3" in path and "site-packages" not in path \
+            else _package(path)
+        shares[package] = shares.get(package, 0.0) + own
+    total = sum(shares.values()) or 1.0
+    return {k: v / total for k, v in sorted(shares.items(), key=lambda kv: -kv[1])}
+
+
 async def _run(url: str, ops: int, concurrency: int) -> str:
     engine = make_engine(url, pool_size=concurrency)
     ledger = Ledger(engine)
@@ -88,27 +145,30 @@ async def _run(url: str, ops: int, concurrency: int) -> str:
         run = uuid.uuid4().hex[:8]
         for cid in (hot, *spread):
             await ledger.grant(cid, 2 * ops, "pack", f"bench:{run}:{cid}", "admin", "bench")
-        order_base = int(time.time() * 1000) * 100_000  # unique order ids across runs
+        # Unique order ids across runs, one per operation whatever the sizes.
+        order_ids = itertools.count(int(time.time() * 1000) * 100_000)
 
-        async def ceiling(cid_for: Callable[[int], int]) -> Callable[[int], Awaitable[object]]:
+        async def ceiling(cid_for: Callable[[int], int], on=engine) -> Callable[[int], Awaitable[object]]:
             async def op(i: int) -> None:
-                async with engine.begin() as conn:
+                async with on.begin() as conn:
                     await conn.execute(CEILING_SQL, {"c": cid_for(i)})
             return op
 
         async def hold_hot(i: int) -> None:
-            await ledger.hold(hot, order_base + i, 1, actor="bench")
+            await ledger.hold(hot, next(order_ids), 1, actor="bench")
 
-        async def hold_settle(i: int) -> None:
-            order = order_base + ops + i
-            await ledger.hold(spread[i % ACCOUNTS], order, 2, actor="bench")
-            await ledger.capture(order, 1, actor="bench", reason="bench")
+        async def hold_settle(i: int, through: Ledger = ledger) -> None:
+            order = next(order_ids)
+            await through.hold(spread[i % ACCOUNTS], order, 2, actor="bench")
+            await through.capture(order, 1, actor="bench", reason="bench")
+
+        spread_ceiling_op = await ceiling(lambda i: c_spread[i % ACCOUNTS])
 
         rows = []
         for pair in [
             [("ceiling: conditional UPDATE, hot account", await ceiling(lambda i: c_hot)),
              ("Ledger.hold, hot account", hold_hot)],
-            [(f"ceiling: conditional UPDATE, {ACCOUNTS} accounts", await ceiling(lambda i: c_spread[i % ACCOUNTS])),
+            [(f"ceiling: conditional UPDATE, {ACCOUNTS} accounts", spread_ceiling_op),
              (f"Ledger.hold + settle, {ACCOUNTS} accounts", hold_settle)],
         ]:
             # Ceiling and Stellar alternate in ROUNDS slices, so a change in the shared machine's
@@ -123,11 +183,35 @@ async def _run(url: str, ops: int, concurrency: int) -> str:
         sample = min(ops, 20)
         with count_sql(engine) as per_hold:
             for i in range(sample):
-                await ledger.hold(hot, order_base + 3 * ops + i, 1, actor="bench")
+                await ledger.hold(hot, next(order_ids), 1, actor="bench")
         with count_sql(engine) as per_pair:
             for i in range(sample):
                 await hold_settle(ops + i)
         sql = {"hold": per_hold.per(sample), "pair": per_pair.per(sample)}
+        # Round trips as asyncpg sends them (statements, BEGIN/COMMIT and the pre-ping's queries), on
+        # an engine of its own whose connections all carry the counter.
+        counting = make_engine(url, pool_size=1)
+        sent = _round_trips(counting)
+        try:
+            round_trips = {}
+            for name, op in (("ceiling", await ceiling(lambda i: c_spread[i % ACCOUNTS], counting)),
+                             ("pair", lambda i: hold_settle(ops + sample + i, Ledger(counting)))):
+                await op(0)  # connect and prepare first
+                sent[0] = 0
+                for i in range(1, sample + 1):
+                    await op(i)
+                await asyncio.sleep(0)  # the query logger reports with call_soon
+                round_trips[name] = sent[0] / sample
+        finally:
+            await counting.dispose()
+        # CPU per operation: this process (SQLAlchemy, asyncpg, the ledger) and PostgreSQL.
+        cpu = {}
+        window = range(3 * ops, 3 * ops + ops // 2)
+        for name, op in (("ceiling", spread_ceiling_op), ("pair", hold_settle)):
+            own, pg = time.process_time(), _postgres_cpu()
+            await _timed(op, window, concurrency)
+            cpu[name] = ((time.process_time() - own) / len(window) * 1e6, (_postgres_cpu() - pg) / len(window) * 1e6)
+        profile = await _profile(hold_settle, range(4 * ops, 4 * ops + ops // 2), concurrency)
 
         t0 = time.perf_counter()
         violations = [v for cid in (hot, *spread) for v in await check_invariants(engine, cid)]
@@ -148,12 +232,26 @@ async def _run(url: str, ops: int, concurrency: int) -> str:
         f"| {pair_name} | {spread_pair:,.0f} | {spread_ceiling:,.0f} | "
         f"{spread_pair / spread_ceiling:.0%} | ≥ 30 % | {sql['pair']} |",
         "",
-        "Where the time goes: round trips and the client's CPU (SQLAlchemy, asyncpg) on the same cores as "
-        "PostgreSQL. The ceiling is a pre-ping, BEGIN, the UPDATE and COMMIT, and holds the hot account's row "
-        "lock for the UPDATE and the COMMIT. `Ledger.hold` is a pre-ping and one statement run as its own "
-        "transaction (billing/ledger_sql.py: lock, checks, move, hold row and entries as CTEs; no BEGIN or "
-        "COMMIT to send), so it can beat the ceiling; a capture or release is one transaction of two "
-        "statements (lock account then hold; write account, hold and entries in one).",
+        "SQL per operation: per hold, and per hold + settle pair (two operations).",
+        "",
+        f"Where a hold + settle pair's time goes, beside one ceiling UPDATE: **{round_trips['pair']:.1f} round "
+        f"trips** vs {round_trips['ceiling']:.1f} (counted over {sample} sequential pairs: "
+        "statements, BEGIN/COMMIT, and the pool's pre-ping at every checkout, which SQLAlchemy's asyncpg "
+        "dialect sends as BEGIN, `;`, ROLLBACK — 3 round trips, the engine's production setting, "
+        "core/database.py); CPU per pair "
+        f"**{cpu['pair'][0]:.0f} µs in this process** (SQLAlchemy, asyncpg, the ledger) and "
+        f"**{cpu['pair'][1]:.0f} µs in PostgreSQL**, vs {cpu['ceiling'][0]:.0f} µs and {cpu['ceiling'][1]:.0f} µs "
+        f"per ceiling UPDATE ({len(window)} operations at concurrency {concurrency}; both share the machine's "
+        "cores). This process's own CPU time by package (cProfile, "
+        f"{len(window)} pairs): " + ", ".join(f"{k} {v:.0%}" for k, v in list(profile.items())[:6]) + ".",
+        "",
+        "The ceiling is a pre-ping, BEGIN, the UPDATE and COMMIT. `Ledger.hold` is a pre-ping and one statement "
+        "run as its own transaction (billing/ledger_sql.py: lock, checks, move, hold row and entries as CTEs; "
+        "no BEGIN or COMMIT to send), so it can beat the ceiling; a capture or release is the same: one "
+        "statement locks the account then the hold, writes account, hold, entries and the customer↔telescope "
+        "totals and looks up the telescope's host (a hosted capture, or a snapshot older than the account row's "
+        "last change when subscription credits are released, settles instead in one transaction on the same "
+        "connection).",
         "",
         f"Invariant check on the {1 + ACCOUNTS} bench accounts: "
         f"{'OK' if not violations else f'{len(violations)} VIOLATIONS'} ({check_s:.2f} s).",

@@ -13,8 +13,9 @@ Fairness: both servers run in this process, on the same loop as their clients, s
 is client *and* server work, measured alike (the echo server's share is one ``readline`` and one
 ``write``; the simulator's is decoding the request and encoding a reply and a result). Beside the
 rates, CPU µs per round trip (this process's CPU time / round trips) moves far less with the load
-of a shared machine than the rates do. A short cProfile of the pool at the goal's concurrency then
-says where a round trip's time goes: the client (``voyager/`` pool, connection, protocol), the
+of a shared machine than the rates do. A short cProfile (CPU-time clock) of the pool and of the echo at the goal's concurrency
+then says what one round trip costs each — Python calls, loop callbacks, futures, socket sends,
+JSON — and where the pool's time goes: the client (``voyager/`` pool, connection, protocol), the
 simulator, JSON, and the event loop with its socket calls.
 ``main()`` prints the markdown and returns it.
 """
@@ -31,6 +32,7 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from core.settings import VoyagerSettings
 from core.voyager_clients import pool_from_settings
@@ -51,16 +53,16 @@ async def _measure(
     """Run ``op`` from ``concurrency`` workers for ``seconds``; return (ops/s, p50 ms, p99 ms,
     process CPU µs per op)."""
     latencies: list[float] = []
-    stop_at = time.perf_counter() + seconds
 
     async def worker() -> None:
-        while time.perf_counter() < stop_at:
+        while time.perf_counter() < stop_at or not latencies:  # one op at least, however slow the machine
             t0 = time.perf_counter()
             await op()
             latencies.append(time.perf_counter() - t0)
 
     for _ in range(min(20, concurrency)):  # warm-up
         await op()
+    stop_at = time.perf_counter() + seconds  # after the warm-up: it is not measured
     t_start, cpu_start = time.perf_counter(), time.process_time()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     elapsed, cpu = time.perf_counter() - t_start, time.process_time() - cpu_start
@@ -68,7 +70,10 @@ async def _measure(
     return len(latencies) / elapsed, q[49] * 1e3, q[98] * 1e3, cpu / len(latencies) * 1e6
 
 
-async def _echo_ceiling(size: int, line_len: int, concurrency: int, seconds: float) -> tuple[float, float, float, float]:
+async def _echo_ceiling(size: int, line_len: int, concurrency: int, seconds: float,
+                        measure: Callable[..., Awaitable[Any]] | None = None) -> Any:
+    """The echo ceiling's (ops/s, p50 ms, p99 ms, CPU µs per op); ``measure`` replaces
+    :func:`_measure` (the profile runs the same echo under cProfile)."""
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while line := await reader.readline():
@@ -93,7 +98,7 @@ async def _echo_ceiling(size: int, line_len: int, concurrency: int, seconds: flo
             await reader.readline()
 
     try:
-        return await _measure(op, concurrency, seconds)
+        return await (measure or _measure)(op, concurrency, seconds)
     finally:
         for _, writer in conns:
             writer.close()
@@ -129,7 +134,8 @@ async def run(seconds: float = 2.0, pool_size: int = 4) -> str:
                 p = await _measure(through_pool, c, seconds)
                 e = await _echo_ceiling(pool_size, request_len, c, seconds)
                 rows.append((c, p, e))
-            profile = await _profile(through_pool, GOAL_CONCURRENCY, min(seconds, 1.0))
+            profile = await _profile(through_pool, GOAL_CONCURRENCY, min(seconds, 1.0), pool_size, request_len,
+                                     {c: (p[3], e[3]) for c, p, e in rows})
         finally:
             await pool.close()
             await sim.stop()
@@ -164,15 +170,53 @@ _GROUPS = (
 )
 
 
-async def _profile(op: Callable[[], Awaitable[object]], concurrency: int, seconds: float) -> str:
-    """cProfile ``op`` at ``concurrency`` for ``seconds``; markdown: own time by group, top functions."""
-    profiler = cProfile.Profile()
+#: Per round trip counts read off a profile: (label, match on (file, function)).
+_COUNTS = (
+    ("Python function calls", None),
+    ("loop callbacks scheduled (`call_soon`)", ("base_events.py", "_call_soon")),
+    ("futures created", ("base_events.py", "create_future")),
+    ("`socket.send` calls", ("~", "<method 'send' of '_socket.socket' objects>")),
+    ("JSON encodes + decodes", ("~", "<orjson.")),
+)
+
+
+async def _profiled(op: Callable[[], Awaitable[object]], concurrency: int, seconds: float) -> tuple[dict, int]:
+    """``_measure`` under cProfile with a CPU-time clock (the shared machine's other processes do not
+    count); returns the raw stats and the round trips made."""
+    done = [0]
+
+    async def counted() -> None:
+        await op()
+        done[0] += 1
+
+    profiler = cProfile.Profile(time.process_time)
     profiler.enable()
     try:
-        await _measure(op, concurrency, seconds)
+        await _measure(counted, concurrency, seconds)
     finally:
         profiler.disable()
-    stats = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
+    return pstats.Stats(profiler).stats, max(done[0], 1)  # type: ignore[attr-defined]
+
+
+def _per_round_trip(stats: dict, n: int) -> dict[str, float]:
+    out = {}
+    for label, match in _COUNTS:
+        calls = 0
+        for (path, _, name), (_, ncalls, *_rest) in stats.items():
+            if match is None or (path.endswith(match[0]) and name.startswith(match[1])):
+                calls += ncalls
+        out[label] = calls / n
+    return out
+
+
+async def _profile(op: Callable[[], Awaitable[object]], concurrency: int, seconds: float, pool_size: int,
+                   request_len: int, cpu: dict[int, tuple[float, float]]) -> str:
+    """cProfile pool and echo at ``concurrency`` for ``seconds`` each; markdown: what one round trip
+    costs each (calls, loop callbacks, futures, sends), the pool's own time by group, top functions."""
+    stats, n = await _profiled(op, concurrency, seconds)
+    echo_stats, echo_n = await _echo_ceiling(pool_size, request_len, concurrency, seconds,
+                                             measure=lambda o, c, s: _profiled(o, c, s))
+    pool_counts, echo_counts = _per_round_trip(stats, n), _per_round_trip(echo_stats, echo_n)
     groups: dict[str, float] = {}
     total = 0.0
     top: list[tuple[float, str]] = []
@@ -184,11 +228,24 @@ async def _profile(op: Callable[[], Awaitable[object]], concurrency: int, second
         short = path.split("/site-packages/")[-1].split("/lib/python3")[-1].lstrip("/")
         top.append((own, f"`{short.rsplit('/', 2)[-2:][-1] if '/' in short else short}:{line} {name}`"))
     top.sort(reverse=True)
+    pool_cpu, echo_cpu = cpu.get(concurrency, (0.0, 0.0))
     lines = [
-        f"Where a pool round trip's time goes (cProfile, concurrency {concurrency}, {seconds:g} s; own time, "
-        "profiler overhead included):",
+        f"What one round trip costs at concurrency {concurrency} (cProfile on a CPU-time clock, {seconds:g} s "
+        "each; the counts are per round trip, client and server together):",
         "",
-        "| part | share |",
+        "| per round trip | pool | echo |",
+        "|---|---:|---:|",
+        f"| CPU µs (unprofiled row above) | {pool_cpu:.0f} | {echo_cpu:.0f} |",
+        *(f"| {label} | {pool_counts[label]:.1f} | {echo_counts[label]:.1f} |" for label, _ in _COUNTS),
+        "",
+        "A pool round trip is two messages back (the reply and the UID-matched result: two JSON encodes on the "
+        "simulator, two decodes on the client, plus the request's encode and decode) where the echo returns its "
+        "line untouched; beyond that both do the same loop work — a task wake-up for the reply, one for the "
+        "borrower or lock waiter next in line, one for the server's read — plus the simulator's flush callback "
+        "(what a loop step sent leaves in one write), so what remains is the Python work of each step (framing, "
+        "matching, the success rules, the simulator's command table), spread thin:",
+        "",
+        "| part (pool, own time) | share |",
         "|---|---:|",
         *(f"| {g} | {t / total:.0%} |" for g, t in sorted(groups.items(), key=lambda kv: -kv[1])),
         "",

@@ -37,14 +37,16 @@ a hold is resolved once, and a later capture/release returns that first resoluti
 No overdraft: every mutation first takes ``SELECT … FOR UPDATE`` on the customer's account row,
 so operations on one customer are serialized and availability is checked and reserved atomically.
 The hot path takes it inside its statements: a hold is one statement (a transaction of its own,
-without BEGIN and COMMIT), a capture or release two
-(billing/ledger_sql.py), each operation one transaction.
+without BEGIN and COMMIT), and so is a capture or release, unless a host earns on the capture or
+the statement's snapshot is stale, when the settle is one transaction of two statements and the
+host credit (billing/ledger_sql.py); each operation one connection checkout and one transaction.
 """
 
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any, AsyncIterator, Awaitable, Callable, TypeVar
 
 import sqlalchemy as sa
@@ -62,7 +64,7 @@ from billing.errors import (
     UnknownCustomer,
 )
 from billing.host_earnings import credit_host_for_capture
-from billing.ledger_sql import HOLD_ONE_STATEMENT, LOCK_HOLD, SETTLE_WRITE, settle_params
+from billing.ledger_sql import HOLD_ONE_STATEMENT, LOCK_HOLD, SETTLE_ONE_STATEMENT, SETTLE_WRITE, settle_params
 from models.billing import Balances, LedgerEntry, LedgerHold, LedgerResult, HoldResolution
 from models.db import CreditAccount, CreditHold, LedgerEntry
 
@@ -129,19 +131,32 @@ class Ledger:
 
     # -- plumbing ---------------------------------------------------------------------------
 
-    async def _tx(self, fn: Callable[[AsyncConnection], Awaitable[T]], *, one_statement: bool = False) -> T:
+    async def _tx(self, fn: Callable[[AsyncConnection], Awaitable[T]], *, one_statement: bool = False,
+                  fallback: Callable[[AsyncConnection], Awaitable[T]] | None = None) -> T:
         """Run ``fn`` in a transaction (a savepoint when bound); a unique violation (a concurrent
         first call with the same key) is retried once, and the retry sees that first call's result.
         ``one_statement``: ``fn`` sends a single statement, which PostgreSQL runs as a transaction
-        of its own, so unbound it runs without BEGIN and COMMIT (two round trips fewer)."""
+        of its own, so unbound it runs without BEGIN and COMMIT (two round trips fewer).
+        ``fallback``: when ``fn`` returns None, run this instead, in a transaction on the same
+        connection (one pool checkout, one pre-ping)."""
         for attempt in (1, 2):
             try:
                 if self._conn is not None:
                     async with self._conn.begin_nested():
-                        return await fn(self._conn)
+                        done = await fn(self._conn)
+                    if done is None and fallback is not None:
+                        async with self._conn.begin_nested():
+                            done = await fallback(self._conn)
+                    return done  # type: ignore[return-value]
                 if one_statement:
                     async with self.engine.connect() as conn:
-                        return await fn(await conn.execution_options(isolation_level="AUTOCOMMIT"))
+                        done = await fn(await conn.execution_options(isolation_level="AUTOCOMMIT"))
+                        if done is None and fallback is not None:
+                            await conn.commit()  # sends nothing in autocommit; the level changes between transactions
+                            await conn.execution_options(isolation_level=conn.default_isolation_level)
+                            async with conn.begin():
+                                done = await fallback(conn)
+                        return done  # type: ignore[return-value]
                 async with self.engine.begin() as conn:
                     return await fn(conn)
             except IntegrityError as exc:
@@ -400,55 +415,81 @@ class Ledger:
         return await self._resolve(order_id, None, actor, reason)
 
     async def _resolve(self, order_id: int, capture: int | None, actor: str, reason: str) -> HoldResolution:
-        async def run(conn: AsyncConnection) -> HoldResolution:
-            # One round trip locks the account, then the hold (account lock first, always).
-            h = (await conn.execute(LOCK_HOLD, {"order_id": order_id})).first()
-            if h is None:
-                raise HoldNotFound(order_id)
-            if h.status != "open":
-                return self._resolution(h, replayed=True)
-            customer_id = h.customer_id
-            before = _State(h.account_subscription, h.account_pack, h.account_held, h.account_debt)
-            captured = 0 if capture is None else capture
-            if captured > h.amount:
-                raise InvalidAmount(f"capture {captured} exceeds the {h.amount} credits held for order {order_id}")
-            cap_sub = min(captured, h.from_subscription)
-            cap_pack = captured - cap_sub
-            split = {
-                "capture": [("subscription", cap_sub), ("pack", cap_pack)],
-                "release": [("subscription", h.from_subscription - cap_sub), ("pack", h.from_pack - cap_pack)],
-            }
-            rows, state = [], before
-            for kind, parts in split.items():
-                for bucket, part in parts:
-                    if part:
-                        nxt = state.add(bucket, part if kind == "release" else 0, held=-part)
-                        rows.append(self._entry(customer_id, kind, bucket, state, nxt,
-                                                f"order:{order_id}:{kind}:{bucket}", "order", str(order_id),
-                                                actor, reason or f"{kind} for order {order_id}"))
-                        state = nxt
-            gone = split["release"][0][1]
-            if gone and await self._expired_since_hold(conn, customer_id, order_id):
-                # The subscription ended while these credits were held: they expire now, as they
-                # would have at its end had they not been held.
-                nxt = state.add("subscription", -gone)
-                rows.append(self._entry(customer_id, "expire", "subscription", state, nxt,
-                                        f"order:{order_id}:expire:subscription", "order", str(order_id), actor,
-                                        f"subscription ended while held for order {order_id}"))
-                state = nxt
-            status = "released" if capture is None else "captured"
-            # Account, hold and entries in one statement (billing/ledger_sql.py).
-            row = (await conn.execute(SETTLE_WRITE, settle_params(
-                customer_id, h.id, dict(subscription=state.subscription, pack=state.pack, held=state.held,
-                                        debt=state.debt),
-                dict(status=status, captured=captured, released=h.amount - captured), rows))).one()
-            if status == "captured":
-                await self._after_capture(conn, order_id, customer_id, cap_sub, cap_pack)
-            log.info(f"ledger.{status}", customer_id=customer_id, order_id=order_id, captured=captured,
-                     released=h.amount - captured)
-            return self._resolution(row, replayed=False)
+        return await self._tx(lambda conn: self._settle_one_statement(conn, order_id, capture, actor, reason),
+                              one_statement=True,
+                              fallback=lambda conn: self._settle_in_transaction(conn, order_id, capture, actor, reason))
 
-        return await self._tx(run)
+    async def _settle_one_statement(self, conn: AsyncConnection, order_id: int, capture: int | None, actor: str,
+                                    reason: str) -> HoldResolution | None:
+        """Lock, split, write and the host look-up in one round trip (billing/ledger_sql.py). None:
+        nothing written, this settle needs :meth:`_settle_in_transaction` (a host earns on the
+        capture, or the snapshot may miss an expiry). ``capture`` None = release."""
+        row = (await conn.execute(SETTLE_ONE_STATEMENT, {
+            "order_id": order_id, "capture": capture, "reference_id": str(order_id), "actor": actor,
+            "reason": reason})).one()
+        if row.hold_id is None:
+            raise HoldNotFound(order_id)
+        if row.status != "open":
+            return self._resolution(row, replayed=True)
+        if row.take > row.amount:
+            raise InvalidAmount(f"capture {row.take} exceeds the {row.amount} credits held for order {order_id}")
+        if not row.written:
+            return None
+        log.info(f"ledger.{row.new_status}", customer_id=row.customer_id, order_id=order_id,
+                 captured=row.new_captured, released=row.new_released)
+        return self._resolution(SimpleNamespace(**dict(row._mapping, status=row.new_status, captured=row.new_captured,
+                                                       released=row.new_released)), replayed=False)
+
+    async def _settle_in_transaction(self, conn: AsyncConnection, order_id: int, capture: int | None, actor: str,
+                                     reason: str) -> HoldResolution:
+        """The settle as two statements and the host credit, inside ``conn``'s transaction: the
+        entries computed here from the locked rows (the same split as ``SETTLE_ONE_STATEMENT``)."""
+        status = "released" if capture is None else "captured"
+        # One round trip locks the account, then the hold (account lock first, always).
+        h = (await conn.execute(LOCK_HOLD, {"order_id": order_id})).first()
+        if h is None:
+            raise HoldNotFound(order_id)
+        if h.status != "open":
+            return self._resolution(h, replayed=True)
+        customer_id = h.customer_id
+        before = _State(h.account_subscription, h.account_pack, h.account_held, h.account_debt)
+        captured = 0 if capture is None else capture
+        if captured > h.amount:
+            raise InvalidAmount(f"capture {captured} exceeds the {h.amount} credits held for order {order_id}")
+        cap_sub = min(captured, h.from_subscription)
+        cap_pack = captured - cap_sub
+        split = {
+            "capture": [("subscription", cap_sub), ("pack", cap_pack)],
+            "release": [("subscription", h.from_subscription - cap_sub), ("pack", h.from_pack - cap_pack)],
+        }
+        rows, state = [], before
+        for kind, parts in split.items():
+            for bucket, part in parts:
+                if part:
+                    nxt = state.add(bucket, part if kind == "release" else 0, held=-part)
+                    rows.append(self._entry(customer_id, kind, bucket, state, nxt,
+                                            f"order:{order_id}:{kind}:{bucket}", "order", str(order_id),
+                                            actor, reason or f"{kind} for order {order_id}"))
+                    state = nxt
+        gone = split["release"][0][1]
+        if gone and await self._expired_since_hold(conn, customer_id, order_id):
+            # The subscription ended while these credits were held: they expire now, as they
+            # would have at its end had they not been held.
+            nxt = state.add("subscription", -gone)
+            rows.append(self._entry(customer_id, "expire", "subscription", state, nxt,
+                                    f"order:{order_id}:expire:subscription", "order", str(order_id), actor,
+                                    f"subscription ended while held for order {order_id}"))
+            state = nxt
+        # Account, hold and entries in one statement (billing/ledger_sql.py).
+        row = (await conn.execute(SETTLE_WRITE, settle_params(
+            customer_id, h.id, dict(subscription=state.subscription, pack=state.pack, held=state.held,
+                                    debt=state.debt),
+            dict(status=status, captured=captured, released=h.amount - captured), rows))).one()
+        if status == "captured":
+            await self._after_capture(conn, order_id, customer_id, cap_sub, cap_pack)
+        log.info(f"ledger.{status}", customer_id=customer_id, order_id=order_id, captured=captured,
+                 released=h.amount - captured)
+        return self._resolution(row, replayed=False)
 
     @staticmethod
     async def _after_capture(conn: AsyncConnection, order_id: int, customer_id: int, cap_sub: int,

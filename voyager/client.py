@@ -230,7 +230,9 @@ class VoyagerConnection:
         loop = asyncio.get_running_loop()
         call.waiter = done = loop.create_future()
         try:
-            await self._write(line)
+            self._write_now(line)
+            if self._link is not None and self._link.paused:
+                await self._drained()
             # One timer for all the calls in flight (voyager/deadlines.py), not a timeout scope each.
             self._deadlines.add(done, loop.time() + (timeout if timeout is not None else self.command_timeout))
             await done
@@ -244,22 +246,37 @@ class VoyagerConnection:
         return call.outcome()
 
     async def _write(self, data: bytes) -> None:
+        """Write one whole line; past the transport's high-water mark, wait (bounded) until it drains."""
+        self._write_now(data)
+        if self._link is not None and self._link.paused:
+            await self._drained()
+
+    def _write_now(self, data: bytes) -> None:
         # One write() call per whole line, so concurrent commands never interleave inside a line.
-        # The transport sends at once or buffers; only past its high-water mark (asyncio pauses the
-        # protocol) does a writer wait, with a bound, until the buffer drains.
-        transport, link = self._transport, self._link
-        if transport is None or link is None or self._broken is not None:
+        # The transport sends at once or buffers (no coroutine on this hot path); only past its
+        # high-water mark (asyncio pauses the protocol) does a writer wait, in ``_drained``.
+        transport = self._transport
+        if transport is None or self._link is None or self._broken is not None:
             raise VoyagerConnectionError(f"connection {self.name} is down: {self._broken}")
         try:
             transport.write(data)
-            if link.paused:
-                async with asyncio.timeout(self.command_timeout):
-                    await link.drained()
-        except (OSError, RuntimeError, TimeoutError) as exc:
-            err = VoyagerConnectionError(f"write failed: {exc or 'the peer stopped reading'}")
+        except (OSError, RuntimeError) as exc:
+            err = VoyagerConnectionError(f"write failed: {exc}")
             self._mark_broken(err)
             raise err from exc
         self._last_sent = time.monotonic()
+
+    async def _drained(self) -> None:
+        """Wait, at most ``command_timeout``, until the transport's write buffer drains."""
+        link = self._link
+        assert link is not None
+        try:
+            async with asyncio.timeout(self.command_timeout):
+                await link.drained()
+        except TimeoutError as exc:
+            err = VoyagerConnectionError("write failed: the peer stopped reading")
+            self._mark_broken(err)
+            raise err from exc
 
     # ------------------------------------------------------------ events
 

@@ -63,25 +63,25 @@ class _IdleConnections:
         self._conns.clear()
         return conns
 
-    async def get(self, deadline: float, deadlines: Deadlines) -> VoyagerConnection:
-        """The next idle connection; raises TimeoutError at ``deadline`` (loop time), watched by ``deadlines``."""
+    def take(self) -> VoyagerConnection | None:
+        """An idle connection if one is free and nobody queues before us, else None."""
         if self._conns and not self._waiters:
             return self._conns.popleft()
-        loop = asyncio.get_running_loop()
-        waiter: asyncio.Future[VoyagerConnection] = loop.create_future()
+        return None
+
+    def wait(self) -> asyncio.Future[VoyagerConnection]:
+        """Queue for the next connection put back: a future, first come, first served."""
+        waiter: asyncio.Future[VoyagerConnection] = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
-        deadlines.add(waiter, deadline)  # one timer for all borrowers, not a timeout scope each
-        try:
-            return await waiter
-        except BaseException:
-            if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
-                self.put(waiter.result())  # handed over just as we gave up: pass it on
-            else:
-                with contextlib.suppress(ValueError):
-                    self._waiters.remove(waiter)
-            raise
-        finally:
-            deadlines.discard(waiter)
+        return waiter
+
+    def give_up(self, waiter: asyncio.Future[VoyagerConnection]) -> None:
+        """Leave the queue (timed out, cancelled); a connection handed over just then is passed on."""
+        if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
+            self.put(waiter.result())
+        else:
+            with contextlib.suppress(ValueError):
+                self._waiters.remove(waiter)
 
 
 class _Borrow:
@@ -95,8 +95,14 @@ class _Borrow:
         self._conn: VoyagerConnection | None = None
 
     async def __aenter__(self) -> VoyagerConnection:
-        self._conn = await self._pool._acquire(self._timeout)
-        return self._conn
+        pool = self._pool
+        conn = pool._idle.take() if not pool._closed else None  # no coroutine when one is free
+        if conn is None or not conn.is_usable:
+            if conn is not None:
+                pool._discard(conn)
+            conn = await pool._acquire(self._timeout)
+        self._conn = conn
+        return conn
 
     async def __aexit__(self, *exc: object) -> None:
         conn, self._conn = self._conn, None
@@ -199,16 +205,27 @@ class VoyagerPool:
         return _Borrow(self, self.acquire_timeout if timeout is None else timeout)
 
     async def _acquire(self, timeout: float) -> VoyagerConnection:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        # One coroutine frame for the wait (it is resumed once per borrow at high concurrency).
+        idle, deadlines = self._idle, self._deadlines
+        deadline = asyncio.get_running_loop().time() + timeout
         while True:
             if self._closed:
                 raise VoyagerConnectionError("the Voyager pool is closed")
-            try:
-                conn = await self._idle.get(deadline, self._deadlines)
-            except TimeoutError:
-                detail = f" (last error: {self.last_error})" if self.last_error else ""
-                raise VoyagerTimeout(f"no free Voyager connection within {timeout:g} s{detail}") from None
+            conn = idle.take()
+            if conn is None:
+                waiter = idle.wait()
+                deadlines.add(waiter, deadline)  # one timer for all borrowers, not a timeout scope each
+                try:
+                    conn = await waiter
+                except TimeoutError:
+                    idle.give_up(waiter)
+                    detail = f" (last error: {self.last_error})" if self.last_error else ""
+                    raise VoyagerTimeout(f"no free Voyager connection within {timeout:g} s{detail}") from None
+                except BaseException:
+                    idle.give_up(waiter)
+                    raise
+                finally:
+                    deadlines.discard(waiter)
             if conn.is_usable:
                 return conn
             self._discard(conn)

@@ -196,3 +196,9 @@ def test_report_command_writes_machine_facts_and_sections(tmp_path):
     assert {"date", "git commit", "CPU", "RAM", "Python", "PostgreSQL", "Temporal"} <= set(facts)
     assert "logical cores" in facts["CPU"] and "GiB" in facts["RAM"]
     assert "FAILED" not in report
+    ledger = report.split("## 4b.")[1]
+    trips = re.search(r"\*\*([0-9.]+) round trips\*\* vs ([0-9.]+)", ledger)
+    assert trips and float(trips.group(1)) >= 2 and float(trips.group(2)) >= 2  # a pair is ≥ 2 statements
+    assert "µs in PostgreSQL" in ledger and "Invariant check on the 101 bench accounts: OK" in ledger
+    pool = dict((r[0], r[1:]) for r in rows(report.split("## 4a.")[1].split("## 4b.")[0]))
+    assert number(pool["JSON encodes + decodes"][0]) > 0 and number(pool["JSON encodes + decodes"][1]) == 0

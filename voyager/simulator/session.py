@@ -215,11 +215,11 @@ class ClientSession:
                 if isinstance(request, dict):
                     self.send(request)  # the error reply to a malformed request
                     continue
-                if not await self._on_request(request):
+                if not self._on_request(request):
                     return
 
-    async def _on_request(self, request: protocol.Request) -> bool:
-        """Handle one request; False ends the session."""
+    def _on_request(self, request: protocol.Request) -> bool:
+        """Handle one request (never waits: slow commands become tasks); False ends the session."""
         method, req_id, params = request.method, request.id, request.params
         if method == protocol.M_AUTHENTICATE:
             return self._authenticate(req_id, params)
