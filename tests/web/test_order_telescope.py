@@ -21,13 +21,16 @@ from tests.web.pages import customer_id, grant_credits, sign_up
 TARGET = "Target (catalogue name, e.g. M42, NGC 7000)"
 #: The southern telescope's price multiplier: its price differs from the reference telescope's.
 SOUTH_MULTIPLIER = Decimal("1.5")
+#: A filter only the southern telescope has, and one only the telescope in maintenance has.
+SOUTH_ONLY_FILTER, CLOSED_ONLY_FILTER = "Hb", "UV"
 
 
-def _telescope(slug: str, name: str, site: str, latitude: float, longitude: float, status: str) -> Telescope:
+def _telescope(slug: str, name: str, site: str, latitude: float, longitude: float, status: str,
+               extra_filter: str) -> Telescope:
     return Telescope(slug=slug, name=name, site_name=site, latitude=latitude, longitude=longitude, elevation=1500.0,
                      time_zone="America/Santiago", horizon_alt=10.0, aperture_mm=106.0, focal_length_mm=530.0,
                      sensor_width_px=6248, sensor_height_px=4176, pixel_size_um=3.76,
-                     filters=[{"name": n, "index": i} for i, n in enumerate(["L", "R", "G", "B", "Ha"])],
+                     filters=[{"name": n, "index": i} for i, n in enumerate(["L", "R", "G", "B", "Ha", extra_filter])],
                      voyager_profile="south.v2y", price_multiplier=SOUTH_MULTIPLIER, status=status)
 
 
@@ -41,8 +44,8 @@ async def test_the_preview_assigns_prices_and_refuses_as_the_order_api(web: WebA
                                                        Telescope.status == "online"))).all()
         for t in others:
             t.status = "maintenance"
-        s.add(_telescope(south, f"Chile 106 {run}", "Chile", -30.2, -70.8, "online"))
-        s.add(_telescope(closed, f"Closed 106 {run}", "Closed site", -31.0, -70.0, "maintenance"))
+        s.add(_telescope(south, f"Chile 106 {run}", "Chile", -30.2, -70.8, "online", SOUTH_ONLY_FILTER))
+        s.add(_telescope(closed, f"Closed 106 {run}", "Closed site", -31.0, -70.0, "maintenance", CLOSED_ONLY_FILTER))
         await s.commit()
         parked = [t.id for t in others]
     try:
@@ -73,6 +76,9 @@ async def _assigned_priced_refused(web: WebApp, page, reference: str, south: str
     values = await select_.locator("option").evaluate_all("options => options.map(o => o.value)")
     assert values[0] == "any" and await select_.input_value() == "any"
     assert reference in values and south in values and closed not in values
+    # The shot lines offer the filters of the telescopes offered, not those of one in maintenance.
+    filters = await page.locator("#filter_0 option").evaluate_all("options => options.map(o => o.value)")
+    assert SOUTH_ONLY_FILTER in filters and CLOSED_ONLY_FILTER not in filters and "L" in filters
 
     await page.get_by_label(TARGET).fill("NGC 104")  # 47 Tucanae, Dec −72°
     await page.locator("#exposure_0").fill("300")

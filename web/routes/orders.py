@@ -21,6 +21,7 @@ from api.services.orders import create_order, request_abort
 from billing.errors import BillingError
 from api.services.customers import effective_plan
 from api.services.sets import list_sets
+from api.services.telescopes import filter_names
 from billing.plans import CUSTOM_HFD_MIN_PX, STANDARD_HFD_PX, get_plan, locked_options
 from models.db import OrderEvent, OrderPanel, ShotDone
 from models.telescopes import ANY
@@ -47,9 +48,18 @@ async def orders_page(request: Request, me: MeDep, session: SessionDep):
     return render(request, "orders.html", orders=page.items)
 
 
+def _filter_choices(res, telescopes) -> list[str]:
+    """The shot lines' filter choices: every filter of the telescopes offered (``any`` may go to
+    any of them; a filter the picked one lacks is refused beside its shot line by the preview),
+    each telescope's in its wheel order; the configured list when none is online."""
+    names = dict.fromkeys(n for t in telescopes for n in filter_names(t))
+    return list(names) or res.settings.api.filter_list()
+
+
 def _form_context(res, p=None, values=None, plan: str | None = None, sets=(), telescopes=()) -> dict:
     rules = get_plan(plan)
-    return {"sets": sets, "telescopes": telescopes, "filters": res.settings.api.filter_list(), "suggestions": SUGGESTIONS, "lines": range(SHOT_LINES),
+    return {"sets": sets, "telescopes": telescopes, "filters": _filter_choices(res, telescopes),
+            "suggestions": SUGGESTIONS, "lines": range(SHOT_LINES),
             "p": p, "v": values or {}, "render_svg": render_svg, "form_fields": FORM_FIELDS,
             "plan": rules, "locked": locked_options(rules), "hfd_min": CUSTOM_HFD_MIN_PX, "hfd_max": STANDARD_HFD_PX}
 
