@@ -258,8 +258,8 @@ async def test_three_sites_run_their_own_orders_and_a_dead_site_delays_only_its_
             for key, sim in sims.items():
                 assert [g in sim.store.targets for g in guids] == [key == "chile"] * SOUTHERN_ANY, key
     finally:
-        for wid in workflow_ids:
-            await terminate_quietly(temporal_env.client, wid)
+        # The site-worker processes first: a cleanup cut short (a timeout under load) must not leave
+        # them running after the test.
         for proc in procs.values():
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
@@ -267,6 +267,8 @@ async def test_three_sites_run_their_own_orders_and_a_dead_site_delays_only_its_
                     proc.wait(20)
                 except subprocess.TimeoutExpired:
                     proc.kill()
+        for wid in workflow_ids:
+            await terminate_quietly(temporal_env.client, wid)
         for sim in sims.values():
             if sim.running:
                 await sim.stop()
