@@ -24,10 +24,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import cProfile
 import itertools
 import os
-import pstats
 import socket
 import sys
 import tempfile
@@ -46,6 +44,7 @@ from bench._sql_count import count_sql  # noqa: E402
 from billing.ledger import Ledger  # noqa: E402
 from billing.ledger_check import check_invariants  # noqa: E402
 from core.database import make_engine  # noqa: E402
+from bench._cpu_profile import cpu_profiled  # noqa: E402
 from bench._sampler import _package  # noqa: E402
 from core.logging import configure_logging  # noqa: E402
 
@@ -114,14 +113,8 @@ def _round_trips(engine) -> list[int]:
 async def _profile(op: Callable[[int], Awaitable[object]], ops: range, concurrency: int) -> dict[str, float]:
     """Run ``op`` over ``ops`` under cProfile on a CPU-time clock (waiting for PostgreSQL and the
     machine's other processes do not count): own time share by package of this process's CPU."""
-    profiler = cProfile.Profile(time.process_time)
-    profiler.enable()
-    try:
-        await _timed(op, ops, concurrency)
-    finally:
-        profiler.disable()
     shares: dict[str, float] = {}
-    for (path, _, _), (_, _, own, _, _) in pstats.Stats(profiler).stats.items():  # type: ignore[attr-defined]
+    for (path, _, _), (_, _, own, _, _) in (await cpu_profiled(_timed(op, ops, concurrency))).items():
         package = "asyncio/stdlib" if path.startswith("~") or "/lib/python3" in path and "site-packages" not in path \
             else _package(path)
         shares[package] = shares.get(package, 0.0) + own

@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import cProfile
-import pstats
 import statistics
 import tempfile
 import time
@@ -34,6 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench._cpu_profile import cpu_profiled
 from core.settings import VoyagerSettings
 from core.voyager_clients import pool_from_settings
 from voyager import protocol
@@ -189,13 +188,7 @@ async def _profiled(op: Callable[[], Awaitable[object]], concurrency: int, secon
         await op()
         done[0] += 1
 
-    profiler = cProfile.Profile(time.process_time)
-    profiler.enable()
-    try:
-        await _measure(counted, concurrency, seconds)
-    finally:
-        profiler.disable()
-    return pstats.Stats(profiler).stats, max(done[0], 1)  # type: ignore[attr-defined]
+    return await cpu_profiled(_measure(counted, concurrency, seconds)), max(done[0], 1)
 
 
 def _per_round_trip(stats: dict, n: int) -> dict[str, float]:
