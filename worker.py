@@ -133,7 +133,9 @@ def site_activities(rt: RoboTarget, sessionmaker: async_sessionmaker[AsyncSessio
                        if monitor_events else None)
     owned.append(wake.close)
     ingest = IngestActivities(rt, sessionmaker, settings, wake)
-    monitor = MonitorActivities(rt, sessionmaker, client, settings, events=monitor_events)
+    # The monitor ingests the frames of the sessions it sees change itself (activities/monitor_ingest.py).
+    monitor = MonitorActivities(rt, sessionmaker, client, settings, events=monitor_events,
+                                ingest=ingest.ingest_session)
     return [voyager.submit_target, voyager.stop_target, sets.sync_set,
             ingest.watch_session, ingest.sweep_target, ingest.wait_run_end, monitor.watch_observatory]
 

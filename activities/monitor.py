@@ -9,6 +9,14 @@ and signals ``order-<id>`` once per session: ``session_started`` when it first s
 finished (a session it never saw running: short, or during an outage). Voyager's load is therefore one run-list poll per
 interval per telescope, whatever the number of waiting orders.
 
+**Frames.** A session of an order not yet settling that is new, ended or announced a frame
+(``NewFITReady`` since the last poll, or its progress moved) is also ingested at once, in the
+background of the poll (``activities/monitor_ingest.py``): its frames reach the order's event stream
+without waiting for the order's workflow task and its watch activity, which a burst of orders
+queues (bench/report.md, section 1). The watch and the final sweep still ingest every frame; the
+``shot_done`` insert keeps each frame once whoever gets there first. Voyager's extra load: one
+``RemoteRoboTargetGetShotDoneBySessionList`` per such session and poll (none while orders only wait).
+
 Each session's last signalled state is kept in ``voyager_session`` (the row is written *after* the
 signal): a monitor that crashed between the two re-sends the signal, and the order workflow ignores
 a signal it already has (at-least-once delivery, deduplicated by session GUID).
@@ -33,7 +41,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-from collections.abc import Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -49,6 +57,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities._db import db_unavailable, sql
 from activities._heartbeat import heartbeating
+from activities.monitor_ingest import SessionIngests
 from activities.observatory_status import ObservatoryStatusRecorder
 from core.settings import Settings
 from models.db import Order, OrderPanel, VoyagerSession
@@ -72,6 +81,8 @@ MIN_POLL_GAP = 0.2
 SIGNAL_CONCURRENCY = 8
 #: Statuses of an order that waits for a session or is in one: what the catch-up looks for.
 WAITING_STATUSES = (OrderStatus.SUBMITTED.value, OrderStatus.RUNNING.value)
+#: The dashboard event that announces a frame: the next poll ingests the running sessions too.
+FRAME_EVENT = "NewFITReady"
 
 
 def catch_up_days(orders: Iterable[tuple[datetime, datetime | None]], *, now: datetime, run_days: int,
@@ -95,10 +106,13 @@ def _poll_failure(exc: BaseException) -> bool:
 
 class MonitorActivities:
     """``client``: Temporal client used to signal order workflows; ``events``: start a dashboard
-    :class:`voyager.events.EventStream` to wake early (off in tests that count commands)."""
+    :class:`voyager.events.EventStream` to wake early (off in tests that count commands);
+    ``ingest``: ``(order_id, session_guid) -> frames ingested`` (``IngestActivities.ingest_session``)
+    for the monitor's own frame ingest (module docstring), None = frames only through the watches."""
 
     def __init__(self, robotarget: RoboTarget, sessionmaker: async_sessionmaker[AsyncSession], client: Client,
-                 settings: Settings, *, events: bool = True) -> None:
+                 settings: Settings, *, events: bool = True,
+                 ingest: Callable[[int, str], Awaitable[int]] | None = None) -> None:
         self.rt = robotarget
         self.sessionmaker = sessionmaker
         self.client = client
@@ -106,6 +120,8 @@ class MonitorActivities:
         self.events = events
         self._closed_runs: set[str] = set()
         self.status = ObservatoryStatusRecorder(sessionmaker, settings.orders.telescope)
+        self.ingests = SessionIngests(ingest) if ingest is not None else None
+        self._frame_announced = False  # a NewFITReady came since the last poll began
 
     @activity.defn(name="monitor.watch_observatory")
     async def watch_observatory(self, req: MonitorWatchRequest) -> MonitorWatchResult:
@@ -150,7 +166,10 @@ class MonitorActivities:
                 stream_task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await stream_task
-        log.info("monitor.watch_done", telescope=req.telescope, polls=tally.polls, signals=tally.signals_sent)
+            if self.ingests is not None:
+                await self.ingests.close()
+        log.info("monitor.watch_done", telescope=req.telescope, polls=tally.polls, signals=tally.signals_sent,
+                 frames=self.ingests.frames if self.ingests is not None else 0)
         return tally
 
     async def _record_status(self, ok: bool, detail: str) -> None:
@@ -162,7 +181,9 @@ class MonitorActivities:
 
     async def _listen(self, wake: asyncio.Event) -> None:
         async with event_stream_from_settings(self.settings.voyager, names=WAKE_EVENTS) as stream:
-            async for _event in stream:
+            async for event in stream:
+                if event.name == FRAME_EVENT:
+                    self._frame_announced = True
                 wake.set()
 
     # ------------------------------------------------------------------ one poll
@@ -191,37 +212,47 @@ class MonitorActivities:
         skipping runs this worker already saw closed and fully signalled; returns (sessions of known
         orders seen, signals sent)."""
         days = days or self.settings.orders.monitor_run_days
+        # Taken before the lists are read: a frame announced during this poll is ingested by the next.
+        framed, self._frame_announced = self._frame_announced, False
         runs = await self.rt.get_run_list(self.settings.voyager.profile_name, days)
         seen = sent = 0
         for run in runs:
             if run.guid in self._closed_runs:
                 continue
             sessions = await self.rt.get_sessions_by_run(run.guid)
-            s, n, settled = await self._handle_run(run, sessions)
+            s, n, settled = await self._handle_run(run, sessions, framed)
             seen += s
             sent += n
             if run.end is not None and settled:
                 self._closed_runs.add(run.guid)  # nothing more can change in it
         return seen, sent
 
-    async def _handle_run(self, run: RunInfo, sessions: list[SessionInfo]) -> tuple[int, int, bool]:
+    async def _handle_run(self, run: RunInfo, sessions: list[SessionInfo],
+                          framed: bool = False) -> tuple[int, int, bool]:
+        """Signal (and ingest, module docstring) the sessions of ``run`` that changed; ``framed``: a
+        frame was announced, so the running sessions are ingested too. Returns (sessions of known
+        orders seen, signals sent, every session finished)."""
         targets = {s.ref_guid_target for s in sessions if s.ref_guid_target}
         if not targets:
             return 0, 0, all(s.finished for s in sessions)
         async with self.sessionmaker() as db:
             live = Order.status.not_in([s.value for s in FINAL_STATUSES])  # type: ignore[attr-defined]
-            orders = dict((await sql(db,
-                sa.select(Order.target_guid, Order.id)
+            found = (await sql(db,
+                sa.select(Order.target_guid, Order.id, Order.status)
                 .where(Order.target_guid.in_(targets)).where(live)  # type: ignore[union-attr]
-            )).all())
+            )).all()
             # A mosaic's panels are Targets of their own (docs/mosaics.md).
-            orders.update(dict((await sql(db,
-                sa.select(OrderPanel.target_guid, OrderPanel.order_id).join(Order, Order.id == OrderPanel.order_id)
+            found += (await sql(db,
+                sa.select(OrderPanel.target_guid, OrderPanel.order_id, Order.status)
+                .join(Order, Order.id == OrderPanel.order_id)
                 .where(OrderPanel.target_guid.in_(targets)).where(live)  # type: ignore[union-attr]
-            )).all()))
+            )).all()
             rows = {r.session_guid: r for r in (await db.exec(
                 select(VoyagerSession).where(VoyagerSession.session_guid.in_([s.guid for s in sessions]))  # type: ignore[attr-defined]
             )).all()}
+        orders = {guid: order_id for guid, order_id, _status in found}
+        # A settling order's final sweep ingests its frames before they are billed: left to it.
+        settling = {guid for guid, _id, status in found if status == OrderStatus.SETTLING.value}
         seen = 0
         steps = []
         for s in sessions:
@@ -230,6 +261,9 @@ class MonitorActivities:
             if order_id is None:
                 continue
             seen += 1
+            if self.ingests is not None and s.ref_guid_target not in settling and (row is None or (
+                    row.result == 0 and (s.finished or row.progress != s.progress or framed))):
+                self.ingests.kick(order_id, s.guid)
             if row is not None:
                 # Signalled already. ``session_started`` sends the order's own watch to the session,
                 # and the watch sees it end: the end costs no second signal (history, billing).

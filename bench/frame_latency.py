@@ -11,8 +11,11 @@ committed, PostgreSQL's NOTIFY, the API's catch-up query and the HTTP stream.
 :func:`frame_waits` splits that path where a frame can wait (:data:`WAIT_STAGES`), from the wall
 clock of the same machine: the order's workflow history (the monitor's signal, the submit's
 return, the session watch scheduled and started) and the ``shot_done`` row's ``ingested_at``. A
+frame stored before any watch or sweep of its order started was ingested by the observatory
+monitor itself (activities/monitor_ingest.py): it waits only in the first stage and the last. A
 watch already running when the frame is taken (it was woken by the frame) waits in none of the
-stages before "watch started".
+stages before "watch started". (A frame the monitor stored after a watch started counts as the
+watch's: the history cannot tell the two apart then.)
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ from core.voyager_clients import event_stream_from_settings
 
 #: Where a frame waits between taken and delivered, in order (:func:`frame_waits`).
 WAIT_STAGES = (
+    ("taken → stored by the monitor", "the observatory monitor's wake and poll, then its own ingest: RoboTarget's "
+                                      "frame list, the JPG, the files, the insert"),
     ("taken → signalled", "the observatory monitor's poll, then its signal to the order"),
     ("signalled → submit returned", "the order's own submit still running when its session came: Voyager ran "
                                     "the target before the submit activity returned"),
@@ -127,14 +132,16 @@ async def frame_waits(rec: FrameLatency, engine: AsyncEngine,
     out: dict[str, list[float]] = {label: [] for label, _ in WAIT_STAGES}
     for r in rows:
         taken = rec.wall(rec.taken[r.fits_path])
+        stored = float(r.stored)
         order_marks = marks.get(r.order_id, [])
+        by_monitor = not any(k == "started" and t <= stored for k, t in order_marks)
         # The signal, schedule and start of the watch that ingested the frame: the last of each at or
-        # before the frame was stored.
-        instants = [taken]
+        # before the frame was stored (none of them for a frame the monitor stored).
+        instants = [taken, stored if by_monitor else taken]
         for kind in ("signalled", "submitted", "scheduled", "started"):
-            at = [t for k, t in order_marks if k == kind and t <= float(r.stored)]
+            at = [t for k, t in order_marks if k == kind and t <= stored and not by_monitor]
             instants.append(max(at) if at else instants[-1])
-        instants += [float(r.stored), rec.wall(delivered[r.fits_path])]
+        instants += [stored, rec.wall(delivered[r.fits_path])]
         clamped = [instants[0]]
         for t in instants[1:]:
             clamped.append(max(t, clamped[-1]))
@@ -173,14 +180,17 @@ def _watch_marks(history: WorkflowHistory) -> list[tuple[str, float]]:
 
 
 def waits_table(waits: dict[str, list[float]]) -> list[str]:
-    """Markdown lines: each stage's median, p99 and share of the summed latency."""
+    """Markdown lines: each stage's median and p99 over every frame (0 for a frame that did not pass
+    there), the frames that waited there at all, and the stage's share of the summed latency."""
     total = sum(sum(v) for v in waits.values()) or math.nan
-    lines = ["| where the frame waits | p50 s | p99 s | share of the latency |", "|---|---:|---:|---:|"]
+    lines = ["| where the frame waits | p50 s | p99 s | frames waiting there | share of the latency |",
+             "|---|---:|---:|---:|---:|"]
     for label, what in WAIT_STAGES:
         v = waits.get(label, [])
         p50 = statistics.median(v) if v else math.nan
         p99 = statistics.quantiles(v, n=100, method="inclusive")[98] if len(v) > 1 else (v[0] if v else math.nan)
-        lines.append(f"| {label} ({what}) | {p50:.2f} | {p99:.2f} | {sum(v) / total:.0%} |")
+        waited = sum(x > 0 for x in v)
+        lines.append(f"| {label} ({what}) | {p50:.2f} | {p99:.2f} | {waited} | {sum(v) / total:.0%} |")
     return lines
 
 

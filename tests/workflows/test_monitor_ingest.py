@@ -1,0 +1,114 @@
+"""The observatory monitor ingests the frames of the sessions it sees change itself
+(``activities/monitor_ingest.py``): a frame reaches the order's events with no workflow task and no
+session watch on its way, each frame once, and the order's own watch afterwards doubles nothing."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from temporalio.testing import ActivityEnvironment
+
+from activities.ingest import IngestActivities
+from activities.monitor import MonitorActivities
+from activities.monitor_ingest import SessionIngests
+from core.database import make_sessionmaker
+from core.voyager_clients import pool_from_settings
+from models.orders import MonitorWatchRequest, OrderStatus
+from tests.workflows.support import create_customer, create_order, events_of, frames_of, order_row, wait_for
+from voyager import wire
+from voyager.robotarget import RoboTarget
+
+pytestmark = pytest.mark.timeout(240)
+
+
+async def test_a_kick_during_an_ingest_runs_it_once_more_and_one_task_serves_a_session():
+    calls: list[tuple[int, str]] = []
+    release = asyncio.Event()
+
+    async def ingest(order_id: int, session_guid: str) -> int:
+        calls.append((order_id, session_guid))
+        await release.wait()
+        return 2
+
+    ingests = SessionIngests(ingest)
+    ingests.kick(7, "s1")
+    await asyncio.sleep(0)
+    for _ in range(3):  # frames announced while the first ingest runs: one more pass, not three
+        ingests.kick(7, "s1")
+    ingests.kick(8, "s2")
+    assert ingests.running == 2
+    release.set()
+    await ingests.close()
+    assert sorted(calls) == [(7, "s1"), (7, "s1"), (8, "s2")]
+    assert ingests.frames == 6 and ingests.running == 0
+
+
+async def test_a_failed_ingest_is_logged_and_left_to_the_watch():
+    async def ingest(order_id: int, session_guid: str) -> int:
+        raise ConnectionError("database away")
+
+    ingests = SessionIngests(ingest)
+    ingests.kick(1, "s")
+    await ingests.close()  # no exception escapes: the order's watch and sweep ingest the frames
+    assert ingests.frames == 0 and ingests.running == 0
+
+
+async def test_the_monitor_ingests_a_running_sessions_frames_once_with_no_worker_running(temporal_env, order_stack, engine):
+    stack = await order_stack(temporal_env, sim={"speed": 60.0}, start_monitor=False)
+    customer = await create_customer(engine, credits=20)
+    order_id = await create_order(engine, customer, [{"filter": "L", "exposure": 60.0, "quantity": 6}])
+    handle = await stack.start(order_id, customer)
+
+    async def submitted() -> bool:
+        return (await order_row(engine, order_id)).status == OrderStatus.SUBMITTED.value
+
+    await wait_for(submitted, 60, "order submitted")
+    await stack.exits.aclose()  # no worker from here on: no watch, no sweep; only the monitor below ingests
+    target = (await order_row(engine, order_id)).target_guid
+
+    def sessions() -> list[dict]:
+        return [s for s in stack.sim.store.sessions.values() if s["refguidtarget"] == target]
+
+    def taken() -> set[str]:
+        return {g for g, d in stack.sim.store.shots_done.items() if d["refguidtarget"] == target}
+
+    settings = stack.settings.model_copy(update={"orders": stack.settings.orders.model_copy(
+        update={"monitor_run_for": 25.0, "monitor_poll_interval": 5.0})})  # frames come through dashboard events
+    pool = pool_from_settings(settings.voyager)
+    await pool.start()
+    try:
+        rt = RoboTarget(pool)
+        sessionmaker = make_sessionmaker(engine)
+        monitor = MonitorActivities(rt, sessionmaker, stack.client, settings,
+                                    ingest=IngestActivities(rt, sessionmaker, settings).ingest_session)
+        watch = asyncio.create_task(ActivityEnvironment().run(
+            monitor.watch_observatory, MonitorWatchRequest(telescope=settings.orders.telescope)))
+
+        async def two_frames_mid_session() -> bool:
+            return len(await frames_of(engine, order_id)) >= 2
+
+        await wait_for(two_frames_mid_session, 60, "two frames ingested by the monitor")
+        assert [s["result"] for s in sessions()] == [wire.SESSION_RUNNING]  # while the session still runs
+
+        async def every_frame() -> bool:
+            ended = bool(sessions()) and all(s["result"] != wire.SESSION_RUNNING for s in sessions())
+            return ended and {f.shot_done_guid for f in await frames_of(engine, order_id)} == taken()
+
+        await wait_for(every_frame, 60, "the session ended and every frame ingested by the monitor")
+        await watch
+    finally:
+        await pool.close()
+
+    frames = await frames_of(engine, order_id)
+    assert len(frames) == len(taken()) >= 6 and sum(f.accepted for f in frames) == 6
+    assert all(f.jpg_key for f in frames)
+    progress = [e for e in await events_of(engine, order_id) if e.kind == "progress"]
+    assert len(progress) == len(frames)
+
+    # The order's own watch (the monitor's signal is waiting for it) then finds nothing left to ingest.
+    await stack.start_worker(start_monitor=False)
+    result = await asyncio.wait_for(stack.result(handle), 120)
+    assert result.status == OrderStatus.COMPLETED, result.reason
+    assert sorted(f.shot_done_guid for f in await frames_of(engine, order_id)) == sorted(taken())
+    assert sum(e.kind == "progress" for e in await events_of(engine, order_id)) == len(frames)
