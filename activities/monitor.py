@@ -11,11 +11,13 @@ interval per telescope, whatever the number of waiting orders.
 
 **Frames.** A session of an order not yet settling that is new, ended or announced a frame
 (``NewFITReady`` since the last poll, or its progress moved) is also ingested at once, in the
-background of the poll (``activities/monitor_ingest.py``): its frames reach the order's event stream
-without waiting for the order's workflow task and its watch activity, which a burst of orders
-queues (bench/report.md, section 1). The watch and the final sweep still ingest every frame; the
-``shot_done`` insert keeps each frame once whoever gets there first. Voyager's extra load: one
-``RemoteRoboTargetGetShotDoneBySessionList`` per such session and poll (none while orders only wait).
+background of the poll (``activities/monitor_ingest.py``); a ``NewFITReady`` also starts the ingest
+of the sessions the last poll saw running, before the poll it wakes. So a frame reaches the order's
+event stream without waiting for the order's workflow task and its watch activity, which a burst of
+orders queues (bench/report.md, section 1). The watch and the final sweep still ingest every frame;
+the ``shot_done`` insert keeps each frame once whoever gets there first. Voyager's extra load: one
+``RemoteRoboTargetGetShotDoneBySessionList`` per such session and poll or frame (none while orders
+only wait).
 
 Each session's last signalled state is kept in ``voyager_session`` (the row is written *after* the
 signal): a monitor that crashed between the two re-sends the signal, and the order workflow ignores
@@ -122,6 +124,8 @@ class MonitorActivities:
         self.status = ObservatoryStatusRecorder(sessionmaker, settings.orders.telescope)
         self.ingests = SessionIngests(ingest) if ingest is not None else None
         self._frame_announced = False  # a NewFITReady came since the last poll began
+        #: Session GUID → order id of the sessions the last poll saw running (orders not settling).
+        self._running: dict[str, int] = {}
 
     @activity.defn(name="monitor.watch_observatory")
     async def watch_observatory(self, req: MonitorWatchRequest) -> MonitorWatchResult:
@@ -139,6 +143,7 @@ class MonitorActivities:
         try:
             async with heartbeating(lambda: tally.polls):
                 while loop.time() < until:
+                    wake.clear()  # an event during this poll triggers the next one at once
                     try:
                         if loop.time() >= catch_up_at:
                             _seen, sent = await self.catch_up()
@@ -158,7 +163,6 @@ class MonitorActivities:
                         await self._record_status(False, f"{type(exc).__name__}: {exc}")
                         catch_up_at = loop.time()
                     await asyncio.sleep(min(MIN_POLL_GAP, cfg.monitor_poll_interval))
-                    wake.clear()
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(wake.wait(), min(cfg.monitor_poll_interval, max(0.0, until - loop.time())))
         finally:
@@ -184,6 +188,10 @@ class MonitorActivities:
             async for event in stream:
                 if event.name == FRAME_EVENT:
                     self._frame_announced = True
+                    # The sessions last seen running get their frame now, without waiting for a poll.
+                    if self.ingests is not None:
+                        for session_guid, order_id in self._running.items():
+                            self.ingests.kick(order_id, session_guid)
                 wake.set()
 
     # ------------------------------------------------------------------ one poll
@@ -259,11 +267,17 @@ class MonitorActivities:
             order_id = orders.get(s.ref_guid_target)
             row = rows.get(s.guid)
             if order_id is None:
+                self._running.pop(s.guid, None)  # its order ended
                 continue
             seen += 1
-            if self.ingests is not None and s.ref_guid_target not in settling and (row is None or (
+            ingestible = s.ref_guid_target not in settling
+            if self.ingests is not None and ingestible and (row is None or (
                     row.result == 0 and (s.finished or row.progress != s.progress or framed))):
                 self.ingests.kick(order_id, s.guid)
+            if ingestible and not s.finished:
+                self._running[s.guid] = order_id
+            else:
+                self._running.pop(s.guid, None)
             if row is not None:
                 # Signalled already. ``session_started`` sends the order's own watch to the session,
                 # and the watch sees it end: the end costs no second signal (history, billing).
