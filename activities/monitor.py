@@ -121,6 +121,7 @@ class MonitorActivities:
         self.settings = settings
         self.events = events
         self._closed_runs: set[str] = set()
+        self._done_sessions: set[str] = set()  # signalled and recorded finished: nothing more to do
         self.status = ObservatoryStatusRecorder(sessionmaker, settings.orders.telescope)
         self.ingests = SessionIngests(ingest) if ingest is not None else None
         self._frame_announced = False  # a NewFITReady came since the last poll began
@@ -233,6 +234,7 @@ class MonitorActivities:
             sent += n
             if run.end is not None and settled:
                 self._closed_runs.add(run.guid)  # nothing more can change in it
+                self._done_sessions.difference_update(s.guid for s in sessions)  # never listed again
         return seen, sent
 
     async def _handle_run(self, run: RunInfo, sessions: list[SessionInfo],
@@ -240,9 +242,14 @@ class MonitorActivities:
         """Signal (and ingest, module docstring) the sessions of ``run`` that changed; ``framed``: a
         frame was announced, so the running sessions are ingested too. Returns (sessions of known
         orders seen, signals sent, every session finished)."""
+        every_finished = all(s.finished for s in sessions)
+        # A night's run lists every session of the night: those already signalled and recorded
+        # finished need nothing more, so they cost no database lookup on every later poll.
+        done = sum(s.guid in self._done_sessions for s in sessions)
+        sessions = [s for s in sessions if s.guid not in self._done_sessions]
         targets = {s.ref_guid_target for s in sessions if s.ref_guid_target}
         if not targets:
-            return 0, 0, all(s.finished for s in sessions)
+            return done, 0, every_finished
         async with self.sessionmaker() as db:
             live = Order.status.not_in([s.value for s in FINAL_STATUSES])  # type: ignore[attr-defined]
             found = (await sql(db,
@@ -261,7 +268,7 @@ class MonitorActivities:
         orders = {guid: order_id for guid, order_id, _status in found}
         # A settling order's final sweep ingests its frames before they are billed: left to it.
         settling = {guid for guid, _id, status in found if status == OrderStatus.SETTLING.value}
-        seen = 0
+        seen = done
         steps = []
         for s in sessions:
             order_id = orders.get(s.ref_guid_target)
@@ -278,6 +285,8 @@ class MonitorActivities:
                 self._running[s.guid] = order_id
             else:
                 self._running.pop(s.guid, None)
+            if row is not None and row.result != 0:
+                self._done_sessions.add(s.guid)
             if row is not None:
                 # Signalled already. ``session_started`` sends the order's own watch to the session,
                 # and the watch sees it end: the end costs no second signal (history, billing).
@@ -286,7 +295,7 @@ class MonitorActivities:
                 continue
             steps.append(self._signal_and_store(order_id, "session_ended" if s.finished else "session_started", s, run))
         sent = sum(await _all_of(steps, SIGNAL_CONCURRENCY))
-        return seen, sent, all(s.finished for s in sessions)
+        return seen, sent, every_finished
 
     async def _signal_and_store(self, order_id: int, name: str, s: SessionInfo, run: RunInfo) -> int:
         """Signal, then write the row (a crash between the two re-sends the signal); 1 when sent."""

@@ -5,6 +5,7 @@ session watch on its way, each frame once, and the order's own watch afterwards 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
 from temporalio.testing import ActivityEnvironment
@@ -19,7 +20,7 @@ from tests.workflows.support import create_customer, create_order, events_of, fr
 from voyager import wire
 from voyager.robotarget import RoboTarget
 
-pytestmark = pytest.mark.timeout(240)
+pytestmark = pytest.mark.timeout(420)
 
 
 async def test_a_kick_during_an_ingest_runs_it_once_more_and_one_task_serves_a_session():
@@ -74,7 +75,7 @@ async def test_the_monitor_ingests_a_running_sessions_frames_once_with_no_worker
         return {g for g, d in stack.sim.store.shots_done.items() if d["refguidtarget"] == target}
 
     settings = stack.settings.model_copy(update={"orders": stack.settings.orders.model_copy(
-        update={"monitor_run_for": 25.0, "monitor_poll_interval": 5.0})})  # frames come through dashboard events
+        update={"monitor_run_for": 600.0, "monitor_poll_interval": 5.0})})  # frames come through dashboard events
     pool = pool_from_settings(settings.voyager)
     await pool.start()
     try:
@@ -82,13 +83,14 @@ async def test_the_monitor_ingests_a_running_sessions_frames_once_with_no_worker
         sessionmaker = make_sessionmaker(engine)
         monitor = MonitorActivities(rt, sessionmaker, stack.client, settings,
                                     ingest=IngestActivities(rt, sessionmaker, settings).ingest_session)
-        watch = asyncio.create_task(ActivityEnvironment().run(
+        env = ActivityEnvironment()
+        watch = asyncio.create_task(env.run(
             monitor.watch_observatory, MonitorWatchRequest(telescope=settings.orders.telescope)))
 
         async def two_frames_mid_session() -> bool:
             return len(await frames_of(engine, order_id)) >= 2
 
-        await wait_for(two_frames_mid_session, 60, "two frames ingested by the monitor")
+        await wait_for(two_frames_mid_session, 150, "two frames ingested by the monitor")
         assert [s["result"] for s in sessions()] == [wire.SESSION_RUNNING]  # while the session still runs
 
         async def every_frame() -> bool:
@@ -96,7 +98,10 @@ async def test_the_monitor_ingests_a_running_sessions_frames_once_with_no_worker
             return ended and {f.shot_done_guid for f in await frames_of(engine, order_id)} == taken()
 
         await wait_for(every_frame, 60, "the session ended and every frame ingested by the monitor")
-        await watch
+        assert not watch.done()  # the monitor's watch was still running: it, and nothing else, ingested
+        env.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watch
     finally:
         await pool.close()
 
