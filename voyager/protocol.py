@@ -291,22 +291,29 @@ def make_action_result(
     inst: int = 1,
     timestamp: float | None = None,
 ) -> dict[str, Any]:
-    """A ``RemoteActionResult`` event matched by ``uid`` (§3)."""
-    return make_event(
-        E_ACTION_RESULT,
-        host,
-        inst,
-        timestamp=timestamp,
-        UID=uid,
-        ActionResultInt=int(result),
-        Motivo=motivo,
-        ParamRet=param_ret if param_ret is not None else {},
-    )
+    """A ``RemoteActionResult`` event matched by ``uid`` (§3): ``make_event``'s keys, then
+    ``UID``, ``ActionResultInt``, ``Motivo``, ``ParamRet`` (built in one dict: one per command)."""
+    return {
+        "Event": E_ACTION_RESULT,
+        "Timestamp": time.time() if timestamp is None else timestamp,
+        "Host": host,
+        "Inst": inst,
+        "UID": uid,
+        "ActionResultInt": int(result),
+        "Motivo": motivo,
+        "ParamRet": param_ret if param_ret is not None else {},
+    }
 
 
 def make_reply_result(id: int, result: Any = 0) -> dict[str, Any]:  # noqa: A002
     """Success reply ``{"jsonrpc":"2.0","result":0,"id":N}`` (§3)."""
     return {"jsonrpc": "2.0", "result": result, "id": id}
+
+
+def encode_reply_ok(id: int) -> bytes:  # noqa: A002
+    """The success reply line ``{"jsonrpc":"2.0","result":0,"id":N}`` CR LF: the bytes
+    ``encode_message(make_reply_result(id))`` writes, without a dict or an encoder (one per command)."""
+    return b'{"jsonrpc":"2.0","result":0,"id":%d}\r\n' % id
 
 
 def make_reply_error(id: int, code: int, message: str) -> dict[str, Any]:  # noqa: A002
