@@ -87,6 +87,8 @@ class ActionResultInt(IntEnum):
     OK_PARTIAL = 10
 
 
+_OK = int(ActionResultInt.OK)  # a plain int: compared once per command
+
 # ---------------------------------------------------------------- encoding
 
 
@@ -409,8 +411,8 @@ class PendingCall:
             param_ret = {"value": param_ret}
         code = int(event.get("ActionResultInt", -1))
         motivo = str(event.get("Motivo", "") or "")
-        ok = code == ActionResultInt.OK
-        if ok and wire.needs_mac(self.method):
+        ok = code == _OK
+        if ok and self.method.startswith(wire.ROBOTARGET_PREFIX):  # wire.needs_mac
             ok = param_ret.get(wire.RET) == wire.RET_DONE  # RoboTarget success needs ret == "DONE" (§3)
         elif ok and self.method == wire.M_MANAGER_MODE:
             ok = param_ret.get(wire.RET, wire.RET_DONE) == wire.RET_DONE
@@ -614,14 +616,20 @@ class ServerProtocol(_SessionState):
         (−32600, §3); or None for what needs no answer (client events such as Polling, other
         objects). Raises VoyagerProtocolError when the line is not a JSON object (invalid lines do
         not count for the idle cutoff)."""
-        msg = decode_line(line)
+        try:
+            msg = _loads(line)
+        except _JSONDecodeError:
+            msg = None
+        if type(msg) is not dict:
+            msg = decode_line(line)  # the lenient reading, or the reason it is no object
         if "Event" in msg or "method" not in msg:
             return None
-        method, req_id = msg.get("method"), msg.get("id")
-        if not isinstance(method, str) or not isinstance(req_id, int) or isinstance(req_id, bool):
+        method, req_id = msg["method"], msg.get("id")
+        # type(), not isinstance(): a bool id is refused too (JSON decoders make no other subclasses).
+        if type(method) is not str or type(req_id) is not int:
             return make_reply_error(req_id if isinstance(req_id, int) else None, -32600, "Invalid Request")  # type: ignore[arg-type]
         params = msg.get("params")
-        return Request(method, req_id, params if isinstance(params, dict) else {})
+        return Request(method, req_id, params if type(params) is dict else {})
 
     def mac_ok(self, params: dict[str, Any], request_id: int, key: str = wire.P_MAC) -> bool:
         """Whether ``params[key]`` is the MAC of the request ``request_id`` carrying ``params``
