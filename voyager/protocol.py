@@ -229,8 +229,8 @@ _VARIANT = {d: "89ab"[int(d, 16) & 3] for d in "0123456789abcdef"}
 
 
 class UidSource:
-    """The UIDs of one connection's commands (§3): version 4 UUIDs whose first 80 bits are random,
-    drawn once per connection, and whose last group (48 bits) counts the connection's commands.
+    """The UIDs of one connection's commands (§3): version 4 UUIDs whose first four groups are drawn
+    at random once per connection, and whose last group (48 bits) counts the connection's commands.
 
     Unique per connection by the counter, across connections and reconnects by the random part
     (74 random bits), like ``new_uid``'s; one string format per command, no ``os.urandom`` call.
