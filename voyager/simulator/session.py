@@ -10,9 +10,9 @@ Received bytes come from the socket's callback (``link.py``: no read task). Outg
 whole lines collected during one loop step and written to the transport in one write at the end of
 it — at the end of the received chunk they answer, or of the loop step for the others (a reply and
 its result go out together; nothing interleaves inside a line). Quick commands are answered in the
-reading step; the others run as tasks (so a delayed reply does
-not stop the reading of Polling); their handling is in ``commands.py``. The session key, the
-reading of requests and the MAC checks are ``voyager.protocol.ServerProtocol``'s.
+reading step; the others run as tasks (so a delayed reply does not stop the reading of Polling);
+their handling is in ``commands.py``. The session key, the reading of requests and the MAC checks
+are ``voyager.protocol.ServerProtocol``'s.
 """
 
 from __future__ import annotations
