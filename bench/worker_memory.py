@@ -58,6 +58,9 @@ WAITING = ("submitted",)
 MiB = 1024 * 1024
 #: Waiting workflows whose history is read for the breakdown (each one a fetch).
 HISTORY_SAMPLE = 20
+#: Seconds the filled worker is watched with nothing new to do: how its RSS drifts with time alone
+#: (the monitor's watch, the pools), which the fill window's growth also holds.
+DRIFT_SECONDS = 30
 
 
 async def settled_rss(pid: int, seconds: float = 3.0) -> int:
@@ -186,14 +189,18 @@ async def fill_orders(stack: BenchStack, orders: int, concurrency: int, customer
         cpu = cpu_line(cpu0, cpu_seconds(dep.worker, dep.api), fill_s)
         waiting = counts.get("submitted", 0)
         full = await settled_rss(dep.worker.pid)
+        later = await settled_rss(dep.worker.pid, DRIFT_SECONDS)
         stats_full = await _stats(dep.worker, 2, trim=True)
         heap = heap_diff(stats_one, stats_full, waiting)
         history = await history_size(stack.client, [f"order-{i}" for i in ids[:HISTORY_SAMPLE]])
         await asyncio.to_thread(dep.worker.stop)  # before terminating: a terminated order would wake its cached workflow
         await stack.terminate([f"order-{i}" for i in ids])
     statuses = ", ".join(f"{s} {n}" for s, n in sorted(counts.items()))
+    drift = (later - full) / DRIFT_SECONDS  # bytes a second, nothing new to do
     note = (f"Statuses when measured: {statuses}. {orders - 1} POSTs took {post_s:.1f} s; all waiting after "
-            f"{fill_s:.1f} s. {cpu}.")
+            f"{fill_s:.1f} s. {cpu}. Drift with time alone: {later - full:+,} bytes in the {DRIFT_SECONDS} s after "
+            f"the fill with every order waiting; at that rate the {fill_s:.0f} s fill window holds "
+            f"{drift * fill_s / max(1, waiting - 1) / 1024:+.1f} KiB per order of it.")
     return Filled(idle, one, full, waiting, heap, history, note, _trimmed(stats_full))
 
 
