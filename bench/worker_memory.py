@@ -160,7 +160,7 @@ def _trimmed(stats: Path) -> int:
 
 
 async def fill_orders(stack: BenchStack, orders: int, concurrency: int, customers: int, timeout: float,
-                      variant: tuple[str, ...] = ()) -> Filled:
+                      variant: tuple[str, ...] = (), drift_seconds: int = DRIFT_SECONDS) -> Filled:
     """Stellar's worker (``worker.main`` with the heap hook: ``python -m bench.heap_worker``, with
     ``variant``: its ``--runner``/``--max-cached`` arguments) idle, with one and with ``orders``
     orders waiting for their night."""
@@ -189,16 +189,16 @@ async def fill_orders(stack: BenchStack, orders: int, concurrency: int, customer
         cpu = cpu_line(cpu0, cpu_seconds(dep.worker, dep.api), fill_s)
         waiting = counts.get("submitted", 0)
         full = await settled_rss(dep.worker.pid)
-        later = await settled_rss(dep.worker.pid, DRIFT_SECONDS)
+        later = await settled_rss(dep.worker.pid, drift_seconds)
         stats_full = await _stats(dep.worker, 2, trim=True)
         heap = heap_diff(stats_one, stats_full, waiting)
         history = await history_size(stack.client, [f"order-{i}" for i in ids[:HISTORY_SAMPLE]])
         await asyncio.to_thread(dep.worker.stop)  # before terminating: a terminated order would wake its cached workflow
         await stack.terminate([f"order-{i}" for i in ids])
     statuses = ", ".join(f"{s} {n}" for s, n in sorted(counts.items()))
-    drift = (later - full) / DRIFT_SECONDS  # bytes a second, nothing new to do
+    drift = (later - full) / drift_seconds  # bytes a second, nothing new to do
     note = (f"Statuses when measured: {statuses}. {orders - 1} POSTs took {post_s:.1f} s; all waiting after "
-            f"{fill_s:.1f} s. {cpu}. Drift with time alone: {later - full:+,} bytes in the {DRIFT_SECONDS} s after "
+            f"{fill_s:.1f} s. {cpu}. Drift with time alone: {later - full:+,} bytes in the {drift_seconds} s after "
             f"the fill with every order waiting; at that rate the {fill_s:.0f} s fill window holds "
             f"{drift * fill_s / max(1, waiting - 1) / 1024:+.1f} KiB per order of it.")
     return Filled(idle, one, full, waiting, heap, history, note, _trimmed(stats_full))
@@ -275,21 +275,23 @@ def breakdown(o: Filled, b: Filled, s: Filled | None, sandbox: dict[str, dict[st
 
 
 async def run(stack: BenchStack, orders: int = 1000, concurrency: int = 16, customers: int = 50,
-              timeout: float = 600.0, variant: tuple[str, ...] = (), shaped: bool = True) -> str:
+              timeout: float = 600.0, variant: tuple[str, ...] = (), shaped: bool = True,
+              sandbox_instances: int = 100, drift_seconds: int = DRIFT_SECONDS) -> str:
     """Fill the worker with ``orders`` waiting orders (``variant``: bench/heap_worker.py arguments,
     e.g. ``("--runner", "unsandboxed")``), then the bare ceiling and (``shaped``) the order-shaped
-    one; returns the markdown section."""
+    one; ``sandbox_instances``: workflow instances bench/sandbox_cost.py creates per runner;
+    ``drift_seconds``: how long the filled worker is watched; returns the markdown section."""
     orders = max(2, orders)
     customers = max(1, min(customers, orders))
     progress(f"worker memory: starting simulator (paused), worker and API; {orders} orders to wait")
-    o = await fill_orders(stack, orders, concurrency, customers, timeout, variant)
+    o = await fill_orders(stack, orders, concurrency, customers, timeout, variant, drift_seconds)
     progress(f"worker memory: ceiling, a bare worker with {orders} bare waiting workflows")
     b = await bare_ceiling(stack, orders, concurrency, timeout=timeout)
     s = None
     if shaped:
         progress(f"worker memory: the bare worker with {orders} order-shaped waiting workflows")
         s = await bare_ceiling(stack, orders, concurrency, timeout=timeout, shape=OrderShaped)
-    sandbox = await sandbox_costs()
+    sandbox = await sandbox_costs(sandbox_instances)
     per_order, per_bare = _per(o), _per(b)
     ratio = f"{per_order / per_bare:.1f}×" if per_bare > 0 else "n/a (below the RSS noise)"
     shaped_line = (f" The SDK alone keeps {_per(s) / 1024:.1f} KiB per waiting workflow of the order's shape "
