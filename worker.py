@@ -159,10 +159,24 @@ HEARTBEAT_THROTTLE = timedelta(seconds=2)
 MONITOR_ROUTE = "site_queue"
 
 
-def workflow_runner() -> SandboxedWorkflowRunner:
-    """The SDK's sandbox with :data:`SANDBOX_PASSTHROUGH` added to its default passthrough modules."""
-    return SandboxedWorkflowRunner(
-        restrictions=SandboxRestrictions.default.with_passthrough_modules(*SANDBOX_PASSTHROUGH))
+def workflow_runner(*extra_passthrough: str) -> SandboxedWorkflowRunner:
+    """The SDK's sandbox with :data:`SANDBOX_PASSTHROUGH` (and ``extra_passthrough``: module names,
+    for a workflow file outside ``workflows``) added to its default passthrough modules."""
+    return SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules(
+        *SANDBOX_PASSTHROUGH, *extra_passthrough))
+
+
+def worker_options(*extra_passthrough: str) -> dict[str, Any]:
+    """The ``Worker`` keyword arguments of every Stellar worker that runs workflows: the sandbox of
+    :func:`workflow_runner` and the heartbeat throttle. The memory bench's bare ceiling
+    (bench/bare_worker.py) runs with exactly these, so its ceiling is like for like. The SDK's
+    default ``max_cached_workflows`` (1,000) is kept: a smaller cache bounds the memory of waiting
+    orders but replays each evicted order's history when it wakes (bench/worker_memory.py)."""
+    return {
+        "workflow_runner": workflow_runner(*extra_passthrough),
+        "max_heartbeat_throttle_interval": HEARTBEAT_THROTTLE,
+        "default_heartbeat_throttle_interval": HEARTBEAT_THROTTLE,
+    }
 
 
 async def ensure_monitor(client: Client, telescope: str, task_queue: str, site_queue: str | None = None) -> str:
@@ -265,9 +279,7 @@ async def open_worker(
         workflows=[*WORKFLOWS, *extra_workflows],
         activities=[*deps.activities(monitor_events=monitor_events), *payment_activities(settings, engine),
                     *extra_activities],
-        workflow_runner=workflow_runner(),
-        max_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
-        default_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
+        **worker_options(),
     )
     try:
         async with worker:
