@@ -31,14 +31,15 @@ bearer_scheme = HTTPBearer(
 )
 
 
-def get_resources(request: Request) -> Resources:
+async def get_resources(request: Request) -> Resources:
+    # async: FastAPI runs a plain function dependency in its thread pool, a thread hop per request.
     return request.app.state.resources
 
 
 ResourcesDep = Annotated[Resources, Depends(get_resources)]
 
 
-def get_settings_dep(resources: ResourcesDep) -> Settings:
+async def get_settings_dep(resources: ResourcesDep) -> Settings:
     return resources.settings
 
 
@@ -115,15 +116,14 @@ async def order_caller(
     counted, and nothing else it wrote stays."""
     key = request.headers.get("idempotency-key")
     key = key if key is not None and valid_idempotency_key(key) else None
-    principal, row = await _authenticate(request, resources, credentials, held,
-                                         lambda customer_id: order_context.columns(customer_id, key))
+    principal, row = await _authenticate(request, resources, credentials, held, *order_context.params(key))
     assert row is not None
     return OrderCaller(principal, order_context.OrderContext.of(row, principal.customer_id, key))
 
 
 async def _authenticate(request: Request, resources: Resources,
                         credentials: HTTPAuthorizationCredentials | None,
-                        held: RequestConnection | None, extra=None) -> tuple[Principal, Row | None]:
+                        held: RequestConnection | None, extra=None, params=None) -> tuple[Principal, Row | None]:
     ip = client_ip(request)
     retry_after = resources.ip_limiter.check(ip) or resources.auth_failures.blocked(ip)
     if retry_after is not None:
@@ -131,7 +131,8 @@ async def _authenticate(request: Request, resources: Resources,
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("missing API key: send Authorization: Bearer sk_...")
     conn = await held.get() if held is not None and plausible_key(credentials.credentials) else None
-    principal, retry_after, row = await authenticate_with(resources.rate_limiter, credentials.credentials, conn, extra)
+    principal, retry_after, row = await authenticate_with(resources.rate_limiter, credentials.credentials, conn,
+                                                      extra, params)
     if principal is None:
         resources.auth_failures.check(ip)
         raise Unauthorized("invalid or revoked API key", code="invalid_api_key")

@@ -15,8 +15,9 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import cache
 
-from sqlalchemy import ColumnElement, Row, update
+from sqlalchemy import ColumnElement, Row, Select, String, bindparam, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -86,13 +87,19 @@ async def issue_key(session: AsyncSession, customer_id: int, role: str) -> tuple
     return row, clear
 
 
-def _lookup(digest: str, extra: Callable[[ColumnElement[int]], Sequence[ColumnElement]] | None = None):
-    """The live key of ``digest`` with its customer: (key_id, role, customer_id, email), and the
-    columns ``extra(customer id column)`` adds."""
+def _lookup(extra: Callable[[ColumnElement[int]], Sequence[ColumnElement]] | None = None):
+    """The live key whose hash is the bind parameter ``key_hash``, with its customer: (key_id,
+    role, customer_id, email), and the columns ``extra(customer id column)`` adds."""
     return (select(ApiKey.id.label("key_id"), ApiKey.role, Customer.id.label("customer_id"), Customer.email,
                    *(extra(Customer.id) if extra is not None else ()))
             .join(Customer, Customer.id == ApiKey.customer_id)
-            .where(ApiKey.key_hash == digest, ApiKey.revoked_at.is_(None)))
+            .where(ApiKey.key_hash == bindparam("key_hash", type_=String), ApiKey.revoked_at.is_(None)))
+
+
+@cache
+def _counted_lookup(extra: Callable[[ColumnElement[int]], Sequence[ColumnElement]] | None) -> Select:
+    """The key lookup and its count (:meth:`SharedRateLimiter.counting`), built once per ``extra``."""
+    return SharedRateLimiter.counting(_lookup(extra))
 
 
 def plausible_key(key: str) -> bool:
@@ -113,15 +120,17 @@ async def authenticate_counted(limiter: SharedRateLimiter, key: str,
 
 async def authenticate_with(
     limiter: SharedRateLimiter, key: str, conn: AsyncConnection | None = None,
-    extra: Callable[[ColumnElement[int]], Sequence[ColumnElement]] | None = None,
+    extra: Callable[[ColumnElement[int]], Sequence[ColumnElement]] | None = None, params: dict | None = None,
 ) -> tuple[Principal | None, int | None, Row | None]:
     """:func:`authenticate_counted`, the same statement also reading ``extra(customer id column)``
-    (what the route needs of the caller's rows: api/services/order_context.py). Returns (principal
-    or None, ``Retry-After`` or None, the statement's row or None)."""
+    (what the route needs of the caller's rows: api/services/order_context.py) with ``params``, its
+    bind parameters. ``extra`` is called once per process: a module-level function. Returns
+    (principal or None, ``Retry-After`` or None, the statement's row or None)."""
     if not plausible_key(key):
         return None, None, None
     digest = hash_api_key(key)
-    row, retry_after = await limiter.hit_if(f"key:{digest}", _lookup(digest, extra), conn)
+    row, retry_after = await limiter.hit_counting(f"key:{digest}", _counted_lookup(extra),
+                                                  {"key_hash": digest, **(params or {})}, conn)
     if row is None:
         return None, None, None
     return Principal(customer_id=row.customer_id, email=row.email, role=row.role, key_id=row.key_id,

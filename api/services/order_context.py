@@ -19,8 +19,10 @@ a fresh query.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import cache
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import aggregate_order_by
@@ -41,9 +43,10 @@ _FINGERPRINT = ("(SELECT md5(string_agg((to_jsonb(tf) - 'last_seen_at' - 'update
                 " FROM telescope tf)")
 
 
-def columns(customer_id: sa.ColumnElement[int], idempotency_key: str | None) -> list[sa.ColumnElement]:
+def columns(customer_id: sa.ColumnElement[int], keyed: bool = False) -> list[sa.ColumnElement]:
     """The context's columns for a statement where ``customer_id`` is the caller's id (a column of
-    that statement's FROM, or a bound value); ``idempotency_key``: a checked key, or None."""
+    that statement's FROM, or a bind parameter); ``keyed``: with the order the bind parameter
+    ``ctx_idempotency_key`` names (a checked key)."""
     subscriptions = (
         sa.select(sa.func.json_agg(aggregate_order_by(
             sa.func.json_build_array(_SUB.plan, _SUB.status, _SUB.stripe_subscription_id.is_(None),
@@ -53,8 +56,9 @@ def columns(customer_id: sa.ColumnElement[int], idempotency_key: str | None) -> 
     account = (sa.select(sa.func.json_build_array(_ACCOUNT.subscription_credits, _ACCOUNT.pack_credits,
                                                   _ACCOUNT.held, _ACCOUNT.debt))
                .where(_ACCOUNT.customer_id == customer_id).scalar_subquery())
-    replay = (sa.select(_ORDER.id).where(_ORDER.customer_id == customer_id, _ORDER.idempotency_key == idempotency_key)
-              .scalar_subquery() if idempotency_key is not None else sa.null())
+    replay = (sa.select(_ORDER.id).where(_ORDER.customer_id == customer_id,
+                                         _ORDER.idempotency_key == sa.bindparam("ctx_idempotency_key", type_=sa.String))
+              .scalar_subquery() if keyed else sa.null())
     waiting = (sa.select(_ORDER.telescope_id, sa.func.count().label("n"))
                .join(_TELESCOPE, _TELESCOPE.c.id == _ORDER.telescope_id)
                .where(_TELESCOPE.c.status == TelescopeStatus.ONLINE.value, _ORDER.status.in_(WAITING))
@@ -62,6 +66,18 @@ def columns(customer_id: sa.ColumnElement[int], idempotency_key: str | None) -> 
     queues = sa.select(sa.func.json_object_agg(waiting.c.telescope_id, waiting.c.n)).scalar_subquery()
     return [subscriptions.label("ctx_subscriptions"), account.label("ctx_account"), replay.label("ctx_replay_id"),
             queues.label("ctx_queues"), sa.literal_column(_FINGERPRINT).label("ctx_telescopes")]
+
+
+def keyed_columns(customer_id: sa.ColumnElement[int]) -> list[sa.ColumnElement]:
+    """:func:`columns` with the ``Idempotency-Key``'s order."""
+    return columns(customer_id, keyed=True)
+
+
+def params(idempotency_key: str | None) -> tuple[Callable[..., list[sa.ColumnElement]], dict]:
+    """(the columns function, its bind parameters) for a request with ``idempotency_key`` (checked)."""
+    if idempotency_key is None:
+        return columns, {}
+    return keyed_columns, {"ctx_idempotency_key": idempotency_key}
 
 
 def _json(value):
@@ -104,11 +120,16 @@ class OrderContext:
         return effective_plan_of(self.subscriptions, now)
 
 
+@cache
+def _alone(keyed: bool) -> sa.Select:
+    return sa.select(*columns(sa.bindparam("ctx_customer_id", type_=sa.Integer), keyed))
+
+
 async def fetch(conn: AsyncConnection, customer_id: int, idempotency_key: str | None) -> OrderContext:
     """The context on its own: one statement on ``conn`` (for a caller whose key was looked up
     without it, e.g. the web app's order form)."""
-    cid = sa.bindparam("ctx_customer_id", customer_id, type_=sa.Integer)
-    row = (await conn.execute(sa.select(*columns(cid, idempotency_key)))).one()
+    values = {"ctx_customer_id": customer_id, **params(idempotency_key)[1]}
+    row = (await conn.execute(_alone(idempotency_key is not None), values)).one()
     return OrderContext.of(row, customer_id, idempotency_key)
 
 

@@ -24,6 +24,7 @@ from functools import cache
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlmodel import SQLModel
 
 from models.db import CustomerSet, Order, OrderPanel, OrderShot
 from models.temporal_contract import order_workflow_id
@@ -73,21 +74,33 @@ def _statement(in_set: bool, panels: bool) -> sa.Select:
     return sa.select(new_order.c.id, new_order.c.workflow_id, new_order.c.set_guid).add_cte(*writes)
 
 
-async def insert_order(conn: AsyncConnection, order: Order, shots: list[OrderShot],
-                       panels: list[OrderPanel] | None = None) -> bool:
-    """Write ``order`` (``set_id`` set: in that Set of its customer's), ``shots`` (at least one)
-    and ``panels`` in one statement on ``conn`` (in autocommit: the statement commits itself), and
-    set ``order.id``, ``order.workflow_id`` (and ``order.set_guid``). Returns False, writing nothing, when the Set is
-    deleted or not the customer's. Raises IntegrityError (e.g. an ``idempotency_key`` taken by a
-    concurrent request), writing nothing."""
-    params = {c.name: getattr(order, c.name) for c in _ORDER_COLUMNS}
-    params.update({f"shot_{c.name}": [getattr(s, c.name) for s in shots] for c in _SHOT_COLUMNS})
+def _row(model: type[SQLModel], columns: list[sa.Column], values: dict) -> dict:
+    """``values`` completed with the model's defaults for ``columns`` (what ``model(**values)``
+    would hold, without its cost: a table model's constructor is most of a request's own time)."""
+    fields = model.model_fields
+    return {c.name: values[c.name] if c.name in values else fields[c.name].get_default(call_default_factory=True)
+            for c in columns}
+
+
+async def insert_order(conn: AsyncConnection, values: dict, shots: list[dict],
+                       panels: list[dict] | None = None) -> Order | None:
+    """Write an order of ``values`` (``Order`` fields; ``set_id`` given: in that Set of its
+    customer's), its ``shots`` (``OrderShot`` fields, at least one) and ``panels`` (``OrderPanel``
+    fields) in one statement on ``conn`` (in autocommit: the statement commits itself). Returns the
+    order as written — a snapshot to read, attached to no session — or None, writing nothing, when
+    the Set is deleted or not the customer's. Raises IntegrityError (e.g. an ``idempotency_key``
+    taken by a concurrent request), writing nothing."""
+    order = _row(Order, _ORDER_COLUMNS, values)
+    params = dict(order)
+    lines = [_row(OrderShot, _SHOT_COLUMNS, s) for s in shots]
+    params.update({f"shot_{c.name}": [line[c.name] for line in lines] for c in _SHOT_COLUMNS})
     if panels:
-        params.update({f"panel_{c.name}": [getattr(p, c.name) for p in panels] for c in _PANEL_COLUMNS})
-    if order.set_id is not None:
-        params.update(set_id=order.set_id, set_customer_id=order.customer_id)
-    row = (await conn.execute(_statement(order.set_id is not None, bool(panels)), params)).first()
+        full = [_row(OrderPanel, _PANEL_COLUMNS, p) for p in panels]
+        params.update({f"panel_{c.name}": [row[c.name] for row in full] for c in _PANEL_COLUMNS})
+    set_id = values.get("set_id")
+    if set_id is not None:
+        params.update(set_id=set_id, set_customer_id=values["customer_id"])
+    row = (await conn.execute(_statement(set_id is not None, bool(panels)), params)).first()
     if row is None:
-        return False
-    order.id, order.workflow_id, order.set_guid = row.id, row.workflow_id, row.set_guid
-    return True
+        return None
+    return Order.model_construct(**order, id=row.id, workflow_id=row.workflow_id, set_id=set_id, set_guid=row.set_guid)

@@ -58,7 +58,7 @@ from core.database import RequestConnection, autocommit_on, autocommit_session
 from core.mosaic import MosaicSpec, Panel, plan_panels, split_refusal
 from core.order_control import AbortRefused, OrderWorkflowNotFound, abort_order, start_order_workflow
 from models.billing import PricedShot, VoyagerTargetConstraints
-from models.db import Order, OrderPanel, OrderShot, Telescope
+from models.db import Order, OrderShot, Telescope
 from models.orders import NO_ABORT_STATUSES, AbortRole, OrderStatus
 from models.telescopes import ANY, TelescopeStatus, optics_of
 from models.temporal_contract import ERR_ABORT_REFUSED
@@ -165,7 +165,8 @@ async def _find_by_key(session, customer_id: int, key: str) -> Order | None:
 class CreatedOrder:
     """What :func:`create_order` returns. ``created`` False: a replay of an earlier request with the
     same ``Idempotency-Key`` and body (that order, unchanged; ``shots``/``telescope`` None). For a
-    new order, ``shots``: the rows written, in position order; ``telescope``: its slug."""
+    new order, ``order`` and ``shots`` are the rows as written (snapshots to read, attached to no
+    session; shots in position order); ``telescope``: its slug."""
 
     order: Order
     created: bool
@@ -266,7 +267,7 @@ async def create_order(
             layout = {**mosaic.model_dump(mode="json"),
                       "field_of_view": {"width_deg": fov.width_deg, "height_deg": fov.height_deg}}
 
-        order = Order(
+        values = dict(
             customer_id=principal.customer_id, idempotency_key=key, request_hash=digest, plan=plan.plan,
             status=OrderStatus.PENDING.value, target_name=req.target_name, ra_j2000=ra, dec_j2000=dec,
             pa=req.pa, priority=req.priority, c_moon_down=constraints.moon_down,
@@ -278,21 +279,20 @@ async def create_order(
             assignment_reason=chosen.reason, mosaic=layout, set_id=req.set_id,
         )
         # A mosaic's shot list is split evenly: each panel gets quantity / panels of every line.
-        written: list[OrderShot] = []
+        lines: list[dict] = []
         for panel in ([p.index for p in panels] or [None]):
             share = len(panels) or 1
             for position, (name, shot) in enumerate(zip(filters, req.shots)):
-                written.append(OrderShot(position=position, filter=name, exposure=shot.exposure,
-                                         quantity=shot.quantity // share, bin=shot.bin, gain=shot.gain,
-                                         offset=shot.offset, panel_index=panel))
-        panel_rows = [OrderPanel(panel_index=p.index, column=p.column, row=p.row, name=p.name,
-                                 ra_j2000=p.ra_j2000, dec_j2000=p.dec_j2000) for p in panels]
+                lines.append(dict(position=position, filter=name, exposure=shot.exposure,
+                                  quantity=shot.quantity // share, bin=shot.bin, gain=shot.gain,
+                                  offset=shot.offset, panel_index=panel))
+        panel_rows = [dict(panel_index=p.index, column=p.column, row=p.row, name=p.name,
+                           ra_j2000=p.ra_j2000, dec_j2000=p.dec_j2000) for p in panels]
         try:
             # One statement: the order, its panels and shot lines, and its workflow id — the
             # order's business key, recorded with it rather than by an UPDATE after the start; a
             # failed start clears it (_start). The Set is share-locked until it commits.
-            if not await insert_order(conn, order, written, panel_rows):
-                raise set_not_found(req.set_id or 0)  # deleted since find_set: nothing was written
+            order = await insert_order(conn, values, lines, panel_rows)
         except IntegrityError:
             # A concurrent request with the same key won the insert: answer as its replay.
             existing = await _find_by_key(session, principal.customer_id, key) if key else None
@@ -300,8 +300,9 @@ async def create_order(
                 raise
             await done.aclose()
             return CreatedOrder(await _replay(res, existing, digest), False)
-        for shot in written:
-            shot.order_id = order.id
+        if order is None:
+            raise set_not_found(req.set_id or 0)  # deleted since find_set: nothing was written
+        written = [OrderShot.model_construct(order_id=order.id, **line) for line in lines]
         log.info("order.created", order_id=order.id, customer_id=principal.customer_id, cost=cost, plan=plan.plan,
                  telescope=slug)
     started = await _start(res, order, keep_pending=key is not None, telescope=slug, recorded=True)
