@@ -117,7 +117,6 @@ async def order_caller(
     key = request.headers.get("idempotency-key")
     key = key if key is not None and valid_idempotency_key(key) else None
     principal, row = await _authenticate(request, resources, credentials, held, *order_context.params(key))
-    assert row is not None
     return OrderCaller(principal, order_context.OrderContext.of(row, principal.customer_id, key))
 
 
