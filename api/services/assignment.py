@@ -163,8 +163,8 @@ async def assign(session: AsyncSession, telescope: str, need: Need, now: datetim
     status and the online telescopes that fit); Unprocessable: a filter the named telescope lacks
     (``shots.N.filter``, listing its filters), ``target_never_observable`` (why, per telescope),
     ``no_telescope_fits`` (why, per telescope). ``online``: the online telescopes, when the caller
-    has just read them (one query less); ``queues``: with them, their waiting orders
-    (:func:`online_with_queues`: one more query less)."""
+    has just read them (one query less; a named telescope among them is not read again);
+    ``queues``: with them, their waiting orders (:func:`online_with_queues`: one more query less)."""
     if telescope == ANY:
         rows = online if online is not None else await service.online(session)
         verdicts = await judge(session, rows, need, now, queues if online is not None else None)
@@ -178,7 +178,10 @@ async def assign(session: AsyncSession, telescope: str, need: Need, now: datetim
                   f"{len(verdicts) - len(fitting)} online one(s) do not")
         return Assignment(best.telescope, reason, best.window)
 
-    row = await service.by_slug(session, telescope)
+    # A named telescope among ``online`` needs no query; one that is not is read (404 or 409).
+    row = next((t for t in online if t.slug == telescope), None) if online is not None else None
+    if row is None:
+        row = await service.by_slug(session, telescope)
     if row.status != TelescopeStatus.ONLINE.value:
         others = [t for t in await service.online(session) if t.id != row.id]
         can = [v.telescope.slug for v in await judge(session, others, need, now) if v.problem is None]
@@ -191,7 +194,7 @@ async def assign(session: AsyncSession, telescope: str, need: Need, now: datetim
         raise Unprocessable("invalid order", fields={
             f"shots.{i}.filter": f"unknown filter {f!r}; telescope {row.slug} has {have}"
             for i, f in enumerate(need.filters) if f in missing})
-    (verdict,) = await judge(session, [row], need, now)
+    (verdict,) = await judge(session, [row], need, now, queues if online is not None else None)
     if verdict.problem is not None:
         raise _refuse([verdict], need)
     return Assignment(row, f"named: {row.slug} at {row.site_name}, {_when(verdict.window)}", verdict.window)
