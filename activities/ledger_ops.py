@@ -154,17 +154,21 @@ class LedgerActivities:
             raise ApplicationError(f"{req.status} is not final", type=ERR_INVALID_ORDER, non_retryable=True)
         settled = await settle_order(self.ledger, self.sessionmaker, self.settings,
                                      SettleRequest(order_id=req.order_id, outcome=req.outcome, reason=req.reason,
-                                                   release=req.release), actor=ACTOR)
-        report = await self.store.finalize(FinalizeRequest(order_id=req.order_id, status=req.status, reason=req.reason))
+                                                   release=req.release), actor=ACTOR, store=False)
+        # The settle just recomputed the progress (every ingest keeps it current too), and its
+        # credits are stored with the final status: one transaction fewer, two statements fewer.
+        report = await self.store.finalize(FinalizeRequest(order_id=req.order_id, status=req.status, reason=req.reason),
+                                           refresh=False, settled=settled)
         return ClosedOrder(settled=settled, report=report)
 
 
 async def settle_order(ledger: Ledger, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings,
-                       req: SettleRequest, *, actor: str) -> SettleResult:
+                       req: SettleRequest, *, actor: str, store: bool = True) -> SettleResult:
     """Settle (or, with ``req.release``, release) the order's hold by its delivered frames, once,
-    and store the captured/released credits on the order. ``actor``: who settles (ledger entries'
-    ``actor``: ``order-workflow`` or ``repair``). Shared by :meth:`LedgerActivities.settle` and the
-    repair sweep (activities/repair.py)."""
+    and (``store``) store the captured/released credits on the order (else the caller does).
+    ``actor``: who settles (ledger entries' ``actor``: ``order-workflow`` or ``repair``). Shared by
+    :meth:`LedgerActivities.settle`, :meth:`LedgerActivities.settle_and_finalize` and the repair
+    sweep (activities/repair.py)."""
     async with sessionmaker() as session:
         order = await lock_order(session, req.order_id)
         progress = await refresh_progress(session, order)
@@ -185,10 +189,11 @@ async def settle_order(ledger: Ledger, sessionmaker: async_sessionmaker[AsyncSes
             res = await ledger.capture(req.order_id, capture, actor=actor, reason=reason)
     except HoldNotFound:  # pragma: no cover - get_hold just found it
         raise ApplicationError(f"hold of order {req.order_id} vanished", type=ERR_INVALID_ORDER, non_retryable=True) from None
-    async with sessionmaker() as session:  # one UPDATE: the row was found and locked above
-        await sql(session, sa.update(Order.__table__).where(Order.__table__.c.id == req.order_id).values(
-            credits_captured=res.captured, credits_released=res.released, updated_at=datetime.now(UTC)))
-        await session.commit()
+    if store:
+        async with sessionmaker() as session:  # one UPDATE: the row was found and locked above
+            await sql(session, sa.update(Order.__table__).where(Order.__table__.c.id == req.order_id).values(
+                credits_captured=res.captured, credits_released=res.released, updated_at=datetime.now(UTC)))
+            await session.commit()
     log.info("order.settled", order_id=req.order_id, outcome=req.outcome.value, held=res.held,
              captured=res.captured, released=res.released, replayed=res.replayed, actor=actor)
     return SettleResult(order_id=req.order_id, held=res.held, captured=res.captured, released=res.released,

@@ -37,6 +37,7 @@ from models.orders import (
     OrderStatus,
     PanelLine,
     PanelReport,
+    SettleResult,
     ShotLine,
     StatusChange,
     StatusChanged,
@@ -188,15 +189,12 @@ class OrderStoreActivities:
             lines = await order_lines(session, ref.order_id)
             if not lines:
                 raise ApplicationError(f"order {ref.order_id} has no shots", type=ERR_INVALID_ORDER, non_retryable=True)
-            if order.workflow_id is None:
-                order.workflow_id = activity.info().workflow_id
-                session.add(order)
-                await session.commit()
             created = _aware(order.created_at) or datetime.now(UTC)
             slug = self.settings.orders.telescope
             if order.telescope_id is not None:
                 slug = (await session.exec(select(Telescope.slug).where(Telescope.id == order.telescope_id))).one()
-            return OrderSnapshot(
+            panels = await order_panels(session, ref.order_id)
+            snapshot = OrderSnapshot(
                 telescope=slug,
                 site_queue=site_task_queue(slug) if self.settings.orders.site_workers else None,
                 order_id=order.id,
@@ -229,9 +227,15 @@ class OrderStoreActivities:
                 panels=[
                     PanelLine(panel_index=p.panel_index, column=p.column, row=p.row, name=p.name,
                               ra_j2000=p.ra_j2000, dec_j2000=p.dec_j2000, target_guid=p.target_guid)
-                    for p in await order_panels(session, ref.order_id)
+                    for p in panels
                 ],
             )
+            # Every read first, then the one write: a single transaction.
+            if order.workflow_id is None:
+                order.workflow_id = activity.info().workflow_id
+                session.add(order)
+                await session.commit()
+            return snapshot
 
     @activity.defn(name="order_store.set_status")
     async def set_status(self, change: StatusChange) -> StatusChanged:
@@ -273,15 +277,22 @@ class OrderStoreActivities:
         report."""
         return await self.finalize(req)
 
-    async def finalize(self, req: FinalizeRequest) -> OrderReport:
-        """:meth:`finalize_order`'s work, also the last part of ``ledger.settle_and_finalize``."""
+    async def finalize(self, req: FinalizeRequest, *, refresh: bool = True,
+                       settled: SettleResult | None = None) -> OrderReport:
+        """:meth:`finalize_order`'s work, also the last part of ``ledger.settle_and_finalize``, which
+        passes ``refresh=False`` (it has just recomputed the progress) and its ``settled`` credits
+        (stored in this transaction). Raises non-retryable ``InvalidOrder`` for a status that is not
+        final."""
         if req.status not in FINAL_STATUSES:
             raise ApplicationError(f"{req.status} is not final", type=ERR_INVALID_ORDER, non_retryable=True)
         async with self.sessionmaker() as session:
             order = await lock_order(session, req.order_id)
             if order.status in FINAL_STATUSES and order.report:
                 return OrderReport.model_validate(order.report)
-            await refresh_progress(session, order)
+            if refresh:
+                await refresh_progress(session, order)
+            if settled is not None:
+                order.credits_captured, order.credits_released = settled.captured, settled.released
             report = await self._report(session, order, req)
             now = datetime.now(UTC)
             order.status = req.status.value
