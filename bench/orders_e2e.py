@@ -14,7 +14,10 @@ is not counted.
 Profile: the median time each order spent between its status changes (``order_event`` rows:
 created → held → submitted → running → settling → final), and frame taken → SSE event delivered
 (bench/frame_latency.py) on up to ``SSE_SAMPLE`` orders, each followed by an SSE stream opened
-right after its POST.
+right after its POST; per order, each activity's runs and what the worker spent on it — SQL
+statements, transactions, main-thread CPU — and the worker's CPU by thread (the worker runs under
+bench/activity_account.py, which keeps that account at the cost of two clock reads per event-loop
+callback).
 
 Ceiling: the same number of ``BenchTwoActivities`` workflows (bench/ceiling_workflow.py), started
 ``concurrency`` at a time on the same Temporal server, run by a worker in this process.
