@@ -14,6 +14,11 @@ jobs and the stale-target sweep):
 4. repeat while shots remain and the plan allows more nights (``is_repeat``);
 5. settle with ``billing.settlement``, disable the target, write the report, final status.
 
+What always runs together is one step (``contract.PATCH_ORDER_FEWER_STEPS``; orders started before
+it replay their separate steps): the hold also stores the GUIDs and ``held``, the submit writes
+``submitted``, ``ingest.close_target`` writes ``settling``, stops and sweeps the target, and
+``ledger.settle_and_finalize`` settles and finalizes.
+
 Control: ``abort`` as an update (validated: refused once settling/done) and as a signal, one effect;
 a deadline timer (date window end or default lifetime) that expires the order; query ``status``;
 search attributes ``CustomerId``/``OrderStatus``/``TargetName``/``Plan`` and a ``summary`` memo.
