@@ -209,7 +209,7 @@ async def run(stack: BenchStack, orders: int = 200, customers: int = 50, concurr
         *waits_table(waits),
         "",
         *history_profile(histories),
-        *account_table(histories, account, len(finished)),
+        *account_table(histories, account, orders),
         f"PostgreSQL transactions committed in the window (worker, API, monitor and this bench's polls): "
         f"{xacts:,} ({xacts / max(orders, 1):.0f} an order).",
     ])
@@ -273,7 +273,7 @@ def account_table(histories: dict[int, WorkflowHistory], account: dict, orders: 
     runs = {**{k: v / n for k, v in acts.items()}, **{f"local:{k}": v / n for k, v in locals_.items()}}
     keys = sorted(set(account["statements"]) | set(account["transactions"]) | set(account["cpu"]) | set(runs),
                   key=lambda k: (k == activity_account.OUTSIDE, -account["cpu"].get(k, 0.0), k))
-    lines = ["Per order, what the worker spent on each activity in the window (totals ÷ orders settled; runs from "
+    lines = ["Per order, what the worker spent on each activity in the window (totals ÷ orders posted; runs from "
              "the followed orders' histories; `local:` a local activity; CPU = the worker's main thread while the "
              "activity's task ran, bench/activity_account.py):", "",
              "| activity | runs | SQL statements | transactions | CPU ms |", "|---|---:|---:|---:|---:|"]
