@@ -51,14 +51,20 @@ async def _shot_ids(engine, order_id: int) -> list[int]:
         return list((await s.exec(select(OrderShot.id).where(OrderShot.order_id == order_id))).all())
 
 
-async def test_a_retried_hold_keeps_its_guids_and_writes_held_once(tmp_path, database_url, engine):
+async def _order(tmp_path, database_url, engine):
+    """(settings of a worker, a customer with 100 credits, a new order of ``SHOTS``); no Voyager
+    is needed past the settings."""
     sim = await start_sim(tmp_path)
     try:
         settings = order_settings(sim, database_url, tmp_path)
     finally:
         await sim.stop()
     customer = await create_customer(engine, 100)
-    order_id = await create_order(engine, customer, SHOTS)
+    return settings, customer, await create_order(engine, customer, SHOTS)
+
+
+async def test_a_retried_hold_keeps_its_guids_and_writes_held_once(tmp_path, database_url, engine):
+    settings, customer, order_id = await _order(tmp_path, database_url, engine)
     ledger = LedgerActivities(Ledger(engine), make_sessionmaker(engine), settings)
     first = _proposal(order_id, await _shot_ids(engine, order_id))
     held = await ActivityEnvironment().run(ledger.price_and_hold, HoldRequest(order_id=order_id, guids=first, held=True))
@@ -75,13 +81,7 @@ async def test_a_retried_hold_keeps_its_guids_and_writes_held_once(tmp_path, dat
 
 
 async def test_settle_and_finalize_after_a_crash_between_its_parts_moves_credits_once(tmp_path, database_url, engine):
-    sim = await start_sim(tmp_path)
-    try:
-        settings = order_settings(sim, database_url, tmp_path)
-    finally:
-        await sim.stop()
-    customer = await create_customer(engine, 100)
-    order_id = await create_order(engine, customer, SHOTS)
+    settings, customer, order_id = await _order(tmp_path, database_url, engine)
     sessionmaker = make_sessionmaker(engine)
     ledger = LedgerActivities(Ledger(engine), sessionmaker, settings)
     await ActivityEnvironment().run(ledger.price_and_hold, HoldRequest(order_id=order_id, held=True))
