@@ -111,7 +111,7 @@ class WorkerDeps:
                    site_activities(rt, sessionmaker, self.client, self.settings, self.owned, monitor_events=monitor_events))
         return [
             store.load_order, store.set_status, store.assign_guids, store.record_abort, store.finalize_order,
-            ledger.price_and_hold, ledger.settle, site_wait.note_site_wait, set_sites.sites_of_set,
+            ledger.price_and_hold, ledger.settle, ledger.settle_and_finalize, site_wait.note_site_wait, set_sites.sites_of_set,
             *voyager,
             repair.sweep,
             retention.scan, retention.notify, retention.delete_frames,
@@ -135,7 +135,7 @@ def site_activities(rt: RoboTarget, sessionmaker: async_sessionmaker[AsyncSessio
     ingest = IngestActivities(rt, sessionmaker, settings, wake)
     monitor = MonitorActivities(rt, sessionmaker, client, settings, events=monitor_events)
     return [voyager.submit_target, voyager.stop_target, sets.sync_set,
-            ingest.watch_session, ingest.sweep_target, ingest.wait_run_end, monitor.watch_observatory]
+            ingest.watch_session, ingest.sweep_target, ingest.close_target, ingest.wait_run_end, monitor.watch_observatory]
 
 
 #: The payment workflows (docs/payments.md); tests run them on a worker of their own.

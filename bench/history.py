@@ -42,14 +42,13 @@ from bench._processes import progress
 from bench._stack import BenchStack, run_standalone
 from bench.ceiling_workflow import TwoActivities, noop
 from bench.frame_latency import frame_latency
-from bench.orders_e2e import SSE_GOAL, pct
+from bench.orders_e2e import LOCAL_ACTIVITY_MARKER, SSE_GOAL, pct
 from core.settings import VoyagerSettings
 from activities.ingest import WATCH_HEARTBEAT_EVERY
 from worker import HEARTBEAT_THROTTLE
 from workflows import _options as opt
 
 E = EventType
-LOCAL_ACTIVITY_MARKER = "core_local_activity"
 SHOTS = [{"filter": "L", "exposure": 60, "quantity": 3}, {"filter": "R", "exposure": 60, "quantity": 2}]
 FRAME_TOLERANCE = 10  # events by which signal timing varies (session seen running or only ended)
 #: Goals (bench report): history events an extra night adds, heartbeats an observing hour.
@@ -301,7 +300,7 @@ async def run(stack: BenchStack, speed: float = 1200.0, shots: list[dict] | None
     ref = await reference(stack)
 
     def row(label: str, h: HistoryCount, nights: str, frames: str, status: str) -> str:
-        kinds = " · ".join(f"{h.actions[k]}" for k in ACTION_KINDS[:7])
+        kinds = " · ".join(f"{h.actions[k]}" for k in ACTION_KINDS[:8])
         return (f"| {label} | {status} | {nights} | {frames} | {h.events} | {h.billable} | {kinds} | "
                 f"{h.heartbeats_real} |")
 
@@ -309,7 +308,8 @@ async def run(stack: BenchStack, speed: float = 1200.0, shots: list[dict] | None
     lines = [
         f"Same shots ({shot_text} a night), "
         f"M42, simulator at {speed:g}× (idle days fast-forwarded by the simulator). "
-        f"Actions by kind: {' · '.join(ACTION_KINDS[:7])} (markers and child workflows: none). Heartbeats: "
+        f"Actions by kind: {' · '.join(ACTION_KINDS[:8])} (markers: the `workflow.patched` ones; child "
+        f"workflows: none). Heartbeats: "
         f"estimated at real speed (the session watch's from the sessions' length on Voyager's clock, every other "
         f"activity's as it ran).",
         "",

@@ -81,6 +81,13 @@ async def test_orders_end_to_end_settles_every_order_beside_the_ceiling(stack):
     assert list(waits) == [label for label, _ in orders_e2e.WAIT_STAGES], text
     assert sum(number(r[3].rstrip("%")) for r in waits.values()) == pytest.approx(100, abs=len(waits))
     assert "activities (" in text and "`ingest.watch_session`" in text, text
+    # what the worker spent per activity: every step of an order ran SQL and CPU in the worker
+    account = {r[0].strip("`"): r for r in rows(text) if r[0].startswith("`") and len(r) == 5}
+    for name in ("local:order_store.load_order", "ledger.price_and_hold", "voyager.submit_target",
+                 "ingest.close_target", "ledger.settle_and_finalize"):
+        runs, statements, transactions, cpu_ms = (number(c) for c in account[name][1:])
+        assert runs == 1 and statements >= 1 and transactions >= 1 and cpu_ms > 0, (name, text)
+    assert "The worker's CPU per order by thread: " in text and "tokio" in text, text
 
 
 async def test_history_does_not_grow_with_frames_and_counts_actions(stack):
