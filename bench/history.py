@@ -91,6 +91,7 @@ HEARTBEAT_EVERY = {"ingest.watch_session": WATCH_HEARTBEAT_EVERY}
 #: The activity that lasts as long as a session: its heartbeats at real speed are estimated from the
 #: sessions' own (simulated) start and end in ``voyager_session``, not from its accelerated run time.
 SESSION_WATCH = "ingest.watch_session"
+SUBMIT = "voyager.submit_target"
 
 
 def heartbeat_period(options: dict, activity: str = "") -> float:
@@ -193,7 +194,8 @@ class NightParts:
 def night_parts(history: WorkflowHistory) -> NightParts:
     """Split ``history`` at its session signals: each span from one signal to the next is a whole
     night (signal, its workflow task, the watch, the workflow task of its result, the status
-    upserts; the last night, which goes on to settle, is left out). Counts the ``OrderStatus``
+    upserts; the last night, which goes on to settle, is left out, and so is a night whose signal came
+    before the submit's result). Counts the ``OrderStatus``
     upserts whose workflow task also wrote another command: sharing a task saves no event."""
     events = list(history.events)
     watches = {e.event_id for e in events if e.event_type == E.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
@@ -215,7 +217,15 @@ def night_parts(history: WorkflowHistory) -> NightParts:
             return NIGHT_PARTS[3]
         return E.Name(t).removeprefix("EVENT_TYPE_").lower()
 
-    starts = [i for i, e in enumerate(events) if e.event_type == E.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
+    # A session that started before the submit activity returned (Voyager ran the target at once)
+    # would count the submit's completion, its workflow task and the `submitted` upsert as the night's:
+    # nights start at signals after the submit's result.
+    submits = {e.event_id for e in events if e.event_type == E.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+               and e.activity_task_scheduled_event_attributes.activity_type.name == SUBMIT}
+    submitted = max((i for i, e in enumerate(events) if e.event_type == E.EVENT_TYPE_ACTIVITY_TASK_COMPLETED
+                     and e.activity_task_completed_event_attributes.scheduled_event_id in submits), default=-1)
+    starts = [i for i, e in enumerate(events) if i > submitted
+              and e.event_type == E.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
               and e.workflow_execution_signaled_event_attributes.signal_name.startswith("session_")]
     out = NightParts(nights=[Counter(part(e) for e in events[a:b]) for a, b in zip(starts, starts[1:])])
     # Commands each write an event; which workflow task wrote each one:
