@@ -111,23 +111,11 @@ async def _orders_ahead(session: AsyncSession, ids: list[int]) -> dict[int, int]
     return {tid: n for tid, n in rows}
 
 
-async def online_with_queues(session: AsyncSession) -> tuple[list[Telescope], dict[int, int]]:
-    """The online telescopes, by slug, and the orders waiting on each (telescope id → count, absent
-    when none), in one query: what ``any`` needs of the database (:func:`assign`'s ``online`` and
-    ``queues``)."""
-    waiting = (select(sa.func.count()).where(Order.telescope_id == Telescope.id,
-                                             Order.status.in_(WAITING))  # type: ignore[union-attr,attr-defined]
-               .correlate(Telescope).scalar_subquery())
-    rows = (await session.exec(
-        select(Telescope, waiting.label("waiting")).where(Telescope.status == TelescopeStatus.ONLINE.value)
-        .order_by(Telescope.slug))).all()
-    return [t for t, _ in rows], {t.id: n for t, n in rows if n}
-
-
 async def judge(session: AsyncSession, rows: list[Telescope], need: Need, now: datetime | None = None,
                 queues: dict[int, int] | None = None) -> list[Verdict]:
     """Every telescope of ``rows`` judged for ``need`` (the astropy work in one thread). ``queues``:
-    waiting orders per telescope id when the caller has read them (:func:`online_with_queues`)."""
+    waiting orders per telescope id when the caller has read them (``POST /api/orders`` reads them
+    with its caller, api/services/order_context.py)."""
     after = (now or datetime.now(UTC)).timestamp()
     ahead = queues if queues is not None else await _orders_ahead(session, [t.id for t in rows]) if rows else {}
     verdicts = await asyncio.to_thread(lambda: [_judge(t, need, after) for t in rows])
@@ -164,7 +152,7 @@ async def assign(session: AsyncSession, telescope: str, need: Need, now: datetim
     (``shots.N.filter``, listing its filters), ``target_never_observable`` (why, per telescope),
     ``no_telescope_fits`` (why, per telescope). ``online``: the online telescopes, when the caller
     has just read them (one query less; a named telescope among them is not read again);
-    ``queues``: with them, their waiting orders (:func:`online_with_queues`: one more query less)."""
+    ``queues``: with them, their waiting orders (one more query less; api/services/order_context.py)."""
     if telescope == ANY:
         rows = online if online is not None else await service.online(session)
         verdicts = await judge(session, rows, need, now, queues if online is not None else None)
