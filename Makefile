@@ -7,7 +7,8 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell sha1sum requirements.lock pyproject.toml | sha1sum | cut -c1-12)
 PIP    := $(BIN)/python -m pip --disable-pip-version-check --no-input -q
 # pytest-xdist workers for `make test`: each starts its own PostgreSQL and Temporal servers and takes
-# whole test files (--dist loadfile), so module fixtures and file order stay as written. Three on two
+# whole test files (--dist loadfile), so module fixtures and file order stay as written; the longest
+# files go first (tests/conftest.py orders them by their declared timeouts). Three on two
 # cores: the longest tests mostly wait (a killed worker's 3 min heartbeat timeout, outages), so a third
 # worker fills those waits.
 TEST_WORKERS ?= 3
@@ -18,7 +19,7 @@ demo: venv  ## start the embedded stack and run a real M42 order end to end
 	$(BIN)/stellar demo $(ARGS)
 
 test: venv  ## run the whole test suite against real PostgreSQL, Temporal, simulator, localstripe
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile $(ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(ARGS)
 
 venv: $(STAMP)
 

@@ -111,7 +111,7 @@ class WorkerDeps:
                    site_activities(rt, sessionmaker, self.client, self.settings, self.owned, monitor_events=monitor_events))
         return [
             store.load_order, store.set_status, store.assign_guids, store.record_abort, store.finalize_order,
-            ledger.price_and_hold, ledger.settle, site_wait.note_site_wait, set_sites.sites_of_set,
+            ledger.price_and_hold, ledger.settle, ledger.settle_and_finalize, site_wait.note_site_wait, set_sites.sites_of_set,
             *voyager,
             repair.sweep,
             retention.scan, retention.notify, retention.delete_frames,
@@ -137,7 +137,7 @@ def site_activities(rt: RoboTarget, sessionmaker: async_sessionmaker[AsyncSessio
     monitor = MonitorActivities(rt, sessionmaker, client, settings, events=monitor_events,
                                 ingest=ingest.ingest_session)
     return [voyager.submit_target, voyager.stop_target, sets.sync_set,
-            ingest.watch_session, ingest.sweep_target, ingest.wait_run_end, monitor.watch_observatory]
+            ingest.watch_session, ingest.sweep_target, ingest.close_target, ingest.wait_run_end, monitor.watch_observatory]
 
 
 #: The payment workflows (docs/payments.md); tests run them on a worker of their own.
@@ -161,10 +161,24 @@ HEARTBEAT_THROTTLE = timedelta(seconds=2)
 MONITOR_ROUTE = "site_queue"
 
 
-def workflow_runner() -> SandboxedWorkflowRunner:
-    """The SDK's sandbox with :data:`SANDBOX_PASSTHROUGH` added to its default passthrough modules."""
-    return SandboxedWorkflowRunner(
-        restrictions=SandboxRestrictions.default.with_passthrough_modules(*SANDBOX_PASSTHROUGH))
+def workflow_runner(*extra_passthrough: str) -> SandboxedWorkflowRunner:
+    """The SDK's sandbox with :data:`SANDBOX_PASSTHROUGH` (and ``extra_passthrough``: module names,
+    for a workflow file outside ``workflows``) added to its default passthrough modules."""
+    return SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules(
+        *SANDBOX_PASSTHROUGH, *extra_passthrough))
+
+
+def worker_options(*extra_passthrough: str) -> dict[str, Any]:
+    """The ``Worker`` keyword arguments of every Stellar worker that runs workflows: the sandbox of
+    :func:`workflow_runner` and the heartbeat throttle. The memory bench's bare ceiling
+    (bench/bare_worker.py) runs with exactly these, so its ceiling is like for like. The SDK's
+    default ``max_cached_workflows`` (1,000) is kept: a smaller cache bounds the memory of waiting
+    orders but replays each evicted order's history when it wakes (bench/worker_memory.py)."""
+    return {
+        "workflow_runner": workflow_runner(*extra_passthrough),
+        "max_heartbeat_throttle_interval": HEARTBEAT_THROTTLE,
+        "default_heartbeat_throttle_interval": HEARTBEAT_THROTTLE,
+    }
 
 
 async def ensure_monitor(client: Client, telescope: str, task_queue: str, site_queue: str | None = None) -> str:
@@ -267,9 +281,7 @@ async def open_worker(
         workflows=[*WORKFLOWS, *extra_workflows],
         activities=[*deps.activities(monitor_events=monitor_events), *payment_activities(settings, engine),
                     *extra_activities],
-        workflow_runner=workflow_runner(),
-        max_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
-        default_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
+        **worker_options(),
     )
     try:
         async with worker:

@@ -30,20 +30,24 @@ from temporalio import activity
 from activities._db import db_unavailable, sql
 from activities._heartbeat import heartbeating
 from activities.link_wait import clear_site_wait, note_link_down
-from activities.order_store import lock_order
+from activities.order_store import lock_order, move_status, note_abort
 from activities.progress import order_lines, refresh_progress
 from activities.session_status import move_night_status
 from activities.session_wake import SessionWake
+from activities.voyager_ops import stop_target
 from core.frame_files import fits_path
 from core.frame_store import StoredFile, frame_key, frame_store, store_frame_file
 from core.object_store import ObjectStoreError
 from core.settings import Settings
 from models.db import OrderEvent, OrderShot, ShotDone
 from models.orders import (
+    CloseTargetRequest,
+    CloseTargetResult,
     OrderProgress,
     OrderStatus,
     RunEndRequest,
     RunEndResult,
+    StopTargetRequest,
     SweepRequest,
     SweepResult,
     WatchSessionRequest,
@@ -170,6 +174,37 @@ class IngestActivities:
         except _TRANSIENT as exc:
             await note_link_down(self.sessionmaker, req.order_id, exc)
             raise
+
+    @activity.defn(name="ingest.close_target")
+    async def close_target(self, req: CloseTargetRequest) -> CloseTargetResult:
+        """The order leaves Voyager, in one activity instead of a status step, a stop and a sweep
+        (docs/order-workflow.md, Life cycle 5): write ``settling`` with ``req.reason`` and the
+        abort's record in one transaction (each once), disable the target (and abort its session
+        with ``abort_session``, ``voyager.stop_target``), then with ``sweep`` ingest every session
+        of it (``ingest.sweep_target``). A retry repeats the stop (disabling twice is harmless;
+        aborting a target that no longer runs is a refusal, reported in ``detail``) and the sweep,
+        which never ingests a frame twice. Voyager unreachable: recorded on the order and raised
+        (retried)."""
+        await clear_site_wait(self.sessionmaker, req.order_id, activity.info().task_queue)
+        async with self.sessionmaker() as session:
+            order = await lock_order(session, req.order_id)
+            move_status(session, order, OrderStatus.SETTLING, req.reason)
+            if req.abort is not None:
+                note_abort(session, order, req.abort)
+            await session.commit()
+        try:
+            async with heartbeating():
+                stopped = await stop_target(self.rt, StopTargetRequest(
+                    order_id=req.order_id, target_guid=req.target_guid, abort=req.abort_session, disable=True,
+                    panel_target_guids=req.panel_target_guids))
+            swept = None
+            if req.sweep:
+                swept = await self._sweep(SweepRequest(order_id=req.order_id, target_guid=req.target_guid,
+                                                       panel_target_guids=req.panel_target_guids))
+        except _TRANSIENT as exc:
+            await note_link_down(self.sessionmaker, req.order_id, exc)
+            raise
+        return CloseTargetResult(stopped=stopped, swept=swept)
 
     async def _sweep(self, req: SweepRequest) -> SweepResult:
         loop = asyncio.get_running_loop()

@@ -17,7 +17,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities._db import sql
-from activities.order_store import lock_order
+from activities.order_store import OrderStoreActivities, lock_order, move_status, store_guids
 from activities.progress import order_lines, refresh_progress
 from billing import plans, pricing
 from billing.errors import HoldNotFound, IdempotencyConflict, InsufficientCredits, PlanViolation, UnknownPlan
@@ -26,7 +26,19 @@ from billing.settlement import credits_to_capture
 from core.settings import Settings
 from models.billing import OrderConstraints, PricedShot
 from models.db import Order
-from models.orders import HoldResult, OrderRef, SettleRequest, SettleResult, Shortfall, TargetConstraints
+from models.orders import (
+    ClosedOrder,
+    CloseOrderRequest,
+    FINAL_STATUSES,
+    FinalizeRequest,
+    HoldRequest,
+    HoldResult,
+    OrderStatus,
+    SettleRequest,
+    SettleResult,
+    Shortfall,
+    TargetConstraints,
+)
 from models.temporal_contract import ERR_INSUFFICIENT_CREDITS, ERR_INVALID_ORDER, ERR_PLAN_VIOLATION
 
 log = structlog.get_logger(__name__)
@@ -41,12 +53,14 @@ class LedgerActivities:
         self.ledger = ledger
         self.sessionmaker = sessionmaker
         self.settings = settings
+        self.store = OrderStoreActivities(sessionmaker, settings)
 
     @activity.defn(name="ledger.price_and_hold")
-    async def price_and_hold(self, ref: OrderRef) -> HoldResult:
+    async def price_and_hold(self, ref: HoldRequest) -> HoldResult:
         """Gate the order under its plan, price it and hold the credits (docs/pricing.md §2, §4;
         Engine and "Cycle de vie des transactions" 1. HOLD). Stores ``cost``/``credits_held`` on the
-        order.
+        order and, in that same transaction, the proposed GUIDs (``ref.guids``) and the ``held``
+        status (``ref.held``, only from ``pending``): a retry finds them stored and changes nothing.
 
         Raises non-retryable ApplicationError ``InsufficientCredits`` (details: :class:`Shortfall`)
         or ``PlanViolation`` (details: ``{field: reason}``)."""
@@ -87,6 +101,7 @@ class LedgerActivities:
             # The order already holds a different amount (the price changed between attempts):
             # a bug to look at, never a second hold.
             raise ApplicationError(str(exc), type=ERR_INVALID_ORDER, non_retryable=True) from None
+        guids = None
         async with self.sessionmaker() as session:
             order = await lock_order(session, ref.order_id)
             order.cost = cost
@@ -94,12 +109,17 @@ class LedgerActivities:
             order.updated_at = datetime.now(UTC)
             session.add(order)
             await refresh_progress(session, order)  # totals and requested integration, before any frame
+            if ref.guids is not None:
+                guids = await store_guids(session, order, ref.guids)
+            if ref.held:
+                move_status(session, order, OrderStatus.HELD, "", only_from=(OrderStatus.PENDING.value,))
             await session.commit()
         log.info("order.held", order_id=ref.order_id, customer_id=customer_id, cost=cost, replayed=hold.replayed)
         return HoldResult(
             order_id=ref.order_id,
             cost=cost,
             credits_held=hold.amount,
+            guids=guids,
             constraints=TargetConstraints(
                 priority=constraints.priority,
                 moon_down=constraints.moon_down,
@@ -123,13 +143,32 @@ class LedgerActivities:
         hold (rejected before holding) settles to zeros."""
         return await settle_order(self.ledger, self.sessionmaker, self.settings, req, actor=ACTOR)
 
+    @activity.defn(name="ledger.settle_and_finalize")
+    async def settle_and_finalize(self, req: CloseOrderRequest) -> ClosedOrder:
+        """:meth:`settle`, then the final status, report and notification
+        (``order_store.finalize_order``): the order's last two steps as one. Each part is
+        exactly-once on its own (the ledger returns the first resolution, the finalize the stored
+        report), so a retry after a crash between them settles nothing twice. Raises non-retryable
+        ``InvalidOrder`` for a status that is not final."""
+        if req.status not in FINAL_STATUSES:
+            raise ApplicationError(f"{req.status} is not final", type=ERR_INVALID_ORDER, non_retryable=True)
+        settled = await settle_order(self.ledger, self.sessionmaker, self.settings,
+                                     SettleRequest(order_id=req.order_id, outcome=req.outcome, reason=req.reason,
+                                                   release=req.release), actor=ACTOR, store=False)
+        # The settle just recomputed the progress (every ingest keeps it current too), and its
+        # credits are stored with the final status: one transaction fewer, two statements fewer.
+        report = await self.store.finalize(FinalizeRequest(order_id=req.order_id, status=req.status, reason=req.reason),
+                                           refresh=False, settled=settled)
+        return ClosedOrder(settled=settled, report=report)
+
 
 async def settle_order(ledger: Ledger, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings,
-                       req: SettleRequest, *, actor: str) -> SettleResult:
+                       req: SettleRequest, *, actor: str, store: bool = True) -> SettleResult:
     """Settle (or, with ``req.release``, release) the order's hold by its delivered frames, once,
-    and store the captured/released credits on the order. ``actor``: who settles (ledger entries'
-    ``actor``: ``order-workflow`` or ``repair``). Shared by :meth:`LedgerActivities.settle` and the
-    repair sweep (activities/repair.py)."""
+    and (``store``) store the captured/released credits on the order (else the caller does).
+    ``actor``: who settles (ledger entries' ``actor``: ``order-workflow`` or ``repair``). Shared by
+    :meth:`LedgerActivities.settle`, :meth:`LedgerActivities.settle_and_finalize` and the repair
+    sweep (activities/repair.py)."""
     async with sessionmaker() as session:
         order = await lock_order(session, req.order_id)
         progress = await refresh_progress(session, order)
@@ -150,10 +189,11 @@ async def settle_order(ledger: Ledger, sessionmaker: async_sessionmaker[AsyncSes
             res = await ledger.capture(req.order_id, capture, actor=actor, reason=reason)
     except HoldNotFound:  # pragma: no cover - get_hold just found it
         raise ApplicationError(f"hold of order {req.order_id} vanished", type=ERR_INVALID_ORDER, non_retryable=True) from None
-    async with sessionmaker() as session:  # one UPDATE: the row was found and locked above
-        await sql(session, sa.update(Order.__table__).where(Order.__table__.c.id == req.order_id).values(
-            credits_captured=res.captured, credits_released=res.released, updated_at=datetime.now(UTC)))
-        await session.commit()
+    if store:
+        async with sessionmaker() as session:  # one UPDATE: the row was found and locked above
+            await sql(session, sa.update(Order.__table__).where(Order.__table__.c.id == req.order_id).values(
+                credits_captured=res.captured, credits_released=res.released, updated_at=datetime.now(UTC)))
+            await session.commit()
     log.info("order.settled", order_id=req.order_id, outcome=req.outcome.value, held=res.held,
              captured=res.captured, released=res.released, replayed=res.replayed, actor=actor)
     return SettleResult(order_id=req.order_id, held=res.held, captured=res.captured, released=res.released,

@@ -37,6 +37,7 @@ from models.orders import (
     OrderStatus,
     PanelLine,
     PanelReport,
+    SettleResult,
     ShotLine,
     StatusChange,
     StatusChanged,
@@ -68,6 +69,64 @@ def status_event(order: Order, status: OrderStatus, reason: str, *, final: bool,
     if extra:
         payload.update(extra)
     return OrderEvent(order_id=order.id, kind="status", payload=payload, email_status="pending" if final else "none")
+
+
+def move_status(session: AsyncSession, order: Order, status: OrderStatus, reason: str, *,
+                only_from: tuple[str, ...] | None = None) -> bool:
+    """Set a non-final ``status`` with ``reason`` on the locked ``order`` and add its ``status``
+    OrderEvent to ``session`` (the caller commits), once: nothing changes when the order already
+    has ``status``, is final, or (``only_from``) is in none of those statuses. Returns True when it
+    changed. Shared by :meth:`OrderStoreActivities.set_status` and the steps that write their
+    status in their own transaction (hold, submit, close of the target)."""
+    if order.status == status.value or order.status in FINAL_STATUSES:
+        return False
+    if only_from is not None and order.status not in only_from:
+        return False
+    order.status, order.status_reason, order.updated_at = status.value, reason, datetime.now(UTC)
+    session.add(order)
+    session.add(status_event(order, status, reason, final=False))
+    return True
+
+
+async def store_guids(session: AsyncSession, order: Order, proposal: GuidAssignment) -> GuidAssignment:
+    """Store the proposed Set/Target/Shot/panel GUIDs on the locked ``order`` and its lines where
+    none is stored yet (the caller commits); returns the GUIDs in force. Raises non-retryable
+    ``InvalidOrder`` when a line or panel has no GUID stored or proposed."""
+    order.set_guid = order.set_guid or proposal.set_guid
+    order.target_guid = order.target_guid or proposal.target_guid
+    session.add(order)
+    shots: dict[str, str] = {}
+    for line in await order_lines(session, proposal.order_id):
+        key = str(line.id)
+        if not line.shot_guid:
+            if key not in proposal.shot_guids:
+                raise ApplicationError(f"no GUID proposed for shot {key}", type=ERR_INVALID_ORDER, non_retryable=True)
+            line.shot_guid = proposal.shot_guids[key]
+            session.add(line)
+        shots[key] = line.shot_guid
+    panels: dict[str, str] = {}
+    for panel in await order_panels(session, proposal.order_id):
+        key = str(panel.panel_index)
+        if not panel.target_guid:
+            if key not in proposal.panel_target_guids:
+                raise ApplicationError(f"no GUID proposed for panel {key}", type=ERR_INVALID_ORDER,
+                                       non_retryable=True)
+            panel.target_guid = proposal.panel_target_guids[key]
+            session.add(panel)
+        panels[key] = panel.target_guid
+    return GuidAssignment(order_id=proposal.order_id, set_guid=order.set_guid or proposal.set_guid,
+                          target_guid=order.target_guid or proposal.target_guid, shot_guids=shots,
+                          panel_target_guids=panels)
+
+
+def note_abort(session: AsyncSession, order: Order, record: AbortRecord) -> None:
+    """Record who aborted the locked ``order``, as what and why (the first abort only; the caller
+    commits)."""
+    if order.aborted_by is None:
+        order.aborted_by = record.requested_by or "unknown"
+        order.abort_reason = record.reason
+        order.abort_role = abort_role(AbortRequest(requested_by=record.requested_by, role=record.role)).value
+        session.add(order)
 
 
 async def order_panels(session: AsyncSession, order_id: int) -> list[OrderPanel]:
@@ -130,15 +189,12 @@ class OrderStoreActivities:
             lines = await order_lines(session, ref.order_id)
             if not lines:
                 raise ApplicationError(f"order {ref.order_id} has no shots", type=ERR_INVALID_ORDER, non_retryable=True)
-            if order.workflow_id is None:
-                order.workflow_id = activity.info().workflow_id
-                session.add(order)
-                await session.commit()
             created = _aware(order.created_at) or datetime.now(UTC)
             slug = self.settings.orders.telescope
             if order.telescope_id is not None:
                 slug = (await session.exec(select(Telescope.slug).where(Telescope.id == order.telescope_id))).one()
-            return OrderSnapshot(
+            panels = await order_panels(session, ref.order_id)
+            snapshot = OrderSnapshot(
                 telescope=slug,
                 site_queue=site_task_queue(slug) if self.settings.orders.site_workers else None,
                 order_id=order.id,
@@ -171,9 +227,15 @@ class OrderStoreActivities:
                 panels=[
                     PanelLine(panel_index=p.panel_index, column=p.column, row=p.row, name=p.name,
                               ra_j2000=p.ra_j2000, dec_j2000=p.dec_j2000, target_guid=p.target_guid)
-                    for p in await order_panels(session, ref.order_id)
+                    for p in panels
                 ],
             )
+            # Every read first, then the one write: a single transaction.
+            if order.workflow_id is None:
+                order.workflow_id = activity.info().workflow_id
+                session.add(order)
+                await session.commit()
+            return snapshot
 
     @activity.defn(name="order_store.set_status")
     async def set_status(self, change: StatusChange) -> StatusChanged:
@@ -183,13 +245,8 @@ class OrderStoreActivities:
             raise ApplicationError("final statuses go through finalize_order", type=ERR_INVALID_ORDER, non_retryable=True)
         async with self.sessionmaker() as session:
             order = await lock_order(session, change.order_id)
-            if order.status == change.status.value or order.status in FINAL_STATUSES:
+            if not move_status(session, order, change.status, change.reason):
                 return StatusChanged(order_id=change.order_id, status=OrderStatus(order.status), changed=False)
-            order.status = change.status.value
-            order.status_reason = change.reason
-            order.updated_at = datetime.now(UTC)
-            session.add(order)
-            session.add(status_event(order, change.status, change.reason, final=False))
             await session.commit()
         log.info("order.status_changed", order_id=change.order_id, status=change.status.value)
         return StatusChanged(order_id=change.order_id, status=change.status, changed=True)
@@ -201,44 +258,16 @@ class OrderStoreActivities:
         created in Voyager under these very GUIDs."""
         async with self.sessionmaker() as session:
             order = await lock_order(session, proposal.order_id)
-            order.set_guid = order.set_guid or proposal.set_guid
-            order.target_guid = order.target_guid or proposal.target_guid
-            session.add(order)
-            shots: dict[str, str] = {}
-            for line in await order_lines(session, proposal.order_id):
-                key = str(line.id)
-                if not line.shot_guid:
-                    if key not in proposal.shot_guids:
-                        raise ApplicationError(f"no GUID proposed for shot {key}", type=ERR_INVALID_ORDER, non_retryable=True)
-                    line.shot_guid = proposal.shot_guids[key]
-                    session.add(line)
-                shots[key] = line.shot_guid
-            panels: dict[str, str] = {}
-            for panel in await order_panels(session, proposal.order_id):
-                key = str(panel.panel_index)
-                if not panel.target_guid:
-                    if key not in proposal.panel_target_guids:
-                        raise ApplicationError(f"no GUID proposed for panel {key}", type=ERR_INVALID_ORDER,
-                                               non_retryable=True)
-                    panel.target_guid = proposal.panel_target_guids[key]
-                    session.add(panel)
-                panels[key] = panel.target_guid
+            guids = await store_guids(session, order, proposal)
             await session.commit()
-            return GuidAssignment(order_id=proposal.order_id, set_guid=order.set_guid,
-                                  target_guid=order.target_guid, shot_guids=shots, panel_target_guids=panels)
+            return guids
 
     @activity.defn(name="order_store.record_abort")
     async def record_abort(self, record: AbortRecord) -> Done:
         """Record who aborted, as what and why (the first abort only)."""
         async with self.sessionmaker() as session:
-            order = await lock_order(session, record.order_id)
-            if order.aborted_by is None:
-                order.aborted_by = record.requested_by or "unknown"
-                order.abort_reason = record.reason
-                order.abort_role = abort_role(
-                    AbortRequest(requested_by=record.requested_by, role=record.role)).value
-                session.add(order)
-                await session.commit()
+            note_abort(session, await lock_order(session, record.order_id), record)
+            await session.commit()
         return Done()
 
     @activity.defn(name="order_store.finalize_order")
@@ -246,13 +275,24 @@ class OrderStoreActivities:
         """Write the per-filter report into ``Order.report``, set the final status and insert the
         final ``status`` OrderEvent (e-mail outbox: ``pending``), once. A retry returns the stored
         report."""
+        return await self.finalize(req)
+
+    async def finalize(self, req: FinalizeRequest, *, refresh: bool = True,
+                       settled: SettleResult | None = None) -> OrderReport:
+        """:meth:`finalize_order`'s work, also the last part of ``ledger.settle_and_finalize``, which
+        passes ``refresh=False`` (it has just recomputed the progress) and its ``settled`` credits
+        (stored in this transaction). Raises non-retryable ``InvalidOrder`` for a status that is not
+        final."""
         if req.status not in FINAL_STATUSES:
             raise ApplicationError(f"{req.status} is not final", type=ERR_INVALID_ORDER, non_retryable=True)
         async with self.sessionmaker() as session:
             order = await lock_order(session, req.order_id)
             if order.status in FINAL_STATUSES and order.report:
                 return OrderReport.model_validate(order.report)
-            await refresh_progress(session, order)
+            if refresh:
+                await refresh_progress(session, order)
+            if settled is not None:
+                order.credits_captured, order.credits_released = settled.captured, settled.released
             report = await self._report(session, order, req)
             now = datetime.now(UTC)
             order.status = req.status.value

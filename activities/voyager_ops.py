@@ -21,9 +21,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from activities._heartbeat import heartbeating
 from activities.link_wait import clear_site_wait, note_link_down
+from activities.order_store import lock_order, move_status
 from core.settings import Settings
 from models.db import CustomerSet
-from models.orders import StopTargetRequest, StopTargetResult, SubmitPanel, SubmitRequest, SubmitResult
+from models.orders import OrderStatus, StopTargetRequest, StopTargetResult, SubmitPanel, SubmitRequest, SubmitResult
 from models.temporal_contract import ERR_INVALID_ORDER, ERR_VOYAGER_REFUSED
 from voyager import wire
 from voyager.errors import VoyagerActionFailed, VoyagerConnectionError, VoyagerRejected, VoyagerTimeout
@@ -68,7 +69,8 @@ class VoyagerActivities:
     async def submit_target(self, req: SubmitRequest) -> SubmitResult:
         """Ensure the customer's Set (tag ``user_<id>``), the order's Target with the gated
         constraints and base sequence, and its Shots (``Num`` = quantity × repeat; filter names
-        mapped through ``RemoteGetFilterConfiguration``). Idempotent by GUID.
+        mapped through ``RemoteGetFilterConfiguration``). Idempotent by GUID. With
+        ``mark_submitted``, then moves the order from ``held`` to ``submitted`` (once).
 
         Raises non-retryable ``VoyagerRefused`` / ``InvalidOrder``; connection errors and timeouts
         propagate and are retried."""
@@ -121,6 +123,11 @@ class VoyagerActivities:
             except (VoyagerConnectionError, VoyagerTimeout) as exc:
                 await note_link_down(self.sessionmaker, req.order_id, exc)
                 raise
+        if req.mark_submitted:
+            async with self.sessionmaker() as session:
+                if move_status(session, await lock_order(session, req.order_id), OrderStatus.SUBMITTED, "",
+                               only_from=(OrderStatus.HELD.value,)):
+                    await session.commit()
         log.info("order.submitted", order_id=req.order_id, target_guid=req.target_guid,
                  set_created=set_created, target_created=target_created, shots_created=created,
                  attempt=activity.info().attempt)
@@ -139,32 +146,36 @@ class VoyagerActivities:
         have been created. Connection errors and timeouts propagate (retried)."""
         await clear_site_wait(self.sessionmaker, req.order_id, activity.info().task_queue)
         try:
-            return await self._stop(req)
+            async with heartbeating():
+                return await stop_target(self.rt, req)
         except (VoyagerConnectionError, VoyagerTimeout) as exc:
             await note_link_down(self.sessionmaker, req.order_id, exc)
             raise
 
-    async def _stop(self, req: StopTargetRequest) -> StopTargetResult:
-        aborted = disabled = False
-        details: list[str] = []
-        targets = [req.target_guid, *(t for t in req.panel_target_guids if t != req.target_guid)]
-        async with heartbeating():
-            if req.disable:
-                # Disable first (every panel of a mosaic): an abort alone would let the scheduler
-                # pick the target, or the mosaic's next panel, again.
-                for guid in targets:
-                    try:
-                        await self.rt.enable_disable(guid, wire.OBJECT_TARGET, enable=False)
-                        disabled = True
-                    except (VoyagerActionFailed, VoyagerRejected) as exc:
-                        details.append(f"disable {guid}: {exc}" if len(targets) > 1 else f"disable: {exc}")
-            if req.abort:
-                for guid in targets:
-                    try:
-                        await self.rt.abort(target_guid=guid)
-                        aborted = True
-                    except (VoyagerActionFailed, VoyagerRejected) as exc:
-                        details.append(f"abort {guid}: {exc}" if len(targets) > 1 else f"abort: {exc}")
-        log.info("order.target_stopped", order_id=req.order_id, target_guid=req.target_guid,
-                 aborted=aborted, disabled=disabled, detail="; ".join(details))
-        return StopTargetResult(aborted=aborted, disabled=disabled, detail="; ".join(details))
+
+async def stop_target(rt: RoboTarget, req: StopTargetRequest) -> StopTargetResult:
+    """Disable the target (every panel of a mosaic) and/or abort its running session, as
+    :meth:`VoyagerActivities.stop_target` documents; also the stop of ``ingest.close_target``.
+    The caller heartbeats. Raises VoyagerConnectionError / VoyagerTimeout (retried)."""
+    aborted = disabled = False
+    details: list[str] = []
+    targets = [req.target_guid, *(t for t in req.panel_target_guids if t != req.target_guid)]
+    if req.disable:
+        # Disable first (every panel of a mosaic): an abort alone would let the scheduler
+        # pick the target, or the mosaic's next panel, again.
+        for guid in targets:
+            try:
+                await rt.enable_disable(guid, wire.OBJECT_TARGET, enable=False)
+                disabled = True
+            except (VoyagerActionFailed, VoyagerRejected) as exc:
+                details.append(f"disable {guid}: {exc}" if len(targets) > 1 else f"disable: {exc}")
+    if req.abort:
+        for guid in targets:
+            try:
+                await rt.abort(target_guid=guid)
+                aborted = True
+            except (VoyagerActionFailed, VoyagerRejected) as exc:
+                details.append(f"abort {guid}: {exc}" if len(targets) > 1 else f"abort: {exc}")
+    log.info("order.target_stopped", order_id=req.order_id, target_guid=req.target_guid,
+             aborted=aborted, disabled=disabled, detail="; ".join(details))
+    return StopTargetResult(aborted=aborted, disabled=disabled, detail="; ".join(details))

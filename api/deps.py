@@ -5,16 +5,21 @@ Routes declare what they need, e.g. ``async def f(session: SessionDep, me: Custo
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, AsyncIterator
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import Row
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
 
 from api.errors import Forbidden, RateLimited, Unauthorized
 from api.resources import Resources
-from api.security import Principal, authenticate_counted, plausible_key
+from api.security import Principal, authenticate_with, plausible_key
+from api.services import order_context
+from api.services.order_context import OrderContext
+from api.services.orders import valid_idempotency_key
 from core.database import RequestConnection
 from core.settings import Settings
 
@@ -26,14 +31,15 @@ bearer_scheme = HTTPBearer(
 )
 
 
-def get_resources(request: Request) -> Resources:
+async def get_resources(request: Request) -> Resources:
+    # async: FastAPI runs a plain function dependency in its thread pool, a thread hop per request.
     return request.app.state.resources
 
 
 ResourcesDep = Annotated[Resources, Depends(get_resources)]
 
 
-def get_settings_dep(resources: ResourcesDep) -> Settings:
+async def get_settings_dep(resources: ResourcesDep) -> Settings:
     return resources.settings
 
 
@@ -86,24 +92,37 @@ async def current_principal(
     over the client IP's limits — checked first, in memory, so a flood of invalid keys costs no
     database query once over ``api.auth_failures_per_minute`` — or over the key's shared limit."""
     # One statement on a connection of its own: the key lookup and the shared per-key count.
-    return await _authenticate(request, resources, credentials, None)
+    return (await _authenticate(request, resources, credentials, None))[0]
 
 
-async def principal_on_request_connection(
+@dataclass(frozen=True)
+class OrderCaller:
+    """The caller of ``POST /api/orders`` and what the order needs of its rows, read with its key."""
+
+    principal: Principal
+    context: OrderContext
+
+
+async def order_caller(
     request: Request,
     resources: ResourcesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
     held: RequestConnectionDep,
-) -> Principal:
-    """:func:`current_principal` on the request's own connection (``RequestConnection``): the
-    key lookup and count are committed on it in autocommit before the route's transaction begins
-    there, so a request refused or failed later is still counted, and nothing else it wrote stays."""
-    return await _authenticate(request, resources, credentials, held)
+) -> OrderCaller:
+    """:func:`current_principal` on the request's own connection (``RequestConnection``), the same
+    statement reading the order's context (api/services/order_context.py: plan, balances, the
+    ``Idempotency-Key``'s order, telescope queues). The key lookup and count are committed on it in
+    autocommit before the order is written there, so a request refused or failed later is still
+    counted, and nothing else it wrote stays."""
+    key = request.headers.get("idempotency-key")
+    key = key if key is not None and valid_idempotency_key(key) else None
+    principal, row = await _authenticate(request, resources, credentials, held, *order_context.params(key))
+    return OrderCaller(principal, order_context.OrderContext.of(row, principal.customer_id, key))
 
 
 async def _authenticate(request: Request, resources: Resources,
                         credentials: HTTPAuthorizationCredentials | None,
-                        held: RequestConnection | None) -> Principal:
+                        held: RequestConnection | None, extra=None, params=None) -> tuple[Principal, Row | None]:
     ip = client_ip(request)
     retry_after = resources.ip_limiter.check(ip) or resources.auth_failures.blocked(ip)
     if retry_after is not None:
@@ -111,18 +130,19 @@ async def _authenticate(request: Request, resources: Resources,
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("missing API key: send Authorization: Bearer sk_...")
     conn = await held.get() if held is not None and plausible_key(credentials.credentials) else None
-    principal, retry_after = await authenticate_counted(resources.rate_limiter, credentials.credentials, conn)
+    principal, retry_after, row = await authenticate_with(resources.rate_limiter, credentials.credentials, conn,
+                                                      extra, params)
     if principal is None:
         resources.auth_failures.check(ip)
         raise Unauthorized("invalid or revoked API key", code="invalid_api_key")
     if retry_after is not None:
         raise RateLimited(retry_after)
-    return principal
+    return principal, row
 
 
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
-#: The caller, authenticated on the request's one connection (:func:`principal_on_request_connection`).
-RequestPrincipalDep = Annotated[Principal, Depends(principal_on_request_connection)]
+#: ``POST /api/orders``' caller and its order context, read on the request's one connection (:func:`order_caller`).
+OrderCallerDep = Annotated[OrderCaller, Depends(order_caller)]
 
 
 def require_role(role: str):

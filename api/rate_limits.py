@@ -19,7 +19,7 @@ import math
 import time
 from typing import AsyncIterator, Callable
 
-from sqlalchemy import BigInteger, Integer, Row, Select, String, delete, literal, select
+from sqlalchemy import BigInteger, Integer, Row, Select, String, bindparam, delete, literal, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -66,17 +66,30 @@ class SharedRateLimiter:
         it in autocommit, so the count stays committed whatever the request does next (a refused
         or failed request still counted), and the request's transaction then uses the same
         connection (one pool checkout per request). None: a pooled connection of its own."""
+        return await self.hit_counting(key, self.counting(query), {}, conn)
+
+    @classmethod
+    def counting(cls, query: Select) -> Select:
+        """The statement :meth:`hit_if` runs for ``query``, its counter's key and window left as
+        bind parameters: build it once and run it with :meth:`hit_counting` (SQLAlchemy then
+        compiles it once, and a request spends no time building it)."""
+        found = query.cte("found")
+        counted = cls._count(pg_insert(_COUNTER).from_select(
+            ["key", "window_start", "hits"],
+            select(bindparam("rate_limit_key", type_=String), bindparam("rate_limit_window", type_=BigInteger),
+                   literal(1, Integer)).select_from(found),
+        )).returning(_COUNTER.c.hits).cte("counted")
+        return select(found, select(counted.c.hits).scalar_subquery().label("hits"))
+
+    async def hit_counting(self, key: str, statement: Select, params: dict,
+                           conn: AsyncConnection | None = None) -> tuple[Row | None, int | None]:
+        """:meth:`hit_if` with a statement built by :meth:`counting`; ``params``: its query's own
+        bind parameters."""
         now = self.clock()
         start = int(now // self.window) * self.window
-        found = query.cte("found")
-        counted = self._count(pg_insert(_COUNTER).from_select(
-            ["key", "window_start", "hits"],
-            select(literal(key, String), literal(start, BigInteger), literal(1, Integer)).select_from(found),
-        )).returning(_COUNTER.c.hits).cte("counted")
-        stmt = select(found, select(counted.c.hits).scalar_subquery().label("hits"))
         # One statement: no BEGIN/COMMIT to send.
         async with (autocommit_on(conn) if conn is not None else autocommit(self.engine)) as on:
-            row = (await on.execute(stmt)).first()
+            row = (await on.execute(statement, {**params, "rate_limit_key": key, "rate_limit_window": start})).first()
             await self._purge(on, start)
         if row is None:
             return None, None

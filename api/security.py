@@ -12,10 +12,12 @@ import math
 import secrets
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import cache
 
-from sqlalchemy import update
+from sqlalchemy import ColumnElement, Row, Select, String, bindparam, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -85,11 +87,19 @@ async def issue_key(session: AsyncSession, customer_id: int, role: str) -> tuple
     return row, clear
 
 
-def _lookup(digest: str):
-    """The live key of ``digest`` with its customer: (key_id, role, customer_id, email)."""
-    return (select(ApiKey.id.label("key_id"), ApiKey.role, Customer.id.label("customer_id"), Customer.email)
+def _lookup(extra: Callable[[ColumnElement[int]], Sequence[ColumnElement]] | None = None):
+    """The live key whose hash is the bind parameter ``key_hash``, with its customer: (key_id,
+    role, customer_id, email), and the columns ``extra(customer id column)`` adds."""
+    return (select(ApiKey.id.label("key_id"), ApiKey.role, Customer.id.label("customer_id"), Customer.email,
+                   *(extra(Customer.id) if extra is not None else ()))
             .join(Customer, Customer.id == ApiKey.customer_id)
-            .where(ApiKey.key_hash == digest, ApiKey.revoked_at.is_(None)))
+            .where(ApiKey.key_hash == bindparam("key_hash", type_=String), ApiKey.revoked_at.is_(None)))
+
+
+@cache
+def _counted_lookup(extra: Callable[[ColumnElement[int]], Sequence[ColumnElement]] | None) -> Select:
+    """The key lookup and its count (:meth:`SharedRateLimiter.counting`), built once per ``extra``."""
+    return SharedRateLimiter.counting(_lookup(extra))
 
 
 def plausible_key(key: str) -> bool:
@@ -104,14 +114,27 @@ async def authenticate_counted(limiter: SharedRateLimiter, key: str,
     statement, committed at once. Returns (principal or None, ``Retry-After`` seconds when over the
     limit, else None); an unknown key counts nothing. ``conn``: the request's idle connection to
     run on (:meth:`SharedRateLimiter.hit_if`), else a pooled one of its own."""
+    principal, retry_after, _ = await authenticate_with(limiter, key, conn)
+    return principal, retry_after
+
+
+async def authenticate_with(
+    limiter: SharedRateLimiter, key: str, conn: AsyncConnection | None = None,
+    extra: Callable[[ColumnElement[int]], Sequence[ColumnElement]] | None = None, params: dict | None = None,
+) -> tuple[Principal | None, int | None, Row | None]:
+    """:func:`authenticate_counted`, the same statement also reading ``extra(customer id column)``
+    (what the route needs of the caller's rows: api/services/order_context.py) with ``params``, its
+    bind parameters. ``extra`` is called once per process: a module-level function. Returns
+    (principal or None, ``Retry-After`` or None, the statement's row or None)."""
     if not plausible_key(key):
-        return None, None
+        return None, None, None
     digest = hash_api_key(key)
-    row, retry_after = await limiter.hit_if(f"key:{digest}", _lookup(digest), conn)
+    row, retry_after = await limiter.hit_counting(f"key:{digest}", _counted_lookup(extra),
+                                                  {"key_hash": digest, **(params or {})}, conn)
     if row is None:
-        return None, None
+        return None, None, None
     return Principal(customer_id=row.customer_id, email=row.email, role=row.role, key_id=row.key_id,
-                     key_hash=digest), retry_after
+                     key_hash=digest), retry_after, row
 
 
 async def rotate_key(session: AsyncSession, principal: Principal) -> tuple[ApiKey, str]:

@@ -52,7 +52,7 @@ WAIT_STAGES = (
     ("stored → delivered", "the commit's NOTIFY, the API's catch-up query, the HTTP stream"),
 )
 #: Activities that ingest a session's frames as it runs or once it ended.
-_WATCHES = ("ingest.watch_session", "ingest.sweep_target")
+_WATCHES = ("ingest.watch_session", "ingest.sweep_target", "ingest.close_target")
 _SUBMIT = "voyager.submit_target"
 
 

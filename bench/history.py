@@ -42,14 +42,13 @@ from bench._processes import progress
 from bench._stack import BenchStack, run_standalone
 from bench.ceiling_workflow import TwoActivities, noop
 from bench.frame_latency import frame_latency
-from bench.orders_e2e import SSE_GOAL, pct
+from bench.orders_e2e import LOCAL_ACTIVITY_MARKER, SSE_GOAL, pct
 from core.settings import VoyagerSettings
 from activities.ingest import WATCH_HEARTBEAT_EVERY
 from worker import HEARTBEAT_THROTTLE
 from workflows import _options as opt
 
 E = EventType
-LOCAL_ACTIVITY_MARKER = "core_local_activity"
 SHOTS = [{"filter": "L", "exposure": 60, "quantity": 3}, {"filter": "R", "exposure": 60, "quantity": 2}]
 FRAME_TOLERANCE = 10  # events by which signal timing varies (session seen running or only ended)
 #: Goals (bench report): history events an extra night adds, heartbeats an observing hour.
@@ -92,6 +91,7 @@ HEARTBEAT_EVERY = {"ingest.watch_session": WATCH_HEARTBEAT_EVERY}
 #: The activity that lasts as long as a session: its heartbeats at real speed are estimated from the
 #: sessions' own (simulated) start and end in ``voyager_session``, not from its accelerated run time.
 SESSION_WATCH = "ingest.watch_session"
+SUBMIT = "voyager.submit_target"
 
 
 def heartbeat_period(options: dict, activity: str = "") -> float:
@@ -194,7 +194,8 @@ class NightParts:
 def night_parts(history: WorkflowHistory) -> NightParts:
     """Split ``history`` at its session signals: each span from one signal to the next is a whole
     night (signal, its workflow task, the watch, the workflow task of its result, the status
-    upserts; the last night, which goes on to settle, is left out). Counts the ``OrderStatus``
+    upserts; the last night, which goes on to settle, is left out, and so is a night whose signal came
+    before the submit's result). Counts the ``OrderStatus``
     upserts whose workflow task also wrote another command: sharing a task saves no event."""
     events = list(history.events)
     watches = {e.event_id for e in events if e.event_type == E.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
@@ -216,7 +217,15 @@ def night_parts(history: WorkflowHistory) -> NightParts:
             return NIGHT_PARTS[3]
         return E.Name(t).removeprefix("EVENT_TYPE_").lower()
 
-    starts = [i for i, e in enumerate(events) if e.event_type == E.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
+    # A session that started before the submit activity returned (Voyager ran the target at once)
+    # would count the submit's completion, its workflow task and the `submitted` upsert as the night's:
+    # nights start at signals after the submit's result.
+    submits = {e.event_id for e in events if e.event_type == E.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+               and e.activity_task_scheduled_event_attributes.activity_type.name == SUBMIT}
+    submitted = max((i for i, e in enumerate(events) if e.event_type == E.EVENT_TYPE_ACTIVITY_TASK_COMPLETED
+                     and e.activity_task_completed_event_attributes.scheduled_event_id in submits), default=-1)
+    starts = [i for i, e in enumerate(events) if i > submitted
+              and e.event_type == E.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
               and e.workflow_execution_signaled_event_attributes.signal_name.startswith("session_")]
     out = NightParts(nights=[Counter(part(e) for e in events[a:b]) for a, b in zip(starts, starts[1:])])
     # Commands each write an event; which workflow task wrote each one:
@@ -301,7 +310,7 @@ async def run(stack: BenchStack, speed: float = 1200.0, shots: list[dict] | None
     ref = await reference(stack)
 
     def row(label: str, h: HistoryCount, nights: str, frames: str, status: str) -> str:
-        kinds = " · ".join(f"{h.actions[k]}" for k in ACTION_KINDS[:7])
+        kinds = " · ".join(f"{h.actions[k]}" for k in ACTION_KINDS[:8])
         return (f"| {label} | {status} | {nights} | {frames} | {h.events} | {h.billable} | {kinds} | "
                 f"{h.heartbeats_real} |")
 
@@ -309,7 +318,8 @@ async def run(stack: BenchStack, speed: float = 1200.0, shots: list[dict] | None
     lines = [
         f"Same shots ({shot_text} a night), "
         f"M42, simulator at {speed:g}× (idle days fast-forwarded by the simulator). "
-        f"Actions by kind: {' · '.join(ACTION_KINDS[:7])} (markers and child workflows: none). Heartbeats: "
+        f"Actions by kind: {' · '.join(ACTION_KINDS[:8])} (markers: the `workflow.patched` ones; child "
+        f"workflows: none). Heartbeats: "
         f"estimated at real speed (the session watch's from the sessions' length on Voyager's clock, every other "
         f"activity's as it ran).",
         "",

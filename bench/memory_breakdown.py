@@ -1,13 +1,15 @@
 """Where a waiting workflow's memory goes (bench/worker_memory.py): the Python heap it adds (the
-difference of two bench/heap_worker.py statistics, with one and with n waiting workflows) and the
+difference of two bench/heap_worker.py statistics, with one and with n waiting workflows), the
 history the SDK's core was fed for it (bytes of its events, by event type), the part of the
-worker's memory outside the Python heap that Stellar's payloads decide.
+worker's memory outside the Python heap that Stellar's payloads decide, and what the workflow
+sandbox itself costs per run (bench/sandbox_cost.py, in a process of its own).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,3 +74,16 @@ async def history_size(client: Client, workflow_ids: list[str], concurrency: int
     n = max(1, len(workflow_ids))
     by_type = sorted(((k, count[k] / n, size[k] / n) for k in size), key=lambda t: -t[2])
     return HistorySize(len(workflow_ids), sum(count.values()) / n, sum(size.values()) / n, by_type)
+
+
+async def sandbox_costs(instances: int = 100, timeout: float = 600.0) -> dict[str, dict[str, dict]]:
+    """bench/sandbox_cost.py's JSON (workflow → runner → bytes per instance, own modules), run in a
+    process of its own so its instances leave nothing in the caller. Raises RuntimeError when it
+    fails."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.sandbox_cost", "--instances", str(instances),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    if proc.returncode != 0:
+        raise RuntimeError(f"bench.sandbox_cost exited {proc.returncode}: {err.decode()[-2000:]}")
+    return json.loads(out.decode().strip().splitlines()[-1])

@@ -14,7 +14,10 @@ is not counted.
 Profile: the median time each order spent between its status changes (``order_event`` rows:
 created → held → submitted → running → settling → final), and frame taken → SSE event delivered
 (bench/frame_latency.py) on up to ``SSE_SAMPLE`` orders, each followed by an SSE stream opened
-right after its POST.
+right after its POST; per order, each activity's runs and what the worker spent on it — SQL
+statements, transactions, main-thread CPU — and the worker's CPU by thread (the worker runs under
+bench/activity_account.py, which keeps that account at the cost of two clock reads per event-loop
+callback).
 
 Ceiling: the same number of ``BenchTwoActivities`` workflows (bench/ceiling_workflow.py), started
 ``concurrency`` at a time on the same Temporal server, run by a worker in this process.
@@ -28,17 +31,22 @@ import argparse
 import asyncio
 import json
 import math
+import shutil
 import statistics
+import sys
+import tempfile
 import time
 import uuid
 from collections import Counter
 from datetime import UTC, datetime
+from pathlib import Path
 
 import sqlalchemy as sa
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Worker
 
+from bench import activity_account
 from bench._processes import cpu_line, cpu_seconds, progress
 from bench._stack import FINAL, M42_EVENING, BenchStack, run_standalone
 from bench.ceiling_workflow import TwoActivities, noop
@@ -51,6 +59,8 @@ SHOT_OVERHEAD = 30.0  # the simulator's default simulated seconds per frame on t
 SSE_SAMPLE = 50
 #: The status milestones of an order, in order; "final" is its ``finished_at``.
 MILESTONES = ("pending", "held", "submitted", "running", "settling", "final")
+#: The name of a local activity's marker event (the other markers: patches, side effects).
+LOCAL_ACTIVITY_MARKER = "core_local_activity"
 #: Goal: frames reach the SSE stream within this many seconds of being taken.
 SSE_GOAL = 2.0
 
@@ -100,7 +110,10 @@ async def run(stack: BenchStack, orders: int = 200, customers: int = 50, concurr
     ``STELLAR_VOYAGER__POOL_SIZE`` (None = the default)."""
     customers = max(1, min(customers, orders))
     progress(f"orders e2e: starting simulator, worker and API ({orders} orders, {customers} customers)")
-    async with stack.deployment("e2e", sim={"speed": speed}, voyager={"pool_size": voyager_pool}) as dep, \
+    account_dir = Path(tempfile.mkdtemp(prefix="stellar-e2e-account-"))
+    worker_argv = [sys.executable, "-m", "bench.activity_account", str(account_dir)]
+    async with stack.deployment("e2e", sim={"speed": speed}, voyager={"pool_size": voyager_pool},
+                                worker_argv=worker_argv) as dep, \
             frame_latency(VoyagerSettings(**{k: v for k, v in dep.groups["voyager"].items() if v is not None})) as frames:
         assert dep.http is not None
         people = await stack.customers(customers, credits=math.ceil(orders / customers) + 2)
@@ -110,6 +123,8 @@ async def run(stack: BenchStack, orders: int = 200, customers: int = 50, concurr
         progress(f"orders e2e: posting {orders} orders, {concurrency} at a time")
         wall0 = datetime.now(UTC)
         cpu0 = cpu_seconds(dep.worker, dep.api)
+        assert dep.worker is not None
+        account0 = await activity_account.take(dep.worker.pid, account_dir, 1)
         xacts0 = await transactions(stack)
         t0 = time.perf_counter()
         every = max(1, math.ceil(orders / SSE_SAMPLE))
@@ -130,6 +145,7 @@ async def run(stack: BenchStack, orders: int = 200, customers: int = 50, concurr
         ids = [i for i, _ in posted]
         counts = await dep.wait_final(ids, timeout, label="orders e2e")
         cpu = cpu_line(cpu0, cpu_seconds(dep.worker, dep.api), time.perf_counter() - t0)
+        account = activity_account.difference(account0, await activity_account.take(dep.worker.pid, account_dir, 2))
         xacts = await transactions(stack) - xacts0
         async with stack.engine.connect() as conn:
             rows = (await conn.execute(sa.text(
@@ -141,6 +157,7 @@ async def run(stack: BenchStack, orders: int = 200, customers: int = 50, concurr
         histories = await fetch_histories(stack.client, followed)
         waits = await frame_waits(frames, stack.engine, histories)
     sse = frames.latencies()
+    shutil.rmtree(account_dir, ignore_errors=True)
 
     finished = [r for r in rows if r.finished_at is not None]
     elapsed = max((r.finished_at - wall0).total_seconds() for r in finished) if finished else math.nan
@@ -192,6 +209,7 @@ async def run(stack: BenchStack, orders: int = 200, customers: int = 50, concurr
         *waits_table(waits),
         "",
         *history_profile(histories),
+        *account_table(histories, account, orders),
         f"PostgreSQL transactions committed in the window (worker, API, monitor and this bench's polls): "
         f"{xacts:,} ({xacts / max(orders, 1):.0f} an order).",
     ])
@@ -204,12 +222,9 @@ async def transactions(stack: BenchStack) -> int:
             "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()"))).scalar())
 
 
-def history_profile(histories: dict[int, WorkflowHistory]) -> list[str]:
-    """Markdown lines: what the followed orders asked of Temporal and of the worker, per order:
-    history events, workflow tasks, activities and local activities by name."""
-    if not histories:
-        return []
-    n = len(histories)
+def history_counts(histories: dict[int, WorkflowHistory]) -> tuple[int, int, Counter, Counter, Counter]:
+    """Over ``histories``: (events, workflow tasks completed, workflow tasks timed out or failed by
+    kind, activities scheduled by type, local activities by type)."""
     events = wfts = 0
     wft_lost: Counter = Counter()  # workflow tasks that timed out or failed: each is done again
     acts: Counter = Counter()
@@ -224,7 +239,19 @@ def history_profile(histories: dict[int, WorkflowHistory]) -> list[str]:
             elif e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
                 acts[e.activity_task_scheduled_event_attributes.activity_type.name] += 1
             elif e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED:
-                locals_[_local_activity_name(e.marker_recorded_event_attributes)] += 1
+                attrs = e.marker_recorded_event_attributes
+                if attrs.marker_name == LOCAL_ACTIVITY_MARKER:  # not a patch (version) marker
+                    locals_[_local_activity_name(attrs)] += 1
+    return events, wfts, wft_lost, acts, locals_
+
+
+def history_profile(histories: dict[int, WorkflowHistory]) -> list[str]:
+    """Markdown lines: what the followed orders asked of Temporal and of the worker, per order:
+    history events, workflow tasks, activities and local activities by name."""
+    if not histories:
+        return []
+    n = len(histories)
+    events, wfts, wft_lost, acts, locals_ = history_counts(histories)
 
     def per(c: Counter) -> str:
         return ", ".join(f"`{k}` {v / n:.1f}" for k, v in sorted(c.items(), key=lambda kv: (-kv[1], kv[0])))
@@ -233,6 +260,41 @@ def history_profile(histories: dict[int, WorkflowHistory]) -> list[str]:
             f"{wfts / n:.1f} workflow tasks completed ({per(wft_lost) or 'none'} timed out or failed, each then run "
             f"again); {sum(acts.values()) / n:.1f} activities ({per(acts)}); "
             f"{sum(locals_.values()) / n:.1f} local activities ({per(locals_)}).", ""]
+
+
+def account_table(histories: dict[int, WorkflowHistory], account: dict, orders: int) -> list[str]:
+    """Markdown lines: per order, each activity's runs (from the followed orders' histories) and
+    what the worker spent on it in the window (bench/activity_account.py): PostgreSQL statements,
+    transactions, main-thread CPU; then the worker's CPU outside activities, by thread."""
+    if orders <= 0:
+        return []
+    n = max(len(histories), 1)
+    _events, _wfts, _lost, acts, locals_ = history_counts(histories)
+    runs = {**{k: v / n for k, v in acts.items()}, **{f"local:{k}": v / n for k, v in locals_.items()}}
+    keys = sorted(set(account["statements"]) | set(account["transactions"]) | set(account["cpu"]) | set(runs),
+                  key=lambda k: (k == activity_account.OUTSIDE, -account["cpu"].get(k, 0.0), k))
+    lines = ["Per order, what the worker spent on each activity in the window (totals ÷ orders posted; runs from "
+             "the followed orders' histories; `local:` a local activity; CPU = the worker's main thread while the "
+             "activity's task ran, bench/activity_account.py):", "",
+             "| activity | runs | SQL statements | transactions | CPU ms |", "|---|---:|---:|---:|---:|"]
+    for k in keys:
+        if not (account["statements"].get(k) or account["cpu"].get(k, 0.0) > 0.0005 * orders or k in runs):
+            continue
+        label = f"`{k}`" if k != activity_account.OUTSIDE else k
+        lines.append(f"| {label} | {runs[k]:.1f} |" if k in runs else f"| {label} | – |")
+        lines[-1] += (f" {account['statements'].get(k, 0) / orders:.1f} | {account['transactions'].get(k, 0) / orders:.1f} |"
+                      f" {account['cpu'].get(k, 0.0) * 1e3 / orders:.1f} |")
+    total_sql = sum(account["statements"].values()) / orders
+    total_tx = sum(account["transactions"].values()) / orders
+    threads = account["threads"]
+    lines.append(f"| **all (main thread)** | | **{total_sql:.1f}** | **{total_tx:.1f}** | "
+                 f"**{threads.get('main', 0.0) * 1e3 / orders:.1f}** |")
+    lines += ["", "The worker's CPU per order by thread: "
+              + ", ".join(f"{kind} {sec * 1e3 / orders:.1f} ms" for kind, sec in
+                          sorted(threads.items(), key=lambda kv: -kv[1]))
+              + f" (process {account['process'] * 1e3 / orders:.1f} ms; `python threads`: the SDK's "
+              "workflow activations and `to_thread` work, `tokio`: the SDK's Rust core).", ""]
+    return lines
 
 
 def _local_activity_name(attrs) -> str:

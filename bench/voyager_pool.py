@@ -11,7 +11,10 @@ no second message, no events.
 
 Fairness: both servers run in this process, on the same loop as their clients, so each row's time
 is client *and* server work, measured alike (the echo server's share is one ``readline`` and one
-``write``; the simulator's is decoding the request and encoding a reply and a result). Beside the
+``write``; the simulator's is decoding the request and encoding a result, its reply being a
+pre-encoded line). The echo reads through asyncio streams on both sides — a future and a task
+wake-up per read — where the pool's client and the simulator read from socket callbacks: the
+ceiling is no bare minimum of loop work, which the report's profile paragraph states. Beside the
 rates, CPU µs per round trip (this process's CPU time / round trips) moves far less with the load
 of a shared machine than the rates do. A short cProfile (CPU-time clock) of the pool and of the echo at the goal's concurrency
 then says what one round trip costs each — Python calls, loop callbacks, futures, socket sends,
@@ -216,7 +219,7 @@ async def _profile(op: Callable[[], Awaitable[object]], concurrency: int, second
     for (path, line, name), (_, _, own, _, _) in stats.items():
         total += own
         where = f"{path}:{name}"
-        group = next((g for g, keys in _GROUPS if any(k in where for k in keys)), "other (pydantic, os.urandom, …)")
+        group = next((g for g, keys in _GROUPS if any(k in where for k in keys)), "other (pydantic, builtins, …)")
         groups[group] = groups.get(group, 0.0) + own
         short = path.split("/site-packages/")[-1].split("/lib/python3")[-1].lstrip("/")
         top.append((own, f"`{short.rsplit('/', 2)[-2:][-1] if '/' in short else short}:{line} {name}`"))
@@ -231,12 +234,15 @@ async def _profile(op: Callable[[], Awaitable[object]], concurrency: int, second
         f"| CPU µs (unprofiled row above) | {pool_cpu:.0f} | {echo_cpu:.0f} |",
         *(f"| {label} | {pool_counts[label]:.1f} | {echo_counts[label]:.1f} |" for label, _ in _COUNTS),
         "",
-        "A pool round trip is two messages back (the reply and the UID-matched result: two JSON encodes on the "
-        "simulator, two decodes on the client, plus the request's encode and decode) where the echo returns its "
-        "line untouched; beyond that both do the same loop work — a task wake-up for the reply, one for the "
-        "borrower or lock waiter next in line, one for the server's read — plus the simulator's flush callback "
-        "(what a loop step sent leaves in one write), so what remains is the Python work of each step (framing, "
-        "matching, the success rules, the simulator's command table), spread thin:",
+        "A pool round trip is two messages back (the reply and the UID-matched result) where the echo returns its "
+        "line untouched: the request's encode and decode, the result's encode on the simulator (its success reply "
+        "is a pre-encoded line), and two decodes on the client. The loop work differs the other way: the echo "
+        "reads through asyncio streams on both sides (a future and a task wake-up per read, on its server as on "
+        "its client), while the pool's connection and the simulator's session read from their socket callbacks "
+        "(voyager/client.py, voyager/simulator/link.py), so a pool round trip wakes only the borrower and the "
+        "borrower next in line; the simulator's reply and result leave in one write at the end of the chunk that "
+        "carried the request. What remains is the Python work of each step (framing, matching, the success rules, "
+        "the simulator's command table), spread thin:",
         "",
         "| part (pool, own time) | share |",
         "|---|---:|",

@@ -67,9 +67,12 @@ async def _targets(c: _Client, n: int) -> None:
 
 async def run(speed: float, seconds: float, n_targets: int) -> str:
     with tempfile.TemporaryDirectory() as tmp:
+        # idle_timeout: these raw clients send no Polling, and on a loaded machine a command waiting
+        # behind the scheduler's lock outlasts Voyager's 15 s idle cutoff (the link would be dropped).
         sim = VoyagerSimulator(SimulatorConfig(
             port=0, mac_key="K", mac_words=WORDS, speed=speed, state_file=Path(tmp) / "state.json",
-            fit_dir=Path(tmp) / "fits", start_time=datetime(2026, 1, 15, 16, 0, tzinfo=UTC), seed=1))
+            fit_dir=Path(tmp) / "fits", start_time=datetime(2026, 1, 15, 16, 0, tzinfo=UTC), seed=1,
+            idle_timeout=600.0))
         await sim.start()
         c, dash = await _Client.open(sim.port), await _Client.open(sim.port)
         await c.call(wire.M_MANAGER_MODE)

@@ -2,6 +2,7 @@
 same worker process idle, and where it goes.
 
     .venv/bin/python -m bench.worker_memory [--orders 1000] [--concurrency 16]
+        [--runner unsandboxed] [--max-cached N]   # variants of the worker, measured, not adopted
 
 The worker (``worker.main``, what ``python worker.py`` runs, started as ``python -m
 bench.heap_worker`` for its heap-statistics signal handler) and the API run as child processes; the
@@ -15,17 +16,24 @@ after each of the last two, the worker's heap statistics (bench/heap_worker.py).
 SDK's default ``max_cached_workflows``); past that, evicted workflows use no memory until they wake.
 
 Ceiling: a worker process running nothing but a bare workflow that waits for a signal
-(bench/bare_worker.py, same SDK defaults, same hook), read the same way with as many workflows
-waiting, in the same run: the least the SDK keeps per cached waiting workflow. The breakdown
-(bench/memory_breakdown.py) sets the two side by side: Python's small-object heap, the objects the
-garbage collector tracks by type, the rest of the RSS (the SDK's Rust core, large blocks, slack)
-and the history bytes each waiting workflow was fed.
+(bench/bare_worker.py: the worker's own ``Worker`` options and data converter, same hook), read the
+same way with as many workflows waiting, in the same run: the least the SDK keeps per cached
+waiting workflow. Beside it, the same worker holding as many ``BenchOrderShaped`` workflows: the
+commands a waiting order has issued (status upserts, local activities, activities, a timer and two
+tasks) with nothing of Stellar's, i.e. what the SDK keeps for a workflow of the order's shape. The
+breakdown (bench/memory_breakdown.py) sets the three side by side: Python's small-object heap, the
+objects the garbage collector tracks by type, the rest of the RSS (the SDK's Rust core, large
+blocks, slack), what a ``malloc_trim`` at the end gives back (allocator slack, not held), the
+history bytes each waiting workflow was fed, and the sandbox's own cost per run
+(bench/sandbox_cost.py).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import json
 import math
 import os
 import re
@@ -41,8 +49,8 @@ from temporalio.service import RPCError
 
 from bench._processes import ChildProcess, cpu_line, cpu_seconds, progress
 from bench._stack import DAYTIME, BenchStack, run_standalone
-from bench.ceiling_workflow import BareWaiting
-from bench.memory_breakdown import HeapDiff, HistorySize, heap_diff, history_size
+from bench.ceiling_workflow import BareWaiting, OrderShaped
+from bench.memory_breakdown import HeapDiff, HistorySize, heap_diff, history_size, sandbox_costs
 from bench.orders_e2e import bounded
 
 ORDER = {"target_name": "M42", "priority": 0, "shots": [{"filter": "L", "exposure": 60, "quantity": 1}]}
@@ -50,6 +58,9 @@ WAITING = ("submitted",)
 MiB = 1024 * 1024
 #: Waiting workflows whose history is read for the breakdown (each one a fetch).
 HISTORY_SAMPLE = 20
+#: Seconds the filled worker is watched with nothing new to do: how its RSS drifts with time alone
+#: (the monitor's watch, the pools), which the fill window's growth also holds.
+DRIFT_SECONDS = 30
 
 
 async def settled_rss(pid: int, seconds: float = 3.0) -> int:
@@ -62,10 +73,11 @@ async def settled_rss(pid: int, seconds: float = 3.0) -> int:
     return rss
 
 
-async def _stats(child: ChildProcess, n: int, timeout: float = 120.0) -> Path:
+async def _stats(child: ChildProcess, n: int, timeout: float = 120.0, trim: bool = False) -> Path:
     """Ask a worker started with the heap hook (bench/heap_worker.py, bench/bare_worker.py) for its
-    heap statistics ``n`` (SIGUSR1); returns their path once written."""
-    os.kill(child.pid, signal.SIGUSR1)
+    heap statistics ``n`` (SIGUSR1; with ``trim`` SIGUSR2, which then returns the allocator's free
+    pages: the last statistics of a worker); returns their path once written."""
+    os.kill(child.pid, signal.SIGUSR2 if trim else signal.SIGUSR1)
     loop = asyncio.get_running_loop()
     until = loop.time() + timeout
     while True:
@@ -81,9 +93,10 @@ async def _stats(child: ChildProcess, n: int, timeout: float = 120.0) -> Path:
 @dataclass
 class Filled:
     """One worker filled with waiting workflows: RSS (bytes) idle, with one and with all waiting
-    (each read before the heap statistics of that moment); ``heap``: the Python heap's growth
-    between one and all; ``history``: the histories of a sample of the waiting workflows;
-    ``waiting``: how many waited at the end."""
+    (each read before the heap statistics of that moment), ``trimmed``: with all waiting, after
+    ``malloc_trim`` (0: not measured); ``heap``: the Python heap's growth between one and all;
+    ``history``: the histories of a sample of the waiting workflows; ``waiting``: how many waited at
+    the end."""
 
     idle: int
     one: int
@@ -92,12 +105,15 @@ class Filled:
     heap: HeapDiff
     history: HistorySize
     note: str = ""
+    trimmed: int = 0
 
 
-async def bare_ceiling(stack: BenchStack, n: int, concurrency: int = 16, timeout: float = 120.0) -> Filled:
-    """A bare worker process (bench/bare_worker.py) idle, with one and with ``n``
-    ``BenchBareWaiting`` workflows waiting (each answered a query, so each ran its first task)."""
-    queue = f"bench-bare-{uuid.uuid4().hex[:6]}"
+async def bare_ceiling(stack: BenchStack, n: int, concurrency: int = 16, timeout: float = 120.0,
+                       shape: type = BareWaiting) -> Filled:
+    """A bare worker process (bench/bare_worker.py) idle, with one and with ``n`` ``shape``
+    workflows (``BareWaiting`` or ``OrderShaped``) waiting (each answered its ``waiting`` query with
+    true, so each ran every task before its wait)."""
+    queue = f"bench-{shape.__name__.lower()}-{uuid.uuid4().hex[:6]}"
     argv = [sys.executable, "-m", "bench.bare_worker", stack.temporal_address, stack.client.namespace, queue,
             str(stack.tmp / f"{queue}-heap")]
     child = ChildProcess("bare worker", argv, {}, stack.tmp / f"{queue}.log")
@@ -114,33 +130,42 @@ async def bare_ceiling(stack: BenchStack, n: int, concurrency: int = 16, timeout
         idle = await settled_rss(child.pid)
 
         async def wait_one(i: int) -> None:
-            handle = await stack.client.start_workflow(BareWaiting.run, i, id=ids[i], task_queue=queue)
-            for attempt in range(3):  # a query can time out on a loaded machine; the workflow still runs
-                try:
-                    await handle.query(BareWaiting.waiting)
-                    return
-                except RPCError:
-                    if attempt == 2:
-                        raise
+            handle = await stack.client.start_workflow(shape.run, i, id=ids[i], task_queue=queue)
+            until_waiting = loop.time() + timeout
+            while True:  # a query can time out or meet a retried task on a loaded machine; the workflow still runs
+                with contextlib.suppress(RPCError):
+                    if await handle.query(shape.waiting):
+                        return
+                if loop.time() > until_waiting:
+                    raise RuntimeError(f"{ids[i]} not waiting within {timeout:g} s")
+                await asyncio.sleep(0.5)
 
         await wait_one(0)
         one = await settled_rss(child.pid)
         stats_one = await _stats(child, 1)
         await bounded(concurrency, list(range(1, n)), wait_one)
         full = await settled_rss(child.pid)
-        heap = heap_diff(stats_one, await _stats(child, 2), n)
+        stats_full = await _stats(child, 2, trim=True)
+        heap = heap_diff(stats_one, stats_full, n)
         history = await history_size(stack.client, ids[:HISTORY_SAMPLE])
     finally:
         await asyncio.to_thread(child.stop)
         await stack.terminate(ids)
-    return Filled(idle, one, full, n, heap, history)
+    return Filled(idle, one, full, n, heap, history, trimmed=_trimmed(stats_full))
 
 
-async def fill_orders(stack: BenchStack, orders: int, concurrency: int, customers: int, timeout: float) -> Filled:
-    """Stellar's worker (``worker.main`` with the heap hook: ``python -m bench.heap_worker``) idle,
-    with one and with ``orders`` orders waiting for their night."""
+def _trimmed(stats: Path) -> int:
+    """The RSS after ``malloc_trim`` in heap statistics written with ``trim`` (0 if not measured)."""
+    return int(json.loads(stats.read_text()).get("rss_trimmed", 0))
+
+
+async def fill_orders(stack: BenchStack, orders: int, concurrency: int, customers: int, timeout: float,
+                      variant: tuple[str, ...] = (), drift_seconds: int = DRIFT_SECONDS) -> Filled:
+    """Stellar's worker (``worker.main`` with the heap hook: ``python -m bench.heap_worker``, with
+    ``variant``: its ``--runner``/``--max-cached`` arguments) idle, with one and with ``orders``
+    orders waiting for their night."""
     stats_dir = stack.tmp / f"memory-heap-{uuid.uuid4().hex[:6]}"
-    argv = [sys.executable, "-m", "bench.heap_worker", str(stats_dir)]
+    argv = [sys.executable, "-m", "bench.heap_worker", str(stats_dir), *variant]
     async with stack.deployment("memory", sim={"speed": 0.0, "start_time": DAYTIME}, worker_argv=argv) as dep:
         assert dep.worker is not None
         people = await stack.customers(customers, credits=math.ceil(orders / customers) + 1)
@@ -164,14 +189,19 @@ async def fill_orders(stack: BenchStack, orders: int, concurrency: int, customer
         cpu = cpu_line(cpu0, cpu_seconds(dep.worker, dep.api), fill_s)
         waiting = counts.get("submitted", 0)
         full = await settled_rss(dep.worker.pid)
-        heap = heap_diff(stats_one, await _stats(dep.worker, 2), waiting)
+        later = await settled_rss(dep.worker.pid, drift_seconds)
+        stats_full = await _stats(dep.worker, 2, trim=True)
+        heap = heap_diff(stats_one, stats_full, waiting)
         history = await history_size(stack.client, [f"order-{i}" for i in ids[:HISTORY_SAMPLE]])
         await asyncio.to_thread(dep.worker.stop)  # before terminating: a terminated order would wake its cached workflow
         await stack.terminate([f"order-{i}" for i in ids])
     statuses = ", ".join(f"{s} {n}" for s, n in sorted(counts.items()))
+    drift = (later - full) / drift_seconds  # bytes a second, nothing new to do
     note = (f"Statuses when measured: {statuses}. {orders - 1} POSTs took {post_s:.1f} s; all waiting after "
-            f"{fill_s:.1f} s. {cpu}.")
-    return Filled(idle, one, full, waiting, heap, history, note)
+            f"{fill_s:.1f} s. {cpu}. Drift with time alone: {later - full:+,} bytes in the {drift_seconds} s after "
+            f"the fill with every order waiting; at that rate the {fill_s:.0f} s fill window holds "
+            f"{drift * fill_s / max(1, waiting - 1) / 1024:+.1f} KiB per order of it.")
+    return Filled(idle, one, full, waiting, heap, history, note, _trimmed(stats_full))
 
 
 def _per(f: Filled) -> float:
@@ -179,36 +209,49 @@ def _per(f: Filled) -> float:
     return (f.full - f.one) / max(1, f.waiting - 1)
 
 
-def breakdown(o: Filled, b: Filled) -> list[str]:
-    """The markdown of where a waiting order's memory goes, beside a bare waiting workflow's."""
+def _slack_per(f: Filled) -> float:
+    """What ``malloc_trim`` gave back at the end (free pages of the malloc arenas: allocator slack,
+    not held), bytes ÷ the waiting workflows past the first: an upper bound of the slack in each
+    one's RSS growth; nan when not measured."""
+    return (f.full - f.trimmed) / max(1, f.waiting - 1) if f.trimmed else math.nan
+
+
+def breakdown(o: Filled, b: Filled, s: Filled | None, sandbox: dict[str, dict[str, dict]] | None) -> list[str]:
+    """The markdown of where a waiting order's memory goes, beside a bare waiting workflow's and (``s``)
+    an order-shaped bare workflow's; ``sandbox``: bench/sandbox_cost.py's measurement."""
     KiB = 1024
-    rss_o, rss_b = _per(o), _per(b)
+    cols = [o, *([s] if s else []), b]
 
-    def row(label: str, x: float, y: float, unit: str = "KiB") -> str:
-        if unit == "KiB":
-            return f"| {label} | {x / KiB:.1f} KiB | {y / KiB:.1f} KiB | {(x - y) / KiB:+.1f} KiB |"
-        return f"| {label} | {x:,.0f} | {y:,.0f} | {x - y:+,.0f} |"
+    def row(label: str, values: list[float], unit: str = "KiB") -> str:
+        cells = [f"{v / KiB:.1f} KiB" if unit == "KiB" else f"{v:,.0f}" for v in values]
+        diff = values[0] - values[-1]
+        return f"| {label} | " + " | ".join(cells) + (f" | {diff / KiB:+.1f} KiB |" if unit == "KiB" else f" | {diff:+,.0f} |")
 
-    return [
+    lines = [
         f"Where it goes, per waiting workflow past the first, read in the same workers at the same moments "
         f"as the RSS (each worker writes its heap statistics on a signal, after the RSS is read: "
         f"bench/heap_worker.py). pymalloc = bytes in Python's small-object blocks (every allocation ≤ 512 B: "
         f"most objects, small dict tables, short strings); GC objects = what the garbage collector tracks "
         f"(instances, dicts, coroutines, tasks, models…), `sys.getsizeof` each, their own allocation only. "
         f"RSS − pymalloc = the SDK's core (Rust: each cached run's state machines and the history it was fed), "
-        f"Python's allocations over 512 B, allocator slack. History: the events a waiting workflow's history "
+        f"Python's allocations over 512 B, allocator slack. Slack given back = the RSS the last statistics' "
+        f"`malloc_trim` returned (every malloc arena's free pages, Rust's included) ÷ the workflows: at most "
+        f"that much of the RSS growth is slack, not held. "
+        f"Order-shaped = `BenchOrderShaped` (bench/ceiling_workflow.py): the commands a waiting order has "
+        f"issued, with no-op steps, nothing of Stellar's. History: the events a waiting workflow's history "
         f"holds (protobuf bytes, mean of {o.history.sampled} orders / {b.history.sampled} bare workflows).",
         "",
-        "| per waiting workflow | Stellar order | bare workflow | order − bare |",
-        "|---|---:|---:|---:|",
-        row("RSS growth", rss_o, rss_b),
-        row("pymalloc (Python allocations ≤ 512 B)", o.heap.pymalloc, b.heap.pymalloc),
-        row("RSS − pymalloc", rss_o - o.heap.pymalloc, rss_b - b.heap.pymalloc),
-        row("GC objects (getsizeof)", o.heap.object_bytes, b.heap.object_bytes),
-        row("GC objects (count)", o.heap.objects, b.heap.objects, unit="n"),
-        row("Python memory blocks (count)", o.heap.blocks, b.heap.blocks, unit="n"),
-        row("history bytes", o.history.total, b.history.total),
-        row("history events", o.history.events, b.history.events, unit="n"),
+        "| per waiting workflow | Stellar order | " + ("order-shaped bare | " if s else "") + "bare workflow | order − bare |",
+        "|---|---:|" + ("---:|" if s else "") + "---:|---:|",
+        row("RSS growth", [_per(f) for f in cols]),
+        row("allocator slack given back by malloc_trim", [_slack_per(f) for f in cols]),
+        row("pymalloc (Python allocations ≤ 512 B)", [f.heap.pymalloc for f in cols]),
+        row("RSS − pymalloc", [_per(f) - f.heap.pymalloc for f in cols]),
+        row("GC objects (getsizeof)", [f.heap.object_bytes for f in cols]),
+        row("GC objects (count)", [f.heap.objects for f in cols], unit="n"),
+        row("Python memory blocks (count)", [f.heap.blocks for f in cols], unit="n"),
+        row("history bytes", [f.history.total for f in cols]),
+        row("history events", [f.history.events for f in cols], unit="n"),
         "",
         "GC objects that grew most per waiting order: "
         + ", ".join(f"{k} {n:.1f}× {z / KiB:.2f} KiB" for k, n, z in o.heap.by_type)
@@ -217,39 +260,67 @@ def breakdown(o: Filled, b: Filled) -> list[str]:
         "History of a waiting order by event type (events, bytes): "
         + ", ".join(f"{k} {n:.0f}× {z / KiB:.2f} KiB" for k, n, z in o.history.by_type) + ".",
     ]
+    if sandbox:
+        def cost(wf: str, runner: str) -> str:
+            c = sandbox[wf][runner]
+            own = f"; imports again {', '.join(c['own_modules'])}" if c["own_modules"] else ""
+            return f"{c['bytes'] / KiB:.1f} KiB{own}"
+
+        lines += ["", "The sandbox's own cost per workflow run (bench/sandbox_cost.py: Python memory, traced, of "
+                  "creating one workflow instance, no server, no history): "
+                  + "; ".join(f"{wf} under the worker's sandbox {cost(wf, 'worker')}, unsandboxed "
+                              f"{cost(wf, 'unsandboxed')}, the SDK's default sandbox {cost(wf, 'sdk default sandbox')}"
+                              for wf in sandbox) + "."]
+    return lines
 
 
 async def run(stack: BenchStack, orders: int = 1000, concurrency: int = 16, customers: int = 50,
-              timeout: float = 600.0) -> str:
-    """Fill the worker with ``orders`` waiting orders, then the bare ceiling; returns the markdown
-    section."""
+              timeout: float = 600.0, variant: tuple[str, ...] = (), shaped: bool = True,
+              sandbox_instances: int = 100, drift_seconds: int = DRIFT_SECONDS) -> str:
+    """Fill the worker with ``orders`` waiting orders (``variant``: bench/heap_worker.py arguments,
+    e.g. ``("--runner", "unsandboxed")``), then the bare ceiling and (``shaped``) the order-shaped
+    one; ``sandbox_instances``: workflow instances bench/sandbox_cost.py creates per runner;
+    ``drift_seconds``: how long the filled worker is watched; returns the markdown section."""
     orders = max(2, orders)
     customers = max(1, min(customers, orders))
     progress(f"worker memory: starting simulator (paused), worker and API; {orders} orders to wait")
-    o = await fill_orders(stack, orders, concurrency, customers, timeout)
+    o = await fill_orders(stack, orders, concurrency, customers, timeout, variant, drift_seconds)
     progress(f"worker memory: ceiling, a bare worker with {orders} bare waiting workflows")
-    b = await bare_ceiling(stack, orders, concurrency)
+    b = await bare_ceiling(stack, orders, concurrency, timeout=timeout)
+    s = None
+    if shaped:
+        progress(f"worker memory: the bare worker with {orders} order-shaped waiting workflows")
+        s = await bare_ceiling(stack, orders, concurrency, timeout=timeout, shape=OrderShaped)
+    sandbox = await sandbox_costs(sandbox_instances)
     per_order, per_bare = _per(o), _per(b)
     ratio = f"{per_order / per_bare:.1f}×" if per_bare > 0 else "n/a (below the RSS noise)"
+    shaped_line = (f" The SDK alone keeps {_per(s) / 1024:.1f} KiB per waiting workflow of the order's shape "
+                   f"(order-shaped bare workflow): the order is {per_order / _per(s):.1f}× that."
+                   if s and _per(s) > 0 else "")
+    worker_line = ("`worker.main` as `python worker.py` runs it" if not variant
+                   else f"`worker.main` with `{' '.join(variant)}` (a variant, not what `python worker.py` runs)")
     return "\n".join([
-        f"Worker = `worker.main` as `python worker.py` runs it, in `python -m bench.heap_worker` (one process; "
+        f"Worker = {worker_line}, in `python -m bench.heap_worker` (one process; "
         f"a signal handler writes heap statistics); simulator clock paused at {DAYTIME:%Y-%m-%d %H:%M} UTC so "
         f"orders wait; M42, L 1×60 s; {customers} customers. Ceiling: `python -m bench.bare_worker` (one process, "
-        f"same SDK defaults, same hook) holding as many bare workflows waiting for a signal.",
+        f"the worker's own `Worker` options and data converter, its workflow module passed through the sandbox "
+        f"as `workflows` is, same hook) holding as many bare workflows waiting for a signal.",
         "",
         "| worker state | open workflows | RSS MiB | vs idle |",
         "|---|---:|---:|---:|",
         f"| ceiling: bare worker idle | 0 | {b.idle / MiB:.1f} | ceiling |",
         f"| ceiling: one bare workflow waiting | 1 | {b.one / MiB:.1f} | {(b.one - b.idle) / MiB:+.1f} MiB |",
         f"| ceiling: every bare workflow waiting | {orders} | {b.full / MiB:.1f} | {(b.full - b.idle) / MiB:+.1f} MiB |",
+        *([f"| bare worker, every order-shaped workflow waiting | {orders} | {s.full / MiB:.1f} | "
+           f"{(s.full - s.idle) / MiB:+.1f} MiB |"] if s else []),
         f"| Stellar worker idle (monitor running, no order) | 0 | {o.idle / MiB:.1f} | — |",
         f"| one order waiting (workflow sandbox loaded) | 1 | {o.one / MiB:.1f} | {(o.one - o.idle) / MiB:+.1f} MiB |",
         f"| every order waiting for its night | {o.waiting} | {o.full / MiB:.1f} | {(o.full - o.idle) / MiB:+.1f} MiB |",
         "",
         f"**Per waiting order: {per_order / 1024:.1f} KiB** ((all − one) ÷ {max(1, o.waiting - 1)}) vs "
-        f"{per_bare / 1024:.1f} KiB per bare waiting workflow: **{ratio}** (goal ≤ 2×). {o.note}",
+        f"{per_bare / 1024:.1f} KiB per bare waiting workflow: **{ratio}** (goal ≤ 2×).{shaped_line} {o.note}",
         "",
-        *breakdown(o, b),
+        *breakdown(o, b, s, sandbox),
     ])
 
 
@@ -259,8 +330,16 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--orders", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--timeout", type=float, default=600.0)
+    parser.add_argument("--runner", choices=("sandbox", "unsandboxed"), default="sandbox",
+                        help="the worker's workflow runner (a variant to measure; the worker runs the sandbox)")
+    parser.add_argument("--max-cached", type=int, default=None,
+                        help="the worker's max_cached_workflows (a variant to measure; the worker keeps the SDK's 1,000)")
+    parser.add_argument("--no-shaped", action="store_true", help="skip the order-shaped ceiling")
     a = parser.parse_args(argv)
-    return run_standalone(run, orders=a.orders, concurrency=a.concurrency, timeout=a.timeout)
+    variant = (*(("--runner", a.runner) if a.runner != "sandbox" else ()),
+               *(("--max-cached", str(a.max_cached)) if a.max_cached is not None else ()))
+    return run_standalone(run, orders=a.orders, concurrency=a.concurrency, timeout=a.timeout, variant=variant,
+                          shaped=not a.no_shaped)
 
 
 if __name__ == "__main__":

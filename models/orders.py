@@ -389,8 +389,20 @@ class TargetConstraints(_M):
     date_end: datetime | None = None
 
 
+class HoldRequest(OrderRef):
+    """``price_and_hold``'s argument: the order, and what the same transaction as the held credits
+    also stores (one step fewer each, docs/order-workflow.md, Life cycle 1–2): ``guids``, the
+    Set/Target/Shot GUIDs the workflow proposes (``assign_guids``' rule: kept where the order
+    already has some); ``held``: move the order to ``held`` (once, only from ``pending``).
+    An ``OrderRef`` (workflows started before these fields) stores neither."""
+
+    guids: GuidAssignment | None = None
+    held: bool = False
+
+
 class HoldResult(_M):
-    """``price_and_hold``: the price (credits) held for the order and the gated constraints.
+    """``price_and_hold``: the price (credits) held for the order and the gated constraints;
+    ``guids``: the GUIDs in force when the request proposed some (else None).
 
     Raises (as non-retryable ApplicationError): ``InsufficientCredits`` (details: a
     :class:`Shortfall`), ``PlanViolation`` (details: ``{field: reason}``).
@@ -400,6 +412,7 @@ class HoldResult(_M):
     cost: int
     credits_held: int
     constraints: TargetConstraints
+    guids: GuidAssignment | None = None
 
 
 class Shortfall(_M):
@@ -430,6 +443,21 @@ class SettleResult(_M):
     released: int = _released("released", "refunded")
     requested_seconds: float
     accepted_seconds: float
+
+
+class CloseOrderRequest(SettleRequest):
+    """``settle_and_finalize``: settle the hold as :class:`SettleRequest` says, then write the final
+    ``status`` with ``reason`` and the report (``finalize_order``), in one activity; each part is
+    exactly-once on a retry."""
+
+    status: OrderStatus
+
+
+class ClosedOrder(_M):
+    """What ``settle_and_finalize`` did: the hold's resolution and the final report."""
+
+    settled: SettleResult
+    report: OrderReport
 
 
 # --------------------------------------------------------------------------- Voyager activities
@@ -474,6 +502,9 @@ class SubmitRequest(_M):
     constraints: TargetConstraints
     shots: list[SubmitShot]
     panels: list[SubmitPanel] = Field(default_factory=list)
+    #: Once everything is in Voyager, move the order from ``held`` to ``submitted`` (one step fewer;
+    #: False: the workflow writes it, as before this field).
+    mark_submitted: bool = False
 
 
 class SubmitResult(_M):
@@ -567,6 +598,29 @@ class SweepResult(_M):
     sessions: list[str]
     frames_ingested: int
     progress: OrderProgress
+
+
+class CloseTargetRequest(_M):
+    """``close_target``: the order leaves Voyager in one activity — write ``settling`` with
+    ``reason`` (and ``abort``'s record, the first one only), then stop the target as
+    :class:`StopTargetRequest` (``abort_session``: abort its running session too; it is always
+    disabled), then, with ``sweep``, ingest every session of it as :class:`SweepRequest`. Each part
+    is idempotent, so a retry after a crash between parts repeats nothing that counts."""
+
+    order_id: int
+    target_guid: str
+    panel_target_guids: list[str] = Field(default_factory=list)
+    reason: str = ""
+    abort: AbortRecord | None = None
+    abort_session: bool = True
+    sweep: bool = True
+
+
+class CloseTargetResult(_M):
+    """The stop's outcome and, when swept, the sweep's."""
+
+    stopped: StopTargetResult
+    swept: SweepResult | None = None
 
 
 class RunEndRequest(_M):

@@ -20,6 +20,10 @@ from temporalio.common import SearchAttributeKey
 # --- workflow type names ----------------------------------------------------------------------
 
 ORDER_WORKFLOW = "OrderWorkflow"
+#: ``workflow.patched`` id of the order life cycle in fewer steps (the hold writes ``held`` and the
+#: GUIDs, the submit ``submitted``, one activity closes the target, one settles and finalizes);
+#: orders started before it replay their recorded steps (docs/order-workflow.md).
+PATCH_ORDER_FEWER_STEPS = "order-fewer-steps"
 OBSERVATORY_MONITOR_WORKFLOW = "ObservatoryMonitorWorkflow"
 SUBSCRIPTION_WORKFLOW = "SubscriptionWorkflow"
 PACK_PAYMENT_WORKFLOW = "PackPaymentWorkflow"

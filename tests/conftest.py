@@ -35,6 +35,31 @@ from core.temporal import (  # noqa: E402
 )
 
 
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Long test files first: ``make test`` hands whole files to xdist workers (``--dist loadfile
+    --no-loadscope-reorder``), and a several-minute file picked up last keeps one worker busy while
+    the others idle. A file's weight is the longest timeout its tests declare
+    (``pytest.mark.timeout``: the long outage and kill tests say how long they may take); files
+    without one follow, those with more tests first (xdist's own reorder). Stable: ties keep the
+    collection order."""
+    weight: dict[str, float] = {}
+    count: dict[str, int] = {}
+    first: dict[str, int] = {}
+    for index, item in enumerate(items):
+        path = item.nodeid.split("::", 1)[0]
+        marker = item.get_closest_marker("timeout")
+        declared = float(marker.args[0]) if marker is not None and marker.args else 0.0
+        weight[path] = max(weight.get(path, 0.0), declared)
+        count[path] = count.get(path, 0) + 1
+        first.setdefault(path, index)
+
+    def key(item: pytest.Item) -> tuple[float, int, int]:
+        path = item.nodeid.split("::", 1)[0]
+        return -weight[path], -count[path], first[path]
+
+    items.sort(key=key)
+
 def _docker_reachable() -> bool:
     try:
         import docker

@@ -235,14 +235,17 @@ class VoyagerConnection:
                 await self._drained()
             # One timer for all the calls in flight (voyager/deadlines.py), not a timeout scope each.
             self._deadlines.add(done, loop.time() + (timeout if timeout is not None else self.command_timeout))
-            await done
+            await done  # resolved by _on_data once complete; the protocol has forgotten the call then
         except TimeoutError:
+            self.protocol.forget(call)
             if self._broken is not None:
                 raise VoyagerConnectionError(f"link lost while waiting for {call.waiting_for()}") from None
             raise VoyagerTimeout(f"timed out waiting for {call.waiting_for()}") from None
+        except BaseException:
+            self.protocol.forget(call)  # cancelled, or the link died (already forgotten then)
+            raise
         finally:
             self._deadlines.discard(done)
-            self.protocol.forget(call)
         return call.outcome()
 
     async def _write(self, data: bytes) -> None:
@@ -301,7 +304,12 @@ class VoyagerConnection:
         seen = proto.received
         try:
             for item in proto.receive_data(data):
-                self._on_received(item)
+                if type(item) is protocol.CallComplete:  # the hot path: wake the caller here
+                    fut = item.call.waiter
+                    if fut is not None and not fut.done():
+                        fut.set_result(None)
+                else:
+                    self._on_received(item)
         except VoyagerError as exc:
             if self._version is not None and not self._version.done():
                 self._version.set_exception(exc)  # connect() raises what broke the link, as it is
@@ -310,11 +318,7 @@ class VoyagerConnection:
             self._last_recv = time.monotonic()
 
     def _on_received(self, item: protocol.Received) -> None:
-        if isinstance(item, protocol.CallComplete):
-            fut = item.call.waiter
-            if fut is not None and not fut.done():
-                fut.set_result(None)
-        elif isinstance(item, protocol.Event):
+        if isinstance(item, protocol.Event):
             msg = item.message
             for queue in self._subscribers:
                 _put_dropping_oldest(queue, msg)
@@ -348,11 +352,13 @@ class _Link(asyncio.Protocol):
 
     def __init__(self, conn: VoyagerConnection) -> None:
         self._conn = conn
+        # Bytes go straight to the connection: asyncio calls this attribute, one call less per read.
+        self.data_received = conn._on_data  # type: ignore[method-assign]
         self.paused = False
         self._drain: asyncio.Future[None] | None = None
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
-    def data_received(self, data: bytes) -> None:
+    def data_received(self, data: bytes) -> None:  # replaced per instance in __init__
         self._conn._on_data(data)
 
     def eof_received(self) -> bool:

@@ -23,6 +23,8 @@ from enum import IntEnum
 from typing import Any
 
 import orjson
+from orjson import JSONDecodeError as _JSONDecodeError
+from orjson import loads as _loads
 
 from voyager import wire
 from voyager.errors import VoyagerActionFailed, VoyagerAuthError, VoyagerProtocolError, VoyagerRejected
@@ -85,6 +87,8 @@ class ActionResultInt(IntEnum):
     OK_PARTIAL = 10
 
 
+_OK = int(ActionResultInt.OK)  # a plain int: compared once per command
+
 # ---------------------------------------------------------------- encoding
 
 
@@ -106,8 +110,11 @@ def encode_json(value: Any) -> bytes:
 
 
 def encode_message(msg: dict[str, Any]) -> bytes:
-    """One JSON object on one line, UTF-8, CR LF terminated (§1)."""
-    return encode_json(msg) + EOL
+    """One JSON object on one line, UTF-8, CR LF terminated (§1); encoded as ``encode_json`` does."""
+    try:
+        return orjson.dumps(msg) + EOL
+    except TypeError:
+        return _ENCODER.encode(msg).encode("utf-8") + EOL
 
 
 def encode_request(method: str, params: dict[str, Any] | None, id: int) -> bytes:  # noqa: A002 - wire name
@@ -221,6 +228,25 @@ def new_uid() -> str:
 _VARIANT = {d: "89ab"[int(d, 16) & 3] for d in "0123456789abcdef"}
 
 
+class UidSource:
+    """The UIDs of one connection's commands (§3): version 4 UUIDs whose first four groups are drawn
+    at random once per connection, and whose last group (48 bits) counts the connection's commands.
+
+    Unique per connection by the counter, across connections and reconnects by the random part
+    (74 random bits), like ``new_uid``'s; one string format per command, no ``os.urandom`` call.
+    """
+
+    __slots__ = ("_prefix", "_count")
+
+    def __init__(self) -> None:
+        h = os.urandom(10).hex()
+        self._prefix = f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-"
+        self._count = itertools.count(1)
+
+    def __call__(self) -> str:
+        return f"{self._prefix}{next(self._count) & 0xFFFFFFFFFFFF:012x}"
+
+
 def compute_mac(words: list[str], session_key: str, request_id: int, uid: str) -> str:
     """The RoboTarget MAC (docs/voyager-protocol.md §5: signs this request's own id and UID).
 
@@ -267,22 +293,29 @@ def make_action_result(
     inst: int = 1,
     timestamp: float | None = None,
 ) -> dict[str, Any]:
-    """A ``RemoteActionResult`` event matched by ``uid`` (§3)."""
-    return make_event(
-        E_ACTION_RESULT,
-        host,
-        inst,
-        timestamp=timestamp,
-        UID=uid,
-        ActionResultInt=int(result),
-        Motivo=motivo,
-        ParamRet=param_ret if param_ret is not None else {},
-    )
+    """A ``RemoteActionResult`` event matched by ``uid`` (§3): ``make_event``'s keys, then
+    ``UID``, ``ActionResultInt``, ``Motivo``, ``ParamRet`` (built in one dict: one per command)."""
+    return {
+        "Event": E_ACTION_RESULT,
+        "Timestamp": time.time() if timestamp is None else timestamp,
+        "Host": host,
+        "Inst": inst,
+        "UID": uid,
+        "ActionResultInt": int(result),
+        "Motivo": motivo,
+        "ParamRet": param_ret if param_ret is not None else {},
+    }
 
 
 def make_reply_result(id: int, result: Any = 0) -> dict[str, Any]:  # noqa: A002
     """Success reply ``{"jsonrpc":"2.0","result":0,"id":N}`` (§3)."""
     return {"jsonrpc": "2.0", "result": result, "id": id}
+
+
+def encode_reply_ok(id: int) -> bytes:  # noqa: A002
+    """The success reply line ``{"jsonrpc":"2.0","result":0,"id":N}`` CR LF: the bytes
+    ``encode_message(make_reply_result(id))`` writes, without a dict or an encoder (one per command)."""
+    return b'{"jsonrpc":"2.0","result":0,"id":%d}\r\n' % id
 
 
 def make_reply_error(id: int, code: int, message: str) -> dict[str, Any]:  # noqa: A002
@@ -378,8 +411,8 @@ class PendingCall:
             param_ret = {"value": param_ret}
         code = int(event.get("ActionResultInt", -1))
         motivo = str(event.get("Motivo", "") or "")
-        ok = code == ActionResultInt.OK
-        if ok and wire.needs_mac(self.method):
+        ok = code == _OK
+        if ok and self.method.startswith(wire.ROBOTARGET_PREFIX):  # wire.needs_mac
             ok = param_ret.get(wire.RET) == wire.RET_DONE  # RoboTarget success needs ret == "DONE" (§3)
         elif ok and self.method == wire.M_MANAGER_MODE:
             ok = param_ret.get(wire.RET, wire.RET_DONE) == wire.RET_DONE
@@ -436,6 +469,7 @@ class ClientProtocol(_SessionState):
         self.received = 0
         self._framer = LineSplitter(max_line)
         self._ids = itertools.count(1)
+        self._new_uid = UidSource()
         self._by_id: dict[int, PendingCall] = {}
         self._by_uid: dict[str, PendingCall] = {}
 
@@ -449,24 +483,29 @@ class ClientProtocol(_SessionState):
     ) -> tuple[PendingCall, bytes]:
         """Register one command and return it with the line to write (§3, §5).
 
-        Adds ``UID`` (unless given; never for ``disconnect``/``Abort``) and, for RoboTarget
-        methods, the ``MAC`` of this very request (manager mode: ``Hash``). ``params`` is not
-        modified.
+        Adds ``UID`` (unless given; never for ``disconnect``/``Abort``; a :class:`UidSource` UUID,
+        unique per connection) and, for RoboTarget methods, the ``MAC`` of this very request
+        (manager mode: ``Hash``). ``params`` is not modified.
         """
         request_id = next(self._ids)
-        uid = ""
-        if method not in NO_RESULT_METHODS:
-            params = dict(params) if params else {}
-            uid = params.setdefault(wire.P_UID, new_uid())
-            if method == wire.M_MANAGER_MODE:
-                params[wire.P_HASH] = self.mac(request_id, uid)
-            elif wire.needs_mac(method):
-                params[wire.P_MAC] = self.mac(request_id, uid)
-        call = PendingCall(method, request_id, uid, expect_result and method not in NO_RESULT_METHODS)
+        if method in NO_RESULT_METHODS:
+            call = PendingCall(method, request_id, "", False)
+            self._by_id[request_id] = call
+            return call, encode_request(method, params, request_id)
+        params = dict(params) if params else {}
+        if wire.P_UID in params:
+            uid = params[wire.P_UID]
+        else:
+            uid = params[wire.P_UID] = self._new_uid()
+        if method == wire.M_MANAGER_MODE:
+            params[wire.P_HASH] = self.mac(request_id, uid)
+        elif method.startswith(wire.ROBOTARGET_PREFIX):  # wire.needs_mac, inlined
+            params[wire.P_MAC] = self.mac(request_id, uid)
+        call = PendingCall(method, request_id, uid, expect_result)
         self._by_id[request_id] = call
-        if call.expect_result:
+        if expect_result:
             self._by_uid[uid] = call
-        return call, encode_request(method, params, request_id)
+        return call, encode_message({"method": method, "params": params, "id": request_id})
 
     def forget(self, call: PendingCall) -> None:
         """Stop matching ``call`` (it completed, timed out or was cancelled)."""
@@ -490,48 +529,63 @@ class ClientProtocol(_SessionState):
         ``max_line`` bytes (the link is unusable after that).
         """
         out: list[Received] = []
+        by_id, by_uid = self._by_id, self._by_uid
         for line in self._framer.feed(data):
+            # Each line is decoded once, then told apart by its keys (§3, §4).
             try:
-                msg = decode_line(line)
-            except VoyagerProtocolError as exc:
-                out.append(BadLine(exc))
-                continue
+                msg = _loads(line)
+            except _JSONDecodeError:
+                msg = None
+            if type(msg) is not dict:
+                try:
+                    msg = decode_line(line)  # the lenient reading, or the reason it is no object
+                except VoyagerProtocolError as exc:
+                    out.append(BadLine(exc))
+                    continue
             self.received += 1
-            item = self._receive_message(msg, line)
-            if item is not None:
-                out.append(item)
+            if self.session_key is None:
+                item = self._receive_first(msg, line)
+                if item is not None:
+                    out.append(item)
+                continue
+            if "jsonrpc" in msg and "id" in msg:  # a reply (§3)
+                try:
+                    call = by_id.get(msg["id"])
+                except TypeError:  # an unhashable id matches nothing
+                    continue
+                if call is None or call.reply is not None:
+                    continue
+                call.reply = msg
+                if call.expect_result and call.result is None and "error" not in msg:
+                    continue  # the result is still to come
+            else:
+                event = msg.get("Event")
+                if event != E_ACTION_RESULT:
+                    if event != E_POLLING:
+                        out.append(Event(msg))
+                    continue
+                uid = msg.get("UID", "")
+                call = by_uid.get(uid if type(uid) is str else str(uid))
+                if call is None or call.result is not None:
+                    continue
+                call.result = msg
+                if call.reply is None:
+                    continue  # the result overtook its reply (§3)
+            # Complete: no longer matched (an error reply's result, if any, finds no waiter).
+            if by_id.get(call.id) is call:
+                del by_id[call.id]
+            if call.expect_result and by_uid.get(call.uid) is call:
+                del by_uid[call.uid]
+            out.append(CallComplete(call))
         return out
 
-    def _receive_message(self, msg: dict[str, Any], line: bytes) -> Received | None:
-        if self.session_key is None:
-            if msg.get("Event") != E_VERSION:
-                return None  # the server speaks first with Version (§2.1)
-            self.version = msg
-            # §2.1: the SessionKey is the Timestamp *text*; re-formatting the float breaks MACs.
-            self.session_key = timestamp_text(line) or str(msg.get("Timestamp", ""))
-            return Version(msg)
-        if "jsonrpc" in msg and "id" in msg:  # a reply (§3)
-            call = self._by_id.get(msg["id"])  # type: ignore[arg-type]
-            if call is None or call.reply is not None:
-                return None
-            call.reply = msg
-            return self._completed(call)
-        event = msg.get("Event")
-        if event == E_ACTION_RESULT:
-            call = self._by_uid.get(str(msg.get("UID", "")))
-            if call is None or call.result is not None:
-                return None
-            call.result = msg
-            return self._completed(call)
-        if event == E_POLLING:
-            return None
-        return Event(msg)
-
-    def _completed(self, call: PendingCall) -> CallComplete | None:
-        if not call.complete:
-            return None
-        self.forget(call)
-        return CallComplete(call)
+    def _receive_first(self, msg: dict[str, Any], line: bytes) -> Received | None:
+        if msg.get("Event") != E_VERSION:
+            return None  # the server speaks first with Version (§2.1)
+        self.version = msg
+        # §2.1: the SessionKey is the Timestamp *text*; re-formatting the float breaks MACs.
+        self.session_key = timestamp_text(line) or str(msg.get("Timestamp", ""))
+        return Version(msg)
 
 
 @dataclass(slots=True)
@@ -562,14 +616,20 @@ class ServerProtocol(_SessionState):
         (−32600, §3); or None for what needs no answer (client events such as Polling, other
         objects). Raises VoyagerProtocolError when the line is not a JSON object (invalid lines do
         not count for the idle cutoff)."""
-        msg = decode_line(line)
+        try:
+            msg = _loads(line)
+        except _JSONDecodeError:
+            msg = None
+        if type(msg) is not dict:
+            msg = decode_line(line)  # the lenient reading, or the reason it is no object
         if "Event" in msg or "method" not in msg:
             return None
-        method, req_id = msg.get("method"), msg.get("id")
-        if not isinstance(method, str) or not isinstance(req_id, int) or isinstance(req_id, bool):
+        method, req_id = msg["method"], msg.get("id")
+        # type(), not isinstance(): a bool id is refused too (JSON decoders make no other subclasses).
+        if type(method) is not str or type(req_id) is not int:
             return make_reply_error(req_id if isinstance(req_id, int) else None, -32600, "Invalid Request")  # type: ignore[arg-type]
         params = msg.get("params")
-        return Request(method, req_id, params if isinstance(params, dict) else {})
+        return Request(method, req_id, params if type(params) is dict else {})
 
     def mac_ok(self, params: dict[str, Any], request_id: int, key: str = wire.P_MAC) -> bool:
         """Whether ``params[key]`` is the MAC of the request ``request_id`` carrying ``params``

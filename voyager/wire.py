@@ -73,9 +73,13 @@ ROBOTARGET_METHODS = frozenset(
 )
 
 
+#: What the names of the commands that carry a ``MAC`` parameter start with (§5).
+ROBOTARGET_PREFIX = "RemoteRoboTarget"
+
+
 def needs_mac(method: str) -> bool:
     """True for the commands that carry a ``MAC`` parameter (§5)."""
-    return method.startswith("RemoteRoboTarget")
+    return method.startswith(ROBOTARGET_PREFIX)
 
 
 # ---------------------------------------------------------------- §7 request parameters [S]

@@ -122,6 +122,15 @@ SWEEP: dict[str, Any] = dict(
     retry_policy=_retry(0, initial=1.0, maximum=PATIENT_BACKOFF_CAP),
 )
 
+#: Write ``settling``, stop the target and sweep it, in one activity (``ingest.close_target``): the
+#: sweep's bounds (it may wait for an aborted session to finish); retries without a limit within
+#: ``schedule_to_close_timeout`` (set with :func:`until_deadline`).
+CLOSE_TARGET: dict[str, Any] = dict(
+    start_to_close_timeout=timedelta(minutes=30),
+    heartbeat_timeout=timedelta(seconds=15),
+    retry_policy=_retry(0, initial=1.0, maximum=PATIENT_BACKOFF_CAP),
+)
+
 #: Wait, after a one-night order's session ended with work left, for Voyager to close the night's
 #: run (dawn): another session may come the same night (clouds that clear). Cancelled when the
 #: order ends otherwise (TRY_CANCEL: nothing waits for its heartbeat); the deadline bounds it. Hours

@@ -14,6 +14,11 @@ jobs and the stale-target sweep):
 4. repeat while shots remain and the plan allows more nights (``is_repeat``);
 5. settle with ``billing.settlement``, disable the target, write the report, final status.
 
+What always runs together is one step (``contract.PATCH_ORDER_FEWER_STEPS``; orders started before
+it replay their separate steps): the hold also stores the GUIDs and ``held``, the submit writes
+``submitted``, ``ingest.close_target`` writes ``settling``, stops and sweeps the target, and
+``ledger.settle_and_finalize`` settles and finalizes.
+
 Control: ``abort`` as an update (validated: refused once settling/done) and as a signal, one effect;
 a deadline timer (date window end or default lifetime) that expires the order; query ``status``;
 search attributes ``CustomerId``/``OrderStatus``/``TargetName``/``Plan`` and a ``summary`` memo.
@@ -44,8 +49,13 @@ with workflow.unsafe.imports_passed_through():
         AbortRequest,
         AbortResult,
         AbortRole,
+        CloseOrderRequest,
+        ClosedOrder,
+        CloseTargetRequest,
+        CloseTargetResult,
         FinalizeRequest,
         GuidAssignment,
+        HoldRequest,
         HoldResult,
         OrderProgress,
         OrderRef,
@@ -134,11 +144,15 @@ class OrderWorkflow:
         self._deadline_reached = False
         self._progress: OrderProgress | None = None
         self._settled: SettleResult | None = None
+        # The life cycle in fewer steps (contract.PATCH_ORDER_FEWER_STEPS); False while replaying an
+        # order started before it, which then takes its recorded steps.
+        self._fewer_steps = False
 
     # ================================================================== run
 
     @workflow.run
     async def run(self, inp: OrderWorkflowInput) -> OrderWorkflowResult:
+        self._fewer_steps = workflow.patched(contract.PATCH_ORDER_FEWER_STEPS)
         self._visibility(initial=True)
         deadline_timer = arbiter = None
         try:
@@ -179,6 +193,11 @@ class OrderWorkflow:
         reason = f"stopped by a failure while {self._phase}: {detail}"
         workflow.logger.error("order %s: %s", self._inp.order_id, reason)
         self._phase = "failing"
+        if self._fewer_steps:
+            await self._close_target(reason, abort_session=True, sweep=self._settled is None)
+            if self._settled is None:
+                return await self._settle_and_finish(SettlementOutcome.voyager_error, OrderStatus.FAILED, reason)
+            return await self._finish(OrderStatus.FAILED, reason)
         await self._set_status(OrderStatus.SETTLING, reason)
         await self._stop_target(abort=True)
         if self._settled is None:
@@ -191,9 +210,14 @@ class OrderWorkflow:
         assert order is not None
         # 1. price and hold
         self._phase = "holding"
+        hold_request = OrderRef(order_id=order.order_id)
+        proposal = None
+        if self._fewer_steps:  # the hold's transaction also stores the GUIDs and the ``held`` status
+            proposal = self._propose_guids(order)
+            hold_request = HoldRequest(order_id=order.order_id, guids=proposal, held=True)
         try:
             self._hold = await workflow.execute_activity_method(
-                LedgerActivities.price_and_hold, OrderRef(order_id=order.order_id), **opt.LEDGER
+                LedgerActivities.price_and_hold, hold_request, **opt.LEDGER
             )
         except ActivityError as err:
             kind, message, detail = _failure(err)
@@ -206,29 +230,19 @@ class OrderWorkflow:
             # A permanent failure (the ledger retries outages without a limit): void any hold, fail.
             await self._settle(SettlementOutcome.voyager_error, "could not hold credits", release=True)
             return await self._finish(OrderStatus.FAILED, f"could not hold credits: {message}")
-        await self._set_status(OrderStatus.HELD)
+        if self._fewer_steps:
+            self._status_written(OrderStatus.HELD)
+        else:
+            await self._set_status(OrderStatus.HELD)
         if self._interrupted():
             return await self._stop_and_settle()
 
         # 2. submit, under GUIDs stored first
         self._phase = "submitting"
-        # GUIDs are drawn in a fixed order (target, shots, then a mosaic's other panels): an order
-        # without panels draws exactly what it drew before mosaics existed (replay histories).
-        target_guid = order.target_guid or str(workflow.uuid4())
-        shot_guids = {str(s.id): s.shot_guid or str(workflow.uuid4()) for s in order.shots}
-        panel_guids = {str(p.panel_index): p.target_guid or (target_guid if p.panel_index == 0
-                                                             else str(workflow.uuid4()))
-                       for p in order.panels}
-        self._guids = await self._db(
-            OrderStoreActivities.assign_guids,
-            GuidAssignment(
-                order_id=order.order_id,
-                set_guid=order.set_guid or set_guid_for(order.customer_id),
-                target_guid=target_guid,
-                shot_guids=shot_guids,
-                panel_target_guids=panel_guids,
-            ),
-        )
+        # With fewer steps the hold stored them (a worker too old to know stored none: then as before).
+        self._guids = self._hold.guids if self._fewer_steps else None
+        if self._guids is None:
+            self._guids = await self._db(OrderStoreActivities.assign_guids, proposal or self._propose_guids(order))
         self._submitted = True
         del order  # the submit request is the snapshot's last reader (_submit)
         try:
@@ -241,7 +255,10 @@ class OrderWorkflow:
             return await self._fail(f"could not submit the order to Voyager: {message}")
         if not submitted:
             return await self._stop_and_settle()
-        await self._set_status(OrderStatus.SUBMITTED)
+        if self._fewer_steps:
+            self._status_written(OrderStatus.SUBMITTED)
+        else:
+            await self._set_status(OrderStatus.SUBMITTED)
 
         # 3-4. wait for sessions and watch them
         ending = await self._watch_sessions()
@@ -251,6 +268,10 @@ class OrderWorkflow:
         outcome, status, reason = ending
 
         # 5. disable the target, ingest every frame it took, settle, then finalize
+        if self._fewer_steps:
+            self._phase = "settling"
+            await self._close_target(reason, abort_session=False, sweep=True)
+            return await self._settle_and_finish(outcome, status, reason)
         await self._set_status(OrderStatus.SETTLING, reason)
         self._phase = "settling"
         await self._stop_target(abort=False)
@@ -348,6 +369,17 @@ class OrderWorkflow:
         reason = (f"aborted by {self._abort.requested_by}: {self._abort.reason}" if self._abort is not None
                   else "the order's window ended with work left")
         self._phase = "stopping"
+        if aborted:
+            assert self._abort is not None
+            outcome = (SettlementOutcome.support_abort if abort_role(self._abort) is AbortRole.SUPPORT
+                       else SettlementOutcome.customer_abort)
+        else:
+            outcome = SettlementOutcome.expired
+        final = OrderStatus.ABORTED if aborted else OrderStatus.EXPIRED
+        if self._fewer_steps:
+            await self._close_target(reason, abort_session=True, sweep=True, aborted=aborted)
+            self._phase = "settling"
+            return await self._settle_and_finish(outcome, final, reason)
         await self._set_status(OrderStatus.SETTLING, reason)
         if self._abort is not None:
             await self._db(
@@ -357,19 +389,17 @@ class OrderWorkflow:
             )
         await self._stop_target(abort=True)
         await self._sweep()
-        if aborted:
-            assert self._abort is not None
-            outcome = (SettlementOutcome.support_abort if abort_role(self._abort) is AbortRole.SUPPORT
-                       else SettlementOutcome.customer_abort)
-        else:
-            outcome = SettlementOutcome.expired
         self._phase = "settling"
         await self._settle(outcome, reason)
-        return await self._finish(OrderStatus.ABORTED if aborted else OrderStatus.EXPIRED, reason)
+        return await self._finish(final, reason)
 
     async def _fail(self, reason: str) -> OrderWorkflowResult:
         """Voyager refused or was unreachable: make sure nothing half-created runs, void the hold."""
         self._phase = "failing"
+        if self._fewer_steps:
+            await self._close_target(reason, abort_session=True, sweep=False)
+            return await self._settle_and_finish(SettlementOutcome.voyager_error, OrderStatus.FAILED, reason,
+                                                 release=True)
         await self._set_status(OrderStatus.SETTLING, reason)
         await self._stop_target(abort=True)
         await self._settle(SettlementOutcome.voyager_error, reason, release=True)
@@ -410,6 +440,48 @@ class OrderWorkflow:
             # Voyager away past the deadline (and its grace): settle anyway; the repair sweep
             # disables a target left enabled for a terminal order.
             workflow.logger.error("could not stop target %s in Voyager: %s", self._guids.target_guid, err)
+
+    async def _close_target(self, reason: str, *, abort_session: bool, sweep: bool, aborted: bool = False) -> None:
+        """``settling`` (now for validators and visibility), then in one activity on the site: the
+        status and, with ``aborted``, the abort's record in the database, the target disabled (its
+        session aborted with ``abort_session``) and, with ``sweep``, every frame it took ingested.
+        Never submitted: only the database steps. The activity given up past the deadline (Voyager
+        or the site away): the database steps alone, then settle on what was ingested (the repair
+        sweep disables a target left enabled for a terminal order)."""
+        self._status_written(OrderStatus.SETTLING, reason)
+        record = None
+        if aborted and self._abort is not None:
+            record = AbortRecord(order_id=self._inp.order_id, requested_by=self._abort.requested_by,
+                                 reason=self._abort.reason, role=abort_role(self._abort))
+        if self._submitted and self._guids is not None:
+            try:
+                closed: CloseTargetResult = await self._on_site(
+                    IngestActivities.close_target,
+                    CloseTargetRequest(order_id=self._inp.order_id, target_guid=self._guids.target_guid,
+                                       panel_target_guids=self._other_panels(), reason=reason, abort=record,
+                                       abort_session=abort_session, sweep=sweep),
+                    opt.CLOSE_TARGET, until_deadline=True,
+                )
+                if closed.swept is not None:
+                    self._progress = closed.swept.progress
+                return
+            except ActivityError as err:
+                workflow.logger.error("could not close target %s in Voyager: %s", self._guids.target_guid, err)
+        await self._db(OrderStoreActivities.set_status,
+                       StatusChange(order_id=self._inp.order_id, status=OrderStatus.SETTLING, reason=reason))
+        if record is not None:
+            await self._db(OrderStoreActivities.record_abort, record)
+
+    async def _settle_and_finish(self, outcome: SettlementOutcome, status: OrderStatus, reason: str, *,
+                                 release: bool = False) -> OrderWorkflowResult:
+        """Settle the hold and write the final status and report, in one activity."""
+        closed: ClosedOrder = await workflow.execute_activity_method(
+            LedgerActivities.settle_and_finalize,
+            CloseOrderRequest(order_id=self._inp.order_id, outcome=outcome, reason=reason, release=release,
+                              status=status),
+            **opt.LEDGER)
+        self._settled = closed.settled
+        return self._finished(status, reason, closed.report)
 
     async def _sweep(self) -> None:
         """Ingest every frame the target took (any session) before settling: none goes unbilled."""
@@ -479,7 +551,9 @@ class OrderWorkflow:
     async def _finish(self, status: OrderStatus, reason: str) -> OrderWorkflowResult:
         self._phase = "finalizing"
         request = FinalizeRequest(order_id=self._inp.order_id, status=status, reason=reason)
-        report: OrderReport = await self._db(OrderStoreActivities.finalize_order, request)
+        return self._finished(status, reason, await self._db(OrderStoreActivities.finalize_order, request))
+
+    def _finished(self, status: OrderStatus, reason: str, report: OrderReport) -> OrderWorkflowResult:
         self._status, self._reason, self._phase = status, reason, "done"
         self._visibility(summary_extra={"captured": report.credits_captured, "released": report.credits_released})
         return OrderWorkflowResult(
@@ -516,6 +590,12 @@ class OrderWorkflow:
         await self._db(OrderStoreActivities.set_status,
                        StatusChange(order_id=self._inp.order_id, status=status, reason=reason))
 
+    def _status_written(self, status: OrderStatus, reason: str = "") -> None:
+        """A status change an activity writes to the database in its own transaction (the hold,
+        the submit, the close of the target): here the workflow's status and visibility."""
+        self._status, self._reason = status, reason
+        self._visibility()
+
     def _night_status(self, status: OrderStatus, reason: str) -> None:
         """A status change the session watch writes to the database (``running`` as it starts,
         ``submitted`` when it ends with shots left): here only the workflow's own status and the
@@ -546,6 +626,18 @@ class OrderWorkflow:
         summary.update(summary_extra or {})
         workflow.upsert_memo({"summary": summary})
 
+    def _propose_guids(self, order: OrderSnapshot) -> GuidAssignment:
+        """The Set/Target/Shot GUIDs to store: those the order has, else new ones. Drawn in a fixed
+        order (target, shots, then a mosaic's other panels): an order without panels draws exactly
+        what it drew before mosaics existed (replay histories)."""
+        target_guid = order.target_guid or str(workflow.uuid4())
+        shot_guids = {str(s.id): s.shot_guid or str(workflow.uuid4()) for s in order.shots}
+        panel_guids = {str(p.panel_index): p.target_guid or (target_guid if p.panel_index == 0
+                                                             else str(workflow.uuid4()))
+                       for p in order.panels}
+        return GuidAssignment(order_id=order.order_id, set_guid=order.set_guid or set_guid_for(order.customer_id),
+                              target_guid=target_guid, shot_guids=shot_guids, panel_target_guids=panel_guids)
+
     def _submit_request(self) -> SubmitRequest:
         order, hold, guids = self._order, self._hold, self._guids
         assert order is not None and hold is not None and guids is not None
@@ -562,7 +654,7 @@ class OrderWorkflow:
                 set_tag=f"user_{order.customer_id}", set_name=f"User_{order.customer_id}",
                 target_guid=guids.target_guid, target_name=order.target_name,
                 ra_j2000=order.ra_j2000, dec_j2000=order.dec_j2000, pa=order.pa, constraints=hold.constraints,
-                shots=[],
+                mark_submitted=self._fewer_steps, shots=[],
                 panels=[SubmitPanel(target_guid=guids.panel_target_guids[str(p.panel_index)], target_name=p.name,
                                     ra_j2000=p.ra_j2000, dec_j2000=p.dec_j2000, shots=shots(p.panel_index))
                         for p in order.panels],
@@ -572,6 +664,7 @@ class OrderWorkflow:
             set_tag=set_tag(order.customer_id), set_name=default_set_name(order.customer_id),
             target_guid=guids.target_guid, target_name=order.target_name,
             ra_j2000=order.ra_j2000, dec_j2000=order.dec_j2000, pa=order.pa, constraints=hold.constraints,
+            mark_submitted=self._fewer_steps,
             shots=[
                 SubmitShot(guid=guids.shot_guids[str(s.id)], filter=s.filter, exposure=s.exposure, quantity=s.quantity,
                            bin=s.bin, gain=s.gain or 0, offset=s.offset or 0, order=i + 1)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Header, Query, Response
 
-from api.deps import PrincipalDep, RequestConnectionDep, RequestPrincipalDep, ResourcesDep, SessionDep
+from api.deps import OrderCallerDep, PrincipalDep, RequestConnectionDep, ResourcesDep, SessionDep
 from api.errors import errors
 from api.schemas.common import Limit, Offset, OrderId
 from api.schemas.orders import AbortIn, AbortOut, AbortPreviewOut, OrderCreate, OrderOut, OrderPage, StatusFilter
@@ -35,16 +35,17 @@ IdempotencyKey = Annotated[
                **errors(402, 403, 404, 409, 503)},
 )
 async def post_order(
-    body: OrderCreate, me: RequestPrincipalDep, res: ResourcesDep, held: RequestConnectionDep, session: SessionDep,
+    body: OrderCreate, caller: OrderCallerDep, res: ResourcesDep, held: RequestConnectionDep, session: SessionDep,
     response: Response, idempotency_key: IdempotencyKey = None,
 ) -> OrderOut:
     """Validate, gate with the caller's plan, check the target rises above ``c_alt_min`` within the
     window, check credits, then start the order's workflow (which holds the credits). The answer's
     ``next_window``/``orders_ahead`` are null: read them with ``GET /api/orders/{id}``. 404 for an
     unknown telescope or ``set_id``, 409 for a telescope not online (docs/telescopes.md)."""
-    # One connection for the key's lookup and count and the order's transaction, given back before
-    # the workflow's start; ``session`` connects only if the answer needs a query (a replay).
-    result = await create_order(res, me, body, idempotency_key, held=held)
+    # One connection for the key's lookup and count (with what the order reads of the caller's
+    # rows) and the order's statement, given back before the workflow's start; ``session``
+    # connects only if the answer needs a query (a replay).
+    result = await create_order(res, caller.principal, body, idempotency_key, held=held, context=caller.context)
     if not result.created:
         response.status_code = 200
         return await order_views.order_out(session, result.order, res.settings, schedule=False)

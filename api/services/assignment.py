@@ -111,23 +111,11 @@ async def _orders_ahead(session: AsyncSession, ids: list[int]) -> dict[int, int]
     return {tid: n for tid, n in rows}
 
 
-async def online_with_queues(session: AsyncSession) -> tuple[list[Telescope], dict[int, int]]:
-    """The online telescopes, by slug, and the orders waiting on each (telescope id → count, absent
-    when none), in one query: what ``any`` needs of the database (:func:`assign`'s ``online`` and
-    ``queues``)."""
-    waiting = (select(sa.func.count()).where(Order.telescope_id == Telescope.id,
-                                             Order.status.in_(WAITING))  # type: ignore[union-attr,attr-defined]
-               .correlate(Telescope).scalar_subquery())
-    rows = (await session.exec(
-        select(Telescope, waiting.label("waiting")).where(Telescope.status == TelescopeStatus.ONLINE.value)
-        .order_by(Telescope.slug))).all()
-    return [t for t, _ in rows], {t.id: n for t, n in rows if n}
-
-
 async def judge(session: AsyncSession, rows: list[Telescope], need: Need, now: datetime | None = None,
                 queues: dict[int, int] | None = None) -> list[Verdict]:
     """Every telescope of ``rows`` judged for ``need`` (the astropy work in one thread). ``queues``:
-    waiting orders per telescope id when the caller has read them (:func:`online_with_queues`)."""
+    waiting orders per telescope id when the caller has read them (``POST /api/orders`` reads them
+    with its caller, api/services/order_context.py)."""
     after = (now or datetime.now(UTC)).timestamp()
     ahead = queues if queues is not None else await _orders_ahead(session, [t.id for t in rows]) if rows else {}
     verdicts = await asyncio.to_thread(lambda: [_judge(t, need, after) for t in rows])
@@ -163,8 +151,8 @@ async def assign(session: AsyncSession, telescope: str, need: Need, now: datetim
     status and the online telescopes that fit); Unprocessable: a filter the named telescope lacks
     (``shots.N.filter``, listing its filters), ``target_never_observable`` (why, per telescope),
     ``no_telescope_fits`` (why, per telescope). ``online``: the online telescopes, when the caller
-    has just read them (one query less); ``queues``: with them, their waiting orders
-    (:func:`online_with_queues`: one more query less)."""
+    has just read them (one query less; a named telescope among them is not read again);
+    ``queues``: with them, their waiting orders (one more query less; api/services/order_context.py)."""
     if telescope == ANY:
         rows = online if online is not None else await service.online(session)
         verdicts = await judge(session, rows, need, now, queues if online is not None else None)
@@ -178,7 +166,10 @@ async def assign(session: AsyncSession, telescope: str, need: Need, now: datetim
                   f"{len(verdicts) - len(fitting)} online one(s) do not")
         return Assignment(best.telescope, reason, best.window)
 
-    row = await service.by_slug(session, telescope)
+    # A named telescope among ``online`` needs no query; one that is not is read (404 or 409).
+    row = next((t for t in online if t.slug == telescope), None) if online is not None else None
+    if row is None:
+        row = await service.by_slug(session, telescope)
     if row.status != TelescopeStatus.ONLINE.value:
         others = [t for t in await service.online(session) if t.id != row.id]
         can = [v.telescope.slug for v in await judge(session, others, need, now) if v.problem is None]
@@ -191,7 +182,7 @@ async def assign(session: AsyncSession, telescope: str, need: Need, now: datetim
         raise Unprocessable("invalid order", fields={
             f"shots.{i}.filter": f"unknown filter {f!r}; telescope {row.slug} has {have}"
             for i, f in enumerate(need.filters) if f in missing})
-    (verdict,) = await judge(session, [row], need, now)
+    (verdict,) = await judge(session, [row], need, now, queues if online is not None else None)
     if verdict.problem is not None:
         raise _refuse([verdict], need)
     return Assignment(row, f"named: {row.slug} at {row.site_name}, {_when(verdict.window)}", verdict.window)

@@ -120,19 +120,27 @@ async def effective_plan(session: AsyncSession, customer_id: int) -> EffectivePl
     ``current_period_end`` counts as ``cancelled`` (billing/manual_plans.py ends it)."""
     rows = (
         await session.exec(
-            select(Subscription.plan, Subscription.status, Subscription.stripe_subscription_id,
+            select(Subscription.plan, Subscription.status, Subscription.stripe_subscription_id.is_(None),
                    Subscription.current_period_end)
             .where(Subscription.customer_id == customer_id)
             .order_by(Subscription.created_at.desc(), Subscription.id.desc())
         )
     ).all()
-    now = datetime.now(timezone.utc)
-    lapsed = [r.status == "active" and r.stripe_subscription_id is None and r.current_period_end is not None
-              and r.current_period_end <= now for r in rows]
-    statuses = ["cancelled" if gone else r.status for r, gone in zip(rows, lapsed)]
-    for row, status in zip(rows, statuses):
+    return effective_plan_of([tuple(r) for r in rows])
+
+
+def effective_plan_of(rows: list[tuple[str, str, bool, datetime | None]],
+                      now: datetime | None = None) -> EffectivePlan:
+    """:func:`effective_plan` from the customer's subscriptions, newest first, as (plan, status,
+    manual: no Stripe subscription, ``current_period_end`` aware UTC or None); ``now``: aware UTC
+    (default: the current time). ``POST /api/orders`` reads the rows with the caller's key
+    (api/services/order_context.py)."""
+    now = now or datetime.now(timezone.utc)
+    lapsed = [status == "active" and manual and end is not None and end <= now for _, status, manual, end in rows]
+    statuses = ["cancelled" if gone else status for (_, status, _, _), gone in zip(rows, lapsed)]
+    for (plan, _, _, _), status in zip(rows, statuses):
         if status in PLAN_ACTIVE_STATUSES:
-            return EffectivePlan(plan=row.plan, subscribed=True, subscription_status=status, manual_lapsed=any(lapsed))
+            return EffectivePlan(plan=plan, subscribed=True, subscription_status=status, manual_lapsed=any(lapsed))
     return EffectivePlan(plan=NO_PLAN_RULES, subscribed=False, subscription_status=statuses[0] if rows else None,
                          manual_lapsed=any(lapsed))
 

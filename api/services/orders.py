@@ -23,9 +23,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 import structlog
-from sqlalchemy import insert, update
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import WorkflowUpdateFailedError
@@ -44,23 +43,25 @@ from api.errors import (
 from api.resources import Resources
 from api.schemas.orders import AbortOut, OrderCreate
 from api.security import Principal
-from api.services import telescopes
-from api.services.assignment import Need, assign, online_with_queues
-from api.services.customers import effective_plan
-from api.services.sets import find_set, require_sets
+from api.services import order_context, telescopes
+from api.services.assignment import Need, assign
+from api.services.order_context import OrderContext
+from api.services.order_insert import insert_order
+from api.services.sets import find_set, require_sets, set_not_found
+from api.services.telescopes import unknown_telescope
 from billing.errors import CreditDebt, InsufficientCredits
 from billing.ledger import Ledger
 from billing.manual_plans import expire_manual_plans
 from billing.plans import gate, get_plan, pricing_input
 from billing.pricing import price, requested_integration_seconds
-from core.database import RequestConnection, autocommit_session
+from core.database import RequestConnection, autocommit_on, autocommit_session
 from core.mosaic import MosaicSpec, Panel, plan_panels, split_refusal
 from core.order_control import AbortRefused, OrderWorkflowNotFound, abort_order, start_order_workflow
 from models.billing import PricedShot, VoyagerTargetConstraints
-from models.db import Order, OrderPanel, OrderShot, Telescope
+from models.db import Order, OrderShot, Telescope
 from models.orders import NO_ABORT_STATUSES, AbortRole, OrderStatus
-from models.telescopes import ANY, optics_of
-from models.temporal_contract import ERR_ABORT_REFUSED, order_workflow_id
+from models.telescopes import ANY, TelescopeStatus, optics_of
+from models.temporal_contract import ERR_ABORT_REFUSED
 
 log = structlog.get_logger(__name__)
 
@@ -81,11 +82,16 @@ def request_hash(req: OrderCreate) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def valid_idempotency_key(key: str) -> bool:
+    """``key`` is 1–255 printable ASCII characters without spaces."""
+    return 0 < len(key) <= MAX_IDEMPOTENCY_KEY and all(32 < ord(c) < 127 for c in key)
+
+
 def check_idempotency_key(key: str | None) -> str | None:
     """Raises Unprocessable unless ``key`` is 1–255 printable ASCII characters."""
     if key is None:
         return None
-    if not (0 < len(key) <= MAX_IDEMPOTENCY_KEY) or not all(32 < ord(c) < 127 for c in key):
+    if not valid_idempotency_key(key):
         raise Unprocessable("invalid Idempotency-Key", fields={
             "Idempotency-Key": f"1–{MAX_IDEMPOTENCY_KEY} printable ASCII characters without spaces"})
     return key
@@ -159,7 +165,8 @@ async def _find_by_key(session, customer_id: int, key: str) -> Order | None:
 class CreatedOrder:
     """What :func:`create_order` returns. ``created`` False: a replay of an earlier request with the
     same ``Idempotency-Key`` and body (that order, unchanged; ``shots``/``telescope`` None). For a
-    new order, ``shots``: the rows written, in position order; ``telescope``: its slug."""
+    new order, ``order`` and ``shots`` are the rows as written (snapshots to read, attached to no
+    session; shots in position order); ``telescope``: its slug."""
 
     order: Order
     created: bool
@@ -169,13 +176,15 @@ class CreatedOrder:
 
 async def create_order(
     res: Resources, principal: Principal, req: OrderCreate, idempotency_key: str | None,
-    held: RequestConnection | None = None,
+    held: RequestConnection | None = None, context: OrderContext | None = None,
 ) -> CreatedOrder:
     """Create and start an order (:class:`CreatedOrder`).
 
     ``held``: the request's own connection (``POST /api/orders`` authenticated on it, api/deps.py),
-    idle: the order's transaction runs there, and it is given back before the workflow's start (a
-    Temporal round trip holds no database connection). None: a session of the pool's.
+    idle; None: a pooled one. Every statement runs there in autocommit — the reads, then the order
+    in one statement (api/services/order_insert.py) — and it is given back before the workflow's
+    start (a Temporal round trip holds no database connection). ``context``: what the caller's key
+    lookup read of its rows (api/services/order_context.py), else read here (one statement).
 
     Raises Unprocessable (validation, ``unknown_target``, ``target_never_observable``,
     ``idempotency_key_mismatch``), PlanViolation, InsufficientCredits, ServiceUnavailable.
@@ -184,27 +193,32 @@ async def create_order(
     digest = request_hash(req)
     settings = res.settings
     now = datetime.now(timezone.utc)
-    opened = (AsyncSession(bind=await held.get(), expire_on_commit=False) if held is not None
-              else res.sessionmaker())
+    held = held if held is not None else RequestConnection(res.engine)
     async with contextlib.AsyncExitStack() as done:
-        if held is not None:
-            done.push_async_callback(held.close)  # after the session: nothing is left to ask the database
-        session = await done.enter_async_context(opened)
-        if key:
+        done.push_async_callback(held.close)  # last: nothing is left to ask the database
+        conn = await done.enter_async_context(autocommit_on(await held.get()))
+        # Reads off the hot path (a replay, a named telescope not online, a Set) go through it.
+        session = await done.enter_async_context(AsyncSession(bind=conn, expire_on_commit=False))
+        ctx = (context if context is not None and context.idempotency_key == key
+               else await order_context.fetch(conn, principal.customer_id, key))
+        if key and ctx.replay_id is not None:
             existing = await _find_by_key(session, principal.customer_id, key)
             if existing is not None:
                 await done.aclose()
                 return CreatedOrder(await _replay(res, existing, digest), False)
 
         # The filters any candidate telescope has: a name none of them knows is a field error here;
-        # one the chosen telescope lacks is the assignment's (api/services/assignment.py). The
-        # online telescopes come with their waiting orders (the assignment's tie-break): one query.
-        online, queues = await online_with_queues(session) if req.telescope == ANY else (None, None)
-        if online is not None:
+        # one the chosen telescope lacks is the assignment's (api/services/assignment.py).
+        rows = await order_context.TELESCOPES.get(conn, ctx.telescopes)
+        online = [t for t in rows if t.status == TelescopeStatus.ONLINE.value]
+        if req.telescope == ANY:
             offered = list(dict.fromkeys(f for t in online for f in telescopes.filter_names(t)))
             owner = "the online telescopes have"
         else:
-            offered = telescopes.filter_names(await telescopes.by_slug(session, req.telescope))
+            named = next((t for t in rows if t.slug == req.telescope), None)
+            if named is None:
+                raise unknown_telescope(req.telescope)
+            offered = telescopes.filter_names(named)
             owner = f"telescope {req.telescope} has"
         errors, filters = _field_errors(req, offered or settings.api.filter_list(), now, owner)
         if errors:
@@ -217,7 +231,7 @@ async def create_order(
                 raise domain_error(UNKNOWN_TARGET, str(exc), fields={"target_name": str(exc)}) from None
             ra, dec = entry.ra_j2000, entry.dec_j2000
 
-        plan = await effective_plan(session, principal.customer_id)
+        plan = ctx.plan(now)
         if req.set_id is not None:  # 403 without Quasar, 404 for a Set that is not the caller's
             if not get_plan(plan.plan).sets:
                 await require_sets(session, principal)
@@ -228,20 +242,17 @@ async def create_order(
         # written or held).
         chosen = await assign(session, req.telescope, order_need(
             req, ra_j2000=ra, dec_j2000=dec, filters=filters, moon_down=constraints.moon_down, now=now,
-            lifetime_days=settings.billing.order_default_lifetime_days), now, online=online, queues=queues)
-        # Plain values: a rollback expires the row.
+            lifetime_days=settings.billing.order_default_lifetime_days), now, online=online, queues=ctx.queues)
         telescope_id, slug, multiplier = chosen.telescope.id, chosen.telescope.slug, chosen.telescope.price_multiplier
         optics = optics_of(chosen.telescope)
         lines = [PricedShot(filter=f, exposure=s.exposure, quantity=s.quantity) for f, s in zip(filters, req.shots)]
         charged = pricing_input(constraints, lines)
         cost = price(charged, multiplier)
 
+        balances = ctx.balances
         if plan.manual_lapsed:  # its subscription credits expire before anything is spent
-            await session.rollback()  # nothing written yet; the expiry takes the account lock itself
-            await expire_manual_plans(res.engine, principal.customer_id)
-        # The balance is read on this session's connection, in its transaction: one pooled
-        # connection per request (two at once starved the pool at concurrency 32).
-        balances = await Ledger.bound(await session.connection()).balances(principal.customer_id)
+            await expire_manual_plans(res.engine, principal.customer_id)  # takes the account lock itself
+            balances = await Ledger.bound(conn).balances(principal.customer_id)
         if balances.debt > 0:  # a refund or dispute took back spent credits: 402 that says so
             raise CreditDebt(principal.customer_id, cost, balances.available, balances.debt)
         if balances.available < cost:
@@ -256,7 +267,7 @@ async def create_order(
             layout = {**mosaic.model_dump(mode="json"),
                       "field_of_view": {"width_deg": fov.width_deg, "height_deg": fov.height_deg}}
 
-        order = Order(
+        values = dict(
             customer_id=principal.customer_id, idempotency_key=key, request_hash=digest, plan=plan.plan,
             status=OrderStatus.PENDING.value, target_name=req.target_name, ra_j2000=ra, dec_j2000=dec,
             pa=req.pa, priority=req.priority, c_moon_down=constraints.moon_down,
@@ -265,53 +276,37 @@ async def create_order(
             shots_total=sum(s.quantity for s in req.shots) * req.repeat,
             requested_integration_seconds=float(requested_integration_seconds(charged)),
             telescope_id=telescope_id, price_multiplier=multiplier,
-            assignment_reason=chosen.reason, mosaic=layout,
+            assignment_reason=chosen.reason, mosaic=layout, set_id=req.set_id,
         )
-        if req.set_id is not None:
-            # FOR SHARE until the commit: a concurrent delete of the Set waits, then sees this order.
-            in_set = await find_set(session, principal.customer_id, req.set_id, lock="share")
-            order.set_id, order.set_guid = in_set.id, in_set.guid
-        session.add(order)
+        # A mosaic's shot list is split evenly: each panel gets quantity / panels of every line.
+        lines: list[dict] = []
+        for panel in ([p.index for p in panels] or [None]):
+            share = len(panels) or 1
+            for position, (name, shot) in enumerate(zip(filters, req.shots)):
+                lines.append(dict(position=position, filter=name, exposure=shot.exposure,
+                                  quantity=shot.quantity // share, bin=shot.bin, gain=shot.gain,
+                                  offset=shot.offset, panel_index=panel))
+        panel_rows = [dict(panel_index=p.index, column=p.column, row=p.row, name=p.name,
+                           ra_j2000=p.ra_j2000, dec_j2000=p.dec_j2000) for p in panels]
         try:
-            await session.flush()
+            # One statement: the order, its panels and shot lines, and its workflow id — the
+            # order's business key, recorded with it rather than by an UPDATE after the start; a
+            # failed start clears it (_start). The Set is share-locked until it commits.
+            order = await insert_order(conn, values, lines, panel_rows)
         except IntegrityError:
             # A concurrent request with the same key won the insert: answer as its replay.
-            await session.rollback()
             existing = await _find_by_key(session, principal.customer_id, key) if key else None
             if existing is None:
                 raise
             await done.aclose()
             return CreatedOrder(await _replay(res, existing, digest), False)
-        for p in panels:
-            session.add(OrderPanel(order_id=order.id, panel_index=p.index, column=p.column, row=p.row, name=p.name,
-                                   ra_j2000=p.ra_j2000, dec_j2000=p.dec_j2000))
-        # A mosaic's shot list is split evenly: each panel gets quantity / panels of every line.
-        written: list[OrderShot] = []
-        for panel in ([p.index for p in panels] or [None]):
-            share = len(panels) or 1
-            for position, (name, shot) in enumerate(zip(filters, req.shots)):
-                written.append(OrderShot(order_id=order.id, position=position, filter=name, exposure=shot.exposure,
-                                         quantity=shot.quantity // share, bin=shot.bin, gain=shot.gain,
-                                         offset=shot.offset, panel_index=panel))
-        if panels:
-            await session.flush()  # the panels before the shot lines that name them
-        # One statement: the shot lines, and (a CTE) the workflow id — the order's business key,
-        # recorded in this transaction rather than by an UPDATE after the start; a failed start
-        # clears it (_start).
-        workflow_id = order_workflow_id(order.id)
-        recorded = update(Order).where(Order.id == order.id).values(workflow_id=workflow_id).cte("recorded")
-        await session.exec(insert(OrderShot).values([_row(shot) for shot in written]).add_cte(recorded))
-        set_committed_value(order, "workflow_id", workflow_id)
-        await session.commit()
+        if order is None:
+            raise set_not_found(req.set_id or 0)  # deleted since find_set: nothing was written
+        written = [OrderShot.model_construct(order_id=order.id, **line) for line in lines]
         log.info("order.created", order_id=order.id, customer_id=principal.customer_id, cost=cost, plan=plan.plan,
                  telescope=slug)
     started = await _start(res, order, keep_pending=key is not None, telescope=slug, recorded=True)
     return CreatedOrder(started, True, sorted(written, key=lambda s: s.position), slug)
-
-
-def _row(shot: OrderShot) -> dict:
-    """``shot``'s column values for a Core INSERT (its id left to the database)."""
-    return {c.name: getattr(shot, c.name) for c in OrderShot.__table__.columns if c.name != "id"}
 
 
 async def _replay(res: Resources, order: Order, digest: str) -> Order:

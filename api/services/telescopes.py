@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from api.errors import TELESCOPE_EXISTS, UNKNOWN_TELESCOPE, Unprocessable, domain_error
+from api.errors import TELESCOPE_EXISTS, UNKNOWN_TELESCOPE, ApiError, Unprocessable, domain_error
 from api.schemas.telescopes import (
     DarkWindow, FieldOfViewOut, FilterSlot, SiteOut, TelescopeIn, TelescopeOut, TelescopePublic, TelescopeUpdate,
 )
@@ -28,11 +28,16 @@ def filter_names(t: Telescope) -> list[str]:
     return [f["name"] for f in sorted(t.filters, key=lambda f: f["index"])]
 
 
+def unknown_telescope(slug: str) -> ApiError:
+    """The NotFound ``unknown_telescope`` error for ``slug``."""
+    return domain_error(UNKNOWN_TELESCOPE, f"no telescope {slug!r}", fields={"telescope": f"no telescope {slug!r}"})
+
+
 async def by_slug(session: AsyncSession, slug: str) -> Telescope:
     """Raises NotFound ``unknown_telescope``."""
     row = (await session.exec(select(Telescope).where(Telescope.slug == slug))).first()
     if row is None:
-        raise domain_error(UNKNOWN_TELESCOPE, f"no telescope {slug!r}", fields={"telescope": f"no telescope {slug!r}"})
+        raise unknown_telescope(slug)
     return row
 
 

@@ -11,6 +11,7 @@ from decimal import Decimal
 
 import pytest
 import pytest_asyncio
+import sqlalchemy as sa
 from astropy.coordinates import get_sun
 from astropy.time import Time
 from sqlmodel import func, select
@@ -85,9 +86,16 @@ async def test_any_takes_the_earliest_window_among_fitting_telescopes(net):
         starts[slug] = r.json()["next_window"]["start"]
     r = await net.client.post("/api/pricing/estimate", json={"target": target}, headers=auth(c.api_key))
     assert r.status_code == 200, r.text
+    asked_last = datetime.now(UTC)
+
+    # A window open now starts at each request's own "now": all such starts are the same instant.
+    def when(start: str) -> datetime:
+        return max(datetime.fromisoformat(start.replace("Z", "+00:00")), asked_last)
+
     chosen = r.json()["telescope"]
-    assert starts[chosen["slug"]] == min(starts.values()) and chosen["reason"].startswith(f"any: {chosen['slug']}")
-    assert r.json()["next_window"]["start"] == starts[chosen["slug"]]
+    assert when(starts[chosen["slug"]]) == min(map(when, starts.values()))
+    assert chosen["reason"].startswith(f"any: {chosen['slug']}")
+    assert when(r.json()["next_window"]["start"]) == when(starts[chosen["slug"]])
 
 
 def _verdict(slug: str, start: float | None, ahead: int) -> Verdict:
@@ -175,7 +183,7 @@ async def test_the_workflows_hold_prices_with_the_multiplier_copied_onto_the_ord
     from temporalio.testing import ActivityEnvironment
 
     from activities.ledger_ops import LedgerActivities
-    from models.orders import OrderRef
+    from models.orders import HoldRequest
 
     c = await net.customer(credits=100)
     placed = await net.client.post("/api/orders", json=order(-47.0, telescope="chile"), headers=auth(c.api_key))
@@ -185,6 +193,46 @@ async def test_the_workflows_hold_prices_with_the_multiplier_copied_onto_the_ord
                                headers=auth(net.admin.api_key))
     assert r.status_code == 200
     ledger = LedgerActivities(net.ledger, net.sessionmaker, net.settings)
-    hold = await ActivityEnvironment().run(ledger.price_and_hold, OrderRef(order_id=placed.json()["id"]))
+    hold = await ActivityEnvironment().run(ledger.price_and_hold, HoldRequest(order_id=placed.json()["id"]))
     assert (hold.cost, hold.credits_held) == (5, 5)
     assert (await net.ledger.balances(c.customer_id)).held == 5
+
+
+async def test_a_telescope_changed_elsewhere_is_seen_by_the_next_order_and_a_poll_stamp_costs_no_read(net):
+    """The API keeps the telescope rows under their fingerprint, read with the caller's key
+    (api/services/order_context.py): a change by another process — here plain SQL, the way the CLI
+    or another API process would, without this one being told — is seen by the very next order;
+    the monitor's ``last_seen_at`` stamp is not a change and costs no read of the rows."""
+    from bench._sql_count import count_sql
+
+    c = await net.customer(credits=100)
+    r = await net.client.post("/api/orders", json=order(-47.0), headers=auth(c.api_key))
+    assert (r.status_code, r.json()["telescope"], r.json()["cost"]) == (201, "chile", 5), r.text
+
+    async def set_chile(**values) -> None:
+        async with net.engine.begin() as conn:
+            await conn.execute(sa.update(Telescope).where(Telescope.slug == "chile").values(**values))
+
+    await set_chile(last_seen_at=datetime.now(UTC))
+    with count_sql(net.engine) as counted:
+        r = await net.client.post("/api/orders", json=order(-47.0), headers=auth(c.api_key))
+    assert (r.status_code, r.json()["telescope"]) == (201, "chile"), r.text
+    assert counted.statements == 2  # the key with the order's context; the order: no telescope read
+
+    await set_chile(status="maintenance")
+    placed = await _orders(net)
+    r = await net.client.post("/api/orders", json=order(-47.0), headers=auth(c.api_key))
+    assert r.status_code == 422 and r.json()["error"]["code"] == "target_never_observable", r.text
+    assert "telescope.chile" not in r.json()["error"]["fields"]
+    r = await net.client.post("/api/orders", json=order(-47.0, telescope="chile"), headers=auth(c.api_key))
+    assert r.status_code == 409 and r.json()["error"]["code"] == "telescope_unavailable", r.text
+    assert await _orders(net) == placed
+
+    # Back online with another multiplier: the fingerprint is the first one's again but for the
+    # multiplier, and the next order is priced with the new one (7 credits at ×2, 5 at ×1.25).
+    await set_chile(status="online", price_multiplier=Decimal(2))
+    r = await net.client.post("/api/orders", json=order(-47.0), headers=auth(c.api_key))
+    assert (r.status_code, r.json()["telescope"], r.json()["cost"]) == (201, "chile", 7), r.text
+    await set_chile(price_multiplier=Decimal("1.25"))
+    r = await net.client.post("/api/orders", json=order(-47.0), headers=auth(c.api_key))
+    assert (r.status_code, r.json()["cost"]) == (201, 5), r.text

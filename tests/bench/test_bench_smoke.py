@@ -85,6 +85,13 @@ async def test_orders_end_to_end_settles_every_order_beside_the_ceiling(stack):
     by_monitor = number(waits[stages[0]][3])
     assert by_monitor + max(number(waits[label][3]) for label in stages[1:-1]) <= int(sse.group(3)), text
     assert "activities (" in text and "`ingest.watch_session`" in text, text
+    # what the worker spent per activity: every step of an order ran SQL and CPU in the worker
+    account = {r[0].strip("`"): r for r in rows(text) if r[0].startswith("`") and len(r) == 5}
+    for name in ("local:order_store.load_order", "ledger.price_and_hold", "voyager.submit_target",
+                 "ingest.close_target", "ledger.settle_and_finalize"):
+        runs, statements, transactions, cpu_ms = (number(c) for c in account[name][1:])
+        assert runs == 1 and statements >= 1 and transactions >= 1 and cpu_ms > 0, (name, text)
+    assert "The worker's CPU per order by thread: " in text and "tokio" in text, text
 
 
 async def test_history_does_not_grow_with_frames_and_counts_actions(stack):
@@ -158,29 +165,39 @@ async def test_api_latency_measures_every_endpoint_at_each_concurrency(own_db_st
     assert "Stellar functions on the stack" in profile and "create_order" in profile
 
 
+@pytest.mark.timeout(600)  # three workers filled in turn, and the sandbox's cost in a process of its own
 async def test_worker_memory_reports_rss_idle_and_with_waiting_orders(stack):
-    text = await worker_memory.run(stack, orders=3, customers=2, timeout=240)
+    text = await worker_memory.run(stack, orders=3, customers=2, timeout=240, sandbox_instances=10, drift_seconds=2)
 
     table = rows(text)
-    header, b_idle, b_one, b_full, idle, one, full = table[:7]
+    header, b_idle, b_one, b_full, s_full, idle, one, full = table[:8]
     assert header[:3] == ["worker state", "open workflows", "RSS MiB"]
     assert b_idle[0].startswith("ceiling") and b_full[0].startswith("ceiling") and not idle[0].startswith("ceiling")
+    assert "order-shaped" in s_full[0] and number(s_full[1]) == 3, text
     assert number(b_idle[1]) == 0 and number(b_one[1]) == 1 and number(b_full[1]) == 3, text
     assert number(idle[1]) == 0 and number(one[1]) == 1 and number(full[1]) == 3, text
     assert all(number(r[2]) > 30 for r in (idle, one, full))  # a Python worker is tens of MiB
-    assert all(number(r[2]) > 10 for r in (b_idle, b_one, b_full))
+    assert all(number(r[2]) > 10 for r in (b_idle, b_one, b_full, s_full))
     assert number(b_idle[2]) < number(idle[2])  # the bare worker loads less than Stellar's
-    assert "Statuses when measured: submitted 3." in text
+    assert "Statuses when measured: submitted 3." in text and "Drift with time alone: " in text
     assert re.search(r"KiB per bare waiting workflow: \*\*(-?[\d.]+×|n/a [^*]+)\*\* \(goal ≤ 2×\)", text), text
-    # where it goes: the heap statistics and histories of both workers, side by side
-    where = {r[0]: r[1:] for r in table[7:]}
-    assert table[7][:3] == ["per waiting workflow", "Stellar order", "bare workflow"]
-    assert {"RSS growth", "pymalloc (Python allocations ≤ 512 B)", "RSS − pymalloc", "GC objects (count)",
-            "history bytes", "history events"} <= set(where), text
-    # a waiting order's history (start, hold, submit, status markers) is longer than a bare one's
-    assert number(where["history events"][0]) > number(where["history events"][1]) >= 3, text
-    assert number(where["history bytes"][0]) > number(where["history bytes"][1]) > 0, text
+    # where it goes: the heap statistics and histories of the three workers, side by side
+    where = {r[0]: r[1:] for r in table[8:]}
+    assert table[8][:4] == ["per waiting workflow", "Stellar order", "order-shaped bare", "bare workflow"]
+    assert {"RSS growth", "allocator slack given back by malloc_trim", "pymalloc (Python allocations ≤ 512 B)", "RSS − pymalloc",
+            "GC objects (count)", "history bytes", "history events"} <= set(where), text
+    assert "nan" not in " ".join(where["allocator slack given back by malloc_trim"]), text  # every worker was trimmed
+    # a waiting order's history (start, hold, submit, status markers) is longer than a bare one's, and
+    # the order-shaped ceiling's too (the same kinds of commands)
+    order_events, shaped_events, bare_events = (number(v) for v in where["history events"][:3])
+    assert order_events > bare_events >= 3 and shaped_events > bare_events, text
+    assert number(where["history bytes"][0]) > number(where["history bytes"][2]) > 0, text
     assert "GC objects that grew most per waiting order: " in text
+    # the sandbox's own cost per run: the order's module is passed through, the SDK default's is not
+    sandbox = text.split("The sandbox's own cost per workflow run", 1)[1]
+    assert "OrderWorkflow under the worker's sandbox" in sandbox and "imports again" in sandbox, text
+    worker_part = sandbox.split("OrderWorkflow under the worker's sandbox", 1)[1].split(", unsandboxed", 1)[0]
+    assert "imports again" not in worker_part, sandbox
 
 
 def test_report_command_writes_machine_facts_and_sections(tmp_path):

@@ -79,16 +79,22 @@ TEST_TIMEOUT = 900.0 + max(0.0, OUTAGE_SECONDS - DEFAULT_OUTAGE_SECONDS)
 
 
 class SeenSessions(set):
-    """The simulator's session set, recording the process that owns each client connection."""
+    """The simulator's session set, recording the process that owns each client connection.
 
-    def __init__(self) -> None:
+    The owner is the process holding the socket from the client's port *to the simulator's port*:
+    Linux reuses an ephemeral port for other destinations, so the client port alone can also match
+    an unrelated connection (this process's own, to PostgreSQL or Temporal).
+    """
+
+    def __init__(self, sim_port: int) -> None:
         super().__init__()
+        self.sim_port = sim_port
         self.pids: list[int | None] = []
 
     def add(self, session: Any) -> None:
         port = session.peer[1] if session.peer else None
         owner = next((c.pid for c in psutil.net_connections(kind="tcp")
-                      if c.laddr and c.laddr.port == port and c.raddr), None)
+                      if c.laddr and c.laddr.port == port and c.raddr and c.raddr.port == self.sim_port), None)
         self.pids.append(owner)
         super().add(session)
 
@@ -161,7 +167,7 @@ async def test_three_sites_run_their_own_orders_and_a_dead_site_delays_only_its_
     try:
         for key, site, lat, lon, tz, start in SITES:
             sim = await start_sim(tmp_path / key, latitude=lat, longitude=lon, start_time=start, speed=600.0)
-            sims[key], seen[key] = sim, SeenSessions()
+            sims[key], seen[key] = sim, SeenSessions(sim.port)
             sim.sessions = seen[key]
             slugs[key] = f"{key}-{run}"
             ids[key] = await _add_telescope(engine, slugs[key], site, lat, lon, tz, sim.config.profile_name)

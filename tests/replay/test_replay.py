@@ -1,7 +1,8 @@
 """Replay every stored workflow history with today's workflow code (CI runs this).
 
 Histories in ``tests/replay/histories/`` were recorded from real runs (``STELLAR_RECORD_HISTORIES=1
-pytest tests/workflows tests/e2e``). A change to a workflow's command sequence that is not behind
+pytest tests/workflows tests/e2e``); ``*.before_fewer_steps.json`` are the same paths recorded before
+the life cycle in fewer steps (``workflow.patched``), kept so orders started then still replay. A change to a workflow's command sequence that is not behind
 ``workflow.patched(...)`` makes its replay raise a non-determinism error and fails this test — the
 guard against breaking orders that are running in production while a new worker is deployed.
 """
@@ -20,6 +21,7 @@ from temporalio.workflow import NondeterminismError
 
 from core.temporal import DATA_CONVERTER
 from models.orders import OrderWorkflowInput
+from models.temporal_contract import PATCH_ORDER_FEWER_STEPS
 from workflows.observatory_monitor import ObservatoryMonitorWorkflow
 from workflows.order import OrderWorkflow
 
@@ -37,6 +39,31 @@ def test_histories_cover_every_path():
             "order_clouds_then_clear", "observatory_monitor_running", "order_voyager_down_at_submit",
             "order_watch_failed_three_times", "order_one_night_two_sessions",
             "order_local_db_step_timed_out_then_replayed"} <= names
+
+
+#: Histories of orders started before the life cycle in fewer steps (recorded then, kept so those
+#: orders keep replaying: the workflow's old branch).
+BEFORE_FEWER_STEPS = ".before_fewer_steps"
+
+
+def _patches(history: WorkflowHistory) -> set[str]:
+    """The ``workflow.patched`` ids the history recorded."""
+    out = set()
+    for event in history.events:
+        attrs = event.marker_recorded_event_attributes
+        if event.HasField("marker_recorded_event_attributes") and attrs.marker_name == "core_patch":
+            out |= {json.loads(p.data)["id"] for p in attrs.details["patch-data"].payloads}
+    return out
+
+
+def test_both_life_cycle_shapes_are_replayed():
+    """Every path is recorded with the fewer-steps life cycle and kept from before it, so both
+    branches of ``workflow.patched(PATCH_ORDER_FEWER_STEPS)`` are replayed."""
+    orders = {p.stem: _patches(_load(p)) for p in HISTORIES if p.stem.startswith("order_")}
+    old = {s for s in orders if s.endswith(BEFORE_FEWER_STEPS)}
+    assert old and all(PATCH_ORDER_FEWER_STEPS not in orders[s] for s in old)
+    for stem in old:
+        assert PATCH_ORDER_FEWER_STEPS in orders[stem.removesuffix(BEFORE_FEWER_STEPS)], stem
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])

@@ -118,3 +118,19 @@ def test_new_uids_are_random_version_4_uuids():
     uids = {protocol.new_uid() for _ in range(1000)}
     assert len(uids) == 1000
     assert all(str(uuid.UUID(u)) == u and uuid.UUID(u).version == 4 for u in uids)
+
+
+def test_a_connections_uids_are_version_4_uuids_counting_after_a_random_prefix():
+    first, second = protocol.UidSource(), protocol.UidSource()
+    uids = [first() for _ in range(1000)]
+    assert len(set(uids)) == 1000
+    for u in uids:
+        parsed = uuid.UUID(u)
+        assert str(parsed) == u and parsed.version == 4 and parsed.variant == uuid.RFC_4122
+    assert [int(u.rsplit("-", 1)[1], 16) for u in uids[:3]] == [1, 2, 3]  # unique per connection by the count
+    assert second().rsplit("-", 1)[0] != uids[0].rsplit("-", 1)[0]  # and across connections by the prefix
+
+
+def test_the_pre_encoded_success_reply_is_what_the_encoder_writes():
+    for req_id in (0, 1, 42, 2**40):
+        assert protocol.encode_reply_ok(req_id) == protocol.encode_message(protocol.make_reply_result(req_id, 0))

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import random
 
 import pytest
 
@@ -269,3 +270,22 @@ def test_server_reads_requests_and_answers_malformed_ones():
     assert read(b'{"method":5,"id":4}') == protocol.make_reply_error(4, -32600, "Invalid Request")
     with pytest.raises(VoyagerProtocolError):
         read(b"{not json")
+
+
+def test_many_calls_in_flight_complete_once_each_in_any_order_of_replies_results_and_chunks():
+    proto = _connected()
+    calls = [proto.send_request(protocol.M_GET_STATUS)[0] for _ in range(200)]
+    lines = [_line(protocol.make_reply_result(c.id)) for c in calls]
+    lines += [_result(c.uid, Index=i) for i, c in enumerate(calls)]
+    lines += [_line({"jsonrpc": "2.0", "result": 0, "id": [calls[0].id]})]  # an unhashable id matches nothing
+    rng = random.Random(16)
+    rng.shuffle(lines)
+    data = b"".join(lines)
+    done: list[protocol.PendingCall] = []
+    at = 0
+    while at < len(data):  # lines split anywhere across reads
+        step = rng.randint(1, 400)
+        done += _completed(proto.receive_data(data[at : at + step]))
+        at += step
+    assert sorted(c.id for c in done) == [c.id for c in calls] and proto.pending == 0
+    assert all(c.outcome().param_ret == {"Index": i} for i, c in enumerate(calls))

@@ -212,3 +212,25 @@ async def test_a_multi_megabyte_jpg_line_is_sent_whole(night_sim, raw_client):
             break
     assert len(raw) > 2_000_000 and raw.endswith(b"\r\n")
     assert protocol.decode_line(raw)["ParamRet"][wire.RET] == wire.RET_DONE
+
+
+async def test_requests_sent_at_once_on_connect_are_all_answered_in_order(voyager_sim):
+    """What a client writes before Version, more than the framing sniff reads, reaches the session whole."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", voyager_sim.port, limit=protocol.MAX_LINE)
+    n = 500
+    auth = {"UID": "auth", "Base": protocol.auth_base(SIM_USER, SIM_PASSWORD)}
+    data = protocol.encode_request(protocol.M_AUTHENTICATE, auth, 1) + b"".join(
+        protocol.encode_request(protocol.M_GET_STATUS, {"UID": f"status-{i}"}, i + 2) for i in range(n))
+    assert len(data) > 8 * 4096
+    writer.write(data)
+    messages = []
+    try:
+        while sum(m.get("Event") == protocol.E_ACTION_RESULT for m in messages) < n:
+            messages.append(protocol.decode_line(await asyncio.wait_for(reader.readline(), 30)))
+    finally:
+        writer.close()
+    assert messages[0]["Event"] == "Version"
+    replies = [m["id"] for m in messages if "jsonrpc" in m]
+    assert replies == list(range(1, n + 2))  # the authbase reply, then one per status, in order
+    results = [m["UID"] for m in messages if m.get("Event") == protocol.E_ACTION_RESULT]
+    assert results == [f"status-{i}" for i in range(n)]

@@ -24,7 +24,7 @@ from core.database import make_sessionmaker
 from core.settings import Settings, load_settings
 from core.temporal import DATA_CONVERTER
 from models.db import Customer, LedgerEntry, Order, OrderEvent, OrderShot, ShotDone
-from models.orders import SettleRequest
+from models.orders import CloseOrderRequest, SettleRequest
 from voyager.simulator import SimulatorConfig, VoyagerSimulator
 
 SIM_USER = "stellar"
@@ -149,13 +149,20 @@ async def history_events(handle: WorkflowHandle) -> int:
     return len((await handle.fetch_history()).events)
 
 
+#: The activities that settle an order's hold, and their input models.
+SETTLING_ACTIVITIES: dict[str, type[SettleRequest]] = {
+    "ledger.settle": SettleRequest, "ledger.settle_and_finalize": CloseOrderRequest,
+}
+
+
 async def settle_requests(handle: WorkflowHandle) -> list[SettleRequest]:
-    """The inputs of every ``ledger.settle`` activity the workflow scheduled, from its history."""
+    """The inputs of every ``ledger.settle`` / ``ledger.settle_and_finalize`` activity the workflow
+    scheduled, from its history."""
     out = []
     for event in (await handle.fetch_history()).events:
         attrs = event.activity_task_scheduled_event_attributes
-        if event.HasField("activity_task_scheduled_event_attributes") and attrs.activity_type.name == "ledger.settle":
-            out.extend(await DATA_CONVERTER.decode(attrs.input.payloads, [SettleRequest]))
+        if event.HasField("activity_task_scheduled_event_attributes") and attrs.activity_type.name in SETTLING_ACTIVITIES:
+            out.extend(await DATA_CONVERTER.decode(attrs.input.payloads, [SETTLING_ACTIVITIES[attrs.activity_type.name]]))
     return out
 
 

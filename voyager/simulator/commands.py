@@ -101,8 +101,15 @@ class Commands:
         quick = self._quick.get(method)
         if quick is None or self.handlers.get(method) is not quick[1] or not self.faults.quiet:
             return self._run(s, method, req_id, params)
-        s.send(protocol.make_reply_result(req_id, 0))
-        code, motivo, ret = self._refused(s, method, req_id, params) or _guarded(quick[0], s, params)
+        s.send_line(protocol.encode_reply_ok(req_id))
+        refused = self._refused(s, method, req_id, params) if wire.needs_mac(method) else None
+        if refused is None:
+            try:
+                code, motivo, ret = quick[0](s, params)
+            except StoreError as exc:
+                code, motivo, ret = R.FINISHED_ERROR, exc.ret, {wire.RET: exc.ret}
+        else:
+            code, motivo, ret = refused
         s.send(protocol.make_action_result(str(params.get(wire.P_UID, "")), code, motivo=motivo, param_ret=ret,
                                            host=self.config.host_name, inst=self.config.inst, timestamp=s.timestamp()))
         return None
@@ -286,14 +293,6 @@ def _awaitable(fn: QuickHandler) -> Handler:
     async def handler(s: ClientSession, params: dict[str, Any]) -> Result:
         return fn(s, params)
     return handler
-
-
-def _guarded(fn: QuickHandler, s: ClientSession, params: dict[str, Any]) -> Result:
-    """``fn``'s result, or the ``ERROR : …`` result of the StoreError it raised."""
-    try:
-        return fn(s, params)
-    except StoreError as exc:
-        return R.FINISHED_ERROR, exc.ret, {wire.RET: exc.ret}
 
 
 def _public(record: dict[str, Any]) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from voyager.simulator.clock import SimClock, to_epoch
 from voyager.simulator.commands import Commands
 from voyager.simulator.config import SimulatorConfig
 from voyager.simulator.faults import Faults
+from voyager.simulator.link import SessionLink
 from voyager.simulator.mount import Mount
 from voyager.simulator.planner import Planner
 from voyager.simulator.scheduler import Scheduler
@@ -86,7 +87,9 @@ class VoyagerSimulator:
         # The parts get what they use, rebuilt with the store on every (re)start.
         self.telemetry = Telemetry(cfg, self.seed, self.sky, self.mount, store, self.scheduler, self.planner)
         self.commands = Commands(cfg, self.faults, self.clock, store, self.scheduler, self.telemetry, self.poke)
-        self._server = await asyncio.start_server(self._on_client, cfg.host, self.port, limit=protocol.MAX_LINE)
+        # asyncio.start_server's protocol, whose bytes go straight to the session once it runs (link.py).
+        self._server = await asyncio.get_running_loop().create_server(
+            lambda: SessionLink(self._on_client, protocol.MAX_LINE), cfg.host, self.port)
         self.port = self._server.sockets[0].getsockname()[1]
         self._tasks = [asyncio.create_task(c) for c in (self._drive(), self._persist(), self._control(), self._weather(), self._dropper())]
         log.info("voyager_sim.started", host=cfg.host, port=self.port, speed=self.clock.speed, auth=cfg.auth_enabled,

@@ -6,11 +6,13 @@ The same session runs over raw TCP (CR LF lines) or a WebSocket (text frames): t
 ``Version`` first (its ``Timestamp`` text is the SessionKey), the authentication window, ``authbase``
 replies or ``Authentication Rejected`` then close, ``Polling`` after ``poll_interval`` of sending
 silence, a drop after ``idle_timeout`` without a valid line, ``disconnect`` → reply 0 then close.
-Outgoing messages are whole lines collected during one loop step and written to the transport in one
-write at the end of it (a reply and its result go out together; nothing interleaves inside a line).
-Quick commands are answered in the reading step; the others run as tasks (so a delayed reply does
-not stop the reading of Polling); their handling is in ``commands.py``. The session key, the
-reading of requests and the MAC checks are ``voyager.protocol.ServerProtocol``'s.
+Received bytes come from the socket's callback (``link.py``: no read task). Outgoing messages are
+whole lines collected during one loop step and written to the transport in one write at the end of
+it — at the end of the received chunk they answer, or of the loop step for the others (a reply and
+its result go out together; nothing interleaves inside a line). Quick commands are answered in the
+reading step; the others run as tasks (so a delayed reply does not stop the reading of Polling);
+their handling is in ``commands.py``. The session key, the reading of requests and the MAC checks
+are ``voyager.protocol.ServerProtocol``'s.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from voyager import protocol
 from voyager.errors import VoyagerProtocolError
 from voyager.simulator.clock import SimClock
 from voyager.simulator.config import SimulatorConfig
+from voyager.simulator.link import SessionLink
 from voyager.simulator.transport import Framing, LineFraming
 
 log = structlog.get_logger(__name__)
@@ -73,6 +76,8 @@ class ClientSession:
         self.inflight: dict[str, asyncio.Task[None]] = {}
         self._out: list[bytes] = []  # lines of this loop step, written by _flush
         self._flush_handle: asyncio.Handle | None = None
+        self._answering = False  # in _on_data: what it sends leaves at its end, in one write
+        self._input_end: asyncio.Future[None] | None = None  # resolved when nothing more is read
         self._backlog = 0  # lines sent since the transport's buffer was last empty
         self._tasks: set[asyncio.Task[Any]] = set()
         self._last_rx = self._last_tx = self._opened = time.monotonic()
@@ -96,8 +101,16 @@ class ClientSession:
         if self.closed.is_set():
             return
         self._out.append(protocol.encode_message(msg))
-        if self._flush_handle is None:
+        if self._flush_handle is None and not self._answering:
             # Not a write per message: everything sent in this step leaves in one write().
+            self._flush_handle = asyncio.get_running_loop().call_soon(self._flush)
+
+    def send_line(self, line: bytes) -> None:
+        """``send`` for a message already encoded (one CR LF-terminated JSON line)."""
+        if self.closed.is_set():
+            return
+        self._out.append(line)
+        if self._flush_handle is None and not self._answering:
             self._flush_handle = asyncio.get_running_loop().call_soon(self._flush)
 
     def event(self, name: str, t: float | None = None, **fields: Any) -> None:
@@ -110,7 +123,7 @@ class ClientSession:
             return
         encode = self.framing.encode
         self._backlog = self._backlog + len(lines) if self.writer.transport.get_write_buffer_size() else len(lines)
-        self.writer.write(b"".join([encode(line) for line in lines]))
+        self.writer.write(b"".join(lines if encode is None else [encode(line) for line in lines]))
         self._last_tx = time.monotonic()
         if self._backlog > MAX_QUEUE and self.writer.transport.get_write_buffer_size():
             log.warning("voyager_sim.slow_client_dropped", client=self.name, queued=self._backlog)
@@ -121,15 +134,22 @@ class ClientSession:
     async def run(self) -> None:
         """Serve the connection until it closes."""
         keepalive = asyncio.create_task(self._keepalive_loop())
-        reader_task = asyncio.create_task(self._read_loop())
-        self._tasks |= {keepalive, reader_task}
+        self._tasks.add(keepalive)
+        self._input_end = asyncio.get_running_loop().create_future()
         # Sub-millisecond jitter: even on a paused clock no two connections share a SessionKey.
         ts = self.timestamp(self.clock.now() + random.random() * 1e-3)
         self.send(self.protocol.version_event(ts, self.cfg.host_name, self.cfg.inst,
                                               VOYVersion=VERSION_TEXT, VOYSubver="", MsgVersion=1))
         log.info("voyager_sim.connected", client=self.name, peer=str(self.peer))
+        # No read task: the socket's callback hands each chunk to _on_data (link.py).
+        link = self.writer.transport.get_protocol()
+        assert isinstance(link, SessionLink), link
+        data, self._pending = self._pending, b""
+        if data:
+            self._on_data(data)
+        link.attach(self._on_data, self._end_input)
         try:
-            await asyncio.wait({reader_task, keepalive}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({self._input_end, keepalive}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             await self.close()
 
@@ -138,6 +158,7 @@ class ClientSession:
         if self.closed.is_set():
             return
         self.closed.set()
+        self._end_input()
         current = asyncio.current_task()
         for task in list(self.inflight.values()):
             task.cancel()
@@ -163,6 +184,7 @@ class ClientSession:
     def abort(self) -> None:
         """Drop the link at once, without ``ShutDown`` (a network failure or a crash)."""
         self.closed.set()
+        self._end_input()
         if self._flush_handle is not None:
             self._flush_handle.cancel()
         for task in [*self._tasks, *self.inflight.values()]:
@@ -187,36 +209,52 @@ class ClientSession:
 
     # ------------------------------------------------------------ input
 
-    async def _read_loop(self) -> None:
-        data, self._pending = self._pending, b""
-        while True:
-            if not data:
-                data = await self.reader.read(1 << 16)
-                if not data:
-                    return
-            try:
-                lines = self.framing.feed(data)
-            except VoyagerProtocolError:
-                return
-            data = b""
-            control = self.framing.take_output()  # WebSocket pong / close reply
-            if control:
-                self.writer.write(control)
-            if self.framing.closed:
-                return
+    def _end_input(self) -> None:
+        """Nothing more is read (EOF, the link lost, a bad frame, ``disconnect``): ``run`` closes."""
+        end = self._input_end
+        if end is not None and not end.done():
+            end.set_result(None)
+
+    def _on_data(self, data: bytes) -> None:
+        """One chunk received: answer its requests; what they send leaves in one write at the end."""
+        end = self._input_end
+        if end is None or end.done():
+            return
+        framing = self.framing
+        try:
+            lines = framing.feed(data)
+        except VoyagerProtocolError:
+            self._end_input()
+            return
+        control = framing.take_output()  # WebSocket pong / close reply
+        if control:
+            self.writer.write(control)
+        if framing.closed:
+            self._end_input()
+            return
+        receive_line, valid = self.protocol.receive_line, False
+        self._answering = True
+        try:
             for line in lines:
                 try:
-                    request = self.protocol.receive_line(line)
+                    request = receive_line(line)
                 except VoyagerProtocolError:
                     continue  # not valid: does not count for the idle cutoff
-                self._last_rx = time.monotonic()
+                valid = True
                 if request is None:
                     continue  # client Polling, or no request at all
                 if isinstance(request, dict):
                     self.send(request)  # the error reply to a malformed request
                     continue
                 if not self._on_request(request):
-                    return
+                    self._end_input()
+                    break
+        finally:
+            self._answering = False
+            if valid:
+                self._last_rx = time.monotonic()
+            if self._out and self._flush_handle is None:
+                self._flush()
 
     def _on_request(self, request: protocol.Request) -> bool:
         """Handle one request (never waits: slow commands become tasks); False ends the session."""
