@@ -1,7 +1,9 @@
 """The order page's live stream: the API's order events (``api.services.order_stream``) turned into
 HTML fragments for htmx's SSE extension.
 
-Each ``progress`` event becomes ``event: frame`` (the new frame's card, prepended to the list) and
+Each ``progress`` event becomes ``event: frame`` (the new frame's card, prepended to the list, unless
+Voyager deleted the frame as rejected: the page lists the frames the order keeps; the page drops a
+card whose frame it already shows, ``order.html``) and
 ``event: summary`` (status, per-filter progress, credits and the HFD chart, re-rendered from the database, the one
 source of truth); each ``status`` event becomes ``event: summary``. When the order is final the
 stream sends ``event: closed`` (the page's ``sse-close``) so the browser does not reconnect.
@@ -54,7 +56,10 @@ async def order_live_html(request: Request, res: Resources, me: Principal, order
         async with res.sessionmaker() as session:
             if event == "progress" and data and data.get("frame"):
                 row = await session.get(ShotDone, int(data["frame"]["id"]))
-                if row is not None:
+                # The list holds the frames the order keeps, as the page and the gallery list them
+                # (api/services/order_views.py): a frame Voyager rejected and deleted is a dot of
+                # the HFD chart and a count of the summary, not a card that a reload would drop.
+                if row is not None and not row.is_deleted:
                     frame = order_views.image_out(row)
                     html = render(request, "_frame.html", f=frame, star_index=row.star_index).body.decode()
                     yield _message("frame", html)

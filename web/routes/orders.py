@@ -118,9 +118,12 @@ async def _last_event_id(session, order_id: int) -> int:
 @router.get("/orders/{order_id}")
 async def order_page(request: Request, order_id: int, me: MeDep, res: ResourcesDep, session: SessionDep):
     order = await order_views.get_order(session, order_id, me)
+    # The stream's start is read before the frames: a frame stored in between is both listed and
+    # replayed (the page shows it once, order.html), never neither.
+    after = await _last_event_id(session, order_id)
     view = await order_views.order_out(session, order, res.settings)
     # The plan's "dashboard" feature: live updates for Nebula and Quasar, refresh for Stardust.
-    return render(request, "order.html", o=view, after=await _last_event_id(session, order_id),
+    return render(request, "order.html", o=view, after=after,
                   live=get_plan(order.plan).dashboard, hfd_points=await order_frames(session, order_id))
 
 
