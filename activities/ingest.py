@@ -18,7 +18,7 @@ import contextlib
 import math
 import os
 from datetime import UTC, datetime
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 import structlog
@@ -87,6 +87,14 @@ class FrameFiles:
     jpg: StoredFile | None
 
 
+@dataclass
+class _SessionGate:
+    """One session's ingest lock and how many calls hold or wait for it."""
+
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    users: int = 0
+
+
 class FitsUnreadable(RuntimeError):
     """The FITS file Voyager reported is not readable on this host (the frame waits, unbilled)."""
 
@@ -102,6 +110,10 @@ class IngestActivities:
         self.sessionmaker = sessionmaker
         self.settings = settings
         self.wake = wake or SessionWake(None)
+        #: One ingest of a session at a time in this process: the watch, the sweep and the observatory
+        #: monitor (activities/monitor_ingest.py) reach a session together, and each would otherwise
+        #: fetch and store the same frames before the insert's unique key dropped all but one.
+        self._session_locks: dict[str, _SessionGate] = {}
 
     # ------------------------------------------------------------------ activities
 
@@ -270,7 +282,19 @@ class IngestActivities:
         """Ingest the frames of one session not yet in ``shot_done``; returns how many were new.
         A frame whose FITS is not readable here is left out (logged ``frame.fits_unreadable``) and
         tried again at the next call. Raises VoyagerConnectionError / VoyagerTimeout /
-        ObjectStoreError (the caller retries later); frames stored before that are kept."""
+        ObjectStoreError (the caller retries later); frames stored before that are kept. A call while
+        another of this process ingests the session waits for it, then lists what is still new."""
+        gate = self._session_locks.setdefault(session_guid, _SessionGate())
+        gate.users += 1
+        try:
+            async with gate.lock:
+                return await self._ingest_session(order_id, session_guid)
+        finally:
+            gate.users -= 1
+            if not gate.users:
+                del self._session_locks[session_guid]  # no one holds or waits: forget the session
+
+    async def _ingest_session(self, order_id: int, session_guid: str) -> int:
         done = await self.rt.get_shots_done(session_guid)
         if not done:
             return 0

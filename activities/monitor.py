@@ -9,10 +9,18 @@ and signals ``order-<id>`` once per session: ``session_started`` when it first s
 finished (a session it never saw running: short, or during an outage). Voyager's load is therefore one run-list poll per
 interval per telescope, whatever the number of waiting orders.
 
-**Frames.** A session of an order not yet settling that is new, ended or announced a frame
-(``NewFITReady`` since the last poll, or its progress moved) is also ingested at once, in the
-background of the poll (``activities/monitor_ingest.py``); a ``NewFITReady`` also starts the ingest
-of the sessions the last poll saw running, before the poll it wakes. So a frame reaches the order's
+**Status.** On first sight of a session running, the monitor writes the order's ``running`` (with
+its ``status`` event, ``activities/session_status.py``) before it signals ``session_started``: the
+order's stream shows ``running`` before the session's frames, and the watch the signal starts (which
+writes ``running`` too when it is not yet) writes the session's end after it.
+
+**Frames.** A session that is new, ended or announced a frame (``NewFITReady`` since the last poll,
+or its progress moved) is also ingested at once, in the background of the poll
+(``activities/monitor_ingest.py``), when its order shows the status a user expects before its
+frames: ``running`` for a running session, ``submitted`` or ``running`` for one first seen ended (a
+settling order's final sweep ingests before billing; an order whose submit has not returned is left
+to its watch); a ``NewFITReady`` also starts the ingest of the sessions the last poll saw running,
+before the poll it wakes. So a frame reaches the order's
 event stream without waiting for the order's workflow task and its watch activity, which a burst of
 orders queues (bench/report.md, section 1). The watch and the final sweep still ingest every frame;
 the ``shot_done`` insert keeps each frame once whoever gets there first. Voyager's extra load: one
@@ -61,6 +69,7 @@ from activities._db import db_unavailable, sql
 from activities._heartbeat import heartbeating
 from activities.monitor_ingest import SessionIngests
 from activities.observatory_status import ObservatoryStatusRecorder
+from activities.session_status import move_night_status, running_reason
 from core.settings import Settings
 from models.db import Order, OrderPanel, VoyagerSession
 from models.orders import FINAL_STATUSES, MonitorWatchRequest, MonitorWatchResult, OrderStatus, SessionSignal
@@ -266,8 +275,7 @@ class MonitorActivities:
                 select(VoyagerSession).where(VoyagerSession.session_guid.in_([s.guid for s in sessions]))  # type: ignore[attr-defined]
             )).all()}
         orders = {guid: order_id for guid, order_id, _status in found}
-        # A settling order's final sweep ingests its frames before they are billed: left to it.
-        settling = {guid for guid, _id, status in found if status == OrderStatus.SETTLING.value}
+        statuses = {guid: status for guid, _id, status in found}
         seen = done
         steps = []
         for s in sessions:
@@ -277,7 +285,17 @@ class MonitorActivities:
                 self._running.pop(s.guid, None)  # its order ended
                 continue
             seen += 1
-            ingestible = s.ref_guid_target not in settling
+            first_seen_running = row is None and not s.finished
+            # The order's stream shows ``running`` before the frames of a session seen running (the
+            # monitor writes it on first sight, below) and ``submitted`` or ``running`` before those
+            # of a session first seen ended. Left to the order's own watch and sweep: an order whose
+            # submit has not returned yet (``held``), and a settling one (its final sweep ingests
+            # before the frames are billed).
+            status = statuses[s.ref_guid_target]
+            ingestible = status == OrderStatus.RUNNING.value if not s.finished else status in WAITING_STATUSES
+            if first_seen_running:
+                steps.append(self._start_session(order_id, s, run, status))
+                continue
             if self.ingests is not None and ingestible and (row is None or (
                     row.result == 0 and (s.finished or row.progress != s.progress or framed))):
                 self.ingests.kick(order_id, s.guid)
@@ -293,9 +311,21 @@ class MonitorActivities:
                 if row.result == 0 and (s.finished or row.progress != s.progress):
                     steps.append(self._update_row(s, run, order_id))
                 continue
-            steps.append(self._signal_and_store(order_id, "session_ended" if s.finished else "session_started", s, run))
+            steps.append(self._signal_and_store(order_id, "session_ended", s, run))
         sent = sum(await _all_of(steps, SIGNAL_CONCURRENCY))
         return seen, sent, every_finished
+
+    async def _start_session(self, order_id: int, s: SessionInfo, run: RunInfo, status: str) -> int:
+        """A session first seen running, its order ``status`` when the poll read it: the order becomes
+        ``running`` (and its ``status`` event; nothing unless it is ``submitted``,
+        ``activities/session_status.py``), then, once it is, the session's frames are ingested in the
+        background while the order is signalled ``session_started``. ``running`` is written before
+        the signal, so the watch the signal starts writes the session's end after it. 1 when signalled."""
+        moved = await move_night_status(self.sessionmaker, order_id, OrderStatus.RUNNING, running_reason(s.guid))
+        if self.ingests is not None and (moved or status == OrderStatus.RUNNING.value):
+            self._running[s.guid] = order_id
+            self.ingests.kick(order_id, s.guid)
+        return await self._signal_and_store(order_id, "session_started", s, run)
 
     async def _signal_and_store(self, order_id: int, name: str, s: SessionInfo, run: RunInfo) -> int:
         """Signal, then write the row (a crash between the two re-sends the signal); 1 when sent."""

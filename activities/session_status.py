@@ -20,6 +20,11 @@ from models.orders import OrderStatus
 
 log = structlog.get_logger(__name__)
 
+def running_reason(session_guid: str) -> str:
+    """The reason of ``running`` for one session, as the order workflow words it (workflows/order.py)."""
+    return f"session {session_guid}"
+
+
 #: The statuses the watch moves between.
 NIGHT_STATUSES = (OrderStatus.SUBMITTED.value, OrderStatus.RUNNING.value)
 

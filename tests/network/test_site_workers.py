@@ -132,6 +132,25 @@ async def _connected(sim: VoyagerSimulator, proc: subprocess.Popen, timeout: flo
         await asyncio.sleep(0.3)
 
 
+async def _stop_site_workers(procs: list[subprocess.Popen], grace: float = 20.0) -> None:
+    """SIGTERM every site worker at once and wait for them off the event loop, killing any still
+    running after ``grace`` seconds or when the wait is cut short. The simulators run on this
+    loop: a blocking wait would starve the workers still running of their Voyager's answers (links
+    declared lost after 15 s, reconnections counted as connections with no owner)."""
+    running = [p for p in procs if p.poll() is None]
+    for proc in running:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        await asyncio.wait_for(asyncio.gather(*(asyncio.to_thread(p.wait) for p in running)), grace)
+    except TimeoutError:
+        pass
+    finally:
+        for proc in running:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
 async def _add_telescope(engine, slug: str, site: str, lat: float, lon: float, tz: str, profile: str) -> int:
     async with make_sessionmaker(engine)() as s:
         row = Telescope(slug=slug, name=f"{site} 106", site_name=site, latitude=lat, longitude=lon, elevation=1000.0,
@@ -266,13 +285,7 @@ async def test_three_sites_run_their_own_orders_and_a_dead_site_delays_only_its_
     finally:
         # The site-worker processes first: a cleanup cut short (a timeout under load) must not leave
         # them running after the test.
-        for proc in procs.values():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+        await _stop_site_workers(list(procs.values()))
         for wid in workflow_ids:
             await terminate_quietly(temporal_env.client, wid)
         for sim in sims.values():

@@ -108,12 +108,19 @@ async def test_the_monitor_ingests_a_running_sessions_frames_once_with_no_worker
     frames = await frames_of(engine, order_id)
     assert len(frames) == len(taken()) >= 6 and sum(f.accepted for f in frames) == 6
     assert all(f.jpg_key for f in frames)
-    progress = [e for e in await events_of(engine, order_id) if e.kind == "progress"]
+    events = await events_of(engine, order_id)
+    progress = [e for e in events if e.kind == "progress"]
     assert len(progress) == len(frames)
+    # The stream shows the order running before the session's frames: the monitor wrote it first.
+    statuses = [(e.id, e.payload["status"]) for e in events if e.kind == "status"]
+    assert [st for i, st in statuses if i < progress[0].id][-1:] == [OrderStatus.RUNNING.value], statuses
 
     # The order's own watch (the monitor's signal is waiting for it) then finds nothing left to ingest.
     await stack.start_worker(start_monitor=False)
     result = await asyncio.wait_for(stack.result(handle), 120)
     assert result.status == OrderStatus.COMPLETED, result.reason
     assert sorted(f.shot_done_guid for f in await frames_of(engine, order_id)) == sorted(taken())
-    assert sum(e.kind == "progress" for e in await events_of(engine, order_id)) == len(frames)
+    events = await events_of(engine, order_id)
+    assert sum(e.kind == "progress" for e in events) == len(frames)
+    # ``running`` once: the watch found it written.
+    assert sum(e.kind == "status" and e.payload["status"] == OrderStatus.RUNNING.value for e in events) == 1
