@@ -124,3 +124,55 @@ async def test_the_monitor_ingests_a_running_sessions_frames_once_with_no_worker
     assert sum(e.kind == "progress" for e in events) == len(frames)
     # ``running`` once: the watch found it written.
     assert sum(e.kind == "status" and e.payload["status"] == OrderStatus.RUNNING.value for e in events) == 1
+
+
+class CountingRoboTarget(RoboTarget):
+    """The real client, counting the JPG previews it fetches (one per frame stored)."""
+
+    jpgs = 0
+
+    async def get_shot_jpg(self, *args, **kwargs) -> bytes:
+        self.jpgs += 1
+        return await super().get_shot_jpg(*args, **kwargs)
+
+
+async def test_ingests_racing_on_a_session_store_each_frame_once(temporal_env, order_stack, engine):
+    """The monitor, the watch and the sweep reach a session together: in one process they take turns
+    (each frame fetched and stored once), across processes the ``shot_done`` key keeps one row."""
+    stack = await order_stack(temporal_env, sim={"speed": 60.0}, start_monitor=False)
+    customer = await create_customer(engine, credits=20)
+    order_id = await create_order(engine, customer, [{"filter": "L", "exposure": 60.0, "quantity": 6}])
+    await stack.start(order_id, customer)
+
+    async def submitted() -> bool:
+        return (await order_row(engine, order_id)).status == OrderStatus.SUBMITTED.value
+
+    await wait_for(submitted, 60, "order submitted")
+    await stack.exits.aclose()  # no worker: only the ingests below
+    target = (await order_row(engine, order_id)).target_guid
+
+    def taken() -> dict[str, str]:
+        return {g: d["refguidsession"] for g, d in stack.sim.store.shots_done.items() if d["refguidtarget"] == target}
+
+    async def two_taken() -> bool:
+        return len(taken()) >= 2
+
+    await wait_for(two_taken, 150, "two frames taken")
+    session_guid = next(iter(taken().values()))
+    pool = pool_from_settings(stack.settings.voyager)
+    await pool.start()
+    try:
+        sessionmaker = make_sessionmaker(engine)
+        here, elsewhere = CountingRoboTarget(pool), CountingRoboTarget(pool)
+        ingest = IngestActivities(here, sessionmaker, stack.settings)
+        other_process = IngestActivities(elsewhere, sessionmaker, stack.settings)
+        counts = await asyncio.gather(*(ingest.ingest_session(order_id, session_guid) for _ in range(3)),
+                                      other_process.ingest_session(order_id, session_guid))
+    finally:
+        await pool.close()
+
+    frames = await frames_of(engine, order_id)
+    assert sum(counts) == len(frames) >= 2
+    assert len({f.shot_done_guid for f in frames}) == len(frames)
+    assert sum(e.kind == "progress" for e in await events_of(engine, order_id)) == len(frames)
+    assert here.jpgs <= len(frames)  # the three calls of one process took turns: no frame fetched twice
