@@ -100,6 +100,10 @@ def database_url() -> Iterator[str]:
 async def engine(database_url: str):
     eng = make_engine(database_url)
     yield eng
+    # tests/scratch_db.py's head template, on a server that may outlive the session (STELLAR_TEST_DATABASE_URL).
+    from tests.scratch_db import drop_head_template
+
+    await drop_head_template(eng, database_url)
     await eng.dispose()
 
 

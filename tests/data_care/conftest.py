@@ -9,15 +9,13 @@ import pytest_asyncio
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.database import make_engine
-from core.migrate import upgrade_in_thread
 from tests.scratch_db import scratch_database
 
 
 @pytest_asyncio.fixture
 async def own_database(engine, database_url) -> AsyncIterator[tuple[str, AsyncEngine]]:
     """``(url, engine)`` of a new database at the migrations' heads, dropped afterwards."""
-    async with scratch_database(engine, database_url) as url:
-        upgrade_in_thread(url)
+    async with scratch_database(engine, database_url, at_head=True) as url:
         eng = make_engine(url)
         try:
             yield url, eng

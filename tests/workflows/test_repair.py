@@ -23,11 +23,11 @@ from sqlalchemy.engine import make_url
 
 from billing.ledger import Ledger
 from core.database import make_engine
-from core.migrate import upgrade_in_thread
 from core.processes import free_port
 from models.db import CreditHold, LedgerEntry, OrderEvent
 from models.orders import OrderStatus
 from models.repair import RepairInput, RepairReport
+from tests.scratch_db import head_template
 from tests.workflows.support import DAYTIME, create_customer, create_order, order_row, wait_for
 from voyager import wire
 from worker import open_worker
@@ -43,22 +43,13 @@ TARGET_STATUS = wire.TARGET_FIELDS["status"]  # simulator store: 0 enabled, 1 di
 # --------------------------------------------------------------------------- a database per test
 
 
-_TEMPLATES: dict[str, str] = {}
-
-
 async def _template(database_url: str) -> str:
-    """A migrated database nobody connects to, copied for each test (CREATE DATABASE … TEMPLATE);
-    made once per session database."""
-    if database_url not in _TEMPLATES:
-        name = f"repair_tmpl_{uuid.uuid4().hex[:8]}"
-        await _admin(database_url, f'CREATE DATABASE "{name}"')
-        await upgrade_in_thread_async(make_url(database_url).set(database=name).render_as_string(hide_password=False))
-        _TEMPLATES[database_url] = name
-    return _TEMPLATES[database_url]
-
-
-async def upgrade_in_thread_async(url: str) -> None:
-    await asyncio.to_thread(upgrade_in_thread, url)
+    """The session's migrated database nobody connects to, copied for each test (tests/scratch_db.py)."""
+    engine = make_engine(database_url, pool_size=1)
+    try:
+        return await head_template(engine, database_url)
+    finally:
+        await engine.dispose()
 
 
 async def _admin(url: str, statement: str) -> None:
