@@ -27,6 +27,7 @@ from core.processes import free_port
 from models.db import CreditHold, LedgerEntry, OrderEvent
 from models.orders import OrderStatus
 from models.repair import RepairInput, RepairReport
+from tests.patience import patience
 from tests.scratch_db import head_template
 from tests.workflows.support import DAYTIME, create_customer, create_order, order_row, wait_for
 from voyager import wire
@@ -34,7 +35,9 @@ from worker import open_worker
 from workflows.repair import RepairWorkflow
 from core.schedules import REPAIR_SCHEDULE_ID
 
-pytestmark = pytest.mark.timeout(180)
+#: A child process imports the whole app: under load one ``stellar repair`` took over a minute.
+CLI_TIMEOUT = patience(120)
+pytestmark = pytest.mark.timeout(patience(240))
 ROOT = Path(__file__).resolve().parents[2]
 L5 = [{"filter": "L", "exposure": 60.0, "quantity": 5}]
 TARGET_STATUS = wire.TARGET_FIELDS["status"]  # simulator store: 0 enabled, 1 disabled
@@ -102,7 +105,12 @@ async def stellar_repair(stack, *args: str, database_url: str | None = None) -> 
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "stellar_cli", "repair", *args, cwd=ROOT, env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-    out, _ = await asyncio.wait_for(proc.communicate(), 90)
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), CLI_TIMEOUT)
+    except TimeoutError:
+        proc.kill()  # not left running into the next test
+        await proc.wait()
+        raise AssertionError(f"stellar repair {' '.join(args)} still running after {CLI_TIMEOUT:g} s") from None
     return proc.returncode or 0, out.decode(errors="replace")
 
 
