@@ -31,6 +31,7 @@ from schemathesis.python import asgi as st_asgi
 
 from api.app import create_app
 from tests.api.conftest import api_settings, temporal_address
+from tests.patience import patience
 
 #: Per operation and generation mode: the suite's CPU is the budget here (40, the first value, grew to
 #: several minutes as operations were added). ``STELLAR_FUZZ_EXAMPLES=500 STELLAR_FUZZ_RANDOM=1`` digs deeper.
@@ -40,6 +41,9 @@ RANDOM = os.environ.get("STELLAR_FUZZ_RANDOM") == "1"
 #: this test: their invalid inputs are fuzzed; their valid paths are the payments tests' business.
 NEEDS_A_WORKER = {"POST /api/subscriptions/subscribe", "POST /api/subscriptions/change",
                   "POST /api/subscriptions/cancel"}
+#: Seconds one answer may take (schemathesis' default is 10: a loaded machine overran it on the price
+#: estimate's sky computation). The order's event stream keeps the default: its deadline ends the stream.
+ANSWER_TIMEOUT = patience(30.0)
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance,
           negative_data_rejection]
 
@@ -158,7 +162,8 @@ def test_fuzz_openapi_no_server_errors_and_documented_answers(database_url, temp
                                      suppress_health_check=list(HealthCheck), phases=[hypothesis.Phase.generate])
                 @given(case=strategy)
                 def run(case):
-                    response = case.call(headers={**(case.headers or {}), **headers})
+                    timeout = {} if op.path.endswith("/events") else {"timeout": ANSWER_TIMEOUT}
+                    response = case.call(headers={**(case.headers or {}), **headers}, **timeout)
                     if backend_unavailable(op.path, response):
                         case.validate_response(response, checks=[c for c in CHECKS if c is not not_a_server_error])
                     else:
