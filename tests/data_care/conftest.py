@@ -31,7 +31,10 @@ async def skipping_clock_env() -> AsyncIterator:
 
     from core.temporal import DATA_CONVERTER, temporal_test_server_path
 
+    from tests.conftest import SERVER_STARTUP
+
     env = await WorkflowEnvironment.start_time_skipping(data_converter=DATA_CONVERTER,
-                                                        test_server_existing_path=temporal_test_server_path())
+                                                        test_server_existing_path=temporal_test_server_path(),
+                                                        test_server_startup_timeout=SERVER_STARTUP)
     yield env
     await env.shutdown()
