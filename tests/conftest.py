@@ -12,6 +12,7 @@ import asyncio
 import os
 import tempfile
 import uuid
+from datetime import timedelta
 from pathlib import Path
 from typing import AsyncIterator, Iterator
 
@@ -33,7 +34,11 @@ from core.temporal import (  # noqa: E402
     temporal_cli_path,
     temporal_test_server_path,
 )
+from tests.patience import patience  # noqa: E402
 
+#: How long a server (Temporal's, PostgreSQL) may take to answer after its start: the SDK's default
+#: (5 s) failed every test of an xdist worker when the dev server started on a loaded machine.
+SERVER_STARTUP = timedelta(seconds=patience(60.0))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -84,7 +89,7 @@ def database_url() -> Iterator[str]:
     if not url:
         tmp = tempfile.TemporaryDirectory(prefix="stellar-pg-")
         pg = EmbeddedPostgres(Path(tmp.name), free_port(), database="stellar_test")
-        pg.start()
+        pg.start(timeout=SERVER_STARTUP.total_seconds())
         url = pg.url()
     upgrade_in_thread(url)
     yield url
@@ -100,6 +105,10 @@ def database_url() -> Iterator[str]:
 async def engine(database_url: str):
     eng = make_engine(database_url)
     yield eng
+    # tests/scratch_db.py's head template, on a server that may outlive the session (STELLAR_TEST_DATABASE_URL).
+    from tests.scratch_db import drop_head_template
+
+    await drop_head_template(eng, database_url)
     await eng.dispose()
 
 
@@ -118,6 +127,7 @@ async def temporal_env() -> AsyncIterator:
         search_attributes=SEARCH_ATTRIBUTES,
         dev_server_existing_path=temporal_cli_path(),
         dev_server_log_level="error",
+        dev_server_startup_timeout=SERVER_STARTUP,
     )
     yield env
     await env.shutdown()
@@ -131,6 +141,7 @@ async def time_skipping_env() -> AsyncIterator:
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=DATA_CONVERTER,
         test_server_existing_path=temporal_test_server_path(),
+        test_server_startup_timeout=SERVER_STARTUP,
     )
     # Workflows set Stellar's search attributes; the test server must know them too.
     from temporalio.api.enums.v1 import IndexedValueType

@@ -18,7 +18,6 @@ import sqlalchemy as sa
 
 from api.app import create_app
 from core.database import make_engine, make_sessionmaker
-from core.migrate import upgrade_in_thread
 from tests.api.conftest import ApiHarness, api_settings, auth, temporal_address
 from tests.scratch_db import scratch_database
 
@@ -42,8 +41,7 @@ CHILE = telescope("chile", "Rio Hurtado", -30.53, -70.85, "America/Santiago", pr
 @contextlib.asynccontextmanager
 async def network_api(engine, database_url, temporal_env, task_queue, tmp_path) -> AsyncIterator[ApiHarness]:
     """An app over a fresh database migrated to head (seeded telescope ``main`` only)."""
-    async with scratch_database(engine, database_url) as url:
-        upgrade_in_thread(url)
+    async with scratch_database(engine, database_url, at_head=True) as url:
         own = make_engine(url)
         try:
             async with own.begin() as conn:

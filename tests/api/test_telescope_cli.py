@@ -7,33 +7,33 @@ import asyncio
 import uuid
 
 import pytest
-from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
 from core.database import make_engine
-from core.migrate import upgrade_in_thread
 from core.settings import get_settings
 from stellar_cli.main import app
-from tests.scratch_db import _autocommit
+from tests.scratch_db import _autocommit, database_url_named, head_template
 
 
 @pytest.fixture
 def scratch_url(database_url, monkeypatch):
-    """A database of its own, migrated to head. Created and dropped by plain statements: an async
-    context manager cannot span the two ``asyncio.run`` loops of a synchronous CLI test."""
+    """A database of its own at head (a copy of tests/scratch_db.py's template). Created and dropped by
+    plain statements: an async context manager cannot span the two ``asyncio.run`` loops of a
+    synchronous CLI test."""
     name = f"stellar_scratch_{uuid.uuid4().hex[:8]}"
 
-    async def run(statement: str) -> None:
+    async def run(statement: str, *, from_head: bool = False) -> None:
         engine = make_engine(database_url, pool_size=1)
         try:
+            if from_head:
+                statement += f' TEMPLATE "{await head_template(engine, database_url)}"'
             await _autocommit(engine, statement)
         finally:
             await engine.dispose()
 
-    asyncio.run(run(f'CREATE DATABASE "{name}"'))
-    url = make_url(database_url).set(database=name).render_as_string(hide_password=False)
+    asyncio.run(run(f'CREATE DATABASE "{name}"', from_head=True))
+    url = database_url_named(database_url, name)
     try:
-        upgrade_in_thread(url)
         monkeypatch.setenv("STELLAR_DATABASE__URL", url)
         get_settings.cache_clear()
         yield url

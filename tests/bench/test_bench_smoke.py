@@ -20,7 +20,6 @@ from bench import api_latency, history, orders_e2e, worker_memory
 from bench._stack import open_stack
 from bench.ceiling_workflow import TwoActivities, noop
 from core.database import make_engine
-from core.migrate import upgrade_in_thread
 from tests.scratch_db import scratch_database
 
 pytestmark = pytest.mark.timeout(420)
@@ -131,8 +130,7 @@ async def own_db_stack(engine, database_url, temporal_env, tmp_path):
     """A stack on a database of its own: the latency bench puts three more telescopes online for a
     row, which would change where other suites' ``any`` orders go in the shared database. Order ids
     start far from 1: ``order-<id>`` workflows share the Temporal dev server with other suites."""
-    async with scratch_database(engine, database_url) as url:
-        upgrade_in_thread(url)
+    async with scratch_database(engine, database_url, at_head=True) as url:
         own = make_engine(url)
         try:
             async with own.begin() as conn:

@@ -9,15 +9,13 @@ import pytest_asyncio
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.database import make_engine
-from core.migrate import upgrade_in_thread
 from tests.scratch_db import scratch_database
 
 
 @pytest_asyncio.fixture
 async def own_database(engine, database_url) -> AsyncIterator[tuple[str, AsyncEngine]]:
     """``(url, engine)`` of a new database at the migrations' heads, dropped afterwards."""
-    async with scratch_database(engine, database_url) as url:
-        upgrade_in_thread(url)
+    async with scratch_database(engine, database_url, at_head=True) as url:
         eng = make_engine(url)
         try:
             yield url, eng
@@ -33,7 +31,10 @@ async def skipping_clock_env() -> AsyncIterator:
 
     from core.temporal import DATA_CONVERTER, temporal_test_server_path
 
+    from tests.conftest import SERVER_STARTUP
+
     env = await WorkflowEnvironment.start_time_skipping(data_converter=DATA_CONVERTER,
-                                                        test_server_existing_path=temporal_test_server_path())
+                                                        test_server_existing_path=temporal_test_server_path(),
+                                                        test_server_startup_timeout=SERVER_STARTUP)
     yield env
     await env.shutdown()

@@ -15,7 +15,6 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.handlers import Mailbox
 
 from core.database import make_engine, make_sessionmaker
-from core.migrate import upgrade_in_thread
 from core.settings import Settings, load_settings
 from mail.sink import prepare_maildir, read_sink, start_sink
 from models.db import Customer, Order, OrderEvent
@@ -112,8 +111,7 @@ async def customer_with_order(sessions, email: str, *, events: Sequence[OrderEve
 @pytest_asyncio.fixture
 async def outbox_db(engine, database_url) -> AsyncIterator[Any]:
     """An engine on a fresh database migrated to head."""
-    async with scratch_database(engine, database_url) as url:
-        upgrade_in_thread(url, "head")
+    async with scratch_database(engine, database_url, at_head=True) as url:
         eng = make_engine(url)
         try:
             yield eng

@@ -9,6 +9,7 @@ every one it started at teardown.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -66,14 +67,24 @@ def sim_settings(sim: VoyagerSimulator, **overrides: Any) -> VoyagerSettings:
     return VoyagerSettings(**values)
 
 
+#: Whether this process has run the mount's astropy transform once (see ``sim_factory``).
+_mount_warm = False
+
+
 @pytest_asyncio.fixture
 async def sim_factory(tmp_path: Path) -> AsyncIterator[SimFactory]:
     started: list[VoyagerSimulator] = []
 
     async def make(**overrides: Any) -> VoyagerSimulator:
+        global _mount_warm
         sim = VoyagerSimulator(sim_config(tmp_path, **overrides))
         await sim.start()
         started.append(sim)
+        if not _mount_warm:
+            # A process's first mount position (astropy's IERS tables and frames) takes seconds, more
+            # under load, and holds back the first ControlData: done here, outside the tests' timed waits.
+            await asyncio.to_thread(sim.mount.state, sim.clock.now(), sim.telemetry.tracked())
+            _mount_warm = True
         return sim
 
     yield make

@@ -29,6 +29,7 @@ from models.db import Order, OrderShot
 from tests.api.conftest import api_settings, temporal_address
 from tests.conftest import free_port
 from tests.payments.conftest import WEBHOOK_SECRET, localstripe, serve  # noqa: F401  (localstripe: fixture)
+from tests.patience import patience
 from tests.workflows.support import NIGHT_START, start_sim, terminate_quietly
 from worker import monitor_workflow_id, open_worker
 
@@ -57,7 +58,7 @@ async def page(browser) -> AsyncIterator[Any]:
     """A fresh browser context (own cookies) and page; English unless a test asks otherwise."""
     context = await browser.new_context(locale="en-GB", accept_downloads=True, viewport={"width": 1100, "height": 900})
     p = await context.new_page()
-    p.set_default_timeout(20_000)
+    p.set_default_timeout(patience(20.0) * 1000)  # ms; a loaded machine: STELLAR_TEST_PATIENCE
     yield p
     await context.close()
 

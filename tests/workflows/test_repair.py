@@ -23,18 +23,21 @@ from sqlalchemy.engine import make_url
 
 from billing.ledger import Ledger
 from core.database import make_engine
-from core.migrate import upgrade_in_thread
 from core.processes import free_port
 from models.db import CreditHold, LedgerEntry, OrderEvent
 from models.orders import OrderStatus
 from models.repair import RepairInput, RepairReport
+from tests.patience import patience
+from tests.scratch_db import head_template
 from tests.workflows.support import DAYTIME, create_customer, create_order, order_row, wait_for
 from voyager import wire
 from worker import open_worker
 from workflows.repair import RepairWorkflow
 from core.schedules import REPAIR_SCHEDULE_ID
 
-pytestmark = pytest.mark.timeout(180)
+#: A child process imports the whole app: under load one ``stellar repair`` took over a minute.
+CLI_TIMEOUT = patience(120)
+pytestmark = pytest.mark.timeout(patience(240))
 ROOT = Path(__file__).resolve().parents[2]
 L5 = [{"filter": "L", "exposure": 60.0, "quantity": 5}]
 TARGET_STATUS = wire.TARGET_FIELDS["status"]  # simulator store: 0 enabled, 1 disabled
@@ -43,22 +46,13 @@ TARGET_STATUS = wire.TARGET_FIELDS["status"]  # simulator store: 0 enabled, 1 di
 # --------------------------------------------------------------------------- a database per test
 
 
-_TEMPLATES: dict[str, str] = {}
-
-
 async def _template(database_url: str) -> str:
-    """A migrated database nobody connects to, copied for each test (CREATE DATABASE … TEMPLATE);
-    made once per session database."""
-    if database_url not in _TEMPLATES:
-        name = f"repair_tmpl_{uuid.uuid4().hex[:8]}"
-        await _admin(database_url, f'CREATE DATABASE "{name}"')
-        await upgrade_in_thread_async(make_url(database_url).set(database=name).render_as_string(hide_password=False))
-        _TEMPLATES[database_url] = name
-    return _TEMPLATES[database_url]
-
-
-async def upgrade_in_thread_async(url: str) -> None:
-    await asyncio.to_thread(upgrade_in_thread, url)
+    """The session's migrated database nobody connects to, copied for each test (tests/scratch_db.py)."""
+    engine = make_engine(database_url, pool_size=1)
+    try:
+        return await head_template(engine, database_url)
+    finally:
+        await engine.dispose()
 
 
 async def _admin(url: str, statement: str) -> None:
@@ -111,7 +105,12 @@ async def stellar_repair(stack, *args: str, database_url: str | None = None) -> 
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "stellar_cli", "repair", *args, cwd=ROOT, env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-    out, _ = await asyncio.wait_for(proc.communicate(), 90)
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), CLI_TIMEOUT)
+    except TimeoutError:
+        proc.kill()  # not left running into the next test
+        await proc.wait()
+        raise AssertionError(f"stellar repair {' '.join(args)} still running after {CLI_TIMEOUT:g} s") from None
     return proc.returncode or 0, out.decode(errors="replace")
 
 
