@@ -19,6 +19,7 @@ from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.exceptions import ApplicationError
@@ -60,6 +61,10 @@ WITH claimed AS (
 
 #: :data:`READ_ORDER` without the write, the order row locked (``FOR UPDATE``) for the transaction.
 LOCK_AND_READ_ORDER = sa.text(_READ + " FOR UPDATE OF o").columns(shots=sa.JSON, panels=sa.JSON, mosaic=sa.JSON)
+
+#: Parameter: order_id. Locks the order row for the transaction; one row (``id``) back, none when
+#: there is no such order.
+LOCK_ORDER = sa.text('SELECT id FROM "order" WHERE id = CAST(:order_id AS bigint) FOR UPDATE')
 
 #: Parameters: order_id, status, reason, finals (the final statuses), only_from (statuses the change
 #: may start from; None = any), aborted_by / abort_reason / abort_role (the abort's record; None = no
@@ -118,6 +123,71 @@ WITH o AS (
 )"""
 _PROGRESS_RETURNS = """t.shots_total, t.shots_done, t.frames_accepted, t.frames_taken, t.integration_seconds,
        t.requested_integration_seconds, h.mean_hfd"""
+
+#: Parameters: order_id, cost, credits_held, set_guid, target_guid (the GUIDs in force), shot_ids /
+#: shot_guids and panel_indexes / panel_guids (GUIDs to store on lines and panels, arrays),
+#: held (move ``pending`` → ``held`` and insert its ``status`` event), target_name (the event's).
+#: The write of ``ledger.price_and_hold`` once the hold is made, with the order row locked by an
+#: earlier statement of the transaction, which decided every value.
+HOLD_WRITE = sa.text("""
+WITH shots AS (
+    UPDATE order_shot s SET shot_guid = v.guid
+    FROM unnest(CAST(:shot_ids AS integer[]), CAST(:shot_guids AS text[])) AS v(id, guid)
+    WHERE s.id = v.id AND s.order_id = CAST(:order_id AS bigint)
+), panels AS (
+    UPDATE order_panel p SET target_guid = v.guid
+    FROM unnest(CAST(:panel_indexes AS integer[]), CAST(:panel_guids AS text[])) AS v(panel_index, guid)
+    WHERE p.order_id = CAST(:order_id AS bigint) AND p.panel_index = v.panel_index
+), event AS (
+    INSERT INTO order_event (order_id, kind, payload, email_status, created_at)
+    SELECT CAST(:order_id AS bigint), 'status',
+           jsonb_build_object('status', 'held', 'reason', '', 'target_name', CAST(:target_name AS text)), 'none', now()
+    WHERE CAST(:held AS boolean)
+)
+UPDATE "order"
+SET cost = CAST(:cost AS integer), credits_held = CAST(:credits_held AS integer), updated_at = now(),
+    set_guid = CAST(:set_guid AS varchar), target_guid = CAST(:target_guid AS varchar),
+    status = CASE WHEN CAST(:held AS boolean) THEN 'held' ELSE status END,
+    status_reason = CASE WHEN CAST(:held AS boolean) THEN '' ELSE status_reason END
+WHERE id = CAST(:order_id AS bigint)
+""")
+
+#: Parameter: order_id. What the final report reads besides the order row, in one round trip:
+#: ``filters`` (per filter by name: ``filter``, accepted ``frames``, ``rejected``, accepted
+#: ``seconds`` and the accepted frames' mean ``hfd``), ``fits`` (the accepted frames' FITS paths
+#: by time taken), ``sessions`` (recorded by the monitor), ``seen_sessions`` (that delivered
+#: frames), ``has_panels`` (a mosaic: its per-panel report is read apart).
+REPORT_READ = sa.text("""
+SELECT
+    (SELECT json_agg(f ORDER BY f.filter) FROM (
+        SELECT filter, count(*) FILTER (WHERE accepted IS TRUE) AS frames,
+               count(*) FILTER (WHERE accepted IS FALSE) AS rejected,
+               COALESCE(sum(exposure) FILTER (WHERE accepted IS TRUE), 0.0) AS seconds,
+               avg(hfd) FILTER (WHERE accepted IS TRUE) AS hfd
+        FROM shot_done WHERE order_id = CAST(:order_id AS bigint) GROUP BY filter) f) AS filters,
+    (SELECT json_agg(fits_path ORDER BY taken_at, id) FROM shot_done
+     WHERE order_id = CAST(:order_id AS bigint) AND accepted IS TRUE) AS fits,
+    (SELECT count(*) FROM voyager_session WHERE order_id = CAST(:order_id AS bigint)) AS sessions,
+    (SELECT count(DISTINCT session_guid) FROM shot_done WHERE order_id = CAST(:order_id AS bigint)) AS seen_sessions,
+    EXISTS (SELECT 1 FROM order_panel WHERE order_id = CAST(:order_id AS bigint)) AS has_panels
+""").columns(filters=sa.JSON, fits=sa.JSON)
+
+#: Parameters: order_id, status, reason, report and payload (JSON), now, captured / released (None:
+#: keep the stored ones). The final status with its report, and its ``status`` event (e-mail
+#: ``pending``), in one statement; the caller holds the order row.
+FINALIZE_WRITE = sa.text("""
+WITH event AS (
+    INSERT INTO order_event (order_id, kind, payload, email_status, created_at)
+    VALUES (CAST(:order_id AS bigint), 'status', :payload, 'pending', now())
+)
+UPDATE "order"
+SET status = CAST(:status AS varchar), status_reason = CAST(:reason AS varchar), report = :report,
+    finished_at = :now, updated_at = :now,
+    credits_captured = COALESCE(CAST(:captured AS integer), credits_captured),
+    credits_released = COALESCE(CAST(:released AS integer), credits_released)
+WHERE id = CAST(:order_id AS bigint)
+""").bindparams(sa.bindparam("payload", type_=JSONB), sa.bindparam("report", type_=JSONB),
+                sa.bindparam("now", type_=sa.DateTime(timezone=True)))
 
 #: Parameter: order_id. Recomputes every shot line's ``done``/``accepted`` (written where they
 #: changed) and the order's progress columns from its ``shot_done`` rows, as

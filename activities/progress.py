@@ -10,12 +10,12 @@ plan's ``C_HFDMeanLimit`` are deleted and retaken). The computation is one state
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, async_sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from activities.order_sql import PROGRESS_OF, REFRESH_PROGRESS, not_found
+from activities.order_sql import LOCK_ORDER, PROGRESS_OF, REFRESH_PROGRESS, engine_of, not_found
 from models.db import Order, OrderShot
 from models.orders import OrderProgress
 
@@ -53,6 +53,15 @@ async def progress_now(conn: AsyncConnection, order_id: int, *, write: bool = Tr
         mean_hfd=row.mean_hfd,
         all_done=total > 0 and done >= total,
     )
+
+
+async def store_progress(sessionmaker: async_sessionmaker[AsyncSession], order_id: int) -> OrderProgress:
+    """:func:`progress_now` in a transaction of its own: the order row locked (serialized with the
+    ingest of a frame), then the progress; two statements. Raises non-retryable ``OrderNotFound``."""
+    async with engine_of(sessionmaker).begin() as conn:
+        if (await conn.execute(LOCK_ORDER, {"order_id": order_id})).first() is None:
+            raise not_found(order_id)
+        return await progress_now(conn, order_id)
 
 
 async def refresh_progress(session: AsyncSession, order: Order) -> OrderProgress:
