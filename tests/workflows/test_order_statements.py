@@ -87,7 +87,7 @@ async def test_a_hold_is_five_statements_in_one_transaction_and_a_settle_and_fin
 
 async def test_a_refused_hold_writes_nothing_on_the_order(engine, tmp_path, database_url):
     settings, _customer, _ = await _order(tmp_path, database_url, engine)
-    poor = await create_customer(engine, 1)
+    poor = await create_customer(engine, 0)
     order_id = await create_order(engine, poor, SHOTS)
     ledger = LedgerActivities(Ledger(engine), make_sessionmaker(engine), settings)
     with pytest.raises(ApplicationError) as refused:
@@ -95,7 +95,7 @@ async def test_a_refused_hold_writes_nothing_on_the_order(engine, tmp_path, data
             order_id=order_id, guids=_proposal(order_id, await _shot_ids(engine, order_id)), held=True))
 
     assert refused.value.type == ERR_INSUFFICIENT_CREDITS
-    assert refused.value.details[0]["available"] == 1 and refused.value.details[0]["shortfall"] > 0
+    assert refused.value.details[0]["available"] == 0 and refused.value.details[0]["shortfall"] > 0
     row = await order_row(engine, order_id)
     assert (row.status, row.cost, row.credits_held, row.set_guid, row.target_guid) == ("pending", 0, 0, None, None)
     assert await events_of(engine, order_id) == [] and await ledger_entries(engine, order_id) == []
@@ -114,9 +114,9 @@ async def test_two_orders_of_one_customer_holding_at_once_take_no_more_than_the_
     customer = await create_customer(engine, cost)
     orders = [await create_order(engine, customer, SHOTS) for _ in range(2)]
 
+    proposals = [_proposal(o, await _shot_ids(engine, o)) for o in orders]
     results = await asyncio.gather(*(ActivityEnvironment().run(ledger.price_and_hold, HoldRequest(
-        order_id=o, guids=_proposal(o, await _shot_ids(engine, o)), held=True)) for o in orders),
-        return_exceptions=True)
+        order_id=o, guids=p, held=True)) for o, p in zip(orders, proposals)), return_exceptions=True)
 
     refused = [r for r in results if isinstance(r, ApplicationError)]
     assert len(refused) == 1 and refused[0].type == ERR_INSUFFICIENT_CREDITS, results
