@@ -16,7 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.order_sql import HOLD_WRITE, LOCK_ORDER, engine_of, not_found, one_statement, read_order
+from activities.order_sql import HOLD_WRITE, LOCK_ORDER_AND_HOLD, engine_of, not_found, one_statement, read_order
 from activities.order_store import OrderStoreActivities, guids_in_force
 from activities.progress import progress_now
 from billing import plans, pricing
@@ -179,13 +179,14 @@ async def settle_order(ledger: Ledger, sessionmaker: async_sessionmaker[AsyncSes
     ``actor``: who settles (ledger entries' ``actor``: ``order-workflow`` or ``repair``). Shared by
     :meth:`LedgerActivities.settle`, :meth:`LedgerActivities.settle_and_finalize` and the repair
     sweep (activities/repair.py)."""
-    # One transaction, three statements: the order row locked (serialized with the ingest of a
-    # frame), the progress recomputed from the frames, the hold read.
+    # One transaction, two statements: the order row locked (serialized with the ingest of a
+    # frame) with its hold read, then the progress recomputed from the frames.
     async with engine_of(sessionmaker).begin() as conn:
-        if (await conn.execute(LOCK_ORDER, {"order_id": req.order_id})).first() is None:
+        row = (await conn.execute(LOCK_ORDER_AND_HOLD, {"order_id": req.order_id})).first()
+        if row is None:
             raise not_found(req.order_id)
         progress = await progress_now(conn, req.order_id)
-        held = await Ledger.bound(conn).get_hold(req.order_id)
+    held = Ledger.hold_from_row(row) if row.order_id is not None else None
     if held is None:
         return SettleResult(order_id=req.order_id, held=0, captured=0, released=0,
                             requested_seconds=progress.requested_integration_seconds,

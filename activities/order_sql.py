@@ -66,6 +66,15 @@ LOCK_AND_READ_ORDER = sa.text(_READ + " FOR UPDATE OF o").columns(shots=sa.JSON,
 #: there is no such order.
 LOCK_ORDER = sa.text('SELECT id FROM "order" WHERE id = CAST(:order_id AS bigint) FOR UPDATE')
 
+#: Parameter: order_id. :data:`LOCK_ORDER`, and the order's hold in the same row (``order_id``,
+#: ``customer_id``, ``amount``, ``from_subscription``, ``from_pack``, ``status``; NULL without one).
+LOCK_ORDER_AND_HOLD = sa.text("""
+SELECT o.id, h.order_id, h.customer_id, h.amount, h.from_subscription, h.from_pack, h.status
+FROM "order" o LEFT JOIN credit_hold h ON h.order_id = o.id
+WHERE o.id = CAST(:order_id AS bigint)
+FOR UPDATE OF o
+""")
+
 #: Parameters: order_id, status, reason, finals (the final statuses), only_from (statuses the change
 #: may start from; None = any), aborted_by / abort_reason / abort_role (the abort's record; None = no
 #: abort). Locks the order, then moves it to ``status`` with ``reason`` and inserts its ``status``

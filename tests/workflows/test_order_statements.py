@@ -61,7 +61,7 @@ async def test_an_order_without_shots_is_refused_and_records_no_workflow_id(tmp_
     assert (await order_row(engine, order_id)).workflow_id is None
 
 
-async def test_a_hold_is_five_statements_in_one_transaction_and_a_settle_and_finalize_seven_in_two(
+async def test_a_hold_is_five_statements_in_one_transaction_and_a_settle_and_finalize_six_in_two(
         tmp_path, database_url, engine):
     settings, _customer, order_id = await _order(tmp_path, database_url, engine)
     ledger = LedgerActivities(Ledger(engine), make_sessionmaker(engine), settings)
@@ -75,8 +75,8 @@ async def test_a_hold_is_five_statements_in_one_transaction_and_a_settle_and_fin
 
     # Hold: the read, the ledger's one statement, then lock, progress and write in one transaction.
     assert (hold.statements, hold.transactions) == (5, 1)
-    # Settle: lock, progress and hold read; the ledger's release; lock, report read and write.
-    assert (settle.statements, settle.transactions) == (7, 2)
+    # Settle: lock with the hold read, progress; the ledger's release; lock, report read and write.
+    assert (settle.statements, settle.transactions) == (6, 2)
     row = await order_row(engine, order_id)
     assert (row.status, row.cost, row.credits_held, row.credits_released) == (
         "expired", held.cost, held.credits_held, closed.settled.released)
