@@ -131,29 +131,29 @@ def guids_in_force(order: Any, proposal: GuidAssignment | None) -> tuple[GuidAss
     ``InvalidOrder`` when a line or panel has no GUID stored or proposed."""
     if proposal is None:
         return None, {}, {}
-    shots: dict[str, str] = {}
-    new_shots: dict[str, str] = {}
-    for line in order.shots or ():
-        key = str(line["id"])
-        if not line["shot_guid"]:
-            if key not in proposal.shot_guids:
-                raise ApplicationError(f"no GUID proposed for shot {key}", type=ERR_INVALID_ORDER, non_retryable=True)
-            new_shots[key] = proposal.shot_guids[key]
-        shots[key] = line["shot_guid"] or proposal.shot_guids[key]
-    panels: dict[str, str] = {}
-    new_panels: dict[str, str] = {}
-    for panel in order.panels or ():
-        key = str(panel["panel_index"])
-        if not panel["target_guid"]:
-            if key not in proposal.panel_target_guids:
-                raise ApplicationError(f"no GUID proposed for panel {key}", type=ERR_INVALID_ORDER,
-                                       non_retryable=True)
-            new_panels[key] = proposal.panel_target_guids[key]
-        panels[key] = panel["target_guid"] or proposal.panel_target_guids[key]
+    shots, new_shots = _in_force(order.shots, "id", "shot_guid", proposal.shot_guids, "shot")
+    panels, new_panels = _in_force(order.panels, "panel_index", "target_guid", proposal.panel_target_guids, "panel")
     in_force = GuidAssignment(order_id=proposal.order_id, set_guid=order.set_guid or proposal.set_guid,
                               target_guid=order.target_guid or proposal.target_guid, shot_guids=shots,
                               panel_target_guids=panels)
     return in_force, new_shots, new_panels
+
+
+def _in_force(rows: list[dict] | None, key: str, field: str, proposed: dict[str, str],
+              what: str) -> tuple[dict[str, str], dict[str, str]]:
+    """Per row (``key`` → its ``field`` GUID): the GUIDs in force, and those to store (proposed
+    where the row has none). Raises non-retryable ``InvalidOrder`` for a row with neither."""
+    in_force: dict[str, str] = {}
+    new: dict[str, str] = {}
+    for row in rows or ():
+        name = str(row[key])
+        if not row[field]:
+            if name not in proposed:
+                raise ApplicationError(f"no GUID proposed for {what} {name}", type=ERR_INVALID_ORDER,
+                                       non_retryable=True)
+            new[name] = proposed[name]
+        in_force[name] = row[field] or proposed[name]
+    return in_force, new
 
 
 def note_abort(session: AsyncSession, order: Order, record: AbortRecord) -> None:
