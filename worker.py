@@ -61,7 +61,8 @@ from billing.stripe_client import make_stripe_client
 from core.database import make_engine, make_sessionmaker
 from core.schedules import ensure_data_care_schedules, ensure_reconciliation_schedule, ensure_repair_schedule
 from core.settings import Settings, SettingsError, check_production, get_settings
-from core.temporal import connect_temporal
+from core.temporal import DATA_CONVERTER, connect_temporal
+from core.workflow_runner import ContextFreeSandboxRunner, context_free
 from core.voyager_clients import event_stream_from_settings, pool_from_settings
 from mail.sender import MailSender
 from models.db import Telescope
@@ -163,8 +164,11 @@ MONITOR_ROUTE = "site_queue"
 
 def workflow_runner(*extra_passthrough: str) -> SandboxedWorkflowRunner:
     """The SDK's sandbox with :data:`SANDBOX_PASSTHROUGH` (and ``extra_passthrough``: module names,
-    for a workflow file outside ``workflows``) added to its default passthrough modules."""
-    return SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules(
+    for a workflow file outside ``workflows``) added to its default passthrough modules; without the
+    SDK's per-payload serialization-context look-ups while Stellar's data converter has no codec
+    and no external storage (core/workflow_runner.py)."""
+    runner = ContextFreeSandboxRunner if context_free(DATA_CONVERTER) else SandboxedWorkflowRunner
+    return runner(restrictions=SandboxRestrictions.default.with_passthrough_modules(
         *SANDBOX_PASSTHROUGH, *extra_passthrough))
 
 

@@ -30,8 +30,9 @@ from temporalio import activity
 from activities._db import db_unavailable, sql
 from activities._heartbeat import heartbeating
 from activities.link_wait import clear_site_wait, note_link_down
-from activities.order_store import lock_order, move_status, note_abort
-from activities.progress import order_lines, refresh_progress
+from activities.order_sql import move_status_now, one_statement
+from activities.order_store import lock_order
+from activities.progress import order_lines, refresh_progress, store_progress
 from activities.session_status import move_night_status
 from activities.session_wake import SessionWake
 from activities.voyager_ops import stop_target
@@ -198,12 +199,8 @@ class IngestActivities:
         which never ingests a frame twice. Voyager unreachable: recorded on the order and raised
         (retried)."""
         await clear_site_wait(self.sessionmaker, req.order_id, activity.info().task_queue)
-        async with self.sessionmaker() as session:
-            order = await lock_order(session, req.order_id)
-            move_status(session, order, OrderStatus.SETTLING, req.reason)
-            if req.abort is not None:
-                note_abort(session, order, req.abort)
-            await session.commit()
+        async with one_statement(self.sessionmaker) as conn:  # the status and the abort's record, one statement
+            await move_status_now(conn, req.order_id, OrderStatus.SETTLING, req.reason, abort=req.abort)
         try:
             async with heartbeating():
                 stopped = await stop_target(self.rt, StopTargetRequest(
@@ -272,11 +269,7 @@ class IngestActivities:
         return next(iter(sessions), None)
 
     async def progress(self, order_id: int) -> OrderProgress:
-        async with self.sessionmaker() as session:
-            order = await lock_order(session, order_id)
-            progress = await refresh_progress(session, order)
-            await session.commit()
-            return progress
+        return await store_progress(self.sessionmaker, order_id)
 
     async def ingest_session(self, order_id: int, session_guid: str) -> int:
         """Ingest the frames of one session not yet in ``shot_done``; returns how many were new.

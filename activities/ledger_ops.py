@@ -16,9 +16,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities._db import sql
-from activities.order_store import OrderStoreActivities, lock_order, move_status, store_guids
-from activities.progress import order_lines, refresh_progress
+from activities.order_sql import HOLD_WRITE, LOCK_ORDER_AND_HOLD, engine_of, not_found, one_statement, read_order
+from activities.order_store import OrderStoreActivities, guids_in_force
+from activities.progress import progress_now
 from billing import plans, pricing
 from billing.errors import HoldNotFound, IdempotencyConflict, InsufficientCredits, PlanViolation, UnknownPlan
 from billing.ledger import Ledger
@@ -31,11 +31,13 @@ from models.orders import (
     CloseOrderRequest,
     FINAL_STATUSES,
     FinalizeRequest,
+    GuidAssignment,
     HoldRequest,
     HoldResult,
     OrderStatus,
     SettleRequest,
     SettleResult,
+    ShotLine,
     Shortfall,
     TargetConstraints,
 )
@@ -64,34 +66,35 @@ class LedgerActivities:
 
         Raises non-retryable ApplicationError ``InsufficientCredits`` (details: :class:`Shortfall`)
         or ``PlanViolation`` (details: ``{field: reason}``)."""
-        async with self.sessionmaker() as session:
-            order = await lock_order(session, ref.order_id)
-            lines = await order_lines(session, ref.order_id)
-            customer_id = order.customer_id
-            try:
-                constraints = plans.gate(order.plan, OrderConstraints(
-                    priority=order.priority,
-                    c_moon_down=order.c_moon_down,
-                    c_hfd_mean_limit=order.c_hfd_mean_limit or None,
-                    repeat=order.repeat,
-                    c_alt_min=order.c_alt_min,
-                    c_ha_start=order.c_ha_start,
-                    c_ha_end=order.c_ha_end,
-                    date_start=_aware(order.date_start),
-                    date_end=_aware(order.date_end),
-                    mosaic_panels=len({s.panel_index for s in lines if s.panel_index is not None}),
-                ))
-            except PlanViolation as exc:
-                raise ApplicationError(str(exc), exc.fields, type=ERR_PLAN_VIOLATION, non_retryable=True) from None
-            except UnknownPlan as exc:
-                raise ApplicationError(str(exc), {"plan": str(exc)}, type=ERR_PLAN_VIOLATION, non_retryable=True) from None
-            if not lines:
-                raise ApplicationError("order has no shots", type=ERR_INVALID_ORDER, non_retryable=True)
-            charged = plans.pricing_input(
-                constraints, [PricedShot(filter=s.filter, exposure=s.exposure, quantity=s.quantity) for s in lines]
-            )
-            # The telescope's multiplier as copied onto the order when it was placed (docs/pricing.md §8).
-            cost = pricing.price(charged, order.price_multiplier)
+        # Read in one statement, no lock (the hold takes the account's; the write below the order's).
+        async with one_statement(self.sessionmaker) as conn:
+            order = await read_order(conn, ref.order_id)
+        lines = [ShotLine.model_validate(s) for s in order.shots or ()]
+        customer_id = order.customer_id
+        try:
+            constraints = plans.gate(order.plan, OrderConstraints(
+                priority=order.priority,
+                c_moon_down=order.c_moon_down,
+                c_hfd_mean_limit=order.c_hfd_mean_limit or None,
+                repeat=order.repeat,
+                c_alt_min=order.c_alt_min,
+                c_ha_start=order.c_ha_start,
+                c_ha_end=order.c_ha_end,
+                date_start=_aware(order.date_start),
+                date_end=_aware(order.date_end),
+                mosaic_panels=len({s.panel_index for s in lines if s.panel_index is not None}),
+            ))
+        except PlanViolation as exc:
+            raise ApplicationError(str(exc), exc.fields, type=ERR_PLAN_VIOLATION, non_retryable=True) from None
+        except UnknownPlan as exc:
+            raise ApplicationError(str(exc), {"plan": str(exc)}, type=ERR_PLAN_VIOLATION, non_retryable=True) from None
+        if not lines:
+            raise ApplicationError("order has no shots", type=ERR_INVALID_ORDER, non_retryable=True)
+        charged = plans.pricing_input(
+            constraints, [PricedShot(filter=s.filter, exposure=s.exposure, quantity=s.quantity) for s in lines]
+        )
+        # The telescope's multiplier as copied onto the order when it was placed (docs/pricing.md §8).
+        cost = pricing.price(charged, order.price_multiplier)
         try:
             hold = await self.ledger.hold(customer_id, ref.order_id, cost, actor=ACTOR)
         except InsufficientCredits as exc:
@@ -101,19 +104,7 @@ class LedgerActivities:
             # The order already holds a different amount (the price changed between attempts):
             # a bug to look at, never a second hold.
             raise ApplicationError(str(exc), type=ERR_INVALID_ORDER, non_retryable=True) from None
-        guids = None
-        async with self.sessionmaker() as session:
-            order = await lock_order(session, ref.order_id)
-            order.cost = cost
-            order.credits_held = hold.amount
-            order.updated_at = datetime.now(UTC)
-            session.add(order)
-            await refresh_progress(session, order)  # totals and requested integration, before any frame
-            if ref.guids is not None:
-                guids = await store_guids(session, order, ref.guids)
-            if ref.held:
-                move_status(session, order, OrderStatus.HELD, "", only_from=(OrderStatus.PENDING.value,))
-            await session.commit()
+        guids = await self._store_hold(ref, cost, hold.amount)
         log.info("order.held", order_id=ref.order_id, customer_id=customer_id, cost=cost, replayed=hold.replayed)
         return HoldResult(
             order_id=ref.order_id,
@@ -134,6 +125,25 @@ class LedgerActivities:
                 date_end=_aware(order.date_end),
             ),
         )
+
+    async def _store_hold(self, ref: HoldRequest, cost: int, held: int) -> GuidAssignment | None:
+        """In one transaction of three statements, the order row locked first: the progress
+        (totals and requested integration, before any frame), then ``cost``/``credits_held``, the
+        proposed GUIDs where none is stored (``ref.guids``; returns those in force) and the ``held``
+        status from ``pending`` (``ref.held``). Raises non-retryable ``InvalidOrder`` (a line or
+        panel with no GUID stored or proposed: nothing is written) or ``OrderNotFound``."""
+        async with engine_of(self.sessionmaker).begin() as conn:
+            order = await read_order(conn, ref.order_id, lock=True)
+            guids, new_shots, new_panels = guids_in_force(order, ref.guids)
+            await progress_now(conn, ref.order_id)
+            await conn.execute(HOLD_WRITE, {
+                "order_id": ref.order_id, "cost": cost, "credits_held": held,
+                "set_guid": guids.set_guid if guids else order.set_guid,
+                "target_guid": guids.target_guid if guids else order.target_guid,
+                "shot_ids": [int(k) for k in new_shots], "shot_guids": list(new_shots.values()),
+                "panel_indexes": [int(k) for k in new_panels], "panel_guids": list(new_panels.values()),
+                "held": ref.held and order.status == OrderStatus.PENDING.value, "target_name": order.target_name})
+        return guids
 
     @activity.defn(name="ledger.settle")
     async def settle(self, req: SettleRequest) -> SettleResult:
@@ -169,11 +179,14 @@ async def settle_order(ledger: Ledger, sessionmaker: async_sessionmaker[AsyncSes
     ``actor``: who settles (ledger entries' ``actor``: ``order-workflow`` or ``repair``). Shared by
     :meth:`LedgerActivities.settle`, :meth:`LedgerActivities.settle_and_finalize` and the repair
     sweep (activities/repair.py)."""
-    async with sessionmaker() as session:
-        order = await lock_order(session, req.order_id)
-        progress = await refresh_progress(session, order)
-        await session.commit()
-    held = await ledger.get_hold(req.order_id)
+    # One transaction, two statements: the order row locked (serialized with the ingest of a
+    # frame) with its hold read, then the progress recomputed from the frames.
+    async with engine_of(sessionmaker).begin() as conn:
+        row = (await conn.execute(LOCK_ORDER_AND_HOLD, {"order_id": req.order_id})).first()
+        if row is None:
+            raise not_found(req.order_id)
+        progress = await progress_now(conn, req.order_id)
+    held = Ledger.hold_from_row(row) if row.order_id is not None else None
     if held is None:
         return SettleResult(order_id=req.order_id, held=0, captured=0, released=0,
                             requested_seconds=progress.requested_integration_seconds,
@@ -190,10 +203,9 @@ async def settle_order(ledger: Ledger, sessionmaker: async_sessionmaker[AsyncSes
     except HoldNotFound:  # pragma: no cover - get_hold just found it
         raise ApplicationError(f"hold of order {req.order_id} vanished", type=ERR_INVALID_ORDER, non_retryable=True) from None
     if store:
-        async with sessionmaker() as session:  # one UPDATE: the row was found and locked above
-            await sql(session, sa.update(Order.__table__).where(Order.__table__.c.id == req.order_id).values(
+        async with one_statement(sessionmaker) as conn:  # one UPDATE: the row was found above
+            await conn.execute(sa.update(Order.__table__).where(Order.__table__.c.id == req.order_id).values(
                 credits_captured=res.captured, credits_released=res.released, updated_at=datetime.now(UTC)))
-            await session.commit()
     log.info("order.settled", order_id=req.order_id, outcome=req.outcome.value, held=res.held,
              captured=res.captured, released=res.released, replayed=res.replayed, actor=actor)
     return SettleResult(order_id=req.order_id, held=res.held, captured=res.captured, released=res.released,

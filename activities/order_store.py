@@ -9,6 +9,7 @@ outbox.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 import structlog
@@ -19,10 +20,11 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities._db import sql
-from activities.progress import order_lines, refresh_progress
+from activities.order_sql import FINALIZE_WRITE, REPORT_READ, one_statement, read_order
+from activities.progress import order_lines, progress_now
 from core.frame_store import FRAMES_PREFIX, frame_store
 from core.settings import Settings
-from models.db import Order, OrderEvent, OrderPanel, OrderShot, ShotDone, Telescope, VoyagerSession
+from models.db import Order, OrderEvent, OrderPanel, OrderShot, ShotDone
 from models.orders import (
     FINAL_STATUSES,
     AbortRecord,
@@ -31,6 +33,7 @@ from models.orders import (
     FilterReport,
     FinalizeRequest,
     GuidAssignment,
+    OrderProgress,
     OrderRef,
     OrderReport,
     OrderSnapshot,
@@ -47,6 +50,7 @@ from models.telescopes import site_task_queue
 from models.temporal_contract import ERR_INVALID_ORDER, ERR_ORDER_NOT_FOUND
 
 log = structlog.get_logger(__name__)
+ORDER = Order.__table__
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -119,6 +123,39 @@ async def store_guids(session: AsyncSession, order: Order, proposal: GuidAssignm
                           panel_target_guids=panels)
 
 
+def guids_in_force(order: Any, proposal: GuidAssignment | None) -> tuple[GuidAssignment | None, dict[str, str],
+                                                                              dict[str, str]]:
+    """:func:`store_guids`'s rule on an order row as ``activities.order_sql.read_order`` returns it
+    (locked): the GUIDs in force (None without a ``proposal``), and the shot GUIDs (line id → GUID)
+    and panel GUIDs (panel index → GUID) to store, where none is stored yet. Raises non-retryable
+    ``InvalidOrder`` when a line or panel has no GUID stored or proposed."""
+    if proposal is None:
+        return None, {}, {}
+    shots, new_shots = _in_force(order.shots, "id", "shot_guid", proposal.shot_guids, "shot")
+    panels, new_panels = _in_force(order.panels, "panel_index", "target_guid", proposal.panel_target_guids, "panel")
+    in_force = GuidAssignment(order_id=proposal.order_id, set_guid=order.set_guid or proposal.set_guid,
+                              target_guid=order.target_guid or proposal.target_guid, shot_guids=shots,
+                              panel_target_guids=panels)
+    return in_force, new_shots, new_panels
+
+
+def _in_force(rows: list[dict] | None, key: str, field: str, proposed: dict[str, str],
+              what: str) -> tuple[dict[str, str], dict[str, str]]:
+    """Per row (``key`` → its ``field`` GUID): the GUIDs in force, and those to store (proposed
+    where the row has none). Raises non-retryable ``InvalidOrder`` for a row with neither."""
+    in_force: dict[str, str] = {}
+    new: dict[str, str] = {}
+    for row in rows or ():
+        name = str(row[key])
+        if not row[field]:
+            if name not in proposed:
+                raise ApplicationError(f"no GUID proposed for {what} {name}", type=ERR_INVALID_ORDER,
+                                       non_retryable=True)
+            new[name] = proposed[name]
+        in_force[name] = row[field] or proposed[name]
+    return in_force, new
+
+
 def note_abort(session: AsyncSession, order: Order, record: AbortRecord) -> None:
     """Record who aborted the locked ``order``, as what and why (the first abort only; the caller
     commits)."""
@@ -184,58 +221,40 @@ class OrderStoreActivities:
         network mode (``orders.site_workers``) ``site-<slug>``, where its Voyager activities run,
         else None (docs/network.md). Raises non-retryable ``OrderNotFound`` or ``InvalidOrder``
         (no shot lines)."""
-        async with self.sessionmaker() as session:
-            order = await lock_order(session, ref.order_id)
-            lines = await order_lines(session, ref.order_id)
-            if not lines:
-                raise ApplicationError(f"order {ref.order_id} has no shots", type=ERR_INVALID_ORDER, non_retryable=True)
-            created = _aware(order.created_at) or datetime.now(UTC)
-            slug = self.settings.orders.telescope
-            if order.telescope_id is not None:
-                slug = (await session.exec(select(Telescope.slug).where(Telescope.id == order.telescope_id))).one()
-            panels = await order_panels(session, ref.order_id)
-            snapshot = OrderSnapshot(
-                telescope=slug,
-                site_queue=site_task_queue(slug) if self.settings.orders.site_workers else None,
-                order_id=order.id,
-                customer_id=order.customer_id,
-                plan=order.plan,
-                status=OrderStatus(order.status),
-                target_name=order.target_name,
-                ra_j2000=order.ra_j2000,
-                dec_j2000=order.dec_j2000,
-                pa=order.pa,
-                priority=order.priority,
-                c_moon_down=order.c_moon_down,
-                c_hfd_mean_limit=order.c_hfd_mean_limit,
-                c_alt_min=order.c_alt_min,
-                c_ha_start=order.c_ha_start,
-                c_ha_end=order.c_ha_end,
-                date_start=_aware(order.date_start),
-                date_end=_aware(order.date_end),
-                repeat=order.repeat,
-                created_at=created,
-                default_lifetime_days=self.settings.billing.order_default_lifetime_days,
-                set_guid=order.set_guid,
-                target_guid=order.target_guid,
-                shots=[
-                    ShotLine(id=s.id, position=s.position, filter=s.filter, exposure=s.exposure, quantity=s.quantity,
-                             bin=s.bin, gain=s.gain, offset=s.offset, shot_guid=s.shot_guid,
-                             filter_index=s.filter_index, panel_index=s.panel_index)
-                    for s in lines
-                ],
-                panels=[
-                    PanelLine(panel_index=p.panel_index, column=p.column, row=p.row, name=p.name,
-                              ra_j2000=p.ra_j2000, dec_j2000=p.dec_j2000, target_guid=p.target_guid)
-                    for p in panels
-                ],
-            )
-            # Every read first, then the one write: a single transaction.
-            if order.workflow_id is None:
-                order.workflow_id = activity.info().workflow_id
-                session.add(order)
-                await session.commit()
-            return snapshot
+        # One statement, its own transaction: the row, its lines and panels, and the workflow id
+        # recorded (activities/order_sql.py READ_ORDER).
+        async with one_statement(self.sessionmaker) as conn:
+            order = await read_order(conn, ref.order_id, workflow_id=activity.info().workflow_id)
+        if not order.shots:
+            raise ApplicationError(f"order {ref.order_id} has no shots", type=ERR_INVALID_ORDER, non_retryable=True)
+        slug = order.telescope_slug if order.telescope_slug is not None else self.settings.orders.telescope
+        return OrderSnapshot(
+            telescope=slug,
+            site_queue=site_task_queue(slug) if self.settings.orders.site_workers else None,
+            order_id=order.id,
+            customer_id=order.customer_id,
+            plan=order.plan,
+            status=OrderStatus(order.status),
+            target_name=order.target_name,
+            ra_j2000=order.ra_j2000,
+            dec_j2000=order.dec_j2000,
+            pa=order.pa,
+            priority=order.priority,
+            c_moon_down=order.c_moon_down,
+            c_hfd_mean_limit=order.c_hfd_mean_limit,
+            c_alt_min=order.c_alt_min,
+            c_ha_start=order.c_ha_start,
+            c_ha_end=order.c_ha_end,
+            date_start=_aware(order.date_start),
+            date_end=_aware(order.date_end),
+            repeat=order.repeat,
+            created_at=_aware(order.created_at) or datetime.now(UTC),
+            default_lifetime_days=self.settings.billing.order_default_lifetime_days,
+            set_guid=order.set_guid,
+            target_guid=order.target_guid,
+            shots=[ShotLine.model_validate(s) for s in order.shots],
+            panels=[PanelLine.model_validate(p) for p in order.panels or ()],
+        )
 
     @activity.defn(name="order_store.set_status")
     async def set_status(self, change: StatusChange) -> StatusChanged:
@@ -286,81 +305,62 @@ class OrderStoreActivities:
         if req.status not in FINAL_STATUSES:
             raise ApplicationError(f"{req.status} is not final", type=ERR_INVALID_ORDER, non_retryable=True)
         async with self.sessionmaker() as session:
-            order = await lock_order(session, req.order_id)
+            conn = await session.connection()
+            # The row as a column tuple (no ORM object), locked for the transaction.
+            order = (await conn.execute(sa.select(ORDER).where(ORDER.c.id == req.order_id).with_for_update())).first()
+            if order is None:
+                raise ApplicationError(f"order {req.order_id} does not exist", type=ERR_ORDER_NOT_FOUND,
+                                       non_retryable=True)
             if order.status in FINAL_STATUSES and order.report:
                 return OrderReport.model_validate(order.report)
-            if refresh:
-                await refresh_progress(session, order)
-            if settled is not None:
-                order.credits_captured, order.credits_released = settled.captured, settled.released
-            report = await self._report(session, order, req)
-            now = datetime.now(UTC)
-            order.status = req.status.value
-            order.status_reason = req.reason
-            order.report = report.model_dump(mode="json")
-            order.finished_at = now
-            order.updated_at = now
-            session.add(order)
-            session.add(status_event(order, req.status, req.reason, final=True, extra={"report": order.report}))
+            progress = await progress_now(conn, req.order_id) if refresh else None
+            report = await self._report(session, order, req, progress, settled)
+            stored = report.model_dump(mode="json")
+            payload = {"status": req.status.value, "reason": req.reason, "target_name": order.target_name,
+                       "report": stored}
+            await conn.execute(FINALIZE_WRITE, {
+                "order_id": req.order_id, "status": req.status.value, "reason": req.reason, "report": stored,
+                "payload": payload, "now": datetime.now(UTC),
+                "captured": settled.captured if settled else None, "released": settled.released if settled else None})
             await session.commit()
         log.info("order.finalized", order_id=req.order_id, status=req.status.value,
                  frames=report.frames_accepted, captured=report.credits_captured)
         return report
 
-    async def _report(self, session: AsyncSession, order: Order, req: FinalizeRequest) -> OrderReport:
-        rows = (
-            await sql(session,
-                sa.select(
-                    ShotDone.filter,
-                    sa.func.count().filter(ShotDone.accepted.is_(True)),  # type: ignore[union-attr]
-                    sa.func.count().filter(ShotDone.accepted.is_(False)),  # type: ignore[union-attr]
-                    sa.func.coalesce(sa.func.sum(ShotDone.exposure).filter(ShotDone.accepted.is_(True)), 0.0),  # type: ignore[union-attr]
-                    sa.func.avg(ShotDone.hfd).filter(ShotDone.accepted.is_(True)),  # type: ignore[union-attr]
-                )
-                .where(ShotDone.order_id == order.id)
-                .group_by(ShotDone.filter)
-                .order_by(ShotDone.filter)
-            )
-        ).all()
+    async def _report(self, session: AsyncSession, order: Any, req: FinalizeRequest,
+                      progress: OrderProgress | None, settled: SettleResult | None) -> OrderReport:
+        """The report of the locked ``order`` row: its progress columns unless ``progress`` (just
+        recomputed) is given, its credits unless ``settled`` is; the rest from one read
+        (activities/order_sql.py REPORT_READ), a mosaic's panels from a second."""
+        read = (await (await session.connection()).execute(REPORT_READ, {"order_id": order.id})).one()
         filters = [
-            FilterReport(filter=f, frames=int(acc), frames_rejected=int(rej),
-                         integration_minutes=round(float(secs) / 60.0, 2),
-                         mean_hfd=round(float(hfd), 3) if hfd is not None else None)
-            for f, acc, rej, secs, hfd in rows
+            FilterReport(filter=f["filter"], frames=int(f["frames"]), frames_rejected=int(f["rejected"]),
+                         integration_minutes=round(float(f["seconds"]) / 60.0, 2),
+                         mean_hfd=round(float(f["hfd"]), 3) if f["hfd"] is not None else None)
+            for f in read.filters or ()
         ]
-        fits = (
-            await sql(session,
-                sa.select(ShotDone.fits_path).where(ShotDone.order_id == order.id, ShotDone.accepted.is_(True))  # type: ignore[union-attr]
-                .order_by(ShotDone.taken_at, ShotDone.id)
-            )
-        ).scalars().all()
-        # Sessions the monitor recorded and sessions that delivered frames, in one statement.
-        sessions, seen_sessions = (
-            await sql(session, sa.select(
-                sa.select(sa.func.count()).select_from(VoyagerSession)
-                .where(VoyagerSession.order_id == order.id).scalar_subquery(),
-                sa.select(sa.func.count(sa.distinct(ShotDone.session_guid)))
-                .where(ShotDone.order_id == order.id).scalar_subquery(),
-            ))
-        ).one()
+        frames_accepted = progress.frames_accepted if progress else order.frames_accepted
+        integration = progress.integration_seconds if progress else order.integration_seconds
+        requested = progress.requested_integration_seconds if progress else order.requested_integration_seconds
+        mean_hfd = progress.mean_hfd if progress else order.mean_hfd
         return OrderReport(
             order_id=order.id,
             status=req.status,
             reason=req.reason,
             target_name=order.target_name,
             filters=filters,
-            frames_accepted=order.frames_accepted,
-            integration_minutes=round(order.integration_seconds / 60.0, 2),
-            requested_integration_minutes=round(order.requested_integration_seconds / 60.0, 2),
-            mean_hfd=order.mean_hfd,
-            sessions=max(int(sessions), int(seen_sessions)),
+            frames_accepted=frames_accepted,
+            integration_minutes=round(integration / 60.0, 2),
+            requested_integration_minutes=round(requested / 60.0, 2),
+            mean_hfd=mean_hfd,
+            sessions=max(int(read.sessions), int(read.seen_sessions)),
             cost=order.cost,
             credits_held=order.credits_held,
-            credits_captured=order.credits_captured,
-            credits_released=order.credits_released,
+            credits_captured=settled.captured if settled else order.credits_captured,
+            credits_released=settled.released if settled else order.credits_released,
             aborted_by=order.aborted_by,
             abort_reason=order.abort_reason,
             jpg_dir=f"{frame_store(self.settings).description}/{FRAMES_PREFIX}/{order.id}/",
-            fits_paths=[p for p in fits if p],
-            panels=await panel_reports(session, order.id),
+            fits_paths=[p for p in read.fits or () if p],
+            panels=await panel_reports(session, order.id) if read.has_panels else [],
         )

@@ -4,23 +4,24 @@ Shared by the session ingest (after each new frame), the ledger (accepted integr
 settlement) and the final report, so the three can never disagree. Frames wanted per shot line are
 ``quantity × repeat`` (``repeat`` = runs of the shot list, one per night; see
 docs/order-workflow.md); accepted frames are the ones Voyager did not mark deleted (HFD above the
-plan's ``C_HFDMeanLimit`` are deleted and retaken).
+plan's ``C_HFDMeanLimit`` are deleted and retaken). The computation is one statement,
+``activities.order_sql.REFRESH_PROGRESS``.
 """
 
 from __future__ import annotations
 
-import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection, async_sessionmaker
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from activities._db import sql
-from models.db import Order, OrderShot, ShotDone
+from activities.order_sql import LOCK_ORDER, PROGRESS_OF, REFRESH_PROGRESS, engine_of, not_found
+from models.db import Order, OrderShot
 from models.orders import OrderProgress
 
-
-def wanted(line: OrderShot, order: Order) -> int:
-    """Frames the order wants of ``line``: quantity × repeat."""
-    return int(line.quantity) * max(1, int(order.repeat or 1))
+#: The order's columns the progress writes.
+PROGRESS_COLUMNS = ("shots_total", "shots_done", "frames_accepted", "integration_seconds",
+                    "requested_integration_seconds", "mean_hfd")
 
 
 async def order_lines(session: AsyncSession, order_id: int) -> list[OrderShot]:
@@ -30,66 +31,47 @@ async def order_lines(session: AsyncSession, order_id: int) -> list[OrderShot]:
     return list(result.all())
 
 
-def requested_seconds(order: Order, lines: list[OrderShot]) -> float:
-    """Requested integration (s): Σ exposure × wanted frames."""
-    return float(sum(float(line.exposure) * wanted(line, order) for line in lines))
+async def progress_now(conn: AsyncConnection, order_id: int, *, write: bool = True) -> OrderProgress:
+    """Recompute and store the progress of ``order_id`` on ``conn`` (one statement): per shot line
+    ``done``/``accepted``, and the order's totals, ``integration_seconds`` (accepted frames up to
+    each line's wanted number × exposure, seconds), requested integration (seconds) and mean HFD of
+    the accepted frames. The caller holds the order row (``SELECT … FOR UPDATE``, an earlier
+    statement of the transaction) and commits. ``write`` False: computed, stored nowhere (a
+    preview). Raises non-retryable ``OrderNotFound``."""
+    row = (await conn.execute(REFRESH_PROGRESS if write else PROGRESS_OF, {"order_id": order_id})).first()
+    if row is None:
+        raise not_found(order_id)
+    total, done = int(row.shots_total), int(row.shots_done)
+    return OrderProgress(
+        order_id=order_id,
+        shots_total=total,
+        shots_done=done,
+        frames_accepted=int(row.frames_accepted),
+        frames_rejected=int(row.frames_taken) - int(row.frames_accepted),
+        integration_seconds=float(row.integration_seconds),
+        requested_integration_seconds=float(row.requested_integration_seconds),
+        mean_hfd=row.mean_hfd,
+        all_done=total > 0 and done >= total,
+    )
+
+
+async def store_progress(sessionmaker: async_sessionmaker[AsyncSession], order_id: int) -> OrderProgress:
+    """:func:`progress_now` in a transaction of its own: the order row locked (serialized with the
+    ingest of a frame), then the progress; two statements. Raises non-retryable ``OrderNotFound``."""
+    async with engine_of(sessionmaker).begin() as conn:
+        if (await conn.execute(LOCK_ORDER, {"order_id": order_id})).first() is None:
+            raise not_found(order_id)
+        return await progress_now(conn, order_id)
 
 
 async def refresh_progress(session: AsyncSession, order: Order) -> OrderProgress:
-    """Recompute ``OrderShot.done/accepted`` and the order's progress columns in ``session``.
-
-    The caller holds the order row (``SELECT … FOR UPDATE``) and commits. ``integration_seconds``
-    counts accepted frames up to each line's wanted number.
-    """
+    """:func:`progress_now` in ``session``'s transaction for the locked ``order`` (an ORM row),
+    whose progress attributes then hold the stored values (as loaded: the session's flush does not
+    write them again)."""
     assert order.id is not None
-    lines = await order_lines(session, order.id)
-    accepted = ShotDone.accepted.is_(True)  # type: ignore[union-attr]
-    # One statement: per shot line its frames and accepted frames, and the sum and count of the
-    # accepted frames' HFD, from which the order's mean HFD follows (avg = Σ sums ÷ Σ counts).
-    stats = (
-        await sql(session,
-            sa.select(
-                ShotDone.shot_guid,
-                sa.func.count(),
-                sa.func.count().filter(accepted),
-                sa.func.sum(ShotDone.hfd).filter(accepted),
-                sa.func.count(ShotDone.hfd).filter(accepted),
-            )
-            .where(ShotDone.order_id == order.id)
-            .group_by(ShotDone.shot_guid)
-        )
-    ).all()
-    per_shot = {guid: (int(done), int(acc)) for guid, done, acc, _sum, _n in stats}
-    hfd_n = sum(int(n) for *_, n in stats)
-    hfd = sum(float(total or 0.0) for *_, total, _n in stats) / hfd_n if hfd_n else None
-    total = done_capped = accepted_all = taken_all = 0
-    integration = 0.0
-    for line in lines:
-        done, acc = per_shot.get(line.shot_guid, (0, 0)) if line.shot_guid else (0, 0)
-        line.done, line.accepted = done, acc
-        session.add(line)
-        want = wanted(line, order)
-        total += want
-        done_capped += min(acc, want)
-        accepted_all += acc
-        taken_all += done
-        integration += float(line.exposure) * min(acc, want)
-    requested = requested_seconds(order, lines)
-    order.shots_total = total
-    order.shots_done = done_capped
-    order.frames_accepted = accepted_all
-    order.integration_seconds = integration
-    order.requested_integration_seconds = requested
-    order.mean_hfd = round(float(hfd), 3) if hfd is not None else None
-    session.add(order)
-    return OrderProgress(
-        order_id=order.id,
-        shots_total=total,
-        shots_done=done_capped,
-        frames_accepted=accepted_all,
-        frames_rejected=taken_all - accepted_all,
-        integration_seconds=integration,
-        requested_integration_seconds=requested,
-        mean_hfd=order.mean_hfd,
-        all_done=total > 0 and done_capped >= total,
-    )
+    progress = await progress_now(await session.connection(), order.id)
+    stored = (progress.shots_total, progress.shots_done, progress.frames_accepted, progress.integration_seconds,
+              progress.requested_integration_seconds, progress.mean_hfd)
+    for name, value in zip(PROGRESS_COLUMNS, stored):
+        set_committed_value(order, name, value)
+    return progress

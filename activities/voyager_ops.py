@@ -11,17 +11,19 @@ orphan profile, a refused field.
 
 from __future__ import annotations
 
+from typing import Any
+
 import structlog
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from activities._heartbeat import heartbeating
 from activities.link_wait import clear_site_wait, note_link_down
-from activities.order_store import lock_order, move_status
+from activities.order_sql import move_status_now, one_statement
 from core.settings import Settings
 from models.db import CustomerSet
 from models.orders import OrderStatus, StopTargetRequest, StopTargetResult, SubmitPanel, SubmitRequest, SubmitResult
@@ -32,6 +34,7 @@ from voyager.robotarget import RoboTarget
 from voyager.types import SetSpec, ShotSpec, TargetSpec
 
 log = structlog.get_logger(__name__)
+SET = CustomerSet.__table__
 
 
 def filter_index(name: str, configuration: dict[str, int]) -> int:
@@ -124,19 +127,18 @@ class VoyagerActivities:
                 await note_link_down(self.sessionmaker, req.order_id, exc)
                 raise
         if req.mark_submitted:
-            async with self.sessionmaker() as session:
-                if move_status(session, await lock_order(session, req.order_id), OrderStatus.SUBMITTED, "",
-                               only_from=(OrderStatus.HELD.value,)):
-                    await session.commit()
+            async with one_statement(self.sessionmaker) as conn:
+                await move_status_now(conn, req.order_id, OrderStatus.SUBMITTED, "", only_from=(OrderStatus.HELD.value,))
         log.info("order.submitted", order_id=req.order_id, target_guid=req.target_guid,
                  set_created=set_created, target_created=target_created, shots_created=created,
                  attempt=activity.info().attempt)
         return SubmitResult(target_guid=req.target_guid, set_created=set_created, target_created=target_created,
                             shots_created=created, filter_indexes=indexes)
 
-    async def _wanted_set(self, guid: str) -> CustomerSet | None:
-        async with self.sessionmaker() as session:
-            return (await session.exec(select(CustomerSet).where(CustomerSet.guid == guid))).first()
+    async def _wanted_set(self, guid: str) -> Any:
+        """The ``customer_set`` row's ``name`` and ``paused`` (a column tuple), or None."""
+        async with one_statement(self.sessionmaker) as conn:
+            return (await conn.execute(sa.select(SET.c.name, SET.c.paused).where(SET.c.guid == guid))).first()
 
     @activity.defn(name="voyager.stop_target")
     async def stop_target(self, req: StopTargetRequest) -> StopTargetResult:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import asyncio.events
+import cProfile
 import json
 import os
 import signal
@@ -37,6 +38,8 @@ import sqlalchemy as sa
 from temporalio import activity
 
 OUTSIDE = "(main thread, no activity)"
+#: Environment variable: where to write the main thread's cProfile between snapshots (see above).
+PROFILE_ENV = "BENCH_WORKER_PROFILE"
 
 _statements: defaultdict[str, int] = defaultdict(int)
 _transactions: defaultdict[str, int] = defaultdict(int)
@@ -120,13 +123,21 @@ def install(directory: Path) -> None:
     _install_cpu_account()
     loop = asyncio.get_running_loop()
     count = 0
+    profile_to = os.environ.get(PROFILE_ENV)
+    profiler: cProfile.Profile | None = None
 
     def dump() -> None:
-        nonlocal count
+        nonlocal count, profiler
         count += 1
         path = directory / f"account-{count}.json"
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(snapshot()))
+        if profile_to:  # this handler runs on the main thread, whose profiler it restarts
+            if profiler is not None:
+                profiler.disable()
+                profiler.dump_stats(f"{profile_to}-{count}.prof")
+            profiler = cProfile.Profile(time.thread_time)
+            profiler.enable()
         tmp.replace(path)
 
     loop.add_signal_handler(signal.SIGUSR1, dump)

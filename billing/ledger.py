@@ -507,6 +507,13 @@ class Ledger:
             ENTRY.c.id > hold_entry)))).scalar())
 
     @staticmethod
+    def hold_from_row(row: Any) -> LedgerHold:
+        """A ``credit_hold`` row (any row with its ``order_id``, ``customer_id``, ``amount``,
+        ``from_subscription``, ``from_pack``, ``status``) read by a caller's own statement, as
+        :meth:`get_hold` returns it."""
+        return Ledger._hold_result(row, replayed=False)
+
+    @staticmethod
     def _hold_result(row: Any, replayed: bool) -> LedgerHold:
         return LedgerHold(order_id=row.order_id, customer_id=row.customer_id, amount=row.amount,
                           from_subscription=row.from_subscription, from_pack=row.from_pack,

@@ -8,7 +8,7 @@ from __future__ import annotations
 from api.resources import Resources
 from api.schemas.orders import AbortPreviewOut
 from api.security import Principal
-from activities.progress import refresh_progress
+from activities.progress import progress_now
 from billing.settlement import preview_settlement
 from models.billing import SettlementOutcome
 from models.db import Order
@@ -18,10 +18,8 @@ async def abort_preview(res: Resources, order: Order, by: Principal) -> AbortPre
     """The settlement an abort of ``order`` by ``by`` would give now; nothing is written. ``held`` 0
     while the order holds nothing yet (or its hold is already resolved)."""
     async with res.sessionmaker() as session:
-        row = await session.get(Order, order.id)
-        # The settle activity's own count (accepted frames up to each line's number); it updates
-        # the progress columns in the session, which is rolled back: this is a read.
-        progress = await refresh_progress(session, row)
+        # The settle activity's own count (accepted frames up to each line's number), written nowhere.
+        progress = await progress_now(await session.connection(), order.id, write=False)
         await session.rollback()
     hold = await res.ledger.get_hold(order.id)
     held = hold.amount if hold is not None and hold.status == "open" else 0

@@ -84,12 +84,14 @@ async def test_orders_end_to_end_settles_every_order_beside_the_ceiling(stack):
     by_monitor = number(waits[stages[0]][3])
     assert by_monitor + max(number(waits[label][3]) for label in stages[1:-1]) <= int(sse.group(3)), text
     assert "activities (" in text and "`ingest.watch_session`" in text, text
-    # what the worker spent per activity: every step of an order ran SQL and CPU in the worker
+    # what the worker spent per activity: every step of an order ran SQL and CPU in the worker (a
+    # step of single statements runs them in autocommit: no transaction begun)
     account = {r[0].strip("`"): r for r in rows(text) if r[0].startswith("`") and len(r) == 5}
     for name in ("local:order_store.load_order", "ledger.price_and_hold", "voyager.submit_target",
                  "ingest.close_target", "ledger.settle_and_finalize"):
         runs, statements, transactions, cpu_ms = (number(c) for c in account[name][1:])
-        assert runs == 1 and statements >= 1 and transactions >= 1 and cpu_ms > 0, (name, text)
+        assert runs == 1 and statements >= 1 and 0 <= transactions <= statements and cpu_ms > 0, (name, text)
+    assert number(account["ledger.settle_and_finalize"][3]) >= 1, text  # its lock, progress and finalize
     assert "The worker's CPU per order by thread: " in text and "tokio" in text, text
 
 
