@@ -12,13 +12,17 @@ from sqlalchemy.util.concurrency import await_
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 
-def make_engine(url: str, pool_size: int = 10) -> AsyncEngine:
+def make_engine(url: str, pool_size: int = 10, *, keep_overflow: bool = False) -> AsyncEngine:
     """``url``: postgresql+asyncpg://…; timestamps are stored in UTC. A pooled connection is checked
-    with one empty query when taken from the pool (:func:`_ping_on_checkout`)."""
+    with one empty query when taken from the pool (:func:`_ping_on_checkout`). At most
+    2 × ``pool_size`` connections: ``pool_size`` kept, as many more opened for a burst and closed
+    when given back — or, with ``keep_overflow`` (the API), kept too: an API under a steady load
+    past ``pool_size`` requests at once would otherwise open a connection (a new PostgreSQL
+    backend, its authentication, its statements prepared again) for a request in ten or so."""
     engine = create_async_engine(
         url,
-        pool_size=pool_size,
-        max_overflow=pool_size,
+        pool_size=2 * pool_size if keep_overflow else pool_size,
+        max_overflow=0 if keep_overflow else pool_size,
         connect_args={"server_settings": {"timezone": "UTC"}},
     )
     sa.event.listen(engine.sync_engine.pool, "checkout", _ping_on_checkout)
