@@ -89,7 +89,7 @@ def create_app(
             eng = sessionmaker.kw["bind"]
         owns_engine = eng is None
         if eng is None:
-            eng = make_engine(settings.database.effective_url(), settings.database.pool_size)
+            eng = make_engine(settings.database.effective_url(), settings.database.pool_size, keep_overflow=True)
         temporal = TemporalHandle(settings, temporal_client)
         if temporal_client is None:
             try:

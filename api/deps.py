@@ -58,8 +58,9 @@ SessionDep = Annotated[AsyncSession, Depends(get_session)]
 async def get_request_connection(resources: ResourcesDep) -> AsyncIterator[RequestConnection]:
     """The request's one connection (:class:`core.database.RequestConnection`), given back at the
     latest when the request ends: for routes whose authentication, rate-limit count and work share
-    it (``POST /api/orders``: one pool checkout instead of three)."""
-    held = RequestConnection(resources.engine)
+    it (``POST /api/orders``: one pool checkout instead of three), in autocommit: every statement
+    such a route sends commits itself."""
+    held = RequestConnection(resources.engine, autocommit=True)
     try:
         yield held
     finally:

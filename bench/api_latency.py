@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import sys
 import time
@@ -27,6 +28,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 
 import httpx
+import psutil
 import sqlalchemy as sa
 from fastapi import FastAPI
 
@@ -71,6 +73,30 @@ async def set_status(stack: BenchStack, ids: list[int], status: str) -> None:
         await conn.execute(sa.update(Telescope).where(Telescope.id.in_(ids)).values(status=status))
 
 
+def cpu_by_process(api: ChildProcess, bare: ChildProcess) -> dict[str, float]:
+    """CPU seconds (user + system) used so far by the API, the bare app, PostgreSQL (its ended
+    backends included), the Temporal server and this process (the HTTP client): subtract two
+    snapshots for a row's share."""
+    out = {"API": 0.0, "bare app": 0.0, "PostgreSQL": 0.0, "Temporal server": 0.0, "bench (HTTP client)": 0.0}
+
+    def seconds(p: psutil.Process, ended: bool = False) -> float:
+        t = p.cpu_times()
+        return t.user + t.system + ((t.children_user + t.children_system) if ended else 0.0)
+
+    out["bench (HTTP client)"] = seconds(psutil.Process())
+    for p in psutil.Process().children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            if p.pid == api.pid:
+                out["API"] += seconds(p)
+            elif p.pid == bare.pid:
+                out["bare app"] += seconds(p)
+            elif "temporal" in p.name():
+                out["Temporal server"] += seconds(p)
+            elif "postgres" in p.name():
+                out["PostgreSQL"] += seconds(p, ended=True)
+    return out
+
+
 def bare_app() -> FastAPI:
     """The ceiling: ``POST /bare`` inserts one row and returns its id; ``GET /bare/{id}`` reads one.
     ``uvicorn bench.api_latency:bare_app --factory`` with ``STELLAR_DATABASE__URL`` set."""
@@ -84,7 +110,7 @@ def bare_app() -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        state["engine"] = make_engine(db.effective_url(), db.pool_size)
+        state["engine"] = make_engine(db.effective_url(), db.pool_size, keep_overflow=True)  # as the API's
         yield
         await state["engine"].dispose()
 
@@ -108,11 +134,11 @@ def bare_app() -> FastAPI:
 
 
 async def measure(call: Callable[[int], Awaitable[httpx.Response]], n: int, concurrency: int,
-                  ok: int) -> tuple[list[float], float, list[httpx.Response], Counter]:
-    """``n`` calls ``call(i)``, ``concurrency`` at a time, after ``min(10, n)`` warm-up calls.
+                  ok: int, warm_up: int = 10) -> tuple[list[float], float, list[httpx.Response], Counter]:
+    """``n`` calls ``call(i)``, ``concurrency`` at a time, after ``min(warm_up, n)`` warm-up calls.
     Returns (latencies s of every call, elapsed s, responses with status ``ok``, other answers
     counted by ``"<status> <error code>"`` or ``"transport <exception>"``)."""
-    for i in range(min(10, n)):
+    for i in range(min(warm_up, n)):
         await call(-1 - i)
     latencies: list[float] = []
     responses: list[httpx.Response] = []
@@ -208,12 +234,17 @@ async def run(stack: BenchStack, requests: int = 300, concurrency: tuple[int, ..
                             if name == ANY4:  # the three other sites online for this row only
                                 await set_status(stack, extra, "online")
                             try:
-                                lat, elapsed, _, errors = await measure(call, requests, c, ok)
+                                for i in range(min(10, requests)):  # measure()'s warm-up, outside the CPU count
+                                    await call(-1 - i)
+                                cpu0 = cpu_by_process(dep.api, bare)
+                                lat, elapsed, _, errors = await measure(call, requests, c, ok, warm_up=0)
+                                cpu = cpu_by_process(dep.api, bare)
                             finally:
                                 if name == ANY4:
                                     await set_status(stack, extra, "retired")
                             rows.append({"name": name, "c": c, "n": requests, "elapsed": elapsed, "lat": lat,
-                                         "errors": errors, "ceiling": name.startswith("ceiling")})
+                                         "errors": errors, "ceiling": name.startswith("ceiling"),
+                                         "cpu": {k: cpu[k] - cpu0[k] for k in cpu}})
                         created += [oid for _, oid in owned]
                 progress("api latency: profiling POST /api/orders in this process")
                 profile, profiled = await profile_post(dep.settings(), stack.client, keys, ORDER,
@@ -227,8 +258,9 @@ async def run(stack: BenchStack, requests: int = 300, concurrency: tuple[int, ..
             await conn.execute(sa.text(f"DROP TABLE IF EXISTS {BARE_TABLE}"))
 
     lines = [
-        f"uvicorn, one process per app, same PostgreSQL, SQLAlchemy pool {pool_size or 10} + {pool_size or 10} "
-        f"overflow each; {requests} requests per row after 10 warm-up requests; client: httpx with keep-alive "
+        f"uvicorn, one process per app, same PostgreSQL, SQLAlchemy pools of up to {2 * (pool_size or 10)} "
+        f"connections each, kept once opened (the API's engine, core/database.py); {requests} requests per row "
+        f"after 10 warm-up requests; client: httpx with keep-alive "
         "in the bench process. POST body: M42 from the catalogue, L 10×60 s.",
         "",
         "| endpoint | concurrency | requests/s | p50 ms | p99 ms | p50 vs ceiling | errors |",
@@ -244,12 +276,29 @@ async def run(stack: BenchStack, requests: int = 300, concurrency: tuple[int, ..
         errors = ", ".join(f"{n} × {k}" for k, n in r["errors"].most_common()) or "0"
         lines.append(f"| {r['name']} | {r['c']} | {r['n'] / r['elapsed']:,.0f} | {p50 * 1e3:.1f} | "
                      f"{pct(r['lat'], 99) * 1e3:.1f} | {vs} | {errors} |")
-    lines += ["", *goals(rows), "", *profile]
+    lines += ["", *goals(rows), "", *cpu_table(rows), "", *profile]
     if any(r["errors"] for r in rows):
         lines += ["", "Errors are answers other than 201/200; their time is in the percentiles. "
                   "`503 database_unavailable` is the API's answer to a database error, a pool timeout included "
                   "(SQLAlchemy waits 30 s for a free connection)."]
     return "\n".join(lines)
+
+
+def cpu_table(rows: list[dict]) -> list[str]:
+    """What one request of each POST row at the highest concurrency cost each process, in CPU ms
+    (the machine's cores are shared: a row's throughput follows the sum)."""
+    last = max((r["c"] for r in rows), default=None)
+    picked = [r for r in rows if r["c"] == last and "POST" in r["name"]]
+    if not picked:
+        return []
+    names = [k for k in picked[0]["cpu"] if any(r["cpu"][k] > 0.0005 * r["n"] for r in picked)]
+    out = [f"CPU per request at concurrency {last}, by process (ms; the Temporal server's share is the "
+           "workflow's start, which the bare INSERT does not do):", "",
+           "| endpoint | " + " | ".join(names) + " | all |", "|---|" + "---:|" * (len(names) + 1)]
+    for r in picked:
+        ms = [r["cpu"][k] / r["n"] * 1e3 for k in names]
+        out.append(f"| {r['name']} | " + " | ".join(f"{v:.1f}" for v in ms) + f" | {sum(ms):.1f} |")
+    return out
 
 
 def goals(rows: list[dict]) -> list[str]:

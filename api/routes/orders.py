@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Header, Query, Response
@@ -35,7 +36,7 @@ IdempotencyKey = Annotated[
                **errors(402, 403, 404, 409, 503)},
 )
 async def post_order(
-    body: OrderCreate, caller: OrderCallerDep, res: ResourcesDep, held: RequestConnectionDep, session: SessionDep,
+    body: OrderCreate, caller: OrderCallerDep, res: ResourcesDep, held: RequestConnectionDep,
     response: Response, idempotency_key: IdempotencyKey = None,
 ) -> OrderOut:
     """Validate, gate with the caller's plan, check the target rises above ``c_alt_min`` within the
@@ -43,15 +44,17 @@ async def post_order(
     ``next_window``/``orders_ahead`` are null: read them with ``GET /api/orders/{id}``. 404 for an
     unknown telescope or ``set_id``, 409 for a telescope not online (docs/telescopes.md)."""
     # One connection for the key's lookup and count (with what the order reads of the caller's
-    # rows) and the order's statement, given back before the workflow's start; ``session``
-    # connects only if the answer needs a query (a replay).
+    # rows) and the order's statement, given back before the workflow's start.
     result = await create_order(res, caller.principal, body, idempotency_key, held=held, context=caller.context)
+    # A session (a pooled connection) only for an answer that needs a query: a replay, a mosaic's
+    # panels. A new single-field order has no frames yet and its shots and telescope are known.
     if not result.created:
         response.status_code = 200
-        return await order_views.order_out(session, result.order, res.settings, schedule=False)
-    # A new order has no frames yet and its shots and telescope are known: no query for them.
-    return await order_views.order_out(session, result.order, res.settings, schedule=False, fresh=True,
-                                       shots=result.shots, telescope=result.telescope)
+        async with res.sessionmaker() as session:
+            return await order_views.order_out(session, result.order, res.settings, schedule=False)
+    async with res.sessionmaker() if result.order.mosaic else contextlib.nullcontext() as session:
+        return await order_views.order_out(session, result.order, res.settings, schedule=False, fresh=True,
+                                           shots=result.shots, telescope=result.telescope)
 
 
 @router.get("", response_model=OrderPage, summary="List my orders", responses=errors())

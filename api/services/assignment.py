@@ -77,7 +77,8 @@ def missing_filters(t: Telescope, wanted: list[str]) -> list[str]:
     return [f for f in dict.fromkeys(wanted) if f.lower() not in have]
 
 
-def _judge(t: Telescope, need: Need, after: float) -> Verdict:
+def _judge(t: Telescope, need: Need, after: float, kept_only: bool = False) -> Verdict:
+    """``kept_only``: from kept sky answers only, else raises sky_verdicts.NotKept."""
     missing = missing_filters(t, need.filters)
     if missing:
         return Verdict(t, f"{t.slug} has no {', '.join(missing)} filter (it has {', '.join(service.filter_names(t))})")
@@ -90,7 +91,7 @@ def _judge(t: Telescope, need: Need, after: float) -> Verdict:
     floor = max(need.c_alt_min, t.horizon_alt)
     v = sky_verdicts.visibility(need.ra_j2000, need.dec_j2000, alt_min=floor, start=need.start, end=need.end,
                                 latitude=t.latitude, longitude=t.longitude, ha_start=need.c_ha_start,
-                                ha_end=need.c_ha_end)
+                                ha_end=need.c_ha_end, kept_only=kept_only)
     if not v.observable:
         best = "never in darkness" if v.best_altitude is None else f"at best {v.best_altitude}°"
         return Verdict(t, f"{need.target_name} never rises above {floor:g}° in darkness at {t.site_name} "
@@ -100,7 +101,7 @@ def _judge(t: Telescope, need: Need, after: float) -> Verdict:
     c = constraints(site, ra_j2000=need.ra_j2000, dec_j2000=need.dec_j2000, c_alt_min=need.c_alt_min,
                     c_moon_down=need.c_moon_down, c_ha_start=need.c_ha_start, c_ha_end=need.c_ha_end,
                     date_start=need.date_start, date_end=need.date_end)
-    return Verdict(t, window=sky_verdicts.window(site_sky(site), c, after))
+    return Verdict(t, window=sky_verdicts.window(site_sky(site), c, after, kept_only=kept_only))
 
 
 async def _orders_ahead(session: AsyncSession, ids: list[int]) -> dict[int, int]:
@@ -118,7 +119,12 @@ async def judge(session: AsyncSession, rows: list[Telescope], need: Need, now: d
     with its caller, api/services/order_context.py)."""
     after = (now or datetime.now(UTC)).timestamp()
     ahead = queues if queues is not None else await _orders_ahead(session, [t.id for t in rows]) if rows else {}
-    verdicts = await asyncio.to_thread(lambda: [_judge(t, need, after) for t in rows])
+    try:
+        # Kept answers (a burst of orders for the same targets) are read here: a hop to a worker
+        # thread costs more than the lookups, and under load waits for the event loop's GIL.
+        verdicts = [_judge(t, need, after, kept_only=True) for t in rows]
+    except sky_verdicts.NotKept:
+        verdicts = await asyncio.to_thread(lambda: [_judge(t, need, after) for t in rows])
     return [Verdict(v.telescope, v.problem, v.sky, v.window, ahead.get(v.telescope.id, 0)) for v in verdicts]
 
 

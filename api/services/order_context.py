@@ -25,7 +25,7 @@ from datetime import datetime, timezone
 from functools import cache
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.services.customers import EffectivePlan, effective_plan_of
@@ -39,6 +39,9 @@ _ACCOUNT = CreditAccount.__table__.c
 _ORDER = Order.__table__.c
 _TELESCOPE = Telescope.__table__
 #: md5 of every telescope row but its poll stamps, in id order (NULL without telescopes).
+#: The waiting statuses as one array parameter: ``IN (…)`` of a list is an "expanding" parameter,
+#: which SQLAlchemy renders again on every execution.
+_WAITING = sa.bindparam("ctx_waiting", list(WAITING), type_=ARRAY(sa.String))
 _FINGERPRINT = ("(SELECT md5(string_agg((to_jsonb(tf) - 'last_seen_at' - 'updated_at')::text, '|' ORDER BY tf.id))"
                 " FROM telescope tf)")
 
@@ -61,7 +64,7 @@ def columns(customer_id: sa.ColumnElement[int], keyed: bool = False) -> list[sa.
               .scalar_subquery() if keyed else sa.null())
     waiting = (sa.select(_ORDER.telescope_id, sa.func.count().label("n"))
                .join(_TELESCOPE, _TELESCOPE.c.id == _ORDER.telescope_id)
-               .where(_TELESCOPE.c.status == TelescopeStatus.ONLINE.value, _ORDER.status.in_(WAITING))
+               .where(_TELESCOPE.c.status == TelescopeStatus.ONLINE.value, _ORDER.status == sa.any_(_WAITING))
                .group_by(_ORDER.telescope_id).subquery("waiting"))
     queues = sa.select(sa.func.json_object_agg(waiting.c.telescope_id, waiting.c.n)).scalar_subquery()
     return [subscriptions.label("ctx_subscriptions"), account.label("ctx_account"), replay.label("ctx_replay_id"),

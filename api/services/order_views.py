@@ -167,7 +167,7 @@ async def panel_names(session: AsyncSession, order_id: int) -> dict[str, str]:
     return {g: n for g, n in rows if g}
 
 
-async def order_out(session: AsyncSession, order: Order, settings: Settings, *, live_frames: bool = True,
+async def order_out(session: AsyncSession | None, order: Order, settings: Settings, *, live_frames: bool = True,
                     schedule: bool = True, fresh: bool = False, shots: list[OrderShot] | None = None,
                     telescope: str | None = None) -> OrderOut:
     """The full view of ``order``: constraints, credits, progress, latest frames, report, and while
@@ -178,7 +178,7 @@ async def order_out(session: AsyncSession, order: Order, settings: Settings, *, 
     the estimate gave the window before the order, GET gives it after). For an order just created
     (the ``POST`` answer) the caller says so (``fresh``: it has no frames) and passes what it wrote
     (``shots``, in position order; ``telescope``: the slug), so a single-field order's answer needs
-    no query at all."""
+    no query at all: ``session`` may then be None."""
     if shots is None:
         shots = list((await session.exec(
             select(OrderShot).where(OrderShot.order_id == order.id).order_by(OrderShot.position, OrderShot.id)

@@ -193,7 +193,7 @@ async def create_order(
     digest = request_hash(req)
     settings = res.settings
     now = datetime.now(timezone.utc)
-    held = held if held is not None else RequestConnection(res.engine)
+    held = held if held is not None else RequestConnection(res.engine, autocommit=True)
     async with contextlib.AsyncExitStack() as done:
         done.push_async_callback(held.close)  # last: nothing is left to ask the database
         conn = await done.enter_async_context(autocommit_on(await held.get()))

@@ -62,8 +62,16 @@ class BoundedMemo(Generic[T]):
         with self._lock:
             self._data.clear()
 
-    def get(self, key: Hashable, compute: Callable[[], T]) -> T:
-        """The answer kept under ``key``, else ``compute()``'s (kept; an exception is not)."""
+    def get(self, key: Hashable, compute: Callable[[], T] | None) -> T:
+        """The answer kept under ``key``, else ``compute()``'s (kept; an exception is not).
+        ``compute`` None: raises :class:`NotKept` instead of computing (nothing is counted)."""
+        if compute is None:
+            with self._lock:
+                if key not in self._data:
+                    raise NotKept(key)
+                self._data.move_to_end(key)
+                self.hits += 1
+                return self._data[key]
         with self._lock:
             if key in self._data:
                 self._data.move_to_end(key)
@@ -98,15 +106,21 @@ class BoundedMemo(Generic[T]):
         return flight.value  # type: ignore[return-value]
 
 
+class NotKept(LookupError):
+    """The answer asked with ``kept_only`` is not kept yet: computing it is astropy work, for a
+    worker thread (api/services/assignment.py)."""
+
+
 VISIBILITY: BoundedMemo[Visibility] = BoundedMemo()
 WINDOWS: BoundedMemo[tuple[float, float] | None] = BoundedMemo()
 
 
 def visibility(ra_hours: float, dec_deg: float, *, alt_min: float, start: datetime, end: datetime,
                latitude: float, longitude: float, ha_start: float | None = None,
-               ha_end: float | None = None, memo: BoundedMemo[Visibility] = VISIBILITY) -> Visibility:
+               ha_end: float | None = None, memo: BoundedMemo[Visibility] = VISIBILITY,
+               kept_only: bool = False) -> Visibility:
     """:func:`core.ephemeris.check_visibility` with the same arguments (same units), kept per sample
-    grid in ``memo``."""
+    grid in ``memo``. ``kept_only``: raises :class:`NotKept` rather than compute an answer."""
     grid = visibility_grid(start, end)
 
     def compute() -> Visibility:
@@ -114,15 +128,18 @@ def visibility(ra_hours: float, dec_deg: float, *, alt_min: float, start: dateti
                                 longitude=longitude, ha_start=ha_start, ha_end=ha_end)
 
     if grid is None:
+        if kept_only:
+            raise NotKept(None)
         return compute()
     key = (ra_hours, dec_deg, alt_min, latitude, longitude, ha_start, ha_end, grid)
-    return memo.get(key, compute)
+    return memo.get(key, None if kept_only else compute)
 
 
 def window(sky: Sky, c: Constraints, after: float,
-           memo: BoundedMemo[tuple[float, float] | None] = WINDOWS) -> tuple[float, float] | None:
+           memo: BoundedMemo[tuple[float, float] | None] = WINDOWS,
+           kept_only: bool = False) -> tuple[float, float] | None:
     """:func:`core.ephemeris.next_window` ``(sky, c, after)`` (epoch s), kept per grid cell of
-    ``after`` in ``memo``."""
+    ``after`` in ``memo``. ``kept_only``: raises :class:`NotKept` rather than compute an answer."""
     start = max(after, c.date_start) if c.date_start else after
     night = sky.night_start(start)
     cell = int((start - night) // sky.step)
@@ -137,5 +154,5 @@ def window(sky: Sky, c: Constraints, after: float,
 
     key = (sky.latitude, sky.longitude, sky.elevation, sky.step, c, night, cell,
            bool(c.date_end and start > c.date_end))
-    kept = memo.get(key, compute)
+    kept = memo.get(key, None if kept_only else compute)
     return None if kept is None else (max(start, kept[0]), kept[1])

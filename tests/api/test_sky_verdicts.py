@@ -134,3 +134,31 @@ def test_a_failed_computation_is_not_kept_and_every_waiter_sees_its_error():
     with pytest.raises(ValueError):
         memo.get("k", boom)
     assert memo.get("k", lambda: 7) == 7
+
+
+def test_kept_only_answers_are_the_kept_ones_and_a_missing_one_is_not_computed():
+    """``POST /api/orders`` judges from kept answers on the event loop and goes to a worker thread
+    only for a missing one (api/services/assignment.py): ``kept_only`` never computes."""
+    rng = random.Random(7)
+    sky = Sky(*SITES[1], step=TEST_STEP, keep_nights=4)
+    visibilities: BoundedMemo = BoundedMemo()
+    windows: BoundedMemo = BoundedMemo()
+    for evening in NIGHTS[:2]:
+        c = _constraints(rng)
+        at = evening.timestamp() + rng.uniform(0, 86400)
+        opens = datetime.fromtimestamp(at, UTC)
+        args = dict(alt_min=max(c.alt_min, c.horizon_alt), start=opens, end=opens + timedelta(days=7),
+                    latitude=sky.latitude, longitude=sky.longitude, ha_start=c.ha_start, ha_end=c.ha_end)
+        before = (len(visibilities), len(windows), visibilities.misses, windows.misses)
+        with pytest.raises(sky_verdicts.NotKept):
+            sky_verdicts.visibility(c.ra_hours, c.dec_deg, memo=visibilities, kept_only=True, **args)
+        with pytest.raises(sky_verdicts.NotKept):
+            sky_verdicts.window(sky, c, at, memo=windows, kept_only=True)
+        assert (len(visibilities), len(windows), visibilities.misses, windows.misses) == before  # nothing computed
+
+        computed = sky_verdicts.visibility(c.ra_hours, c.dec_deg, memo=visibilities, **args)
+        assert sky_verdicts.visibility(c.ra_hours, c.dec_deg, memo=visibilities, kept_only=True, **args) == computed
+        found = sky_verdicts.window(sky, c, at, memo=windows)
+        later = _cell_instants(sky, at, rng)[0]  # another instant of the same cell: still kept
+        assert sky_verdicts.window(sky, c, at, memo=windows, kept_only=True) == found
+        assert sky_verdicts.window(sky, c, later, memo=windows, kept_only=True) == next_window(sky, c, later)

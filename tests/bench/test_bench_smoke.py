@@ -159,6 +159,12 @@ async def test_api_latency_measures_every_endpoint_at_each_concurrency(own_db_st
     assert [r[0] for r in goal_rows[1:]] == ["POST /api/orders p50, concurrency 1",
                                              "POST /api/orders throughput, concurrency 4"]
     assert all(r[4] in ("≤ 5×", "≥ 40 %") for r in goal_rows[1:])
+    # CPU per request by process at the highest concurrency: the API's and the bare app's own rows
+    cpu = rows(text.split("CPU per request at concurrency 4, by process", 1)[1].split("\n\n", 2)[1])
+    by = {r[0]: dict(zip(cpu[0][1:], r[1:])) for r in cpu[1:]}
+    assert set(by) == {"ceiling: bare POST, one INSERT", "POST /api/orders", "POST /api/orders, any of 4 online telescopes"}
+    assert number(by["POST /api/orders"]["API"]) > 0 and number(by["ceiling: bare POST, one INSERT"]["bare app"]) > 0
+    assert number(by["POST /api/orders"]["all"]) > number(by["POST /api/orders"]["API"]), cpu
     profile = text.split("Profile of `POST /api/orders`", 1)[1]
     per_request = number(profile.split("SQL per request ", 1)[1])
     assert 1 <= per_request < 40, profile  # statements counted per POST
