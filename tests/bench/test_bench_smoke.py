@@ -5,6 +5,8 @@ whose structure and numbers make sense. No timing thresholds: speed is measured 
 
 from __future__ import annotations
 
+import asyncio
+import json
 import random
 import re
 import subprocess
@@ -14,14 +16,17 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowHistory
 from temporalio.worker import Worker
 
 from bench import api_latency, history, orders_e2e, worker_memory
 from bench._stack import open_stack
-from bench.ceiling_workflow import TwoActivities, noop
+from bench.ceiling_workflow import BareWaiting, OrderShaped, TwoActivities, noop, reply_padded
 from core.database import make_engine
 from core.migrate import upgrade_in_thread
 from tests.scratch_db import scratch_database
+from worker import worker_options
 
 pytestmark = pytest.mark.timeout(420)
 ROOT = Path(__file__).resolve().parents[2]
@@ -56,6 +61,51 @@ async def test_bare_two_activity_workflow_history_counts_17_events_and_3_actions
     assert counted.events == 17
     assert dict(+counted.actions) == {"workflow": 1, "activity attempts": 2}
     assert counted.billable == 3 and counted.heartbeats == 0
+
+
+def _events_and_sizes(history: WorkflowHistory) -> list[tuple[str, int]]:
+    """(event type, bytes of its activity/local-activity payloads) of each event of ``history``."""
+    out = []
+    for event in history.events:
+        kind = EventType.Name(event.event_type).removeprefix("EVENT_TYPE_")
+        attrs = getattr(event, event.WhichOneof("attributes"))
+        fields = {f.name for f in attrs.DESCRIPTOR.fields}
+        size = 0
+        if kind in ("ACTIVITY_TASK_SCHEDULED", "ACTIVITY_TASK_COMPLETED"):
+            size = sum(len(p.data) for p in (attrs.input if "input" in fields else attrs.result).payloads)
+        elif kind == "MARKER_RECORDED" and "result" in attrs.details:
+            size = sum(len(p.data) for p in attrs.details["result"].payloads)
+        out.append((kind, size))
+    return out
+
+
+async def test_order_shaped_ceiling_issues_a_waiting_orders_commands_with_its_payload_sizes(temporal_env):
+    """``BenchOrderShaped`` records, up to its wait, the events of a recorded order waiting for its
+    night (tests/replay: the history the order workflow replays), step payloads of the same sizes;
+    ``waiting``/``finish`` (shared with ``BenchBareWaiting``) report and end the wait."""
+    recorded = WorkflowHistory.from_json("order", json.loads(
+        (ROOT / "tests/replay/histories/order_expired_waiting.json").read_text()))
+    order = _events_and_sizes(recorded)
+    order = order[:[k for k, _ in order].index("TIMER_FIRED")]  # waiting for its night, until the deadline
+    queue = f"bench-{uuid.uuid4().hex[:8]}"
+    client = temporal_env.client
+    async with Worker(client, task_queue=queue, workflows=[OrderShaped, BareWaiting], activities=[reply_padded],
+                      **worker_options(OrderShaped.__module__)):
+        shaped = await client.start_workflow(OrderShaped.run, 22, id=f"{queue}-shaped", task_queue=queue)
+        bare = await client.start_workflow(BareWaiting.run, 7, id=f"{queue}-bare", task_queue=queue)
+        for handle in (shaped, bare):
+            for _ in range(200):
+                if await handle.query(OrderShaped.waiting):
+                    break
+                await asyncio.sleep(0.1)
+            else:
+                raise AssertionError(f"{handle.id} never waited")
+        assert await shaped.query("status") == "submitted"
+        assert _events_and_sizes(await shaped.fetch_history()) == order
+        await shaped.signal(OrderShaped.finish)
+        await bare.signal(BareWaiting.finish)
+        assert await shaped.result() == 22 and await bare.result() == 7
+        assert await bare.query(BareWaiting.waiting) is False
 
 
 async def test_orders_end_to_end_settles_every_order_beside_the_ceiling(stack):
