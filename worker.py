@@ -167,7 +167,7 @@ SANDBOX_PASSTHROUGH: tuple[str, ...] = ("workflows", "models", "activities", "py
 HEARTBEAT_THROTTLE = timedelta(seconds=2)
 #: Memo key of a monitor workflow: the queue its watch runs on ("" = the workflow's own).
 MONITOR_ROUTE = "site_queue"
-#: What one worker process runs (``stellar worker --role``, docs/operations.md §"Worker processes"):
+#: What one worker process runs (``stellar worker --role``, docs/operations.md §5):
 #: ``all`` = workflows and activities (the default); ``workflows`` = the workflows and the local
 #: activities they run (database steps), no activity task polled, no Voyager link; ``activities``
 #: = every activity (and the mail sender), no workflow. A ``workflows`` and an ``activities``
