@@ -44,6 +44,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import psutil
 from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.service import RPCError
@@ -228,8 +229,24 @@ async def _fill(stack: BenchStack, dep: Deployment, acts: ChildProcess | None, o
     acts_cpu0 = _cpu(acts)
     t0 = time.perf_counter()
 
+    run = uuid.uuid4().hex[:8]
+
     async def post(i: int) -> int:
-        return (await dep.post_order(people[(i + 1) % customers].api_key, ORDER))["id"]
+        """One order, sent again under its Idempotency-Key when the connection broke (a loaded
+        machine: a kept-alive connection the API closed meanwhile); the replay answers 200."""
+        assert dep.http is not None
+        headers = {"Authorization": f"Bearer {people[(i + 1) % customers].api_key}", "Idempotency-Key": f"{run}-{i}"}
+        for attempt in range(3):
+            try:
+                r = await dep.http.post("/api/orders", json=ORDER, headers=headers)
+            except httpx.TransportError:
+                if attempt == 2:
+                    raise
+                continue
+            if r.status_code not in (200, 201):
+                raise RuntimeError(f"POST /api/orders answered {r.status_code}: {r.text[:500]}")
+            return r.json()["id"]
+        raise AssertionError("unreachable")
 
     ids = [first["id"], *await bounded(concurrency, list(range(orders - 1)), post)]
     post_s = time.perf_counter() - t0
