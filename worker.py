@@ -299,13 +299,15 @@ async def open_worker(
         await pool.start(strict=False)
         owned.append(pool.close)
     deps = WorkerDeps(settings, client, engine, pool, owned)
+    options = worker_options()
     if runs_activities:
         activities = [*deps.activities(monitor_events=monitor_events), *payment_activities(settings, engine),
                       *extra_activities]
-        options = worker_options() if runs_workflows else {
-            k: v for k, v in worker_options().items() if k != "workflow_runner"}
+        if not runs_workflows:
+            del options["workflow_runner"]
     else:  # the local activities only: a local activity runs in the worker of its workflow
-        activities, options = [*deps.local_activities(), *extra_activities], {**worker_options(), "no_remote_activities": True}
+        activities = [*deps.local_activities(), *extra_activities]
+        options["no_remote_activities"] = True
     worker = Worker(
         client,
         task_queue=queue,
