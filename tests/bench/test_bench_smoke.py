@@ -240,9 +240,10 @@ async def test_worker_memory_reports_rss_idle_and_with_waiting_orders(stack):
             "GC objects (count)", "history bytes", "history events"} <= set(where), text
     assert "nan" not in " ".join(where["allocator slack given back by malloc_trim"]), text  # every worker was trimmed
     # a waiting order's history (start, hold, submit, status markers) is longer than a bare one's, and
-    # the order-shaped ceiling's is the order's (the same commands)
+    # the order-shaped ceiling's too (the same commands: test above; a loaded machine may add a
+    # timed-out workflow task to either, so not compared here)
     order_events, shaped_events, bare_events = (number(v) for v in where["history events"][:3])
-    assert order_events > bare_events >= 3 and shaped_events == order_events, text
+    assert order_events > bare_events >= 3 and shaped_events > bare_events, text
     assert number(where["history bytes"][0]) > number(where["history bytes"][2]) > 0, text
     assert "GC objects that grew most per waiting order: " in text
     # the sandbox's own cost per run: the order's module is passed through, the SDK default's is not
