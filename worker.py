@@ -171,9 +171,9 @@ MONITOR_ROUTE = "site_queue"
 #: ``all`` = workflows and activities (the default); ``workflows`` = the workflows and the local
 #: activities they run (database steps), no activity task polled, no Voyager link; ``activities``
 #: = every activity (and the mail sender), no workflow. A ``workflows`` and an ``activities``
-#: process on the same task queue do what one ``all`` process does, and the workflows' process
-#: then holds waiting orders without the memory the activities' work leaves behind
-#: (bench/worker_memory.py).
+#: process on the same task queue do what one ``all`` process does; each can be sized and scaled
+#: on its own (a waiting order costs the workflows process as much as it costs one ``all``
+#: process: bench/worker_memory.py measures both).
 ROLES: tuple[str, ...] = ("all", "workflows", "activities")
 
 

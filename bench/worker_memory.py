@@ -295,13 +295,12 @@ def _slack_per(f: Filled) -> float:
 
 
 def breakdown(o: Filled, b: Filled, s: Filled | None, sandbox: dict[str, dict[str, dict]] | None,
-              o1: Filled | None = None) -> list[str]:
-    """The markdown of where a waiting order's memory goes, beside (``o1``) the same orders in one
-    worker process running the activities too, a bare waiting workflow's and (``s``) an
+              w: Filled | None = None) -> list[str]:
+    """The markdown of where a waiting order's memory goes, beside (``w``) the same orders in a
+    workflows process with the activities in another, a bare waiting workflow's and (``s``) an
     order-shaped bare workflow's; ``sandbox``: bench/sandbox_cost.py's measurement."""
     KiB = 1024
-    cols = [o, *([o1] if o1 else []), *([s] if s else []), b]
-    stellar = "Stellar order" + (" (workflows process)" if o.activities else "")
+    cols = [o, *([w] if w else []), *([s] if s else []), b]
 
     def row(label: str, values: list[float], unit: str = "KiB") -> str:
         cells = [f"{v / KiB:.1f} KiB" if unit == "KiB" else f"{v:,.0f}" for v in values]
@@ -322,9 +321,9 @@ def breakdown(o: Filled, b: Filled, s: Filled | None, sandbox: dict[str, dict[st
         f"issued, with no-op steps, nothing of Stellar's. History: the events a waiting workflow's history "
         f"holds (protobuf bytes, mean of {o.history.sampled} orders / {b.history.sampled} bare workflows).",
         "",
-        f"| per waiting workflow | {stellar} | " + ("Stellar order (one process) | " if o1 else "")
+        "| per waiting workflow | Stellar order | " + ("Stellar order (split: workflows process) | " if w else "")
         + ("order-shaped bare | " if s else "") + "bare workflow | order − bare |",
-        "|---|---:|" + ("---:|" if o1 else "") + ("---:|" if s else "") + "---:|---:|",
+        "|---|---:|" + ("---:|" if w else "") + ("---:|" if s else "") + "---:|---:|",
         row("RSS growth", [_per(f) for f in cols]),
         row("allocator slack given back by malloc_trim", [_slack_per(f) for f in cols]),
         row("pymalloc (Python allocations ≤ 512 B)", [f.heap.pymalloc for f in cols]),
@@ -358,23 +357,20 @@ def breakdown(o: Filled, b: Filled, s: Filled | None, sandbox: dict[str, dict[st
 
 async def run(stack: BenchStack, orders: int = 1000, concurrency: int = 16, customers: int = 50,
               timeout: float = 600.0, variant: tuple[str, ...] = (), shaped: bool = True,
-              sandbox_instances: int = 100, drift_seconds: int = DRIFT_SECONDS, split: bool = True,
-              one_process: bool = True) -> str:
+              sandbox_instances: int = 100, drift_seconds: int = DRIFT_SECONDS, split: bool = True) -> str:
     """Fill the worker with ``orders`` waiting orders (``variant``: bench/heap_worker.py arguments,
-    e.g. ``("--runner", "unsandboxed")``; ``split``: measured in a ``--role workflows`` process
-    beside a ``--role activities`` one, and with ``one_process`` also in one worker process running
-    both), then the bare ceiling and (``shaped``) the order-shaped one; ``sandbox_instances``:
-    workflow instances bench/sandbox_cost.py creates per runner; ``drift_seconds``: how long the
-    filled worker is watched; returns the markdown section."""
+    e.g. ``("--runner", "unsandboxed")``), then (``split``) the same orders held by a ``--role
+    workflows`` process beside a ``--role activities`` one, then the bare ceiling and (``shaped``)
+    the order-shaped one; ``sandbox_instances``: workflow instances bench/sandbox_cost.py creates
+    per runner; ``drift_seconds``: how long the filled worker is watched; returns the markdown."""
     orders = max(2, orders)
     customers = max(1, min(customers, orders))
-    how = "a workflows process and an activities process" if split else "one worker process"
-    progress(f"worker memory: starting simulator (paused), {how} and API; {orders} orders to wait")
-    o = await fill_orders(stack, orders, concurrency, customers, timeout, variant, drift_seconds, split=split)
-    o1 = None
-    if split and one_process:
-        progress(f"worker memory: the same in one worker process; {orders} orders to wait")
-        o1 = await fill_orders(stack, orders, concurrency, customers, timeout, variant, drift_seconds)
+    progress(f"worker memory: starting simulator (paused), worker and API; {orders} orders to wait")
+    o = await fill_orders(stack, orders, concurrency, customers, timeout, variant, drift_seconds)
+    w = None
+    if split:
+        progress(f"worker memory: the same with a workflows process and an activities process; {orders} orders")
+        w = await fill_orders(stack, orders, concurrency, customers, timeout, variant, drift_seconds, split=True)
     progress(f"worker memory: ceiling, a bare worker with {orders} bare waiting workflows")
     b = await bare_ceiling(stack, orders, concurrency, timeout=timeout)
     s = None
@@ -392,28 +388,25 @@ async def run(stack: BenchStack, orders: int = 1000, concurrency: int = 16, cust
                    if s and _per(s) > 0 else "")
     worker = ("`worker.main` as `python worker.py` runs it" if not variant
               else f"`worker.main` with `{' '.join(variant)}` (a variant, not what `python worker.py` runs)")
-    if split:
-        worker = (f"{worker} with `--role workflows` (the workflows and their local database steps), beside "
-                  f"`python worker.py --role activities` (every activity) on the same task queue: "
-                  f"`stellar worker --role` (docs/operations.md §5)")
-    rows = [f"| {'Stellar workflows process' if split else 'Stellar worker'} idle (monitor running, no order) "
-            f"| 0 | {o.idle / MiB:.1f} | — |",
+    rows = [f"| Stellar worker idle (monitor running, no order) | 0 | {o.idle / MiB:.1f} | — |",
             f"| one order waiting (workflow sandbox loaded) | 1 | {o.one / MiB:.1f} | {(o.one - o.idle) / MiB:+.1f} MiB |",
             f"| every order waiting for its night | {o.waiting} | {o.full / MiB:.1f} | {(o.full - o.idle) / MiB:+.1f} MiB |"]
     split_line = ""
-    if o.activities:
-        a_idle, a_one, a_full = o.activities
-        rows.append(f"| its activities process (`--role activities`), every order waiting | {o.waiting} | "
-                    f"{a_full / MiB:.1f} | {(a_full - a_idle) / MiB:+.1f} MiB |")
-        split_line = (f" The activities process (idle {a_idle / MiB:.1f} MiB) grew {(a_full - a_one) / MiB:+.1f} MiB "
-                      f"while the orders were held and submitted: the high-water of their work "
-                      f"(asyncpg, SQLAlchemy, the ledger, the Voyager pool), held by no waiting order.")
-    if o1 is not None:
-        rows += [f"| one worker process (`stellar worker`, both roles) idle | 0 | {o1.idle / MiB:.1f} | — |",
-                 f"| one worker process, every order waiting | {o1.waiting} | {o1.full / MiB:.1f} | "
-                 f"{(o1.full - o1.idle) / MiB:+.1f} MiB |"]
-        split_line += (f" In one worker process running the activities too: {_per(o1) / 1024:.1f} KiB per "
-                       f"waiting order, **{times(_per(o1), per_bare)}** the bare one.")
+    if w is not None and w.activities:
+        a_idle, a_one, a_full = w.activities
+        rows += [f"| split: workflows process (`--role workflows`) idle | 0 | {w.idle / MiB:.1f} | — |",
+                 f"| split: workflows process, every order waiting | {w.waiting} | {w.full / MiB:.1f} | "
+                 f"{(w.full - w.idle) / MiB:+.1f} MiB |",
+                 f"| split: its activities process (`--role activities`), every order waiting | {w.waiting} | "
+                 f"{a_full / MiB:.1f} | {(a_full - a_idle) / MiB:+.1f} MiB |"]
+        verdict = ("most of the one-process growth per order was the activities' high-water"
+                   if _per(w) <= 0.8 * per_order else
+                   "the growth per order stays with the workflows: it is not the activities' high-water")
+        split_line = (f" With the activities in another process (`stellar worker --role workflows` beside "
+                      f"`--role activities`, docs/operations.md §5): {_per(w) / 1024:.1f} KiB per waiting order "
+                      f"in the workflows process (**{times(_per(w), per_bare)}** the bare one; {w.waiting} waiting "
+                      f"when measured), while the activities process grew {(a_full - a_one) / MiB:+.1f} MiB: "
+                      f"{verdict}.")
     return "\n".join([
         f"Worker = {worker}, in `python -m bench.heap_worker` (one process; a signal handler writes heap "
         f"statistics); simulator clock paused at {DAYTIME:%Y-%m-%d %H:%M} UTC so orders wait; M42, L 1×60 s; "
@@ -432,9 +425,9 @@ async def run(stack: BenchStack, orders: int = 1000, concurrency: int = 16, cust
         "",
         f"**Per waiting order: {per_order / 1024:.1f} KiB** ((all − one) ÷ {max(1, o.waiting - 1)}) vs "
         f"{per_bare / 1024:.1f} KiB per bare waiting workflow: **{times(per_order, per_bare)}** (goal ≤ 2×)."
-        f"{split_line}{shaped_line} {o.note}",
+        f"{shaped_line}{split_line} {o.note}",
         "",
-        *breakdown(o, b, s, sandbox, o1),
+        *breakdown(o, b, s, sandbox, w),
     ])
 
 
@@ -449,14 +442,13 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--max-cached", type=int, default=None,
                         help="the worker's max_cached_workflows (a variant to measure; the worker keeps the SDK's 1,000)")
     parser.add_argument("--no-shaped", action="store_true", help="skip the order-shaped ceiling")
-    parser.add_argument("--one-process", action="store_true",
-                        help="measure one worker process running the activities too (`stellar worker`), not the split")
-    parser.add_argument("--no-compare", action="store_true", help="with the split, skip the one-process comparison")
+    parser.add_argument("--no-split", action="store_true",
+                        help="skip the same orders held by a --role workflows process beside a --role activities one")
     a = parser.parse_args(argv)
     variant = (*(("--runner", a.runner) if a.runner != "sandbox" else ()),
                *(("--max-cached", str(a.max_cached)) if a.max_cached is not None else ()))
     return run_standalone(run, orders=a.orders, concurrency=a.concurrency, timeout=a.timeout, variant=variant,
-                          shaped=not a.no_shaped, split=not a.one_process, one_process=not a.no_compare)
+                          shaped=not a.no_shaped, split=not a.no_split)
 
 
 if __name__ == "__main__":

@@ -89,7 +89,7 @@ def db_upgrade(revision: str = "head") -> None:
 def worker(
     role: str = typer.Option("all", "--role", help="all (default) | workflows (workflows and their local database "
                              "steps) | activities (every activity, no workflow): run one workflows and one activities "
-                             "process on the same queue to keep the workflows' memory small (docs/operations.md)"),
+                             "process on the same queue to size and scale them apart (docs/operations.md §5)"),
 ) -> None:
     """Run the Temporal worker (same as `python worker.py`). Exit 2: unsafe settings or unknown role."""
     import asyncio

@@ -213,29 +213,26 @@ async def test_api_latency_measures_every_endpoint_at_each_concurrency(own_db_st
 
 @pytest.mark.timeout(600)  # three workers filled in turn, and the sandbox's cost in a process of its own
 async def test_worker_memory_reports_rss_idle_and_with_waiting_orders(stack):
-    # The split worker (what the section measures), without the one-process comparison (one fill less).
+    # Without the split comparison (one fill less; tests/workflows/test_worker_roles.py runs the roles).
     text = await worker_memory.run(stack, orders=3, customers=2, timeout=240, sandbox_instances=10, drift_seconds=2,
-                                   one_process=False)
+                                   split=False)
 
     table = rows(text)
-    header, b_idle, b_one, b_full, s_full, idle, one, full, acts = table[:9]
+    header, b_idle, b_one, b_full, s_full, idle, one, full = table[:8]
     assert header[:3] == ["worker state", "open workflows", "RSS MiB"]
     assert b_idle[0].startswith("ceiling") and b_full[0].startswith("ceiling") and not idle[0].startswith("ceiling")
     assert "order-shaped" in s_full[0] and number(s_full[1]) == 3, text
     assert number(b_idle[1]) == 0 and number(b_one[1]) == 1 and number(b_full[1]) == 3, text
-    assert idle[0].startswith("Stellar workflows process idle") and acts[0].startswith("its activities process"), text
-    assert number(idle[1]) == 0 and number(one[1]) == 1 and number(full[1]) == 3 and number(acts[1]) == 3, text
-    assert all(number(r[2]) > 30 for r in (idle, one, full, acts))  # a Python worker is tens of MiB
+    assert idle[0].startswith("Stellar worker idle"), text
+    assert number(idle[1]) == 0 and number(one[1]) == 1 and number(full[1]) == 3, text
+    assert all(number(r[2]) > 30 for r in (idle, one, full))  # a Python worker is tens of MiB
     assert all(number(r[2]) > 10 for r in (b_idle, b_one, b_full, s_full))
     assert number(b_idle[2]) < number(idle[2])  # the bare worker loads less than Stellar's
-    assert "--role workflows" in text and "--role activities" in text and "The activities process (idle " in text
     assert "Statuses when measured: submitted 3." in text and "Drift with time alone: " in text
-    assert "activities worker " in text  # its CPU in the fill window
     assert re.search(r"KiB per bare waiting workflow: \*\*(-?[\d.]+×|n/a [^*]+)\*\* \(goal ≤ 2×\)", text), text
     # where it goes: the heap statistics and histories of the three workers, side by side
-    where = {r[0]: r[1:] for r in table[9:]}
-    assert table[9][:4] == ["per waiting workflow", "Stellar order (workflows process)", "order-shaped bare",
-                            "bare workflow"], text
+    where = {r[0]: r[1:] for r in table[8:]}
+    assert table[8][:4] == ["per waiting workflow", "Stellar order", "order-shaped bare", "bare workflow"], text
     assert {"RSS growth", "allocator slack given back by malloc_trim", "pymalloc (Python allocations ≤ 512 B)", "RSS − pymalloc",
             "GC objects (count)", "history bytes", "history events"} <= set(where), text
     assert "nan" not in " ".join(where["allocator slack given back by malloc_trim"]), text  # every worker was trimmed
