@@ -1,6 +1,7 @@
 """The Stellar worker: builds the clients, registers every workflow and activity, runs the worker.
 
     python worker.py            # or: stellar worker
+    python worker.py --role workflows  &  python worker.py --role activities   # the same, in two processes
 
 Builds, once per process: the PostgreSQL engine + session maker, the credit ledger, the Temporal
 client (``core.temporal.connect_temporal``) and, in the single-telescope shape only, the Voyager
@@ -15,7 +16,8 @@ reconciliation, frame-retention and database-backup schedules and the ``order-re
 (every ``repair.every_minutes``) exist, and runs the e-mail outbox's SMTP sender
 (``mail/sender.py``) when ``mail.host`` is set. This is the one place that registers workflows and
 activities; the names they share come from ``models/temporal_contract.py``. Tests and the demo run it
-in-process through :func:`open_worker` / :func:`run_worker`.
+in-process through :func:`open_worker` / :func:`run_worker`. ``--role`` (:data:`ROLES`) splits that
+work between a workflows process and an activities process on the same task queue.
 """
 
 from __future__ import annotations
@@ -94,6 +96,14 @@ class WorkerDeps:
     pool: VoyagerPool | None  # None in network mode: no Voyager link here
     owned: list[Callable[[], Any]] = field(default_factory=list)
 
+    def local_activities(self) -> list[Callable[..., Any]]:
+        """The activities workflows run as *local* activities (the order's database steps,
+        ``workflows/order.py`` ``_db``): what a ``workflows`` worker runs itself (:data:`ROLES`)."""
+        sessionmaker = make_sessionmaker(self.engine)
+        store = OrderStoreActivities(sessionmaker, self.settings)
+        return [store.load_order, store.set_status, store.assign_guids, store.record_abort, store.finalize_order,
+                SiteWaitActivities(sessionmaker).note_site_wait]
+
     def activities(self, *, monitor_events: bool = True) -> list[Callable[..., Any]]:
         """Every activity of the order and monitor workflows, bound to these clients (the Voyager
         ones only with a pool); ``monitor_events``: the monitor and the session watches are woken
@@ -160,6 +170,14 @@ SANDBOX_PASSTHROUGH: tuple[str, ...] = ("workflows", "models", "activities", "py
 HEARTBEAT_THROTTLE = timedelta(seconds=2)
 #: Memo key of a monitor workflow: the queue its watch runs on ("" = the workflow's own).
 MONITOR_ROUTE = "site_queue"
+#: What one worker process runs (``stellar worker --role``, docs/operations.md §5):
+#: ``all`` = workflows and activities (the default); ``workflows`` = the workflows and the local
+#: activities they run (database steps), no activity task polled, no Voyager link; ``activities``
+#: = every activity (and the mail sender), no workflow. A ``workflows`` and an ``activities``
+#: process on the same task queue do what one ``all`` process does; each can be sized and scaled
+#: on its own (a waiting order costs the workflows process as much as it costs one ``all``
+#: process: bench/worker_memory.py measures both).
+ROLES: tuple[str, ...] = ("all", "workflows", "activities")
 
 
 def workflow_runner(*extra_passthrough: str) -> SandboxedWorkflowRunner:
@@ -253,6 +271,7 @@ async def open_worker(
     extra_workflows: Sequence[type] = (),
     extra_activities: Sequence[Callable[..., Any]] = (),
     start_mail: bool | None = None,
+    role: str = "all",
 ) -> AsyncIterator[Worker]:
     """Build the clients (those not given), start a running worker, yield it, then shut down.
 
@@ -260,9 +279,16 @@ async def open_worker(
     ``settings.temporal.task_queue``; ``start_monitor`` default ``settings.orders.start_monitor``;
     ``monitor_events``: the monitor and the session watches listen to dashboard events to poll early;
     ``start_repair``: create the ``order-repair`` schedule (unless ``repair.every_minutes`` is 0);
-    ``start_mail``: run the outbox's SMTP sender beside the worker (default: when ``mail.host`` is set).
-    Raises SettingsError on an unsafe production configuration (``core.settings.check_production``).
+    ``start_mail``: run the outbox's SMTP sender beside the worker (default: when ``mail.host`` is set);
+    ``role``: one of :data:`ROLES` — ``workflows`` runs no Voyager pool, no mail sender and polls no
+    activity task; ``activities`` runs no workflow and starts no monitor or schedule (the
+    ``workflows`` process does).
+    Raises SettingsError on an unsafe production configuration (``core.settings.check_production``),
+    ValueError on an unknown ``role``.
     """
+    if role not in ROLES:
+        raise ValueError(f"unknown worker role {role!r}: one of {', '.join(ROLES)}")
+    runs_workflows, runs_activities = role != "activities", role != "workflows"
     settings = settings or get_settings()
     check_production(settings)
     queue = task_queue or settings.temporal.task_queue
@@ -274,34 +300,44 @@ async def open_worker(
         owned.append(engine.dispose)
     network = settings.orders.site_workers
     pool = None
-    if not network:  # the single-telescope shape: this worker is also the telescope's site worker
+    if not network and runs_activities:  # the single-telescope shape: this worker is also the telescope's site worker
         pool = pool_from_settings(settings.voyager)
         await pool.start(strict=False)
         owned.append(pool.close)
     deps = WorkerDeps(settings, client, engine, pool, owned)
+    options = worker_options()
+    if runs_activities:
+        activities = [*deps.activities(monitor_events=monitor_events), *payment_activities(settings, engine),
+                      *extra_activities]
+        if not runs_workflows:
+            del options["workflow_runner"]
+    else:  # the local activities only: a local activity runs in the worker of its workflow
+        activities = [*deps.local_activities(), *extra_activities]
+        options["no_remote_activities"] = True
     worker = Worker(
         client,
         task_queue=queue,
-        workflows=[*WORKFLOWS, *extra_workflows],
-        activities=[*deps.activities(monitor_events=monitor_events), *payment_activities(settings, engine),
-                    *extra_activities],
-        **worker_options(),
+        workflows=[*WORKFLOWS, *extra_workflows] if runs_workflows else [],
+        activities=activities,
+        **options,
     )
     try:
         async with worker:
             log.info("worker.started", task_queue=queue, telescope=None if network else settings.orders.telescope,
-                     network=network)
-            if settings.orders.start_monitor if start_monitor is None else start_monitor:
-                if network:
-                    await ensure_site_monitors(client, engine, queue)
-                else:
-                    await ensure_monitor(client, settings.orders.telescope, queue)
-            if start_reconciliation:
-                await ensure_reconciliation_schedule(client, queue)
-                await ensure_data_care_schedules(client, queue, settings)
-            if start_repair:
-                await ensure_repair_schedule(client, queue, settings.repair.every_minutes)
-            async with _mail_sender(settings, engine, bool(settings.mail.host) if start_mail is None else start_mail):
+                     network=network, role=role)
+            if runs_workflows:
+                if settings.orders.start_monitor if start_monitor is None else start_monitor:
+                    if network:
+                        await ensure_site_monitors(client, engine, queue)
+                    else:
+                        await ensure_monitor(client, settings.orders.telescope, queue)
+                if start_reconciliation:
+                    await ensure_reconciliation_schedule(client, queue)
+                    await ensure_data_care_schedules(client, queue, settings)
+                if start_repair:
+                    await ensure_repair_schedule(client, queue, settings.repair.every_minutes)
+            mail = runs_activities and (bool(settings.mail.host) if start_mail is None else start_mail)
+            async with _mail_sender(settings, engine, mail):
                 yield worker
     finally:
         for close in reversed(owned):
@@ -336,18 +372,23 @@ async def run_worker(
     start_monitor: bool | None = None,
     start_reconciliation: bool = True,
     stop: asyncio.Event | None = None,
+    role: str = "all",
 ) -> None:
     """Run the worker until ``stop`` is set (or the task is cancelled). Same arguments as
     :func:`open_worker`."""
     async with open_worker(settings, client=client, engine=engine, task_queue=task_queue,
-                           start_monitor=start_monitor, start_reconciliation=start_reconciliation):
+                           start_monitor=start_monitor, start_reconciliation=start_reconciliation, role=role):
         await (stop.wait() if stop is not None else asyncio.Event().wait())
 
 
-async def main() -> int:
-    """Entry point of ``python worker.py`` / ``stellar worker``: runs until SIGINT/SIGTERM."""
+async def main(role: str = "all") -> int:
+    """Entry point of ``python worker.py [--role ROLE]`` / ``stellar worker [--role ROLE]``
+    (:data:`ROLES`): runs until SIGINT/SIGTERM; 2 on unsafe settings or an unknown role."""
     from core.logging import configure_logging
 
+    if role not in ROLES:
+        print(f"stellar worker: unknown role {role!r}: one of {', '.join(ROLES)}", file=sys.stderr)
+        return 2
     try:
         settings = get_settings()
         check_production(settings)
@@ -356,7 +397,7 @@ async def main() -> int:
         print(f"stellar worker: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level, settings.log_json)
-    await run_worker(settings, stop=stop_on_signals())
+    await run_worker(settings, stop=stop_on_signals(), role=role)
     return 0
 
 
@@ -370,5 +411,14 @@ def stop_on_signals() -> asyncio.Event:
     return stop
 
 
+def parse_role(argv: Sequence[str]) -> str:
+    """The ``--role ROLE`` of ``python worker.py`` (default ``all``; argparse exits 2 otherwise)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="worker.py", description="The Stellar worker.")
+    parser.add_argument("--role", choices=ROLES, default="all", help="what this process runs (docs/operations.md)")
+    return parser.parse_args(list(argv)).role
+
+
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main()))
+    sys.exit(asyncio.run(main(parse_role(sys.argv[1:]))))

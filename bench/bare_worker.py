@@ -22,7 +22,7 @@ from pathlib import Path
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from bench.ceiling_workflow import BareWaiting, OrderShaped, noop
+from bench.ceiling_workflow import BareWaiting, OrderShaped, noop, reply_padded
 from bench.heap_worker import install_stats_handler
 from core.temporal import DATA_CONVERTER
 from worker import worker_options
@@ -37,7 +37,7 @@ async def main(address: str, namespace: str, task_queue: str, stats_dir: str | N
             loop.add_signal_handler(sig, stop.set)
     if stats_dir:
         install_stats_handler(Path(stats_dir))
-    async with Worker(client, task_queue=task_queue, workflows=[BareWaiting, OrderShaped], activities=[noop],
+    async with Worker(client, task_queue=task_queue, workflows=[BareWaiting, OrderShaped], activities=[noop, reply_padded],
                       **worker_options(BareWaiting.__module__)):
         print("bare worker ready", flush=True)
         await stop.wait()

@@ -10,6 +10,7 @@ as cheaply as any workflow can be loaded.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from datetime import timedelta
 
 from temporalio import activity, workflow
@@ -38,69 +39,20 @@ class TwoActivities:
         return await workflow.execute_activity(noop, first + 1, start_to_close_timeout=timedelta(seconds=60))
 
 
-@workflow.defn(name="BenchBareWaiting")
-class BareWaiting:
-    """Waits until signalled ``finish``: the least a workflow waiting for its night can hold."""
-
-    def __init__(self) -> None:
-        self._finished = False
-
-    @workflow.run
-    async def run(self, value: int) -> int:
-        await workflow.wait_condition(lambda: self._finished)
-        return value
-
-    @workflow.signal
-    def finish(self) -> None:
-        self._finished = True
-
-    @workflow.query
-    def waiting(self) -> bool:
-        return not self._finished
-
-
-@workflow.defn(name="BenchOrderShaped")
-class OrderShaped:
-    """The commands of an order before its night, with no-op steps and small payloads, then waits
-    until signalled ``finish``: the order's four status upserts (search attributes + memo), four
-    local activities (load, two status writes, GUIDs), two activities (hold, submit), a deadline
-    timer task and an abort-arbiter task (workflows/order.py). ``waiting`` is true once it waits."""
+class _WaitsForFinish:
+    """The bench's handle on a waiting ceiling workflow: signal ``finish`` ends the wait, query
+    ``waiting`` is true once the workflow waits and until it is finished. A plain base class: the
+    SDK takes signal and query handlers from a workflow class's bases (``@workflow.run`` must be on
+    the class itself; an override of a handler must carry its decorator again; temporalio
+    ``workflow/_definition.py``)."""
 
     def __init__(self) -> None:
         self._finished = False
         self._waiting = False
 
-    def _visibility(self, status: str, initial: bool = False) -> None:
-        updates = [_STATUS.value_set(status)]
-        if initial:
-            updates += [_CUSTOMER.value_set("1"), _TARGET.value_set("M42"), _PLAN.value_set("bench")]
-        workflow.upsert_search_attributes(updates)
-        workflow.upsert_memo({"summary": {"status": status}})
-
-    async def _local(self, value: int) -> int:
-        return await workflow.execute_local_activity(noop, value, start_to_close_timeout=timedelta(seconds=60))
-
-    async def _deadline(self) -> None:
-        await workflow.sleep(timedelta(days=30))
-
-    @workflow.run
-    async def run(self, value: int) -> int:
-        self._visibility("pending", initial=True)
-        await self._local(value)
-        deadline = asyncio.create_task(self._deadline())
-        arbiter = asyncio.create_task(workflow.wait_condition(lambda: self._finished))
-        await workflow.execute_activity(noop, value, start_to_close_timeout=timedelta(seconds=60))
-        self._visibility("held")
-        await self._local(value)
-        await self._local(value)
-        await workflow.execute_activity(noop, value, start_to_close_timeout=timedelta(seconds=60))
-        self._visibility("submitted")
-        await self._local(value)
+    async def _wait_for_finish(self) -> None:
         self._waiting = True
         await workflow.wait_condition(lambda: self._finished)
-        for task in (deadline, arbiter):
-            task.cancel()
-        return value
 
     @workflow.signal
     def finish(self) -> None:
@@ -109,3 +61,141 @@ class OrderShaped:
     @workflow.query
     def waiting(self) -> bool:
         return self._waiting and not self._finished
+
+
+@workflow.defn(name="BenchBareWaiting")
+class BareWaiting(_WaitsForFinish):
+    """Waits until signalled ``finish``: the least a workflow waiting for its night can hold."""
+
+    @workflow.run
+    async def run(self, value: int) -> int:
+        await self._wait_for_finish()
+        return value
+
+
+@dataclass
+class Padded:
+    """A no-op step's payload: ``reply`` = the byte length of the JSON payload the step returns,
+    ``data`` = padding that brings this payload's own JSON to the size asked (:func:`padded`)."""
+
+    reply: int
+    data: str = ""
+
+
+def padded(size: int, reply: int = 0) -> Padded:
+    """A :class:`Padded` whose JSON payload (``{"reply":…,"data":"…"}``) is ``size`` bytes."""
+    return Padded(reply, "x" * max(0, size - len(f'{{"reply":{reply},"data":""}}')))
+
+
+@activity.defn(name="bench.padded")
+async def reply_padded(arg: Padded) -> str:
+    """A string whose JSON payload is ``arg.reply`` bytes: a no-op step with the result size of an
+    order's step."""
+    return "x" * max(0, arg.reply - 2)
+
+
+#: Payload sizes (bytes of JSON) of a waiting order's steps, M42 with one shot (as a recorded
+#: order history holds them): ``load_order``'s result, ``price_and_hold``'s request and result,
+#: ``submit_target``'s request and result.
+LOAD_RESULT, HOLD_REQUEST, HOLD_RESULT, SUBMIT_REQUEST, SUBMIT_RESULT = 634, 237, 462, 624, 173
+#: The deadline timer of a waiting order (an order's default lifetime), the patch it checks.
+_DEADLINE = timedelta(days=30)
+_PATCH = "bench-order-shaped"
+_STEP = timedelta(seconds=60)
+
+
+@workflow.defn(name="BenchOrderShaped")
+class OrderShaped(_WaitsForFinish):
+    """The commands an order issues before it waits for its night (workflows/order.py, up to its
+    first wait for a session), with no-op steps of the order's payload sizes and nothing of
+    Stellar's, then waits until signalled ``finish``: a patch check; the initial visibility (four
+    search attributes, the summary memo); ``load_order`` as a local activity; the deadline timer
+    and the abort arbiter as tasks; the hold as an activity, then ``held``; the submit as an
+    activity awaited beside the interruption check, then ``submitted``; the wait on a condition.
+    The order's handlers are there too (two session signals, abort as a signal and as a validated
+    update, the status query), doing nothing; the order keeps the hold's result and drops the
+    loaded order, so does this. ``waiting`` is true once it waits."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._value = 0
+        self._status = "pending"
+        self._hold = ""
+        self._target = ""
+        self._candidates: list[str] = []
+        self._deadline_reached = False
+
+    def _visibility(self, initial: bool = False) -> None:
+        updates = [_STATUS.value_set(self._status)]
+        if initial:
+            updates += [_CUSTOMER.value_set("12"), _TARGET.value_set("M42"), _PLAN.value_set("nebula")]
+        workflow.upsert_search_attributes(updates)
+        summary: dict = {"order_id": self._value, "customer_id": 12, "plan": "nebula", "target_name": "M42",
+                         "status": self._status, "reason": ""}
+        if self._hold:
+            summary["cost"] = 1
+        if self._target:
+            summary["target_guid"] = self._target
+        workflow.upsert_memo({"summary": summary})
+
+    def _interrupted(self) -> bool:
+        return bool(self._candidates) or self._deadline_reached
+
+    async def _deadline_timer(self) -> None:
+        await workflow.sleep(_DEADLINE)
+        self._deadline_reached = True
+
+    async def _arbitrate(self) -> None:
+        await workflow.wait_condition(lambda: bool(self._candidates))
+
+    @workflow.run
+    async def run(self, value: int) -> int:
+        workflow.patched(_PATCH)
+        self._value = value
+        self._visibility(initial=True)
+        loaded = await workflow.execute_local_activity(reply_padded, padded(16, LOAD_RESULT),
+                                                       start_to_close_timeout=_STEP)
+        deadline = asyncio.create_task(self._deadline_timer())
+        arbiter = asyncio.create_task(self._arbitrate())
+        self._target = str(workflow.uuid4())  # the order draws its Target and Shot GUIDs here
+        workflow.uuid4()
+        self._hold = await workflow.execute_activity(reply_padded, padded(HOLD_REQUEST, HOLD_RESULT),
+                                                     start_to_close_timeout=_STEP)
+        self._status = "held"
+        self._visibility()
+        del loaded  # the submit request is built from it, then it is dropped
+        submit = workflow.start_activity(reply_padded, padded(SUBMIT_REQUEST, SUBMIT_RESULT),
+                                         start_to_close_timeout=_STEP)
+        await workflow.wait_condition(lambda: submit.done() or self._interrupted())
+        submit.result()
+        self._status = "submitted"
+        self._visibility()
+        await self._wait_for_finish()
+        for task in (deadline, arbiter):
+            task.cancel()
+        return value
+
+    @workflow.signal(name="session_started")
+    def session_started(self, sig: dict) -> None:
+        """No session comes while the bench holds it."""
+
+    @workflow.signal(name="session_ended")
+    def session_ended(self, sig: dict) -> None:
+        """No session comes while the bench holds it."""
+
+    @workflow.signal(name="abort")
+    def abort_signal(self, req: dict) -> None:
+        self._candidates.append("signal")
+
+    @workflow.update(name="abort")
+    async def abort_update(self, req: dict) -> bool:
+        self._candidates.append("update")
+        return True
+
+    @abort_update.validator
+    def _validate_abort(self, req: dict) -> None:
+        pass
+
+    @workflow.query(name="status")
+    def status(self) -> str:
+        return self._status

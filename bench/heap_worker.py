@@ -1,7 +1,7 @@
 """Stellar's worker (``worker.main``, what ``python worker.py`` runs) with a heap-statistics hook:
 where a waiting order's memory goes (bench/worker_memory.py).
 
-    python -m bench.heap_worker STATS_DIR [--runner unsandboxed] [--max-cached N]
+    python -m bench.heap_worker STATS_DIR [--role workflows] [--runner unsandboxed] [--max-cached N]
 
 Every SIGUSR1 writes the Python heap's statistics as they are then (after a full collection) to
 ``STATS_DIR/heap-<n>.json`` (n = 1, 2, …; :func:`heap_stats`) and prints ``heap stats <path>``;
@@ -9,7 +9,7 @@ SIGUSR2 does the same after returning the allocator's free pages to the system (
 so the RSS read before and after tells retained memory from allocator slack. ``--runner
 unsandboxed`` / ``--max-cached N`` run the worker with the SDK's ``UnsandboxedWorkflowRunner`` /
 a smaller workflow cache instead of ``worker.worker_options``' (variants the bench measures, not
-what the worker runs).
+what the worker runs); ``--role``: the worker's ``--role`` (``worker.ROLES``).
 Nothing is traced between two signals, so the worker runs at its normal speed and its RSS is the
 one the bench reads (``tracemalloc`` was tried: traced, the worker's first workflow tasks took
 15–60 s on the loaded 2-core machine and timed out).
@@ -131,12 +131,12 @@ def _variant(runner: str, max_cached: int | None) -> None:
     worker.worker_options = options  # type: ignore[assignment]
 
 
-async def main(directory: Path, runner: str = "sandbox", max_cached: int | None = None) -> int:
+async def main(directory: Path, runner: str = "sandbox", max_cached: int | None = None, role: str = "all") -> int:
     import worker
 
     _variant(runner, max_cached)
     install_stats_handler(directory)
-    return await worker.main()
+    return await worker.main(role)
 
 
 if __name__ == "__main__":
@@ -144,5 +144,6 @@ if __name__ == "__main__":
     parser.add_argument("stats_dir", type=Path)
     parser.add_argument("--runner", choices=("sandbox", "unsandboxed"), default="sandbox")
     parser.add_argument("--max-cached", type=int, default=None)
+    parser.add_argument("--role", default="all")
     a = parser.parse_args()
-    sys.exit(asyncio.run(main(a.stats_dir, a.runner, a.max_cached)))
+    sys.exit(asyncio.run(main(a.stats_dir, a.runner, a.max_cached, a.role)))

@@ -44,11 +44,13 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import psutil
+from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.service import RPCError
 
-from bench._processes import ChildProcess, cpu_line, cpu_seconds, progress
-from bench._stack import DAYTIME, BenchStack, run_standalone
+from bench._processes import ROOT, ChildProcess, cpu_line, cpu_seconds, progress, settings_env
+from bench._stack import DAYTIME, BenchStack, Deployment, run_standalone
 from bench.ceiling_workflow import BareWaiting, OrderShaped
 from bench.memory_breakdown import HeapDiff, HistorySize, heap_diff, history_size, sandbox_costs
 from bench.orders_e2e import bounded
@@ -106,6 +108,9 @@ class Filled:
     history: HistorySize
     note: str = ""
     trimmed: int = 0
+    #: With the work split (``stellar worker --role``): the activities process's RSS (bytes) idle,
+    #: with one and with every order waiting; None for one worker process.
+    activities: tuple[int, int, int] | None = None
 
 
 async def bare_ceiling(stack: BenchStack, n: int, concurrency: int = 16, timeout: float = 120.0,
@@ -160,48 +165,121 @@ def _trimmed(stats: Path) -> int:
 
 
 async def fill_orders(stack: BenchStack, orders: int, concurrency: int, customers: int, timeout: float,
-                      variant: tuple[str, ...] = (), drift_seconds: int = DRIFT_SECONDS) -> Filled:
+                      variant: tuple[str, ...] = (), drift_seconds: int = DRIFT_SECONDS, split: bool = False) -> Filled:
     """Stellar's worker (``worker.main`` with the heap hook: ``python -m bench.heap_worker``, with
     ``variant``: its ``--runner``/``--max-cached`` arguments) idle, with one and with ``orders``
-    orders waiting for their night."""
+    orders waiting for their night. ``split``: the worker measured runs ``--role workflows`` and a
+    second process, ``python worker.py --role activities``, runs the activities; its RSS is read
+    at the same moments (:attr:`Filled.activities`)."""
     stats_dir = stack.tmp / f"memory-heap-{uuid.uuid4().hex[:6]}"
-    argv = [sys.executable, "-m", "bench.heap_worker", str(stats_dir), *variant]
+    role = ("--role", "workflows") if split else ()
+    argv = [sys.executable, "-m", "bench.heap_worker", str(stats_dir), *variant, *role]
     async with stack.deployment("memory", sim={"speed": 0.0, "start_time": DAYTIME}, worker_argv=argv) as dep:
         assert dep.worker is not None
-        people = await stack.customers(customers, credits=math.ceil(orders / customers) + 1)
-        idle = await settled_rss(dep.worker.pid)
-        first = await dep.post_order(people[0].api_key, ORDER)
-        await dep.wait_final([first["id"]], 120, label="memory: first order", statuses=WAITING)
-        one = await settled_rss(dep.worker.pid)
-        stats_one = await _stats(dep.worker, 1)
+        acts = None
+        try:
+            if split:
+                acts = ChildProcess("memory activities worker",
+                                    [sys.executable, str(ROOT / "worker.py"), "--role", "activities"],
+                                    settings_env(dep.groups), dep.base / "activities-worker.log")
+                acts.start()
+                await _monitor_watching(stack, dep, acts, timeout)
+            return await _fill(stack, dep, acts, orders, concurrency, customers, timeout, drift_seconds)
+        finally:
+            if acts is not None:
+                await asyncio.to_thread(acts.stop)
 
-        progress(f"worker memory: posting {orders - 1} more orders, {concurrency} at a time")
-        cpu0 = cpu_seconds(dep.worker, dep.api)
-        t0 = time.perf_counter()
 
-        async def post(i: int) -> int:
-            return (await dep.post_order(people[(i + 1) % customers].api_key, ORDER))["id"]
+async def _monitor_watching(stack: BenchStack, dep: Deployment, acts: ChildProcess, timeout: float) -> None:
+    """Until the observatory monitor's watch activity runs (in ``acts``, the activities process):
+    then both processes are up, as the one worker is once its monitor runs."""
+    handle = stack.client.get_workflow_handle(f"observatory-monitor-{dep.telescope}")
+    loop = asyncio.get_running_loop()
+    until = loop.time() + timeout
+    while True:
+        acts.check_alive()
+        pending = (await handle.describe()).raw_description.pending_activities
+        if any(a.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED for a in pending):
+            return
+        if loop.time() > until:
+            raise RuntimeError(f"{acts.name}: the monitor's watch not started within {timeout:g} s:\n{acts.log_tail()}")
+        await asyncio.sleep(0.5)
 
-        ids = [first["id"], *await bounded(concurrency, list(range(orders - 1)), post)]
-        post_s = time.perf_counter() - t0
-        counts = await dep.wait_final(ids, timeout, label="memory: waiting orders", statuses=WAITING)
-        fill_s = time.perf_counter() - t0
-        cpu = cpu_line(cpu0, cpu_seconds(dep.worker, dep.api), fill_s)
-        waiting = counts.get("submitted", 0)
-        full = await settled_rss(dep.worker.pid)
-        later = await settled_rss(dep.worker.pid, drift_seconds)
-        stats_full = await _stats(dep.worker, 2, trim=True)
-        heap = heap_diff(stats_one, stats_full, waiting)
-        history = await history_size(stack.client, [f"order-{i}" for i in ids[:HISTORY_SAMPLE]])
-        await asyncio.to_thread(dep.worker.stop)  # before terminating: a terminated order would wake its cached workflow
-        await stack.terminate([f"order-{i}" for i in ids])
+
+async def _fill(stack: BenchStack, dep: Deployment, acts: ChildProcess | None, orders: int, concurrency: int,
+                customers: int, timeout: float, drift_seconds: int) -> Filled:
+    """:func:`fill_orders` in its running deployment (``acts``: the activities process, when split)."""
+    assert dep.worker is not None
+
+    async def rss(seconds: float = 3.0) -> tuple[int, int]:
+        """(worker, activities process) RSS, read together after ``seconds`` of quiet."""
+        both = await asyncio.gather(settled_rss(dep.worker.pid, seconds),
+                                    *([settled_rss(acts.pid, seconds)] if acts else []))
+        return both[0], (both[1] if acts else 0)
+
+    people = await stack.customers(customers, credits=math.ceil(orders / customers) + 1)
+    idle, acts_idle = await rss()
+    first = await dep.post_order(people[0].api_key, ORDER)
+    await dep.wait_final([first["id"]], 120, label="memory: first order", statuses=WAITING)
+    one, acts_one = await rss()
+    stats_one = await _stats(dep.worker, 1)
+
+    progress(f"worker memory: posting {orders - 1} more orders, {concurrency} at a time")
+    cpu0 = cpu_seconds(dep.worker, dep.api)
+    acts_cpu0 = _cpu(acts)
+    t0 = time.perf_counter()
+
+    run = uuid.uuid4().hex[:8]
+
+    async def post(i: int) -> int:
+        """One order, sent again under its Idempotency-Key when the connection broke (a loaded
+        machine: a kept-alive connection the API closed meanwhile); the replay answers 200."""
+        assert dep.http is not None
+        headers = {"Authorization": f"Bearer {people[(i + 1) % customers].api_key}", "Idempotency-Key": f"{run}-{i}"}
+        for attempt in range(3):
+            try:
+                r = await dep.http.post("/api/orders", json=ORDER, headers=headers)
+            except httpx.TransportError:
+                if attempt == 2:
+                    raise
+                continue
+            if r.status_code not in (200, 201):
+                raise RuntimeError(f"POST /api/orders answered {r.status_code}: {r.text[:500]}")
+            return r.json()["id"]
+        raise AssertionError("unreachable")
+
+    ids = [first["id"], *await bounded(concurrency, list(range(orders - 1)), post)]
+    post_s = time.perf_counter() - t0
+    counts = await dep.wait_final(ids, timeout, label="memory: waiting orders", statuses=WAITING)
+    fill_s = time.perf_counter() - t0
+    cpu_after = cpu_seconds(dep.worker, dep.api)
+    if acts is not None:
+        cpu_after["activities worker"] = _cpu(acts) - acts_cpu0
+    cpu = cpu_line(cpu0, cpu_after, fill_s)
+    waiting = counts.get("submitted", 0)
+    full, acts_full = await rss()
+    later = await settled_rss(dep.worker.pid, drift_seconds)
+    stats_full = await _stats(dep.worker, 2, trim=True)
+    heap = heap_diff(stats_one, stats_full, waiting)
+    history = await history_size(stack.client, [f"order-{i}" for i in ids[:HISTORY_SAMPLE]])
+    await asyncio.to_thread(dep.worker.stop)  # before terminating: a terminated order would wake its cached workflow
+    await stack.terminate([f"order-{i}" for i in ids])
     statuses = ", ".join(f"{s} {n}" for s, n in sorted(counts.items()))
     drift = (later - full) / drift_seconds  # bytes a second, nothing new to do
     note = (f"Statuses when measured: {statuses}. {orders - 1} POSTs took {post_s:.1f} s; all waiting after "
             f"{fill_s:.1f} s. {cpu}. Drift with time alone: {later - full:+,} bytes in the {drift_seconds} s after "
             f"the fill with every order waiting; at that rate the {fill_s:.0f} s fill window holds "
             f"{drift * fill_s / max(1, waiting - 1) / 1024:+.1f} KiB per order of it.")
-    return Filled(idle, one, full, waiting, heap, history, note, _trimmed(stats_full))
+    return Filled(idle, one, full, waiting, heap, history, note, _trimmed(stats_full),
+                  (acts_idle, acts_one, acts_full) if acts else None)
+
+
+def _cpu(child: ChildProcess | None) -> float:
+    """CPU seconds (user + system) ``child`` used so far (0 without one)."""
+    if child is None or not child.alive():
+        return 0.0
+    t = psutil.Process(child.pid).cpu_times()
+    return t.user + t.system
 
 
 def _per(f: Filled) -> float:
@@ -216,11 +294,13 @@ def _slack_per(f: Filled) -> float:
     return (f.full - f.trimmed) / max(1, f.waiting - 1) if f.trimmed else math.nan
 
 
-def breakdown(o: Filled, b: Filled, s: Filled | None, sandbox: dict[str, dict[str, dict]] | None) -> list[str]:
-    """The markdown of where a waiting order's memory goes, beside a bare waiting workflow's and (``s``)
-    an order-shaped bare workflow's; ``sandbox``: bench/sandbox_cost.py's measurement."""
+def breakdown(o: Filled, b: Filled, s: Filled | None, sandbox: dict[str, dict[str, dict]] | None,
+              w: Filled | None = None) -> list[str]:
+    """The markdown of where a waiting order's memory goes, beside (``w``) the same orders in a
+    workflows process with the activities in another, a bare waiting workflow's and (``s``) an
+    order-shaped bare workflow's; ``sandbox``: bench/sandbox_cost.py's measurement."""
     KiB = 1024
-    cols = [o, *([s] if s else []), b]
+    cols = [o, *([w] if w else []), *([s] if s else []), b]
 
     def row(label: str, values: list[float], unit: str = "KiB") -> str:
         cells = [f"{v / KiB:.1f} KiB" if unit == "KiB" else f"{v:,.0f}" for v in values]
@@ -241,8 +321,9 @@ def breakdown(o: Filled, b: Filled, s: Filled | None, sandbox: dict[str, dict[st
         f"issued, with no-op steps, nothing of Stellar's. History: the events a waiting workflow's history "
         f"holds (protobuf bytes, mean of {o.history.sampled} orders / {b.history.sampled} bare workflows).",
         "",
-        "| per waiting workflow | Stellar order | " + ("order-shaped bare | " if s else "") + "bare workflow | order − bare |",
-        "|---|---:|" + ("---:|" if s else "") + "---:|---:|",
+        "| per waiting workflow | Stellar order | " + ("Stellar order (split: workflows process) | " if w else "")
+        + ("order-shaped bare | " if s else "") + "bare workflow | order − bare |",
+        "|---|---:|" + ("---:|" if w else "") + ("---:|" if s else "") + "---:|---:|",
         row("RSS growth", [_per(f) for f in cols]),
         row("allocator slack given back by malloc_trim", [_slack_per(f) for f in cols]),
         row("pymalloc (Python allocations ≤ 512 B)", [f.heap.pymalloc for f in cols]),
@@ -276,15 +357,20 @@ def breakdown(o: Filled, b: Filled, s: Filled | None, sandbox: dict[str, dict[st
 
 async def run(stack: BenchStack, orders: int = 1000, concurrency: int = 16, customers: int = 50,
               timeout: float = 600.0, variant: tuple[str, ...] = (), shaped: bool = True,
-              sandbox_instances: int = 100, drift_seconds: int = DRIFT_SECONDS) -> str:
+              sandbox_instances: int = 100, drift_seconds: int = DRIFT_SECONDS, split: bool = True) -> str:
     """Fill the worker with ``orders`` waiting orders (``variant``: bench/heap_worker.py arguments,
-    e.g. ``("--runner", "unsandboxed")``), then the bare ceiling and (``shaped``) the order-shaped
-    one; ``sandbox_instances``: workflow instances bench/sandbox_cost.py creates per runner;
-    ``drift_seconds``: how long the filled worker is watched; returns the markdown section."""
+    e.g. ``("--runner", "unsandboxed")``), then (``split``) the same orders held by a ``--role
+    workflows`` process beside a ``--role activities`` one, then the bare ceiling and (``shaped``)
+    the order-shaped one; ``sandbox_instances``: workflow instances bench/sandbox_cost.py creates
+    per runner; ``drift_seconds``: how long the filled worker is watched; returns the markdown."""
     orders = max(2, orders)
     customers = max(1, min(customers, orders))
     progress(f"worker memory: starting simulator (paused), worker and API; {orders} orders to wait")
     o = await fill_orders(stack, orders, concurrency, customers, timeout, variant, drift_seconds)
+    w = None
+    if split:
+        progress(f"worker memory: the same with a workflows process and an activities process; {orders} orders")
+        w = await fill_orders(stack, orders, concurrency, customers, timeout, variant, drift_seconds, split=True)
     progress(f"worker memory: ceiling, a bare worker with {orders} bare waiting workflows")
     b = await bare_ceiling(stack, orders, concurrency, timeout=timeout)
     s = None
@@ -293,18 +379,40 @@ async def run(stack: BenchStack, orders: int = 1000, concurrency: int = 16, cust
         s = await bare_ceiling(stack, orders, concurrency, timeout=timeout, shape=OrderShaped)
     sandbox = await sandbox_costs(sandbox_instances)
     per_order, per_bare = _per(o), _per(b)
-    ratio = f"{per_order / per_bare:.1f}×" if per_bare > 0 else "n/a (below the RSS noise)"
+
+    def times(a: float, c: float) -> str:
+        return f"{a / c:.1f}×" if c > 0 else "n/a (below the RSS noise)"
+
     shaped_line = (f" The SDK alone keeps {_per(s) / 1024:.1f} KiB per waiting workflow of the order's shape "
-                   f"(order-shaped bare workflow): the order is {per_order / _per(s):.1f}× that."
+                   f"(order-shaped bare workflow): the order is {times(per_order, _per(s))} that."
                    if s and _per(s) > 0 else "")
-    worker_line = ("`worker.main` as `python worker.py` runs it" if not variant
-                   else f"`worker.main` with `{' '.join(variant)}` (a variant, not what `python worker.py` runs)")
+    worker = ("`worker.main` as `python worker.py` runs it" if not variant
+              else f"`worker.main` with `{' '.join(variant)}` (a variant, not what `python worker.py` runs)")
+    rows = [f"| Stellar worker idle (monitor running, no order) | 0 | {o.idle / MiB:.1f} | — |",
+            f"| one order waiting (workflow sandbox loaded) | 1 | {o.one / MiB:.1f} | {(o.one - o.idle) / MiB:+.1f} MiB |",
+            f"| every order waiting for its night | {o.waiting} | {o.full / MiB:.1f} | {(o.full - o.idle) / MiB:+.1f} MiB |"]
+    split_line = ""
+    if w is not None and w.activities:
+        a_idle, a_one, a_full = w.activities
+        rows += [f"| split: workflows process (`--role workflows`) idle | 0 | {w.idle / MiB:.1f} | — |",
+                 f"| split: workflows process, every order waiting | {w.waiting} | {w.full / MiB:.1f} | "
+                 f"{(w.full - w.idle) / MiB:+.1f} MiB |",
+                 f"| split: its activities process (`--role activities`), every order waiting | {w.waiting} | "
+                 f"{a_full / MiB:.1f} | {(a_full - a_idle) / MiB:+.1f} MiB |"]
+        verdict = ("most of the one-process growth per order was the activities' high-water"
+                   if _per(w) <= 0.8 * per_order else
+                   "the growth per order stays with the workflows: it is not the activities' high-water")
+        split_line = (f" With the activities in another process (`stellar worker --role workflows` beside "
+                      f"`--role activities`, docs/operations.md §5): {_per(w) / 1024:.1f} KiB per waiting order "
+                      f"in the workflows process (**{times(_per(w), per_bare)}** the bare one; {w.waiting} waiting "
+                      f"when measured), while the activities process grew {(a_full - a_one) / MiB:+.1f} MiB: "
+                      f"{verdict}.")
     return "\n".join([
-        f"Worker = {worker_line}, in `python -m bench.heap_worker` (one process; "
-        f"a signal handler writes heap statistics); simulator clock paused at {DAYTIME:%Y-%m-%d %H:%M} UTC so "
-        f"orders wait; M42, L 1×60 s; {customers} customers. Ceiling: `python -m bench.bare_worker` (one process, "
-        f"the worker's own `Worker` options and data converter, its workflow module passed through the sandbox "
-        f"as `workflows` is, same hook) holding as many bare workflows waiting for a signal.",
+        f"Worker = {worker}, in `python -m bench.heap_worker` (one process; a signal handler writes heap "
+        f"statistics); simulator clock paused at {DAYTIME:%Y-%m-%d %H:%M} UTC so orders wait; M42, L 1×60 s; "
+        f"{customers} customers. Ceiling: `python -m bench.bare_worker` (one process, the worker's own `Worker` "
+        f"options and data converter, its workflow module passed through the sandbox as `workflows` is, same "
+        f"hook) holding as many bare workflows waiting for a signal.",
         "",
         "| worker state | open workflows | RSS MiB | vs idle |",
         "|---|---:|---:|---:|",
@@ -313,14 +421,13 @@ async def run(stack: BenchStack, orders: int = 1000, concurrency: int = 16, cust
         f"| ceiling: every bare workflow waiting | {orders} | {b.full / MiB:.1f} | {(b.full - b.idle) / MiB:+.1f} MiB |",
         *([f"| bare worker, every order-shaped workflow waiting | {orders} | {s.full / MiB:.1f} | "
            f"{(s.full - s.idle) / MiB:+.1f} MiB |"] if s else []),
-        f"| Stellar worker idle (monitor running, no order) | 0 | {o.idle / MiB:.1f} | — |",
-        f"| one order waiting (workflow sandbox loaded) | 1 | {o.one / MiB:.1f} | {(o.one - o.idle) / MiB:+.1f} MiB |",
-        f"| every order waiting for its night | {o.waiting} | {o.full / MiB:.1f} | {(o.full - o.idle) / MiB:+.1f} MiB |",
+        *rows,
         "",
         f"**Per waiting order: {per_order / 1024:.1f} KiB** ((all − one) ÷ {max(1, o.waiting - 1)}) vs "
-        f"{per_bare / 1024:.1f} KiB per bare waiting workflow: **{ratio}** (goal ≤ 2×).{shaped_line} {o.note}",
+        f"{per_bare / 1024:.1f} KiB per bare waiting workflow: **{times(per_order, per_bare)}** (goal ≤ 2×)."
+        f"{shaped_line}{split_line} {o.note}",
         "",
-        *breakdown(o, b, s, sandbox),
+        *breakdown(o, b, s, sandbox, w),
     ])
 
 
@@ -335,11 +442,13 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--max-cached", type=int, default=None,
                         help="the worker's max_cached_workflows (a variant to measure; the worker keeps the SDK's 1,000)")
     parser.add_argument("--no-shaped", action="store_true", help="skip the order-shaped ceiling")
+    parser.add_argument("--no-split", action="store_true",
+                        help="skip the same orders held by a --role workflows process beside a --role activities one")
     a = parser.parse_args(argv)
     variant = (*(("--runner", a.runner) if a.runner != "sandbox" else ()),
                *(("--max-cached", str(a.max_cached)) if a.max_cached is not None else ()))
     return run_standalone(run, orders=a.orders, concurrency=a.concurrency, timeout=a.timeout, variant=variant,
-                          shaped=not a.no_shaped)
+                          shaped=not a.no_shaped, split=not a.no_split)
 
 
 if __name__ == "__main__":

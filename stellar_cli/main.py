@@ -86,13 +86,17 @@ def db_upgrade(revision: str = "head") -> None:
 
 
 @app.command()
-def worker() -> None:
-    """Run the Temporal worker (same as `python worker.py`)."""
+def worker(
+    role: str = typer.Option("all", "--role", help="all (default) | workflows (workflows and their local database "
+                             "steps) | activities (every activity, no workflow): run one workflows and one activities "
+                             "process on the same queue to size and scale them apart (docs/operations.md §5)"),
+) -> None:
+    """Run the Temporal worker (same as `python worker.py`). Exit 2: unsafe settings or unknown role."""
     import asyncio
 
     from worker import main as worker_main
 
-    sys.exit(asyncio.run(worker_main()) or 0)
+    sys.exit(asyncio.run(worker_main(role)) or 0)
 
 
 @app.command("site-worker")
