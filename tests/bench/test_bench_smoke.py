@@ -63,10 +63,14 @@ async def test_bare_two_activity_workflow_history_counts_17_events_and_3_actions
 
 
 def _events_and_sizes(history: WorkflowHistory) -> list[tuple[str, int]]:
-    """(event type, bytes of its activity/local-activity payloads) of each event of ``history``."""
+    """(event type, bytes of its activity/local-activity payloads) of each event of ``history``,
+    workflow-task events left out: a loaded machine splits a workflow task in two (a local activity
+    past the task's heartbeat), which changes how many there are, not the commands or their payloads."""
     out = []
     for event in history.events:
         kind = EventType.Name(event.event_type).removeprefix("EVENT_TYPE_")
+        if kind.startswith("WORKFLOW_TASK_"):
+            continue
         attrs = getattr(event, event.WhichOneof("attributes"))
         fields = {f.name for f in attrs.DESCRIPTOR.fields}
         size = 0
