@@ -291,6 +291,13 @@ async def test_three_sites_run_their_own_orders_and_a_dead_site_delays_only_its_
         for sim in sims.values():
             if sim.running:
                 await sim.stop()
+        # Retired, not deleted (their orders keep them): an online telescope left in the shared
+        # database would take other tests' ``any`` orders (Chile sees what Haute-Provence never does).
+        async with make_sessionmaker(engine)() as s:
+            for t in (await s.exec(select(Telescope).where(Telescope.slug.in_(list(slugs.values()))))).all():  # type: ignore[attr-defined]
+                t.status = "retired"
+                s.add(t)
+            await s.commit()
     # Every connection each simulator saw came from its own site worker, never from this process
     # (the central worker).
     # A connection closed before its owner was looked up (a site worker killed or reconnecting)
