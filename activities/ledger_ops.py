@@ -16,6 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.order_constraints import gate_constraints
 from activities.order_sql import HOLD_WRITE, LOCK_ORDER_AND_HOLD, engine_of, not_found, one_statement, read_order
 from activities.order_store import OrderStoreActivities, guids_in_force
 from activities.progress import progress_now
@@ -24,7 +25,7 @@ from billing.errors import HoldNotFound, IdempotencyConflict, InsufficientCredit
 from billing.ledger import Ledger
 from billing.settlement import credits_to_capture
 from core.settings import Settings
-from models.billing import OrderConstraints, PricedShot
+from models.billing import PricedShot
 from models.db import Order
 from models.orders import (
     ClosedOrder,
@@ -72,18 +73,7 @@ class LedgerActivities:
         lines = [ShotLine.model_validate(s) for s in order.shots or ()]
         customer_id = order.customer_id
         try:
-            constraints = plans.gate(order.plan, OrderConstraints(
-                priority=order.priority,
-                c_moon_down=order.c_moon_down,
-                c_hfd_mean_limit=order.c_hfd_mean_limit or None,
-                repeat=order.repeat,
-                c_alt_min=order.c_alt_min,
-                c_ha_start=order.c_ha_start,
-                c_ha_end=order.c_ha_end,
-                date_start=_aware(order.date_start),
-                date_end=_aware(order.date_end),
-                mosaic_panels=len({s.panel_index for s in lines if s.panel_index is not None}),
-            ))
+            constraints = plans.gate(order.plan, gate_constraints(order, lines))
         except PlanViolation as exc:
             raise ApplicationError(str(exc), exc.fields, type=ERR_PLAN_VIOLATION, non_retryable=True) from None
         except UnknownPlan as exc:

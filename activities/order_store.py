@@ -20,6 +20,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities._db import sql
+from activities.order_constraints import stored_constraints
 from activities.order_sql import FINALIZE_WRITE, REPORT_READ, one_statement, read_order
 from activities.progress import order_lines, progress_now
 from core.frame_store import FRAMES_PREFIX, frame_store
@@ -239,15 +240,7 @@ class OrderStoreActivities:
             ra_j2000=order.ra_j2000,
             dec_j2000=order.dec_j2000,
             pa=order.pa,
-            priority=order.priority,
-            c_moon_down=order.c_moon_down,
-            c_hfd_mean_limit=order.c_hfd_mean_limit,
-            c_alt_min=order.c_alt_min,
-            c_ha_start=order.c_ha_start,
-            c_ha_end=order.c_ha_end,
-            date_start=_aware(order.date_start),
-            date_end=_aware(order.date_end),
-            repeat=order.repeat,
+            **stored_constraints(order),
             created_at=_aware(order.created_at) or datetime.now(UTC),
             default_lifetime_days=self.settings.billing.order_default_lifetime_days,
             set_guid=order.set_guid,
