@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from fastapi import APIRouter
 
@@ -11,8 +11,9 @@ from api.errors import Unprocessable, errors
 from api.schemas.pricing import EstimateMultipliers, EstimateRequest, EstimateResponse, EstimateTarget, Estimation
 from api.schemas.telescopes import AssignmentOut
 from api.services import telescopes as service
-from api.services.assignment import Assignment, Need, assign
+from api.services.assignment import Assignment, assign
 from api.services.customers import effective_plan
+from api.services.orders import gate_order, order_need
 from api.services.order_schedule import estimate_window, site_of, target_coordinates
 from billing.plans import get_plan
 from core.mosaic import split_refusal
@@ -49,14 +50,19 @@ async def post_estimate(body: EstimateRequest, me: PrincipalDep, res: ResourcesD
     for i, s in enumerate(t.shots if panels else []):
         if refusal := split_refusal(s.quantity, panels):
             bad[f"target.shots.{i}.quantity"] = refusal
+    if t.date_start and t.date_end and t.date_end <= t.date_start:
+        bad["target.date_end"] = "must be after now and date_start"
     if bad:
         raise Unprocessable("invalid estimate request", fields=bad)
     plan = get_plan(body.subscription_plan) if body.subscription_plan else None
     plan_id = plan.id if plan else (await effective_plan(session, me.customer_id)).plan
+    # The plan's rules first, as for an order (403 before any sky is judged); its moon-down is the
+    # one the telescope and the window are judged under.
+    moon_down = gate_order(plan_id, t).moon_down
     pricing = PricingInput(priority=t.priority, c_moon_down=t.c_moon_down, c_hfd_mean_limit=t.c_hfd_mean_limit,
                            repeat=t.repeat, shots=[PricedShot(filter=s.filter, exposure=s.exposure, quantity=s.quantity)
                                                    for s in t.shots])
-    chosen = await _telescope(session, res, t, get_plan(plan_id)) if (t.has_target() or named) else None
+    chosen = await _telescope(session, res, t, moon_down) if (t.has_target() or named) else None
     balances = await res.ledger.balances(me.customer_id)
     e = estimate(plan_id, pricing, balances.available,
                  telescope_multiplier=chosen.telescope.price_multiplier if chosen else None,
@@ -64,7 +70,7 @@ async def post_estimate(body: EstimateRequest, me: PrincipalDep, res: ResourcesD
     extra: dict = {}
     if t.has_target():
         site = site_of(chosen.telescope) if chosen else res.settings.site
-        extra["next_window"] = await estimate_window(site, t, get_plan(plan_id))
+        extra["next_window"] = await estimate_window(site, t, moon_down=moon_down)
     if chosen:
         c = chosen.telescope
         extra["telescope"] = AssignmentOut(slug=c.slug, name=c.name, site_name=c.site_name,
@@ -79,8 +85,9 @@ async def post_estimate(body: EstimateRequest, me: PrincipalDep, res: ResourcesD
         can_afford=e.can_afford), **extra)
 
 
-async def _telescope(session, res: ResourcesDep, t: EstimateTarget, plan) -> Assignment:
-    """The telescope an order like ``t`` would get (api/services/assignment.py), with the same
+async def _telescope(session, res: ResourcesDep, t: EstimateTarget, moon_down: bool) -> Assignment:
+    """The telescope an order like ``t`` would get (api/services/assignment.py), judged on the same
+    ``order_need`` as ``POST /api/orders`` (``moon_down``: as the plan gate forces it), with the same
     refusals; a named telescope without a target is taken as named (no sky to judge)."""
     slug = t.telescope or ANY
     if not t.has_target():
@@ -88,12 +95,8 @@ async def _telescope(session, res: ResourcesDep, t: EstimateTarget, plan) -> Ass
         return Assignment(row, f"named: {row.slug} at {row.site_name} (no target given: its sky is not judged)")
     ra, dec = target_coordinates(t)
     now = datetime.now(UTC)
-    start = max(t.date_start or now, now)
-    end = t.date_end or now + timedelta(days=res.settings.billing.order_default_lifetime_days)
-    if end <= start:
+    need = order_need(t, ra_j2000=ra, dec_j2000=dec, filters=[s.filter for s in t.shots], moon_down=moon_down,
+                      now=now, lifetime_days=res.settings.billing.order_default_lifetime_days)
+    if need.end <= need.start:
         raise Unprocessable("invalid estimate request", fields={"target.date_end": "must be after now and date_start"})
-    return await assign(session, slug, Need(
-        target_name=t.target_name or f"RA {ra:.2f} h Dec {dec:+.1f}°", ra_j2000=ra, dec_j2000=dec,
-        filters=[s.filter for s in t.shots], c_alt_min=t.c_alt_min, c_moon_down=t.c_moon_down or plan.moon_down == "always",
-        c_ha_start=t.c_ha_start, c_ha_end=t.c_ha_end, start=start, end=end, date_start=t.date_start,
-        date_end=t.date_end, min_field_arcmin=t.min_field_arcmin), now)
+    return await assign(session, slug, need, now)

@@ -23,7 +23,6 @@ from api.catalog import UnknownTarget, resolve
 from api.errors import Unprocessable
 from api.schemas.orders import NextWindow
 from api.schemas.pricing import EstimateTarget
-from billing.plans import Plan
 from core import ephemeris
 from core.ephemeris import GRID_STEP, Constraints, Sky
 from core.settings import SiteSettings
@@ -99,16 +98,17 @@ def target_coordinates(t: EstimateTarget) -> tuple[float, float]:
     return entry.ra_j2000, entry.dec_j2000
 
 
-async def estimate_window(site: SiteSettings, t: EstimateTarget, plan: Plan,
+async def estimate_window(site: SiteSettings, t: EstimateTarget, *, moon_down: bool,
                           now: datetime | None = None) -> NextWindow | None:
     """``next_window`` of an estimate's target: None without a target (neither ``target_name`` nor
-    both coordinates). Moon-down as ``plan`` forces it (Quasar: always). Raises Unprocessable
-    ``unknown_target`` for a name the offline catalogue does not know."""
+    both coordinates). ``moon_down``: as the plan gate forces it (Quasar: always;
+    ``api.services.orders.gate_order``). Raises Unprocessable ``unknown_target`` for a name the
+    offline catalogue does not know."""
     if not t.has_target():
         return None
     ra, dec = target_coordinates(t)
     c = constraints(site, ra_j2000=ra, dec_j2000=dec, c_alt_min=t.c_alt_min,
-                    c_moon_down=t.c_moon_down or plan.moon_down == "always", c_ha_start=t.c_ha_start,
+                    c_moon_down=moon_down, c_ha_start=t.c_ha_start,
                     c_ha_end=t.c_ha_end, date_start=t.date_start, date_end=t.date_end)
     return await target_window(site, c, now)
 

@@ -42,6 +42,7 @@ from api.errors import (
 )
 from api.resources import Resources
 from api.schemas.orders import AbortOut, OrderCreate
+from api.schemas.pricing import EstimateTarget
 from api.security import Principal
 from api.services import order_context, telescopes
 from api.services.assignment import Need, assign
@@ -130,26 +131,30 @@ def _field_errors(req: OrderCreate, filters: list[str], now: datetime,
     return errors, canonical
 
 
-def gate_order(plan_id: str | None, req: OrderCreate) -> VoyagerTargetConstraints:
-    """``req`` checked against the plan ``plan_id`` (a mosaic counts its panels), as
-    :func:`billing.plans.gate` maps it: the constraints the order runs with (moon-down forced on
-    Quasar). Raises PlanViolation (docs/pricing.md §4)."""
+def gate_order(plan_id: str | None, req: OrderCreate | EstimateTarget) -> VoyagerTargetConstraints:
+    """``req`` (an order, or the estimate of one) checked against the plan ``plan_id`` (a mosaic
+    counts its panels), as :func:`billing.plans.gate` maps it: the constraints the order runs with
+    (moon-down forced on Quasar). Raises PlanViolation (docs/pricing.md §4)."""
     asked = req.gate_request()
     if req.mosaic is not None:
         asked.mosaic_panels = req.mosaic.columns * req.mosaic.rows
     return gate(plan_id, asked)
 
 
-def order_need(req: OrderCreate, *, ra_j2000: float, dec_j2000: float, filters: list[str], moon_down: bool,
-               now: datetime, lifetime_days: int) -> Need:
-    """What the order ``req`` asks of a telescope (api/services/assignment.py): ``ra_j2000`` hours,
-    ``dec_j2000`` degrees (resolved from the catalogue when ``req`` has none); ``filters``: its shot
-    lines' filter names; ``moon_down``: as the plan gate forces it (:func:`gate_order`); the window
-    from ``now`` (aware UTC) or ``date_start`` to ``date_end``, else ``lifetime_days`` from now.
-    ``POST /api/orders`` and the web app's new-order preview both judge an order with it."""
+def order_need(req: OrderCreate | EstimateTarget, *, ra_j2000: float, dec_j2000: float, filters: list[str],
+               moon_down: bool, now: datetime, lifetime_days: int) -> Need:
+    """What the order ``req`` (or the estimate of one) asks of a telescope
+    (api/services/assignment.py): ``ra_j2000`` hours, ``dec_j2000`` degrees (resolved from the
+    catalogue when ``req`` has none); ``filters``: its shot lines' filter names; ``moon_down``: as
+    the plan gate forces it (:func:`gate_order`); the window from ``now`` (aware UTC) or
+    ``date_start`` to ``date_end``, else ``lifetime_days`` from now (an inverted one is the
+    caller's to refuse). An estimate without a name is named by its coordinates. ``POST
+    /api/orders``, ``POST /api/pricing/estimate`` and the web app's new-order preview all judge an
+    order with it."""
     start = max(req.date_start or now, now)
     end = req.date_end or now + timedelta(days=lifetime_days)
-    return Need(target_name=req.target_name, ra_j2000=ra_j2000, dec_j2000=dec_j2000, filters=filters,
+    name = req.target_name or f"RA {ra_j2000:.2f} h Dec {dec_j2000:+.1f}°"
+    return Need(target_name=name, ra_j2000=ra_j2000, dec_j2000=dec_j2000, filters=filters,
                 c_alt_min=req.c_alt_min, c_moon_down=moon_down, c_ha_start=req.c_ha_start, c_ha_end=req.c_ha_end,
                 start=start, end=end, date_start=req.date_start, date_end=req.date_end,
                 min_field_arcmin=req.min_field_arcmin)
