@@ -261,9 +261,13 @@ async def list_orders(
 
 
 async def list_images(session: AsyncSession, order_id: int, *, limit: int, offset: int,
-                      panel: int | None = None) -> ImagePage:
-    """The order's frames, oldest first; ``panel``: only a mosaic panel's (its ``panel_index``)."""
-    where = [ShotDone.order_id == order_id, ShotDone.is_deleted.is_(False)]
+                      panel: int | None = None, with_deleted: bool = False) -> ImagePage:
+    """The order's frames, oldest first; ``panel``: only a mosaic panel's (its ``panel_index``).
+    ``with_deleted``: also the frames Voyager rejected and deleted (their rows: filter, time, HFD;
+    no file of theirs is served, ``get_image`` refuses them)."""
+    where = [ShotDone.order_id == order_id]
+    if not with_deleted:
+        where.append(ShotDone.is_deleted.is_(False))
     if panel is not None:
         where.append(ShotDone.shot_guid.in_(
             select(OrderShot.shot_guid).where(OrderShot.order_id == order_id, OrderShot.panel_index == panel)))

@@ -79,3 +79,33 @@ async def test_gallery_filters_and_the_zip_of_fits(web: WebApp, page, tmp_path):
     # …and the support console is not theirs either.
     assert (await page.goto(f"{web.url}/app/support")).status == 403
     assert (await page.goto(f"{web.url}/app/support/orders/{order_id}")).status == 403
+
+
+async def test_rejected_only_lists_the_rejected_frames_voyager_deleted(web: WebApp, page):
+    """As the ingest records them: a rejected frame is deleted by Voyager and keeps no FITS; the
+    gallery still lists it (filter, time, HFD, "rejected"), with no image and nothing to download."""
+    email = new_email()
+    await sign_up(page, web.url, email)
+    order = await web.insert_order(await customer_id(web, email))
+    taken = datetime(2026, 3, 1, 21, 30, tzinfo=timezone.utc)
+    async with web.sessionmaker() as s:
+        for accepted, hfd in ((True, 2.2), (False, 6.4)):
+            s.add(ShotDone(order_id=order.id, session_guid=str(uuid.uuid4()), shot_done_guid=str(uuid.uuid4()),
+                           filter="Ha", exposure=300.0, hfd=hfd, filename=f"o{order.id}-{hfd}.fits",
+                           taken_at=taken, accepted=accepted, is_deleted=not accepted))
+        await s.commit()
+
+    await page.goto(f"{web.url}/app/orders/{order.id}/gallery?state=rejected")
+    frames = page.get_by_test_id("gallery-frame")
+    assert await frames.count() == 1
+    rejected = frames.first
+    assert (await rejected.get_attribute("data-filter"), await rejected.get_attribute("data-accepted")) == ("Ha", "false")
+    text = await rejected.inner_text()
+    assert "HFD 6.4" in text and "rejected" in text and "Mar 1, 2026" in text
+    assert await rejected.get_by_test_id("frame-deleted").count() == 1
+    assert await rejected.locator("img").count() == 0 and await rejected.get_by_test_id("fits-link").count() == 0
+    await page.get_by_test_id("gallery-count").filter(has_text="1 of 2 frames").wait_for()
+
+    await page.get_by_label("Frames", exact=True).select_option("")
+    await page.wait_for_function("document.querySelectorAll('[data-testid=gallery-frame]').length === 2")
+    assert await page.get_by_test_id("fits-link").count() == 1  # the accepted frame's

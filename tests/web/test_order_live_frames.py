@@ -2,9 +2,9 @@
 
 Frames and their ``progress`` events are written to the database as the ingest writes them (the
 API's LISTEN/NOTIFY stream carries them to the page): a frame Voyager rejected and deleted is a dot
-of the HFD chart but no card (the page on reload and the gallery do not list it either), and an
-event for a frame the page already shows (stored while the page loaded, or replayed on a
-reconnect) adds no second card.
+of the HFD chart but no card (nor on reload; the gallery lists it among the rejected frames, without
+files), and an event for a frame the page already shows (stored while the page loaded, or replayed
+on a reconnect) adds no second card.
 """
 
 from __future__ import annotations

@@ -170,21 +170,24 @@ async def gallery(request: Request, order_id: int, me: MeDep, res: ResourcesDep,
                   filter_: Annotated[str, Query(alias="filter", max_length=40)] = "",
                   state: Annotated[str, Query(pattern="^(|accepted|rejected)$")] = "",
                   panel: Annotated[str, Query(pattern="^([0-9]{1,2})?$")] = ""):
-    """Every frame, narrowed to one ``filter``, ``state`` (accepted, rejected) and/or a mosaic
-    ``panel`` (its index, as ``GET /api/orders/{id}/images?panel=``); htmx asks for the same page
-    and swaps the grid alone."""
+    """Every frame the order recorded, narrowed to one ``filter``, ``state`` (accepted, rejected)
+    and/or a mosaic ``panel`` (its index, as ``GET /api/orders/{id}/images?panel=``); htmx asks for
+    the same page and swaps the grid alone. A frame Voyager rejected and deleted is listed with its
+    filter, time and HFD, without image, FITS link or header: no file of it is kept
+    (docs/frames.md)."""
     order = await order_views.get_order(session, order_id, me)
-    page = await order_views.list_images(session, order_id, limit=1000, offset=0)
+    page = await order_views.list_images(session, order_id, limit=1000, offset=0, with_deleted=True)
     panels = (await session.exec(select(OrderPanel).where(OrderPanel.order_id == order_id)
                                  .order_by(OrderPanel.panel_index))).all()
-    shown = (await order_views.list_images(session, order_id, limit=1000, offset=0, panel=int(panel))).items \
-        if panel else page.items
+    shown = (await order_views.list_images(session, order_id, limit=1000, offset=0, panel=int(panel),
+                                           with_deleted=True)).items if panel else page.items
     filters = sorted({f.filter for f in page.items})
     frames = [f for f in shown if (not filter_ or f.filter == filter_)
               and (not state or f.accepted == (state == "accepted"))]
     rows = {r.id: r for r in (await session.exec(select(ShotDone).where(ShotDone.order_id == order_id))).all()}
-    headers = {f.id: await header_summary(res.settings, rows[f.id]) for f in frames}
-    return render(request, "gallery.html", order=order, frames=frames, headers=headers, filters=filters,
+    kept = {f.id for f in frames if not rows[f.id].is_deleted}
+    headers = {i: await header_summary(res.settings, rows[i]) for i in kept}
+    return render(request, "gallery.html", order=order, frames=frames, kept=kept, headers=headers, filters=filters,
                   panels=panels, total=len(page.items), q={"filter": filter_, "state": state, "panel": panel})
 
 
