@@ -233,9 +233,13 @@ class VoyagerSimulator:
             self._nudge.clear()
             nudge = asyncio.ensure_future(self._nudge.wait())
             change = asyncio.ensure_future(clock.wait_change(wait))
-            await asyncio.wait({nudge, change}, return_when=asyncio.FIRST_COMPLETED)
-            nudge.cancel()
-            change.cancel()
+            try:
+                await asyncio.wait({nudge, change}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                # Also when stop() cancels this loop: a wait left pending on the Event would be
+                # destroyed pending once the simulator is collected ("Task was destroyed…").
+                nudge.cancel()
+                change.cancel()
             frame = sched.active.frame if sched.active else None
             if frame is not None and time.monotonic() - last_shot >= cfg.shot_running_interval and clock.now() < frame.end:
                 last_shot = time.monotonic()
