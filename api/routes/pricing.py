@@ -13,8 +13,8 @@ from api.schemas.telescopes import AssignmentOut
 from api.services import telescopes as service
 from api.services.assignment import Assignment, assign
 from api.services.customers import effective_plan
-from api.services.orders import gate_order, order_need
 from api.services.order_schedule import estimate_window, site_of, target_coordinates
+from api.services.orders import gate_order, order_need
 from billing.plans import get_plan
 from core.mosaic import split_refusal
 from billing.pricing import estimate
