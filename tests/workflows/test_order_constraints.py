@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, datetime
 
+import sqlalchemy as sa
 from temporalio.testing import ActivityEnvironment
 
 from activities.order_constraints import StoredConstraints, gate_constraints, stored_constraints
@@ -40,13 +41,20 @@ async def test_an_order_rows_constraints_as_stored_and_as_the_plan_gate_takes_th
     env = ActivityEnvironment()
     env.info = dataclasses.replace(env.info, workflow_id="order-constraints-test")
 
-    for order_id, hfd, gated_hfd in ((unlimited, 0.0, None), (limited, 2.5, 2.5)):
-        snapshot = await env.run(store.load_order, OrderRef(order_id=order_id))
-        async with one_statement(make_sessionmaker(engine)) as conn:
-            row = await read_order(conn, order_id)
-        stored = stored_constraints(row)
-        gated = gate_constraints(row, [ShotLine.model_validate(s) for s in row.shots])
+    try:
+        for order_id, hfd, gated_hfd in ((unlimited, 0.0, None), (limited, 2.5, 2.5)):
+            snapshot = await env.run(store.load_order, OrderRef(order_id=order_id))
+            async with one_statement(make_sessionmaker(engine)) as conn:
+                row = await read_order(conn, order_id)
+            stored = stored_constraints(row)
+            gated = gate_constraints(row, [ShotLine.model_validate(s) for s in row.shots])
 
-        assert stored == {**ASKED, "c_hfd_mean_limit": hfd}
-        assert {k: getattr(snapshot, k) for k in stored} == stored
-        assert gated == OrderConstraints(**ASKED, c_hfd_mean_limit=gated_hfd, mosaic_panels=2)
+            assert stored == {**ASKED, "c_hfd_mean_limit": hfd}
+            assert {k: getattr(snapshot, k) for k in stored} == stored
+            assert gated == OrderConstraints(**ASKED, c_hfd_mean_limit=gated_hfd, mosaic_panels=2)
+    finally:  # two waiting orders would count in other tests' schedules
+        async with engine.begin() as conn:
+            for table in ("order_shot", '"order"'):
+                column = "order_id" if table == "order_shot" else "id"
+                await conn.execute(sa.text(f"DELETE FROM {table} WHERE {column} = ANY(:ids)"),
+                                   {"ids": [unlimited, limited]})
