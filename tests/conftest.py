@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import tempfile
+import time
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -76,6 +77,15 @@ _DATABASE_FIXTURES = frozenset({"database_url", "engine", "sessionmaker"})
 #: telescopes come and go mid-test: there, the guard would fail tests that leaked nothing.
 _GUARD_TELESCOPES = not (os.environ.get("STELLAR_TEST_DATABASE_URL")
                          and int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
+    """Each test's xdist worker and start time (epoch seconds) as JUnit properties: with
+    ``--junitxml``, ``python -m tests.suite_timeline`` prints each worker's timeline from them."""
+    item.user_properties.append(("xdist_worker", os.environ.get("PYTEST_XDIST_WORKER", "main")))
+    item.user_properties.append(("started_at", f"{time.time():.3f}"))
+    yield
 
 
 def _docker_reachable() -> bool:
