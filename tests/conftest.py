@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import tempfile
+import time
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -34,6 +35,7 @@ from core.temporal import (  # noqa: E402
     temporal_cli_path,
     temporal_test_server_path,
 )
+from tests.online_telescopes import online_slugs, on_own_engine, restore_and_describe  # noqa: E402
 from tests.patience import patience  # noqa: E402
 
 #: How long a server (Temporal's, PostgreSQL) may take to answer after its start: the SDK's default
@@ -65,6 +67,27 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
     items.sort(key=key)
 
+
+#: The session's shared database: its URL, the telescopes online once it was migrated, and the
+#: session's engine on it once a test asked for one (see ``_no_telescope_left_online``).
+_SHARED_DB: dict = {}
+#: Fixtures through which a test reaches the shared database (or a database of its own beside it).
+_DATABASE_FIXTURES = frozenset({"database_url", "engine", "sessionmaker"})
+#: Several xdist workers on one database server (``STELLAR_TEST_DATABASE_URL``) see each other's
+#: telescopes come and go mid-test: there, the guard would fail tests that leaked nothing.
+_GUARD_TELESCOPES = not (os.environ.get("STELLAR_TEST_DATABASE_URL")
+                         and int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
+    """Each test's xdist worker and start time (epoch seconds) as JUnit properties: with
+    ``--junitxml``, ``python -m tests.suite_timeline`` prints each worker's timeline from them."""
+    item.user_properties.append(("xdist_worker", os.environ.get("PYTEST_XDIST_WORKER", "main")))
+    item.user_properties.append(("started_at", f"{time.time():.3f}"))
+    yield
+
+
 def _docker_reachable() -> bool:
     try:
         import docker
@@ -92,7 +115,10 @@ def database_url() -> Iterator[str]:
         pg.start(timeout=SERVER_STARTUP.total_seconds())
         url = pg.url()
     upgrade_in_thread(url)
+    _SHARED_DB["url"] = url
+    _SHARED_DB["online_at_start"] = on_own_engine(url, online_slugs)
     yield url
+    _SHARED_DB.clear()
     if pg:
         pg.stop()
     if tmp:
@@ -104,7 +130,9 @@ def database_url() -> Iterator[str]:
 @pytest_asyncio.fixture(scope="session")
 async def engine(database_url: str):
     eng = make_engine(database_url)
+    _SHARED_DB["engine"] = eng
     yield eng
+    _SHARED_DB.pop("engine", None)
     # tests/scratch_db.py's head template, on a server that may outlive the session (STELLAR_TEST_DATABASE_URL).
     from tests.scratch_db import drop_head_template
 
@@ -153,6 +181,23 @@ async def time_skipping_env() -> AsyncIterator:
     ))
     yield env
     await env.shutdown()
+
+
+@pytest_asyncio.fixture(autouse=True)
+async def _no_telescope_left_online(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    """After each test that used the shared database: the telescopes online are those online at the
+    session's start, or the test fails here, by name (tests/online_telescopes.py). An online
+    telescope left behind takes a later test's ``any`` order. One SELECT; none for other tests."""
+    yield
+    if not _GUARD_TELESCOPES or "url" not in _SHARED_DB or not _DATABASE_FIXTURES & set(request.fixturenames):
+        return
+    at_start, engine = _SHARED_DB["online_at_start"], _SHARED_DB.get("engine")
+    if engine is not None:
+        problem = await restore_and_describe(engine, at_start, request.node.nodeid)
+    else:  # the test used the URL alone (e.g. an app that opens its own engine)
+        problem = on_own_engine(_SHARED_DB["url"], lambda e: restore_and_describe(e, at_start, request.node.nodeid))
+    if problem:
+        pytest.fail(problem, pytrace=False)
 
 
 @pytest.fixture

@@ -249,6 +249,7 @@ async def test_three_sites_run_their_own_orders_and_a_dead_site_delays_only_its_
             # Kill New Mexico's site worker for real, then place everything else.
             procs["new-mexico"].send_signal(signal.SIGKILL)
             procs["new-mexico"].wait(10)
+            restart_at = asyncio.get_running_loop().time() + OUTAGE_SECONDS  # dead that long, placing included
             for key in slugs:
                 for _ in range(M42_PER_SITE):
                     await place(key, M42)
@@ -260,7 +261,9 @@ async def test_three_sites_run_their_own_orders_and_a_dead_site_delays_only_its_
                 return await handle.result()
 
             others_done = asyncio.gather(*(result(o) for o, k in orders.items() if k != "new-mexico"))
-            await asyncio.sleep(OUTAGE_SECONDS)
+            # The last orders placed must still outwait the pickup timeout, however long placing took.
+            now = asyncio.get_running_loop().time()
+            await asyncio.sleep(max(restart_at - now, opt.SITE_PICKUP.total_seconds() + 15.0))
             reasons = [await _reason(engine, o) for o in new_mexico]
             assert all(r.startswith(f"waiting for site {slugs['new-mexico']} since ") for r in reasons), reasons
             elsewhere = [await _reason(engine, o) for o, k in orders.items() if k != "new-mexico"]
