@@ -81,9 +81,11 @@ class HistoryCount:
         return sum(self.actions.values())
 
     def add_sessions(self, seconds: list[float]) -> None:
-        """Add the session watch's heartbeats at real speed: one as it starts, then one every
-        ``WATCH_HEARTBEAT_EVERY`` s of each session (``seconds``: the sessions' lengths)."""
-        self.heartbeats_real += sum(1 + int(max(0.0, d) // WATCH_HEARTBEAT_EVERY) for d in seconds)
+        """Add the session watches' heartbeats at real speed: one as each starts, then one every
+        ``WATCH_HEARTBEAT_EVERY`` s of its session (``seconds``: the sessions' lengths), for as many
+        sessions as the history scheduled watches (none when the monitor closed every night)."""
+        watches = self.by_type[f"activity_task_scheduled {SESSION_WATCH}"]
+        self.heartbeats_real += sum(1 + int(max(0.0, d) // WATCH_HEARTBEAT_EVERY) for d in seconds[:watches])
 
 
 #: Activities that heartbeat on a cadence of their own rather than a third of their timeout.
