@@ -19,8 +19,10 @@ night`` for a one-night plan, then the exit text); a settling or final order is 
 whose submit has not returned (``held``) is left for the next poll; the monitor without an ingest
 (tests that count commands), or a session whose ingest fails other than by an outage (a refusal, the
 image store), signals ``session_ended`` without progress: the order's own watch ingests it then, as
-it did before. An outage (Voyager, the database) fails the poll: nothing is signalled or recorded,
-and the next working poll closes the session.
+it did before. The closes run in the background of the polls (up to ``SIGNAL_CONCURRENCY`` at a
+time), so one order's last ingest never delays the poll that finds the next session; an outage
+(Voyager, the database, Temporal) during a close is logged: nothing is signalled or recorded, and a
+later poll closes the night again.
 
 **Frames.** A running session that is new or announced a frame (``NewFITReady`` since the last poll,
 or its progress moved) is ingested at once, in the background of the poll
@@ -164,6 +166,11 @@ class MonitorActivities:
         self._frame_announced = False  # a NewFITReady came since the last poll began
         #: Session GUID → order id of the sessions the last poll saw running (orders not settling).
         self._running: dict[str, int] = {}
+        #: Session GUID → the close of its night in flight (:meth:`_end_session`, in the background of
+        #: the polls: one order's last ingest never delays the poll that finds the next session).
+        self._closing: dict[str, asyncio.Task[None]] = {}
+        self._close_gate = asyncio.Semaphore(SIGNAL_CONCURRENCY)
+        self._closes_signalled = 0  # signals sent by the closes (added to the watch's tally)
 
     @activity.defn(name="monitor.watch_observatory")
     async def watch_observatory(self, req: MonitorWatchRequest) -> MonitorWatchResult:
@@ -173,6 +180,7 @@ class MonitorActivities:
         loop = asyncio.get_running_loop()
         until = loop.time() + min(cfg.monitor_run_for, 90 * 60)
         tally = MonitorWatchResult(polls=0, signals_sent=0, sessions_seen=0)
+        self._closes_signalled = 0
         wake = asyncio.Event()
         stream_task = asyncio.create_task(self._listen(wake)) if self.events else None
         # A new watch activity follows a start, a restart after failures or a worker death: whatever
@@ -208,8 +216,10 @@ class MonitorActivities:
                 stream_task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await stream_task
+            await self._closes_done()
             if self.ingests is not None:
                 await self.ingests.close()
+        tally.signals_sent += self._closes_signalled
         log.info("monitor.watch_done", telescope=req.telescope, polls=tally.polls, signals=tally.signals_sent,
                  frames=self.ingests.frames if self.ingests is not None else 0)
         return tally
@@ -329,10 +339,10 @@ class MonitorActivities:
                 continue
             if s.finished:  # first seen ended, or recorded running until now: close the night
                 self._running.pop(s.guid, None)
-                if status == OrderStatus.HELD.value:
-                    waiting = True  # Voyager ran it before the submit returned: the next poll
-                    continue
-                steps.append(self._end_session(order_id, s, run, status, repeats[s.ref_guid_target]))
+                waiting = True  # the run is settled once a later poll finds the session recorded ended
+                # Voyager ran it before the submit returned (``held``): a later poll closes it.
+                if status != OrderStatus.HELD.value and s.guid not in self._closing:
+                    self._close_later(order_id, s, run, status, repeats[s.ref_guid_target])
                 continue
             ingestible = status == OrderStatus.RUNNING.value
             if self.ingests is not None and ingestible and (row is None or row.progress != s.progress or framed):
@@ -359,6 +369,34 @@ class MonitorActivities:
         await self._store(s, run, order_id)
         return 0
 
+    def _close_later(self, order_id: int, s: SessionInfo, run: RunInfo, status: str, is_repeat: bool) -> None:
+        """:meth:`_end_session` in the background, once per session at a time. An outage is logged:
+        nothing was signalled or recorded, so a later poll closes the night again."""
+
+        async def close() -> None:
+            try:
+                async with self._close_gate:
+                    self._closes_signalled += await self._end_session(order_id, s, run, status, is_repeat)
+            except Exception as exc:  # noqa: BLE001 - an outage (or Temporal away): the next poll retries
+                log.warning("monitor.close_failed", order_id=order_id, session_guid=s.guid, error=str(exc))
+            finally:
+                self._closing.pop(s.guid, None)
+
+        self._closing[s.guid] = asyncio.create_task(close(), name=f"monitor-close-{s.guid}")
+
+    async def _closes_done(self, grace: float = 10.0) -> None:
+        """Let the closes in flight finish for up to ``grace`` seconds, then cancel the rest (a close
+        cut short recorded nothing after its signal: the next monitor closes the night again)."""
+        tasks = list(self._closing.values())
+        if not tasks:
+            return
+        _done, pending = await asyncio.wait(tasks, timeout=grace)
+        for task in pending:
+            task.cancel()
+        for task in pending:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
     async def _end_session(self, order_id: int, s: SessionInfo, run: RunInfo, status: str, is_repeat: bool) -> int:
         """Close the night of a finished session of a live order (``status`` as the poll read it,
         ``is_repeat``: its plan's): for a ``submitted``/``running`` order, ingest the session's last
@@ -366,7 +404,7 @@ class MonitorActivities:
         waiting reason; then signal ``session_ended`` with that progress and record the session
         ended. A settling order, a monitor without ingest, or an ingest failing other than by an
         outage: the signal carries no progress (the order's watch ingests it). Raises an outage
-        (Voyager, the database): nothing signalled, the next poll closes it. 1 when signalled."""
+        (Voyager, the database, Temporal): nothing signalled or recorded. 1 when signalled."""
         progress: OrderProgress | None = None
         if self.ingests is not None and status in WAITING_STATUSES:
             try:

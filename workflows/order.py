@@ -305,7 +305,8 @@ class OrderWorkflow:
                     return last
                 continue  # a failed watch's back-off elapsed before it is due: wait again
             repeat = self._hold.constraints.is_repeat
-            closed = self._closed_nights.pop(session.session_guid, None) if session.ended else None
+            closed = (self._closed_nights.pop(session.session_guid, None)
+                      if session.ended and self._night_from_monitor else None)
             if closed is not None:
                 # The monitor ingested the session and wrote the night's status changes: no activity.
                 res: WatchSessionResult | None = WatchSessionResult(
@@ -733,8 +734,9 @@ class OrderWorkflow:
             self._sessions[sig.session_guid] = session
         if ended and not session.ended:
             session.ended, session.result, session.exit_text = True, sig.result, sig.exit_text
-        if ended and sig.progress is not None and self._night_from_monitor and not session.ingested:
-            self._closed_nights[sig.session_guid] = sig.progress  # the monitor closed the night
+        if ended and sig.progress is not None and not session.ingested:
+            # The monitor closed the night (used only with the patch: a handler may run before ``run``).
+            self._closed_nights[sig.session_guid] = sig.progress
         if ended:
             self._session_retry_at.pop(sig.session_guid, None)  # a failed watch is due again now
 
