@@ -58,6 +58,21 @@ async def test_a_failed_ingest_is_logged_and_left_to_the_watch():
     assert ingests.frames == 0 and ingests.running == 0
 
 
+async def test_finishing_a_session_ingests_now_and_raises_what_the_ingest_raises():
+    """The close of a night awaits its session's last ingest: no failure is swallowed (the monitor
+    then signals nothing, or hands the session to the order's watch)."""
+    async def ingest(order_id: int, session_guid: str) -> int:
+        if session_guid == "refused":
+            raise RuntimeError("RoboTarget refused the shot list")
+        return 3
+
+    ingests = SessionIngests(ingest)
+    assert await ingests.finish(1, "s") == 3 and ingests.frames == 3
+    with pytest.raises(RuntimeError):
+        await ingests.finish(1, "refused")
+    assert ingests.frames == 3 and ingests.running == 0
+
+
 async def test_the_monitor_ingests_a_running_sessions_frames_once_with_no_worker_running(temporal_env, order_stack, engine):
     stack = await order_stack(temporal_env, sim={"speed": 60.0}, start_monitor=False)
     customer = await create_customer(engine, credits=20)
