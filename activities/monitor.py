@@ -78,7 +78,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities._db import db_unavailable, sql
 from activities._heartbeat import heartbeating
-from activities.monitor_ingest import SessionIngests
+from activities.monitor_ingest import SessionIngests, finish_or_cancel
 from activities.observatory_status import ObservatoryStatusRecorder
 from activities.progress import store_progress
 from activities.session_status import move_night_status, running_reason, waiting_reason
@@ -387,15 +387,7 @@ class MonitorActivities:
     async def _closes_done(self, grace: float = 10.0) -> None:
         """Let the closes in flight finish for up to ``grace`` seconds, then cancel the rest (a close
         cut short recorded nothing after its signal: the next monitor closes the night again)."""
-        tasks = list(self._closing.values())
-        if not tasks:
-            return
-        _done, pending = await asyncio.wait(tasks, timeout=grace)
-        for task in pending:
-            task.cancel()
-        for task in pending:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await finish_or_cancel(list(self._closing.values()), grace)
 
     async def _end_session(self, order_id: int, s: SessionInfo, run: RunInfo, status: str, is_repeat: bool) -> int:
         """Close the night of a finished session of a live order (``status`` as the poll read it,

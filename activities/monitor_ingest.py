@@ -91,12 +91,16 @@ class SessionIngests:
     async def close(self, grace: float = 5.0) -> None:
         """Let the ingests in flight finish for up to ``grace`` seconds, then cancel the rest (a frame
         cut short is stored again by the next ingest of its session: same key, same hash)."""
-        tasks = list(self._tasks.values())
-        if not tasks:
-            return
-        _done, pending = await asyncio.wait(tasks, timeout=grace)
-        for task in pending:
-            task.cancel()
-        for task in pending:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await finish_or_cancel(list(self._tasks.values()), grace)
+
+
+async def finish_or_cancel(tasks: list[asyncio.Task[None]], grace: float) -> None:
+    """Wait up to ``grace`` seconds for ``tasks`` to finish, then cancel the rest and wait for them."""
+    if not tasks:
+        return
+    _done, pending = await asyncio.wait(tasks, timeout=grace)
+    for task in pending:
+        task.cancel()
+    for task in pending:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

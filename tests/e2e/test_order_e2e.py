@@ -17,6 +17,7 @@ import pytest
 from models.orders import AbortRole, OrderStatus, OrderStatusView, StatusQuery
 from tests.workflows.support import (
     DAYTIME,
+    count_commands,
     create_customer,
     create_order,
     events_of,
@@ -156,14 +157,7 @@ async def test_abort_mid_session_stops_voyager_ingests_taken_frames_and_bills_th
 async def test_waiting_orders_add_no_load_on_voyager(temporal_env, order_stack, engine, capsys):
     """One monitor polls for every order: Voyager's command rate does not grow with waiting orders."""
     stack = await order_stack(temporal_env, sim={"speed": 0.0, "start_time": DAYTIME})
-    received: Counter[str] = Counter()
-    run = stack.sim.commands.run
-
-    def counting_run(session, method, req_id, params):  # test-side tap on the simulator's dispatch
-        received[method] += 1
-        return run(session, method, req_id, params)
-
-    stack.sim.commands.run = counting_run
+    received = count_commands(stack.sim)
     customer = await create_customer(engine, credits=50)
 
     async def rate_while_waiting(orders: int) -> Counter[str]:

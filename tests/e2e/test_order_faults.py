@@ -13,7 +13,6 @@ import os
 import signal
 import subprocess
 import sys
-from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from temporalio.api.enums.v1 import EventType
 from core.settings import Settings
 from models.orders import AbortRole, OrderStatus
 from tests.workflows.support import (
+    count_commands,
     create_customer,
     create_order,
     events_of,
@@ -273,14 +273,7 @@ async def test_session_that_ended_while_the_monitor_was_stopped_is_closed_when_i
     terminated, its watch cancelled), it closes the session at its restart (the catch-up pass of a
     new watch activity): the order completes on the monitor's ingest, every frame once."""
     stack = await order_stack(temporal_env, sim={"speed": 0.0})  # the test moves Voyager's clock itself
-    polls: Counter[str] = Counter()
-    run = stack.sim.commands.run
-
-    def counting_run(session, method, req_id, params):  # test-side tap on the simulator's dispatch
-        polls[method] += 1
-        return run(session, method, req_id, params)
-
-    stack.sim.commands.run = counting_run
+    polls = count_commands(stack.sim)
     customer = await create_customer(engine, credits=10)
     order_id = await create_order(engine, customer, [{"filter": "L", "exposure": 60.0, "quantity": 5}])
     handle = await stack.start(order_id, customer)
