@@ -1,4 +1,7 @@
-"""Session ingest: one heartbeating activity per session writes each new frame exactly once.
+"""Session ingest: each new frame written exactly once, by whoever reaches it first — the observatory
+monitor (activities/monitor_ingest.py: as the session runs, and to its last frame when it ends), the
+final sweep, and, for a session the monitor did not close (orders started before it closed nights, a
+session it could not ingest), the order's heartbeating session watch activity.
 
 Per frame (a RoboTarget *shot done*, docs/voyager-protocol.md §7): read its FITS where Voyager wrote
 it (``path``/``filename``; this process runs beside Voyager, else ``images.fit_dir`` reaches it),

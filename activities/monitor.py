@@ -4,32 +4,43 @@ It polls RoboTarget's run list and the sessions of the recent runs (``RemoteRobo
 ``RemoteRoboTargetGetSessionListByRun``, docs/voyager-protocol.md §7), waking early on dashboard events
 (``Signal``, ``NewFITReady``; §4), maps each session to its order by target GUID (``order.target_guid``,
 or a mosaic panel's ``order_panel.target_guid``)
-and signals ``order-<id>`` once per session: ``session_started`` when it first sees it running
-(the order's watch then follows it to its end), ``session_ended`` when it first sees it already
-finished (a session it never saw running: short, or during an outage). Voyager's load is therefore one run-list poll per
-interval per telescope, whatever the number of waiting orders.
+and signals ``order-<id>`` once per session, when it sees it finished: ``session_ended``, after it
+has **closed the night** — ingested the session's last frames (awaited, :meth:`SessionIngests.finish`),
+recomputed the order's progress (``activities/progress.py``) and written the night's end status —
+carrying that progress, so the order decides without a watch activity of its own (a night is one
+signal and its workflow task in the order's history, docs/order-workflow.md, step 3). Voyager's
+load is therefore one run-list poll per interval per telescope, whatever the number of waiting orders.
 
 **Status.** On first sight of a session running, the monitor writes the order's ``running`` (with
-its ``status`` event, ``activities/session_status.py``) before it signals ``session_started``: the
-order's stream shows ``running`` before the session's frames, and the watch the signal starts (which
-writes ``running`` too when it is not yet) writes the session's end after it.
+its ``status`` event, ``activities/session_status.py``) and records the session; no signal (the
+order has nothing to do while it runs). When the session ends with shots left, ``submitted`` with
+the waiting reason (``waiting for the next night`` for a multi-night plan, ``… the rest of the
+night`` for a one-night plan, then the exit text); a settling or final order is not moved. An order
+whose submit has not returned (``held``) is left for the next poll; the monitor without an ingest
+(tests that count commands), or a session whose ingest fails other than by an outage (a refusal, the
+image store), signals ``session_ended`` without progress: the order's own watch ingests it then, as
+it did before. The closes run in the background of the polls (up to ``SIGNAL_CONCURRENCY`` at a
+time), so one order's last ingest never delays the poll that finds the next session; an outage
+(Voyager, the database, Temporal) during a close is logged: nothing is signalled or recorded, and a
+later poll closes the night again.
 
-**Frames.** A session that is new, ended or announced a frame (``NewFITReady`` since the last poll,
-or its progress moved) is also ingested at once, in the background of the poll
-(``activities/monitor_ingest.py``), when its order shows the status a user expects before its
-frames: ``running`` for a running session, ``submitted`` or ``running`` for one first seen ended (a
-settling order's final sweep ingests before billing; an order whose submit has not returned is left
-to its watch); a ``NewFITReady`` also starts the ingest of the sessions the last poll saw running,
-before the poll it wakes. So a frame reaches the order's
-event stream without waiting for the order's workflow task and its watch activity, which a burst of
-orders queues (bench/report.md, section 1). The watch and the final sweep still ingest every frame;
-the ``shot_done`` insert keeps each frame once whoever gets there first. Voyager's extra load: one
+**Frames.** A running session that is new or announced a frame (``NewFITReady`` since the last poll,
+or its progress moved) is ingested at once, in the background of the poll
+(``activities/monitor_ingest.py``), when its order is ``running``; a ``NewFITReady`` also starts
+the ingest of the sessions the last poll saw running, before the poll it wakes. So a frame reaches
+the order's event stream without waiting for any workflow task (bench/report.md, section 1). A
+session seen ended is ingested to its last frame before its signal (above), when its order is
+``submitted`` or ``running`` (a settling order's final sweep ingests before billing). The final
+sweep still ingests every frame; the ``shot_done`` insert keeps each frame once whoever gets there
+first. Voyager's extra load: one
 ``RemoteRoboTargetGetShotDoneBySessionList`` per such session and poll or frame (none while orders
 only wait).
 
-Each session's last signalled state is kept in ``voyager_session`` (the row is written *after* the
-signal): a monitor that crashed between the two re-sends the signal, and the order workflow ignores
-a signal it already has (at-least-once delivery, deduplicated by session GUID).
+Each session's last recorded state is kept in ``voyager_session`` (the ended row is written *after*
+the signal): a monitor that crashed between the two closes the night again (the ingest finds nothing
+new, the status is already written) and re-sends the signal, and the order workflow ignores a signal
+it already has (at-least-once delivery, deduplicated by session GUID). A session whose
+``session_started`` an earlier monitor sent (recorded running) is closed the same way at its end.
 
 **Catch-up.** The regular poll only sees the runs of the last ``orders.monitor_run_days`` days; a
 session that ran and ended while the monitor could not work (database or Temporal down, worker
@@ -67,14 +78,24 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities._db import db_unavailable, sql
 from activities._heartbeat import heartbeating
-from activities.monitor_ingest import SessionIngests
+from activities.monitor_ingest import SessionIngests, finish_or_cancel
 from activities.observatory_status import ObservatoryStatusRecorder
-from activities.session_status import move_night_status, running_reason
+from activities.progress import store_progress
+from activities.session_status import move_night_status, running_reason, waiting_reason
+from billing.errors import UnknownPlan
+from billing.plans import get_plan
 from core.settings import Settings
 from models.db import Order, OrderPanel, VoyagerSession
-from models.orders import FINAL_STATUSES, MonitorWatchRequest, MonitorWatchResult, OrderStatus, SessionSignal
+from models.orders import (
+    FINAL_STATUSES,
+    MonitorWatchRequest,
+    MonitorWatchResult,
+    OrderProgress,
+    OrderStatus,
+    SessionSignal,
+)
 from models.temporal_contract import order_workflow_id
-from voyager.errors import VoyagerError
+from voyager.errors import VoyagerConnectionError, VoyagerError, VoyagerTimeout
 from core.voyager_clients import event_stream_from_settings
 from voyager.robotarget import RoboTarget
 from voyager.types import RunInfo, SessionInfo
@@ -110,6 +131,15 @@ def catch_up_days(orders: Iterable[tuple[datetime, datetime | None]], *, now: da
     return days
 
 
+def _is_repeat(plan: str | None) -> bool:
+    """Whether the order's plan is multi-night (``IsRepeat``, billing/plans.py); an unknown plan
+    name reads as one night (it only words the waiting reason)."""
+    try:
+        return get_plan(plan).repeat
+    except UnknownPlan:
+        return False
+
+
 def _poll_failure(exc: BaseException) -> bool:
     """True for a failure a later poll can get past (Voyager, the database or Temporal unreachable)."""
     return isinstance(exc, (VoyagerError, RPCError)) or db_unavailable(exc)
@@ -136,6 +166,11 @@ class MonitorActivities:
         self._frame_announced = False  # a NewFITReady came since the last poll began
         #: Session GUID → order id of the sessions the last poll saw running (orders not settling).
         self._running: dict[str, int] = {}
+        #: Session GUID → the close of its night in flight (:meth:`_end_session`, in the background of
+        #: the polls: one order's last ingest never delays the poll that finds the next session).
+        self._closing: dict[str, asyncio.Task[None]] = {}
+        self._close_gate = asyncio.Semaphore(SIGNAL_CONCURRENCY)
+        self._closes_signalled = 0  # signals sent by the closes (added to the watch's tally)
 
     @activity.defn(name="monitor.watch_observatory")
     async def watch_observatory(self, req: MonitorWatchRequest) -> MonitorWatchResult:
@@ -145,6 +180,7 @@ class MonitorActivities:
         loop = asyncio.get_running_loop()
         until = loop.time() + min(cfg.monitor_run_for, 90 * 60)
         tally = MonitorWatchResult(polls=0, signals_sent=0, sessions_seen=0)
+        self._closes_signalled = 0
         wake = asyncio.Event()
         stream_task = asyncio.create_task(self._listen(wake)) if self.events else None
         # A new watch activity follows a start, a restart after failures or a worker death: whatever
@@ -180,8 +216,10 @@ class MonitorActivities:
                 stream_task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await stream_task
+            await self._closes_done()
             if self.ingests is not None:
                 await self.ingests.close()
+        tally.signals_sent += self._closes_signalled
         log.info("monitor.watch_done", telescope=req.telescope, polls=tally.polls, signals=tally.signals_sent,
                  frames=self.ingests.frames if self.ingests is not None else 0)
         return tally
@@ -262,22 +300,24 @@ class MonitorActivities:
         async with self.sessionmaker() as db:
             live = Order.status.not_in([s.value for s in FINAL_STATUSES])  # type: ignore[attr-defined]
             found = (await sql(db,
-                sa.select(Order.target_guid, Order.id, Order.status)
+                sa.select(Order.target_guid, Order.id, Order.status, Order.plan)
                 .where(Order.target_guid.in_(targets)).where(live)  # type: ignore[union-attr]
             )).all()
             # A mosaic's panels are Targets of their own (docs/mosaics.md).
             found += (await sql(db,
-                sa.select(OrderPanel.target_guid, OrderPanel.order_id, Order.status)
+                sa.select(OrderPanel.target_guid, OrderPanel.order_id, Order.status, Order.plan)
                 .join(Order, Order.id == OrderPanel.order_id)
                 .where(OrderPanel.target_guid.in_(targets)).where(live)  # type: ignore[union-attr]
             )).all()
             rows = {r.session_guid: r for r in (await db.exec(
                 select(VoyagerSession).where(VoyagerSession.session_guid.in_([s.guid for s in sessions]))  # type: ignore[attr-defined]
             )).all()}
-        orders = {guid: order_id for guid, order_id, _status in found}
-        statuses = {guid: status for guid, _id, status in found}
+        orders = {r[0]: r[1] for r in found}
+        statuses = {r[0]: r[2] for r in found}
+        repeats = {r[0]: _is_repeat(r[3]) for r in found}
         seen = done
         steps = []
+        waiting = False  # a finished session left for a later poll (its order's submit not returned)
         for s in sessions:
             order_id = orders.get(s.ref_guid_target)
             row = rows.get(s.guid)
@@ -287,56 +327,104 @@ class MonitorActivities:
             seen += 1
             first_seen_running = row is None and not s.finished
             # The order's stream shows ``running`` before the frames of a session seen running (the
-            # monitor writes it on first sight, below) and ``submitted`` or ``running`` before those
-            # of a session first seen ended. Left to the order's own watch and sweep: an order whose
-            # submit has not returned yet (``held``), and a settling one (its final sweep ingests
-            # before the frames are billed).
+            # monitor writes it on first sight, below). Left to the order's final sweep: a settling
+            # order (it ingests before the frames are billed).
             status = statuses[s.ref_guid_target]
-            ingestible = status == OrderStatus.RUNNING.value if not s.finished else status in WAITING_STATUSES
             if first_seen_running:
                 steps.append(self._start_session(order_id, s, run, status))
                 continue
-            if self.ingests is not None and ingestible and (row is None or (
-                    row.result == 0 and (s.finished or row.progress != s.progress or framed))):
+            if row is not None and row.result != 0:
+                self._done_sessions.add(s.guid)  # closed already
+                self._running.pop(s.guid, None)
+                continue
+            if s.finished:  # first seen ended, or recorded running until now: close the night
+                self._running.pop(s.guid, None)
+                waiting = True  # the run is settled once a later poll finds the session recorded ended
+                # Voyager ran it before the submit returned (``held``): a later poll closes it.
+                if status != OrderStatus.HELD.value and s.guid not in self._closing:
+                    self._close_later(order_id, s, run, status, repeats[s.ref_guid_target])
+                continue
+            ingestible = status == OrderStatus.RUNNING.value
+            if self.ingests is not None and ingestible and (row is None or row.progress != s.progress or framed):
                 self.ingests.kick(order_id, s.guid)
-            if ingestible and not s.finished:
+            if ingestible:
                 self._running[s.guid] = order_id
             else:
                 self._running.pop(s.guid, None)
-            if row is not None and row.result != 0:
-                self._done_sessions.add(s.guid)
-            if row is not None:
-                # Signalled already. ``session_started`` sends the order's own watch to the session,
-                # and the watch sees it end: the end costs no second signal (history, billing).
-                if row.result == 0 and (s.finished or row.progress != s.progress):
-                    steps.append(self._update_row(s, run, order_id))
-                continue
-            steps.append(self._signal_and_store(order_id, "session_ended", s, run))
+            if row is not None and row.progress != s.progress:
+                steps.append(self._update_row(s, run, order_id))
         sent = sum(await _all_of(steps, SIGNAL_CONCURRENCY))
-        return seen, sent, every_finished
+        return seen, sent, every_finished and not waiting
 
     async def _start_session(self, order_id: int, s: SessionInfo, run: RunInfo, status: str) -> int:
         """A session first seen running, its order ``status`` when the poll read it: the order becomes
         ``running`` (and its ``status`` event; nothing unless it is ``submitted``,
         ``activities/session_status.py``), then, once it is, the session's frames are ingested in the
-        background while the order is signalled ``session_started``. ``running`` is written before
-        the signal, so the watch the signal starts writes the session's end after it. 1 when signalled."""
+        background; the session is recorded running. No signal: the order learns of the night at its
+        end (:meth:`_end_session`). 0 signals sent."""
         moved = await move_night_status(self.sessionmaker, order_id, OrderStatus.RUNNING, running_reason(s.guid))
         if self.ingests is not None and (moved or status == OrderStatus.RUNNING.value):
             self._running[s.guid] = order_id
             self.ingests.kick(order_id, s.guid)
-        return await self._signal_and_store(order_id, "session_started", s, run)
+        await self._store(s, run, order_id)
+        return 0
 
-    async def _signal_and_store(self, order_id: int, name: str, s: SessionInfo, run: RunInfo) -> int:
+    def _close_later(self, order_id: int, s: SessionInfo, run: RunInfo, status: str, is_repeat: bool) -> None:
+        """:meth:`_end_session` in the background, once per session at a time. An outage is logged:
+        nothing was signalled or recorded, so a later poll closes the night again."""
+
+        async def close() -> None:
+            try:
+                async with self._close_gate:
+                    self._closes_signalled += await self._end_session(order_id, s, run, status, is_repeat)
+            except Exception as exc:  # noqa: BLE001 - an outage (or Temporal away): the next poll retries
+                log.warning("monitor.close_failed", order_id=order_id, session_guid=s.guid, error=str(exc))
+            finally:
+                self._closing.pop(s.guid, None)
+
+        self._closing[s.guid] = asyncio.create_task(close(), name=f"monitor-close-{s.guid}")
+
+    async def _closes_done(self, grace: float = 10.0) -> None:
+        """Let the closes in flight finish for up to ``grace`` seconds, then cancel the rest (a close
+        cut short recorded nothing after its signal: the next monitor closes the night again)."""
+        await finish_or_cancel(list(self._closing.values()), grace)
+
+    async def _end_session(self, order_id: int, s: SessionInfo, run: RunInfo, status: str, is_repeat: bool) -> int:
+        """Close the night of a finished session of a live order (``status`` as the poll read it,
+        ``is_repeat``: its plan's): for a ``submitted``/``running`` order, ingest the session's last
+        frames (awaited), recompute the progress and, with shots left, write ``submitted`` with the
+        waiting reason; then signal ``session_ended`` with that progress and record the session
+        ended. A settling order, a monitor without ingest, or an ingest failing other than by an
+        outage: the signal carries no progress (the order's watch ingests it). Raises an outage
+        (Voyager, the database, Temporal): nothing signalled or recorded. 1 when signalled."""
+        progress: OrderProgress | None = None
+        if self.ingests is not None and status in WAITING_STATUSES:
+            try:
+                await self.ingests.finish(order_id, s.guid)
+                progress = await store_progress(self.sessionmaker, order_id)
+                if not progress.all_done:
+                    await move_night_status(self.sessionmaker, order_id, OrderStatus.SUBMITTED,
+                                            waiting_reason(is_repeat, s.exit_text))
+            except Exception as exc:
+                if isinstance(exc, (VoyagerConnectionError, VoyagerTimeout)) or db_unavailable(exc):
+                    raise
+                log.warning("monitor.session_not_closed", order_id=order_id, session_guid=s.guid, error=str(exc))
+                progress = None
+        return await self._signal_and_store(order_id, "session_ended", s, run, progress)
+
+    async def _signal_and_store(self, order_id: int, name: str, s: SessionInfo, run: RunInfo,
+                                progress: OrderProgress | None = None) -> int:
         """Signal, then write the row (a crash between the two re-sends the signal); 1 when sent."""
-        sent = await self._signal(order_id, name, s, run)
+        sent = await self._signal(order_id, name, s, run, progress)
         await self._store(s, run, order_id)
         return int(sent)
 
-    async def _signal(self, order_id: int, name: str, s: SessionInfo, run: RunInfo) -> bool:
+    async def _signal(self, order_id: int, name: str, s: SessionInfo, run: RunInfo,
+                      progress: OrderProgress | None = None) -> bool:
         handle = self.client.get_workflow_handle(order_workflow_id(order_id))
         payload = SessionSignal(session_guid=s.guid, run_guid=run.guid, target_guid=s.ref_guid_target,
-                                result=s.result, started_at=s.start, ended_at=s.end, exit_text=s.exit_text)
+                                result=s.result, started_at=s.start, ended_at=s.end, exit_text=s.exit_text,
+                                progress=progress)
         try:
             await handle.signal(name, payload)
         except RPCError as exc:
@@ -344,7 +432,8 @@ class MonitorActivities:
                 log.info("monitor.order_closed", order_id=order_id, session_guid=s.guid)
                 return False
             raise
-        log.info("monitor.signalled", order_id=order_id, signal=name, session_guid=s.guid, result=s.result)
+        log.info("monitor.signalled", order_id=order_id, signal=name, session_guid=s.guid, result=s.result,
+                 progress=progress is not None)
         return True
 
     async def _store(self, s: SessionInfo, run: RunInfo, order_id: int) -> None:

@@ -9,9 +9,11 @@ state changed itself, in the background of its poll, with the very function the 
 (``IngestActivities.ingest_session``: ``ON CONFLICT (shot_done_guid) DO NOTHING`` under the order's
 row lock, so the monitor and the watch or sweep racing on a frame ingest it once).
 
-It is a shortcut only: a failure is logged and left to the order's watch and final sweep, which
-still ingest every frame of every session (docs/order-workflow.md, step 3). Nothing here reaches
-workflow history.
+While a session runs this is a shortcut: a failure is logged and left to the next kick, the
+session's end and the final sweep. When the monitor sees the session end, :meth:`SessionIngests.finish`
+ingests its last frames and returns only once every frame Voyager lists is stored (or raises): the
+monitor then tells the order its progress, and the order runs no watch of its own
+(docs/order-workflow.md, step 3). Nothing here reaches workflow history.
 """
 
 from __future__ import annotations
@@ -51,6 +53,17 @@ class SessionIngests:
         self._tasks[session_guid] = asyncio.create_task(self._run(order_id, session_guid),
                                                         name=f"monitor-ingest-{session_guid}")
 
+    async def finish(self, order_id: int, session_guid: str) -> int:
+        """Ingest the session's frames not yet stored, now, and return how many were new: after a
+        background ingest of it in flight (the ingest's per-session lock serializes the two, so
+        each frame is fetched and stored once). Raises what the ingest raises (Voyager, the
+        database or the image store unreachable, a refusal)."""
+        self._again.discard(session_guid)  # this call lists everything a re-run would
+        async with self._gate:
+            new = await self._ingest(order_id, session_guid)
+        self.frames += new
+        return new
+
     @property
     def running(self) -> int:
         """Sessions with an ingest in flight."""
@@ -78,12 +91,16 @@ class SessionIngests:
     async def close(self, grace: float = 5.0) -> None:
         """Let the ingests in flight finish for up to ``grace`` seconds, then cancel the rest (a frame
         cut short is stored again by the next ingest of its session: same key, same hash)."""
-        tasks = list(self._tasks.values())
-        if not tasks:
-            return
-        _done, pending = await asyncio.wait(tasks, timeout=grace)
-        for task in pending:
-            task.cancel()
-        for task in pending:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await finish_or_cancel(list(self._tasks.values()), grace)
+
+
+async def finish_or_cancel(tasks: list[asyncio.Task[None]], grace: float) -> None:
+    """Wait up to ``grace`` seconds for ``tasks`` to finish, then cancel the rest and wait for them."""
+    if not tasks:
+        return
+    _done, pending = await asyncio.wait(tasks, timeout=grace)
+    for task in pending:
+        task.cancel()
+    for task in pending:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -1,10 +1,10 @@
-"""The night's status changes of an order, written by its session watch (``running`` ⇄ ``submitted``).
+"""The night's status changes of an order (``running`` ⇄ ``submitted``), written outside its workflow.
 
 A workflow step per change would cost a local-activity marker and a billable action each, twice a
-night; the watch that starts and ends with the session writes them instead (docs/order-workflow.md,
-step 3). The workflow keeps the same status in memory and in its ``OrderStatus`` search attribute.
-Only an order that is ``submitted`` or ``running`` moves: a watch still finishing after an abort or
-the deadline (it is cancelled without waiting) never overwrites ``settling`` or a final status.
+night; the observatory monitor writes them instead as it sees the session run and end (and, for
+orders started before the monitor closed sessions, their session watch: docs/order-workflow.md,
+step 3). Only an order that is ``submitted`` or ``running`` moves: a write arriving after an abort
+or the deadline never overwrites ``settling`` or a final status.
 """
 
 from __future__ import annotations
@@ -25,7 +25,19 @@ def running_reason(session_guid: str) -> str:
     return f"session {session_guid}"
 
 
-#: The statuses the watch moves between.
+#: Reasons of the ``submitted`` status after a session that ended with shots left (+ its exit text):
+#: a multi-night order (``IsRepeat``) waits for a later night, a one-night order for the rest of
+#: its night (docs/order-workflow.md, step 4).
+WAITING_NEXT_NIGHT = "waiting for the next night"
+WAITING_REST_OF_NIGHT = "waiting for the rest of the night"
+
+
+def waiting_reason(is_repeat: bool, exit_text: str) -> str:
+    """The reason of ``submitted`` after a session ended with shots left: ``"<waiting> (<exit text>)"``."""
+    return f"{WAITING_NEXT_NIGHT if is_repeat else WAITING_REST_OF_NIGHT} ({exit_text})"
+
+
+#: The statuses the night moves between.
 NIGHT_STATUSES = (OrderStatus.SUBMITTED.value, OrderStatus.RUNNING.value)
 
 

@@ -50,7 +50,7 @@ from workflows import _options as opt
 
 E = EventType
 SHOTS = [{"filter": "L", "exposure": 60, "quantity": 3}, {"filter": "R", "exposure": 60, "quantity": 2}]
-FRAME_TOLERANCE = 10  # events by which signal timing varies (session seen running or only ended)
+FRAME_TOLERANCE = 10  # events by which signal and workflow-task timing varies
 #: Goals (bench report): history events an extra night adds, heartbeats an observing hour.
 NIGHT_GOAL = 8
 HEARTBEAT_GOAL = 30
@@ -81,9 +81,11 @@ class HistoryCount:
         return sum(self.actions.values())
 
     def add_sessions(self, seconds: list[float]) -> None:
-        """Add the session watch's heartbeats at real speed: one as it starts, then one every
-        ``WATCH_HEARTBEAT_EVERY`` s of each session (``seconds``: the sessions' lengths)."""
-        self.heartbeats_real += sum(1 + int(max(0.0, d) // WATCH_HEARTBEAT_EVERY) for d in seconds)
+        """Add the session watches' heartbeats at real speed: one as each starts, then one every
+        ``WATCH_HEARTBEAT_EVERY`` s of its session (``seconds``: the sessions' lengths), for as many
+        sessions as the history scheduled watches (none when the monitor closed every night)."""
+        watches = self.by_type[f"activity_task_scheduled {SESSION_WATCH}"]
+        self.heartbeats_real += sum(1 + int(max(0.0, d) // WATCH_HEARTBEAT_EVERY) for d in seconds[:watches])
 
 
 #: Activities that heartbeat on a cadence of their own rather than a third of their timeout.
@@ -343,8 +345,8 @@ async def run(stack: BenchStack, speed: float = 1200.0, shots: list[dict] | None
     lines += [
         "",
         f"{verdict}: 3× the frames in one night change the count by {frames_delta:+d} events "
-        f"({many.billable - one.billable:+d} actions; up to ±{FRAME_TOLERANCE} come from whether the monitor saw a "
-        f"session running before it ended). Nights add a constant: the 3-night order has "
+        f"({many.billable - one.billable:+d} actions; up to ±{FRAME_TOLERANCE} come from signal and workflow-task "
+        f"timing). Nights add a constant: the 3-night order has "
         f"{three.events - many.events:+d} events ({three.billable - many.billable:+d} actions) more than the "
         f"1-night order of as many frames, **{per_night:.0f} events** and "
         f"{(three.billable - many.billable) / extra:.0f} actions per extra night (goal ≤ +{NIGHT_GOAL} events). "
@@ -361,29 +363,41 @@ async def run(stack: BenchStack, speed: float = 1200.0, shots: list[dict] | None
         "",
         *night_text(parts),
         "",
-        f"Frames of these three orders (sessions of several frames, each watched as it runs, no burst of "
+        f"Frames of these three orders (sessions of several frames, each ingested by the observatory monitor as "
+        f"it runs, no burst of "
         f"orders): **frame taken → SSE event delivered p50 {pct(sse, 50):.2f} s, p99 {pct(sse, 99):.2f} s** over "
         f"{len(sse)} frames (goal ≤ {SSE_GOAL:g} s; measured as in section 1).",
         "",
-        f"Heartbeats are not history but are billable. The session watch heartbeats every {watch:g} s while a "
-        f"session runs: **{3600 / watch:,.0f} an observing hour** per order (goal ≤ {HEARTBEAT_GOAL}); frames do "
-        f"not wait for heartbeats (dashboard events wake the watch: frame → SSE latency in section 1), nor do aborts "
-        f"(the workflow cancels the watch without waiting for it, docs/order-workflow.md). The observatory monitor "
-        f"adds one every {monitor:g} s per telescope ({3600 / monitor:,.0f} an hour), whatever the number of orders.",
+        heartbeat_text(list(results.values()), watch, monitor),
         "",
         cost_section({"1-night order": many, "3-night order": three}, monitor),
     ]
     return "\n".join(lines)
 
 
+def heartbeat_text(orders: list[HistoryCount], watch: float, monitor: float) -> str:
+    """Markdown: the heartbeats an order pays while its sessions run (none without a session watch)
+    and the observatory monitor's, per telescope."""
+    watches = sum(h.by_type.get(f"activity_task_scheduled {SESSION_WATCH}", 0) for h in orders)
+    per_hour = f"{3600 / watch:,.0f}" if watches else "0"
+    return (
+        f"Heartbeats are not history but are billable. No activity of the order runs while its session does: "
+        f"the observatory monitor ingests the frames and closes the night (docs/order-workflow.md, step 3), so an "
+        f"order pays **{per_hour} heartbeats an observing hour** (goal ≤ {HEARTBEAT_GOAL}; these orders ran "
+        f"{watches} session watch{'es' if watches != 1 else ''}, the fallback for a session the monitor could not "
+        f"ingest, which heartbeats every {watch:g} s); the heartbeats in the table are those of its submit, close "
+        f"and settle. The observatory monitor heartbeats every {monitor:g} s per telescope "
+        f"({3600 / monitor:,.0f} an hour), whatever the number of orders; frames do not wait for heartbeats "
+        f"(dashboard events wake the monitor: frame → SSE latency in section 1), nor do aborts.")
+
+
 def night_text(parts: NightParts) -> list[str]:
-    """Markdown: a whole night as the 3-night order's history recorded it, part by part, the floor
-    without the ``OrderStatus`` flip, and what the flip costs."""
+    """Markdown: a whole night as the 3-night order's history recorded it, part by part, why that is
+    the floor, and what the ``OrderStatus`` flip it no longer has would cost."""
     if not parts.nights:
         return ["The 3-night order's history has no two session signals to measure a night between."]
     flip = parts.mean(NIGHT_PARTS[3])
     events = parts.events()
-    dollars = flip * 1000 * PRICE_PER_MILLION_ACTIONS / 1e6
     lines = [
         f"A whole night as the 3-night order's history recorded it (from one session signal to the next, "
         f"{len(parts.nights)} night{'s' if len(parts.nights) > 1 else ''}; the last night, which goes on to "
@@ -394,22 +408,23 @@ def night_text(parts: NightParts) -> list[str]:
         *(f"| {p} | {parts.mean(p):.1f} |" for p in NIGHT_PARTS),
         *(f"| {p} | {parts.mean(p):.1f} |" for p in sorted({k for n in parts.nights for k in n} - set(NIGHT_PARTS))),
         "",
-        f"The monitor's `session_started` signal wakes the workflow (a workflow task: scheduled, started, "
-        f"completed), which starts the session watch and sets `OrderStatus` to `running`; the watch's result wakes "
-        f"it again (a second workflow task), which sets `OrderStatus` back to `submitted` (the watch writes the "
-        f"status rows itself; the monitor does not signal the end of a session whose start it signalled; a "
-        f"session the monitor first saw already ended is signalled `session_ended`, and the order never shows "
-        f"`running` for it: no upsert). "
-        f"One watch activity a night with its two workflow tasks is the floor — below it the watch would have to "
-        f"outlive the night, heartbeating through the day — so **without the flip a night is "
-        f"{events - flip:.1f} events** (goal ≤ +{NIGHT_GOAL}). Writing an upsert in the same workflow task as "
-        f"another command saves nothing: {parts.upserts_sharing} of this order's {parts.upserts} upserts already "
-        f"share their workflow task with another command (the watch's schedule, a memo), and each is still an "
-        f"event and a billable action of its own. "
-        f"The flip costs {flip:.0f} events and {flip:.0f} billable actions a night, "
-        f"${dollars:.2f} per 1,000 order-nights at the price below. It is kept because `OrderStatus = \"running\"` "
-        f"is how operators list the orders observing now in the Temporal UI (docs/order-workflow.md, Visibility); "
-        f"the database has the same status, but the Temporal UI filters only by search attributes.",
+        f"The observatory monitor closes the night before the order hears of it: it writes `running` when it sees "
+        f"the session run and ingests its frames as they come; when it sees the session finished it ingests the "
+        f"last ones, recomputes the progress, writes `submitted` with the waiting reason when shots remain, and "
+        f"signals `session_ended` carrying the progress. That signal wakes the workflow (one workflow task: "
+        f"scheduled, started, completed), which decides on the progress — the next night, settle, or a one-night "
+        f"order's wait for dawn — with no command of its own. One signal and its workflow task, 4 events, is the "
+        f"floor of a night the order must hear of; session-watch and `OrderStatus` events above come only from a "
+        f"session signalled without progress (the monitor could not ingest it: the order's watch takes over). "
+        f"(The earlier floor, one watch activity a night with its two workflow tasks, held while the order "
+        f"ingested its own sessions; the monitor has ingested every frame of the sessions it sees since "
+        f"activities/monitor_ingest.py, so it closes them too.) The `OrderStatus` flip to `running` and back is "
+        f"dropped with the watch — the workflow no longer knows that a session runs: operators list the orders "
+        f"observing now from the database, the API (`GET /api/orders?status=running`) and the web app "
+        f"(docs/order-workflow.md, Visibility). Kept, it would cost 2 events and 2 billable actions a night, "
+        f"${2 * 1000 * PRICE_PER_MILLION_ACTIONS / 1e6:.2f} per 1,000 order-nights at the price below "
+        f"(measured here: {flip:.1f} upserts a night; {parts.upserts_sharing} of this order's {parts.upserts} "
+        f"upserts share their workflow task with another command, which saves no event).",
     ]
     return lines
 

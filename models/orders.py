@@ -93,7 +93,12 @@ class OrderWorkflowResult(_M):
 
 class SessionSignal(_M):
     """``session_started`` / ``session_ended`` from the observatory monitor (docs/voyager-protocol.md §7:
-    ``RemoteRoboTargetGetSessionListByRun``). ``result``: 0 running, 1 OK, 2 aborted, 3 error."""
+    ``RemoteRoboTargetGetSessionListByRun``). ``result``: 0 running, 1 OK, 2 aborted, 3 error.
+
+    ``progress``: on a ``session_ended``, the order's progress once the monitor has ingested every
+    frame of the session and written the night's end status (docs/order-workflow.md, step 3: the
+    workflow then decides without a watch activity); None (signals from before the field, or a
+    session the monitor could not ingest): the workflow's session watch ingests it."""
 
     session_guid: str
     run_guid: str
@@ -102,6 +107,7 @@ class SessionSignal(_M):
     started_at: datetime | None = None
     ended_at: datetime | None = None
     exit_text: str = ""
+    progress: OrderProgress | None = None
 
 
 class AbortRole(StrEnum):

@@ -24,6 +24,11 @@ ORDER_WORKFLOW = "OrderWorkflow"
 #: GUIDs, the submit ``submitted``, one activity closes the target, one settles and finalizes);
 #: orders started before it replay their recorded steps (docs/order-workflow.md).
 PATCH_ORDER_FEWER_STEPS = "order-fewer-steps"
+#: ``workflow.patched`` id of the night learnt from the observatory monitor: a ``session_ended``
+#: carrying the order's progress (the monitor ingested the session and wrote the night's end status)
+#: is decided on without a session watch activity; orders started before it replay their watches
+#: (docs/order-workflow.md, step 3).
+PATCH_ORDER_NIGHT_FROM_MONITOR = "order-night-from-monitor"
 OBSERVATORY_MONITOR_WORKFLOW = "ObservatoryMonitorWorkflow"
 SUBSCRIPTION_WORKFLOW = "SubscriptionWorkflow"
 PACK_PAYMENT_WORKFLOW = "PackPaymentWorkflow"

@@ -6,11 +6,12 @@ jobs and the stale-target sweep):
 1. price + hold the credits (``rejected`` with the shortfall when the customer cannot pay);
 2. store GUIDs from ``workflow.uuid4()`` on the order, then submit Set/Target/Shots to RoboTarget
    (``failed`` + hold released when Voyager refuses);
-3. wait — a condition on signals, no activity, no poll — until the observatory monitor signals a
-   session of our target; one activity then ingests that session's frames as Voyager announces
-   them and writes the night's ``running``/``submitted`` status changes (progress lives in the
-   database, not in this history: a night costs one signal, one activity, two search-attribute
-   upserts);
+3. wait — a condition on signals, no activity, no poll — until the observatory monitor signals
+   that a session of our target ended: the monitor has ingested its frames and written the night's
+   status changes, and the signal carries the order's progress (a night costs one signal and its
+   workflow task, ``contract.PATCH_ORDER_NIGHT_FROM_MONITOR``). A session signalled without progress
+   (``session_started``, an older monitor, a session the monitor could not ingest) is ingested by a
+   session watch activity, as orders started before that patch do for every session;
 4. repeat while shots remain and the plan allows more nights (``is_repeat``);
 5. settle with ``billing.settlement``, disable the target, write the report, final status.
 
@@ -39,6 +40,8 @@ with workflow.unsafe.imports_passed_through():
     from activities.ledger_ops import LedgerActivities
     from activities.link_wait import SiteWaitActivities
     from activities.order_store import OrderStoreActivities
+    from activities.session_status import WAITING_NEXT_NIGHT as _WAITING_NEXT_NIGHT
+    from activities.session_status import WAITING_REST_OF_NIGHT as _WAITING_REST_OF_NIGHT
     from activities.voyager_ops import VoyagerActivities
     from models import temporal_contract as contract
     from models.billing import SettlementOutcome
@@ -85,9 +88,6 @@ with workflow.unsafe.imports_passed_through():
     )
 
 SESSION_OK, SESSION_ABORTED, SESSION_ERROR = 1, 2, 3
-#: Reasons of the ``submitted`` status after a session that ended with shots left (+ its exit text).
-_WAITING_NEXT_NIGHT = "waiting for the next night"
-_WAITING_REST_OF_NIGHT = "waiting for the rest of the night"
 _SESSION_OUTCOME = {
     SESSION_OK: SettlementOutcome.partial,
     SESSION_ABORTED: SettlementOutcome.voyager_abort,
@@ -147,12 +147,17 @@ class OrderWorkflow:
         # The life cycle in fewer steps (contract.PATCH_ORDER_FEWER_STEPS); False while replaying an
         # order started before it, which then takes its recorded steps.
         self._fewer_steps = False
+        # Nights closed by the monitor (contract.PATCH_ORDER_NIGHT_FROM_MONITOR): session GUID → the
+        # progress its ``session_ended`` carried, until the session is decided on.
+        self._night_from_monitor = False
+        self._closed_nights: dict[str, OrderProgress] = {}
 
     # ================================================================== run
 
     @workflow.run
     async def run(self, inp: OrderWorkflowInput) -> OrderWorkflowResult:
         self._fewer_steps = workflow.patched(contract.PATCH_ORDER_FEWER_STEPS)
+        self._night_from_monitor = workflow.patched(contract.PATCH_ORDER_NIGHT_FROM_MONITOR)
         self._visibility(initial=True)
         deadline_timer = arbiter = None
         try:
@@ -280,11 +285,13 @@ class OrderWorkflow:
         return await self._finish(status, reason)
 
     async def _watch_sessions(self) -> tuple[SettlementOutcome, OrderStatus, str] | None:
-        """Watch session after session; None when interrupted (abort or deadline).
+        """Decide on session after session; None when interrupted (abort or deadline).
 
-        A watch that fails is tried again later (back-off, or at once on ``session_ended``), never
-        abandoned. A one-night order whose session ended with work left waits for Voyager to close
-        that night's run: a second session the same night (clouds that cleared) is watched too."""
+        A session the monitor closed (its ``session_ended`` carried the progress) is decided on at
+        once, without an activity; any other is watched by ``ingest.watch_session``. A watch that
+        fails is tried again later (back-off, or at once on ``session_ended``), never abandoned. A
+        one-night order whose session ended with work left waits for Voyager to close that night's
+        run: a second session the same night (clouds that cleared) is decided on too."""
         assert self._hold is not None and self._guids is not None
         last: tuple[SettlementOutcome, OrderStatus, str] | None = None
         while True:
@@ -298,28 +305,24 @@ class OrderWorkflow:
                     return last
                 continue  # a failed watch's back-off elapsed before it is due: wait again
             repeat = self._hold.constraints.is_repeat
-            running = "" if session.ended else f"session {session.session_guid}"
-            if running:
-                self._phase = "observing"
-                self._night_status(OrderStatus.RUNNING, running)
-            # The watch writes the night's two status changes itself (WatchSessionRequest).
-            try:
-                res: WatchSessionResult | None = await self._on_site(
-                    IngestActivities.watch_session,
-                    WatchSessionRequest(order_id=self._inp.order_id,
-                                        target_guid=session.target_guid or self._guids.target_guid,
-                                        session_guid=session.session_guid, run_guid=session.run_guid,
-                                        sweep_only=session.ended, running_reason=running,
-                                        waiting_reason=_WAITING_NEXT_NIGHT if repeat else _WAITING_REST_OF_NIGHT),
-                    opt.WATCH_SESSION, interruptible=True)
-            except ActivityError as err:
-                failures = self._session_failures.get(session.session_guid, 0) + 1
-                self._session_failures[session.session_guid] = failures
-                delay = min(opt.WATCH_RETRY_DELAY * 2 ** min(failures - 1, 16), opt.WATCH_RETRY_CAP)
-                self._session_retry_at[session.session_guid] = workflow.now() + delay
-                workflow.logger.warning("watch of session %s failed (%d), again in %s: %s",
-                                        session.session_guid, failures, delay, err)
-                continue
+            closed = (self._closed_nights.pop(session.session_guid, None)
+                      if session.ended and self._night_from_monitor else None)
+            if closed is not None:
+                # The monitor ingested the session and wrote the night's status changes: no activity.
+                res: WatchSessionResult | None = WatchSessionResult(
+                    session_guid=session.session_guid, ended=True, result=session.result,
+                    exit_text=session.exit_text, frames_ingested=0, progress=closed)
+            else:
+                try:
+                    res = await self._watch(session, repeat)
+                except ActivityError as err:
+                    failures = self._session_failures.get(session.session_guid, 0) + 1
+                    self._session_failures[session.session_guid] = failures
+                    delay = min(opt.WATCH_RETRY_DELAY * 2 ** min(failures - 1, 16), opt.WATCH_RETRY_CAP)
+                    self._session_retry_at[session.session_guid] = workflow.now() + delay
+                    workflow.logger.warning("watch of session %s failed (%d), again in %s: %s",
+                                            session.session_guid, failures, delay, err)
+                    continue
             if res is None:
                 return None
             session.ingested = session.ended = True
@@ -345,6 +348,24 @@ class OrderWorkflow:
                 self._night_status(OrderStatus.SUBMITTED, f"{_WAITING_REST_OF_NIGHT} ({res.exit_text})")
                 continue
             self._night_status(OrderStatus.SUBMITTED, f"{_WAITING_NEXT_NIGHT} ({res.exit_text})")
+
+    async def _watch(self, session: SessionView, repeat: bool) -> WatchSessionResult | None:
+        """The session watch activity (None: interrupted first); ``running`` while a session not yet
+        ended is watched. The watch writes the night's two status changes itself
+        (WatchSessionRequest). Raises its ActivityError."""
+        assert self._guids is not None
+        running = "" if session.ended else f"session {session.session_guid}"
+        if running:
+            self._phase = "observing"
+            self._night_status(OrderStatus.RUNNING, running)
+        return await self._on_site(
+            IngestActivities.watch_session,
+            WatchSessionRequest(order_id=self._inp.order_id,
+                                target_guid=session.target_guid or self._guids.target_guid,
+                                session_guid=session.session_guid, run_guid=session.run_guid,
+                                sweep_only=session.ended, running_reason=running,
+                                waiting_reason=_WAITING_NEXT_NIGHT if repeat else _WAITING_REST_OF_NIGHT),
+            opt.WATCH_SESSION, interruptible=True)
 
     async def _wait_for_work(self) -> None:
         """Until a session is due, the night of a one-night order is over, or an interruption; wakes
@@ -691,12 +712,15 @@ class OrderWorkflow:
 
     @workflow.signal(name="session_started")
     def session_started(self, sig: SessionSignal) -> None:
-        """The monitor saw a session of our target running (at least once; duplicates ignored)."""
+        """The monitor saw a session of our target running (at least once; duplicates ignored): the
+        session is watched. Today's monitor no longer sends it (it closes the night itself and
+        signals ``session_ended``); kept for histories and monitors that still do."""
         self._on_session(sig, ended=False)
 
     @workflow.signal(name="session_ended")
     def session_ended(self, sig: SessionSignal) -> None:
-        """The monitor saw a session of our target finished (may come without ``session_started``)."""
+        """The monitor saw a session of our target finished (may come without ``session_started``);
+        with ``progress``, it ingested the session and wrote the night's status already."""
         self._on_session(sig, ended=True)
 
     def _on_session(self, sig: SessionSignal, *, ended: bool) -> None:
@@ -710,6 +734,9 @@ class OrderWorkflow:
             self._sessions[sig.session_guid] = session
         if ended and not session.ended:
             session.ended, session.result, session.exit_text = True, sig.result, sig.exit_text
+        if ended and sig.progress is not None and not session.ingested:
+            # The monitor closed the night (used only with the patch: a handler may run before ``run``).
+            self._closed_nights[sig.session_guid] = sig.progress
         if ended:
             self._session_retry_at.pop(sig.session_guid, None)  # a failed watch is due again now
 

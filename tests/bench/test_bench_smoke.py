@@ -137,7 +137,7 @@ async def test_orders_end_to_end_settles_every_order_beside_the_ceiling(stack):
     stages = [label for label, _ in orders_e2e.WAIT_STAGES]
     by_monitor = number(waits[stages[0]][3])
     assert by_monitor + max(number(waits[label][3]) for label in stages[1:-1]) <= int(sse.group(3)), text
-    assert "activities (" in text and "`ingest.watch_session`" in text, text
+    assert "activities (" in text and "`ingest.watch_session`" not in text, text  # the monitor closed the nights
     # what the worker spent per activity: every step of an order ran SQL and CPU in the worker (a
     # step of single statements runs them in autocommit: no transaction begun)
     account = {r[0].strip("`"): r for r in rows(text) if r[0].startswith("`") and len(r) == 5}
@@ -161,16 +161,15 @@ async def test_history_does_not_grow_with_frames_and_counts_actions(stack):
         assert 0 < number(row[5]) < number(row[4])  # fewer billable actions than events
     assert abs(number(three_frames[4]) - number(one[4])) <= 10  # frames do not add history
     assert number(three_nights[2]) >= 3 and number(three_nights[4]) > number(three_frames[4])
-    # where a night's events go: one session watch a night
+    # where a night's events go: no session watch (the monitor closes the night), no heartbeat of the order's
     night = {r[0]: number(r[1]) for r in table if r[0].startswith("activity_task_")}
-    assert night.get("activity_task_scheduled ingest.watch_session", 0) >= 1, text
-    assert "**30 an observing hour**" in text
-    # a whole night, part by part: one signal, one watch, at most two OrderStatus upserts (none when the
-    # monitor first saw the short session already ended); the floor without them
+    assert night.get("activity_task_scheduled ingest.watch_session", 0) == 0, text
+    assert "**0 heartbeats an observing hour**" in text
+    # a whole night, part by part: the monitor's signal and its workflow task, no watch, no OrderStatus flip
     parts = {r[0]: number(r[1]) for r in table if r[0] in history.NIGHT_PARTS}
-    assert parts[history.NIGHT_PARTS[0]] == 1 and parts[history.NIGHT_PARTS[2]] == 3, text
-    assert 0 <= parts[history.NIGHT_PARTS[3]] <= 2, text
-    assert re.search(r"without the flip a night is [\d.]+ events", text), text
+    assert parts[history.NIGHT_PARTS[0]] == 1 and parts[history.NIGHT_PARTS[1]] >= 3, text
+    assert parts[history.NIGHT_PARTS[2]] == 0 and parts[history.NIGHT_PARTS[3]] == 0, text
+    assert "One signal and its workflow task, 4 events, is the floor" in text, text
     # the cost section prices both orders, heartbeats included
     cost = {r[0]: r for r in table if r[0] in ("1-night order", "3-night order")}
     assert set(cost) == {"1-night order", "3-night order"}, text

@@ -23,17 +23,21 @@ from temporalio.api.enums.v1 import EventType
 from core.settings import Settings
 from models.orders import AbortRole, OrderStatus
 from tests.workflows.support import (
+    count_commands,
     create_customer,
     create_order,
+    events_of,
     frames_of,
     ledger_entries,
     order_row,
     save_history,
+    status_sequence,
     wait_for,
 )
 from voyager import wire
 from workflows._options import WATCH_SESSION
 from core.order_control import abort_order
+from worker import ensure_monitor, monitor_workflow_id
 
 pytestmark = pytest.mark.timeout(240)
 ROOT = Path(__file__).resolve().parents[2]
@@ -102,8 +106,8 @@ def kill_now(proc: subprocess.Popen) -> None:
     proc.wait(10)
 
 
-@pytest.mark.timeout(540)  # the watch's heartbeat timeout (3 min) passes before it is retried
-async def test_worker_killed_mid_watch_resumes_without_losing_or_doubling_frames(temporal_env, order_stack, engine, tmp_path):
+@pytest.mark.timeout(540)  # a heartbeat timeout passes before the dead worker's activities are retried
+async def test_worker_killed_mid_session_resumes_without_losing_or_doubling_frames(temporal_env, order_stack, engine, tmp_path):
     stack = await order_stack(temporal_env, sim={"speed": 150.0}, start_worker=False)
     with worker_process(stack, tmp_path) as proc:
         customer = await create_customer(engine, credits=20)
@@ -119,13 +123,14 @@ async def test_worker_killed_mid_watch_resumes_without_losing_or_doubling_frames
     killed_at = len(await frames_of(engine, order_id))
     await stack.start_worker(start_monitor=True)
 
-    # The dead worker's watch is retried once its heartbeat timeout (3 min: WATCH_SESSION) passes.
+    # The dead worker's monitor watch is retried once its heartbeat timeout passes; it catches up
+    # and closes the night (no watch of the order's own: there is none to retry).
     result = await asyncio.wait_for(stack.result(handle), 150 + WATCH_SESSION["heartbeat_timeout"].total_seconds())
 
     assert result.status == OrderStatus.COMPLETED, result.reason
     frames = await _assert_frames_once(stack, engine, order_id)
     assert sum(f.accepted for f in frames) == 20 and killed_at < 20
-    assert max(await _attempts(handle, "ingest.watch_session")) >= 2  # retried on the new worker
+    assert await _attempts(handle, "ingest.watch_session") == []
     await _assert_settled_once(engine, order_id)
     assert result.credits_captured == result.credits_held
 
@@ -148,7 +153,7 @@ async def test_voyager_connection_dropped_mid_session_is_waited_out(temporal_env
     assert result.status == OrderStatus.COMPLETED, result.reason
     frames = await _assert_frames_once(stack, engine, order_id)
     assert sum(f.accepted for f in frames) == 16
-    assert await _attempts(handle, "ingest.watch_session") == [1]  # the same attempt waited the drops out
+    assert await _attempts(handle, "ingest.watch_session") == []  # the monitor waited the drops out, closed the night
     await _assert_settled_once(engine, order_id)
 
 
@@ -260,3 +265,60 @@ async def test_one_night_order_clouded_out_ends_partial_and_releases_under_half(
     assert stack.sim.store.targets[row.target_guid][wire.TARGET_FIELDS["status"]] == 1
     assert row.report["frames_accepted"] == accepted
     await _assert_settled_once(engine, order_id)
+
+
+async def test_session_that_ended_while_the_monitor_was_stopped_is_closed_when_it_restarts(
+        temporal_env, order_stack, engine):
+    """No watch follows the session: the monitor closes it. Stopped mid-session (its workflow
+    terminated, its watch cancelled), it closes the session at its restart (the catch-up pass of a
+    new watch activity): the order completes on the monitor's ingest, every frame once."""
+    stack = await order_stack(temporal_env, sim={"speed": 0.0})  # the test moves Voyager's clock itself
+    polls = count_commands(stack.sim)
+    customer = await create_customer(engine, credits=10)
+    order_id = await create_order(engine, customer, [{"filter": "L", "exposure": 60.0, "quantity": 5}])
+    handle = await stack.start(order_id, customer)
+
+    async def submitted() -> bool:
+        return (await order_row(engine, order_id)).status == "submitted"
+
+    await wait_for(submitted, 30, "the order submitted")
+    target = (await order_row(engine, order_id)).target_guid
+
+    def sessions() -> list[dict]:
+        return [s for s in stack.sim.store.sessions.values() if s["refguidtarget"] == target]
+
+    for _ in range(600):  # on through the evening, a minute at a time, until Voyager starts the target
+        if sessions():
+            break
+        await stack.sim.advance(60)
+    assert [s["result"] for s in sessions()] == [wire.SESSION_RUNNING]
+
+    async def running() -> bool:
+        return (await order_row(engine, order_id)).status == "running"
+
+    await wait_for(running, 30, "the monitor seeing the session run")
+    monitor = stack.client.get_workflow_handle(monitor_workflow_id(stack.settings.orders.telescope))
+    await monitor.terminate("test: the monitor stops")
+
+    async def monitor_stopped() -> bool:  # its watch learns of it at a heartbeat, then stops polling
+        before = polls[wire.M_GET_RUN_LIST]
+        await asyncio.sleep(3.0)
+        return polls[wire.M_GET_RUN_LIST] == before
+
+    await wait_for(monitor_stopped, 60, "the monitor's watch stopped")
+    await stack.sim.advance(12 * 3600)  # the session ends, unseen
+    assert sessions() and all(s["result"] == wire.SESSION_OK for s in sessions()), sessions()
+    await asyncio.sleep(2.0)
+    assert (await order_row(engine, order_id)).status == "running"  # nobody closed the night
+
+    await ensure_monitor(stack.client, stack.settings.orders.telescope, stack.task_queue)
+    result = await asyncio.wait_for(stack.result(handle), 90)
+
+    assert result.status == OrderStatus.COMPLETED, result.reason
+    frames = await _assert_frames_once(stack, engine, order_id)
+    assert sum(f.accepted for f in frames) == 5
+    assert await _attempts(handle, "ingest.watch_session") == []  # the monitor's signal closed the night
+    assert status_sequence(await events_of(engine, order_id)) == [
+        "held", "submitted", "running", "settling", "completed"]
+    await _assert_settled_once(engine, order_id)
+    assert result.credits_captured == result.credits_held

@@ -17,7 +17,8 @@ from models.orders import OrderStatus
 from tests.e2e.test_order_faults import _assert_frames_once, _assert_settled_once, kill_now, worker_process
 from tests.workflows.support import create_customer, create_order, wait_for
 
-# The killed worker's session watch is retried only after its 3 min heartbeat timeout.
+# The killed worker's activities (the monitor's watch; a session watch, were the night handed to one)
+# are retried only after their heartbeat timeouts.
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(720)]
 
 

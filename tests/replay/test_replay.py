@@ -2,7 +2,9 @@
 
 Histories in ``tests/replay/histories/`` were recorded from real runs (``STELLAR_RECORD_HISTORIES=1
 pytest tests/workflows tests/e2e``); ``*.before_fewer_steps.json`` are the same paths recorded before
-the life cycle in fewer steps (``workflow.patched``), kept so orders started then still replay. A change to a workflow's command sequence that is not behind
+the life cycle in fewer steps, ``*.before_night_from_monitor.json`` before the monitor closed the
+nights (each a ``workflow.patched``), kept so orders started then still replay (the second ones take
+the session watch). A change to a workflow's command sequence that is not behind
 ``workflow.patched(...)`` makes its replay raise a non-determinism error and fails this test — the
 guard against breaking orders that are running in production while a new worker is deployed.
 """
@@ -21,7 +23,7 @@ from temporalio.workflow import NondeterminismError
 
 from core.temporal import DATA_CONVERTER
 from models.orders import OrderWorkflowInput
-from models.temporal_contract import PATCH_ORDER_FEWER_STEPS
+from models.temporal_contract import PATCH_ORDER_FEWER_STEPS, PATCH_ORDER_NIGHT_FROM_MONITOR
 from workflows.observatory_monitor import ObservatoryMonitorWorkflow
 from workflows.order import OrderWorkflow
 
@@ -44,6 +46,8 @@ def test_histories_cover_every_path():
 #: Histories of orders started before the life cycle in fewer steps (recorded then, kept so those
 #: orders keep replaying: the workflow's old branch).
 BEFORE_FEWER_STEPS = ".before_fewer_steps"
+#: Histories of orders started before the monitor closed the nights (their session watches).
+BEFORE_NIGHT_FROM_MONITOR = ".before_night_from_monitor"
 
 
 def _patches(history: WorkflowHistory) -> set[str]:
@@ -56,14 +60,31 @@ def _patches(history: WorkflowHistory) -> set[str]:
     return out
 
 
-def test_both_life_cycle_shapes_are_replayed():
-    """Every path is recorded with the fewer-steps life cycle and kept from before it, so both
-    branches of ``workflow.patched(PATCH_ORDER_FEWER_STEPS)`` are replayed."""
+def test_every_life_cycle_shape_is_replayed():
+    """Every path is recorded with today's life cycle and kept from before each patch, so both
+    branches of ``workflow.patched(PATCH_ORDER_FEWER_STEPS)`` and of
+    ``workflow.patched(PATCH_ORDER_NIGHT_FROM_MONITOR)`` are replayed."""
     orders = {p.stem: _patches(_load(p)) for p in HISTORIES if p.stem.startswith("order_")}
-    old = {s for s in orders if s.endswith(BEFORE_FEWER_STEPS)}
-    assert old and all(PATCH_ORDER_FEWER_STEPS not in orders[s] for s in old)
-    for stem in old:
-        assert PATCH_ORDER_FEWER_STEPS in orders[stem.removesuffix(BEFORE_FEWER_STEPS)], stem
+    for suffix, patch, before in ((BEFORE_FEWER_STEPS, PATCH_ORDER_FEWER_STEPS, set()),
+                                  (BEFORE_NIGHT_FROM_MONITOR, PATCH_ORDER_NIGHT_FROM_MONITOR,
+                                   {PATCH_ORDER_FEWER_STEPS})):
+        old = {s for s in orders if s.endswith(suffix)}
+        assert old and all(patch not in orders[s] and before <= orders[s] for s in old), suffix
+        for stem in old:
+            assert patch in orders[stem.removesuffix(suffix)], stem
+
+
+def test_nights_closed_by_the_monitor_run_no_session_watch():
+    """Today's recorded orders that observed heard of each night from the monitor: no session watch
+    (the watch path is replayed by the ``before_night_from_monitor`` histories and the fallback of
+    a session the monitor could not ingest, ``order_watch_failed_three_times``)."""
+    for stem in ("order_completed_one_night", "order_completed_three_nights", "order_clouds_then_clear",
+                 "order_one_night_two_sessions", "order_aborted_mid_session", "order_submit_retried"):
+        history = _load(next(p for p in HISTORIES if p.stem == stem))
+        scheduled = [e.activity_task_scheduled_event_attributes.activity_type.name for e in history.events
+                     if e.HasField("activity_task_scheduled_event_attributes")]
+        assert "ingest.watch_session" not in scheduled, (stem, scheduled)
+        assert PATCH_ORDER_NIGHT_FROM_MONITOR in _patches(history), stem
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])

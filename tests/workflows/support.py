@@ -10,6 +10,7 @@ import asyncio
 import json
 import os
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -164,6 +165,20 @@ async def settle_requests(handle: WorkflowHandle) -> list[SettleRequest]:
         if event.HasField("activity_task_scheduled_event_attributes") and attrs.activity_type.name in SETTLING_ACTIVITIES:
             out.extend(await DATA_CONVERTER.decode(attrs.input.payloads, [SETTLING_ACTIVITIES[attrs.activity_type.name]]))
     return out
+
+
+def count_commands(sim: Any) -> Counter[str]:
+    """Count the commands the simulator ``sim`` receives from now on, by method (a test-side tap on
+    its dispatch); the returned Counter fills as they arrive."""
+    received: Counter[str] = Counter()
+    run = sim.commands.run
+
+    def counting_run(session, method, req_id, params):
+        received[method] += 1
+        return run(session, method, req_id, params)
+
+    sim.commands.run = counting_run
+    return received
 
 
 async def save_history(handle: WorkflowHandle, name: str) -> None:

@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 
 import pytest
+import sqlalchemy as sa
 from temporalio.testing import ActivityEnvironment
 
 from activities.ingest import IngestActivities
@@ -15,7 +16,9 @@ from activities.monitor import MonitorActivities
 from activities.monitor_ingest import SessionIngests
 from core.database import make_sessionmaker
 from core.voyager_clients import pool_from_settings
+from models.db import VoyagerSession
 from models.orders import MonitorWatchRequest, OrderStatus
+from tests.e2e.test_order_faults import _attempts as activity_attempts
 from tests.workflows.support import create_customer, create_order, events_of, frames_of, order_row, wait_for
 from voyager import wire
 from voyager.robotarget import RoboTarget
@@ -53,6 +56,21 @@ async def test_a_failed_ingest_is_logged_and_left_to_the_watch():
     ingests.kick(1, "s")
     await ingests.close()  # no exception escapes: the order's watch and sweep ingest the frames
     assert ingests.frames == 0 and ingests.running == 0
+
+
+async def test_finishing_a_session_ingests_now_and_raises_what_the_ingest_raises():
+    """The close of a night awaits its session's last ingest: no failure is swallowed (the monitor
+    then signals nothing, or hands the session to the order's watch)."""
+    async def ingest(order_id: int, session_guid: str) -> int:
+        if session_guid == "refused":
+            raise RuntimeError("RoboTarget refused the shot list")
+        return 3
+
+    ingests = SessionIngests(ingest)
+    assert await ingests.finish(1, "s") == 3 and ingests.frames == 3
+    with pytest.raises(RuntimeError):
+        await ingests.finish(1, "refused")
+    assert ingests.frames == 3 and ingests.running == 0
 
 
 async def test_the_monitor_ingests_a_running_sessions_frames_once_with_no_worker_running(temporal_env, order_stack, engine):
@@ -93,11 +111,14 @@ async def test_the_monitor_ingests_a_running_sessions_frames_once_with_no_worker
         await wait_for(two_frames_mid_session, 150, "two frames ingested by the monitor")
         assert [s["result"] for s in sessions()] == [wire.SESSION_RUNNING]  # while the session still runs
 
-        async def every_frame() -> bool:
-            ended = bool(sessions()) and all(s["result"] != wire.SESSION_RUNNING for s in sessions())
-            return ended and {f.shot_done_guid for f in await frames_of(engine, order_id)} == taken()
+        async def night_closed() -> bool:  # the ended row is written once the order was signalled
+            async with engine.connect() as conn:
+                results = (await conn.execute(sa.select(VoyagerSession.result).where(
+                    VoyagerSession.order_id == order_id))).scalars().all()
+            return bool(results) and all(r != wire.SESSION_RUNNING for r in results)
 
-        await wait_for(every_frame, 60, "the session ended and every frame ingested by the monitor")
+        await wait_for(night_closed, 60, "the session ended and its night closed by the monitor")
+        assert {f.shot_done_guid for f in await frames_of(engine, order_id)} == taken()
         assert not watch.done()  # the monitor's watch was still running: it, and nothing else, ingested
         env.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -115,14 +136,16 @@ async def test_the_monitor_ingests_a_running_sessions_frames_once_with_no_worker
     statuses = [(e.id, e.payload["status"]) for e in events if e.kind == "status"]
     assert [st for i, st in statuses if i < progress[0].id][-1:] == [OrderStatus.RUNNING.value], statuses
 
-    # The order's own watch (the monitor's signal is waiting for it) then finds nothing left to ingest.
+    # The monitor closed the night (its ``session_ended`` carries the progress, waiting for a
+    # worker): the order settles on it with no watch of its own, and its final sweep doubles nothing.
     await stack.start_worker(start_monitor=False)
     result = await asyncio.wait_for(stack.result(handle), 120)
     assert result.status == OrderStatus.COMPLETED, result.reason
+    assert await activity_attempts(handle, "ingest.watch_session") == []
     assert sorted(f.shot_done_guid for f in await frames_of(engine, order_id)) == sorted(taken())
     events = await events_of(engine, order_id)
     assert sum(e.kind == "progress" for e in events) == len(frames)
-    # ``running`` once: the watch found it written.
+    # ``running`` once, and no ``submitted`` after it: every shot was done.
     assert sum(e.kind == "status" and e.payload["status"] == OrderStatus.RUNNING.value for e in events) == 1
 
 
