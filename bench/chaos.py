@@ -21,7 +21,8 @@ The scenario, in order (a fault whose count is 0 is skipped):
    ``held`` before submit, and PostgreSQL is stopped (outage 3: orders held before submit), then
    worker kill 3; Voyager comes back;
 6. wait (at most ``settle_timeout`` s) for every order to be terminal, then report from the
-   database and Temporal (:func:`invariants`).
+   database and Temporal (:func:`invariants`); a broken promise adds its evidence to the report
+   (bench/_chaos_evidence.py).
 """
 
 from __future__ import annotations
