@@ -11,6 +11,7 @@ PostgreSQL's own log of its stops and starts (a crash restart or a recovery show
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -100,8 +101,21 @@ def _log_lines(path: Path, order_id: int, limit: int = 15) -> list[str]:
     if not path.exists():
         return [f"  ({path.name}: no log)"]
     names = re.compile(rf"order(?:-|\s+|_id[\"']?\s*[=:]\s*){order_id}\b")
-    hits = [line for line in path.read_text(errors="replace").splitlines() if names.search(line)]
-    return [f"  {path.parent.name}/{path.name}: {h[:400]}" for h in hits[-limit:]] or [f"  ({path.name}: no line names it)"]
+    hits = [_short(line) for line in path.read_text(errors="replace").splitlines() if names.search(line)]
+    if len(hits) > limit:  # the first ones (around the fault) and the last ones (how it ended)
+        hits = [*hits[:limit // 2], f"… {len(hits) - limit // 2 * 2} more …", *hits[-(limit // 2):]]
+    return [f"  {path.parent.name}/{path.name}: {h}" for h in hits] or [f"  ({path.name}: no line names it)"]
+
+
+def _short(line: str) -> str:
+    """A JSON log line as its time, event and the last line of its exception (the error itself)."""
+    with contextlib.suppress(ValueError):
+        record = json.loads(line)
+        if isinstance(record, dict):
+            error = str(record.get("exception") or "").strip().splitlines()[-1:]
+            return (f"{record.get('timestamp', '')} {str(record.get('event', ''))[:250]}"
+                    + (f" | {error[0][:250]}" if error else ""))
+    return line[:400]
 
 
 def postgres_life(log: Path, limit: int = 60) -> list[str]:
