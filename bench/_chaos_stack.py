@@ -2,10 +2,11 @@
 
 Each component in its own process, so each can fail alone: embedded PostgreSQL (its data directory
 kept across stops; ``synchronous_commit=on``, so a commit it acknowledged survives a crash of its
-processes as on a production server — what the orders' promise is measured against), the Temporal dev server on a SQLite file (``temporal server start-dev
---db-filename``, killed with SIGKILL and started again on the same file), the worker and the API
-(child processes, bench/_stack.py). The Voyager simulator runs in the bench process (the bench
-drives its faults) on a state file, so a stop and restart keeps its targets, sessions and frames.
+processes as on a production server — what the orders' promise is measured against), the Temporal
+dev server on a SQLite file (``temporal server start-dev --db-filename``, killed with SIGKILL and
+started again on the same file), the worker and the API (child processes, bench/_stack.py). The
+Voyager simulator runs in the bench process (the bench drives its faults) on a state file, so a
+stop and restart keeps its targets, sessions and frames.
 Every fault is recorded with its real start and end on :attr:`ChaosSystem.timeline`.
 """
 

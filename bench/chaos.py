@@ -250,7 +250,8 @@ async def invariants(engine, client: Client, ids: list[int]) -> dict[str, Any]:
         "statuses": statuses, "not_terminal": sum(n for s, n in statuses.items() if s not in FINAL),
         "open_holds_on_terminal": open_holds, "double_capture": double_capture, "double_hold": holds_twice,
         "frames": frames, "frames_twice": frames_twice, "ledger_violations": [str(v) for v in violations],
-        "missing": await missing_orders(engine, ids), "workflows_bad": bad, "bad_ids": bad_ids, "repair_events": repairs, "last_settled": last_settled,
+        "missing": await missing_orders(engine, ids), "workflows_bad": bad, "bad_ids": bad_ids,
+        "repair_events": repairs, "last_settled": last_settled,
     }
 
 
@@ -274,9 +275,9 @@ async def _drift(system: ChaosSystem) -> int:
 def promises_kept(inv: dict[str, Any]) -> bool:
     """Every accepted order in the database and terminal, no hold open on a terminal order, nothing
     twice, ledger OK, no order workflow failed or terminated."""
-    return (not inv["missing"] and inv["not_terminal"] == 0 and inv["open_holds_on_terminal"] == 0 and inv["double_capture"] == 0
-            and inv["double_hold"] == 0 and inv["frames_twice"] == 0 and not inv["ledger_violations"]
-            and not inv["workflows_bad"])
+    return (not inv["missing"] and inv["not_terminal"] == 0 and inv["open_holds_on_terminal"] == 0
+            and inv["double_capture"] == 0 and inv["double_hold"] == 0 and inv["frames_twice"] == 0
+            and not inv["ledger_violations"] and not inv["workflows_bad"])
 
 
 def _commit() -> str:
@@ -346,11 +347,12 @@ def render(p: ChaosParams, system: ChaosSystem, ids: list[int], inv: dict[str, A
         f"| last fault ended → last settlement | {recovery:.0f} s |",
         f"| waited for the last orders after the scenario | {waited:.0f} s (bound {p.settle_timeout:g} s) |",
         "",
-        f"**Promises {'kept' if ok else 'NOT kept'}**: every accepted order recorded and terminal, no hold open on a terminal order, "
-        "nothing captured, held or ingested twice, ledger invariants OK, no order workflow failed or terminated.",
+        f"**Promises {'kept' if ok else 'NOT kept'}**: every accepted order recorded and terminal, no hold open "
+        "on a terminal order, nothing captured, held or ingested twice, ledger invariants OK, no order workflow "
+        "failed or terminated.",
         "",
-        f"The PostgreSQL stand-in runs with `fsync=off` (no OS crash is simulated) and "
-        f"`synchronous_commit=on`: a commit it acknowledged survives a process crash, as on a production server.",
+        "The PostgreSQL stand-in runs with `fsync=off` (no OS crash is simulated) and "
+        "`synchronous_commit=on`: a commit it acknowledged survives a process crash, as on a production server.",
         "",
     ]
     if inv.get("evidence"):

