@@ -1,10 +1,12 @@
 """The chaos benchmark's system and its faults (bench/chaos.py).
 
 Each component in its own process, so each can fail alone: embedded PostgreSQL (its data directory
-kept across stops), the Temporal dev server on a SQLite file (``temporal server start-dev
---db-filename``, killed with SIGKILL and started again on the same file), the worker and the API
-(child processes, bench/_stack.py). The Voyager simulator runs in the bench process (the bench
-drives its faults) on a state file, so a stop and restart keeps its targets, sessions and frames.
+kept across stops; ``synchronous_commit=on``, so a commit it acknowledged survives a crash of its
+processes as on a production server — what the orders' promise is measured against), the Temporal
+dev server on a SQLite file (``temporal server start-dev --db-filename``, killed with SIGKILL and
+started again on the same file), the worker and the API (child processes, bench/_stack.py). The
+Voyager simulator runs in the bench process (the bench drives its faults) on a state file, so a
+stop and restart keeps its targets, sessions and frames.
 Every fault is recorded with its real start and end on :attr:`ChaosSystem.timeline`.
 """
 
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import signal
 import subprocess
@@ -79,9 +82,12 @@ class ChaosSystem:
         fault.end = datetime.now(UTC)
 
     async def database_outage(self, when: str, seconds: float) -> None:
-        """Stop PostgreSQL for ``seconds`` (clients are cut), then start it on the same data."""
+        """Stop PostgreSQL for ``seconds`` (clients are cut), then start it on the same data. The
+        timeline's ``when`` says how it stopped (``fast``: a clean shutdown) and in how long."""
         fault = self._record(f"PostgreSQL stopped {seconds:g} s", when)
-        await asyncio.to_thread(self.pg.stop)
+        t0 = time.monotonic()
+        how = await asyncio.to_thread(self.pg.stop)
+        fault.when += f" ({how} shutdown in {time.monotonic() - t0:.1f} s)"
         await asyncio.sleep(seconds)
         await asyncio.to_thread(self.pg.start)
         fault.end = datetime.now(UTC)
@@ -136,7 +142,7 @@ async def open_chaos_system(tmp: Path) -> AsyncIterator[ChaosSystem]:
     system (the caller opens the deployment on ``system.stack``); stop everything."""
     async with contextlib.AsyncExitStack() as exits:
         progress("chaos: starting PostgreSQL (embedded) …")
-        pg = await asyncio.to_thread(start_postgres, tmp / "postgres")
+        pg = await asyncio.to_thread(functools.partial(start_postgres, tmp / "postgres", durable_commits=True))
         exits.callback(pg.stop)
         port, ui = free_port(), free_port()
         temporal = ChildProcess("temporal", [

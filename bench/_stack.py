@@ -52,9 +52,10 @@ DAYTIME = datetime(2025, 6, 21, 12, 0, tzinfo=UTC)
 FINAL = ("completed", "partial", "aborted", "expired", "failed", "rejected")
 
 
-def start_postgres(root: Path) -> EmbeddedPostgres:
-    """Start a migrated embedded PostgreSQL under ``root`` on a free port (blocking); ``.url()``."""
-    pg = EmbeddedPostgres(root, free_port(), database="stellar_bench")
+def start_postgres(root: Path, *, durable_commits: bool = False) -> EmbeddedPostgres:
+    """Start a migrated embedded PostgreSQL under ``root`` on a free port (blocking); ``.url()``.
+    ``durable_commits``: an acknowledged commit survives a crash (core/embedded_postgres.py)."""
+    pg = EmbeddedPostgres(root, free_port(), database="stellar_bench", durable_commits=durable_commits)
     pg.start()
     try:
         upgrade_in_thread(pg.url())

