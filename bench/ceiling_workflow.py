@@ -97,12 +97,12 @@ async def reply_padded(arg: Padded) -> str:
 #: Payload sizes (bytes of JSON) of a waiting order's steps, M42 with one shot (as a recorded
 #: order history holds them): ``load_order``'s result, ``price_and_hold``'s request and result,
 #: ``submit_target``'s request and result.
-LOAD_RESULT, HOLD_REQUEST, HOLD_RESULT, SUBMIT_REQUEST, SUBMIT_RESULT = 634, 237, 462, 624, 173
+LOAD_RESULT, HOLD_REQUEST, HOLD_RESULT, SUBMIT_REQUEST, SUBMIT_RESULT = 633, 237, 462, 621, 173
 #: The deadline timer of a waiting order (an order's default lifetime), the patches it checks.
 _DEADLINE = timedelta(days=30)
-#: Two patch checks, as the order's (the life cycle in fewer steps, the night from the monitor).
+#: One patch check, as the order's before its first night (the life cycle in fewer steps; the order
+#: checks the night-from-the-monitor patch only when a night ends).
 _PATCH = "bench-order-shaped"
-_PATCH_NIGHT = "bench-order-shaped-night"
 _STEP = timedelta(seconds=60)
 
 
@@ -110,7 +110,7 @@ _STEP = timedelta(seconds=60)
 class OrderShaped(_WaitsForFinish):
     """The commands an order issues before it waits for its night (workflows/order.py, up to its
     first wait for a session), with no-op steps of the order's payload sizes and nothing of
-    Stellar's, then waits until signalled ``finish``: two patch checks; the initial visibility (four
+    Stellar's, then waits until signalled ``finish``: one patch check; the initial visibility (four
     search attributes, the summary memo); ``load_order`` as a local activity; the deadline timer
     and the abort arbiter as tasks; the hold as an activity, then ``held``; the submit as an
     activity awaited beside the interruption check, then ``submitted``; the wait on a condition.
@@ -153,7 +153,6 @@ class OrderShaped(_WaitsForFinish):
     @workflow.run
     async def run(self, value: int) -> int:
         workflow.patched(_PATCH)
-        workflow.patched(_PATCH_NIGHT)
         self._value = value
         self._visibility(initial=True)
         loaded = await workflow.execute_local_activity(reply_padded, padded(16, LOAD_RESULT),

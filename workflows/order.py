@@ -149,7 +149,6 @@ class OrderWorkflow:
         self._fewer_steps = False
         # Nights closed by the monitor (contract.PATCH_ORDER_NIGHT_FROM_MONITOR): session GUID → the
         # progress its ``session_ended`` carried, until the session is decided on.
-        self._night_from_monitor = False
         self._closed_nights: dict[str, OrderProgress] = {}
 
     # ================================================================== run
@@ -157,7 +156,6 @@ class OrderWorkflow:
     @workflow.run
     async def run(self, inp: OrderWorkflowInput) -> OrderWorkflowResult:
         self._fewer_steps = workflow.patched(contract.PATCH_ORDER_FEWER_STEPS)
-        self._night_from_monitor = workflow.patched(contract.PATCH_ORDER_NIGHT_FROM_MONITOR)
         self._visibility(initial=True)
         deadline_timer = arbiter = None
         try:
@@ -305,8 +303,11 @@ class OrderWorkflow:
                     return last
                 continue  # a failed watch's back-off elapsed before it is due: wait again
             repeat = self._hold.constraints.is_repeat
+            # The night's patch is checked where a night is decided, not at the start: there its
+            # marker would sit in every waiting order's history, which cost each ~24 KiB more worker
+            # memory (bench/report.md, section 5).
             closed = (self._closed_nights.pop(session.session_guid, None)
-                      if session.ended and self._night_from_monitor else None)
+                      if session.ended and workflow.patched(contract.PATCH_ORDER_NIGHT_FROM_MONITOR) else None)
             if closed is not None:
                 # The monitor ingested the session and wrote the night's status changes: no activity.
                 res: WatchSessionResult | None = WatchSessionResult(

@@ -168,7 +168,9 @@ async def test_history_does_not_grow_with_frames_and_counts_actions(stack):
     # a whole night, part by part: the monitor's signal and its workflow task, no watch, no OrderStatus flip
     parts = {r[0]: number(r[1]) for r in table if r[0] in history.NIGHT_PARTS}
     assert parts[history.NIGHT_PARTS[0]] == 1 and parts[history.NIGHT_PARTS[1]] >= 3, text
-    assert parts[history.NIGHT_PARTS[2]] == 0 and parts[history.NIGHT_PARTS[3]] == 0, text
+    # No watch and no `OrderStatus` flip: the one upsert is the SDK's change version of the night's
+    # patch, checked when the first night is decided (once an order: ≤ 1 over the 2 nights counted).
+    assert parts[history.NIGHT_PARTS[2]] == 0 and parts[history.NIGHT_PARTS[3]] <= 0.5, text
     assert "One signal and its workflow task, 4 events, is the floor" in text, text
     # the cost section prices both orders, heartbeats included
     cost = {r[0]: r for r in table if r[0] in ("1-night order", "3-night order")}
