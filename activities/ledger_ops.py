@@ -16,7 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.order_constraints import gate_constraints
+from activities.order_constraints import aware_utc, gate_constraints
 from activities.order_sql import HOLD_WRITE, LOCK_ORDER_AND_HOLD, engine_of, not_found, one_statement, read_order
 from activities.order_store import OrderStoreActivities, guids_in_force
 from activities.progress import progress_now
@@ -111,8 +111,8 @@ class LedgerActivities:
                 alt_min=constraints.alt_min,
                 ha_start=constraints.ha_start if constraints.ha_start is not None else 0.0,
                 ha_end=constraints.ha_end if constraints.ha_end is not None else 0.0,
-                date_start=_aware(order.date_start),
-                date_end=_aware(order.date_end),
+                date_start=aware_utc(order.date_start),
+                date_end=aware_utc(order.date_end),
             ),
         )
 
@@ -200,9 +200,3 @@ async def settle_order(ledger: Ledger, sessionmaker: async_sessionmaker[AsyncSes
              captured=res.captured, released=res.released, replayed=res.replayed, actor=actor)
     return SettleResult(order_id=req.order_id, held=res.held, captured=res.captured, released=res.released,
                         requested_seconds=requested, accepted_seconds=accepted)
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)

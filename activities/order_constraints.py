@@ -43,8 +43,8 @@ def stored_constraints(order: Any) -> StoredConstraints:
         c_alt_min=order.c_alt_min,
         c_ha_start=order.c_ha_start,
         c_ha_end=order.c_ha_end,
-        date_start=_aware(order.date_start),
-        date_end=_aware(order.date_end),
+        date_start=aware_utc(order.date_start),
+        date_end=aware_utc(order.date_end),
     )
 
 
@@ -61,7 +61,8 @@ def gate_constraints(order: Any, lines: list[ShotLine]) -> OrderConstraints:
     })
 
 
-def _aware(value: datetime | None) -> datetime | None:
+def aware_utc(value: datetime | None) -> datetime | None:
+    """``value`` with UTC attached when the database gave it naive (None stays None)."""
     if value is None:
         return None
     return value if value.tzinfo else value.replace(tzinfo=UTC)

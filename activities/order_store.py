@@ -20,7 +20,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities._db import sql
-from activities.order_constraints import stored_constraints
+from activities.order_constraints import aware_utc, stored_constraints
 from activities.order_sql import FINALIZE_WRITE, REPORT_READ, one_statement, read_order
 from activities.progress import order_lines, progress_now
 from core.frame_store import FRAMES_PREFIX, frame_store
@@ -52,12 +52,6 @@ from models.temporal_contract import ERR_INVALID_ORDER, ERR_ORDER_NOT_FOUND
 
 log = structlog.get_logger(__name__)
 ORDER = Order.__table__
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 async def lock_order(session: AsyncSession, order_id: int) -> Order:
@@ -241,7 +235,7 @@ class OrderStoreActivities:
             dec_j2000=order.dec_j2000,
             pa=order.pa,
             **stored_constraints(order),
-            created_at=_aware(order.created_at) or datetime.now(UTC),
+            created_at=aware_utc(order.created_at) or datetime.now(UTC),
             default_lifetime_days=self.settings.billing.order_default_lifetime_days,
             set_guid=order.set_guid,
             target_guid=order.target_guid,
