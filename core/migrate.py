@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+
+from core.threads import call_on_own_thread
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -26,16 +27,4 @@ def upgrade(url: str, revision: str = "head") -> None:
 def upgrade_in_thread(url: str, revision: str = "head") -> None:
     """:func:`upgrade` on a thread of its own: Alembic's env runs its own event loop, which must not
     meet the caller's (tests, benchmarks). Blocking; re-raises the migration's error."""
-    errors: list[BaseException] = []
-
-    def target() -> None:
-        try:
-            upgrade(url, revision)
-        except BaseException as exc:  # noqa: BLE001 - re-raised below
-            errors.append(exc)
-
-    t = threading.Thread(target=target, name="alembic-upgrade")
-    t.start()
-    t.join()
-    if errors:
-        raise errors[0]
+    call_on_own_thread(lambda: upgrade(url, revision), name="alembic-upgrade")

@@ -10,13 +10,13 @@ the leak fails where it happens and only there (docs/telescopes.md: online, main
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from core.threads import call_on_own_thread
 from models.db import Telescope
 from models.telescopes import TelescopeStatus
 
@@ -45,21 +45,7 @@ def on_own_engine(database_url: str, work: Callable[[AsyncEngine], Awaitable[T]]
         finally:
             await engine.dispose()
 
-    result: list[T] = []
-    errors: list[BaseException] = []
-
-    def target() -> None:
-        try:
-            result.append(asyncio.run(run()))
-        except BaseException as exc:  # noqa: BLE001 - re-raised below
-            errors.append(exc)
-
-    t = threading.Thread(target=target, name="online-telescopes")
-    t.start()
-    t.join()
-    if errors:
-        raise errors[0]
-    return result[0]
+    return call_on_own_thread(lambda: asyncio.run(run()), name="online-telescopes")
 
 
 async def restore_and_describe(engine: AsyncEngine, at_start: frozenset[str], test: str) -> str | None:
