@@ -360,7 +360,8 @@ async def _mail_sender(settings: Settings, engine: AsyncEngine, enabled: bool) -
     finally:
         stop.set()
         with contextlib.suppress(Exception, asyncio.CancelledError):
-            await asyncio.wait_for(task, timeout=settings.mail.timeout_seconds + 5)
+            async with asyncio.timeout(settings.mail.timeout_seconds + 5):
+                await task
 
 
 async def run_worker(

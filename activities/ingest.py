@@ -389,7 +389,8 @@ async def _wait_wake(woken: asyncio.Event, timeout: float) -> None:
     """Until ``woken`` is set (not sooner than ``MIN_POLL_GAP``) or ``timeout`` seconds passed."""
     await asyncio.sleep(min(MIN_POLL_GAP, timeout))
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(woken.wait(), max(0.0, timeout - MIN_POLL_GAP))
+        async with asyncio.timeout(max(0.0, timeout - MIN_POLL_GAP)):
+            await woken.wait()
 
 
 def _line_of(frame: VoyagerShotDone, lines: list[OrderShot]) -> OrderShot | None:

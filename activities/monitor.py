@@ -210,7 +210,8 @@ class MonitorActivities:
                         catch_up_at = loop.time()
                     await asyncio.sleep(min(MIN_POLL_GAP, cfg.monitor_poll_interval))
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(wake.wait(), min(cfg.monitor_poll_interval, max(0.0, until - loop.time())))
+                        async with asyncio.timeout(min(cfg.monitor_poll_interval, max(0.0, until - loop.time()))):
+                            await wake.wait()
         finally:
             if stream_task is not None:
                 stream_task.cancel()

@@ -44,7 +44,8 @@ class TemporalHandle:
         async with self._lock:
             if self._client is None:
                 try:
-                    self._client = await asyncio.wait_for(connect_temporal(self._settings), self._timeout)
+                    async with asyncio.timeout(self._timeout):
+                        self._client = await connect_temporal(self._settings)
                     log.info("temporal.connected", address=self._settings.temporal.effective_address())
                 except Exception as exc:  # noqa: BLE001 - any connect failure means "unavailable"
                     raise ServiceUnavailable(

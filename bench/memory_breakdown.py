@@ -83,7 +83,8 @@ async def sandbox_costs(instances: int = 100, timeout: float = 600.0) -> dict[st
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bench.sandbox_cost", "--instances", str(instances),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    async with asyncio.timeout(timeout):
+        out, err = await proc.communicate()
     if proc.returncode != 0:
         raise RuntimeError(f"bench.sandbox_cost exited {proc.returncode}: {err.decode()[-2000:]}")
     return json.loads(out.decode().strip().splitlines()[-1])

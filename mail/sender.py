@@ -161,7 +161,8 @@ class MailSender:
             except Exception as exc:  # noqa: BLE001 — a loop that must outlive outages
                 log.warning("mail.round_failed", error=repr(exc))
             try:
-                await asyncio.wait_for(stop.wait(), timeout=self.mail.every_seconds)
+                async with asyncio.timeout(self.mail.every_seconds):
+                    await stop.wait()
             except asyncio.TimeoutError:
                 pass
 

@@ -44,7 +44,8 @@ async def _sweep(dry_run: bool):
         except (OSError, sa.exc.SQLAlchemyError) as exc:
             raise Unreachable(f"cannot reach the database: {exc}") from None
         try:
-            client = await asyncio.wait_for(connect_temporal(settings), 15.0)
+            async with asyncio.timeout(15.0):
+                client = await connect_temporal(settings)
         except (OSError, RuntimeError, asyncio.TimeoutError) as exc:
             raise Unreachable(f"cannot reach Temporal at {settings.temporal.effective_address()}: {exc}") from None
         rt = None

@@ -118,15 +118,15 @@ class VoyagerConnection:
         loop = asyncio.get_running_loop()
         self._version = loop.create_future()  # before the socket: Version may come with the connect
         try:
-            self._transport, self._link = await asyncio.wait_for(
-                loop.create_connection(lambda: _Link(self), self.host, self.port), self.connect_timeout
-            )
+            async with asyncio.timeout(self.connect_timeout):
+                self._transport, self._link = await loop.create_connection(lambda: _Link(self), self.host, self.port)
         except TimeoutError:
             raise VoyagerTimeout(f"connect to {self.host}:{self.port} timed out") from None
         except OSError as exc:
             raise VoyagerConnectionError(f"connect to {self.host}:{self.port} failed: {exc}") from exc
         try:
-            await asyncio.wait_for(self._version, self.connect_timeout)
+            async with asyncio.timeout(self.connect_timeout):
+                await self._version
             self._last_recv = self._last_sent = time.monotonic()
             self._tasks = [asyncio.create_task(self._keepalive_loop(), name=f"{self.name}-keepalive")]
             await self._handshake()
@@ -184,7 +184,8 @@ class VoyagerConnection:
         if self._transport is not None and self._link is not None:
             self._transport.close()
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(asyncio.shield(self._link.closed), 1.0)
+                async with asyncio.timeout(1.0):
+                    await asyncio.shield(self._link.closed)
 
     def _mark_broken(self, exc: VoyagerError) -> None:
         if self._broken is None:

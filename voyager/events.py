@@ -70,7 +70,8 @@ class EventStream:
     async def wait_connected(self, timeout: float) -> None:
         """Wait until the dashboard connection is up. Raises VoyagerTimeout."""
         try:
-            await asyncio.wait_for(self._connected.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await self._connected.wait()
         except TimeoutError:
             raise VoyagerTimeout(f"event stream not connected within {timeout:g} s") from None
 
@@ -111,7 +112,8 @@ class EventStream:
 
     async def next(self, timeout: float) -> VoyagerEvent:
         """The next event within ``timeout`` seconds. Raises TimeoutError, StopAsyncIteration."""
-        return await asyncio.wait_for(self.__anext__(), timeout)
+        async with asyncio.timeout(timeout):
+            return await self.__anext__()
 
     # ------------------------------------------------------------ background
 

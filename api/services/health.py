@@ -28,7 +28,8 @@ from models.telescopes import TelescopeStatus
 async def _timed(coro, timeout: float) -> dict:
     started = time.perf_counter()
     try:
-        detail = await asyncio.wait_for(coro, timeout)
+        async with asyncio.timeout(timeout):
+            detail = await coro
         status = "ok"
     except asyncio.TimeoutError:
         status, detail = "down", f"no answer within {timeout:g} s"
@@ -77,7 +78,8 @@ async def voyagers_last_seen(res: Resources) -> dict[str, dict]:
             return wanted, rows
 
     try:
-        wanted, rows = await asyncio.wait_for(read(), res.settings.api.health_timeout_seconds)
+        async with asyncio.timeout(res.settings.api.health_timeout_seconds):
+            wanted, rows = await read()
     except Exception as exc:  # noqa: BLE001 - reported as data, like the other checks
         return {reference: {"status": "unknown", "detail": f"cannot read the monitors' reports: {type(exc).__name__}"}}
     now = datetime.now(timezone.utc)

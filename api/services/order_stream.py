@@ -65,7 +65,8 @@ async def order_events(res: Resources, order_id: int, last_event_id: int) -> Asy
                 if status in _FINAL:
                     return
                 try:
-                    event_id = await asyncio.wait_for(queue.get(), timeout=heartbeat)
+                    async with asyncio.timeout(heartbeat):
+                        event_id = await queue.get()
                 except asyncio.TimeoutError:
                     yield ": heartbeat\n\n"
                     continue

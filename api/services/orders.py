@@ -390,8 +390,8 @@ async def request_abort(res: Resources, order: Order, reason: str, by: Principal
     client = await res.temporal.get()
     try:
         role = AbortRole.SUPPORT if by.has_role("support") else AbortRole.CUSTOMER
-        result = await asyncio.wait_for(abort_order(client, order.id, reason, by.actor, role=role),
-                                        res.settings.api.abort_timeout_seconds)
+        async with asyncio.timeout(res.settings.api.abort_timeout_seconds):
+            result = await abort_order(client, order.id, reason, by.actor, role=role)
     except asyncio.TimeoutError:
         # No worker took the update in time; it stays queued and may still take effect.
         raise domain_error(WORKFLOW_UNRESPONSIVE,

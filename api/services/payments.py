@@ -90,8 +90,9 @@ async def subscription_command(res: Resources, client: Client, customer_id: int,
         id=subscription_workflow_id(customer_id), id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         task_queue=res.settings.temporal.task_queue)
     try:
-        return await asyncio.wait_for(client.execute_update_with_start_workflow(
-            update, arg, start_workflow_operation=op, result_type=result_type), COMMAND_TIMEOUT_S)
+        async with asyncio.timeout(COMMAND_TIMEOUT_S):
+            return await client.execute_update_with_start_workflow(
+                update, arg, start_workflow_operation=op, result_type=result_type)
     except WorkflowUpdateFailedError as exc:
         raise _failure(exc) from None
     except RPCError as exc:
@@ -147,8 +148,9 @@ async def purchase_pack(res: Resources, client: Client, customer_id: int, pack_i
         PACK_PAYMENT_WORKFLOW, inp, id=payment_workflow_id(payment_id),
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING, task_queue=res.settings.temporal.task_queue)
     try:
-        intent: PaymentIntentResult = await asyncio.wait_for(client.execute_update_with_start_workflow(
-            "intent", start_workflow_operation=op, result_type=PaymentIntentResult), PURCHASE_TIMEOUT_S)
+        async with asyncio.timeout(PURCHASE_TIMEOUT_S):
+            intent: PaymentIntentResult = await client.execute_update_with_start_workflow(
+                "intent", start_workflow_operation=op, result_type=PaymentIntentResult)
     except WorkflowUpdateFailedError as exc:
         raise _failure(exc) from None
     except RPCError as exc:

@@ -50,7 +50,8 @@ class RawClient:
     async def connect(cls, port: int) -> RawClient:
         reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=protocol.MAX_LINE)
         client = cls(reader, writer)
-        raw = await asyncio.wait_for(reader.readline(), 5)
+        async with asyncio.timeout(5):
+            raw = await reader.readline()
         client.version = protocol.decode_line(raw)
         client.session_key = protocol.timestamp_text(raw) or ""
         return client
@@ -58,7 +59,8 @@ class RawClient:
     async def _write(self, data: bytes) -> None:
         """Put one CR LF-terminated message on the wire (a WebSocket client frames it instead)."""
         self.writer.write(data)
-        await asyncio.wait_for(self.writer.drain(), WRITE_TIMEOUT)
+        async with asyncio.timeout(WRITE_TIMEOUT):
+            await self.writer.drain()
 
     async def _readline(self) -> bytes:
         """The next message as one line; b"" at EOF."""
@@ -85,7 +87,8 @@ class RawClient:
         """The next message (backlog first); None at EOF."""
         if self.backlog:
             return self.backlog.pop(0)
-        raw = await asyncio.wait_for(self._readline(), timeout)
+        async with asyncio.timeout(timeout):
+            raw = await self._readline()
         if not raw:
             return None
         msg = protocol.decode_line(raw)
@@ -151,7 +154,8 @@ class RawClient:
         self.backlog.clear()
         while True:
             try:
-                raw = await asyncio.wait_for(self._readline(), quiet)
+                async with asyncio.timeout(quiet):
+                    raw = await self._readline()
             except TimeoutError:
                 return out
             if not raw:

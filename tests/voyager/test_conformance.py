@@ -137,11 +137,13 @@ class Dashboard:
         self._poller.cancel()
         self._reader.cancel()
         await asyncio.gather(self._poller, self._reader, return_exceptions=True)
-        await asyncio.wait_for(self.c.close(), 20)
+        async with asyncio.timeout(20):
+            await self.c.close()
 
     async def next(self, timeout: float = 10.0) -> dict[str, Any]:
         """The next message read (events are already checked and kept); fails when the link closed."""
-        msg = await asyncio.wait_for(self._inbox.get(), timeout)
+        async with asyncio.timeout(timeout):
+            msg = await self._inbox.get()
         assert msg is not None, "the dashboard's link closed"
         return msg
 

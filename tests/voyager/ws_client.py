@@ -26,13 +26,15 @@ class WsClient(RawClient):
     async def connect(cls, port: int) -> WsClient:
         ws = await connect(f"ws://127.0.0.1:{port}/", max_size=protocol.MAX_LINE, open_timeout=5)
         client = cls(ws)
-        raw = await asyncio.wait_for(client._readline(), 5)
+        async with asyncio.timeout(5):
+            raw = await client._readline()
         client.version = protocol.decode_line(raw)
         client.session_key = protocol.timestamp_text(raw) or ""
         return client
 
     async def _write(self, data: bytes) -> None:
-        await asyncio.wait_for(self.ws.send(data.rstrip(b"\r\n").decode("utf-8")), WRITE_TIMEOUT)
+        async with asyncio.timeout(WRITE_TIMEOUT):
+            await self.ws.send(data.rstrip(b"\r\n").decode("utf-8"))
 
     async def _readline(self) -> bytes:
         try:
@@ -43,6 +45,7 @@ class WsClient(RawClient):
 
     async def close(self) -> None:
         try:  # the close handshake has its own timeout, but not the write that starts it
-            await asyncio.wait_for(self.ws.close(), WRITE_TIMEOUT + 10)
+            async with asyncio.timeout(WRITE_TIMEOUT + 10):
+                await self.ws.close()
         except TimeoutError:
             self.ws.transport.abort()

@@ -84,7 +84,8 @@ class SimClock:
         if timeout <= 0:
             return False
         try:
-            await asyncio.wait_for(event.wait(), timeout if math.isfinite(timeout) else None)
+            async with asyncio.timeout(timeout if math.isfinite(timeout) else None):
+                await event.wait()
             return True
         except TimeoutError:
             return False

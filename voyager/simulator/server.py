@@ -131,7 +131,8 @@ class VoyagerSimulator:
             pass
         await self.scheduler.settle()  # a frame's files still being written by a worker thread
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(server.wait_closed(), 2.0)
+            async with asyncio.timeout(2.0):
+                await server.wait_closed()
 
     async def __aenter__(self) -> VoyagerSimulator:
         await self.start()

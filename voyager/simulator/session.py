@@ -168,7 +168,8 @@ class ClientSession:
             self._flush()
             self.writer.write(self.framing.goodbye())
             try:
-                await asyncio.wait_for(self.writer.drain(), timeout)
+                async with asyncio.timeout(timeout):
+                    await self.writer.drain()
             except (TimeoutError, Exception):  # noqa: BLE001 - closing anyway
                 pass
         for task in self._tasks:

@@ -103,7 +103,8 @@ async def sniff(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, wait
     VoyagerProtocolError on a malformed or refused upgrade request (the response is sent first).
     """
     try:
-        first = await asyncio.wait_for(reader.read(4096), wait)
+        async with asyncio.timeout(wait):
+            first = await reader.read(4096)
     except TimeoutError:
         return LineFraming(), b""
     if not first.startswith(b"GET "):
@@ -117,7 +118,8 @@ async def sniff(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, wait
             break
         if len(data) > MAX_HANDSHAKE:
             raise VoyagerProtocolError("WebSocket handshake too long")
-        data = await asyncio.wait_for(reader.read(4096), 5.0)
+        async with asyncio.timeout(5.0):
+            data = await reader.read(4096)
         if not data:
             raise VoyagerProtocolError("closed during the WebSocket handshake")
     request = events[0]
