@@ -35,7 +35,7 @@ from tests.workflows.support import (
     wait_for,
 )
 from voyager import wire
-from workflows._options import WATCH_SESSION
+from workflows._options import MONITOR_WATCH
 from core.order_control import abort_order
 from worker import ensure_monitor, monitor_workflow_id
 
@@ -106,7 +106,12 @@ def kill_now(proc: subprocess.Popen) -> None:
     proc.wait(10)
 
 
-@pytest.mark.timeout(540)  # a heartbeat timeout passes before the dead worker's activities are retried
+#: After the kill: the monitor's watch heartbeat timeout (30 s), then its catch-up and the order's
+#: close and settle (about 2 s alone, 25 s after the kill in all); the rest is room for a loaded machine.
+AFTER_KILL = 120 + MONITOR_WATCH["heartbeat_timeout"].total_seconds()
+
+
+@pytest.mark.timeout(90 + AFTER_KILL + 60)  # two frames, the wait after the kill, setup and teardown
 async def test_worker_killed_mid_session_resumes_without_losing_or_doubling_frames(temporal_env, order_stack, engine, tmp_path):
     stack = await order_stack(temporal_env, sim={"speed": 150.0}, start_worker=False)
     with worker_process(stack, tmp_path) as proc:
@@ -123,9 +128,10 @@ async def test_worker_killed_mid_session_resumes_without_losing_or_doubling_fram
     killed_at = len(await frames_of(engine, order_id))
     await stack.start_worker(start_monitor=True)
 
-    # The dead worker's monitor watch is retried once its heartbeat timeout passes; it catches up
-    # and closes the night (no watch of the order's own: there is none to retry).
-    result = await asyncio.wait_for(stack.result(handle), 150 + WATCH_SESSION["heartbeat_timeout"].total_seconds())
+    # The dead worker's monitor watch (workflows/_options.py MONITOR_WATCH) is retried once its
+    # heartbeat timeout passes; it catches up and closes the night (no watch of the order's own:
+    # there is none to retry).
+    result = await asyncio.wait_for(stack.result(handle), AFTER_KILL)
 
     assert result.status == OrderStatus.COMPLETED, result.reason
     frames = await _assert_frames_once(stack, engine, order_id)

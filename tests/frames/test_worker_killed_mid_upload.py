@@ -14,12 +14,19 @@ import pytest
 from core.frame_store import frame_store
 from core.settings import ImageStoreSettings, StorageSettings
 from models.orders import OrderStatus
-from tests.e2e.test_order_faults import _assert_frames_once, _assert_settled_once, kill_now, worker_process
+from tests.e2e.test_order_faults import (
+    AFTER_KILL,
+    _assert_frames_once,
+    _assert_settled_once,
+    _attempts,
+    kill_now,
+    worker_process,
+)
 from tests.workflows.support import create_customer, create_order, wait_for
 
-# The killed worker's activities (the monitor's watch; a session watch, were the night handed to one)
-# are retried only after their heartbeat timeouts.
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(720)]
+# The killed worker's activity is the monitor's watch (it ingests the frames): retried once its
+# heartbeat timeout passes (tests/e2e/test_order_faults.py AFTER_KILL).
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(150 + AFTER_KILL + 60)]
 
 
 async def test_a_worker_killed_mid_upload_leaves_no_partial_object_and_bills_each_frame_once(
@@ -52,7 +59,7 @@ async def test_a_worker_killed_mid_upload_leaves_no_partial_object_and_bills_eac
     assert frame_store(stack.settings).head(killed_key) is None  # no partial object
     await stack.start_worker(start_monitor=True)
 
-    result = await asyncio.wait_for(stack.result(handle), 480)
+    result = await asyncio.wait_for(stack.result(handle), AFTER_KILL)
 
     assert result.status == OrderStatus.COMPLETED, result.reason
     frames = await _assert_frames_once(stack, engine, order_id)
@@ -62,5 +69,6 @@ async def test_a_worker_killed_mid_upload_leaves_no_partial_object_and_bills_eac
             assert hashlib.sha256(store.get_bytes(f.fits_key)).hexdigest() == f.fits_sha256
     assert killed_key in {f.fits_key for f in frames}  # the killed upload was done again, completely
     assert sum(f.accepted for f in frames) == 4
+    assert await _attempts(handle, "ingest.watch_session") == []  # the restarted monitor closed the night
     await _assert_settled_once(engine, order_id)
     assert result.credits_captured == result.credits_held
