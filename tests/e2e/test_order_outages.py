@@ -42,11 +42,17 @@ from tests.workflows.support import (
     wait_for,
 )
 from voyager import wire
+from worker import monitor_workflow_id
+from workflows._options import MONITOR_WATCH
 
 pytestmark = pytest.mark.timeout(240)
 
-#: Seconds PostgreSQL is down mid-session: three minutes (docs/order-workflow.md, Failure handling).
-DB_OUTAGE_MID_SESSION = 180.0
+#: Seconds PostgreSQL is down mid-session (docs/order-workflow.md, Failure handling): twice the
+#: monitor's watch heartbeat timeout, so a watch that stopped heartbeating while the database is away
+#: would be timed out and retried within it. Nothing else waits meanwhile: the session ends in the
+#: first seconds, the order has no activity pending, and it completes within a second or two of
+#: the restart (measured with a 3 min outage: no step's timing differs past this).
+DB_OUTAGE_MID_SESSION = 2 * MONITOR_WATCH["heartbeat_timeout"].total_seconds()
 L5 = [{"filter": "L", "exposure": 60.0, "quantity": 5}]
 #: Attempts the old options allowed: a database step 10, the submit 8. The tests go past them.
 OLD_DB_ATTEMPTS, OLD_SUBMIT_ATTEMPTS = 10, 8
@@ -136,15 +142,20 @@ async def test_database_down_mid_session_delays_the_order_and_it_completes(tempo
 
     # The simulator starts at 16:00: about 50 s of daytime (at 150x) before the session starts.
     await wait_for(two_frames, 180, "two frames before the outage")
+    monitor = stack.client.get_workflow_handle(monitor_workflow_id(stack.settings.orders.telescope))
+    monitor_run = (await monitor.describe()).run_id
     await asyncio.to_thread(outage_pg.stop)
     try:
-        # Three minutes, as an operator meets it: far past the local attempts of a database step
-        # (about 10 s) and long enough for the patient retries to reach their 30 s back-off cap;
-        # Voyager keeps imaging (the session ends during the outage).
+        # Voyager keeps imaging (the session ends during the outage); the monitor's polls fail.
         await asyncio.sleep(DB_OUTAGE_MID_SESSION)
     finally:
         await asyncio.to_thread(outage_pg.start)
     result = await asyncio.wait_for(stack.result(handle), 150)
+    # The monitor waited the outage out inside its watch: same run, first attempt (no heartbeat
+    # timeout, no failure; monitor_run_for, 600 s, is past this test's timeout).
+    described = await monitor.describe()
+    assert described.run_id == monitor_run
+    assert [p.attempt for p in described.raw_description.pending_activities] == [1]
 
     assert result.status == OrderStatus.COMPLETED, result.reason
     frames = await _assert_frames_once(stack, engine, order_id)
