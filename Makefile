@@ -9,8 +9,8 @@ PIP    := $(BIN)/python -m pip --disable-pip-version-check --no-input -q
 # pytest-xdist workers for `make test`: each starts its own PostgreSQL and Temporal servers and takes
 # whole test files (--dist loadfile), so module fixtures and file order stay as written; the longest
 # files go first (tests/conftest.py orders them by their declared timeouts). Three on two
-# cores: the longest tests mostly wait (a killed worker's 3 min heartbeat timeout, outages), so a third
-# worker fills those waits.
+# cores: the longest tests mostly wait (the 3 min site outage, a killed worker's 30 s monitor heartbeat
+# timeout, the database outage), so a third worker fills those waits.
 TEST_WORKERS ?= 3
 
 .PHONY: demo test venv bench chaos drill dev lock clean
