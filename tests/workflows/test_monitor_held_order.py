@@ -1,0 +1,83 @@
+"""A session that starts and ends while its order is still ``held`` (Voyager ran the target before
+the submit returned): the observatory monitor leaves the night for a later poll
+(activities/monitor.py, "Status"), closes it once the submit wrote ``submitted``, and the order
+decides on that one ``session_ended`` — each frame once, the hold settled once, no watch activity."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+from temporalio.api.enums.v1 import EventType
+
+from models.db import VoyagerSession
+from models.orders import OrderStatus
+from tests.e2e.test_order_faults import _assert_frames_once, _assert_settled_once, _attempts
+from tests.workflows.support import NIGHT_START, count_commands, create_customer, create_order, order_row, wait_for
+from voyager import wire
+
+pytestmark = pytest.mark.timeout(300)
+#: M42 above 30° at the OHP (tests/workflows/support.py): the target runs as soon as it is added.
+M42_UP = NIGHT_START + timedelta(hours=5)
+
+
+async def _signals(handle, name: str) -> int:
+    history = await handle.fetch_history()
+    return sum(e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
+               and e.workflow_execution_signaled_event_attributes.signal_name == name for e in history.events)
+
+
+async def test_a_session_run_and_ended_before_the_submit_returned_is_closed_once_submitted(
+        temporal_env, order_stack, engine):
+    # Long enough a command timeout that the held AddShot is answered, not retried: one submit attempt.
+    stack = await order_stack(temporal_env, sim={"speed": 60.0, "start_time": M42_UP}, command_timeout=120.0)
+    commands = count_commands(stack.sim)
+    # The submit's last command (its one shot line) takes effect, but its result waits: Voyager
+    # starts the target while ``voyager.submit_target`` still runs, so the order stays ``held``.
+    stack.sim.faults.held_results.add(wire.M_ADD_SHOT)
+    customer = await create_customer(engine, credits=20)
+    order_id = await create_order(engine, customer, [{"filter": "L", "exposure": 60.0, "quantity": 4}])
+    handle = await stack.start(order_id, customer)
+
+    def sessions() -> list[dict]:
+        return [s for s in stack.sim.store.sessions.values() if s["refguidtarget"] == target]
+
+    async def held() -> bool:
+        return (await order_row(engine, order_id)).status == OrderStatus.HELD.value
+
+    await wait_for(held, 60, "the order held")
+    target = (await order_row(engine, order_id)).target_guid
+
+    async def session_ended() -> bool:
+        return bool(sessions()) and all(s["result"] != wire.SESSION_RUNNING for s in sessions())
+
+    await wait_for(session_ended, 120, "the session started and ended")
+    # Two full polls after the end: the monitor saw the session finished while the order was held.
+    polls = commands[wire.M_GET_SESSIONS_BY_RUN]
+
+    async def polled_twice() -> bool:
+        return commands[wire.M_GET_SESSIONS_BY_RUN] >= polls + 2
+
+    await wait_for(polled_twice, 30, "two monitor polls after the session ended")
+    row = await order_row(engine, order_id)
+    assert row.status == OrderStatus.HELD.value, row.status_reason
+    assert await _signals(handle, "session_ended") == 0  # left for a later poll, not lost
+    async with engine.connect() as conn:
+        recorded = (await conn.execute(sa.select(VoyagerSession.result).where(
+            VoyagerSession.order_id == order_id))).scalars().all()
+    assert all(r == wire.SESSION_RUNNING for r in recorded)  # not recorded ended: it will be closed
+
+    stack.sim.faults.release_results()  # the submit returns
+    result = await asyncio.wait_for(stack.result(handle), 120)
+
+    assert result.status == OrderStatus.COMPLETED, result.reason
+    assert await _attempts(handle, "voyager.submit_target") == [1]  # the session came within that one attempt
+    assert len(sessions()) == 1
+    assert await _signals(handle, "session_ended") >= 1
+    assert await _attempts(handle, "ingest.watch_session") == []  # the monitor closed the night
+    frames = await _assert_frames_once(stack, engine, order_id)
+    assert sum(f.accepted for f in frames) == 4
+    await _assert_settled_once(engine, order_id)
+    assert result.credits_captured == result.cost and result.credits_captured + result.credits_released == result.credits_held
