@@ -96,7 +96,8 @@ async def test_a_session_run_and_ended_before_the_submit_returned_is_closed_once
     assert all(r == wire.SESSION_RUNNING for r in recorded)  # not recorded ended: it will be closed
 
     stack.sim.faults.release_results()  # the submit returns
-    result = await asyncio.wait_for(stack.result(handle), 120)
+    async with asyncio.timeout(120):
+        result = await stack.result(handle)
 
     await _settled_on_the_one_session(stack, engine, order_id, handle, result)
     assert len(sessions()) == 1 and await _signals(handle, "session_ended") >= 1  # the monitor's close
@@ -140,7 +141,8 @@ async def test_a_session_ended_signal_that_comes_while_the_submit_runs_is_decide
     assert [(s.session_guid, s.ended, s.ingested) for s in view.sessions] == [(session.guid, True, False)]
 
     stack.sim.faults.release_results()  # the submit returns
-    result = await asyncio.wait_for(stack.result(handle), 120)
+    async with asyncio.timeout(120):
+        result = await stack.result(handle)
 
     await _settled_on_the_one_session(stack, engine, order_id, handle, result)
     assert await _signals(handle, "session_ended") == 1

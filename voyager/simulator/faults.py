@@ -56,7 +56,7 @@ class Faults:
 
     @property
     def quiet(self) -> bool:
-        """No fault armed that touches a command's reply or result (delay, swallow, error)."""
+        """No fault armed that touches a command's reply or result (delay, swallow, error, hold)."""
         return not (self.reply_delay > 0 or self.swallow_next or self.swallow_methods or self.error_next
                     or self.error_methods or self.held_results)
 
