@@ -77,7 +77,7 @@ async def _settled_on_the_one_session(stack, engine, order_id: int, handle, resu
 async def test_a_session_run_and_ended_before_the_submit_returned_is_closed_once_submitted(
         temporal_env, order_stack, engine):
     # Long enough a command timeout that the held AddShot is answered, not retried: one submit attempt.
-    stack = await order_stack(temporal_env, sim={"speed": 60.0, "start_time": M42_UP}, command_timeout=120.0)
+    stack = await order_stack(temporal_env, sim={"speed": 150.0, "start_time": M42_UP}, command_timeout=120.0)
     commands = count_commands(stack.sim)
     order_id, handle, sessions = await _held_order_whose_session_ended(stack, engine)
     # Two full polls after the end: the monitor saw the session finished while the order was held.
@@ -112,7 +112,7 @@ async def test_a_session_ended_signal_that_comes_while_the_submit_runs_is_decide
     """The night closed as the monitor closes it (the session's frames ingested, the progress
     recomputed, ``session_ended`` with it) while the workflow still waits for its submit: the
     workflow keeps the signal and decides on it once the submit returns, with no watch."""
-    stack = await order_stack(temporal_env, sim={"speed": 60.0, "start_time": M42_UP}, command_timeout=120.0,
+    stack = await order_stack(temporal_env, sim={"speed": 150.0, "start_time": M42_UP}, command_timeout=120.0,
                               start_monitor=False)  # the test closes the night, once
     order_id, handle, sessions = await _held_order_whose_session_ended(stack, engine)
     [ended] = sessions()
