@@ -21,7 +21,16 @@ from core.voyager_clients import pool_from_settings
 from models.db import VoyagerSession
 from models.orders import OrderStatus, OrderStatusView, SessionSignal
 from tests.e2e.test_order_faults import _assert_frames_once, _assert_settled_once, _attempts
-from tests.workflows.support import NIGHT_START, count_commands, create_customer, create_order, order_row, wait_for
+from tests.workflows.support import (
+    NIGHT_START,
+    count_commands,
+    create_customer,
+    create_order,
+    events_of,
+    frames_of,
+    order_row,
+    wait_for,
+)
 from voyager import wire
 from voyager.robotarget import RoboTarget
 from voyager.types import SessionInfo
@@ -62,14 +71,14 @@ async def _held_order_whose_session_ended(stack, engine):
     return order_id, handle, sessions
 
 
-async def _settled_on_the_one_session(stack, engine, order_id: int, handle, result) -> None:
+async def _settled_on_the_one_session(stack, engine, order_id: int, handle, result, wanted: int = 4) -> None:
     """Completed on the monitor's progress: the submit in one attempt, no watch, each frame once,
     the hold captured for the frames and settled once."""
     assert result.status == OrderStatus.COMPLETED, result.reason
     assert await _attempts(handle, "voyager.submit_target") == [1]  # the session came within that one attempt
     assert await _attempts(handle, "ingest.watch_session") == []  # the night was closed outside the workflow
     frames = await _assert_frames_once(stack, engine, order_id)
-    assert sum(f.accepted for f in frames) == 4
+    assert sum(f.accepted for f in frames) == wanted
     await _assert_settled_once(engine, order_id)
     assert result.credits_captured == result.cost and result.credits_captured + result.credits_released == result.credits_held
 
@@ -146,3 +155,54 @@ async def test_a_session_ended_signal_that_comes_while_the_submit_runs_is_decide
 
     await _settled_on_the_one_session(stack, engine, order_id, handle, result)
     assert await _signals(handle, "session_ended") == 1
+
+
+async def test_a_session_begun_while_held_runs_live_once_the_submit_returns(temporal_env, order_stack, engine):
+    """The session starts before the submit returns and still runs after: once the order is
+    ``submitted`` the monitor writes ``running`` and ingests its frames as they come, as for a
+    session first seen after the submit (the order page shows the night live)."""
+    stack = await order_stack(temporal_env, sim={"speed": 150.0, "start_time": M42_UP}, command_timeout=120.0)
+    stack.sim.faults.held_results.add(wire.M_ADD_SHOT)
+    customer = await create_customer(engine, credits=20)
+    order_id = await create_order(engine, customer, [{"filter": "L", "exposure": 60.0, "quantity": 8}])
+    handle = await stack.start(order_id, customer)
+
+    async def held() -> bool:
+        return (await order_row(engine, order_id)).status == OrderStatus.HELD.value
+
+    await wait_for(held, 60, "the order held")
+    target = (await order_row(engine, order_id)).target_guid
+
+    def taken() -> set[str]:
+        return {g for g, d in stack.sim.store.shots_done.items() if d["refguidtarget"] == target}
+
+    async def first_frame() -> bool:
+        return bool(taken())
+
+    await wait_for(first_frame, 60, "a first frame taken while the order is held")
+    stack.sim.clock.set_speed(0)  # the session stays running while the order catches up
+    [session] = [s for s in stack.sim.store.sessions.values() if s["refguidtarget"] == target]
+    assert session["result"] == wire.SESSION_RUNNING
+
+    async def recorded_running() -> bool:  # the monitor saw it while the order was held
+        async with engine.connect() as conn:
+            return bool((await conn.execute(sa.select(VoyagerSession.result).where(
+                VoyagerSession.order_id == order_id))).scalars().all())
+
+    await wait_for(recorded_running, 30, "the monitor recording the session")
+    assert (await order_row(engine, order_id)).status == OrderStatus.HELD.value
+    stack.sim.faults.release_results()  # the submit returns; the session still runs
+
+    async def live() -> bool:
+        row = await order_row(engine, order_id)
+        return row.status == OrderStatus.RUNNING.value and {f.shot_done_guid for f in await frames_of(engine, order_id)} == taken()
+
+    await wait_for(live, 30, "the order running with its frames so far, the session still running")
+    assert session["result"] == wire.SESSION_RUNNING
+    stack.sim.clock.set_speed(150.0)
+    async with asyncio.timeout(120):
+        result = await stack.result(handle)
+
+    await _settled_on_the_one_session(stack, engine, order_id, handle, result, wanted=8)
+    statuses = [e.payload["status"] for e in await events_of(engine, order_id) if e.kind == "status"]
+    assert statuses.count(OrderStatus.RUNNING.value) == 1, statuses
