@@ -46,13 +46,13 @@ async def _signals(handle, name: str) -> int:
                and e.workflow_execution_signaled_event_attributes.signal_name == name for e in history.events)
 
 
-async def _held_order_whose_session_ended(stack, engine):
+async def _held_order(stack, engine, quantity: int = 4):
     """An order whose submit's last command (its one shot line) took effect but whose result waits:
     Voyager runs the target while ``voyager.submit_target`` still runs, so the order stays ``held``.
-    Returns (order id, handle, the target's sessions as a callable) once the session ended."""
+    Returns (order id, handle, the target's sessions in the simulator as a callable) once held."""
     stack.sim.faults.held_results.add(wire.M_ADD_SHOT)
     customer = await create_customer(engine, credits=20)
-    order_id = await create_order(engine, customer, [{"filter": "L", "exposure": 60.0, "quantity": 4}])
+    order_id = await create_order(engine, customer, [{"filter": "L", "exposure": 60.0, "quantity": quantity}])
     handle = await stack.start(order_id, customer)
 
     async def held() -> bool:
@@ -63,6 +63,13 @@ async def _held_order_whose_session_ended(stack, engine):
 
     def sessions() -> list[dict]:
         return [s for s in stack.sim.store.sessions.values() if s["refguidtarget"] == target]
+
+    return order_id, handle, sessions
+
+
+async def _held_order_whose_session_ended(stack, engine):
+    """:func:`_held_order`, returned once its session started and ended."""
+    order_id, handle, sessions = await _held_order(stack, engine)
 
     async def session_ended() -> bool:
         return bool(sessions()) and all(s["result"] != wire.SESSION_RUNNING for s in sessions())
@@ -162,15 +169,7 @@ async def test_a_session_begun_while_held_runs_live_once_the_submit_returns(temp
     ``submitted`` the monitor writes ``running`` and ingests its frames as they come, as for a
     session first seen after the submit (the order page shows the night live)."""
     stack = await order_stack(temporal_env, sim={"speed": 150.0, "start_time": M42_UP}, command_timeout=120.0)
-    stack.sim.faults.held_results.add(wire.M_ADD_SHOT)
-    customer = await create_customer(engine, credits=20)
-    order_id = await create_order(engine, customer, [{"filter": "L", "exposure": 60.0, "quantity": 8}])
-    handle = await stack.start(order_id, customer)
-
-    async def held() -> bool:
-        return (await order_row(engine, order_id)).status == OrderStatus.HELD.value
-
-    await wait_for(held, 60, "the order held")
+    order_id, handle, sessions = await _held_order(stack, engine, quantity=8)
     target = (await order_row(engine, order_id)).target_guid
 
     def taken() -> set[str]:
@@ -181,7 +180,7 @@ async def test_a_session_begun_while_held_runs_live_once_the_submit_returns(temp
 
     await wait_for(first_frame, 60, "a first frame taken while the order is held")
     stack.sim.clock.set_speed(0)  # the session stays running while the order catches up
-    [session] = [s for s in stack.sim.store.sessions.values() if s["refguidtarget"] == target]
+    [session] = sessions()
     assert session["result"] == wire.SESSION_RUNNING
 
     async def recorded_running() -> bool:  # the monitor saw it while the order was held
