@@ -16,7 +16,9 @@ its ``status`` event, ``activities/session_status.py``) and records the session;
 order has nothing to do while it runs). When the session ends with shots left, ``submitted`` with
 the waiting reason (``waiting for the next night`` for a multi-night plan, ``… the rest of the
 night`` for a one-night plan, then the exit text); a settling or final order is not moved. An order
-whose submit has not returned (``held``) is left for the next poll; the monitor without an ingest
+whose submit has not returned (``held``: Voyager may start the target before) is left for the next
+poll: a session of it still running once it is ``submitted`` is taken as first seen then (``running``,
+its frames ingested), one that ended is closed then; the monitor without an ingest
 (tests that count commands), or a session whose ingest fails other than by an outage (a refusal, the
 image store), signals ``session_ended`` without progress: the order's own watch ingests it then, as
 it did before. The closes run in the background of the polls (up to ``SIGNAL_CONCURRENCY`` at a
@@ -95,6 +97,7 @@ from models.orders import (
     SessionSignal,
 )
 from models.temporal_contract import order_workflow_id
+from voyager import wire
 from voyager.errors import VoyagerConnectionError, VoyagerError, VoyagerTimeout
 from core.voyager_clients import event_stream_from_settings
 from voyager.robotarget import RoboTarget
@@ -326,11 +329,14 @@ class MonitorActivities:
                 self._running.pop(s.guid, None)  # its order ended
                 continue
             seen += 1
-            first_seen_running = row is None and not s.finished
+            status = statuses[s.ref_guid_target]
+            # A session first seen while its order was ``held`` (Voyager ran it before the submit
+            # returned) is seen anew once the order is ``submitted``: running, its frames ingested.
+            first_seen_running = not s.finished and (
+                row is None or (row.result == wire.SESSION_RUNNING and status == OrderStatus.SUBMITTED.value))
             # The order's stream shows ``running`` before the frames of a session seen running (the
             # monitor writes it on first sight, below). Left to the order's final sweep: a settling
             # order (it ingests before the frames are billed).
-            status = statuses[s.ref_guid_target]
             if first_seen_running:
                 steps.append(self._start_session(order_id, s, run, status))
                 continue

@@ -83,6 +83,15 @@ def get_plan(plan: Plan | str | None) -> Plan:
         raise UnknownPlan(str(plan)) from None
 
 
+def plan_moon_down(plan: Plan | str | None, asked: bool) -> bool:
+    """``C_MoonDown`` under ``plan`` for an order that asked moon-down or not (``asked``): ``never``
+    → False (asking for it is the gate's refusal), ``always`` → True (Quasar), ``option`` → as
+    asked. The gate's rule (:func:`gate`), also for an order it refuses: what the order runs with
+    once placed. docs/pricing.md §4. Raises UnknownPlan."""
+    p = get_plan(plan)
+    return {"never": False, "always": True}.get(p.moon_down, bool(asked))
+
+
 def plan_table() -> PlanTable:
     """:data:`PLANS` as the subscription workflow's payload (ids, names, prices, credits)."""
     return PlanTable(plans=[PlanTerms(id=p.id, name=p.name, price_cents=p.price_cents,
@@ -131,15 +140,10 @@ def gate(plan: Plan | str | None, order: OrderConstraints) -> VoyagerTargetConst
     elif prio > p.priority_max:
         errors["priority"] = f"priority {prio} needs {_needs(lambda q: q.priority_max >= prio)}"
 
-    # moon down
-    if p.moon_down == "never":
-        if order.c_moon_down:
-            errors["c_moon_down"] = f"moon-down needs {_needs(lambda q: q.moon_down != 'never')}"
-        moon_down = False
-    elif p.moon_down == "always":
-        moon_down = True  # Quasar: always on (and charged; docs/pricing.md §2)
-    else:
-        moon_down = bool(order.c_moon_down)
+    # moon down (Quasar: always on, and charged; docs/pricing.md §2)
+    moon_down = plan_moon_down(p, bool(order.c_moon_down))
+    if order.c_moon_down and not moon_down:
+        errors["c_moon_down"] = f"moon-down needs {_needs(lambda q: q.moon_down != 'never')}"
 
     # HFD guarantee
     limit = order.c_hfd_mean_limit or 0.0

@@ -35,10 +35,10 @@ from api.security import Principal
 from api.services import telescopes
 from api.services.assignment import Assignment, assign
 from api.services.customers import effective_plan
-from api.services.orders import gate_order, order_need
+from api.services.orders import order_need
 from api.services.sets import find_set, require_sets
 from billing.errors import BillingError
-from billing.plans import get_plan
+from billing.plans import plan_moon_down
 from models.db import Telescope
 from models.telescopes import ANY
 from web.coordinates import parse_ra_dec
@@ -125,15 +125,12 @@ async def offered_telescopes(session) -> list[Telescope]:
     return await telescopes.online(session)
 
 
-async def _assign(res: Resources, session, plan_id: str | None, order: OrderCreate, ra: float, dec: float,
+async def _assign(res: Resources, session, order: OrderCreate, ra: float, dec: float, moon_down: bool,
                   out: Preview) -> Telescope | None:
-    """``create_order``'s assignment of ``order`` into ``out``; returns the telescope whose sky the
-    chart shows (the chosen one, or the named one that cannot take it), or None."""
+    """``create_order``'s assignment of ``order`` (``moon_down``: as the plan gate forces it) into
+    ``out``; returns the telescope whose sky the chart shows (the chosen one, or the named one that
+    cannot take it), or None."""
     now = datetime.now(timezone.utc)
-    try:
-        moon_down = gate_order(plan_id, order).moon_down
-    except BillingError:  # the plan's refusal is the estimate's to report, per field
-        moon_down = order.c_moon_down
     try:
         out.assignment = await assign(session, order.telescope, order_need(
             order, ra_j2000=ra, dec_j2000=dec, filters=[s.filter for s in order.shots], moon_down=moon_down,
@@ -168,7 +165,11 @@ async def preview(res: Resources, session, me: Principal, form: Any) -> Preview:
             return out
         ra, dec = entry.ra_j2000, entry.dec_j2000
     plan_id = (await effective_plan(session, me.customer_id)).plan
-    site = await _assign(res, session, plan_id, order, ra, dec, out)
+    # The gate's moon-down (billing.plans.plan_moon_down), even when the plan refuses the order (its
+    # refusal is the estimate's to report, per field): the telescope, the next window and the chart
+    # judge the night the order runs once placed.
+    moon_down = plan_moon_down(plan_id, order.c_moon_down)
+    site = await _assign(res, session, order, ra, dec, moon_down, out)
     # Priced on the telescope it runs on (its multiplier), as the order will hold.
     priced_on = out.assignment.telescope.slug if out.assignment else (order.telescope if site else None)
     try:
@@ -191,8 +192,6 @@ async def preview(res: Resources, session, me: Principal, form: Any) -> Preview:
         except ApiError as exc:
             out.errors["set_id"] = exc.message
     if site is not None:
-        # Moon-down as the gate forces it (Quasar: always on): the chart shows that.
-        moon_down = order.c_moon_down or get_plan(plan_id).moon_down == "always"
         out.curves = await asyncio.to_thread(
             night_curves, ra, dec, alt_min=order.c_alt_min, moon_down=moon_down, latitude=site.latitude,
             longitude=site.longitude, elevation=site.elevation, horizon_alt=site.horizon_alt)

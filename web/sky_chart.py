@@ -108,7 +108,8 @@ def render_svg(c: NightCurves, *, labels: dict[str, str]) -> str:
     n = len(c.target)
     w = (WIDTH - PAD_LEFT - 4) / (n - 1)
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
-             f'aria-label="{labels["title"]}" class="sky-chart" data-testid="altitude-chart">',
+             f'aria-label="{labels["title"]}" class="sky-chart" data-testid="altitude-chart" '
+             f'data-moon-down="{str(c.moon_down).lower()}">',
              f"<title>{labels['title']}</title>"]
     for i in range(n):
         sun = c.sun[i]

@@ -280,12 +280,14 @@ async def list_images(session: AsyncSession, order_id: int, *, limit: int, offse
                      limit=limit, offset=offset)
 
 
-async def get_image(session: AsyncSession, image_id: int, principal: Principal) -> ShotDone:
-    """The frame if its order is the caller's. Raises NotFound."""
-    row = (await session.exec(
-        select(ShotDone).join(Order, Order.id == ShotDone.order_id)
-        .where(ShotDone.id == image_id, Order.customer_id == principal.customer_id, ShotDone.is_deleted.is_(False))
-    )).first()
+async def get_image(session: AsyncSession, image_id: int, principal: Principal, *,
+                    with_deleted: bool = False) -> ShotDone:
+    """The frame if its order is the caller's; a frame Voyager rejected and deleted only
+    ``with_deleted`` (its JPG preview may have been kept: the gallery shows it). Raises NotFound."""
+    where = [ShotDone.id == image_id, Order.customer_id == principal.customer_id]
+    if not with_deleted:
+        where.append(ShotDone.is_deleted.is_(False))
+    row = (await session.exec(select(ShotDone).join(Order, Order.id == ShotDone.order_id).where(*where))).first()
     if row is None:
         raise NotFound(f"image {image_id} not found")
     return row

@@ -9,7 +9,7 @@ import pytest
 
 from api.schemas.plans import PlanCatalogueOut
 from billing.errors import PlanViolation, UnknownPlan
-from billing.plans import PLANS, gate, get_plan, pricing_input
+from billing.plans import PLANS, gate, get_plan, plan_moon_down, pricing_input
 from billing.pricing import price
 from models.billing import OrderConstraints as Req
 from models.billing import PricedShot, VoyagerTargetConstraints
@@ -159,3 +159,13 @@ def test_pricing_input_charges_quasar_custom_hfd_and_moon_down():
     assert price(p) == 189  # docs/pricing.md §3 example 3
     standard = pricing_input(gate("quasar", Req(priority=4, c_hfd_mean_limit=4.0)), shots)
     assert standard.c_hfd_mean_limit == 0 and price(standard) == 126
+
+
+@pytest.mark.parametrize("plan", [None, *PLANS])
+@pytest.mark.parametrize("asked", [False, True])
+def test_plan_moon_down_is_what_the_gate_sends_and_what_a_refused_order_runs_with_once_fixed(plan, asked):
+    try:
+        assert gate(plan, Req(c_moon_down=asked)).moon_down is plan_moon_down(plan, asked)
+    except PlanViolation as exc:  # a plan without moon-down: refused, and placed without it
+        assert set(exc.fields) == {"c_moon_down"} and asked
+        assert plan_moon_down(plan, asked) is gate(plan, Req(c_moon_down=False)).moon_down is False

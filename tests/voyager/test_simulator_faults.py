@@ -197,3 +197,20 @@ async def test_a_new_process_resumes_from_the_state_file_and_its_clock(night_sim
         assert session["result"] == wire.SESSION_OK and len(done) == 3
     finally:
         await other.stop()
+
+
+async def test_held_results_wait_for_their_release_and_others_are_answered_meanwhile(voyager_sim, raw_client):
+    c = await raw_client(voyager_sim)
+    await c.login()
+    voyager_sim.faults.held_results = {protocol.M_GET_FILTER_CONFIGURATION}
+    req_id, uid = await c.request(protocol.M_GET_FILTER_CONFIGURATION)
+    ours = await c.wait_for(lambda m: m.get("id") == req_id or m.get("UID") == uid, 5)
+    assert protocol.is_reply(ours)  # the reply came first: Voyager took the command
+    _, status = await c.command(protocol.M_GET_STATUS, timeout=5)  # another command is not held
+    assert status["ActionResultInt"] == 4
+    assert not [m for m in await c.drain_events(1.0) if m.get("UID") == uid]  # its result did not come
+    voyager_sim.faults.release_results()
+    held = await c.wait_for(lambda m: m.get("Event") == protocol.E_ACTION_RESULT and m.get("UID") == uid, 5)
+    assert held["ActionResultInt"] == 4
+    _, again = await c.command(protocol.M_GET_FILTER_CONFIGURATION, timeout=5)  # no longer held
+    assert again["ActionResultInt"] == 4

@@ -3,6 +3,7 @@ the order's zip of FITS files downloaded through the web session (another custom
 
 from __future__ import annotations
 
+import io
 import uuid
 import zipfile
 from datetime import datetime, timedelta, timezone
@@ -10,7 +11,9 @@ from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
+from PIL import Image
 
+from core.frame_store import frame_key, frame_store, store_frame_file
 from models.db import ShotDone
 from tests.web.conftest import WebApp, new_email, screenshot
 from tests.web.pages import customer_id, sign_up
@@ -109,3 +112,39 @@ async def test_rejected_only_lists_the_rejected_frames_voyager_deleted(web: WebA
     await page.get_by_label("Frames", exact=True).select_option("")
     await page.wait_for_function("document.querySelectorAll('[data-testid=gallery-frame]').length === 2")
     assert await page.get_by_test_id("fits-link").count() == 1  # the accepted frame's
+
+
+async def test_a_rejected_frame_whose_jpg_was_kept_shows_its_image_and_no_fits(web: WebApp, page):
+    """Voyager deleted the rejected frame's FITS, but the ingest stored its JPG preview (``jpg_key``,
+    docs/frames.md): "Rejected only" shows that image; the FITS link and header stay away."""
+    email = new_email()
+    await sign_up(page, web.url, email)
+    order = await web.insert_order(await customer_id(web, email))
+    guid = str(uuid.uuid4())
+    jpg = io.BytesIO()
+    Image.new("RGB", (40, 30), (90, 20, 20)).save(jpg, "JPEG")
+    stored = store_frame_file(frame_store(web.settings), frame_key(order.id, guid, "jpg"), jpg.getvalue())
+    async with web.sessionmaker() as s:
+        s.add(ShotDone(order_id=order.id, session_guid=str(uuid.uuid4()), shot_done_guid=guid, filter="OIII",
+                       exposure=300.0, hfd=7.3, filename=f"o{order.id}-rejected.fits", jpg_key=stored.key,
+                       jpg_sha256=stored.sha256, taken_at=datetime.now(timezone.utc), accepted=False,
+                       is_deleted=True))
+        await s.commit()
+
+    await page.goto(f"{web.url}/app/orders/{order.id}/gallery?state=rejected")
+    frame = page.get_by_test_id("gallery-frame")
+    assert await frame.count() == 1 and await frame.get_attribute("data-accepted") == "false"
+    image = frame.locator("img")
+    assert await image.count() == 1
+    await page.wait_for_function("document.querySelector('[data-testid=gallery-frame] img').complete")
+    assert await image.evaluate("img => img.naturalWidth") == 40  # the stored JPG, served to its owner
+    assert "only its preview is kept" in await frame.get_by_test_id("frame-deleted").inner_text()
+    assert await frame.get_by_test_id("fits-link").count() == 0 and await frame.get_by_test_id("fits-header").count() == 0
+    src = await image.get_attribute("src")
+    assert (await page.request.get(f"{web.url}{src}")).headers["content-type"] == "image/jpeg"
+    image_id = src.removeprefix("/app/images/").removesuffix(".jpg")
+    assert (await page.request.get(f"{web.url}/app/images/{image_id}/fits")).status == 404  # no FITS of it
+
+    await page.context.clear_cookies()  # another customer gets no preview of it
+    await sign_up(page, web.url, new_email())
+    assert (await page.request.get(f"{web.url}{src}")).status == 404

@@ -95,3 +95,39 @@ async def test_an_order_by_ra_dec_in_sexagesimal(web: WebApp, page):
     assert order.customer_id == cid and order.target_name == "Trapezium field"
     assert abs(order.ra_j2000 - (5 + 35 / 60 + 17.3 / 3600)) < 1e-6
     assert abs(order.dec_j2000 - -(5 + 23 / 60 + 28 / 3600)) < 1e-6
+
+
+async def test_the_chart_judges_moon_down_as_the_order_runs_on_a_plan_without_it(web: WebApp, page):
+    """Moon-down sent by a customer whose plan has none (a page opened under Nebula, a lapsed plan):
+    the form refuses it beside the box, and its chart shows the night without moon-down, as the plan
+    gate sends the order (``C_MoonDown`` false) — the chart used to judge it by the box."""
+    email = new_email()
+    await sign_up(page, web.url, email)  # no subscription: Stardust rules
+    cid = await customer_id(web, email)
+    await grant_credits(web, cid, 10)
+    await page.goto(f"{web.url}/app/orders/new")
+    await page.get_by_label("Target (catalogue name, e.g. M42, NGC 7000)").fill("M42")
+    await page.locator("#exposure_0").fill("60")
+    await page.locator("#quantity_0").fill("5")
+    chart = page.get_by_test_id("altitude-chart")
+    await chart.wait_for(timeout=30_000)
+    assert await chart.get_attribute("data-moon-down") == "false"
+
+    await page.evaluate("""() => { const box = document.getElementById('c_moon_down');
+        box.disabled = false; box.checked = true; box.dispatchEvent(new Event('change', {bubbles: true})); }""")
+    error = page.get_by_test_id("error-c_moon_down")
+    await page.wait_for_function(
+        "document.querySelector('[data-testid=\"error-c_moon_down\"]').textContent.includes('needs Nebula')",
+        timeout=30_000)
+    assert "moon-down needs Nebula" in await error.inner_text()
+    assert await chart.get_attribute("data-moon-down") == "false"  # what the order runs with on this plan
+
+    await page.evaluate("""() => { const box = document.getElementById('c_moon_down');
+        box.checked = false; box.dispatchEvent(new Event('change', {bubbles: true})); }""")
+    await page.wait_for_function(
+        "document.querySelector('[data-testid=\"error-c_moon_down\"]').textContent === ''", timeout=30_000)
+    await page.get_by_role("button", name="Order", exact=True).click()
+    await page.wait_for_url(re.compile(r".*/app/orders/\d+$"), timeout=60_000)
+    async with web.sessionmaker() as s:
+        order = await s.get(Order, int(page.url.rsplit("/", 1)[1]))
+    assert order.customer_id == cid and order.c_moon_down is False  # as the chart showed

@@ -7,6 +7,7 @@ them through ``STELLAR_VOYAGER__SIM_FAULT_*`` (see ``SimulatorConfig.from_settin
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
 from voyager import protocol
@@ -27,6 +28,9 @@ class Faults:
     ``cloudy``: night date (``YYYY-MM-DD``, evening) → cloud onset (epoch s, None = from dusk).
     ``fail_sessions``: running sessions end with result 3 (error) at their next frame.
     ``drop_interval``: real seconds between forced drops of every connection (0 = never).
+    ``held_results``: method names whose command takes effect at once but whose RemoteActionResult
+    waits until :meth:`release_results` (Voyager busy: the scheduler may already run what the
+    command added while its caller still waits, e.g. a target started before the submit returned).
     """
 
     reply_delay: float = 0.0
@@ -37,6 +41,8 @@ class Faults:
     cloudy: dict[str, float | None] = field(default_factory=dict)
     fail_sessions: bool = False
     drop_interval: float = 0.0
+    held_results: set[str] = field(default_factory=set)
+    _released: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
 
     @classmethod
     def from_config(cls, cfg: FaultConfig) -> Faults:
@@ -50,9 +56,9 @@ class Faults:
 
     @property
     def quiet(self) -> bool:
-        """No fault armed that touches a command's reply or result (delay, swallow, error)."""
+        """No fault armed that touches a command's reply or result (delay, swallow, error, hold)."""
         return not (self.reply_delay > 0 or self.swallow_next or self.swallow_methods or self.error_next
-                    or self.error_methods)
+                    or self.error_methods or self.held_results)
 
     def take_swallow(self, method: str) -> bool:
         """True when this command's reply and result must be dropped (consumes ``swallow_next``)."""
@@ -72,6 +78,17 @@ class Faults:
             return True
         return "*" in self.error_methods or method in self.error_methods
 
+    async def hold_result(self, method: str) -> None:
+        """Wait, when ``method``'s results are held, until :meth:`release_results`."""
+        if method in self.held_results:
+            await self._released.wait()
+
+    def release_results(self) -> None:
+        """Send the held results (and every later one) now; the methods are no longer held."""
+        self.held_results.clear()
+        self._released.set()
+        self._released = asyncio.Event()
+
     def clear(self) -> None:
         """Switch every fault off."""
         self.reply_delay = 0.0
@@ -82,3 +99,4 @@ class Faults:
         self.cloudy.clear()
         self.fail_sessions = False
         self.drop_interval = 0.0
+        self.release_results()

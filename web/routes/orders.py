@@ -173,8 +173,8 @@ async def gallery(request: Request, order_id: int, me: MeDep, res: ResourcesDep,
     """Every frame the order recorded, narrowed to one ``filter``, ``state`` (accepted, rejected)
     and/or a mosaic ``panel`` (its index, as ``GET /api/orders/{id}/images?panel=``); htmx asks for
     the same page and swaps the grid alone. A frame Voyager rejected and deleted is listed with its
-    filter, time and HFD, without image, FITS link or header: no file of it is kept
-    (docs/frames.md)."""
+    filter, time and HFD, without FITS link or header (its FITS is gone), and with its image when
+    the ingest kept its JPG preview (docs/frames.md)."""
     order = await order_views.get_order(session, order_id, me)
     page = await order_views.list_images(session, order_id, limit=1000, offset=0, with_deleted=True)
     panels = (await session.exec(select(OrderPanel).where(OrderPanel.order_id == order_id)
@@ -201,7 +201,8 @@ async def frames_zip(order_id: int, me: MeDep, res: ResourcesDep, session: Sessi
 
 @router.get("/images/{image_id}.jpg")
 async def image_jpg(image_id: int, me: MeDep, res: ResourcesDep, session: SessionDep):
-    row = await order_views.get_image(session, image_id, me)
+    """The frame's JPG preview, a rejected frame's too when its preview was kept (the gallery)."""
+    row = await order_views.get_image(session, image_id, me, with_deleted=True)
     return (await jpg_file(res.settings, row)).response(res.settings, download=False)
 
 
