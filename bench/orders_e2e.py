@@ -50,7 +50,9 @@ from bench import activity_account
 from bench._processes import cpu_line, cpu_seconds, progress
 from bench._stack import FINAL, M42_EVENING, BenchStack, run_standalone
 from bench.ceiling_workflow import TwoActivities, noop
-from bench.frame_latency import WAIT_STAGES, fetch_histories, frame_latency, frame_waits, waits_table
+from bench._stats import pct
+from bench.frame_latency import SSE_GOAL, WAIT_STAGES, fetch_histories, frame_latency, frame_waits, waits_table
+from bench.history import LOCAL_ACTIVITY_MARKER
 from core.settings import VoyagerSettings
 
 ORDER = {"target_name": "M42", "priority": 0, "shots": [{"filter": "L", "exposure": 1, "quantity": 1}]}
@@ -59,19 +61,6 @@ SHOT_OVERHEAD = 30.0  # the simulator's default simulated seconds per frame on t
 SSE_SAMPLE = 50
 #: The status milestones of an order, in order; "final" is its ``finished_at``.
 MILESTONES = ("pending", "held", "submitted", "running", "settling", "final")
-#: The name of a local activity's marker event (the other markers: patches, side effects).
-LOCAL_ACTIVITY_MARKER = "core_local_activity"
-#: Goal: frames reach the SSE stream within this many seconds of being taken.
-SSE_GOAL = 2.0
-
-
-def pct(values: list[float], q: int) -> float:
-    """The ``q``-th percentile (1–99) of ``values`` (nearest-rank interpolation of statistics)."""
-    if not values:
-        return math.nan
-    if len(values) == 1:
-        return values[0]
-    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
 
 
 async def bounded(concurrency: int, items: list, fn) -> list:
