@@ -33,6 +33,7 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from api.services.customers import NewCustomer, create_customer
+from bench import _loop_account as loop_account
 from bench._processes import ROOT, ChildProcess, free_port, progress, settings_env, stop_on_sigterm, wait_http
 from billing.ledger import Ledger
 from core.database import make_engine, make_sessionmaker
@@ -231,7 +232,8 @@ class BenchStack:
                 "mac_words": list(SIM_WORDS), "speed": 600.0, "start_time": M42_EVENING, "state_file": None,
                 "fit_dir": base / "fits", "seed": 7, "frame_width": 200, "frame_height": 150, **sim})
             dep.sim = VoyagerSimulator(cfg)
-            await dep.sim.start()
+            with loop_account.part("simulator"):  # its tasks and connections: the simulator's CPU
+                await dep.sim.start()
             exits.push_async_callback(dep.sim.stop)
             groups["voyager"] = {"host": "127.0.0.1", "port": dep.sim.port, "username": cfg.username,
                                  "password": cfg.password, "mac_key": cfg.mac_key, "mac_words": ",".join(cfg.mac_words),
