@@ -183,6 +183,18 @@ def test_cpu_budget_says_what_the_goal_needs_and_what_the_order_uses():
     assert "Why this row" not in "\n".join(e2e_budget.budget(at_goal, ceiling, 2, 19.0, 37.0))
 
 
+def test_memory_says_whether_the_orders_shape_alone_is_past_the_goal():
+    """From the measured bytes per waiting workflow: when the order-shaped bare workflow alone is past
+    2× the bare one, the goal needs fewer commands before the wait; the KiB split adds up."""
+    kib = 1024
+    past = worker_memory.shape_verdict(147 * kib, 96.7 * kib, 44 * kib)
+    assert "alone is **2.2×** the bare one, so ≤ 2× needs fewer commands before the wait" in past, past
+    assert "+103.0 KiB over the bare workflow, +52.7 KiB is what the SDK keeps" in past and "+50.3 KiB is Stellar's own" in past
+    within = worker_memory.shape_verdict(80 * kib, 70 * kib, 44 * kib)
+    assert "1.6× the bare one: ≤ 2× is within the SDK's reach" in within and "+10.0 KiB" in within, within
+    assert worker_memory.shape_verdict(80 * kib, 0, 44 * kib) == ""  # below the RSS noise: nothing to say
+
+
 async def test_history_does_not_grow_with_frames_and_counts_actions(stack):
     text = await history.run(stack, shots=[{"filter": "L", "exposure": 60, "quantity": 1}], timeout=240)
 
