@@ -256,8 +256,11 @@ class BenchStack:
             dep.api.start()
             dep.api_url = f"http://127.0.0.1:{port}"
             await wait_http(dep.api, f"{dep.api_url}/api/subscriptions/plans")
+            # Idle connections are dropped well before uvicorn closes them (its keep-alive is 5 s, httpx's
+            # default expiry too): a POST sent on a connection the API is closing fails with ReadError.
             dep.http = httpx.AsyncClient(base_url=dep.api_url, timeout=120.0,
-                                         limits=httpx.Limits(max_connections=200, max_keepalive_connections=200))
+                                         limits=httpx.Limits(max_connections=200, max_keepalive_connections=200,
+                                                             keepalive_expiry=2.0))
             exits.push_async_callback(dep.http.aclose)
 
     async def _wait_monitor(self, dep: Deployment, timeout: float = 90.0) -> None:
