@@ -195,25 +195,32 @@ def _why(order: RunCost, ceiling: RunCost, cores: int, telescope_rate: float) ->
         return []
     need = cores * 1000.0 / goal
     parts = sorted(((k, v) for k, v in order.ms.items() if v > 0), key=lambda kv: -kv[1])
-    # the fewest largest parts that alone use the whole budget
-    biggest, acc = [], 0.0
-    for k, v in parts:
-        if acc >= need:
-            break
-        biggest.append(k)
-        acc += v
-    over = (f"; the {' and the '.join(biggest)} alone use {acc:.1f} ms, more than the whole budget"
-            if acc >= need and len(biggest) < len(parts) else "")
+    others = max(0.0, order.machine_ms - order.total)
+    if order.total > need:
+        # the fewest largest parts that alone use the whole budget
+        biggest, acc = [], 0.0
+        for k, _v in parts:
+            if acc >= need:
+                break
+            biggest.append(k)
+            acc += order.ms[k]
+        verdict = (f"; the {' and the '.join(biggest)} alone use {acc:.1f} ms, more than the whole budget"
+                   if len(biggest) < len(parts) else "") + "."
+    else:
+        verdict = (f". The order's CPU fits that budget: in this window the machine's other processes "
+                   f"({others:.0f} ms per order of the same cores) held the rate down, not the order's own CPU.")
     no_client = order.total - order.ms.get("bench client", 0.0)
     made_of = ", ".join(f"{k} {v:.1f} ms (" + (f"the ceiling's {ceiling.ms[k]:.1f}" if k in ceiling.ms
                                                else "not in the ceiling") + ")" for k, v in parts)
-    others = max(0.0, order.machine_ms - order.total)
+    by_cpu = min(ceiling.allows(cores), telescope_rate)
     return [f"**Why this row is not at goal.** The goal, ≥ {GOAL_SHARE:.0%} of the lower ceiling (the bare "
             f"workflows {ceiling.rate:.1f}/s, the simulated telescope's bound {telescope_rate:.1f}/s), is "
             f"{goal:.1f} orders/s; on {cores} cores that leaves at most {cores} × 1000 ÷ {goal:.1f} = **{need:.0f} ms "
             f"of CPU per order**, every process together. The order uses **{order.total:.0f} ms** "
             f"({order.total / need:.1f}× that; the CPU alone allows {order.allows(cores):.1f}/s, measured "
             f"{order.rate:.1f}/s while the machine's other processes used {others:.0f} ms per order of the same "
-            f"cores), {no_client:.0f} ms without the bench's own client "
-            f"({cores * 1000.0 / no_client:.1f}/s){over}. Made of: {made_of}. The ceiling's "
-            f"{ceiling.total:.0f} ms per workflow would allow {ceiling.allows(cores):.1f}/s.", ""]
+            f"cores), {no_client:.0f} ms without the bench's own client ({cores * 1000.0 / no_client:.1f}/s)"
+            f"{verdict} Made of: {made_of}. By CPU alone, the order allows {order.allows(cores):.1f}/s and the "
+            f"ceiling's {ceiling.total:.0f} ms per workflow {ceiling.allows(cores):.1f}/s: the order is "
+            f"**{order.allows(cores) / by_cpu:.0%}** of the lower of that and the telescope's bound (goal ≥ "
+            f"{GOAL_SHARE:.0%}), the row's comparison with the machine's other load left out.", ""]

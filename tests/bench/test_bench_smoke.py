@@ -179,6 +179,14 @@ def test_cpu_budget_says_what_the_goal_needs_and_what_the_order_uses():
     assert "3.75 ms per event" not in text and "3.12 ms per history event (48.0 an order)" in text, text
     assert "per event the server costs 1.3× the ceiling's" not in text and "about the same (1.3×)" in text, text
     assert "the simulator 20.0 ms, the API 25.0 ms, PostgreSQL 30.0 ms" in text and "37.0 ms of its main" in text
+    # by CPU alone: 2000 ÷ 400 = 5.0/s against min(2000 ÷ 80 = 25.0/s, the telescope's 19.0/s): 26 %
+    assert "the order is **26%** of the lower of that and the telescope's bound" in text, text
+    # a ceiling slowed by the machine's other load: the order's CPU fits the budget, the paragraph says so
+    slow = e2e_budget.RunCost("ceiling", 200, 6.0, ceiling.ms, 90.0, 17, 3)
+    slowed = e2e_budget.RunCost("Stellar order", 200, 2.0, order.ms, 900.0, 48, 16)
+    loaded = "\n".join(e2e_budget.budget(slowed, slow, 2, 19.0, 37.0))
+    assert "**667 ms of CPU per order**" in loaded and "The order's CPU fits that budget" in loaded, loaded
+    assert "other processes (500 ms per order of the same cores) held the rate down" in loaded, loaded
     at_goal = e2e_budget.RunCost("Stellar order", 200, 10.0, order.ms, 450.0, 48, 16)
     assert "Why this row" not in "\n".join(e2e_budget.budget(at_goal, ceiling, 2, 19.0, 37.0))
 
