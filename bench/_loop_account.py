@@ -19,11 +19,16 @@ import contextvars
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 #: The part of code that :func:`part` did not name.
 DEFAULT = "bench"
 _PART: contextvars.ContextVar[str] = contextvars.ContextVar("bench_part", default=DEFAULT)
+
+
+def part_of(context: contextvars.Context) -> str:
+    """The part :func:`part` named in ``context`` (:data:`DEFAULT` when none)."""
+    return context.get(_PART, DEFAULT)
 
 
 @contextlib.contextmanager
@@ -38,9 +43,12 @@ def part(name: str) -> Iterator[None]:
 
 class LoopAccount:
     """``with LoopAccount() as account:`` … ``account.seconds()``: CPU seconds by part so far (the
-    main thread's event-loop callbacks and the ``to_thread`` work of each part)."""
+    main thread's event-loop callbacks and, with ``to_thread``, the ``to_thread`` work of each part).
+    ``key``: a context's part (default :func:`part_of`; bench/activity_account.py names the
+    running activity instead)."""
 
-    def __init__(self) -> None:
+    def __init__(self, key: Callable[[contextvars.Context], str] = part_of, *, to_thread: bool = True) -> None:
+        self._key, self._to_thread = key, to_thread
         self._cpu: defaultdict[str, float] = defaultdict(float)
         self._lock = threading.Lock()  # to_thread work ends on several threads
         self._saved: tuple = ()
@@ -54,7 +62,14 @@ class LoopAccount:
             self._cpu[name] += seconds
 
     def __enter__(self) -> LoopAccount:
-        main = threading.get_ident()
+        return self.install()
+
+    def __exit__(self, *exc: object) -> None:
+        asyncio.events.Handle._run, asyncio.to_thread = self._saved  # type: ignore[method-assign]
+
+    def install(self) -> LoopAccount:
+        """Start counting on this thread's event loop (until ``__exit__``)."""
+        main, key = threading.get_ident(), self._key
         run, to_thread = asyncio.events.Handle._run, asyncio.to_thread
 
         def timed_run(handle: asyncio.events.Handle) -> None:
@@ -64,10 +79,10 @@ class LoopAccount:
             try:
                 return run(handle)
             finally:
-                self._charge(handle._context.get(_PART, DEFAULT), time.thread_time() - t0)  # type: ignore[attr-defined]
+                self._charge(key(handle._context), time.thread_time() - t0)  # type: ignore[attr-defined]
 
         async def timed_to_thread(func, /, *args, **kwargs):
-            name = _PART.get()
+            name = key(contextvars.copy_context())
 
             def timed():
                 t0 = time.thread_time()
@@ -80,8 +95,6 @@ class LoopAccount:
 
         self._saved = (run, to_thread)
         asyncio.events.Handle._run = timed_run  # type: ignore[method-assign]
-        asyncio.to_thread = timed_to_thread  # type: ignore[assignment]
+        if self._to_thread:
+            asyncio.to_thread = timed_to_thread  # type: ignore[assignment]
         return self
-
-    def __exit__(self, *exc: object) -> None:
-        asyncio.events.Handle._run, asyncio.to_thread = self._saved  # type: ignore[method-assign]
