@@ -23,7 +23,9 @@ HEADER_BYTES = 20 * 2880
 
 
 def _summary(source) -> dict[str, str]:
-    header = fits.getheader(source)
+    """``source``: a path or a binary file holding at least the primary header (the data may be cut
+    off: only the header is parsed, so a head read from the store raises no truncation warning)."""
+    header = fits.Header.fromfile(source)
     return {k: str(header[k]).strip() for k in SUMMARY_KEYS if k in header}
 
 
