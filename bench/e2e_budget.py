@@ -207,8 +207,8 @@ def _why(order: RunCost, ceiling: RunCost, cores: int, telescope_rate: float) ->
         verdict = (f"; the {' and the '.join(biggest)} alone use {acc:.1f} ms, more than the whole budget"
                    if len(biggest) < len(parts) else "") + "."
     else:
-        verdict = (f". The order's CPU fits that budget: in this window the machine's other processes "
-                   f"({others:.0f} ms per order of the same cores) held the rate down, not the order's own CPU.")
+        verdict = (". The order's CPU fits that budget: in this window the machine's other processes held the "
+                   "rate down, not the order's own CPU.")
     no_client = order.total - order.ms.get("bench client", 0.0)
     made_of = ", ".join(f"{k} {v:.1f} ms (" + (f"the ceiling's {ceiling.ms[k]:.1f}" if k in ceiling.ms
                                                else "not in the ceiling") + ")" for k, v in parts)

@@ -186,7 +186,8 @@ def test_cpu_budget_says_what_the_goal_needs_and_what_the_order_uses():
     slowed = e2e_budget.RunCost("Stellar order", 200, 2.0, order.ms, 900.0, 48, 16)
     loaded = "\n".join(e2e_budget.budget(slowed, slow, 2, 19.0, 37.0))
     assert "**667 ms of CPU per order**" in loaded and "The order's CPU fits that budget" in loaded, loaded
-    assert "other processes (500 ms per order of the same cores) held the rate down" in loaded, loaded
+    assert "other processes used 500 ms per order of the same cores" in loaded, loaded
+    assert "the machine's other processes held the rate down, not the order's own CPU" in loaded, loaded
     at_goal = e2e_budget.RunCost("Stellar order", 200, 10.0, order.ms, 450.0, 48, 16)
     assert "Why this row" not in "\n".join(e2e_budget.budget(at_goal, ceiling, 2, 19.0, 37.0))
 
