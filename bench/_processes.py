@@ -94,6 +94,10 @@ def settings_env(groups: dict[str, dict[str, Any]]) -> dict[str, str]:
     return env
 
 
+#: :func:`cpu_seconds`' name of this process (the bench's simulator and load generator run in it).
+BENCH_PROCESS = "bench process (simulator, client)"
+
+
 def cpu_seconds(worker: ChildProcess | None = None, api: ChildProcess | None = None) -> dict[str, float]:
     """CPU seconds (user + system) used so far by each part of the system on this machine: the
     worker and API child processes, the Temporal dev server, PostgreSQL and this process (the
@@ -101,14 +105,14 @@ def cpu_seconds(worker: ChildProcess | None = None, api: ChildProcess | None = N
     me = psutil.Process()
     own = {"worker": worker.pid if worker and worker.alive() else None,
            "API": api.pid if api and api.alive() else None}
-    out = {"worker": 0.0, "API": 0.0, "Temporal server": 0.0, "PostgreSQL": 0.0, "bench process (simulator, client)": 0.0}
+    out = {"worker": 0.0, "API": 0.0, "Temporal server": 0.0, "PostgreSQL": 0.0, BENCH_PROCESS: 0.0}
 
     def add(key: str, p: psutil.Process) -> None:
         with contextlib.suppress(psutil.Error):
             t = p.cpu_times()
             out[key] += t.user + t.system
 
-    add("bench process (simulator, client)", me)
+    add(BENCH_PROCESS, me)
     for p in me.children(recursive=True):
         with contextlib.suppress(psutil.Error):
             if p.pid == own["worker"]:
@@ -122,9 +126,22 @@ def cpu_seconds(worker: ChildProcess | None = None, api: ChildProcess | None = N
     return out
 
 
+def cpu_used(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """A window's CPU seconds by part: ``after`` − ``before`` (two :func:`cpu_seconds` snapshots)."""
+    return {k: after[k] - before.get(k, 0.0) for k in after}
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine has spent running code so far, every process and core (user,
+    nice, system, interrupts; not idle, I/O wait or time stolen by the hypervisor); subtract two
+    readings for a window's."""
+    t = psutil.cpu_times()
+    return t.user + t.system + sum(getattr(t, k, 0.0) for k in ("nice", "irq", "softirq"))
+
+
 def cpu_line(before: dict[str, float], after: dict[str, float], wall: float) -> str:
     """``worker 31.2 s, API 9.8 s, … of 2 × 50.0 s`` for a window's CPU use."""
-    used = {k: after[k] - before.get(k, 0.0) for k in after}
+    used = cpu_used(before, after)
     parts = ", ".join(f"{k} {v:.1f} s" for k, v in sorted(used.items(), key=lambda kv: -kv[1]) if v >= 0.05)
     return f"CPU used in the window: {parts} (of {os.cpu_count()} cores × {wall:.1f} s = {os.cpu_count() * wall:.0f} s)"
 

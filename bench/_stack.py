@@ -33,6 +33,7 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from api.services.customers import NewCustomer, create_customer
+from bench import _loop_account as loop_account
 from bench._processes import ROOT, ChildProcess, free_port, progress, settings_env, stop_on_sigterm, wait_http
 from billing.ledger import Ledger
 from core.database import make_engine, make_sessionmaker
@@ -231,7 +232,8 @@ class BenchStack:
                 "mac_words": list(SIM_WORDS), "speed": 600.0, "start_time": M42_EVENING, "state_file": None,
                 "fit_dir": base / "fits", "seed": 7, "frame_width": 200, "frame_height": 150, **sim})
             dep.sim = VoyagerSimulator(cfg)
-            await dep.sim.start()
+            with loop_account.part("simulator"):  # its tasks and connections: the simulator's CPU
+                await dep.sim.start()
             exits.push_async_callback(dep.sim.stop)
             groups["voyager"] = {"host": "127.0.0.1", "port": dep.sim.port, "username": cfg.username,
                                  "password": cfg.password, "mac_key": cfg.mac_key, "mac_words": ",".join(cfg.mac_words),
@@ -254,8 +256,11 @@ class BenchStack:
             dep.api.start()
             dep.api_url = f"http://127.0.0.1:{port}"
             await wait_http(dep.api, f"{dep.api_url}/api/subscriptions/plans")
+            # Idle connections are dropped well before uvicorn closes them (its keep-alive is 5 s, httpx's
+            # default expiry too): a POST sent on a connection the API is closing fails with ReadError.
             dep.http = httpx.AsyncClient(base_url=dep.api_url, timeout=120.0,
-                                         limits=httpx.Limits(max_connections=200, max_keepalive_connections=200))
+                                         limits=httpx.Limits(max_connections=200, max_keepalive_connections=200,
+                                                             keepalive_expiry=2.0))
             exits.push_async_callback(dep.http.aclose)
 
     async def _wait_monitor(self, dep: Deployment, timeout: float = 90.0) -> None:

@@ -12,7 +12,7 @@ How it counts, cheaply enough to stay on during the timed run:
   (bench/_sql_count.py counts alike), charged to the activity whose context runs the statement
   (SQLAlchemy's greenlet carries the asyncio task's context variables).
 * CPU: the main thread's CPU time (``time.thread_time``) around every event-loop callback, charged to
-  the activity whose context the callback ran in (an activity is one asyncio task; the callbacks
+  the activity whose context the callback ran in (bench/_loop_account.py keyed by the activity) (an activity is one asyncio task; the callbacks
   of its task steps run in its context). What runs outside any activity's context (the SDK's polls
   and completions, the Voyager pool's reads, the mail sender) is ``(main thread, no activity)``.
   The other threads are read from ``/proc``: the workflow activations run in the SDK's Python
@@ -22,13 +22,12 @@ How it counts, cheaply enough to stay on during the timed run:
 from __future__ import annotations
 
 import asyncio
-import asyncio.events
+import contextvars
 import cProfile
 import json
 import os
 import signal
 import sys
-import threading
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -37,14 +36,14 @@ from typing import Any
 import sqlalchemy as sa
 from temporalio import activity
 
+from bench._loop_account import LoopAccount
+
 OUTSIDE = "(main thread, no activity)"
 #: Environment variable: where to write the main thread's cProfile between snapshots (see above).
 PROFILE_ENV = "BENCH_WORKER_PROFILE"
 
 _statements: defaultdict[str, int] = defaultdict(int)
 _transactions: defaultdict[str, int] = defaultdict(int)
-_cpu: defaultdict[str, float] = defaultdict(float)
-_main_thread = threading.get_ident()
 
 
 def _current() -> str:
@@ -64,27 +63,17 @@ def _on_begin(conn: Any, *_args: Any) -> None:
         _transactions[_current()] += 1
 
 
-def _install_cpu_account() -> None:
-    """Time every event-loop callback of the main thread (``asyncio.Handle._run``, pure Python in
-    CPython 3.11) and charge it to the activity of its context."""
-    run = asyncio.events.Handle._run
-    activity_var = activity._current_context  # the SDK's context variable of the running activity
+def _activity_of(context: contextvars.Context) -> str:
+    """The activity whose context this is (``local:`` before a local activity's), else :data:`OUTSIDE`."""
+    ctx = context.get(activity._current_context)  # the SDK's context variable of the running activity
+    if ctx is None:
+        return OUTSIDE
+    info = ctx.info()
+    return f"local:{info.activity_type}" if info.is_local else info.activity_type
 
-    def timed_run(handle: asyncio.events.Handle) -> None:
-        if threading.get_ident() != _main_thread:
-            return run(handle)
-        t0 = time.thread_time()
-        try:
-            return run(handle)
-        finally:
-            ctx = handle._context.get(activity_var)  # type: ignore[attr-defined]
-            key = OUTSIDE
-            if ctx is not None:
-                info = ctx.info()
-                key = f"local:{info.activity_type}" if info.is_local else info.activity_type
-            _cpu[key] += time.thread_time() - t0
 
-    asyncio.events.Handle._run = timed_run  # type: ignore[method-assign]
+#: The main thread's CPU by activity (its ``to_thread`` work is counted with the thread kinds instead).
+_cpu = LoopAccount(_activity_of, to_thread=False)
 
 
 def _threads_cpu() -> dict[str, float]:
@@ -111,7 +100,7 @@ def _threads_cpu() -> dict[str, float]:
 def snapshot() -> dict[str, Any]:
     """``statements`` / ``transactions`` / ``cpu`` (seconds): activity type → total so far;
     ``threads``: CPU seconds per kind of thread; ``process``: the process's CPU seconds."""
-    return {"statements": dict(_statements), "transactions": dict(_transactions), "cpu": dict(_cpu),
+    return {"statements": dict(_statements), "transactions": dict(_transactions), "cpu": _cpu.seconds(),
             "threads": _threads_cpu(), "process": time.process_time()}
 
 
@@ -120,7 +109,7 @@ def install(directory: Path) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     sa.event.listen(sa.engine.Engine, "before_cursor_execute", _on_execute)
     sa.event.listen(sa.engine.Engine, "begin", _on_begin)
-    _install_cpu_account()
+    _cpu.install()  # for the process's life
     loop = asyncio.get_running_loop()
     count = 0
     profile_to = os.environ.get(PROFILE_ENV)

@@ -35,7 +35,7 @@ from fastapi import FastAPI
 from bench._processes import ChildProcess, free_port, progress, settings_env, wait_http
 from bench.api_profile import profile_post
 from bench._stack import BenchStack, run_standalone
-from bench.orders_e2e import pct
+from bench._stats import pct
 from models.db import Telescope
 
 ORDER = {"target_name": "M42", "priority": 0, "shots": [{"filter": "L", "exposure": 60, "quantity": 10}]}

@@ -39,6 +39,8 @@ from temporalio.service import RPCError
 from core.settings import VoyagerSettings
 from core.voyager_clients import event_stream_from_settings
 
+#: Goal: frames reach the SSE stream within this many seconds of being taken.
+SSE_GOAL = 2.0
 #: Where a frame waits between taken and delivered, in order (:func:`frame_waits`).
 WAIT_STAGES = (
     ("taken → stored by the monitor", "the observatory monitor's wake and poll, then its own ingest: RoboTarget's "

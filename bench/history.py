@@ -41,8 +41,8 @@ from temporalio.worker import Worker
 from bench._processes import progress
 from bench._stack import BenchStack, run_standalone
 from bench.ceiling_workflow import TwoActivities, noop
-from bench.frame_latency import frame_latency
-from bench.orders_e2e import LOCAL_ACTIVITY_MARKER, SSE_GOAL, pct
+from bench._stats import pct
+from bench.frame_latency import SSE_GOAL, frame_latency
 from core.settings import VoyagerSettings
 from activities.ingest import WATCH_HEARTBEAT_EVERY
 from worker import HEARTBEAT_THROTTLE
@@ -59,6 +59,8 @@ PRICE_PER_MILLION_ACTIONS = 50.0
 PRICE_SOURCE = ("Temporal Cloud pay-as-you-go list price, first 5 M actions of a month, and every volume on the "
                 "Developer plan (docs.temporal.io/cloud/pricing, the pricing in force since February 2025; "
                 "read 2026-12-01)")
+#: The name of a local activity's marker event (the other markers: patches, side effects).
+LOCAL_ACTIVITY_MARKER = "core_local_activity"
 ACTION_KINDS = ("workflow", "activity attempts", "local-activity tasks", "timers", "signals", "updates",
                 "search-attribute upserts", "markers", "child workflows")
 

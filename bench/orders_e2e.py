@@ -23,14 +23,20 @@ Ceiling: the same number of ``BenchTwoActivities`` workflows (bench/ceiling_work
 ``concurrency`` at a time on the same Temporal server, run by a worker in this process.
 The simulated telescope is a serial resource too: its floor is orders × (exposure + 30 s
 overhead) / speed, printed beside.
+
+CPU budget (bench/e2e_budget.py): both runs' CPU by process, per settled order and per bare workflow,
+what that CPU alone allows on this machine, the Temporal server's CPU per history event and billable
+action, and why the order's rate is not at its goal when it is not.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import math
+import os
 import shutil
 import statistics
 import sys
@@ -47,10 +53,14 @@ from temporalio.client import WorkflowHistory
 from temporalio.worker import Worker
 
 from bench import activity_account
-from bench._processes import cpu_line, cpu_seconds, progress
+from bench._loop_account import LoopAccount, part
+from bench._processes import cpu_line, progress
 from bench._stack import FINAL, M42_EVENING, BenchStack, run_standalone
+from bench._stats import pct
 from bench.ceiling_workflow import TwoActivities, noop
-from bench.frame_latency import WAIT_STAGES, fetch_histories, frame_latency, frame_waits, waits_table
+from bench.e2e_budget import CpuWindow, add_histories, budget
+from bench.frame_latency import SSE_GOAL, WAIT_STAGES, fetch_histories, frame_latency, frame_waits, waits_table
+from bench.history import LOCAL_ACTIVITY_MARKER
 from core.settings import VoyagerSettings
 
 ORDER = {"target_name": "M42", "priority": 0, "shots": [{"filter": "L", "exposure": 1, "quantity": 1}]}
@@ -59,19 +69,6 @@ SHOT_OVERHEAD = 30.0  # the simulator's default simulated seconds per frame on t
 SSE_SAMPLE = 50
 #: The status milestones of an order, in order; "final" is its ``finished_at``.
 MILESTONES = ("pending", "held", "submitted", "running", "settling", "final")
-#: The name of a local activity's marker event (the other markers: patches, side effects).
-LOCAL_ACTIVITY_MARKER = "core_local_activity"
-#: Goal: frames reach the SSE stream within this many seconds of being taken.
-SSE_GOAL = 2.0
-
-
-def pct(values: list[float], q: int) -> float:
-    """The ``q``-th percentile (1–99) of ``values`` (nearest-rank interpolation of statistics)."""
-    if not values:
-        return math.nan
-    if len(values) == 1:
-        return values[0]
-    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
 
 
 async def bounded(concurrency: int, items: list, fn) -> list:
@@ -87,10 +84,16 @@ async def bounded(concurrency: int, items: list, fn) -> list:
     return out
 
 
-async def ceiling(stack: BenchStack, n: int, concurrency: int) -> tuple[float, list[float]]:
-    """Run ``n`` two-activity workflows; returns (seconds from first start to last result, latencies)."""
+async def ceiling(stack: BenchStack, n: int, concurrency: int,
+                  account: LoopAccount) -> tuple[float, list[float], CpuWindow, list[WorkflowHistory]]:
+    """Run ``n`` two-activity workflows; returns (seconds from first start to last result, latencies,
+    the CPU window of those runs, the histories of up to :data:`SSE_SAMPLE` of them). The worker
+    runs in this process, its work charged to the part ``worker`` of ``account``."""
     queue = f"bench-ceiling-{uuid.uuid4().hex[:6]}"
-    async with Worker(stack.client, task_queue=queue, workflows=[TwoActivities], activities=[noop]):
+    async with contextlib.AsyncExitStack() as running:
+        with part("worker"):  # the worker's tasks keep the part; the client's calls below do not
+            await running.enter_async_context(
+                Worker(stack.client, task_queue=queue, workflows=[TwoActivities], activities=[noop]))
         await stack.client.execute_workflow(TwoActivities.run, 0, id=f"{queue}-warmup", task_queue=queue)
 
         async def one(i: int) -> float:
@@ -99,9 +102,15 @@ async def ceiling(stack: BenchStack, n: int, concurrency: int) -> tuple[float, l
             await handle.result()
             return time.perf_counter() - t
 
+        window = CpuWindow(account)
         t0 = time.perf_counter()
         latencies = await bounded(concurrency, list(range(n)), one)
-        return time.perf_counter() - t0, latencies
+        elapsed = time.perf_counter() - t0
+        window.stop()
+        sample = range(min(n, SSE_SAMPLE))
+        histories = await bounded(8, list(sample), lambda i: stack.client.get_workflow_handle(
+            f"{queue}-{i}").fetch_history())
+        return elapsed, latencies, window, histories
 
 
 async def run(stack: BenchStack, orders: int = 200, customers: int = 50, concurrency: int = 16,
@@ -109,6 +118,12 @@ async def run(stack: BenchStack, orders: int = 200, customers: int = 50, concurr
     """Run the bench on ``stack``; returns its markdown section. ``voyager_pool``: the worker's
     ``STELLAR_VOYAGER__POOL_SIZE`` (None = the default)."""
     customers = max(1, min(customers, orders))
+    with LoopAccount() as loop_cpu:  # the bench process's CPU by part: the simulator's, the client's
+        return await _run(stack, loop_cpu, orders, customers, concurrency, speed, timeout, voyager_pool)
+
+
+async def _run(stack: BenchStack, loop_cpu: LoopAccount, orders: int, customers: int, concurrency: int,
+               speed: float, timeout: float, voyager_pool: int | None) -> str:
     progress(f"orders e2e: starting simulator, worker and API ({orders} orders, {customers} customers)")
     account_dir = Path(tempfile.mkdtemp(prefix="stellar-e2e-account-"))
     worker_argv = [sys.executable, "-m", "bench.activity_account", str(account_dir)]
@@ -122,7 +137,7 @@ async def run(stack: BenchStack, orders: int = 200, customers: int = 50, concurr
 
         progress(f"orders e2e: posting {orders} orders, {concurrency} at a time")
         wall0 = datetime.now(UTC)
-        cpu0 = cpu_seconds(dep.worker, dep.api)
+        window = CpuWindow(loop_cpu, dep.worker, dep.api)
         assert dep.worker is not None
         account0 = await activity_account.take(dep.worker.pid, account_dir, 1)
         xacts0 = await transactions(stack)
@@ -144,7 +159,8 @@ async def run(stack: BenchStack, orders: int = 200, customers: int = 50, concurr
         post_s = time.perf_counter() - t0
         ids = [i for i, _ in posted]
         counts = await dep.wait_final(ids, timeout, label="orders e2e")
-        cpu = cpu_line(cpu0, cpu_seconds(dep.worker, dep.api), time.perf_counter() - t0)
+        window.stop()
+        cpu = cpu_line(window.before, window.after, time.perf_counter() - t0)
         account = activity_account.difference(account0, await activity_account.take(dep.worker.pid, account_dir, 2))
         xacts = await transactions(stack) - xacts0
         async with stack.engine.connect() as conn:
@@ -164,11 +180,17 @@ async def run(stack: BenchStack, orders: int = 200, customers: int = 50, concurr
     latencies = [(r.finished_at - r.created_at).total_seconds() for r in finished]
 
     progress(f"orders e2e: ceiling, {orders} bare two-activity workflows")
-    c_elapsed, c_lat = await ceiling(stack, orders, concurrency)
+    c_elapsed, c_lat, c_window, c_histories = await ceiling(stack, orders, concurrency, loop_cpu)
 
     rate = len(finished) / elapsed if finished else 0.0
     c_rate = orders / c_elapsed
     floor = orders * (ORDER["shots"][0]["exposure"] + SHOT_OVERHEAD) / speed
+    order_cost = window.cost("Stellar order", len(finished), rate, simulator=True)
+    ceiling_cost = c_window.cost("ceiling: bare workflow, 2 no-op activities (its worker in the bench process)",
+                                 orders, c_rate, simulator=False)
+    add_histories(order_cost, list(histories.values()))
+    add_histories(ceiling_cost, c_histories)
+    monitor_ms = sum(v for k, v in account["cpu"].items() if k.startswith("monitor.")) * 1e3 / max(orders, 1)
     post_lat = [s for _, s in posted]
     statuses = ", ".join(f"{s} {n}" for s, n in sorted(counts.items()))
     return "\n".join([
@@ -212,7 +234,9 @@ async def run(stack: BenchStack, orders: int = 200, customers: int = 50, concurr
         *account_table(histories, account, orders),
         f"PostgreSQL transactions committed in the window (worker, API, monitor and this bench's polls): "
         f"{xacts:,} ({xacts / max(orders, 1):.0f} an order).",
-    ])
+        "",
+        *budget(order_cost, ceiling_cost, os.cpu_count() or 1, orders / floor, monitor_ms),
+    ]).rstrip()
 
 
 async def transactions(stack: BenchStack) -> int:

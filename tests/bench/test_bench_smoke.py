@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
 import re
 import subprocess
@@ -20,7 +21,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Worker
 
-from bench import api_latency, history, orders_e2e, worker_memory
+from bench import api_latency, e2e_budget, history, orders_e2e, worker_memory
 from bench._stack import open_stack
 from bench.ceiling_workflow import BareWaiting, OrderShaped, TwoActivities, noop, reply_padded
 from core.database import make_engine
@@ -147,6 +148,60 @@ async def test_orders_end_to_end_settles_every_order_beside_the_ceiling(stack):
         assert runs == 1 and statements >= 1 and 0 <= transactions <= statements and cpu_ms > 0, (name, text)
     assert number(account["ledger.settle_and_finalize"][3]) >= 1, text  # its lock, progress and finalize
     assert "The worker's CPU per order by thread: " in text and "tokio" in text, text
+    # the CPU budget: both runs by process, per settled workflow, measured in this run
+    budget = rows(text.split("**CPU budget.** CPU per settled order / per bare workflow, by process (ms", 1)[1])
+    head, bare, order, delta = budget[:4]
+    assert head[1:7] == list(e2e_budget.PROCESSES) and head[7] == "all", text
+    cells = [dict(zip(head, r)) for r in (bare, order)]
+    for r in cells:
+        total = number(r["all"].strip("*"))
+        assert number(r["Temporal server"]) > 0 and number(r["worker"]) > 0 and total > 0, text
+        assert sum(number(r[k]) for k in e2e_budget.PROCESSES if r[k] != "–") == pytest.approx(total, abs=0.5)
+        assert number(r["/s the CPU allows"]) == pytest.approx((os.cpu_count() or 1) * 1000 / total, rel=0.05)
+    assert cells[0]["API"] == cells[0]["simulator"] == "–" and number(cells[1]["simulator"]) > 0, text  # not in the ceiling
+    assert number(cells[1]["API"]) > 0 and delta[0] == "order − ceiling", text
+    assert "The Temporal server per action: the order " in text and "Not in the ceiling, per order: " in text, text
+
+
+def test_cpu_budget_says_what_the_goal_needs_and_what_the_order_uses():
+    """The paragraph's numbers come from the runs given: the goal is half the lower ceiling, its CPU
+    per order is cores × 1000 ms ÷ that rate; nothing is said when the order is at goal."""
+    ceiling = e2e_budget.RunCost("ceiling", 200, 20.0, {"Temporal server": 40.0, "worker": 35.0,
+                                                        "PostgreSQL": 1.0, "bench client": 4.0}, 90.0, 17, 3)
+    order = e2e_budget.RunCost("Stellar order", 200, 4.0, {"Temporal server": 150.0, "worker": 140.0, "API": 25.0,
+                                                          "PostgreSQL": 30.0, "simulator": 20.0,
+                                                          "bench client": 35.0}, 450.0, 48, 16)
+    text = "\n".join(e2e_budget.budget(order, ceiling, 2, 19.0, 37.0))
+    # lower ceiling 19.0/s (the telescope), goal 9.5/s: 2 × 1000 ÷ 9.5 = 211 ms per order; the order uses 400
+    assert "is 9.5 orders/s" in text and "**211 ms of CPU per order**" in text and "**400 ms**" in text, text
+    assert "the Temporal server and the worker alone use 290.0 ms, more than the whole budget" in text, text
+    assert "Temporal server 150.0 ms (the ceiling's 40.0)" in text and "API 25.0 ms (not in the ceiling)" in text
+    assert "3.75 ms per event" not in text and "3.12 ms per history event (48.0 an order)" in text, text
+    assert "per event the server costs 1.3× the ceiling's" not in text and "about the same (1.3×)" in text, text
+    assert "the simulator 20.0 ms, the API 25.0 ms, PostgreSQL 30.0 ms" in text and "37.0 ms of its main" in text
+    # by CPU alone: 2000 ÷ 400 = 5.0/s against min(2000 ÷ 80 = 25.0/s, the telescope's 19.0/s): 26 %
+    assert "the order is **26%** of the lower of that and the telescope's bound" in text, text
+    # a ceiling slowed by the machine's other load: the order's CPU fits the budget, the paragraph says so
+    slow = e2e_budget.RunCost("ceiling", 200, 6.0, ceiling.ms, 90.0, 17, 3)
+    slowed = e2e_budget.RunCost("Stellar order", 200, 2.0, order.ms, 900.0, 48, 16)
+    loaded = "\n".join(e2e_budget.budget(slowed, slow, 2, 19.0, 37.0))
+    assert "**667 ms of CPU per order**" in loaded and "The order's CPU fits that budget" in loaded, loaded
+    assert "other processes used 500 ms per order of the same cores" in loaded, loaded
+    assert "the machine's other processes held the rate down, not the order's own CPU" in loaded, loaded
+    at_goal = e2e_budget.RunCost("Stellar order", 200, 10.0, order.ms, 450.0, 48, 16)
+    assert "Why this row" not in "\n".join(e2e_budget.budget(at_goal, ceiling, 2, 19.0, 37.0))
+
+
+def test_memory_says_whether_the_orders_shape_alone_is_past_the_goal():
+    """From the measured bytes per waiting workflow: when the order-shaped bare workflow alone is past
+    2× the bare one, the goal needs fewer commands before the wait; the KiB split adds up."""
+    kib = 1024
+    past = worker_memory.shape_verdict(147 * kib, 96.7 * kib, 44 * kib)
+    assert "alone is **2.2×** the bare one, so ≤ 2× needs fewer commands before the wait" in past, past
+    assert "+103.0 KiB over the bare workflow, +52.7 KiB is what the SDK keeps" in past and "+50.3 KiB is Stellar's own" in past
+    within = worker_memory.shape_verdict(80 * kib, 70 * kib, 44 * kib)
+    assert "1.6× the bare one: ≤ 2× is within the SDK's reach" in within and "+10.0 KiB" in within, within
+    assert worker_memory.shape_verdict(80 * kib, 0, 44 * kib) == ""  # below the RSS noise: nothing to say
 
 
 async def test_history_does_not_grow_with_frames_and_counts_actions(stack):
