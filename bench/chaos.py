@@ -74,9 +74,10 @@ class ChaosParams:
     multi_night_every: int = 5
 
 
-#: The small version that runs in ``make test`` (tests/bench/test_chaos_smoke.py). Its wait covers a
-#: session watch lost with a killed worker: retried once its 3 min heartbeat timeout passes
-#: (workflows/_options.py ``WATCH_SESSION``).
+#: The small version that runs in ``make test`` (tests/bench/test_chaos_smoke.py). Its settle bound
+#: covers what a killed worker loses: the observatory monitor's watch is retried after its 30 s
+#: heartbeat timeout, a session watch (the fallback) after 3 min (workflows/_options.py
+#: ``MONITOR_WATCH``, ``WATCH_SESSION``).
 SMOKE = ChaosParams(orders=10, customers=5, worker_kills=1, temporal_kills=0, db_outages=1, db_outage=30.0,
                     voyager_down=0.0, drop_interval=0.0, voyager_drops=1, settle_timeout=300.0, multi_night_every=0)
 
