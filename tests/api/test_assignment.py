@@ -9,7 +9,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
-import pytest
 import pytest_asyncio
 import sqlalchemy as sa
 from astropy.coordinates import get_sun
@@ -21,8 +20,6 @@ from models.db import Order, Telescope
 from models.temporal_contract import SA_TELESCOPE
 from tests.api.conftest import auth
 from tests.api.telescope_network import CHILE, NEW_MEXICO, SPAIN, add_sites, network_api
-
-pytestmark = pytest.mark.asyncio
 
 
 def opposite_the_sun() -> float:
