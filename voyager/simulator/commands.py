@@ -155,7 +155,8 @@ class Commands:
                     code, motivo, ret = await handler(s, params)
             except StoreError as exc:
                 code, motivo, ret = R.FINISHED_ERROR, exc.ret, {wire.RET: exc.ret}
-        await faults.hold_result(method)  # applied above, its result late (scheduler lock released)
+        if faults.held_results:  # applied above, its result late (scheduler lock released)
+            await faults.hold_result(method)
         s.send(protocol.make_action_result(uid, code, motivo=motivo, param_ret=ret, host=self.config.host_name,
                                            inst=self.config.inst, timestamp=s.timestamp()))
 
