@@ -12,6 +12,21 @@ import sys
 import structlog
 
 
+class _StderrHandler(logging.StreamHandler):
+    """A handler writing to ``sys.stderr`` as it is at each record, like ``logging.lastResort``.
+
+    A CLI runner (Typer's, in tests) swaps ``sys.stderr`` for a buffer it closes afterwards; a handler
+    bound to that buffer would fail every later record with "I/O operation on closed file".
+    """
+
+    def __init__(self) -> None:
+        logging.Handler.__init__(self)
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+
 def configure_logging(level: str = "INFO", json: bool | None = None) -> None:
     """Configure structlog and stdlib logging once per process. ``json`` None = auto (not a TTY)."""
     if json is None:
@@ -38,7 +53,7 @@ def configure_logging(level: str = "INFO", json: bool | None = None) -> None:
             renderer,
         ],
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]

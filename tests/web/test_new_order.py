@@ -3,6 +3,7 @@ target that never rises high enough (the order button is then disabled). Nothing
 
 from __future__ import annotations
 
+from playwright.async_api import expect
 from sqlmodel import select
 
 from models.db import Order, Telescope
@@ -52,7 +53,7 @@ async def _unaffordable_and_infeasible(web: WebApp, page) -> None:
     await page.get_by_label("Target (catalogue name, e.g. M42, NGC 7000)").fill("M999")
     await page.get_by_test_id("error-target_name").filter(has_text="catalogue").wait_for(timeout=30_000)
     await page.get_by_label("Target (catalogue name, e.g. M42, NGC 7000)").fill("M42")
-    await page.get_by_test_id("error-target_name").filter(has_text="").wait_for(timeout=30_000)
+    await expect(page.get_by_test_id("error-target_name")).to_have_text("", timeout=30_000)  # the error clears
     # The plan gate: priority 3 is not for Stardust rules — offered disabled, naming the plan.
     three = page.get_by_label("Priority").locator("option[value='3']")
     assert await three.is_disabled() and "needs Quasar" in await three.inner_text()

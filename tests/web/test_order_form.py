@@ -8,6 +8,8 @@ import asyncio
 import re
 from datetime import datetime, timedelta, timezone
 
+from playwright.async_api import expect
+
 from models.db import Order, Subscription
 from tests.web.conftest import WebApp, new_email, screenshot
 from tests.web.pages import customer_id, grant_credits, sign_up
@@ -77,15 +79,16 @@ async def test_an_order_by_ra_dec_in_sexagesimal(web: WebApp, page):
     await page.get_by_label("Right ascension (J2000)").fill("25h10m")
     await page.get_by_label("Declination (J2000)").fill("-05d23m28s")
     error = page.get_by_test_id("error-ra_j2000")
-    await error.wait_for(timeout=30_000)
-    assert "right ascension must be 0–24 h" in await error.inner_text()
+    # The span is there from the start and earlier previews (RA still empty) fill it with "give the
+    # right ascension": wait for the answer to the 25 h, not for the element.
+    await expect(error).to_contain_text("right ascension must be 0–24 h", timeout=30_000)
     await screenshot(page, "new-order-bad-ra")
 
     await page.get_by_label("Right ascension (J2000)").fill("05h35m17.3s")
     price = page.get_by_test_id("price-credits")
     await price.wait_for(timeout=30_000)
     await page.get_by_test_id("altitude-chart").wait_for()
-    assert await error.inner_text() == ""
+    await expect(error).to_have_text("")
     await screenshot(page, "new-order-ra-dec")
     await page.get_by_role("button", name="Order", exact=True).click()
     await page.wait_for_url(re.compile(r".*/app/orders/\d+$"), timeout=60_000)
