@@ -78,7 +78,8 @@ def night_curves(ra_hours: float, dec_deg: float, *, alt_min: float, moon_down: 
     ``longitude``: degrees; ``elevation``: metres; ``horizon_alt``: degrees, the site's floor), from
     :class:`core.ephemeris.Sky`. ``ra_hours``: J2000 hours; angles in degrees. The chart's minimum
     altitude is the higher of ``alt_min`` and ``horizon_alt``, as the telescope applies it. A first
-    call per night costs astropy time (about 0.1–0.5 s): call it off the event loop."""
+    call per night costs astropy time (about 0.1–0.5 s; the process's very first ephemeris call also
+    reads the IERS tables, a few seconds): call it off the event loop."""
     sky = _sky(latitude, longitude, elevation)
     night = sky.night((now or datetime.now(timezone.utc)).timestamp())
     target = sky.target_alt(night, ra_hours, dec_deg)

@@ -34,6 +34,9 @@ from tests.workflows.support import NIGHT_START, start_sim, terminate_quietly
 from worker import monitor_workflow_id, open_worker
 
 CHROMIUM = Path(os.environ.get("STELLAR_TEST_CHROMIUM", "/usr/bin/chromium"))
+#: ms: how long a page action, a locator's wait and a retrying ``expect`` wait for what they expect
+#: (Playwright's own ``expect`` default, 5 s, is short for a browser sharing two cores with the stack).
+WAIT_MS = patience(20.0) * 1000
 ARTIFACTS = Path(__file__).resolve().parents[2] / ".artifacts" / "web"
 
 
@@ -44,8 +47,9 @@ async def browser() -> AsyncIterator[Any]:
         if os.environ.get("CI") == "true":
             pytest.fail(message + ": in CI a skipped browser test is a failure")
         pytest.skip(message)
-    from playwright.async_api import async_playwright
+    from playwright.async_api import async_playwright, expect
 
+    expect.set_options(timeout=WAIT_MS)
     pw = await async_playwright().start()
     b = await pw.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
     yield b
@@ -53,12 +57,22 @@ async def browser() -> AsyncIterator[Any]:
     await pw.stop()
 
 
+@pytest.fixture(scope="session")
+def warm_ephemeris() -> None:
+    """The process's first ephemeris call reads astropy's IERS tables (a few seconds of CPU on a quiet
+    machine, 30 s and more on CI's loaded cores): paid once per session here, so the first preview a
+    test waits for is judged like every later one, not by the table's parse."""
+    from web.sky_chart import night_curves
+
+    night_curves(5.588, -5.39, alt_min=30.0, moon_down=True, latitude=43.93, longitude=5.71, elevation=650.0)
+
+
 @pytest_asyncio.fixture
 async def page(browser) -> AsyncIterator[Any]:
     """A fresh browser context (own cookies) and page; English unless a test asks otherwise."""
     context = await browser.new_context(locale="en-GB", accept_downloads=True, viewport={"width": 1100, "height": 900})
     p = await context.new_page()
-    p.set_default_timeout(patience(20.0) * 1000)  # ms; a loaded machine: STELLAR_TEST_PATIENCE
+    p.set_default_timeout(WAIT_MS)
     yield p
     await context.close()
 
@@ -93,7 +107,8 @@ class WebApp:
 
 
 @pytest_asyncio.fixture
-async def web(database_url, engine, sessionmaker, temporal_env, task_queue, tmp_path) -> AsyncIterator[WebApp]:
+async def web(database_url, engine, sessionmaker, temporal_env, task_queue, tmp_path,
+              warm_ephemeris) -> AsyncIterator[WebApp]:
     settings = api_settings(database_url, temporal_address(temporal_env), task_queue, tmp_path)
     app = create_app(settings, engine=engine, sessionmaker=sessionmaker, temporal_client=temporal_env.client)
     port = free_port()
@@ -103,7 +118,7 @@ async def web(database_url, engine, sessionmaker, temporal_env, task_queue, tmp_
 
 @pytest_asyncio.fixture
 async def web_stack(database_url, engine, sessionmaker, temporal_env, task_queue, tmp_path,
-                    localstripe) -> AsyncIterator[WebApp]:  # noqa: F811
+                    localstripe, warm_ephemeris) -> AsyncIterator[WebApp]:  # noqa: F811
     """Simulator (night at OHP, 60× real time) + worker + localstripe + the app on a real port."""
     sim = await start_sim(tmp_path, start_time=NIGHT_START, speed=60.0)
     cfg = sim.config

@@ -4,6 +4,7 @@ catalog, and the switch in the header overrides it."""
 from __future__ import annotations
 
 from babel.messages.pofile import read_po
+from playwright.async_api import expect
 
 from tests.web.conftest import WebApp
 from web.i18n import TRANSLATIONS_DIR, choose_language
@@ -31,11 +32,12 @@ async def test_a_french_browser_reads_french_and_can_switch(web: WebApp, browser
         await page.goto(f"{web.url}/app/sign-in")
         assert await page.locator("html").get_attribute("lang") == "fr"
         assert await page.get_by_role("heading", level=1).inner_text() == "Se connecter"
+        # Each click navigates: the heading and the title read once could still be the page before.
         await page.get_by_role("link", name="EN").click()
-        assert await page.get_by_role("heading", level=1).inner_text() == "Sign in"
+        await expect(page.get_by_role("heading", level=1)).to_have_text("Sign in")
         await page.get_by_role("link", name="FR").click()
         await page.get_by_role("link", name="Créer un compte").click()
-        assert await page.title() == "Créer un compte · Stellar"
+        await expect(page).to_have_title("Créer un compte · Stellar")
     finally:
         await context.close()
 

@@ -50,8 +50,8 @@ async def test_sign_up_subscribe_order_watch_abort_and_download(web_stack: WebAp
     # 60 × (120 + 30) s = 2.5 h × 1.2 = 3 credits: long enough that an abort a few frames in
     # keeps part of the hold and releases the rest, even on a slow machine.
     await expect(price).to_have_text("3")  # the answer to the last change (priority 2) may follow
-    assert await page.get_by_test_id("next-window").count() == 1
-    assert await page.get_by_test_id("order-errors").count() == 0
+    await expect(page.get_by_test_id("next-window")).to_have_count(1)
+    await expect(page.get_by_test_id("order-errors")).to_have_count(0)
     await screenshot(page, "2-new-order")
     await page.get_by_role("button", name="Order", exact=True).click(timeout=90_000)  # slow under load
     await page.wait_for_url(re.compile(r".*/app/orders/\d+$"), timeout=60_000)
@@ -67,8 +67,10 @@ async def test_sign_up_subscribe_order_watch_abort_and_download(web_stack: WebAp
     assert await page.evaluate("window.__notReloaded === true")
     await screenshot(page, "3-order-live")
 
-    # The HFD chart follows the frames live: one dot per frame (accepted or rejected).
-    assert await page.locator("[data-testid=hfd-chart] .hfd-point").count() >= LIVE_FRAMES
+    # The HFD chart follows the frames live: one dot per frame (accepted or rejected). The summary
+    # carrying the chart is the stream's next message after a frame's card: wait for it.
+    await page.wait_for_function(
+        f"document.querySelectorAll('[data-testid=hfd-chart] .hfd-point').length >= {LIVE_FRAMES}", timeout=30_000)
 
     # Abort: the confirmation states what settling now would keep and refund (the settlement policy).
     await page.get_by_role("button", name="Abort").click()
@@ -114,5 +116,5 @@ async def test_sign_up_subscribe_order_watch_abort_and_download(web_stack: WebAp
     await page.goto(f"{base}/app/plans")
     await page.get_by_role("button", name="Cancel my subscription").click()
     await page.get_by_test_id("ends-at").wait_for(timeout=60_000)
-    assert "keep your credits" in await page.get_by_test_id("plan-notice").inner_text()
+    await expect(page.get_by_test_id("plan-notice")).to_contain_text("keep your credits")
     await screenshot(page, "7-plans-cancelled")

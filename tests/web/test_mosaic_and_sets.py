@@ -6,12 +6,12 @@ panel count is refused beside its field (docs/mosaics.md, docs/sets.md)."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 import uuid
 from datetime import datetime, timedelta, timezone
 
 import httpx
+from playwright.async_api import expect
 from sqlmodel import select
 
 from api.security import issue_key
@@ -47,12 +47,13 @@ async def test_a_quasar_customer_orders_a_2x2_mosaic_into_a_set_made_on_the_sets
     await page.get_by_role("button", name="Create the set").click()
     rows = page.get_by_test_id("set-row")
     await page.locator("[data-testid=set-row][data-name='Winter nebulae']").wait_for()
-    assert await rows.count() == 2 and await rows.first.get_attribute("data-name") != "Winter nebulae"
+    await expect(rows).to_have_count(2)
+    assert await rows.first.get_attribute("data-name") != "Winter nebulae"
     # The API's rule and message: a live name already used is refused, nothing created.
     await page.get_by_label("Set name").fill("winter NEBULAE")
     await page.get_by_role("button", name="Create the set").click()
-    assert "you already have a set named 'winter NEBULAE'" in await page.get_by_test_id("sets-error").inner_text()
-    assert await rows.count() == 2
+    await expect(page.get_by_test_id("sets-error")).to_contain_text("you already have a set named 'winter NEBULAE'")
+    await expect(rows).to_have_count(2)  # on the page that answered the refusal
     await screenshot(page, "sets-created")
     async with web.sessionmaker() as s:
         winter = (await s.exec(select(CustomerSet).where(CustomerSet.customer_id == cid,
@@ -84,9 +85,8 @@ async def test_a_quasar_customer_orders_a_2x2_mosaic_into_a_set_made_on_the_sets
         answer = await http.post("/api/pricing/estimate", json=body, headers={"Authorization": f"Bearer {key}"})
     assert answer.status_code == 200, answer.text
     estimated = answer.json()["estimation"]["final_cost"]
-    async with asyncio.timeout(30):  # the last change's preview may still be on its way
-        while int(await price.inner_text()) != estimated:
-            await asyncio.sleep(0.2)
+    # The last change's preview may still be on its way.
+    await expect(price).to_have_text(str(estimated), timeout=30_000)
     await screenshot(page, "new-order-mosaic-2x2")
 
     await page.get_by_role("button", name="Order", exact=True).click()
@@ -128,7 +128,7 @@ async def test_a_quasar_customer_orders_a_2x2_mosaic_into_a_set_made_on_the_sets
     assert [await o.inner_text() for o in await page.locator("#gallery-panel option").all()][1:] == \
         [p.name for p in panels]
     frames = page.get_by_test_id("gallery-frame")
-    assert await frames.count() == 3
+    await expect(frames).to_have_count(3)
     assert {await f.inner_text() for f in await page.get_by_test_id("frame-panel").all()} == {"IC 1396 P2-1"}
     await screenshot(page, "gallery-mosaic-panel")
     await page.get_by_label("Panel").select_option(label="IC 1396 P1-1")  # htmx swaps the grid
@@ -141,8 +141,7 @@ async def test_a_quasar_customer_orders_a_2x2_mosaic_into_a_set_made_on_the_sets
     await row.get_by_role("button", name="Pause").click()
     await page.locator(f"[data-testid=set-row][data-set-id='{winter.id}'][data-paused='true']").wait_for()
     await row.get_by_role("button", name="Delete").click()
-    error = row.get_by_test_id("set-error")
-    assert "still holds 1 order(s) that have not ended" in await error.inner_text()
+    await expect(row.get_by_test_id("set-error")).to_contain_text("still holds 1 order(s) that have not ended")
     await row.get_by_label("New name").fill("Winter mosaics")
     await row.get_by_role("button", name="Rename").click()
     await page.locator(f"[data-testid=set-row][data-set-id='{winter.id}'][data-name='Winter mosaics']").wait_for()
@@ -172,14 +171,13 @@ async def test_a_quantity_that_does_not_split_over_the_panels_is_refused_beside_
     await _fill_shot(page, "M42", "300", "40")
     error = page.get_by_test_id("error-shots.0.quantity")
     refusal = "40 frames do not split evenly over 6 panels; nearest valid quantities: 36 or 42"
-    async with asyncio.timeout(30):  # previews of the half-typed form come first
-        while await error.inner_text() != refusal:
-            await asyncio.sleep(0.2)
-    assert await page.get_by_test_id("price").count() == 0
+    await expect(error).to_have_text(refusal, timeout=30_000)  # previews of the half-typed form come first
+    await expect(page.get_by_test_id("price")).to_have_count(0)
+    await expect(page.locator("#submit-order")).to_be_disabled()
     await screenshot(page, "new-order-mosaic-quantity")
     await page.locator("#quantity_0").fill("42")
     await page.get_by_test_id("price-credits").wait_for(timeout=30_000)
-    assert await error.inner_text() == ""
+    await expect(error).to_have_text("")
     async with web.sessionmaker() as s:  # the previews wrote nothing
         assert (await s.exec(select(Order).where(Order.customer_id == cid))).first() is None
 

@@ -11,6 +11,7 @@ import uuid
 from decimal import Decimal
 
 import httpx
+from playwright.async_api import expect
 from sqlmodel import select
 
 from api.security import issue_key
@@ -90,10 +91,10 @@ async def _assigned_priced_refused(web: WebApp, page, reference: str, south: str
     reason = await page.get_by_test_id("assignment-reason").inner_text()
     assert reason.startswith(f"any: {south} at Chile, next observable window "), reason
     assert "Chile" in await assigned.inner_text()
-    assert await page.get_by_test_id("error-target_name").inner_text() == ""
+    await expect(page.get_by_test_id("error-target_name")).to_have_text("")
     await page.get_by_test_id("altitude-chart").wait_for()
     await page.get_by_test_id("next-window").wait_for()
-    assert await page.locator("#submit-order").is_enabled()
+    await expect(page.locator("#submit-order")).to_be_enabled()
 
     # The price is the estimate API's for the same target on any, which names the southern
     # telescope and its multiplier; the reference telescope's price is lower.
@@ -119,15 +120,15 @@ async def _assigned_priced_refused(web: WebApp, page, reference: str, south: str
     await error.filter(has_text="never rises").wait_for(timeout=60_000)
     await _preview_settled(page)
     assert reference in await error.inner_text()
-    assert await page.locator("#submit-order").is_disabled()
-    assert await assigned.count() == 0
+    await expect(page.locator("#submit-order")).to_be_disabled()
+    await expect(assigned).to_have_count(0)
     await screenshot(page, "new-order-northern-telescope-refused")
 
     # Back on any: submittable again, and the order runs on the southern telescope at the price shown.
     await select_.select_option("any")
     await on_south.wait_for(timeout=60_000)
     await _preview_settled(page)
-    assert await page.locator("#submit-order").is_enabled()
+    await expect(page.locator("#submit-order")).to_be_enabled()
     await page.get_by_role("button", name="Order", exact=True).click()
     await page.wait_for_url(re.compile(r".*/app/orders/\d+$"), timeout=60_000)
     order_id = int(page.url.rsplit("/", 1)[1])

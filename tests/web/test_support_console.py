@@ -9,6 +9,7 @@ import asyncio
 
 import httpx
 import pytest
+from playwright.async_api import expect
 from sqlmodel import select
 
 from api.services.customers import create_customer_with_key
@@ -19,7 +20,6 @@ from tests.web.pages import PASSWORD, grant_credits, sign_in
 from web.accounts import set_password
 
 pytestmark = pytest.mark.e2e
-
 
 
 async def _balance(web: WebApp, cid: int) -> int:
@@ -46,16 +46,16 @@ async def test_support_finds_adjusts_and_aborts_an_order(web_stack: WebApp, page
     await page.get_by_label("Customer (id or e-mail)").fill(customer.email.split("@")[0])
     await page.get_by_label("Target").fill("m42")
     rows = page.get_by_test_id("support-order")
-    await page.wait_for_function("document.querySelectorAll('[data-testid=support-order]').length === 1")
-    assert int(await rows.first.get_attribute("data-order-id")) == order_id
+    await expect(rows).to_have_count(1)
+    await expect(rows.first).to_have_attribute("data-order-id", str(order_id))
     await page.get_by_label("Status").select_option("completed")
-    await page.wait_for_function("document.querySelectorAll('[data-testid=support-order]').length === 0")
+    await expect(rows).to_have_count(0)
     await page.get_by_label("Status").select_option("")
-    await page.wait_for_function("document.querySelectorAll('[data-testid=support-order]').length === 1")
+    await expect(rows).to_have_count(1)
     await screenshot(page, "support-search")
     await rows.first.get_by_role("link", name=str(order_id)).click()
     await page.wait_for_url(f"{web.url}/app/support/orders/{order_id}")
-    assert customer.email in await page.get_by_test_id("support-customer").inner_text()
+    await expect(page.get_by_test_id("support-customer")).to_contain_text(customer.email)
 
     # Credits: +3 with a reason; the same form sent twice moves them once.
     before = await _balance(web, customer.customer_id)
@@ -76,9 +76,7 @@ async def test_support_finds_adjusts_and_aborts_an_order(web_stack: WebApp, page
     await page.get_by_label("Credits (negative to take away)").fill(str(web.settings.api.support_adjust_limit + 1))
     await page.get_by_label("Reason (kept in the ledger)").fill("big gesture")
     await page.get_by_role("button", name="Adjust").click()
-    refusal = page.get_by_test_id("support-error")
-    await refusal.wait_for()
-    assert await refusal.get_attribute("data-code") == "admin_required"
+    await expect(page.get_by_test_id("support-error")).to_have_attribute("data-code", "admin_required")
     # Never one's own account.
     r = await page.request.post(f"{web.url}/app/support/customers/{staff.customer_id}/credits",
                                 headers={"X-CSRF-Token": await _csrf(page)},
@@ -94,11 +92,18 @@ async def test_support_finds_adjusts_and_aborts_an_order(web_stack: WebApp, page
             await asyncio.sleep(0.5)
     await page.reload()
     assert "credits" in await page.get_by_test_id("abort-refund").inner_text()
-    await page.get_by_role("button", name="Abort the order").click()  # empty reason: refused by the browser
-    assert await page.get_by_test_id("support-abort-ok").count() == 0
-    await page.get_by_label("Reason (the customer sees it)").fill("telescope maintenance tonight")
+    # An empty reason is refused by the browser: no request leaves (counted once the real abort has
+    # answered — a count of answers read right after the click could not fail).
+    aborts = []
+    page.on("request", lambda r: aborts.append(r) if r.method == "POST" and r.url.endswith("/abort") else None)
+    reason = page.get_by_label("Reason (the customer sees it)")
+    await page.get_by_role("button", name="Abort the order").click()
+    assert await reason.evaluate("box => box.validity.valueMissing")
+    await reason.fill("telescope maintenance tonight")
     await page.get_by_role("button", name="Abort the order").click()
     await page.get_by_test_id("support-abort-ok").wait_for(timeout=30_000)
+    assert len(aborts) == 1 and "telescope+maintenance+tonight" in (aborts[0].post_data or ""), \
+        [a.post_data for a in aborts]
     await screenshot(page, "support-order-aborted")
     async with asyncio.timeout(120):
         while True:
