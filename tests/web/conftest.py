@@ -17,6 +17,7 @@ import contextlib
 import os
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, AsyncIterator
 
@@ -24,7 +25,7 @@ import pytest
 import pytest_asyncio
 
 from api.app import create_app
-from core.settings import Settings
+from core.settings import Settings, SiteSettings
 from models.db import Order, OrderShot
 from tests.api.conftest import api_settings, temporal_address
 from tests.conftest import free_port
@@ -59,12 +60,22 @@ async def browser() -> AsyncIterator[Any]:
 
 @pytest.fixture(scope="session")
 def warm_ephemeris() -> None:
-    """The process's first ephemeris call reads astropy's IERS tables (a few seconds of CPU on a quiet
-    machine, 30 s and more on CI's loaded cores): paid once per session here, so the first preview a
-    test waits for is judged like every later one, not by the table's parse."""
+    """The reference site's sky computed once per session, as the new-order preview computes it.
+
+    A process's first preview reads astropy's IERS tables and computes the site's sun and moon for
+    the look-ahead (``api.services.order_schedule.site_sky`` keeps them): about 10 s of CPU at a load
+    of 7, more than the 30 s a test gives a preview on CI's loaded cores. Paid here, before any
+    test's wait, the first preview a test waits for costs what every later one does."""
+    from api.services.order_schedule import constraints, site_sky
+    from core.ephemeris import next_window
     from web.sky_chart import night_curves
 
-    night_curves(5.588, -5.39, alt_min=30.0, moon_down=True, latitude=43.93, longitude=5.71, elevation=650.0)
+    site, now = SiteSettings(), datetime.now(UTC)  # the reference telescope's site (0010_telescopes)
+    for moon_down in (False, True):
+        c = constraints(site, ra_j2000=5.588, dec_j2000=-5.39, c_alt_min=30.0, c_moon_down=moon_down)
+        next_window(site_sky(site), c, now.timestamp())
+        night_curves(5.588, -5.39, alt_min=30.0, moon_down=moon_down, latitude=site.latitude,
+                     longitude=site.longitude, elevation=site.elevation, horizon_alt=site.horizon_alt)
 
 
 @pytest_asyncio.fixture
