@@ -16,6 +16,7 @@ import uuid
 
 import httpx
 import sqlalchemy as sa
+from sqlmodel import select
 
 from models.db import LedgerEntry, Payment
 from tests.payments.conftest import eventually, sign
@@ -54,7 +55,7 @@ async def test_checkout_redirects_to_stripe_and_its_webhook_grants_the_pack_once
     [req] = fake_stripe.requests
     form = req["form"]
     async with sessionmaker() as s:
-        payment = (await s.execute(sa.select(Payment).where(Payment.id == int(form["metadata[stellar_payment_id]"])))).scalar_one()
+        payment = (await s.exec(select(Payment).where(Payment.id == int(form["metadata[stellar_payment_id]"])))).one()
     assert req["path"] == "/v1/checkout/sessions" and req["idempotency_key"] == f"stellar:checkout:payment:{payment.id}"
     assert form["mode"] == "payment" and form["line_items[0][quantity]"] == "1"
     assert form["line_items[0][price_data][currency]"] == "eur"
@@ -76,8 +77,8 @@ async def test_checkout_redirects_to_stripe_and_its_webhook_grants_the_pack_once
 
     async def grants() -> list:
         async with sessionmaker() as s:
-            return (await s.execute(sa.select(LedgerEntry).where(
-                LedgerEntry.idempotency_key == f"payment:{payment.id}"))).scalars().all()
+            return (await s.exec(select(LedgerEntry).where(
+                LedgerEntry.idempotency_key == f"payment:{payment.id}"))).all()
 
     [grant] = await eventually(grants, what="the pack's grant")
     assert grant.amount == 55 and grant.bucket == "pack" and grant.customer_id == payment.customer_id
@@ -88,7 +89,7 @@ async def test_checkout_redirects_to_stripe_and_its_webhook_grants_the_pack_once
         "status": "succeeded", "customer": None, "metadata": session["metadata"]})).status_code == 200
     assert len(await grants()) == 1
     async with sessionmaker() as s:
-        done = (await s.execute(sa.select(Payment).where(Payment.id == payment.id))).scalar_one()
+        done = (await s.exec(select(Payment).where(Payment.id == payment.id))).one()
     assert done.status == "completed" and done.stripe_payment_intent_id == pi
 
     back = await client.get(f"/app/credit-packs?payment={payment.id}")
@@ -111,8 +112,8 @@ async def test_an_unpaid_checkout_session_grants_nothing(checkout_app, fake_stri
         "metadata": {"stellar_payment_id": pid}})
     assert r.status_code == 200
     async with sessionmaker() as s:
-        grants = (await s.execute(sa.select(LedgerEntry).where(LedgerEntry.idempotency_key == f"payment:{pid}"))).all()
-        status = (await s.execute(sa.select(Payment.status).where(Payment.id == int(pid)))).scalar_one()
+        grants = (await s.exec(select(LedgerEntry).where(LedgerEntry.idempotency_key == f"payment:{pid}"))).all()
+        status = (await s.exec(select(Payment.status).where(Payment.id == int(pid)))).one()
     assert grants == [] and status == "pending"
 
 

@@ -23,6 +23,7 @@ from typing import Any
 
 import httpx
 import sqlalchemy as sa
+from sqlmodel import select
 
 from billing.plans import PLANS
 from models.db import Customer, LedgerEntry, StripeEvent, Subscription
@@ -70,7 +71,7 @@ async def test_subscribe_redirects_to_checkout_and_the_webhook_grants_the_plan_o
     r = await _subscribe(client, "nebula")
     assert r.status_code == 303 and r.headers["location"] == CHECKOUT_URL
     async with sessionmaker() as s:
-        customer = (await s.execute(sa.select(Customer).where(Customer.email == email))).scalar_one()
+        customer = (await s.exec(select(Customer).where(Customer.email == email))).one()
     cid, cus = customer.id, customer.stripe_customer_id
     [made] = [r for r in fake_stripe.requests if r["path"] == "/v1/customers"]
     assert made["idempotency_key"] == f"stellar:customer:{cid}" and made["form"]["email"] == email
@@ -115,14 +116,14 @@ async def test_subscribe_redirects_to_checkout_and_the_webhook_grants_the_plan_o
 
     async def grants() -> list:
         async with sessionmaker() as s:
-            return (await s.execute(sa.select(LedgerEntry).where(LedgerEntry.customer_id == cid,
-                                                                 LedgerEntry.kind == "grant"))).scalars().all()
+            return (await s.exec(select(LedgerEntry).where(LedgerEntry.customer_id == cid,
+                                                                 LedgerEntry.kind == "grant"))).all()
 
     async def settled():
         async with sessionmaker() as s:
-            row = (await s.execute(sa.select(Subscription).where(Subscription.customer_id == cid))).scalar_one_or_none()
-            seen = (await s.execute(sa.select(sa.func.count()).select_from(StripeEvent).where(
-                StripeEvent.id.in_([e["id"] for e in events if e["type"] != "checkout.session.completed"])))).scalar_one()
+            row = (await s.exec(select(Subscription).where(Subscription.customer_id == cid))).one_or_none()
+            seen = (await s.exec(select(sa.func.count()).select_from(StripeEvent).where(
+                StripeEvent.id.in_([e["id"] for e in events if e["type"] != "checkout.session.completed"])))).one()
         return row if row is not None and row.status == "active" and seen == 4 else None
 
     row = await eventually(settled, timeout=60, what="the Checkout subscription applied")
