@@ -82,6 +82,7 @@ from activities._db import db_unavailable, sql
 from activities._heartbeat import heartbeating
 from activities.monitor_ingest import SessionIngests, finish_or_cancel
 from activities.observatory_status import ObservatoryStatusRecorder
+from activities.order_store import lock_order, status_event
 from activities.progress import store_progress
 from activities.session_status import move_night_status, running_reason, waiting_reason
 from billing.errors import UnknownPlan
@@ -410,14 +411,32 @@ class MonitorActivities:
                 await self.ingests.finish(order_id, s.guid)
                 progress = await store_progress(self.sessionmaker, order_id)
                 if not progress.all_done:
-                    await move_night_status(self.sessionmaker, order_id, OrderStatus.SUBMITTED,
-                                            waiting_reason(is_repeat, s.exit_text))
+                    reason = waiting_reason(is_repeat, s.exit_text)
+                    if not await move_night_status(self.sessionmaker, order_id, OrderStatus.SUBMITTED, reason):
+                        await self._say_waiting(order_id, reason)
             except Exception as exc:
                 if isinstance(exc, (VoyagerConnectionError, VoyagerTimeout)) or db_unavailable(exc):
                     raise
                 log.warning("monitor.session_not_closed", order_id=order_id, session_guid=s.guid, error=str(exc))
                 progress = None
         return await self._signal_and_store(order_id, "session_ended", s, run, progress)
+
+    async def _say_waiting(self, order_id: int, reason: str) -> bool:
+        """A ``submitted`` order whose night ended without the monitor moving it ``running`` (its
+        session ran and ended while the order was ``held``, or before an outage was over) says what
+        it waits for all the same: ``reason`` on the row and its ``status`` event, once (nothing
+        when the order already says it, or is no longer ``submitted``). True when written. Raises
+        what the database raises (the close is tried again at a later poll)."""
+        async with self.sessionmaker() as db:
+            order = await lock_order(db, order_id)
+            if order.status != OrderStatus.SUBMITTED.value or order.status_reason == reason:
+                return False
+            order.status_reason, order.updated_at = reason, datetime.now(UTC)
+            db.add(order)
+            db.add(status_event(order, OrderStatus.SUBMITTED, reason, final=False))
+            await db.commit()
+        log.info("order.waiting_reason", order_id=order_id, reason=reason)
+        return True
 
     async def _signal_and_store(self, order_id: int, name: str, s: SessionInfo, run: RunInfo,
                                 progress: OrderProgress | None = None) -> int:
