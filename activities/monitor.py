@@ -15,7 +15,9 @@ load is therefore one run-list poll per interval per telescope, whatever the num
 its ``status`` event, ``activities/session_status.py``) and records the session; no signal (the
 order has nothing to do while it runs). When the session ends with shots left, ``submitted`` with
 the waiting reason (``waiting for the next night`` for a multi-night plan, ``… the rest of the
-night`` for a one-night plan, then the exit text); a settling or final order is not moved. An order
+night`` for a one-night plan, then the exit text) — written on an order already ``submitted`` too
+(its session ran while it was ``held``, so it never showed ``running``): the reason and a ``status``
+event, so the order says what it waits for; a settling or final order is not moved. An order
 whose submit has not returned (``held``: Voyager may start the target before) is left for the next
 poll: a session of it still running once it is ``submitted`` is taken as first seen then (``running``,
 its frames ingested), one that ended is closed then; the monitor without an ingest
@@ -413,7 +415,7 @@ class MonitorActivities:
                 if not progress.all_done:
                     reason = waiting_reason(is_repeat, s.exit_text)
                     if not await move_night_status(self.sessionmaker, order_id, OrderStatus.SUBMITTED, reason):
-                        await self._say_waiting(order_id, reason)
+                        await self._write_waiting_reason(order_id, reason)
             except Exception as exc:
                 if isinstance(exc, (VoyagerConnectionError, VoyagerTimeout)) or db_unavailable(exc):
                     raise
@@ -421,7 +423,7 @@ class MonitorActivities:
                 progress = None
         return await self._signal_and_store(order_id, "session_ended", s, run, progress)
 
-    async def _say_waiting(self, order_id: int, reason: str) -> bool:
+    async def _write_waiting_reason(self, order_id: int, reason: str) -> bool:
         """A ``submitted`` order whose night ended without the monitor moving it ``running`` (its
         session ran and ended while the order was ``held``, or before an outage was over) says what
         it waits for all the same: ``reason`` on the row and its ``status`` event, once (nothing

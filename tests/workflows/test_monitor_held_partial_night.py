@@ -4,7 +4,8 @@ session with shots left. Once the submit returns the observatory monitor closes 
 (activities/monitor.py, "Status") and the order goes on as after any partial night
 (docs/order-workflow.md, step 4): a multi-night order waits for its next night and completes there;
 a one-night order waits for its night's run to close and ends ``partial``, captured for what was
-delivered, the rest released. Each frame once, the hold settled once, one ``session_ended`` per
+delivered, the rest released; a multi-night order whose window ends before its next night expires,
+settled alike on what the clouded night delivered. Each frame once, the hold settled once, one ``session_ended`` per
 session, the submit in one attempt, no watch activity.
 
 Voyager's clock stands still (speed 0) and the test moves it (``VoyagerSimulator.advance``): the
@@ -14,6 +15,8 @@ has seen the order wait for it."""
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from temporalio.api.enums.v1 import EventType
@@ -23,6 +26,7 @@ from core.temporal import DATA_CONVERTER
 from models.billing import SettlementOutcome
 from models.orders import OrderStatus, OrderStatusView, SessionSignal
 from tests.e2e.test_order_faults import _assert_frames_once, _assert_settled_once, _attempts
+from tests.patience import patience
 from tests.workflows.support import (
     create_customer,
     create_order,
@@ -72,12 +76,14 @@ class HeldNight:
         self.step = (exposure + stack.sim.config.shot_overhead) / 3
 
     @classmethod
-    async def start(cls, stack, engine, *, plan: str, quantity: int, exposure: float = 60.0) -> HeldNight:
-        """``quantity`` frames of ``exposure`` seconds in L under ``plan``, held."""
+    async def start(cls, stack, engine, *, plan: str, quantity: int, exposure: float = 60.0,
+                    **fields: Any) -> HeldNight:
+        """``quantity`` frames of ``exposure`` seconds in L under ``plan`` (``fields``: more of the
+        order's columns), held."""
         stack.sim.faults.held_results.add(wire.M_ADD_SHOT)
         customer = await create_customer(engine, credits=40)
         order_id = await create_order(engine, customer, [{"filter": "L", "exposure": exposure, "quantity": quantity}],
-                                      plan=plan)
+                                      plan=plan, **fields)
         handle = await stack.start(order_id, customer, plan=plan)
 
         async def held_with_its_shot() -> bool:
@@ -210,3 +216,37 @@ async def test_a_held_one_night_order_clouded_out_ends_partial_captured_for_what
     statuses = status_sequence(await events_of(engine, night.order_id))
     # The second ``submitted`` is the monitor's close: the same status, now saying what it waits for.
     assert statuses == ["held", "submitted", "submitted", "settling", "partial"], statuses
+
+
+async def test_a_held_multi_night_order_clouded_out_expires_at_its_deadline_settled_by_what_was_delivered(
+        temporal_env, order_stack, engine):
+    """The next night never comes before the order's window ends (``date_end``, on the workflow's
+    clock): the waiting order expires, the target is stopped and swept (no frame twice), and the
+    hold is settled once under the expiry rule (docs/pricing.md §6) on the clouded night's frames."""
+    stack = await order_stack(temporal_env, sim={"speed": 0.0, "start_time": M42_UP}, command_timeout=120.0)
+    # Time enough for the night and its close before the deadline (under 10 s on a loaded machine).
+    deadline = datetime.now(UTC) + timedelta(seconds=patience(25))
+    night = await HeldNight.start(stack, engine, plan="nebula", quantity=6, exposure=1800.0, date_end=deadline)
+    first = await night.clouded_after(4)
+
+    view = await night.closed_while_waiting(first)
+    assert datetime.now(UTC) < deadline, "the night closed after the deadline: raise STELLAR_TEST_PATIENCE"
+    await night.assert_waiting(view, first, "waiting for the next night")
+    async with asyncio.timeout(patience(25) + 60):
+        result = await stack.result(night.handle)
+
+    assert result.status == OrderStatus.EXPIRED, result.reason
+    assert len(night.sessions()) == 1
+    assert stack.sim.store.targets[night.target][wire.TARGET_FIELDS["status"]] == 1  # disabled in Voyager
+    frames = await _assert_frames_once(stack, engine, night.order_id)
+    accepted = [f for f in frames if f.accepted]
+    assert len(accepted) == night.accepted_taken() >= 4
+    await _assert_one_close_per_session(night)
+    await _assert_settled_once(engine, night.order_id)
+    wanted = credits_to_capture(result.credits_held, 6 * 1800.0, sum(f.exposure for f in accepted),
+                                SettlementOutcome.expired)
+    assert 0 < wanted < result.credits_held
+    assert await _ledger_split(engine, night.order_id) == (result.credits_held, wanted, result.credits_held - wanted)
+    assert (result.credits_captured, result.credits_released) == (wanted, result.credits_held - wanted)
+    statuses = status_sequence(await events_of(engine, night.order_id))
+    assert statuses == ["held", "submitted", "submitted", "settling", "expired"], statuses
