@@ -148,11 +148,13 @@ class HeldNight:
 
 
 async def _assert_one_close_per_session(night: HeldNight) -> None:
-    """Every session of the Target signalled ``session_ended`` once, with the monitor's progress;
-    the submit in one attempt, no watch of the order's own."""
+    """Every session of the Target signalled ``session_ended`` once, with the monitor's progress,
+    and decided on by the workflow; the submit in one attempt, no watch of the order's own."""
     signals = await _session_signals(night.handle)
     assert sorted(s.session_guid for s in signals) == sorted(s["guid"] for s in night.sessions())
     assert all(s.progress is not None for s in signals)
+    view = await night.handle.query("status", result_type=OrderStatusView)  # each decided on, once
+    assert [(v.session_guid, v.ingested) for v in view.sessions] == [(s["guid"], True) for s in night.sessions()]
     assert await _attempts(night.handle, "voyager.submit_target") == [1]
     assert await _attempts(night.handle, "ingest.watch_session") == []
 
