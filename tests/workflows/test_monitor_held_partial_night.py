@@ -159,6 +159,26 @@ async def _assert_one_close_per_session(night: HeldNight) -> None:
     assert await _attempts(night.handle, "ingest.watch_session") == []
 
 
+async def _assert_settled_on_what_was_delivered(night: HeldNight, result, requested_s: float,
+                                                outcome: SettlementOutcome) -> None:
+    """Ended for good after the clouded night: every frame Voyager took ingested once, one close
+    per session, the hold settled once — captured by the settlement policy for the accepted
+    integration (``requested_s``: seconds the order asked for), a share of it, the rest released."""
+    frames = await _assert_frames_once(night.stack, night.engine, night.order_id)
+    accepted = [f for f in frames if f.accepted]
+    assert len(accepted) == night.accepted_taken()
+    await _assert_one_close_per_session(night)
+    await _assert_settled_once(night.engine, night.order_id)
+    held = result.credits_held
+    wanted = credits_to_capture(held, requested_s, sum(f.exposure for f in accepted), outcome)
+    assert 0 < wanted < held
+    assert await _ledger_split(night.engine, night.order_id) == (held, wanted, held - wanted)
+    assert (result.credits_captured, result.credits_released) == (wanted, held - wanted)
+    statuses = status_sequence(await events_of(night.engine, night.order_id))
+    # The second ``submitted`` is the monitor's close: the same status, now saying what it waits for.
+    assert statuses == ["held", "submitted", "submitted", "settling", result.status.value], statuses
+
+
 async def test_a_held_order_clouded_out_waits_for_its_next_night_and_completes_there(
         temporal_env, order_stack, engine):
     # Long enough a command timeout that the held AddShot is answered, not retried: one submit attempt.
@@ -205,19 +225,7 @@ async def test_a_held_one_night_order_clouded_out_ends_partial_captured_for_what
 
     assert result.status == OrderStatus.PARTIAL and "clouds" in result.reason.lower(), result.reason
     assert len(night.sessions()) == 1  # Voyager did not come back to it
-    frames = await _assert_frames_once(stack, engine, night.order_id)
-    accepted = [f for f in frames if f.accepted]
-    assert len(accepted) == night.accepted_taken() >= 4
-    await _assert_one_close_per_session(night)
-    await _assert_settled_once(engine, night.order_id)
-    wanted = credits_to_capture(result.credits_held, 6 * 1800.0, sum(f.exposure for f in accepted),
-                                SettlementOutcome.voyager_abort)
-    assert 0 < wanted < result.credits_held
-    assert await _ledger_split(engine, night.order_id) == (result.credits_held, wanted, result.credits_held - wanted)
-    assert (result.credits_captured, result.credits_released) == (wanted, result.credits_held - wanted)
-    statuses = status_sequence(await events_of(engine, night.order_id))
-    # The second ``submitted`` is the monitor's close: the same status, now saying what it waits for.
-    assert statuses == ["held", "submitted", "submitted", "settling", "partial"], statuses
+    await _assert_settled_on_what_was_delivered(night, result, 6 * 1800.0, SettlementOutcome.voyager_abort)
 
 
 async def test_a_held_multi_night_order_clouded_out_expires_at_its_deadline_settled_by_what_was_delivered(
@@ -240,15 +248,4 @@ async def test_a_held_multi_night_order_clouded_out_expires_at_its_deadline_sett
     assert result.status == OrderStatus.EXPIRED, result.reason
     assert len(night.sessions()) == 1
     assert stack.sim.store.targets[night.target][wire.TARGET_FIELDS["status"]] == 1  # disabled in Voyager
-    frames = await _assert_frames_once(stack, engine, night.order_id)
-    accepted = [f for f in frames if f.accepted]
-    assert len(accepted) == night.accepted_taken() >= 4
-    await _assert_one_close_per_session(night)
-    await _assert_settled_once(engine, night.order_id)
-    wanted = credits_to_capture(result.credits_held, 6 * 1800.0, sum(f.exposure for f in accepted),
-                                SettlementOutcome.expired)
-    assert 0 < wanted < result.credits_held
-    assert await _ledger_split(engine, night.order_id) == (result.credits_held, wanted, result.credits_held - wanted)
-    assert (result.credits_captured, result.credits_released) == (wanted, result.credits_held - wanted)
-    statuses = status_sequence(await events_of(engine, night.order_id))
-    assert statuses == ["held", "submitted", "submitted", "settling", "expired"], statuses
+    await _assert_settled_on_what_was_delivered(night, result, 6 * 1800.0, SettlementOutcome.expired)
