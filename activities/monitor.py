@@ -17,7 +17,9 @@ order has nothing to do while it runs). When the session ends with shots left, `
 the waiting reason (``waiting for the next night`` for a multi-night plan, ``… the rest of the
 night`` for a one-night plan, then the exit text) — written on an order already ``submitted`` too
 (its session ran while it was ``held``, so it never showed ``running``): the reason and a ``status``
-event, so the order says what it waits for; a settling or final order is not moved. An order
+event, so the order says what it waits for; not while the order runs in a later session (closed
+after that one began: a held order's next night, a mosaic's next panel), nor on a settling or final
+order. An order
 whose submit has not returned (``held``: Voyager may start the target before) is left for the next
 poll: a session of it still running once it is ``submitted`` is taken as first seen then (``running``,
 its frames ingested), one that ended is closed then; the monitor without an ingest
@@ -413,9 +415,7 @@ class MonitorActivities:
                 await self.ingests.finish(order_id, s.guid)
                 progress = await store_progress(self.sessionmaker, order_id)
                 if not progress.all_done:
-                    reason = waiting_reason(is_repeat, s.exit_text)
-                    if not await move_night_status(self.sessionmaker, order_id, OrderStatus.SUBMITTED, reason):
-                        await self._write_waiting_reason(order_id, reason)
+                    await self._write_night_end(order_id, s.guid, waiting_reason(is_repeat, s.exit_text))
             except Exception as exc:
                 if isinstance(exc, (VoyagerConnectionError, VoyagerTimeout)) or db_unavailable(exc):
                     raise
@@ -423,21 +423,28 @@ class MonitorActivities:
                 progress = None
         return await self._signal_and_store(order_id, "session_ended", s, run, progress)
 
-    async def _write_waiting_reason(self, order_id: int, reason: str) -> bool:
-        """A ``submitted`` order whose night ended without the monitor moving it ``running`` (its
-        session ran and ended while the order was ``held``, or before an outage was over) says what
-        it waits for all the same: ``reason`` on the row and its ``status`` event, once (nothing
-        when the order already says it, or is no longer ``submitted``). True when written. Raises
-        what the database raises (the close is tried again at a later poll)."""
+    async def _write_night_end(self, order_id: int, session_guid: str, reason: str) -> bool:
+        """The end of the night of ``session_guid`` on its order, once, in one locked transaction:
+        ``submitted`` with ``reason`` (the waiting reason) and its ``status`` event — from ``running``
+        in that session, or on an order already ``submitted`` that does not say it yet (its session
+        ran while it was ``held``, so it never showed ``running``). Nothing when the order runs in
+        another session (a later one began before this one was closed: the order shows that one),
+        or is neither ``submitted`` nor ``running``. True when written. Raises what the database
+        raises (the close is tried again at a later poll)."""
         async with self.sessionmaker() as db:
             order = await lock_order(db, order_id)
-            if order.status != OrderStatus.SUBMITTED.value or order.status_reason == reason:
+            elsewhere = order.status_reason.startswith(running_reason("")) and \
+                order.status_reason != running_reason(session_guid)
+            if order.status == OrderStatus.RUNNING.value:
+                if elsewhere:
+                    return False
+            elif order.status != OrderStatus.SUBMITTED.value or order.status_reason == reason:
                 return False
-            order.status_reason, order.updated_at = reason, datetime.now(UTC)
+            order.status, order.status_reason, order.updated_at = OrderStatus.SUBMITTED.value, reason, datetime.now(UTC)
             db.add(order)
             db.add(status_event(order, OrderStatus.SUBMITTED, reason, final=False))
             await db.commit()
-        log.info("order.waiting_reason", order_id=order_id, reason=reason)
+        log.info("order.status_changed", order_id=order_id, status=OrderStatus.SUBMITTED.value, reason=reason)
         return True
 
     async def _signal_and_store(self, order_id: int, name: str, s: SessionInfo, run: RunInfo,

@@ -249,3 +249,47 @@ async def test_a_held_multi_night_order_clouded_out_expires_at_its_deadline_sett
     assert len(night.sessions()) == 1
     assert stack.sim.store.targets[night.target][wire.TARGET_FIELDS["status"]] == 1  # disabled in Voyager
     await _assert_settled_on_what_was_delivered(night, result, 6 * 1800.0, SettlementOutcome.expired)
+
+
+async def test_a_held_order_whose_next_night_began_before_the_submit_returned_shows_it_running(
+        temporal_env, order_stack, engine):
+    """The submit returns only once the next night's session runs: the monitor closes the clouded
+    night (one ``session_ended``) and shows the order ``running`` in the new session — not
+    ``waiting for the next night`` while that night runs — then the order completes there."""
+    stack = await order_stack(temporal_env, sim={"speed": 0.0, "start_time": M42_UP}, command_timeout=120.0)
+    night = await HeldNight.start(stack, engine, plan="nebula", quantity=6)
+    first = await night.clouded_after(2)
+    await stack.sim.advance(18 * 3600)  # the next afternoon
+    for _ in range(2000):  # into the next night, until its session took a frame
+        if len(night.sessions()) == 2 and night.accepted_taken() > 2:
+            break
+        await stack.sim.advance(night.step)
+    second = night.sessions()[1]
+    assert second["result"] == wire.SESSION_RUNNING
+    assert (await order_row(engine, night.order_id)).status == OrderStatus.HELD.value
+
+    await night.closed_while_waiting(first)
+
+    async def running() -> bool:
+        row = await order_row(engine, night.order_id)
+        return row.status == OrderStatus.RUNNING.value
+
+    await wait_for(running, 30, "the order running in its second night")
+    await asyncio.sleep(3.0)  # several monitor polls: it stays running while its session runs
+    row = await order_row(engine, night.order_id)
+    assert (row.status, row.status_reason) == (OrderStatus.RUNNING.value, f"session {second['guid']}")
+
+    await stack.sim.advance(6 * 3600)  # the second night's session ends with every shot done
+    async with asyncio.timeout(120):
+        result = await stack.result(night.handle)
+
+    assert result.status == OrderStatus.COMPLETED, result.reason
+    assert [s["result"] for s in night.sessions()] == [wire.SESSION_ABORTED, wire.SESSION_OK]
+    frames = await _assert_frames_once(stack, engine, night.order_id)
+    assert sum(f.accepted for f in frames) == 6
+    await _assert_one_close_per_session(night)
+    await _assert_settled_once(engine, night.order_id)
+    assert (result.credits_captured, result.credits_released) == (result.credits_held, 0)
+    statuses = status_sequence(await events_of(engine, night.order_id))
+    # Never back to ``submitted`` while the second night runs (the close of the first came after it).
+    assert statuses[statuses.index("running"):] == ["running", "settling", "completed"], statuses
