@@ -5,8 +5,9 @@ session with shots left. Once the submit returns the observatory monitor closes 
 (docs/order-workflow.md, step 4): a multi-night order waits for its next night and completes there;
 a one-night order waits for its night's run to close and ends ``partial``, captured for what was
 delivered, the rest released; a multi-night order whose window ends before its next night expires,
-settled alike on what the clouded night delivered. Each frame once, the hold settled once, one ``session_ended`` per
-session, the submit in one attempt, no watch activity.
+settled alike on what the clouded night delivered; one whose next night began before the submit
+returned shows ``running`` in it, never again ``submitted`` while it runs. Each frame once, the
+hold settled once, one ``session_ended`` per session, the submit in one attempt, no watch activity.
 
 Voyager's clock stands still (speed 0) and the test moves it (``VoyagerSimulator.advance``): the
 clouds come after a known number of frames, and the next night or the dawn comes when the test
