@@ -160,6 +160,19 @@ async def _assert_one_close_per_session(night: HeldNight) -> None:
     assert await _attempts(night.handle, "ingest.watch_session") == []
 
 
+async def _assert_completed_on_the_second_night(night: HeldNight, result, quantity: int) -> None:
+    """Completed after the clouded night, on the next one: ``quantity`` accepted frames, each
+    ingested once, one close per session, the whole hold captured once."""
+    assert result.status == OrderStatus.COMPLETED, result.reason
+    assert [s["result"] for s in night.sessions()] == [wire.SESSION_ABORTED, wire.SESSION_OK]
+    frames = await _assert_frames_once(night.stack, night.engine, night.order_id)
+    assert sum(f.accepted for f in frames) == quantity
+    await _assert_one_close_per_session(night)
+    await _assert_settled_once(night.engine, night.order_id)
+    assert await _ledger_split(night.engine, night.order_id) == (result.credits_held, result.credits_held, 0)
+    assert (result.credits_captured, result.credits_released) == (result.credits_held, 0)
+
+
 async def _assert_settled_on_what_was_delivered(night: HeldNight, result, requested_s: float,
                                                 outcome: SettlementOutcome) -> None:
     """Ended for good after the clouded night: every frame Voyager took ingested once, one close
@@ -196,14 +209,7 @@ async def test_a_held_order_clouded_out_waits_for_its_next_night_and_completes_t
     async with asyncio.timeout(120):
         result = await stack.result(night.handle)
 
-    assert result.status == OrderStatus.COMPLETED, result.reason
-    assert [s["result"] for s in night.sessions()] == [wire.SESSION_ABORTED, wire.SESSION_OK]
-    frames = await _assert_frames_once(stack, engine, night.order_id)
-    assert sum(f.accepted for f in frames) == 4
-    await _assert_one_close_per_session(night)
-    await _assert_settled_once(engine, night.order_id)
-    assert await _ledger_split(engine, night.order_id) == (result.credits_held, result.credits_held, 0)
-    assert (result.credits_captured, result.credits_released) == (result.credits_held, 0)
+    await _assert_completed_on_the_second_night(night, result, 4)
     statuses = status_sequence(await events_of(engine, night.order_id))
     assert statuses[:3] == ["held", "submitted", "submitted"] and statuses[-2:] == ["settling", "completed"], statuses
 
@@ -284,13 +290,7 @@ async def test_a_held_order_whose_next_night_began_before_the_submit_returned_sh
     async with asyncio.timeout(120):
         result = await stack.result(night.handle)
 
-    assert result.status == OrderStatus.COMPLETED, result.reason
-    assert [s["result"] for s in night.sessions()] == [wire.SESSION_ABORTED, wire.SESSION_OK]
-    frames = await _assert_frames_once(stack, engine, night.order_id)
-    assert sum(f.accepted for f in frames) == 6
-    await _assert_one_close_per_session(night)
-    await _assert_settled_once(engine, night.order_id)
-    assert (result.credits_captured, result.credits_released) == (result.credits_held, 0)
+    await _assert_completed_on_the_second_night(night, result, 6)
     statuses = status_sequence(await events_of(engine, night.order_id))
     # Never back to ``submitted`` while the second night runs (the close of the first came after it).
     assert statuses[statuses.index("running"):] == ["running", "settling", "completed"], statuses
