@@ -19,11 +19,10 @@ night`` for a one-night plan, then the exit text) — written on an order alread
 (its session ran while it was ``held``, so it never showed ``running``): the reason and a ``status``
 event, so the order says what it waits for; not while the order runs in a later session (closed
 after that one began: a held order's next night, a mosaic's next panel), nor on a settling or final
-order. An order
-whose submit has not returned (``held``: Voyager may start the target before) is left for the next
-poll: a session of it still running once it is ``submitted`` is taken as first seen then (``running``,
-its frames ingested), one that ended is closed then; the monitor without an ingest
-(tests that count commands), or a session whose ingest fails other than by an outage (a refusal, the
+order. An order whose submit has not returned (``held``: Voyager may start the target before) is
+left for the next poll: a session of it still running once it is ``submitted`` is taken as first
+seen then (``running``, its frames ingested), one that ended is closed then; the monitor without
+an ingest (tests that count commands), or a session whose ingest fails other than by an outage (a refusal, the
 image store), signals ``session_ended`` without progress: the order's own watch ingests it then, as
 it did before. The closes run in the background of the polls (up to ``SIGNAL_CONCURRENCY`` at a
 time), so one order's last ingest never delays the poll that finds the next session; an outage
@@ -433,12 +432,11 @@ class MonitorActivities:
         raises (the close is tried again at a later poll)."""
         async with self.sessionmaker() as db:
             order = await lock_order(db, order_id)
-            elsewhere = order.status_reason.startswith(running_reason("")) and \
-                order.status_reason != running_reason(session_guid)
-            if order.status == OrderStatus.RUNNING.value:
-                if elsewhere:
-                    return False
-            elif order.status != OrderStatus.SUBMITTED.value or order.status_reason == reason:
+            in_another = (order.status_reason.startswith(running_reason(""))
+                          and order.status_reason != running_reason(session_guid))
+            running_here = order.status == OrderStatus.RUNNING.value and not in_another
+            unsaid = order.status == OrderStatus.SUBMITTED.value and order.status_reason != reason
+            if not (running_here or unsaid):
                 return False
             order.status, order.status_reason, order.updated_at = OrderStatus.SUBMITTED.value, reason, datetime.now(UTC)
             db.add(order)
