@@ -15,11 +15,14 @@ load is therefore one run-list poll per interval per telescope, whatever the num
 its ``status`` event, ``activities/session_status.py``) and records the session; no signal (the
 order has nothing to do while it runs). When the session ends with shots left, ``submitted`` with
 the waiting reason (``waiting for the next night`` for a multi-night plan, ``… the rest of the
-night`` for a one-night plan, then the exit text); a settling or final order is not moved. An order
-whose submit has not returned (``held``: Voyager may start the target before) is left for the next
-poll: a session of it still running once it is ``submitted`` is taken as first seen then (``running``,
-its frames ingested), one that ended is closed then; the monitor without an ingest
-(tests that count commands), or a session whose ingest fails other than by an outage (a refusal, the
+night`` for a one-night plan, then the exit text) — written on an order already ``submitted`` too
+(its session ran while it was ``held``, so it never showed ``running``): the reason and a ``status``
+event, so the order says what it waits for; not while the order runs in a later session (closed
+after that one began: a held order's next night, a mosaic's next panel), nor on a settling or final
+order. An order whose submit has not returned (``held``: Voyager may start the target before) is
+left for the next poll: a session of it still running once it is ``submitted`` is taken as first
+seen then (``running``, its frames ingested), one that ended is closed then; the monitor without
+an ingest (tests that count commands), or a session whose ingest fails other than by an outage (a refusal, the
 image store), signals ``session_ended`` without progress: the order's own watch ingests it then, as
 it did before. The closes run in the background of the polls (up to ``SIGNAL_CONCURRENCY`` at a
 time), so one order's last ingest never delays the poll that finds the next session; an outage
@@ -82,6 +85,7 @@ from activities._db import db_unavailable, sql
 from activities._heartbeat import heartbeating
 from activities.monitor_ingest import SessionIngests, finish_or_cancel
 from activities.observatory_status import ObservatoryStatusRecorder
+from activities.order_store import lock_order, status_event
 from activities.progress import store_progress
 from activities.session_status import move_night_status, running_reason, waiting_reason
 from billing.errors import UnknownPlan
@@ -410,14 +414,36 @@ class MonitorActivities:
                 await self.ingests.finish(order_id, s.guid)
                 progress = await store_progress(self.sessionmaker, order_id)
                 if not progress.all_done:
-                    await move_night_status(self.sessionmaker, order_id, OrderStatus.SUBMITTED,
-                                            waiting_reason(is_repeat, s.exit_text))
+                    await self._write_night_end(order_id, s.guid, waiting_reason(is_repeat, s.exit_text))
             except Exception as exc:
                 if isinstance(exc, (VoyagerConnectionError, VoyagerTimeout)) or db_unavailable(exc):
                     raise
                 log.warning("monitor.session_not_closed", order_id=order_id, session_guid=s.guid, error=str(exc))
                 progress = None
         return await self._signal_and_store(order_id, "session_ended", s, run, progress)
+
+    async def _write_night_end(self, order_id: int, session_guid: str, reason: str) -> bool:
+        """The end of the night of ``session_guid`` on its order, once, in one locked transaction:
+        ``submitted`` with ``reason`` (the waiting reason) and its ``status`` event — from ``running``
+        in that session, or on an order already ``submitted`` that does not say it yet (its session
+        ran while it was ``held``, so it never showed ``running``). Nothing when the order runs in
+        another session (a later one began before this one was closed: the order shows that one),
+        or is neither ``submitted`` nor ``running``. True when written. Raises what the database
+        raises (the close is tried again at a later poll)."""
+        async with self.sessionmaker() as db:
+            order = await lock_order(db, order_id)
+            in_another = (order.status_reason.startswith(running_reason(""))
+                          and order.status_reason != running_reason(session_guid))
+            running_here = order.status == OrderStatus.RUNNING.value and not in_another
+            unsaid = order.status == OrderStatus.SUBMITTED.value and order.status_reason != reason
+            if not (running_here or unsaid):
+                return False
+            order.status, order.status_reason, order.updated_at = OrderStatus.SUBMITTED.value, reason, datetime.now(UTC)
+            db.add(order)
+            db.add(status_event(order, OrderStatus.SUBMITTED, reason, final=False))
+            await db.commit()
+        log.info("order.status_changed", order_id=order_id, status=OrderStatus.SUBMITTED.value, reason=reason)
+        return True
 
     async def _signal_and_store(self, order_id: int, name: str, s: SessionInfo, run: RunInfo,
                                 progress: OrderProgress | None = None) -> int:
