@@ -241,15 +241,16 @@ async def test_a_held_multi_night_order_clouded_out_expires_at_its_deadline_sett
     clock): the waiting order expires, the target is stopped and swept (no frame twice), and the
     hold is settled once under the expiry rule (docs/pricing.md §6) on the clouded night's frames."""
     stack = await order_stack(temporal_env, sim={"speed": 0.0, "start_time": M42_UP}, command_timeout=120.0)
-    # Time enough for the night and its close before the deadline (under 10 s on a loaded machine).
-    deadline = datetime.now(UTC) + timedelta(seconds=patience(25))
+    # Time enough for the night and its close before the deadline (under 10 s at a load of 7–14;
+    # CI runs the suite at loads above that): the test waits for the deadline, so margin costs time.
+    deadline = datetime.now(UTC) + timedelta(seconds=patience(45))
     night = await HeldNight.start(stack, engine, plan="nebula", quantity=6, exposure=1800.0, date_end=deadline)
     first = await night.clouded_after(4)
 
     view = await night.closed_while_waiting(first)
     assert datetime.now(UTC) < deadline, "the night closed after the deadline: raise STELLAR_TEST_PATIENCE"
     await night.assert_waiting(view, first, "waiting for the next night")
-    async with asyncio.timeout(patience(25) + 60):
+    async with asyncio.timeout(patience(45) + 60):
         result = await stack.result(night.handle)
 
     assert result.status == OrderStatus.EXPIRED, result.reason
