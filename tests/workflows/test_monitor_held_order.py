@@ -16,10 +16,13 @@ from temporalio.api.enums.v1 import EventType
 
 from activities.ingest import IngestActivities
 from activities.progress import store_progress
+from billing.settlement import credits_to_capture
 from core.database import make_sessionmaker
+from core.order_control import abort_order
+from models.billing import SettlementOutcome
 from core.voyager_clients import pool_from_settings
 from models.db import VoyagerSession
-from models.orders import OrderStatus, OrderStatusView, SessionSignal
+from models.orders import AbortRole, OrderStatus, OrderStatusView, SessionSignal
 from tests.e2e.test_order_faults import _assert_frames_once, _assert_settled_once, _attempts
 from tests.workflows.support import (
     NIGHT_START,
@@ -28,6 +31,7 @@ from tests.workflows.support import (
     create_order,
     events_of,
     frames_of,
+    ledger_entries,
     order_row,
     wait_for,
 )
@@ -205,3 +209,47 @@ async def test_a_session_begun_while_held_runs_live_once_the_submit_returns(temp
     await _settled_on_the_one_session(stack, engine, order_id, handle, result, wanted=8)
     statuses = [e.payload["status"] for e in await events_of(engine, order_id) if e.kind == "status"]
     assert statuses.count(OrderStatus.RUNNING.value) == 1, statuses
+
+
+async def test_an_abort_after_the_session_ended_before_the_submit_returned_pays_for_what_was_delivered(
+        temporal_env, order_stack, engine):
+    """The customer aborts while Voyager still holds the submit's last result and the target's
+    session already ran and ended: the submit is cancelled (not awaited to its command timeout), the
+    target disabled, every frame it took ingested once, and the hold settled once under the
+    customer-abort rule (docs/pricing.md §6) on what was delivered, not released whole for frames
+    the customer received; the monitor's later polls add nothing to the ended order."""
+    stack = await order_stack(temporal_env, sim={"speed": 150.0, "start_time": M42_UP}, command_timeout=120.0)
+    commands = count_commands(stack.sim)
+    order_id, handle, sessions = await _held_order_whose_session_ended(stack, engine)
+    assert (await order_row(engine, order_id)).status == OrderStatus.HELD.value
+
+    answer = await abort_order(stack.client, order_id, "changed my mind", "customer:test", role=AbortRole.CUSTOMER)
+    assert answer.first
+    async with asyncio.timeout(60):  # half the command timeout the held AddShot would otherwise run to
+        result = await stack.result(handle)
+
+    assert result.status == OrderStatus.ABORTED, result.reason
+    target = (await order_row(engine, order_id)).target_guid
+    assert stack.sim.store.targets[target][wire.TARGET_FIELDS["status"]] == 1  # disabled in Voyager
+    frames = await _assert_frames_once(stack, engine, order_id)
+    accepted = sum(f.exposure for f in frames if f.accepted)
+    assert accepted == 4 * 60.0  # the session's four frames, delivered
+    wanted = credits_to_capture(result.credits_held, 4 * 60.0, accepted, SettlementOutcome.customer_abort)
+    assert wanted == result.credits_held
+    assert (result.credits_captured, result.credits_released) == (wanted, 0)
+    await _assert_settled_once(engine, order_id)
+    ledger = sorted(e.kind for e in await ledger_entries(engine, order_id))
+
+    # The monitor's polls after the end: the aborted order is not moved, nothing ingested twice.
+    polls = commands[wire.M_GET_SESSIONS_BY_RUN]
+
+    async def polled_twice() -> bool:
+        return commands[wire.M_GET_SESSIONS_BY_RUN] >= polls + 2
+
+    await wait_for(polled_twice, 30, "two monitor polls after the order ended")
+    row = await order_row(engine, order_id)
+    assert row.status == OrderStatus.ABORTED.value
+    assert {f.shot_done_guid for f in await _assert_frames_once(stack, engine, order_id)} == {f.shot_done_guid for f in frames}
+    assert sorted(e.kind for e in await ledger_entries(engine, order_id)) == ledger
+    assert len(sessions()) == 1
+    stack.sim.faults.release_results()
